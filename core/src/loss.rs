@@ -1,0 +1,415 @@
+//! Losses with Keras semantics, per sample, with their gradients.
+//!
+//! Each function returns the **per-sample** loss; Keras' `sum_over_batch_size` reduction
+//! (the mean over the batch) is applied by the training step, which also passes
+//! `scale = 1 / batch_size` so the gradient written here is already that of the mean.
+//!
+//! | Keras | per-sample value | gradient |
+//! |---|---|---|
+//! | `mean_squared_error` | `mean_j (y_j - p_j)²` | `2 (p - y) / D` |
+//! | `mean_absolute_error` | `mean_j |y_j - p_j|` | `sign(p - y) / D` |
+//! | `binary_crossentropy` | `mean_j -(y log q + (1-y) log(1-q))`, `q = clip(p, ε, 1-ε)` | `(-(y/q) + (1-y)/(1-q)) / D` inside the clip, 0 outside |
+//! | ... `from_logits` | `mean_j max(z,0) - z y + log1p(e^-|z|)` | `(σ(z) - y) / D` |
+//! | `categorical_crossentropy` | `-Σ y log clip(p / Σp)` | through the normalisation and clip |
+//! | ... `from_logits` | `Σ_j y_j (lse(z) - z_j)` | `softmax(z) Σy - y` |
+//! | `sparse_categorical_crossentropy` | `log Σ clip(p) - log clip(p)_k` | `[ε ≤ p ≤ 1-ε] (1/Σc - δ_k / c_k)` |
+//! | ... `from_logits` | `lse(z) - z_k` | `softmax(z) - onehot(k)` |
+//!
+//! `ε = 1e-7`. **Cached logits**: when the model's last activation is softmax (for CCE and
+//! SCCE) or sigmoid (for BCE), Keras silently uses the logits formula; the training step does
+//! the same through [`Loss::fuses_with`], so `softmax([40, -40, 0])` with label 1 costs 80.0,
+//! not 16.118.
+
+use crate::activation::{Activation, log_sum_exp, sigmoid};
+use crate::error::Error;
+use crate::math;
+
+/// Keras' `backend.epsilon()` as float32.
+pub const EPSILON: f32 = 1e-7;
+
+/// The target of one sample.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Target<'a> {
+    /// A dense target vector (one-hot rows, probabilities, regression values, binary labels).
+    Dense(&'a [f32]),
+    /// A class index (sparse label); dense losses see it as a one-hot row.
+    Class(u32),
+}
+
+impl Target<'_> {
+    /// Element `j` of the (dense or implicit one-hot) target.
+    #[inline]
+    pub fn at(&self, j: usize) -> f32 {
+        match *self {
+            Target::Dense(t) => t.get(j).copied().unwrap_or(0.0),
+            Target::Class(k) => {
+                if k as usize == j {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+
+    /// Index of the target class: the label, or the argmax of a dense row.
+    pub fn class(&self) -> usize {
+        match *self {
+            Target::Class(k) => k as usize,
+            Target::Dense(t) => argmax(t),
+        }
+    }
+}
+
+/// Index of the largest value (first one on ties; 0 for an empty slice).
+///
+/// ```
+/// assert_eq!(microfit_core::loss::argmax(&[0.1, 0.7, 0.2]), 1);
+/// ```
+pub fn argmax(v: &[f32]) -> usize {
+    let mut best = 0;
+    let mut m = f32::NEG_INFINITY;
+    for (i, &x) in v.iter().enumerate() {
+        if x > m {
+            m = x;
+            best = i;
+        }
+    }
+    best
+}
+
+/// A loss function (Keras names and defaults).
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub enum Loss {
+    /// `mean_squared_error`.
+    MeanSquaredError,
+    /// `mean_absolute_error`.
+    MeanAbsoluteError,
+    /// `binary_crossentropy`.
+    BinaryCrossentropy {
+        /// Predictions are logits.
+        from_logits: bool,
+    },
+    /// `categorical_crossentropy`.
+    CategoricalCrossentropy {
+        /// Predictions are logits.
+        from_logits: bool,
+    },
+    /// `sparse_categorical_crossentropy`.
+    SparseCategoricalCrossentropy {
+        /// Predictions are logits.
+        from_logits: bool,
+    },
+}
+
+impl Loss {
+    /// Keras identifier.
+    ///
+    /// ```
+    /// use microfit_core::Loss;
+    /// assert_eq!(Loss::CategoricalCrossentropy { from_logits: false }.keras_name(), "categorical_crossentropy");
+    /// ```
+    pub fn keras_name(&self) -> &'static str {
+        match self {
+            Loss::MeanSquaredError => "mean_squared_error",
+            Loss::MeanAbsoluteError => "mean_absolute_error",
+            Loss::BinaryCrossentropy { .. } => "binary_crossentropy",
+            Loss::CategoricalCrossentropy { .. } => "categorical_crossentropy",
+            Loss::SparseCategoricalCrossentropy { .. } => "sparse_categorical_crossentropy",
+        }
+    }
+
+    /// Parses a Keras identifier (`mse`, `mae`, `categorical_crossentropy`, ...), probabilities.
+    ///
+    /// ```
+    /// use microfit_core::Loss;
+    /// assert_eq!(Loss::from_keras_name("mse"), Some(Loss::MeanSquaredError));
+    /// ```
+    pub fn from_keras_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "mse" | "mean_squared_error" | "MeanSquaredError" => Loss::MeanSquaredError,
+            "mae" | "mean_absolute_error" | "MeanAbsoluteError" => Loss::MeanAbsoluteError,
+            "binary_crossentropy" | "BinaryCrossentropy" => {
+                Loss::BinaryCrossentropy { from_logits: false }
+            }
+            "categorical_crossentropy" | "CategoricalCrossentropy" => {
+                Loss::CategoricalCrossentropy { from_logits: false }
+            }
+            "sparse_categorical_crossentropy" | "SparseCategoricalCrossentropy" => {
+                Loss::SparseCategoricalCrossentropy { from_logits: false }
+            }
+            _ => return None,
+        })
+    }
+
+    /// True if Keras would take the cached-logits shortcut for a model whose last
+    /// activation is `act` (softmax with CCE/SCCE, sigmoid with BCE, probabilities mode).
+    ///
+    /// ```
+    /// use microfit_core::{Activation, Loss};
+    /// assert!(Loss::CategoricalCrossentropy { from_logits: false }.fuses_with(Activation::Softmax));
+    /// assert!(!Loss::MeanSquaredError.fuses_with(Activation::Softmax));
+    /// ```
+    pub fn fuses_with(&self, act: Activation) -> bool {
+        matches!(
+            (self, act),
+            (
+                Loss::CategoricalCrossentropy { from_logits: false }
+                    | Loss::SparseCategoricalCrossentropy { from_logits: false },
+                Activation::Softmax
+            ) | (Loss::BinaryCrossentropy { from_logits: false }, Activation::Sigmoid)
+        )
+    }
+
+    /// True for losses whose metric is classification accuracy.
+    pub fn is_classification(&self) -> bool {
+        !matches!(self, Loss::MeanSquaredError | Loss::MeanAbsoluteError)
+    }
+
+    /// Per-sample loss of prediction `pred` (probabilities, or logits when `from_logits`),
+    /// writing `scale · ∂loss/∂pred` into `grad` when given.
+    ///
+    /// # Errors
+    /// [`Error::LabelOutOfRange`] for a class label `>= pred.len()`,
+    /// [`Error::ShapeMismatch`] for a dense target of the wrong length,
+    /// [`Error::IncompatibleLoss`] for a dense target with a sparse loss.
+    ///
+    /// ```
+    /// use microfit_core::{Loss, loss::Target};
+    /// let l = Loss::SparseCategoricalCrossentropy { from_logits: true };
+    /// let mut g = [0.0; 3];
+    /// let v = l.value_grad(&[40.0, -40.0, 0.0], Target::Class(1), Some(&mut g), 1.0)?;
+    /// assert_eq!(v, 80.0);
+    /// # Ok::<(), microfit_core::Error>(())
+    /// ```
+    pub fn value_grad(
+        &self,
+        pred: &[f32],
+        target: Target<'_>,
+        grad: Option<&mut [f32]>,
+        scale: f32,
+    ) -> Result<f32, Error> {
+        let logits = match *self {
+            Loss::BinaryCrossentropy { from_logits }
+            | Loss::CategoricalCrossentropy { from_logits }
+            | Loss::SparseCategoricalCrossentropy { from_logits } => from_logits,
+            _ => false,
+        };
+        self.compute(pred, target, grad, scale, logits)
+    }
+
+    /// Per-sample loss through the cached-logits path: `z` are the last layer's
+    /// pre-activations (see [`Loss::fuses_with`]); the gradient is w.r.t. `z`.
+    ///
+    /// # Errors
+    /// As [`Loss::value_grad`].
+    pub fn fused_value_grad(
+        &self,
+        z: &[f32],
+        target: Target<'_>,
+        grad_z: Option<&mut [f32]>,
+        scale: f32,
+    ) -> Result<f32, Error> {
+        self.compute(z, target, grad_z, scale, true)
+    }
+
+    fn check_target(&self, n: usize, target: Target<'_>) -> Result<(), Error> {
+        match target {
+            Target::Class(k) => {
+                if (k as usize) < n {
+                    Ok(())
+                } else {
+                    Err(Error::LabelOutOfRange {
+                        label: k,
+                        classes: n as u32,
+                    })
+                }
+            }
+            Target::Dense(t) => {
+                if matches!(self, Loss::SparseCategoricalCrossentropy { .. }) {
+                    Err(Error::IncompatibleLoss {
+                        reason: "sparse_categorical_crossentropy needs class labels",
+                    })
+                } else if t.len() != n {
+                    Err(Error::ShapeMismatch {
+                        what: "target",
+                        expected: n as u32,
+                        found: t.len() as u32,
+                    })
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    fn compute(
+        &self,
+        p: &[f32],
+        t: Target<'_>,
+        grad: Option<&mut [f32]>,
+        scale: f32,
+        logits: bool,
+    ) -> Result<f32, Error> {
+        let n = p.len();
+        self.check_target(n, t)?;
+        let d = n.max(1) as f32;
+        match (*self, logits) {
+            (Loss::MeanSquaredError, _) => {
+                let mut s = 0.0f32;
+                for (j, &pj) in p.iter().enumerate() {
+                    let e = t.at(j) - pj;
+                    s += e * e;
+                }
+                if let Some(g) = grad {
+                    for (j, (gj, &pj)) in g.iter_mut().zip(p).enumerate() {
+                        *gj = (2.0 * (pj - t.at(j)) / d) * scale;
+                    }
+                }
+                Ok(s / d)
+            }
+            (Loss::MeanAbsoluteError, _) => {
+                let mut s = 0.0f32;
+                for (j, &pj) in p.iter().enumerate() {
+                    s += math::abs(t.at(j) - pj);
+                }
+                if let Some(g) = grad {
+                    for (j, (gj, &pj)) in g.iter_mut().zip(p).enumerate() {
+                        *gj = (math::sign(pj - t.at(j)) / d) * scale;
+                    }
+                }
+                Ok(s / d)
+            }
+            (Loss::BinaryCrossentropy { .. }, true) => {
+                let mut s = 0.0f32;
+                for (j, &z) in p.iter().enumerate() {
+                    let y = t.at(j);
+                    let relu = if z > 0.0 { z } else { 0.0 };
+                    s += relu - z * y + math::ln_1p(math::exp(-math::abs(z)));
+                }
+                if let Some(g) = grad {
+                    for (j, (gj, &z)) in g.iter_mut().zip(p).enumerate() {
+                        *gj = ((sigmoid(z) - t.at(j)) / d) * scale;
+                    }
+                }
+                Ok(s / d)
+            }
+            (Loss::BinaryCrossentropy { .. }, false) => {
+                let mut s = 0.0f32;
+                for (j, &pj) in p.iter().enumerate() {
+                    let y = t.at(j);
+                    let q = clip(pj);
+                    s += -(y * math::ln(q) + (1.0 - y) * math::ln(1.0 - q));
+                }
+                if let Some(g) = grad {
+                    for (j, (gj, &pj)) in g.iter_mut().zip(p).enumerate() {
+                        let y = t.at(j);
+                        *gj = if in_clip(pj) {
+                            ((-(y / pj) + (1.0 - y) / (1.0 - pj)) / d) * scale
+                        } else {
+                            0.0
+                        };
+                    }
+                }
+                Ok(s / d)
+            }
+            (Loss::CategoricalCrossentropy { .. }, true) => {
+                let lse = log_sum_exp(p);
+                let mut s = 0.0f32;
+                let mut ysum = 0.0f32;
+                for (j, &z) in p.iter().enumerate() {
+                    let y = t.at(j);
+                    ysum += y;
+                    if y != 0.0 {
+                        s += y * (lse - z);
+                    }
+                }
+                if let Some(g) = grad {
+                    for (j, (gj, &z)) in g.iter_mut().zip(p).enumerate() {
+                        *gj = (math::exp(z - lse) * ysum - t.at(j)) * scale;
+                    }
+                }
+                Ok(s)
+            }
+            (Loss::CategoricalCrossentropy { .. }, false) => {
+                let mut total = 0.0f32;
+                for &pj in p {
+                    total += pj;
+                }
+                let mut s = 0.0f32;
+                for (j, &pj) in p.iter().enumerate() {
+                    let y = t.at(j);
+                    if y != 0.0 {
+                        s += y * math::ln(clip(pj / total));
+                    }
+                }
+                if let Some(g) = grad {
+                    // dq_j = -y_j / q_j inside the clip; dp_k = (dq_k - Σ_j dq_j q_j) / total.
+                    let mut dot = 0.0f32;
+                    for (j, &pj) in p.iter().enumerate() {
+                        let q = pj / total;
+                        if in_clip(q) {
+                            dot += -t.at(j) / q * q;
+                        }
+                    }
+                    for (j, (gj, &pj)) in g.iter_mut().zip(p).enumerate() {
+                        let q = pj / total;
+                        let dq = if in_clip(q) { -t.at(j) / q } else { 0.0 };
+                        *gj = ((dq - dot) / total) * scale;
+                    }
+                }
+                Ok(-s)
+            }
+            (Loss::SparseCategoricalCrossentropy { .. }, true) => {
+                let k = t.class();
+                let lse = log_sum_exp(p);
+                if let Some(g) = grad {
+                    for (j, (gj, &z)) in g.iter_mut().zip(p).enumerate() {
+                        let y = if j == k { 1.0 } else { 0.0 };
+                        *gj = (math::exp(z - lse) - y) * scale;
+                    }
+                }
+                Ok(lse - p[k.min(n - 1)])
+            }
+            (Loss::SparseCategoricalCrossentropy { .. }, false) => {
+                let k = t.class().min(n - 1);
+                let mut csum = 0.0f32;
+                for &pj in p {
+                    csum += clip(pj);
+                }
+                let ck = clip(p[k]);
+                if let Some(g) = grad {
+                    for (j, (gj, &pj)) in g.iter_mut().zip(p).enumerate() {
+                        *gj = if in_clip(pj) {
+                            let d = if j == k { 1.0 / ck } else { 0.0 };
+                            (1.0 / csum - d) * scale
+                        } else {
+                            0.0
+                        };
+                    }
+                }
+                Ok(math::ln(csum) - math::ln(ck))
+            }
+        }
+    }
+}
+
+#[inline]
+fn clip(p: f32) -> f32 {
+    if p < EPSILON {
+        EPSILON
+    } else if p > 1.0 - EPSILON {
+        1.0 - EPSILON
+    } else {
+        p
+    }
+}
+
+/// `clip_by_value` passes the gradient where `ε ≤ p ≤ 1-ε` (boundaries included).
+#[inline]
+fn in_clip(p: f32) -> bool {
+    (EPSILON..=1.0 - EPSILON).contains(&p)
+}

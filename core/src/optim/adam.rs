@@ -1,0 +1,212 @@
+//! Adam and AdamW exactly as Keras computes them.
+//!
+//! ```text
+//! t     = iterations + 1
+//! alpha = lr · sqrt(1 - β2^t) / (1 - β1^t)        (β^t = powf(β, t) in f32)
+//! m    += (g - m) · (1 - β1)
+//! v    += (g² - v) · (1 - β2)
+//! w    -= (m · alpha) / (sqrt(v) + ε)              (ε = 1e-7, outside the sqrt, uncorrected v)
+//! ```
+//! This is not PyTorch's `m̂ / (sqrt(v̂) + ε)`. AdamW is the same update after Keras'
+//! decoupled weight decay `w -= w·wd·lr` (default `wd = 0.004`).
+
+use super::schedule::{LearningRate, Schedule};
+use super::{Common, Optimizer};
+use crate::error::{Error, check_non_negative, check_unit_interval};
+use crate::math;
+use crate::params::Params;
+
+/// Adam hyperparameters (Keras defaults in [`AdamConfig::default`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct AdamConfig {
+    /// Learning rate or schedule (default 0.001).
+    pub learning_rate: Schedule,
+    /// β1 in [0, 1) (default 0.9).
+    pub beta_1: f32,
+    /// β2 in [0, 1) (default 0.999).
+    pub beta_2: f32,
+    /// ε ≥ 0 (default 1e-7).
+    pub epsilon: f32,
+    /// Clipping and weight decay.
+    pub common: Common,
+}
+
+impl Default for AdamConfig {
+    fn default() -> Self {
+        AdamConfig {
+            learning_rate: Schedule::Constant(0.001),
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-7,
+            common: Common::default(),
+        }
+    }
+}
+
+impl AdamConfig {
+    /// Checks every value.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] for a bad rate, β outside `[0, 1)`, negative ε, ...
+    pub fn validate(&self) -> Result<(), Error> {
+        self.learning_rate.validate()?;
+        check_unit_interval("beta_1", self.beta_1)?;
+        check_unit_interval("beta_2", self.beta_2)?;
+        check_non_negative("epsilon", self.epsilon)?;
+        self.common.validate()
+    }
+}
+
+/// Adam with its two slots `m` and `v` stored as parameter sets of type `P`.
+///
+/// ```
+/// use microfit_core::optim::{Adam, Optimizer};
+/// use microfit_core::layer::dense::DenseParams;
+/// use microfit_core::params::ZeroParams;
+/// let mut w = DenseParams::<1, 1>::zeroed();
+/// let mut g = DenseParams::<1, 1>::zeroed();
+/// g.kernel[0][0] = 0.5;
+/// let mut opt = Adam::new(0.01, &w)?;
+/// opt.step(&mut w, &mut g);
+/// // First step: m = 0.05, v = 0.00025, alpha = 0.01·sqrt(0.001)/0.1 → w ≈ -0.01.
+/// assert!((w.kernel[0][0] + 0.01).abs() < 1e-6);
+/// # Ok::<(), microfit_core::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Adam<P> {
+    /// Hyperparameters.
+    pub config: AdamConfig,
+    m: P,
+    v: P,
+    t: u32,
+}
+
+impl<P: Params> Adam<P> {
+    /// `Adam(learning_rate)` with Keras' other defaults; `like` gives the parameter structure.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] for a bad learning rate.
+    pub fn new(learning_rate: impl Into<Schedule>, like: &P) -> Result<Self, Error> {
+        Self::with_config(
+            AdamConfig {
+                learning_rate: learning_rate.into(),
+                ..AdamConfig::default()
+            },
+            like,
+        )
+    }
+
+    /// `AdamW(learning_rate, weight_decay)` (Keras' default `weight_decay` is 0.004).
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] for a bad value.
+    pub fn adamw(learning_rate: impl Into<Schedule>, weight_decay: f32, like: &P) -> Result<Self, Error> {
+        let mut c = AdamConfig {
+            learning_rate: learning_rate.into(),
+            ..AdamConfig::default()
+        };
+        c.common.weight_decay = Some(weight_decay);
+        Self::with_config(c, like)
+    }
+
+    /// From a full configuration.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] for a bad value.
+    pub fn with_config(config: AdamConfig, like: &P) -> Result<Self, Error> {
+        config.validate()?;
+        let mut m = like.clone();
+        m.fill(0.0);
+        let v = m.clone();
+        Ok(Adam { config, m, v, t: 0 })
+    }
+
+    /// First-moment slot `m`.
+    pub fn m(&self) -> &P {
+        &self.m
+    }
+    /// Second-moment slot `v`.
+    pub fn v(&self) -> &P {
+        &self.v
+    }
+    /// `m`, mutable.
+    pub fn m_mut(&mut self) -> &mut P {
+        &mut self.m
+    }
+    /// `v`, mutable.
+    pub fn v_mut(&mut self) -> &mut P {
+        &mut self.v
+    }
+    /// Sets the iteration counter.
+    pub fn set_iterations(&mut self, t: u32) {
+        self.t = t;
+    }
+}
+
+/// Keras' `alpha = lr · sqrt(1 - β2^t) / (1 - β1^t)` for step `t` (1-based).
+///
+/// ```
+/// let a = microfit_core::optim::adam::adam_alpha(0.01, 0.9, 0.999, 1);
+/// assert_eq!(a, 0.01f32 * microfit_core::math::sqrt(1.0 - 0.999f32) / (1.0 - 0.9f32));
+/// ```
+#[inline]
+pub fn adam_alpha(lr: f32, beta_1: f32, beta_2: f32, t: u32) -> f32 {
+    let tf = t as f32;
+    let b1p = math::powf(beta_1, tf);
+    let b2p = math::powf(beta_2, tf);
+    lr * math::sqrt(1.0 - b2p) / (1.0 - b1p)
+}
+
+/// One Adam update of one tensor (see the module formula).
+#[inline]
+pub fn adam_update(
+    w: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    alpha: f32,
+    one_minus_b1: f32,
+    one_minus_b2: f32,
+    eps: f32,
+) {
+    for (((wi, &gi), mi), vi) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+        *mi += (gi - *mi) * one_minus_b1;
+        *vi += (gi * gi - *vi) * one_minus_b2;
+        *wi -= (*mi * alpha) / (math::sqrt(*vi) + eps);
+    }
+}
+
+impl<P: Params> Optimizer<P> for Adam<P> {
+    const SLOTS: usize = 2;
+    fn step(&mut self, w: &mut P, g: &mut P) {
+        let c = &self.config;
+        let lr = c.learning_rate.at(self.t);
+        c.common.before_update(w, g, lr);
+        let t = self.t.wrapping_add(1);
+        let alpha = adam_alpha(lr, c.beta_1, c.beta_2, t);
+        let (omb1, omb2) = (1.0 - c.beta_1, 1.0 - c.beta_2);
+        for i in 0..w.tensor_count() {
+            adam_update(
+                w.tensor_mut(i),
+                g.tensor(i),
+                self.m.tensor_mut(i),
+                self.v.tensor_mut(i),
+                alpha,
+                omb1,
+                omb2,
+                c.epsilon,
+            );
+        }
+        self.t = t;
+    }
+    fn iterations(&self) -> u32 {
+        self.t
+    }
+    fn reset(&mut self) {
+        self.m.fill(0.0);
+        self.v.fill(0.0);
+        self.t = 0;
+    }
+}

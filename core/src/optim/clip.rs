@@ -1,0 +1,94 @@
+//! Gradient clipping (Keras `clipvalue`, `clipnorm`, `global_clipnorm`).
+
+use crate::error::{Error, check_positive};
+use crate::math;
+use crate::params::Params;
+
+/// Gradient clipping settings; all `None` by default (no clipping).
+///
+/// * `clipvalue`: `g = clip(g, -v, v)` elementwise;
+/// * `clipnorm`: each tensor scaled by `c / max(‖g‖, c)`;
+/// * `global_clipnorm`: all tensors scaled by `c / max(‖g‖_global, c)`.
+///
+/// ```
+/// use microfit_core::optim::clip::clip_by_norm;
+/// let mut t = [3.0f32, 4.0];
+/// clip_by_norm(&mut t, 1.0);
+/// assert_eq!(t, [3.0 * 1.0 / 5.0, 4.0 * 1.0 / 5.0]);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Clip {
+    /// Elementwise clip value.
+    pub clipvalue: Option<f32>,
+    /// Per-tensor norm limit.
+    pub clipnorm: Option<f32>,
+    /// Global norm limit.
+    pub global_clipnorm: Option<f32>,
+}
+
+impl Clip {
+    /// Checks the values.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] for a non-positive or non-finite limit, or when
+    /// both `clipnorm` and `global_clipnorm` are set (Keras rejects that too).
+    pub fn validate(&self) -> Result<(), Error> {
+        if let Some(v) = self.clipvalue {
+            check_positive("clipvalue", v)?;
+        }
+        if let Some(v) = self.clipnorm {
+            check_positive("clipnorm", v)?;
+        }
+        if let Some(v) = self.global_clipnorm {
+            check_positive("global_clipnorm", v)?;
+        }
+        if self.clipnorm.is_some() && self.global_clipnorm.is_some() {
+            return Err(Error::InvalidHyperparameter {
+                name: "clipnorm",
+                reason: "only one of clipnorm and global_clipnorm can be set",
+            });
+        }
+        Ok(())
+    }
+
+    /// Applies the clipping to every gradient tensor of `g`.
+    pub fn apply<P: Params>(&self, g: &mut P) {
+        if let Some(c) = self.global_clipnorm {
+            let mut sq = 0.0f32;
+            for i in 0..g.tensor_count() {
+                sq += crate::regularizer::sum_sq(g.tensor(i));
+            }
+            let norm = if sq > 0.0 { math::sqrt(sq) } else { sq };
+            let denom = if norm > c { norm } else { c };
+            for i in 0..g.tensor_count() {
+                for x in g.tensor_mut(i) {
+                    *x = *x * c / denom;
+                }
+            }
+        }
+        if let Some(c) = self.clipnorm {
+            for i in 0..g.tensor_count() {
+                clip_by_norm(g.tensor_mut(i), c);
+            }
+        }
+        if let Some(v) = self.clipvalue {
+            for i in 0..g.tensor_count() {
+                for x in g.tensor_mut(i) {
+                    *x = x.clamp(-v, v);
+                }
+            }
+        }
+    }
+}
+
+/// Keras `_clip_by_norm`: `g · c / max(‖g‖, c)` (unchanged when `‖g‖ ≤ c`).
+pub fn clip_by_norm(g: &mut [f32], c: f32) {
+    let sq = crate::regularizer::sum_sq(g);
+    let norm = if sq > 0.0 { math::sqrt(sq) } else { sq };
+    let denom = if norm > c { norm } else { c };
+    for x in g {
+        *x = *x * c / denom;
+    }
+}

@@ -1,0 +1,163 @@
+//! Optimizers with Keras' update formulas, over any [`Params`] storage.
+//!
+//! One step, in Keras' order: clip gradients (`clipvalue`, `clipnorm`, `global_clipnorm`)
+//! → decoupled weight decay `w -= w·wd·lr` → the optimizer's update → `iterations += 1`.
+//! State (momentum, Adam's `m` and `v`) lives in parameter sets of the same type as the
+//! model's weights — fixed arrays for typed models — so its size is known at compile time.
+//! [`Sgd`] without momentum has no slot at all.
+//!
+//! | Keras | here | slots |
+//! |---|---|---|
+//! | `SGD(lr)` | [`Sgd`] | 0 |
+//! | `SGD(lr, momentum, nesterov)` | [`Momentum`] | 1 |
+//! | `Adam(lr, beta_1, beta_2, epsilon=1e-7)` | [`Adam`] | 2 |
+//! | `AdamW(lr, weight_decay=0.004)` / `Adam(weight_decay=…)` | [`Adam::adamw`] | 2 |
+
+pub mod adam;
+pub mod clip;
+pub mod schedule;
+pub mod sgd;
+
+pub use adam::{Adam, AdamConfig};
+pub use clip::Clip;
+pub use schedule::{ExponentialDecay, LearningRate};
+pub use sgd::{Momentum, Sgd};
+
+use crate::error::{Error, check_non_negative};
+use crate::params::Params;
+
+/// An optimizer over parameter sets of type `P`.
+pub trait Optimizer<P: Params> {
+    /// Number of state slots per parameter (0 for SGD, 1 for momentum, 2 for Adam).
+    const SLOTS: usize;
+    /// Applies one update of `w` from the gradient `g` (which may be clipped in place).
+    fn step(&mut self, w: &mut P, g: &mut P);
+    /// Updates done so far (Keras `optimizer.iterations`).
+    fn iterations(&self) -> u32;
+    /// Resets the state (slots to zero, `iterations` to 0), keeping the hyperparameters.
+    fn reset(&mut self);
+}
+
+/// Settings shared by every optimizer (Keras base-optimizer arguments).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Common {
+    /// Decoupled weight decay factor (`w -= w·wd·lr` before the update), on every tensor.
+    pub weight_decay: Option<f32>,
+    /// Gradient clipping.
+    pub clip: Clip,
+}
+
+impl Common {
+    /// Checks the values.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] for a negative or non-finite value.
+    pub fn validate(&self) -> Result<(), Error> {
+        if let Some(wd) = self.weight_decay {
+            check_non_negative("weight_decay", wd)?;
+        }
+        self.clip.validate()
+    }
+
+    /// Clip then weight decay, as Keras does before `update_step`.
+    pub(crate) fn before_update<P: Params>(&self, w: &mut P, g: &mut P, lr: f32) {
+        self.clip.apply(g);
+        if let Some(wd) = self.weight_decay {
+            for i in 0..w.tensor_count() {
+                weight_decay(w.tensor_mut(i), wd, lr);
+            }
+        }
+    }
+}
+
+/// Keras' decoupled weight decay: `w = w - w·wd·lr`.
+///
+/// ```
+/// let mut w = [2.0f32];
+/// microfit_core::optim::weight_decay(&mut w, 0.5, 0.1);
+/// assert_eq!(w[0], 2.0 - 2.0 * 0.5 * 0.1);
+/// ```
+#[inline]
+pub fn weight_decay(w: &mut [f32], wd: f32, lr: f32) {
+    for x in w {
+        *x = *x - *x * wd * lr;
+    }
+}
+
+/// An optimizer chosen at run time (std runtime, golden runner, CLI).
+#[derive(Debug, Clone)]
+pub enum AnyOptimizer<P: Params> {
+    /// Plain SGD.
+    Sgd(Sgd),
+    /// SGD with momentum.
+    Momentum(Momentum<P>),
+    /// Adam / AdamW.
+    Adam(Adam<P>),
+}
+
+impl<P: Params> AnyOptimizer<P> {
+    /// Slots per parameter of the chosen optimizer.
+    pub fn slots(&self) -> usize {
+        match self {
+            AnyOptimizer::Sgd(_) => 0,
+            AnyOptimizer::Momentum(_) => 1,
+            AnyOptimizer::Adam(_) => 2,
+        }
+    }
+
+    /// Slot tensors by name (`"momentum"`, `"m"`, `"v"`), for inspection and tests.
+    pub fn slot(&self, name: &str) -> Option<&P> {
+        match (self, name) {
+            (AnyOptimizer::Momentum(m), "momentum") => Some(m.velocity()),
+            (AnyOptimizer::Adam(a), "m") => Some(a.m()),
+            (AnyOptimizer::Adam(a), "v") => Some(a.v()),
+            _ => None,
+        }
+    }
+
+    /// Mutable slot tensors by name (to restore a checkpoint).
+    pub fn slot_mut(&mut self, name: &str) -> Option<&mut P> {
+        match (self, name) {
+            (AnyOptimizer::Momentum(m), "momentum") => Some(m.velocity_mut()),
+            (AnyOptimizer::Adam(a), "m") => Some(a.m_mut()),
+            (AnyOptimizer::Adam(a), "v") => Some(a.v_mut()),
+            _ => None,
+        }
+    }
+
+    /// Sets the iteration counter (to resume from a checkpoint).
+    pub fn set_iterations(&mut self, t: u32) {
+        match self {
+            AnyOptimizer::Sgd(o) => o.set_iterations(t),
+            AnyOptimizer::Momentum(o) => o.set_iterations(t),
+            AnyOptimizer::Adam(o) => o.set_iterations(t),
+        }
+    }
+}
+
+impl<P: Params> Optimizer<P> for AnyOptimizer<P> {
+    const SLOTS: usize = 2;
+    fn step(&mut self, w: &mut P, g: &mut P) {
+        match self {
+            AnyOptimizer::Sgd(o) => o.step(w, g),
+            AnyOptimizer::Momentum(o) => o.step(w, g),
+            AnyOptimizer::Adam(o) => o.step(w, g),
+        }
+    }
+    fn iterations(&self) -> u32 {
+        match self {
+            AnyOptimizer::Sgd(o) => <Sgd as Optimizer<P>>::iterations(o),
+            AnyOptimizer::Momentum(o) => o.iterations(),
+            AnyOptimizer::Adam(o) => o.iterations(),
+        }
+    }
+    fn reset(&mut self) {
+        match self {
+            AnyOptimizer::Sgd(o) => <Sgd as Optimizer<P>>::reset(o),
+            AnyOptimizer::Momentum(o) => o.reset(),
+            AnyOptimizer::Adam(o) => o.reset(),
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! SGD, with and without momentum (Keras `SGD`).
+
+use super::schedule::{LearningRate, Schedule};
+use super::{Common, Optimizer};
+use crate::error::{Error, check_positive};
+use crate::params::Params;
+
+/// Plain SGD: `w -= lr·g`. No state beyond the iteration counter.
+///
+/// ```
+/// use microfit_core::optim::{Optimizer, Sgd};
+/// use microfit_core::layer::dense::DenseParams;
+/// use microfit_core::params::Params;
+/// let mut w = DenseParams::<1, 1>::zeroed();
+/// let mut g = DenseParams::<1, 1>::zeroed();
+/// g.kernel[0][0] = 2.0;
+/// let mut opt = Sgd::new(0.1)?;
+/// opt.step(&mut w, &mut g);
+/// assert_eq!(w.kernel[0][0], -0.2);
+/// # Ok::<(), microfit_core::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sgd {
+    /// Learning rate (schedule).
+    pub learning_rate: Schedule,
+    /// Clipping and weight decay.
+    pub common: Common,
+    t: u32,
+}
+
+impl Sgd {
+    /// `SGD(learning_rate)`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] for a non-finite or non-positive rate.
+    pub fn new(learning_rate: impl Into<Schedule>) -> Result<Self, Error> {
+        Self::with(learning_rate.into(), Common::default())
+    }
+
+    /// With schedule and common settings.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] for an invalid value.
+    pub fn with(learning_rate: Schedule, common: Common) -> Result<Self, Error> {
+        learning_rate.validate()?;
+        common.validate()?;
+        Ok(Sgd {
+            learning_rate,
+            common,
+            t: 0,
+        })
+    }
+
+    /// Sets the iteration counter.
+    pub fn set_iterations(&mut self, t: u32) {
+        self.t = t;
+    }
+}
+
+/// `w -= lr·g` on one tensor.
+#[inline]
+pub fn sgd_update(w: &mut [f32], g: &[f32], lr: f32) {
+    for (wi, &gi) in w.iter_mut().zip(g) {
+        *wi -= gi * lr;
+    }
+}
+
+/// Keras momentum update on one tensor: `m = m·μ - g·lr`; `w += m·μ - g·lr` (Nesterov) or `w += m`.
+#[inline]
+pub fn momentum_update(w: &mut [f32], g: &[f32], m: &mut [f32], lr: f32, mu: f32, nesterov: bool) {
+    if nesterov {
+        for ((wi, &gi), mi) in w.iter_mut().zip(g).zip(m) {
+            *mi = *mi * mu - gi * lr;
+            *wi += *mi * mu - gi * lr;
+        }
+    } else {
+        for ((wi, &gi), mi) in w.iter_mut().zip(g).zip(m) {
+            *mi = *mi * mu - gi * lr;
+            *wi += *mi;
+        }
+    }
+}
+
+impl<P: Params> Optimizer<P> for Sgd {
+    const SLOTS: usize = 0;
+    fn step(&mut self, w: &mut P, g: &mut P) {
+        let lr = self.learning_rate.at(self.t);
+        self.common.before_update(w, g, lr);
+        for i in 0..w.tensor_count() {
+            sgd_update(w.tensor_mut(i), g.tensor(i), lr);
+        }
+        self.t = self.t.wrapping_add(1);
+    }
+    fn iterations(&self) -> u32 {
+        self.t
+    }
+    fn reset(&mut self) {
+        self.t = 0;
+    }
+}
+
+/// SGD with momentum μ (Keras sign convention, optional Nesterov); one slot per parameter.
+///
+/// ```
+/// use microfit_core::optim::{Momentum, Optimizer};
+/// use microfit_core::layer::dense::DenseParams;
+/// use microfit_core::params::{Params, ZeroParams};
+/// let mut w = DenseParams::<1, 1>::zeroed();
+/// let mut g = DenseParams::<1, 1>::zeroed();
+/// let mut opt = Momentum::new(0.1, 0.9, false, &w)?;
+/// g.kernel[0][0] = 1.0;
+/// opt.step(&mut w, &mut g.clone());
+/// opt.step(&mut w, &mut g);
+/// // m1 = -0.1, w1 = -0.1; m2 = -0.09 - 0.1, w2 = -0.1 + m2
+/// assert_eq!(w.kernel[0][0], -0.1f32 + (-0.1f32 * 0.9 - 0.1));
+/// # Ok::<(), microfit_core::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Momentum<P> {
+    /// Learning rate (schedule).
+    pub learning_rate: Schedule,
+    /// Momentum μ in [0, 1].
+    pub momentum: f32,
+    /// Nesterov momentum.
+    pub nesterov: bool,
+    /// Clipping and weight decay.
+    pub common: Common,
+    m: P,
+    t: u32,
+}
+
+impl<P: Params> Momentum<P> {
+    /// `SGD(learning_rate, momentum, nesterov)`; `like` gives the parameter structure.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] for a bad rate or a momentum outside `[0, 1]`.
+    pub fn new(
+        learning_rate: impl Into<Schedule>,
+        momentum: f32,
+        nesterov: bool,
+        like: &P,
+    ) -> Result<Self, Error> {
+        Self::with(learning_rate.into(), momentum, nesterov, Common::default(), like)
+    }
+
+    /// With schedule and common settings.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] for an invalid value.
+    pub fn with(
+        learning_rate: Schedule,
+        momentum: f32,
+        nesterov: bool,
+        common: Common,
+        like: &P,
+    ) -> Result<Self, Error> {
+        learning_rate.validate()?;
+        common.validate()?;
+        if !(0.0..=1.0).contains(&momentum) {
+            return Err(Error::InvalidHyperparameter {
+                name: "momentum",
+                reason: "must be in [0, 1]",
+            });
+        }
+        let _ = check_positive;
+        let mut m = like.clone();
+        m.fill(0.0);
+        Ok(Momentum {
+            learning_rate,
+            momentum,
+            nesterov,
+            common,
+            m,
+            t: 0,
+        })
+    }
+
+    /// The momentum slot (Keras `momentum` variables).
+    pub fn velocity(&self) -> &P {
+        &self.m
+    }
+
+    /// The momentum slot, mutable.
+    pub fn velocity_mut(&mut self) -> &mut P {
+        &mut self.m
+    }
+
+    /// Sets the iteration counter.
+    pub fn set_iterations(&mut self, t: u32) {
+        self.t = t;
+    }
+}
+
+impl<P: Params> Optimizer<P> for Momentum<P> {
+    const SLOTS: usize = 1;
+    fn step(&mut self, w: &mut P, g: &mut P) {
+        let lr = self.learning_rate.at(self.t);
+        self.common.before_update(w, g, lr);
+        for i in 0..w.tensor_count() {
+            momentum_update(
+                w.tensor_mut(i),
+                g.tensor(i),
+                self.m.tensor_mut(i),
+                lr,
+                self.momentum,
+                self.nesterov,
+            );
+        }
+        self.t = self.t.wrapping_add(1);
+    }
+    fn iterations(&self) -> u32 {
+        self.t
+    }
+    fn reset(&mut self) {
+        self.m.fill(0.0);
+        self.t = 0;
+    }
+}

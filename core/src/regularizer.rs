@@ -1,0 +1,353 @@
+//! Weight and activity regularizers with Keras semantics.
+//!
+//! | Keras | here | penalty | gradient |
+//! |---|---|---|---|
+//! | `L1(l1=0.01)` | [`Reg::L1`] | `l1 · Σ|w|` | `l1 · sign(w)`, `sign(±0) = 0` |
+//! | `L2(l2=0.01)` | [`Reg::L2`] | `l2 · Σw²` (no ½) | `l2 · 2w` |
+//! | `L1L2(l1=0, l2=0)` | [`Reg::L1L2`] | both; a zero factor skips its term | both |
+//! | `OrthogonalRegularizer(factor=0.01, mode="rows")` | [`Reg::Orthogonal`] | `factor · ½ Σ_{i≠j} |P_ij| / (n(n-1)/2)`, `P = N Nᵀ` of the L2-normalised rows (or columns) | analytic |
+//!
+//! `tf.nn.l2_loss(w) = Σw²/2`, so a custom loop adding `λ · Σ l2_loss(w)` is exactly
+//! [`Reg::L2`] with `l2 = λ/2` ([`Reg::from_l2_loss`]).
+//!
+//! Activity regularizers are applied to a layer's output after its activation and divided by
+//! the batch size (Keras ≥ 3.14); the training step does that division.
+//!
+//! User-defined regularizers implement [`Regularizer`].
+//!
+//! ```
+//! use microfit_core::regularizer::{Reg, Regularizer};
+//! let r = Reg::l1l2(0.01, 0.5);
+//! let w = [1.0, -2.0, 0.0];
+//! assert_eq!(r.penalty(&w, 3), 0.01 * 3.0 + 0.5 * 5.0);
+//! let mut g = [0.0; 3];
+//! r.add_grad(&w, 3, &mut g, 1.0);
+//! assert_eq!(g, [0.01 + 0.5 * 2.0, -0.01 - 0.5 * 4.0, 0.0]);
+//! ```
+
+use crate::error::{Error, check_non_negative};
+use crate::math;
+
+/// A penalty on a tensor, with its gradient.
+///
+/// `cols` is the size of the tensor's last axis (so rank-2 regularizers can see the matrix);
+/// element-wise regularizers ignore it.
+pub trait Regularizer {
+    /// The penalty of `w`.
+    fn penalty(&self, w: &[f32], cols: usize) -> f32;
+    /// `g += scale · ∂penalty/∂w`.
+    fn add_grad(&self, w: &[f32], cols: usize, g: &mut [f32], scale: f32);
+}
+
+/// Orthogonal regularizer mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum OrthoMode {
+    /// Penalise non-orthogonal rows (Keras default).
+    Rows,
+    /// Penalise non-orthogonal columns.
+    Columns,
+}
+
+/// The built-in regularizers (Keras classes).
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub enum Reg {
+    /// `l1 · Σ|w|`.
+    L1 {
+        /// Factor.
+        l1: f32,
+    },
+    /// `l2 · Σw²`.
+    L2 {
+        /// Factor.
+        l2: f32,
+    },
+    /// `l1 · Σ|w| + l2 · Σw²`.
+    L1L2 {
+        /// L1 factor.
+        l1: f32,
+        /// L2 factor.
+        l2: f32,
+    },
+    /// Orthogonality of rows or columns of a rank-2 tensor.
+    Orthogonal {
+        /// Factor.
+        factor: f32,
+        /// Rows or columns.
+        mode: OrthoMode,
+    },
+}
+
+impl Reg {
+    /// Keras' `L1()` default factor.
+    pub const DEFAULT_L1: f32 = 0.01;
+    /// Keras' `L2()` default factor.
+    pub const DEFAULT_L2: f32 = 0.01;
+
+    /// `L1(l1)`. For a checked version use [`Reg::try_l1`].
+    ///
+    /// # Panics
+    /// If `l1` is negative or not finite (at compile time when used in a `const`).
+    pub const fn l1(l1: f32) -> Self {
+        assert!(l1.is_finite() && l1 >= 0.0, "L1 factor must be finite and >= 0");
+        Reg::L1 { l1 }
+    }
+
+    /// `L2(l2)`. For a checked version use [`Reg::try_l2`].
+    ///
+    /// # Panics
+    /// If `l2` is negative or not finite (at compile time when used in a `const`).
+    pub const fn l2(l2: f32) -> Self {
+        assert!(l2.is_finite() && l2 >= 0.0, "L2 factor must be finite and >= 0");
+        Reg::L2 { l2 }
+    }
+
+    /// `L1L2(l1, l2)`.
+    ///
+    /// # Panics
+    /// If a factor is negative or not finite.
+    pub const fn l1l2(l1: f32, l2: f32) -> Self {
+        assert!(
+            l1.is_finite() && l1 >= 0.0 && l2.is_finite() && l2 >= 0.0,
+            "L1L2 factors must be finite and >= 0"
+        );
+        Reg::L1L2 { l1, l2 }
+    }
+
+    /// Checked `L1(l1)`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] if `l1` is negative, NaN or infinite (as Keras 3).
+    pub fn try_l1(l1: f32) -> Result<Self, Error> {
+        Ok(Reg::L1 {
+            l1: check_non_negative("l1", l1)?,
+        })
+    }
+
+    /// Checked `L2(l2)`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] if `l2` is negative, NaN or infinite.
+    pub fn try_l2(l2: f32) -> Result<Self, Error> {
+        Ok(Reg::L2 {
+            l2: check_non_negative("l2", l2)?,
+        })
+    }
+
+    /// Checked `L1L2(l1, l2)`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] for a negative, NaN or infinite factor.
+    pub fn try_l1l2(l1: f32, l2: f32) -> Result<Self, Error> {
+        Ok(Reg::L1L2 {
+            l1: check_non_negative("l1", l1)?,
+            l2: check_non_negative("l2", l2)?,
+        })
+    }
+
+    /// Checked `OrthogonalRegularizer(factor, mode)`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] for a negative, NaN or infinite factor.
+    pub fn try_orthogonal(factor: f32, mode: OrthoMode) -> Result<Self, Error> {
+        Ok(Reg::Orthogonal {
+            factor: check_non_negative("factor", factor)?,
+            mode,
+        })
+    }
+
+    /// The regularizer equal to adding `lambda · tf.nn.l2_loss(w)` to the loss:
+    /// `L2(lambda / 2)`.
+    ///
+    /// ```
+    /// use microfit_core::regularizer::{Reg, Regularizer};
+    /// let w = [3.0f32, -1.0];
+    /// let l2_loss = w.iter().map(|v| v * v).sum::<f32>() / 2.0;
+    /// assert_eq!(Reg::from_l2_loss(0.01).penalty(&w, 2), 0.01 * l2_loss);
+    /// ```
+    pub fn from_l2_loss(lambda: f32) -> Self {
+        Reg::L2 { l2: lambda / 2.0 }
+    }
+
+    /// Checks the factors (for values built with the enum literal).
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] for a negative, NaN or infinite factor.
+    pub fn validate(&self) -> Result<(), Error> {
+        match *self {
+            Reg::L1 { l1 } => check_non_negative("l1", l1).map(|_| ()),
+            Reg::L2 { l2 } => check_non_negative("l2", l2).map(|_| ()),
+            Reg::L1L2 { l1, l2 } => {
+                check_non_negative("l1", l1)?;
+                check_non_negative("l2", l2).map(|_| ())
+            }
+            Reg::Orthogonal { factor, .. } => check_non_negative("factor", factor).map(|_| ()),
+        }
+    }
+
+    /// The Keras class name (`"L1"`, `"L2"`, `"L1L2"`, `"OrthogonalRegularizer"`).
+    pub fn keras_class(&self) -> &'static str {
+        match self {
+            Reg::L1 { .. } => "L1",
+            Reg::L2 { .. } => "L2",
+            Reg::L1L2 { .. } => "L1L2",
+            Reg::Orthogonal { .. } => "OrthogonalRegularizer",
+        }
+    }
+}
+
+/// `Σ|w|` in index order.
+#[inline]
+pub fn sum_abs(w: &[f32]) -> f32 {
+    let mut s = 0.0f32;
+    for &v in w {
+        s += math::abs(v);
+    }
+    s
+}
+
+/// `Σw²` in index order.
+#[inline]
+pub fn sum_sq(w: &[f32]) -> f32 {
+    let mut s = 0.0f32;
+    for &v in w {
+        s += v * v;
+    }
+    s
+}
+
+impl Regularizer for Reg {
+    fn penalty(&self, w: &[f32], cols: usize) -> f32 {
+        match *self {
+            Reg::L1 { l1 } => l1 * sum_abs(w),
+            Reg::L2 { l2 } => l2 * sum_sq(w),
+            Reg::L1L2 { l1, l2 } => {
+                let mut r = 0.0f32;
+                if l1 != 0.0 {
+                    r += l1 * sum_abs(w);
+                }
+                if l2 != 0.0 {
+                    r += l2 * sum_sq(w);
+                }
+                r
+            }
+            Reg::Orthogonal { factor, mode } => orthogonal(factor, mode, w, cols, None, 0.0),
+        }
+    }
+
+    fn add_grad(&self, w: &[f32], cols: usize, g: &mut [f32], scale: f32) {
+        match *self {
+            Reg::L1 { l1 } => {
+                for (gi, &wi) in g.iter_mut().zip(w) {
+                    *gi += (l1 * math::sign(wi)) * scale;
+                }
+            }
+            Reg::L2 { l2 } => {
+                for (gi, &wi) in g.iter_mut().zip(w) {
+                    *gi += (l2 * (wi * 2.0)) * scale;
+                }
+            }
+            Reg::L1L2 { l1, l2 } => {
+                for (gi, &wi) in g.iter_mut().zip(w) {
+                    let mut d = 0.0f32;
+                    if l1 != 0.0 {
+                        d = l1 * math::sign(wi);
+                    }
+                    if l2 != 0.0 {
+                        d += l2 * (wi * 2.0);
+                    }
+                    *gi += d * scale;
+                }
+            }
+            Reg::Orthogonal { factor, mode } => {
+                orthogonal(factor, mode, w, cols, Some(g), scale);
+            }
+        }
+    }
+}
+
+/// Keras' `normalize`: `x · min(rsqrt(Σx²), 1/ε)` with `ε = 1e-7`. Returns (multiplier, clamped).
+fn inv_norm(sq: f32) -> (f32, bool) {
+    let r = 1.0 / math::sqrt(sq);
+    if r.is_nan() || r > 1e7 {
+        (1e7, true)
+    } else {
+        (r, false)
+    }
+}
+
+/// Orthogonal penalty (and gradient when `g` is given) without scratch memory:
+/// every inner product is recomputed, `O(n² m)` for `n` vectors of length `m`.
+fn orthogonal(
+    factor: f32,
+    mode: OrthoMode,
+    w: &[f32],
+    cols: usize,
+    mut g: Option<&mut [f32]>,
+    scale: f32,
+) -> f32 {
+    let cols = cols.max(1);
+    let rows = w.len() / cols;
+    let (n, m) = match mode {
+        OrthoMode::Rows => (rows, cols),
+        OrthoMode::Columns => (cols, rows),
+    };
+    if n < 2 {
+        return 0.0;
+    }
+    let at = |v: usize, e: usize| -> usize {
+        match mode {
+            OrthoMode::Rows => v * cols + e,
+            OrthoMode::Columns => e * cols + v,
+        }
+    };
+    let norm_of = |v: usize| -> (f32, bool) {
+        let mut s = 0.0f32;
+        for e in 0..m {
+            let x = w[at(v, e)];
+            s += x * x;
+        }
+        inv_norm(s)
+    };
+    let pairs = (n * (n - 1)) as f32 / 2.0;
+    let c = factor * 0.5 / pairs;
+    let mut total = 0.0f32;
+    for i in 0..n {
+        let (ri, clamped_i) = norm_of(i);
+        let mut abs_sum = 0.0f32;
+        for j in 0..n {
+            if j == i {
+                continue;
+            }
+            let (rj, _) = norm_of(j);
+            let mut dot = 0.0f32;
+            for e in 0..m {
+                dot += w[at(i, e)] * w[at(j, e)];
+            }
+            let p = dot * ri * rj;
+            abs_sum += math::abs(p);
+            if let Some(g) = g.as_deref_mut() {
+                // dN_i += 2c·sign(P_ij)·N_j, and dx_i = dN_i · r_i (minus the radial part below).
+                let k = 2.0 * c * math::sign(p) * ri * rj * scale;
+                for e in 0..m {
+                    g[at(i, e)] += k * w[at(j, e)];
+                }
+            }
+        }
+        total += abs_sum;
+        if let Some(g) = g.as_deref_mut() {
+            if !clamped_i {
+                // Remove the radial component: N_i·dN_i = 2c·Σ_j |P_ij|.
+                let k = 2.0 * c * abs_sum * ri * ri * scale;
+                for e in 0..m {
+                    g[at(i, e)] -= k * w[at(i, e)];
+                }
+            }
+        }
+    }
+    c * total
+}

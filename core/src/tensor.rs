@@ -1,0 +1,142 @@
+//! Fixed-size tensors: plain nested `f32` arrays whose shapes are const generics.
+//!
+//! A layer's input and output *types* are these arrays (`[f32; N]` for Dense,
+//! `[[[f32; C]; W]; H]` for a 2-D feature map), so composing two layers whose shapes do not
+//! agree is a type error. Kernels see them as flat row-major slices through [`Tensor`].
+
+/// A fixed-size, row-major `f32` tensor.
+///
+/// ```
+/// use microfit_core::tensor::Tensor;
+/// let mut t = <[[f32; 3]; 2]>::zeroed();
+/// t.as_mut_slice()[4] = 1.0;
+/// assert_eq!(t[1][1], 1.0);
+/// assert_eq!(<[[f32; 3]; 2] as Tensor>::LEN, 6);
+/// ```
+pub trait Tensor: Sized + Clone {
+    /// Number of `f32` elements.
+    const LEN: usize;
+    /// A tensor of zeros.
+    fn zeroed() -> Self;
+    /// The elements in row-major order.
+    fn as_slice(&self) -> &[f32];
+    /// The elements in row-major order, mutable.
+    fn as_mut_slice(&mut self) -> &mut [f32];
+}
+
+impl<const N: usize> Tensor for [f32; N] {
+    const LEN: usize = N;
+    #[inline]
+    fn zeroed() -> Self {
+        [0.0; N]
+    }
+    #[inline]
+    fn as_slice(&self) -> &[f32] {
+        self
+    }
+    #[inline]
+    fn as_mut_slice(&mut self) -> &mut [f32] {
+        self
+    }
+}
+
+impl<const A: usize, const B: usize> Tensor for [[f32; B]; A] {
+    const LEN: usize = A * B;
+    #[inline]
+    fn zeroed() -> Self {
+        [[0.0; B]; A]
+    }
+    #[inline]
+    fn as_slice(&self) -> &[f32] {
+        self.as_flattened()
+    }
+    #[inline]
+    fn as_mut_slice(&mut self) -> &mut [f32] {
+        self.as_flattened_mut()
+    }
+}
+
+impl<const A: usize, const B: usize, const C: usize> Tensor for [[[f32; C]; B]; A] {
+    const LEN: usize = A * B * C;
+    #[inline]
+    fn zeroed() -> Self {
+        [[[0.0; C]; B]; A]
+    }
+    #[inline]
+    fn as_slice(&self) -> &[f32] {
+        self.as_flattened().as_flattened()
+    }
+    #[inline]
+    fn as_mut_slice(&mut self) -> &mut [f32] {
+        self.as_flattened_mut().as_flattened_mut()
+    }
+}
+
+impl<const A: usize, const B: usize, const C: usize, const D: usize> Tensor
+    for [[[[f32; D]; C]; B]; A]
+{
+    const LEN: usize = A * B * C * D;
+    #[inline]
+    fn zeroed() -> Self {
+        [[[[0.0; D]; C]; B]; A]
+    }
+    #[inline]
+    fn as_slice(&self) -> &[f32] {
+        self.as_flattened().as_flattened().as_flattened()
+    }
+    #[inline]
+    fn as_mut_slice(&mut self) -> &mut [f32] {
+        self.as_flattened_mut()
+            .as_flattened_mut()
+            .as_flattened_mut()
+    }
+}
+
+/// Storage that can be created zero-filled (per-sample caches of layers and tuples of them).
+///
+/// ```
+/// use microfit_core::tensor::Zeroed;
+/// let c: ([f32; 2], ()) = Zeroed::zeroed();
+/// assert_eq!(c.0, [0.0; 2]);
+/// ```
+pub trait Zeroed: Sized {
+    /// Number of `f32` values held (for the memory budget).
+    const FLOATS: usize;
+    /// Zero-filled storage.
+    fn zeroed() -> Self;
+}
+
+impl Zeroed for () {
+    const FLOATS: usize = 0;
+    fn zeroed() -> Self {}
+}
+
+impl<T: Tensor> Zeroed for T {
+    const FLOATS: usize = T::LEN;
+    fn zeroed() -> Self {
+        <T as Tensor>::zeroed()
+    }
+}
+
+macro_rules! zeroed_tuples {
+    ($($name:ident),+) => {
+        impl<$($name: Zeroed),+> Zeroed for ($($name,)+) {
+            const FLOATS: usize = 0 $(+ $name::FLOATS)+;
+            fn zeroed() -> Self {
+                ($($name::zeroed(),)+)
+            }
+        }
+    };
+}
+zeroed_tuples!(A);
+zeroed_tuples!(A, B);
+zeroed_tuples!(A, B, C);
+zeroed_tuples!(A, B, C, D);
+zeroed_tuples!(A, B, C, D, E);
+zeroed_tuples!(A, B, C, D, E, F);
+zeroed_tuples!(A, B, C, D, E, F, G);
+zeroed_tuples!(A, B, C, D, E, F, G, H);
+zeroed_tuples!(A, B, C, D, E, F, G, H, I);
+zeroed_tuples!(A, B, C, D, E, F, G, H, I, J);
+zeroed_tuples!(A, B, C, D, E, F, G, H, I, J, K);
+zeroed_tuples!(A, B, C, D, E, F, G, H, I, J, K, L);

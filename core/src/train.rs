@@ -1,0 +1,551 @@
+//! Training: one step on a mini-batch, epochs, evaluation, and their reports.
+//!
+//! # The training step
+//! [`train_step`] does, for a batch of `B` samples:
+//! 1. checks every input (and dense target) is finite — else [`Error::NonFiniteInput`];
+//! 2. zeroes the gradients, then **per sample**: forward, loss and `∂loss/∂output · 1/B`
+//!    (the fused softmax/sigmoid + cross-entropy path when Keras would take it), backward
+//!    accumulating into the gradients. Memory does not grow with `B`;
+//! 3. `data_loss = Σ loss / B`; activity penalties `Σ_s reg(y_s) / B`; weight penalties on the
+//!    current weights with their gradients; `total = data_loss + Σ penalties` (Keras sums them
+//!    once per batch, and reports the total);
+//! 4. if the total or any gradient is NaN/∞ returns [`Error::NonFiniteLoss`] /
+//!    [`Error::NonFiniteGradient`] **without touching the weights or the optimizer state**;
+//! 5. the optimizer update.
+//!
+//! # Panic contract
+//! A training step, an epoch and an evaluation never panic, whatever the values in the data
+//! (NaN, ±∞, huge or tiny numbers) and whatever the labels: every shape is checked against the
+//! model before any work ([`Error::ShapeMismatch`]), labels are checked against the number of
+//! outputs ([`Error::LabelOutOfRange`]), and all indexing inside the kernels is bounded by the
+//! fixed sizes of the layers. Integer arithmetic cannot overflow for batches below 2³² samples.
+//! This is tested with NaN/∞ inputs and random labels (`tests/no_panic.rs`).
+
+use crate::activation::Activation;
+use crate::error::Error;
+use crate::layer::{Penalties, PenaltyKind};
+use crate::loss::{Loss, Target, argmax};
+use crate::optim::Optimizer;
+use crate::params::Params;
+
+/// What a training step needs from a model; implemented by typed [`crate::Network`]s and by
+/// the std runtime's models built at run time, so both run the very same step.
+pub trait Trainable {
+    /// Weights (and gradients) storage.
+    type Params: Params;
+    /// Flattened input length.
+    fn input_len(&self) -> usize;
+    /// Flattened output length.
+    fn output_len(&self) -> usize;
+    /// The weights.
+    fn params(&self) -> &Self::Params;
+    /// The weights, mutable.
+    fn params_mut(&mut self) -> &mut Self::Params;
+    /// Weights and gradients together.
+    fn weights_and_grads(&mut self) -> (&mut Self::Params, &mut Self::Params);
+    /// Forward pass of one sample whose length was checked; keeps what backward needs.
+    fn forward_sample(&mut self, x: &[f32], training: bool);
+    /// The output of the last forward pass.
+    fn output(&self) -> &[f32];
+    /// The last layer's activation.
+    fn output_activation(&self) -> Activation;
+    /// `(output, last-layer logits if kept, output-gradient buffer)`.
+    fn loss_io(&mut self) -> (&[f32], Option<&[f32]>, &mut [f32]);
+    /// Backward pass of the last forward sample from the output-gradient buffer.
+    fn backward_sample(&mut self, x: &[f32], d_is_pre: bool, inv_batch: f32, pen: &mut Penalties);
+    /// Weight penalties into `pen`, gradients added when `with_grads`.
+    fn weight_penalties(&mut self, with_grads: bool, pen: &mut Penalties);
+    /// Sets every gradient to 0.
+    fn zero_grads(&mut self);
+}
+
+/// Targets of a sample set.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Targets<'a> {
+    /// One class index per sample.
+    Classes(&'a [u32]),
+    /// A dense row of `width` values per sample (one-hot, probabilities, regression).
+    Dense {
+        /// Row-major values, `n · width`.
+        values: &'a [f32],
+        /// Values per sample.
+        width: usize,
+    },
+}
+
+/// A borrowed sample set: inputs row-major and their targets.
+///
+/// ```
+/// use microfit_core::train::{Samples, Targets};
+/// let x = [0.0f32, 1.0, 2.0, 3.0];
+/// let y = [0u32, 1];
+/// let s = Samples::new(&x, 2, Targets::Classes(&y))?;
+/// assert_eq!(s.len(), 2);
+/// assert_eq!(s.input(1), &[2.0, 3.0]);
+/// # Ok::<(), microfit_core::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Samples<'a> {
+    x: &'a [f32],
+    n_in: usize,
+    n: usize,
+    targets: Targets<'a>,
+}
+
+impl<'a> Samples<'a> {
+    /// Checks that `x` holds whole rows of `n_in` values and that there is one target per row.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] when the lengths disagree.
+    pub fn new(x: &'a [f32], n_in: usize, targets: Targets<'a>) -> Result<Self, Error> {
+        let n = if n_in == 0 { 0 } else { x.len() / n_in };
+        if n_in == 0 || n * n_in != x.len() {
+            return Err(Error::ShapeMismatch {
+                what: "inputs",
+                expected: (n * n_in.max(1)) as u32,
+                found: x.len() as u32,
+            });
+        }
+        let tn = match targets {
+            Targets::Classes(c) => c.len(),
+            Targets::Dense { values, width } => {
+                if width == 0 || values.len() % width != 0 {
+                    return Err(Error::ShapeMismatch {
+                        what: "targets",
+                        expected: (n * width) as u32,
+                        found: values.len() as u32,
+                    });
+                }
+                values.len() / width
+            }
+        };
+        if tn != n {
+            return Err(Error::ShapeMismatch {
+                what: "targets",
+                expected: n as u32,
+                found: tn as u32,
+            });
+        }
+        Ok(Samples {
+            x,
+            n_in,
+            n,
+            targets,
+        })
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// True if there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Values per input row.
+    pub fn input_len(&self) -> usize {
+        self.n_in
+    }
+
+    /// Input row `i` (empty if out of range).
+    pub fn input(&self, i: usize) -> &'a [f32] {
+        self.x.get(i * self.n_in..(i + 1) * self.n_in).unwrap_or(&[])
+    }
+
+    /// Target of sample `i` (class 0 / empty row if out of range).
+    pub fn target(&self, i: usize) -> Target<'a> {
+        match self.targets {
+            Targets::Classes(c) => Target::Class(c.get(i).copied().unwrap_or(0)),
+            Targets::Dense { values, width } => {
+                Target::Dense(values.get(i * width..(i + 1) * width).unwrap_or(&[]))
+            }
+        }
+    }
+}
+
+/// Which samples form a batch: a contiguous range or a list of indices (shuffled order).
+#[derive(Debug, Clone, Copy)]
+pub enum Rows<'a> {
+    /// Samples `start..end`.
+    Range(usize, usize),
+    /// These sample indices.
+    Indices(&'a [u32]),
+}
+
+impl Rows<'_> {
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        match *self {
+            Rows::Range(a, b) => b.saturating_sub(a),
+            Rows::Indices(i) => i.len(),
+        }
+    }
+    /// True if empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The `k`-th sample index.
+    #[inline]
+    pub fn get(&self, k: usize) -> usize {
+        match *self {
+            Rows::Range(a, _) => a + k,
+            Rows::Indices(i) => i.get(k).copied().unwrap_or(0) as usize,
+        }
+    }
+}
+
+/// Per-batch metric sums (accuracy for classification, squared/absolute error otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct MetricSums {
+    /// Samples counted.
+    pub samples: u32,
+    /// Correctly classified samples (argmax for several outputs, `> 0.5` for one).
+    pub correct: u32,
+    /// Σ over samples of the mean squared error of the outputs.
+    pub sq_err: f32,
+    /// Σ over samples of the mean absolute error of the outputs.
+    pub abs_err: f32,
+}
+
+impl MetricSums {
+    /// Adds one sample's output and target.
+    pub fn add(&mut self, out: &[f32], t: Target<'_>) {
+        self.samples += 1;
+        let hit = if out.len() == 1 {
+            (out[0] > 0.5) == (t.at(0) > 0.5)
+        } else {
+            argmax(out) == t.class()
+        };
+        if hit {
+            self.correct += 1;
+        }
+        let d = out.len().max(1) as f32;
+        let (mut sq, mut ab) = (0.0f32, 0.0f32);
+        for (j, &o) in out.iter().enumerate() {
+            let e = t.at(j) - o;
+            sq += e * e;
+            ab += crate::math::abs(e);
+        }
+        self.sq_err += sq / d;
+        self.abs_err += ab / d;
+    }
+
+    /// Accumulates another set of sums.
+    pub fn merge(&mut self, o: &MetricSums) {
+        self.samples += o.samples;
+        self.correct += o.correct;
+        self.sq_err += o.sq_err;
+        self.abs_err += o.abs_err;
+    }
+
+    /// `correct / samples` (0 when empty).
+    pub fn accuracy(&self) -> f32 {
+        if self.samples == 0 {
+            0.0
+        } else {
+            self.correct as f32 / self.samples as f32
+        }
+    }
+
+    /// Mean squared error metric.
+    pub fn mse(&self) -> f32 {
+        if self.samples == 0 { 0.0 } else { self.sq_err / self.samples as f32 }
+    }
+
+    /// Mean absolute error metric.
+    pub fn mae(&self) -> f32 {
+        if self.samples == 0 { 0.0 } else { self.abs_err / self.samples as f32 }
+    }
+}
+
+/// The report of one training step (all values computed before the update).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepReport {
+    /// Mean data loss over the batch.
+    pub data_loss: f32,
+    /// Named penalties (activity already divided by the batch size).
+    pub penalties: Penalties,
+    /// `data_loss + Σ penalties`: the loss Keras reports and differentiates.
+    pub total_loss: f32,
+    /// Metric sums over the batch.
+    pub metrics: MetricSums,
+}
+
+fn check_batch<M: Trainable>(model: &M, samples: &Samples<'_>, rows: Rows<'_>) -> Result<(), Error> {
+    if rows.is_empty() {
+        return Err(Error::EmptyBatch);
+    }
+    if samples.input_len() != model.input_len() {
+        return Err(Error::ShapeMismatch {
+            what: "input",
+            expected: model.input_len() as u32,
+            found: samples.input_len() as u32,
+        });
+    }
+    for k in 0..rows.len() {
+        let i = rows.get(k);
+        if i >= samples.len() {
+            return Err(Error::ShapeMismatch {
+                what: "sample index",
+                expected: samples.len() as u32,
+                found: i as u32,
+            });
+        }
+        let bad_t = match samples.target(i) {
+            Target::Dense(t) => t.iter().any(|v| !v.is_finite()),
+            Target::Class(_) => false,
+        };
+        if bad_t || samples.input(i).iter().any(|v| !v.is_finite()) {
+            return Err(Error::NonFiniteInput { sample: k as u32 });
+        }
+    }
+    Ok(())
+}
+
+/// Forward + loss + backward for every sample of the batch, then penalties. Shared by
+/// [`train_step`] and by tests that need the gradients without an update.
+///
+/// # Errors
+/// See [`train_step`].
+pub fn compute_gradients<M: Trainable>(
+    model: &mut M,
+    loss: Loss,
+    samples: &Samples<'_>,
+    rows: Rows<'_>,
+) -> Result<StepReport, Error> {
+    check_batch(model, samples, rows)?;
+    let b = rows.len();
+    let inv_b = 1.0 / b as f32;
+    let fused = loss.fuses_with(model.output_activation());
+    model.zero_grads();
+    let mut pen = Penalties::new();
+    let mut metrics = MetricSums::default();
+    let mut data_sum = 0.0f32;
+    for k in 0..b {
+        let i = rows.get(k);
+        let x = samples.input(i);
+        let t = samples.target(i);
+        model.forward_sample(x, true);
+        let (out, logits, d) = model.loss_io();
+        metrics.add(out, t);
+        let (l, pre) = match (fused, logits) {
+            (true, Some(z)) => (loss.fused_value_grad(z, t, Some(d), inv_b)?, true),
+            _ => (loss.value_grad(out, t, Some(d), inv_b)?, false),
+        };
+        data_sum += l;
+        model.backward_sample(x, pre, inv_b, &mut pen);
+    }
+    let data_loss = data_sum / b as f32;
+    pen.scale_kind(PenaltyKind::Activity, inv_b);
+    model.weight_penalties(true, &mut pen);
+    let total_loss = data_loss + pen.total();
+    Ok(StepReport {
+        data_loss,
+        penalties: pen,
+        total_loss,
+        metrics,
+    })
+}
+
+/// One training step on the samples `rows` of `samples` (see the module docs).
+///
+/// # Errors
+/// [`Error::EmptyBatch`], [`Error::ShapeMismatch`], [`Error::NonFiniteInput`],
+/// [`Error::LabelOutOfRange`], [`Error::IncompatibleLoss`] before any update;
+/// [`Error::NonFiniteLoss`] / [`Error::NonFiniteGradient`] with weights and optimizer state
+/// left as they were.
+pub fn train_step<M: Trainable, O: Optimizer<M::Params>>(
+    model: &mut M,
+    optimizer: &mut O,
+    loss: Loss,
+    samples: &Samples<'_>,
+    rows: Rows<'_>,
+) -> Result<StepReport, Error> {
+    let report = compute_gradients(model, loss, samples, rows)?;
+    if !report.total_loss.is_finite() {
+        return Err(Error::NonFiniteLoss);
+    }
+    let (w, g) = model.weights_and_grads();
+    if let Some(t) = g.first_non_finite() {
+        return Err(Error::NonFiniteGradient { tensor: t as u16 });
+    }
+    optimizer.step(w, g);
+    Ok(report)
+}
+
+/// Keras-style report of an epoch (or an evaluation): batch-size-weighted means of the
+/// per-batch values.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EpochReport {
+    /// Mean total loss (`history['loss']`).
+    pub loss: f32,
+    /// Mean data loss.
+    pub data_loss: f32,
+    /// Mean named penalties.
+    pub penalties: Penalties,
+    /// Metric sums.
+    pub metrics: MetricSums,
+    /// Steps taken.
+    pub steps: u32,
+}
+
+impl EpochReport {
+    fn add(&mut self, r: &StepReport, n: usize) {
+        let w = n as f32;
+        self.loss += r.total_loss * w;
+        self.data_loss += r.data_loss * w;
+        self.penalties.add_weighted(&r.penalties, w);
+        self.metrics.merge(&r.metrics);
+        self.steps += 1;
+    }
+    fn finish(&mut self) {
+        let n = self.metrics.samples.max(1) as f32;
+        self.loss /= n;
+        self.data_loss /= n;
+        self.penalties.scale(1.0 / n);
+    }
+}
+
+/// A model, its optimizer and its loss: `fit`-style training.
+///
+/// ```
+/// use microfit_core::prelude::*;
+/// let net = Network::new((Dense::<2, 4>::new(Activation::Relu), Dense::<4, 2>::new(Activation::Softmax)), 1)?;
+/// let opt = Adam::new(0.01, &net.params)?;
+/// let mut tr = Trainer::new(net, opt, Loss::SparseCategoricalCrossentropy { from_logits: false });
+/// let x = [0.0f32, 1.0, 1.0, 0.0];
+/// let y = [0u32, 1];
+/// let data = Samples::new(&x, 2, Targets::Classes(&y))?;
+/// let rep = tr.fit_epoch(&data, 2, None)?;
+/// assert!(rep.loss.is_finite());
+/// # Ok::<(), microfit_core::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Trainer<M: Trainable, O> {
+    /// The model.
+    pub model: M,
+    /// The optimizer (with its state).
+    pub optimizer: O,
+    /// The loss.
+    pub loss: Loss,
+}
+
+impl<M: Trainable, O: Optimizer<M::Params>> Trainer<M, O> {
+    /// Bundles a model, an optimizer and a loss.
+    pub fn new(model: M, optimizer: O, loss: Loss) -> Self {
+        Trainer {
+            model,
+            optimizer,
+            loss,
+        }
+    }
+
+    /// One step on `rows`.
+    ///
+    /// # Errors
+    /// See [`train_step`].
+    pub fn step(&mut self, samples: &Samples<'_>, rows: Rows<'_>) -> Result<StepReport, Error> {
+        train_step(&mut self.model, &mut self.optimizer, self.loss, samples, rows)
+    }
+
+    /// One epoch in mini-batches of `batch_size` (the last partial batch is a normal step),
+    /// in file order or in the given `order` (e.g. shuffled with [`crate::rng::Rng::shuffle`]).
+    ///
+    /// # Errors
+    /// The first step error; the steps before it have been applied.
+    pub fn fit_epoch(
+        &mut self,
+        samples: &Samples<'_>,
+        batch_size: usize,
+        order: Option<&[u32]>,
+    ) -> Result<EpochReport, Error> {
+        let n = order.map_or(samples.len(), |o| o.len());
+        let bs = batch_size.max(1);
+        let mut rep = EpochReport::default();
+        let mut start = 0;
+        while start < n {
+            let end = (start + bs).min(n);
+            let rows = match order {
+                Some(o) => Rows::Indices(&o[start..end]),
+                None => Rows::Range(start, end),
+            };
+            let r = self.step(samples, rows)?;
+            rep.add(&r, end - start);
+            start = end;
+        }
+        rep.finish();
+        Ok(rep)
+    }
+
+    /// Evaluates in batches of `batch_size` without updating (Keras `evaluate`: the loss includes
+    /// the weight penalties and the activity penalties of each batch).
+    ///
+    /// # Errors
+    /// Shape, label and non-finite input errors.
+    pub fn evaluate(&mut self, samples: &Samples<'_>, batch_size: usize) -> Result<EpochReport, Error> {
+        evaluate(&mut self.model, self.loss, samples, batch_size)
+    }
+}
+
+/// Evaluation of `model` on `samples` (see [`Trainer::evaluate`]).
+///
+/// # Errors
+/// Shape, label and non-finite input errors.
+pub fn evaluate<M: Trainable>(
+    model: &mut M,
+    loss: Loss,
+    samples: &Samples<'_>,
+    batch_size: usize,
+) -> Result<EpochReport, Error> {
+    let n = samples.len();
+    let bs = batch_size.max(1);
+    let mut rep = EpochReport::default();
+    let mut start = 0;
+    while start < n {
+        let end = (start + bs).min(n);
+        let rows = Rows::Range(start, end);
+        check_batch(model, samples, rows)?;
+        let fused = loss.fuses_with(model.output_activation());
+        let mut pen = Penalties::new();
+        let mut metrics = MetricSums::default();
+        let mut data_sum = 0.0f32;
+        for i in start..end {
+            let x = samples.input(i);
+            let t = samples.target(i);
+            model.forward_sample(x, false);
+            let (out, logits, _) = model.loss_io();
+            metrics.add(out, t);
+            data_sum += match (fused, logits) {
+                (true, Some(z)) => loss.fused_value_grad(z, t, None, 1.0)?,
+                _ => loss.value_grad(out, t, None, 1.0)?,
+            };
+            activity_only(model, &mut pen);
+        }
+        let b = (end - start) as f32;
+        pen.scale_kind(PenaltyKind::Activity, 1.0 / b);
+        model.weight_penalties(false, &mut pen);
+        let data_loss = data_sum / b;
+        let r = StepReport {
+            data_loss,
+            total_loss: data_loss + pen.total(),
+            penalties: pen,
+            metrics,
+        };
+        rep.add(&r, end - start);
+        start = end;
+    }
+    rep.finish();
+    Ok(rep)
+}
+
+/// Activity penalties of the last forward sample, without touching the weight gradients:
+/// a backward pass from a zero output gradient adds the activity values; its gradient
+/// accumulation is discarded by the next `zero_grads`.
+fn activity_only<M: Trainable>(model: &mut M, pen: &mut Penalties) {
+    let (_, _, d) = model.loss_io();
+    d.fill(0.0);
+    model.backward_sample(&[], false, 0.0, pen);
+}

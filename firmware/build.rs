@@ -1,0 +1,165 @@
+//! Build script of `microfit-firmware`.
+//!
+//! 1. Always (host and target): turns the selected workload `data/w1.json` or `data/w2.json`
+//!    (feature `w2` wins over the default `w1`) into `$OUT_DIR/workload.rs`: sizes and
+//!    hyperparameters as `const`s, the dataset and the initial weights as `static` arrays
+//!    (one copy in flash, with a fixed symbol name so `cargo xtask fw-bench` can read their
+//!    sizes with `nm`). Every number is written so that it parses back to the same `f32` bits.
+//! 2. Only for `target_os = "none"`: checks the board features, puts the board's `memory.x`
+//!    into `$OUT_DIR` and passes `-Tlink.x` / `-Tdefmt.x` to the linker (link args live here,
+//!    not in `.cargo/config.toml`, so they apply whatever directory cargo is started from).
+
+use std::env;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let out_dir = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
+    let feature = |name: &str| env::var_os(format!("CARGO_FEATURE_{}", name.to_uppercase())).is_some();
+
+    let workload = if feature("w2") { "w2" } else { "w1" };
+    let json_path = manifest_dir.join("data").join(format!("{workload}.json"));
+    println!("cargo:rerun-if-changed={}", json_path.display());
+    println!("cargo:rerun-if-changed=build.rs");
+    let src = generate_workload(&json_path);
+    fs::write(out_dir.join("workload.rs"), src).expect("write workload.rs");
+
+    // The rest is for the microcontroller only.
+    if env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("none") {
+        return;
+    }
+    let target = env::var("TARGET").expect("TARGET");
+    let qemu = feature("qemu");
+    let blackpill = feature("blackpill");
+    let memory = match (qemu, blackpill) {
+        (true, true) => panic!("features `qemu` and `blackpill` are exclusive: use `--no-default-features --features blackpill`"),
+        (false, false) => panic!("select a board: feature `qemu` (default) or `blackpill`"),
+        (false, true) if target.starts_with("thumbv6m") => {
+            panic!("feature `blackpill` (STM32F411, Cortex-M4F) needs --target thumbv7em-none-eabihf")
+        }
+        (false, true) => "memory-blackpill.x",
+        (true, false) if target.starts_with("thumbv6m") => "memory-microbit.x",
+        (true, false) => "memory-mps2-an386.x",
+    };
+    let memory_path = manifest_dir.join(memory);
+    println!("cargo:rerun-if-changed={}", memory_path.display());
+    fs::copy(&memory_path, out_dir.join("memory.x")).expect("copy memory.x");
+    println!("cargo:rustc-link-search={}", out_dir.display());
+    println!("cargo:rustc-link-arg-bins=--nmagic");
+    println!("cargo:rustc-link-arg-bins=-Tlink.x");
+    println!("cargo:rustc-link-arg-bins=-Tdefmt.x");
+}
+
+/// A JSON tensor `{"shape": [...], "data": [...]}`.
+struct Tensor {
+    shape: Vec<usize>,
+    data: Vec<f64>,
+}
+
+fn tensor(v: &Value, what: &str) -> Tensor {
+    let shape = v["shape"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{what}: no shape"))
+        .iter()
+        .map(|d| d.as_u64().unwrap_or_else(|| panic!("{what}: bad shape")) as usize)
+        .collect::<Vec<_>>();
+    let data = v["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{what}: no data"))
+        .iter()
+        .map(|d| d.as_f64().unwrap_or_else(|| panic!("{what}: not a number")))
+        .collect::<Vec<_>>();
+    assert_eq!(shape.iter().product::<usize>(), data.len(), "{what}: shape and data disagree");
+    Tensor { shape, data }
+}
+
+/// An `f32` literal that parses back to exactly `x as f32` (Rust's `{:?}` is the shortest round trip).
+fn lit(x: f64) -> String {
+    let f = x as f32;
+    assert!(f.is_finite(), "non-finite value {x} in the workload");
+    format!("{f:?}_f32")
+}
+
+fn f32_rows(t: &Tensor, cols: usize) -> String {
+    let mut s = String::from("[\n");
+    for row in t.data.chunks(cols) {
+        s.push_str("    [");
+        for (i, &x) in row.iter().enumerate() {
+            if i > 0 {
+                s.push_str(", ");
+            }
+            s.push_str(&lit(x));
+        }
+        s.push_str("],\n");
+    }
+    s.push(']');
+    s
+}
+
+fn f32_vec(t: &Tensor) -> String {
+    let items: Vec<String> = t.data.iter().map(|&x| lit(x)).collect();
+    format!("[{}]", items.join(", "))
+}
+
+fn generate_workload(path: &Path) -> String {
+    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let w: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let name = w["name"].as_str().expect("name");
+    let x = tensor(&w["x"], "x");
+    let labels = tensor(&w["labels"], "labels");
+    let classes = w["classes"].as_u64().expect("classes") as usize;
+    let iw = &w["initial_weights"];
+    let k0 = tensor(&iw["dense_0/kernel"], "dense_0/kernel");
+    let b0 = tensor(&iw["dense_0/bias"], "dense_0/bias");
+    let k1 = tensor(&iw["dense_1/kernel"], "dense_1/kernel");
+    let b1 = tensor(&iw["dense_1/bias"], "dense_1/bias");
+    let tr = &w["training"];
+    let num = |k: &str| tr[k].as_f64().unwrap_or_else(|| panic!("training.{k}"));
+
+    // Model: Dense(relu) -> Dense(softmax), the only architecture the firmware implements.
+    let model = w["model"].as_array().expect("model");
+    assert_eq!(model.len(), 2, "two Dense layers expected");
+    assert_eq!(model[0]["activation"], "relu");
+    assert_eq!(model[1]["activation"], "softmax");
+    assert_eq!(tr["optimizer"], "adam");
+    assert_eq!(tr["loss"], "categorical_crossentropy");
+    assert_eq!(tr["shuffle"], false);
+
+    let (n, input) = (x.shape[0], x.shape[1]);
+    let hidden = k0.shape[1];
+    assert_eq!(k0.shape, [input, hidden]);
+    assert_eq!(b0.shape, [hidden]);
+    assert_eq!(k1.shape, [hidden, classes]);
+    assert_eq!(b1.shape, [classes]);
+    assert_eq!(labels.shape, [n]);
+    assert!(labels.data.iter().all(|&l| l >= 0.0 && (l as usize) < classes && l.fract() == 0.0));
+    assert!(classes <= 256 && n <= u32::MAX as usize);
+
+    let mut s = String::new();
+    let file = path.file_name().unwrap().to_string_lossy();
+    writeln!(s, "// Generated by firmware/build.rs from firmware/data/{file}. Do not edit.").unwrap();
+    writeln!(s, "/// Workload name.\npub const NAME: &str = {name:?};").unwrap();
+    writeln!(s, "/// Number of training samples.\npub const SAMPLES: usize = {n};").unwrap();
+    writeln!(s, "/// Input features.\npub const INPUTS: usize = {input};").unwrap();
+    writeln!(s, "/// Units of the hidden (relu) Dense layer.\npub const HIDDEN: usize = {hidden};").unwrap();
+    writeln!(s, "/// Classes (units of the softmax Dense layer).\npub const CLASSES: usize = {classes};").unwrap();
+    writeln!(s, "/// Epochs.\npub const EPOCHS: u32 = {};", tr["epochs"].as_u64().expect("epochs")).unwrap();
+    writeln!(s, "/// Mini-batch size (last partial batch kept).\npub const BATCH_SIZE: usize = {};", tr["batch_size"].as_u64().expect("batch_size")).unwrap();
+    writeln!(s, "/// Adam learning rate.\npub const LEARNING_RATE: f32 = {};", lit(num("learning_rate"))).unwrap();
+    writeln!(s, "/// Adam beta_1.\npub const BETA_1: f32 = {};", lit(num("beta_1"))).unwrap();
+    writeln!(s, "/// Adam beta_2.\npub const BETA_2: f32 = {};", lit(num("beta_2"))).unwrap();
+    writeln!(s, "/// Adam epsilon.\npub const EPSILON: f32 = {};", lit(num("epsilon"))).unwrap();
+    writeln!(s, "/// Inputs, one row per sample (the dataset proper, in flash).").unwrap();
+    writeln!(s, "#[unsafe(no_mangle)]\npub static MICROFIT_DATASET_X: [[f32; {input}]; {n}] = {};", f32_rows(&x, input)).unwrap();
+    let ls: Vec<String> = labels.data.iter().map(|&l| (l as u8).to_string()).collect();
+    writeln!(s, "/// Class labels.\n#[unsafe(no_mangle)]\npub static MICROFIT_DATASET_LABELS: [u8; {n}] = [{}];", ls.join(", ")).unwrap();
+    writeln!(s, "/// Initial `dense_0/kernel`, `[in][out]`.\n#[unsafe(no_mangle)]\npub static MICROFIT_INIT_DENSE_0_KERNEL: [[f32; {hidden}]; {input}] = {};", f32_rows(&k0, hidden)).unwrap();
+    writeln!(s, "/// Initial `dense_0/bias`.\n#[unsafe(no_mangle)]\npub static MICROFIT_INIT_DENSE_0_BIAS: [f32; {hidden}] = {};", f32_vec(&b0)).unwrap();
+    writeln!(s, "/// Initial `dense_1/kernel`, `[in][out]`.\n#[unsafe(no_mangle)]\npub static MICROFIT_INIT_DENSE_1_KERNEL: [[f32; {classes}]; {hidden}] = {};", f32_rows(&k1, classes)).unwrap();
+    writeln!(s, "/// Initial `dense_1/bias`.\n#[unsafe(no_mangle)]\npub static MICROFIT_INIT_DENSE_1_BIAS: [f32; {classes}] = {};", f32_vec(&b1)).unwrap();
+    s
+}

@@ -1,0 +1,117 @@
+//! The board-agnostic training app: trains the selected workload from flash, drives an LED
+//! (on while training, blinking on success) and logs through defmt.
+//!
+//! Log format (one defmt `info!` frame per line; the `u32`s are `f32::to_bits`, for bit-exact
+//! comparison with a host run; `{=u32:x}` prints lowercase hex):
+//! ```text
+//! start workload=W1 l2=3a83126f params=131 samples=150 epochs=50 batch=10
+//! epoch 1 data_loss=3f8a… penalty=0 acc=0.5          (× EPOCHS)
+//! trained samples=7500 steps=750 regions=50
+//! eval data_loss=3d2e… penalty=… acc=0.98666... correct=148 n=150
+//! weights_hash=0123456789abcdef
+//! stack peak_bytes=452 size_bytes=129000
+//! result acc=0.98666... ok=true
+//! ```
+//! `cargo xtask fw-bench` and `tests/src/qemu.rs` parse these lines.
+
+use defmt::info;
+use embedded_hal::delay::DelayNs;
+use embedded_hal::digital::OutputPin;
+
+use crate::measure::{icount_mark, stack_usage};
+use crate::train::{Hyper, Mlp, TrainState, evaluate, train_epoch};
+use crate::workload as wl;
+
+/// The network of the selected workload.
+pub type Net = Mlp<{ wl::INPUTS }, { wl::HIDDEN }, { wl::CLASSES }>;
+
+/// The training state of the selected workload (about `16 · PARAMS` bytes: keep it in a static).
+pub type State = TrainState<{ wl::INPUTS }, { wl::HIDDEN }, { wl::CLASSES }>;
+
+/// Kernel L2 factor: feature `l2` turns it on (1e-3 for W1, 1e-4 for W2).
+pub const L2: f32 = match (cfg!(feature = "l2"), cfg!(feature = "w2")) {
+    (false, _) => 0.0,
+    (true, false) => 1e-3,
+    (true, true) => 1e-4,
+};
+
+/// Final full-data accuracy the run must reach for `run` to return `true`.
+pub const MIN_ACCURACY: f32 = 0.95;
+
+/// The hyperparameters of the selected workload.
+pub const HYPER: Hyper = Hyper {
+    learning_rate: wl::LEARNING_RATE,
+    beta_1: wl::BETA_1,
+    beta_2: wl::BETA_2,
+    epsilon: wl::EPSILON,
+    l2: L2,
+    batch_size: wl::BATCH_SIZE,
+};
+
+/// Trains the workload from its initial weights in `state`, logging as described in the module
+/// docs; returns whether the final accuracy reached [`MIN_ACCURACY`]. The LED is on while
+/// training, then blinks three times on success and stays off on failure.
+pub fn run<P: OutputPin, D: DelayNs>(led: &mut P, delay: &mut D, state: &mut State) -> bool {
+    state.reset(
+        &wl::MICROFIT_INIT_DENSE_0_KERNEL,
+        &wl::MICROFIT_INIT_DENSE_0_BIAS,
+        &wl::MICROFIT_INIT_DENSE_1_KERNEL,
+        &wl::MICROFIT_INIT_DENSE_1_BIAS,
+    );
+    info!(
+        "start workload={=str} l2={=u32:x} params={=u32} samples={=u32} epochs={=u32} batch={=u32}",
+        wl::NAME,
+        L2.to_bits(),
+        Net::PARAMS as u32,
+        wl::SAMPLES as u32,
+        wl::EPOCHS,
+        wl::BATCH_SIZE as u32
+    );
+    let _ = led.set_high();
+    let mut trained = 0_u32;
+    for epoch in 1..=wl::EPOCHS {
+        // Measured region: training only (see `measure::icount_mark`).
+        icount_mark();
+        let r = train_epoch(state, &HYPER, &wl::MICROFIT_DATASET_X, &wl::MICROFIT_DATASET_LABELS);
+        icount_mark();
+        trained += r.samples;
+        info!(
+            "epoch {=u32} data_loss={=u32:x} penalty={=u32:x} acc={=f32}",
+            epoch,
+            r.data_loss.to_bits(),
+            r.penalty.to_bits(),
+            r.accuracy
+        );
+    }
+    info!("trained samples={=u32} steps={=u32} regions={=u32}", trained, state.step, wl::EPOCHS);
+    let _ = led.set_low();
+
+    let ev = evaluate(&state.params, L2, &wl::MICROFIT_DATASET_X, &wl::MICROFIT_DATASET_LABELS);
+    info!(
+        "eval data_loss={=u32:x} penalty={=u32:x} acc={=f32} correct={=u32} n={=u32}",
+        ev.data_loss.to_bits(),
+        ev.penalty.to_bits(),
+        ev.accuracy,
+        ev.correct,
+        wl::SAMPLES as u32
+    );
+    info!("weights_hash={=u64:x}", state.params.weights_hash());
+    let stack = stack_usage();
+    info!("stack peak_bytes={=u32} size_bytes={=u32}", stack.peak_bytes, stack.size_bytes);
+    let ok = ev.accuracy >= MIN_ACCURACY;
+    info!("result acc={=f32} ok={=bool}", ev.accuracy, ok);
+    if ok {
+        blink(led, delay, 3);
+    }
+    ok
+}
+
+/// Blinks the LED `times` times (200 ms period).
+pub fn blink<P: OutputPin, D: DelayNs>(led: &mut P, delay: &mut D, times: u32) {
+    for _ in 0..times {
+        let _ = led.set_high();
+        delay.delay_ms(100);
+        let _ = led.set_low();
+        delay.delay_ms(100);
+    }
+}

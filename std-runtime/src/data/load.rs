@@ -1,0 +1,540 @@
+//! CSV loading.
+//!
+//! A file is read whole into memory and parsed with the `csv` crate; every field is checked, and
+//! the first problem found is returned as a [`DataError`] naming the file, the 1-based line and
+//! column, and the column's header name when there is a header.
+//!
+//! Accepted input: any delimiter byte (`,` by default), quoted fields (RFC 4180), `\n` or `\r\n`
+//! line ends, blank or whitespace-only lines (skipped), a leading UTF-8 byte-order mark (skipped),
+//! and whitespace around fields (trimmed). Feature fields must parse as finite `f32` numbers
+//! (`1`, `-2.5`, `3e-4`, …); `nan`, `inf` and values beyond the `f32` range are rejected.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::io::Read;
+use std::path::Path;
+
+use super::error::{DataError, Location, truncate_text};
+use super::{Dataset, Target};
+
+/// Largest number of distinct integer labels for which [`TaskKind::Auto`] still picks
+/// classification (more distinct integers are taken as a regression target).
+pub const MAX_AUTO_CLASSES: usize = 100;
+
+/// Which column of a CSV file holds the label (the target); every other column is a feature.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum LabelColumn {
+    /// The last column (the default, as in the bundled datasets).
+    #[default]
+    Last,
+    /// The column at this 0-based index (`Index(0)` is the first column, which error messages
+    /// call "column 1").
+    Index(usize),
+    /// The column with this header name (needs a header row). An exact match is preferred; a
+    /// case-insensitive match is accepted when it is the only one.
+    Name(String),
+}
+
+impl fmt::Display for LabelColumn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LabelColumn::Last => f.write_str("the last column"),
+            LabelColumn::Index(i) => write!(f, "column index {i}"),
+            LabelColumn::Name(name) => write!(f, "column {name:?}"),
+        }
+    }
+}
+
+/// Whether the label column holds classes or regression values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TaskKind {
+    /// Classification if the label column has any non-numeric value, or if all its values are
+    /// integers with at most [`MAX_AUTO_CLASSES`] distinct values; regression otherwise.
+    #[default]
+    Auto,
+    /// Always classification (any label text is a class name).
+    Classification,
+    /// Always regression (every label must be a finite number).
+    Regression,
+}
+
+/// How to read a CSV file. `LoadOptions::default()` reads the label from the last column,
+/// auto-detects the header row and the task, and splits fields at commas.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Which column holds the label.
+    pub label: LabelColumn,
+    /// Whether the first row is a header: `Some(true)` / `Some(false)` to say so, `None` to
+    /// detect it (the first row is a header when one of its feature fields is not a number).
+    /// A [`LabelColumn::Name`] implies a header unless this is `Some(false)`, which is an error.
+    pub has_header: Option<bool>,
+    /// Classification, regression, or automatic choice.
+    pub task: TaskKind,
+    /// The field delimiter byte (`b','` by default; `b';'` and `b'\t'` are common too).
+    pub delimiter: u8,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            label: LabelColumn::Last,
+            has_header: None,
+            task: TaskKind::Auto,
+            delimiter: b',',
+        }
+    }
+}
+
+impl LoadOptions {
+    /// The default options (see the type's documentation).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the label column.
+    pub fn with_label(mut self, label: LabelColumn) -> Self {
+        self.label = label;
+        self
+    }
+
+    /// Sets whether the first row is a header (`None` = detect).
+    pub fn with_header(mut self, has_header: Option<bool>) -> Self {
+        self.has_header = has_header;
+        self
+    }
+
+    /// Sets the task kind.
+    pub fn with_task(mut self, task: TaskKind) -> Self {
+        self.task = task;
+        self
+    }
+
+    /// Sets the field delimiter byte.
+    pub fn with_delimiter(mut self, delimiter: u8) -> Self {
+        self.delimiter = delimiter;
+        self
+    }
+}
+
+/// Loads a CSV file from `path`.
+///
+/// Error messages and the dataset's [`name`](Dataset::name) use the path as given.
+///
+/// # Errors
+/// [`DataError::Io`] if the file cannot be read, or any error of [`parse_csv_bytes`].
+pub fn load_csv(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<Dataset, DataError> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_csv_bytes(&path.display().to_string(), &bytes, opts)
+}
+
+/// Loads CSV data from `reader`, using `name` in error messages and as the dataset's name.
+///
+/// # Errors
+/// [`DataError::Io`] (with `name` as the path) if reading fails, or any error of
+/// [`parse_csv_bytes`].
+pub fn load_csv_reader(
+    name: &str,
+    mut reader: impl Read,
+    opts: &LoadOptions,
+) -> Result<Dataset, DataError> {
+    let mut bytes = Vec::new();
+    reader
+        .read_to_end(&mut bytes)
+        .map_err(|source| DataError::Io {
+            path: name.into(),
+            source,
+        })?;
+    parse_csv_bytes(name, &bytes, opts)
+}
+
+/// Parses CSV data held in memory, using `name` in error messages and as the dataset's name.
+///
+/// Never panics, whatever the bytes.
+///
+/// # Errors
+/// The first problem found, in file order: [`DataError::EmptyFile`], [`DataError::InvalidUtf8`],
+/// [`DataError::UnknownLabelColumn`], [`DataError::NoFeatureColumns`],
+/// [`DataError::RaggedRow`], [`DataError::EmptyField`], [`DataError::NonNumeric`],
+/// [`DataError::NonFinite`], [`DataError::NoDataRows`] or [`DataError::Malformed`].
+pub fn parse_csv_bytes(name: &str, bytes: &[u8], opts: &LoadOptions) -> Result<Dataset, DataError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(opts.delimiter)
+        .from_reader(bytes);
+    let mut record = csv::ByteRecord::new();
+
+    if !read_record(name, &mut reader, &mut record)? {
+        return Err(DataError::EmptyFile { file: name.into() });
+    }
+    let first_line = record_line(&record);
+    let first = decode_record(name, &record, first_line, None)?;
+    let n_fields = first.len();
+
+    let (label_idx, has_header) = resolve_label(name, &first, opts)?;
+    if n_fields < 2 {
+        return Err(DataError::NoFeatureColumns { file: name.into() });
+    }
+    let n_features = n_fields - 1;
+
+    let header: Option<Vec<String>> = has_header.then(|| first.clone());
+    let mut feature_names = Vec::with_capacity(n_features);
+    for (c, field) in first.iter().enumerate() {
+        if c == label_idx {
+            continue;
+        }
+        let j = feature_names.len();
+        feature_names.push(match &header {
+            Some(_) if !field.is_empty() => field.clone(),
+            _ => format!("feature_{j}"),
+        });
+    }
+    let target_name = match &header {
+        Some(h) if !h[label_idx].is_empty() => h[label_idx].clone(),
+        _ => "label".to_owned(),
+    };
+
+    let mut rows = RowParser {
+        name,
+        header: header.as_deref(),
+        label_idx,
+        features: Vec::new(),
+        labels: Vec::new(),
+    };
+    if !has_header {
+        rows.push(&first, first_line)?;
+    }
+    while read_record(name, &mut reader, &mut record)? {
+        let line = record_line(&record);
+        if record.len() != n_fields {
+            return Err(DataError::RaggedRow {
+                file: name.into(),
+                line,
+                expected: n_fields,
+                found: record.len(),
+            });
+        }
+        let fields = decode_record(name, &record, line, header.as_deref())?;
+        rows.push(&fields, line)?;
+    }
+    if rows.labels.is_empty() {
+        return Err(DataError::NoDataRows { file: name.into() });
+    }
+
+    let target = rows.resolve_target(opts.task)?;
+    Ok(Dataset {
+        name: name.into(),
+        features: rows.features,
+        feature_names,
+        target_name,
+        target,
+    })
+}
+
+/// Reads the next record, skipping lines that hold only whitespace; `Ok(false)` at the end of
+/// the data.
+fn read_record(
+    name: &str,
+    reader: &mut csv::Reader<&[u8]>,
+    record: &mut csv::ByteRecord,
+) -> Result<bool, DataError> {
+    loop {
+        let more = read_raw_record(name, reader, record)?;
+        let blank = record.len() == 1 && record[0].iter().all(u8::is_ascii_whitespace);
+        if !more || !blank {
+            return Ok(more);
+        }
+    }
+}
+
+/// Reads the next record as the `csv` crate sees it.
+fn read_raw_record(
+    name: &str,
+    reader: &mut csv::Reader<&[u8]>,
+    record: &mut csv::ByteRecord,
+) -> Result<bool, DataError> {
+    reader.read_byte_record(record).map_err(|err| {
+        let line = err.position().map(csv::Position::line);
+        let message = err.to_string();
+        match err.into_kind() {
+            csv::ErrorKind::Io(source) => DataError::Io {
+                path: name.into(),
+                source,
+            },
+            _ => DataError::Malformed {
+                file: name.into(),
+                line,
+                message,
+            },
+        }
+    })
+}
+
+/// The 1-based line on which `record` starts.
+fn record_line(record: &csv::ByteRecord) -> u64 {
+    record.position().map_or(0, csv::Position::line)
+}
+
+/// Decodes every field of `record` as trimmed UTF-8 text.
+fn decode_record(
+    name: &str,
+    record: &csv::ByteRecord,
+    line: u64,
+    header: Option<&[String]>,
+) -> Result<Vec<String>, DataError> {
+    record
+        .iter()
+        .enumerate()
+        .map(|(c, raw)| match std::str::from_utf8(raw) {
+            Ok(text) => Ok(text.trim().to_owned()),
+            Err(e) => Err(DataError::InvalidUtf8 {
+                at: location(name, line, c, header),
+                valid_up_to: e.valid_up_to(),
+            }),
+        })
+        .collect()
+}
+
+/// The location of 0-based column `c` on `line`.
+fn location(name: &str, line: u64, c: usize, header: Option<&[String]>) -> Location {
+    Location {
+        file: name.into(),
+        line,
+        column: c + 1,
+        column_name: header.and_then(|h| h.get(c)).cloned(),
+    }
+}
+
+/// Works out the label column's index and whether the first row is a header.
+fn resolve_label(
+    name: &str,
+    first: &[String],
+    opts: &LoadOptions,
+) -> Result<(usize, bool), DataError> {
+    let n = first.len();
+    let indices = || (0..n).map(|i| i.to_string()).collect::<Vec<_>>();
+    let any_non_numeric = |skip: Option<usize>| {
+        first
+            .iter()
+            .enumerate()
+            .any(|(c, f)| Some(c) != skip && f.parse::<f32>().is_err())
+    };
+    match &opts.label {
+        LabelColumn::Name(wanted) => {
+            if opts.has_header == Some(false) {
+                return Err(DataError::UnknownLabelColumn {
+                    file: name.into(),
+                    requested: opts.label.clone(),
+                    available: indices(),
+                });
+            }
+            let wanted = wanted.trim();
+            let exact = first.iter().position(|f| f == wanted);
+            let found = exact.or_else(|| {
+                let mut matches = first
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, f)| f.to_lowercase() == wanted.to_lowercase());
+                match (matches.next(), matches.next()) {
+                    (Some((c, _)), None) => Some(c),
+                    _ => None,
+                }
+            });
+            match found {
+                Some(c) => Ok((c, true)),
+                None => Err(DataError::UnknownLabelColumn {
+                    file: name.into(),
+                    requested: opts.label.clone(),
+                    available: first.to_vec(),
+                }),
+            }
+        }
+        LabelColumn::Last | LabelColumn::Index(_) => {
+            let idx = match opts.label {
+                LabelColumn::Index(i) => i,
+                _ => n.saturating_sub(1),
+            };
+            if idx >= n {
+                let header = opts.has_header.unwrap_or_else(|| any_non_numeric(None));
+                return Err(DataError::UnknownLabelColumn {
+                    file: name.into(),
+                    requested: opts.label.clone(),
+                    available: if header { first.to_vec() } else { indices() },
+                });
+            }
+            let header = opts.has_header.unwrap_or_else(|| any_non_numeric(Some(idx)));
+            Ok((idx, header))
+        }
+    }
+}
+
+/// Accumulates the data rows.
+struct RowParser<'a> {
+    name: &'a str,
+    header: Option<&'a [String]>,
+    label_idx: usize,
+    features: Vec<f32>,
+    /// The label text of each row and the line it is on.
+    labels: Vec<(String, u64)>,
+}
+
+impl RowParser<'_> {
+    /// Parses one row's features and keeps its label text.
+    fn push(&mut self, fields: &[String], line: u64) -> Result<(), DataError> {
+        for (c, text) in fields.iter().enumerate() {
+            if c == self.label_idx {
+                continue;
+            }
+            let value = parse_number(text).map_err(|kind| self.error(kind, line, c, text))?;
+            self.features.push(value);
+        }
+        let label = &fields[self.label_idx];
+        if label.is_empty() {
+            return Err(self.error(NumberError::Empty, line, self.label_idx, label));
+        }
+        self.labels.push((label.clone(), line));
+        Ok(())
+    }
+
+    /// Builds the error for field `text` at 0-based column `c` of `line`.
+    fn error(&self, kind: NumberError, line: u64, c: usize, text: &str) -> DataError {
+        let at = location(self.name, line, c, self.header);
+        match kind {
+            NumberError::Empty => DataError::EmptyField { at },
+            NumberError::NotANumber => DataError::NonNumeric {
+                at,
+                text: truncate_text(text),
+            },
+            NumberError::NotFinite => DataError::NonFinite {
+                at,
+                text: truncate_text(text),
+            },
+        }
+    }
+
+    /// Turns the label texts into a classification or regression target.
+    fn resolve_target(&self, task: TaskKind) -> Result<Target, DataError> {
+        let numeric: Option<Vec<f64>> = self
+            .labels
+            .iter()
+            .map(|(text, _)| text.parse::<f64>().ok())
+            .collect();
+        let integers: Option<Vec<i64>> = numeric
+            .as_ref()
+            .and_then(|values| values.iter().map(|&v| as_integer(v)).collect());
+        match task {
+            TaskKind::Regression => self.regression(),
+            TaskKind::Classification => match integers {
+                Some(ints) => self.integer_classes(&ints),
+                None => self.text_classes(),
+            },
+            TaskKind::Auto => match (numeric, integers) {
+                (None, _) => self.text_classes(),
+                (Some(_), Some(ints)) if distinct_at_most(&ints, MAX_AUTO_CLASSES) => {
+                    self.integer_classes(&ints)
+                }
+                (Some(_), _) => self.regression(),
+            },
+        }
+    }
+
+    /// Every label must be a finite `f32`.
+    fn regression(&self) -> Result<Target, DataError> {
+        let values = self
+            .labels
+            .iter()
+            .map(|(text, line)| {
+                parse_number(text).map_err(|kind| self.error(kind, *line, self.label_idx, text))
+            })
+            .collect::<Result<Vec<f32>, DataError>>()?;
+        Ok(Target::Regression { values })
+    }
+
+    /// Integer labels, numbered in ascending numeric order and named by their value.
+    fn integer_classes(&self, ints: &[i64]) -> Result<Target, DataError> {
+        let mut index: BTreeMap<i64, u32> = ints.iter().map(|&v| (v, 0)).collect();
+        for (k, slot) in index.values_mut().enumerate() {
+            *slot = self.class_index(k)?;
+        }
+        let class_names = index.keys().map(|v| v.to_string()).collect();
+        let labels = ints.iter().map(|v| index.get(v).copied().unwrap_or(0)).collect();
+        Ok(Target::Classes {
+            labels,
+            class_names,
+        })
+    }
+
+    /// Text labels, numbered in order of first appearance.
+    fn text_classes(&self) -> Result<Target, DataError> {
+        let mut index: HashMap<&str, u32> = HashMap::new();
+        let mut class_names = Vec::new();
+        let mut labels = Vec::with_capacity(self.labels.len());
+        for (text, _) in &self.labels {
+            let class = match index.get(text.as_str()) {
+                Some(&class) => class,
+                None => {
+                    let class = self.class_index(class_names.len())?;
+                    index.insert(text, class);
+                    class_names.push(text.clone());
+                    class
+                }
+            };
+            labels.push(class);
+        }
+        Ok(Target::Classes {
+            labels,
+            class_names,
+        })
+    }
+
+    /// Converts a class count to a `u32` class index.
+    fn class_index(&self, k: usize) -> Result<u32, DataError> {
+        u32::try_from(k).map_err(|_| DataError::InvalidDataset {
+            dataset: self.name.into(),
+            reason: "more than 2^32 classes".into(),
+        })
+    }
+}
+
+/// Why a field is not a usable number.
+#[derive(Debug, Clone, Copy)]
+enum NumberError {
+    Empty,
+    NotANumber,
+    NotFinite,
+}
+
+/// Parses a trimmed field as a finite `f32`.
+fn parse_number(text: &str) -> Result<f32, NumberError> {
+    if text.is_empty() {
+        return Err(NumberError::Empty);
+    }
+    match text.parse::<f32>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(_) => Err(NumberError::NotFinite),
+        Err(_) => Err(NumberError::NotANumber),
+    }
+}
+
+/// `v` as an integer, if it is a whole number that `f64` represents exactly.
+fn as_integer(v: f64) -> Option<i64> {
+    const LIMIT: f64 = 9_007_199_254_740_992.0; // 2^53
+    (v.is_finite() && v.fract() == 0.0 && v.abs() <= LIMIT).then_some(v as i64)
+}
+
+/// Whether `values` has at most `max` distinct values.
+fn distinct_at_most(values: &[i64], max: usize) -> bool {
+    let mut seen = std::collections::BTreeSet::new();
+    for &v in values {
+        seen.insert(v);
+        if seen.len() > max {
+            return false;
+        }
+    }
+    true
+}
