@@ -1,0 +1,523 @@
+//! Models described at run time: a [`ModelSpec`] (a list of layer specs, from TOML, a Keras
+//! config or code) built into a [`Sequential`] that trains with **the same core kernels and
+//! the same training step** as the typed `microfit_core::Network`, so both give the same bits.
+//!
+//! ```
+//! use microfit::model::{LayerSpec, ModelSpec};
+//! use microfit::core::prelude::*;
+//! let spec = ModelSpec {
+//!     input_shape: vec![4],
+//!     layers: vec![
+//!         LayerSpec::dense(16, Activation::Relu).with_kernel_regularizer(Reg::l2(1e-3)),
+//!         LayerSpec::dense(3, Activation::Softmax),
+//!     ],
+//! };
+//! let model = spec.build(42)?;
+//! assert_eq!(model.param_count(), 131);
+//! # Ok::<(), microfit::model::SpecError>(())
+//! ```
+
+use std::fmt;
+
+use microfit_core::activation::Activation;
+use microfit_core::init::Initializer;
+use microfit_core::layer::dense::{self, DenseConfig};
+use microfit_core::layer::{BackwardCtx, Penalties};
+use microfit_core::params::Params;
+use microfit_core::regularizer::Reg;
+use microfit_core::rng::Rng;
+use microfit_core::train::Trainable;
+use serde::{Deserialize, Serialize};
+
+/// One layer of a model described at run time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum LayerSpec {
+    /// Keras `Dense(units, ...)`.
+    Dense {
+        /// Output size.
+        units: usize,
+        /// Activation, bias, regularizers, initializers.
+        #[serde(flatten)]
+        config: DenseConfig<Reg>,
+    },
+}
+
+impl LayerSpec {
+    /// `Dense(units, activation)` with Keras defaults.
+    pub fn dense(units: usize, activation: Activation) -> Self {
+        LayerSpec::Dense {
+            units,
+            config: DenseConfig::new(activation),
+        }
+    }
+
+    /// Sets the kernel regularizer (Dense and conv layers; ignored by others).
+    pub fn with_kernel_regularizer(mut self, r: Reg) -> Self {
+        if let Some(c) = self.dense_config_mut() {
+            c.kernel_regularizer = Some(r);
+        }
+        self
+    }
+
+    /// Sets the bias regularizer.
+    pub fn with_bias_regularizer(mut self, r: Reg) -> Self {
+        if let Some(c) = self.dense_config_mut() {
+            c.bias_regularizer = Some(r);
+        }
+        self
+    }
+
+    /// Sets the activity regularizer.
+    pub fn with_activity_regularizer(mut self, r: Reg) -> Self {
+        if let Some(c) = self.dense_config_mut() {
+            c.activity_regularizer = Some(r);
+        }
+        self
+    }
+
+    /// The shared config (activation, regularizers, ...) of a layer that has weights.
+    pub fn dense_config(&self) -> Option<&DenseConfig<Reg>> {
+        match self {
+            LayerSpec::Dense { config, .. } => Some(config),
+        }
+    }
+
+    /// Mutable access to [`LayerSpec::dense_config`].
+    pub fn dense_config_mut(&mut self) -> Option<&mut DenseConfig<Reg>> {
+        match self {
+            LayerSpec::Dense { config, .. } => Some(config),
+        }
+    }
+
+    /// Keras-style kind name used in variable names (`"dense"`, `"conv2d"`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LayerSpec::Dense { .. } => "dense",
+        }
+    }
+}
+
+/// A model: input shape (without the batch axis) and its layers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelSpec {
+    /// Input shape, e.g. `[4]` or `[8, 8, 1]` (channels last).
+    pub input_shape: Vec<usize>,
+    /// The layers in order.
+    pub layers: Vec<LayerSpec>,
+}
+
+/// An invalid model description.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpecError {
+    /// Where (`"layers[1].units"`, `"input_shape"`, ...).
+    pub field: String,
+    /// Why.
+    pub reason: String,
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+fn spec_err(field: impl Into<String>, reason: impl Into<String>) -> SpecError {
+    SpecError {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+/// Parameters as a list of named `Vec<f32>` tensors (Keras variable order and names).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct VecParams {
+    /// Variable names (`"dense/kernel"`, `"dense_1/bias"`, ...).
+    pub names: Vec<String>,
+    /// Shapes (Keras layout).
+    pub shapes: Vec<Vec<usize>>,
+    /// Values, row-major.
+    pub tensors: Vec<Vec<f32>>,
+}
+
+impl VecParams {
+    /// Adds a zero tensor.
+    pub fn push(&mut self, name: String, shape: Vec<usize>) -> usize {
+        let n = shape.iter().product();
+        self.names.push(name);
+        self.shapes.push(shape);
+        self.tensors.push(vec![0.0; n]);
+        self.tensors.len() - 1
+    }
+
+    /// Index of the tensor called `name`.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
+    }
+
+    /// The tensor called `name`.
+    pub fn get(&self, name: &str) -> Option<&[f32]> {
+        self.index_of(name).map(|i| &self.tensors[i][..])
+    }
+}
+
+impl Params for VecParams {
+    fn tensor_count(&self) -> usize {
+        self.tensors.len()
+    }
+    fn tensor(&self, i: usize) -> &[f32] {
+        self.tensors.get(i).map_or(&[], |t| &t[..])
+    }
+    fn tensor_mut(&mut self, i: usize) -> &mut [f32] {
+        match self.tensors.get_mut(i) {
+            Some(t) => &mut t[..],
+            None => &mut [],
+        }
+    }
+}
+
+/// A built layer: its spec plus the indices of its tensors and its sizes.
+#[derive(Debug, Clone)]
+enum Built {
+    Dense {
+        cfg: DenseConfig<Reg>,
+        n_out: usize,
+        kernel: usize,
+        bias: usize,
+    },
+}
+
+impl Built {
+    fn out_len(&self) -> usize {
+        match self {
+            Built::Dense { n_out, .. } => *n_out,
+        }
+    }
+}
+
+/// A model built at run time from a [`ModelSpec`]; implements the core's `Trainable`.
+#[derive(Debug, Clone)]
+pub struct Sequential {
+    spec: ModelSpec,
+    built: Vec<Built>,
+    /// Layer names (Keras style: `dense`, `dense_1`, ...).
+    pub layer_names: Vec<String>,
+    /// The weights.
+    pub params: VecParams,
+    /// The gradients.
+    pub grads: VecParams,
+    in_len: usize,
+    zs: Vec<Vec<f32>>,
+    outs: Vec<Vec<f32>>,
+    ds: Vec<Vec<f32>>,
+    rng: Rng,
+}
+
+impl ModelSpec {
+    /// Output shape of every layer (checks sizes).
+    ///
+    /// # Errors
+    /// A [`SpecError`] naming the field.
+    pub fn shapes(&self) -> Result<Vec<Vec<usize>>, SpecError> {
+        if self.input_shape.is_empty() || self.input_shape.contains(&0) {
+            return Err(spec_err("input_shape", "must be non-empty with sizes > 0"));
+        }
+        if self.layers.is_empty() {
+            return Err(spec_err("layers", "a model needs at least one layer"));
+        }
+        let mut shape = self.input_shape.clone();
+        let mut out = Vec::new();
+        for (i, l) in self.layers.iter().enumerate() {
+            shape = match l {
+                LayerSpec::Dense { units, config } => {
+                    if *units == 0 {
+                        return Err(spec_err(format!("layers[{i}].units"), "must be > 0"));
+                    }
+                    if shape.len() != 1 {
+                        return Err(spec_err(
+                            format!("layers[{i}]"),
+                            format!("Dense needs a flat input, got shape {shape:?} (add a Flatten layer)"),
+                        ));
+                    }
+                    for (name, r) in [
+                        ("kernel_regularizer", &config.kernel_regularizer),
+                        ("bias_regularizer", &config.bias_regularizer),
+                        ("activity_regularizer", &config.activity_regularizer),
+                    ] {
+                        if let Some(r) = r {
+                            r.validate()
+                                .map_err(|e| spec_err(format!("layers[{i}].{name}"), e.to_string()))?;
+                        }
+                    }
+                    if let Some(Reg::Orthogonal { .. }) = config.activity_regularizer {
+                        return Err(spec_err(
+                            format!("layers[{i}].activity_regularizer"),
+                            "OrthogonalRegularizer couples the samples of a batch; it is supported on kernels only",
+                        ));
+                    }
+                    vec![*units]
+                }
+            };
+            out.push(shape.clone());
+        }
+        Ok(out)
+    }
+
+    /// Builds the model and initializes its weights from `seed`, drawing in the same order as
+    /// a typed `Network` (layer by layer, kernel then bias), so both start from the same weights.
+    ///
+    /// # Errors
+    /// A [`SpecError`] naming the field.
+    pub fn build(&self, seed: u64) -> Result<Sequential, SpecError> {
+        let shapes = self.shapes()?;
+        let mut params = VecParams::default();
+        let mut built = Vec::new();
+        let mut names = Vec::new();
+        let mut counts: std::collections::HashMap<&'static str, usize> = Default::default();
+        let mut rng = Rng::new(seed);
+        let mut in_shape = self.input_shape.clone();
+        for (i, l) in self.layers.iter().enumerate() {
+            let kind = l.kind();
+            let c = counts.entry(kind).or_insert(0);
+            let name = if *c == 0 { kind.to_string() } else { format!("{kind}_{c}") };
+            *c += 1;
+            match l {
+                LayerSpec::Dense { units, config } => {
+                    let n_in = in_shape[0];
+                    let kernel = params.push(format!("{name}/kernel"), vec![n_in, *units]);
+                    let bias = params.push(format!("{name}/bias"), vec![*units]);
+                    config
+                        .kernel_initializer
+                        .fill(&mut params.tensors[kernel], &[n_in, *units], &mut rng);
+                    config.bias_initializer.fill(&mut params.tensors[bias], &[*units], &mut rng);
+                    if !config.use_bias {
+                        params.tensors[bias].fill(0.0);
+                    }
+                    built.push(Built::Dense {
+                        cfg: *config,
+                        n_out: *units,
+                        kernel,
+                        bias,
+                    });
+                }
+            }
+            names.push(name);
+            in_shape = shapes[i].clone();
+        }
+        let mut grads = params.clone();
+        grads.fill(0.0);
+        let zs = built.iter().map(|b| vec![0.0; b.out_len()]).collect();
+        let outs: Vec<Vec<f32>> = built.iter().map(|b| vec![0.0; b.out_len()]).collect();
+        let ds = outs.clone();
+        Ok(Sequential {
+            spec: self.clone(),
+            built,
+            layer_names: names,
+            params,
+            grads,
+            in_len: self.input_shape.iter().product(),
+            zs,
+            outs,
+            ds,
+            rng,
+        })
+    }
+}
+
+impl Sequential {
+    /// The spec this model was built from.
+    pub fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    /// Number of trainable scalars.
+    pub fn param_count(&self) -> usize {
+        self.params.len()
+    }
+
+    /// Replaces the weights by name; every tensor must be given with its exact size.
+    ///
+    /// # Errors
+    /// A [`SpecError`] naming the missing or mis-sized tensor.
+    pub fn set_weights(&mut self, named: &[(String, Vec<f32>)]) -> Result<(), SpecError> {
+        for (name, values) in named {
+            let i = self
+                .params
+                .index_of(name)
+                .ok_or_else(|| spec_err(name.clone(), "no such variable in the model"))?;
+            if self.params.tensors[i].len() != values.len() {
+                return Err(spec_err(
+                    name.clone(),
+                    format!(
+                        "has {} values, the model needs {}",
+                        values.len(),
+                        self.params.tensors[i].len()
+                    ),
+                ));
+            }
+            self.params.tensors[i].copy_from_slice(values);
+        }
+        Ok(())
+    }
+
+    /// Inference on one sample.
+    ///
+    /// # Errors
+    /// A [`SpecError`] if `x` has the wrong length.
+    pub fn predict(&mut self, x: &[f32]) -> Result<&[f32], SpecError> {
+        if x.len() != self.in_len {
+            return Err(spec_err(
+                "input",
+                format!("has {} values, the model expects {}", x.len(), self.in_len),
+            ));
+        }
+        self.forward_sample(x, false);
+        Ok(self.output())
+    }
+}
+
+impl Trainable for Sequential {
+    type Params = VecParams;
+
+    fn input_len(&self) -> usize {
+        self.in_len
+    }
+
+    fn output_len(&self) -> usize {
+        self.built.last().map_or(0, Built::out_len)
+    }
+
+    fn params(&self) -> &VecParams {
+        &self.params
+    }
+
+    fn params_mut(&mut self) -> &mut VecParams {
+        &mut self.params
+    }
+
+    fn weights_and_grads(&mut self) -> (&mut VecParams, &mut VecParams) {
+        (&mut self.params, &mut self.grads)
+    }
+
+    fn forward_sample(&mut self, x: &[f32], _training: bool) {
+        for i in 0..self.built.len() {
+            let (before, rest) = self.outs.split_at_mut(i);
+            let input: &[f32] = if i == 0 { x } else { &before[i - 1] };
+            let y = &mut rest[0];
+            match &self.built[i] {
+                Built::Dense {
+                    cfg, kernel, bias, ..
+                } => dense::forward(
+                    cfg,
+                    &self.params.tensors[*kernel],
+                    &self.params.tensors[*bias],
+                    input,
+                    &mut self.zs[i],
+                    y,
+                ),
+            }
+        }
+        let _ = &self.rng;
+    }
+
+    fn output(&self) -> &[f32] {
+        self.outs.last().map_or(&[], |v| &v[..])
+    }
+
+    fn output_activation(&self) -> Activation {
+        match self.built.last() {
+            Some(Built::Dense { cfg, .. }) => cfg.activation,
+            None => Activation::Linear,
+        }
+    }
+
+    fn loss_io(&mut self) -> (&[f32], Option<&[f32]>, &mut [f32]) {
+        let last = self.built.len().saturating_sub(1);
+        let logits = match self.built.last() {
+            Some(Built::Dense { .. }) => Some(&self.zs[last][..]),
+            None => None,
+        };
+        (&self.outs[last][..], logits, &mut self.ds[last][..])
+    }
+
+    fn backward_sample(&mut self, x: &[f32], d_is_pre: bool, inv_batch: f32, pen: &mut Penalties) {
+        let n = self.built.len();
+        for i in (0..n).rev() {
+            let mut ctx = BackwardCtx {
+                inv_batch,
+                layer: i,
+                penalties: pen,
+            };
+            let (ds_before, ds_rest) = self.ds.split_at_mut(i);
+            let d = &mut ds_rest[0];
+            let dx = if i == 0 { None } else { Some(&mut ds_before[i - 1][..]) };
+            let input: &[f32] = if i == 0 { x } else { &self.outs[i - 1] };
+            let pre = d_is_pre && i == n - 1;
+            match &self.built[i] {
+                Built::Dense {
+                    cfg, kernel, bias, ..
+                } => {
+                    let (gk, gb) = two_mut(&mut self.grads.tensors, *kernel, *bias);
+                    dense::backward(
+                        cfg,
+                        &self.params.tensors[*kernel],
+                        gk,
+                        gb,
+                        input,
+                        &self.outs[i],
+                        &mut self.zs[i],
+                        d,
+                        pre,
+                        dx,
+                        &mut ctx,
+                    );
+                }
+            }
+        }
+    }
+
+    fn weight_penalties(&mut self, with_grads: bool, pen: &mut Penalties) {
+        for (i, b) in self.built.iter().enumerate() {
+            match b {
+                Built::Dense {
+                    cfg,
+                    n_out,
+                    kernel,
+                    bias,
+                    ..
+                } => {
+                    let g = if with_grads {
+                        Some(two_mut(&mut self.grads.tensors, *kernel, *bias))
+                    } else {
+                        None
+                    };
+                    dense::weight_penalties(
+                        cfg,
+                        &self.params.tensors[*kernel],
+                        &self.params.tensors[*bias],
+                        g,
+                        *n_out,
+                        i,
+                        pen,
+                    );
+                }
+            }
+        }
+    }
+
+    fn zero_grads(&mut self) {
+        self.grads.fill(0.0);
+    }
+}
+
+/// Two distinct mutable tensors (`a < b`).
+fn two_mut(v: &mut [Vec<f32>], a: usize, b: usize) -> (&mut [f32], &mut [f32]) {
+    let (lo, hi) = v.split_at_mut(b);
+    (&mut lo[a][..], &mut hi[0][..])
+}
+
+/// Convenience: the `Initializer` used for kernels by default.
+pub const DEFAULT_KERNEL_INITIALIZER: Initializer = Initializer::GlorotUniform;
