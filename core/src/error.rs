@@ -80,7 +80,10 @@ impl fmt::Display for Error {
                 "gradient of parameter tensor {tensor} is NaN or infinite; weights left as before the step"
             ),
             Error::NonFiniteInput { sample } => {
-                write!(f, "sample {sample} of the batch holds a NaN or infinite value")
+                write!(
+                    f,
+                    "sample {sample} of the batch holds a NaN or infinite value"
+                )
             }
             Error::ShapeMismatch {
                 what,

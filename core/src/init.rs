@@ -55,7 +55,7 @@ pub enum Initializer {
 }
 
 /// `1 / 0.87962566103423978`: Keras' correction for a normal truncated at ±2σ.
-const TRUNC_STD: f32 = 0.879_625_66;
+const TRUNC_STD: f32 = 0.879_625_7;
 
 impl Initializer {
     /// The Glorot uniform limit `sqrt(6 / (fan_in + fan_out))`.

@@ -84,6 +84,11 @@ pub mod rng;
 pub mod tensor;
 pub mod train;
 
+/// The README's Rust example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 pub use activation::Activation;
 pub use error::Error;
 pub use layer::Layer;

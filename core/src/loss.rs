@@ -160,7 +160,10 @@ impl Loss {
                 Loss::CategoricalCrossentropy { from_logits: false }
                     | Loss::SparseCategoricalCrossentropy { from_logits: false },
                 Activation::Softmax
-            ) | (Loss::BinaryCrossentropy { from_logits: false }, Activation::Sigmoid)
+            ) | (
+                Loss::BinaryCrossentropy { from_logits: false },
+                Activation::Sigmoid
+            )
         )
     }
 
@@ -399,13 +402,7 @@ impl Loss {
 
 #[inline]
 fn clip(p: f32) -> f32 {
-    if p < EPSILON {
-        EPSILON
-    } else if p > 1.0 - EPSILON {
-        1.0 - EPSILON
-    } else {
-        p
-    }
+    p.clamp(EPSILON, 1.0 - EPSILON)
 }
 
 /// `clip_by_value` passes the gradient where `ε ≤ p ≤ 1-ε` (boundaries included).

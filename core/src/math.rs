@@ -77,7 +77,11 @@ pub fn tanh(x: f32) -> f32 {
     #[cfg(feature = "fast-math")]
     {
         let e = micromath::F32Ext::exp(2.0 * x);
-        if e.is_infinite() { 1.0 } else { (e - 1.0) / (e + 1.0) }
+        if e.is_infinite() {
+            1.0
+        } else {
+            (e - 1.0) / (e + 1.0)
+        }
     }
     #[cfg(not(feature = "fast-math"))]
     {

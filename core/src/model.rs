@@ -4,7 +4,7 @@
 //! ```
 //! use microfit_core::prelude::*;
 //! type W1 = (Dense<4, 16>, Dense<16, 3>);
-//! let net = Network::new(
+//! let net: Network<W1> = Network::new(
 //!     (Dense::new(Activation::Relu).kernel_regularizer(Reg::l2(1e-3)), Dense::new(Activation::Softmax)),
 //!     42,
 //! )?;

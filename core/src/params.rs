@@ -9,7 +9,7 @@
 /// An ordered list of flat `f32` tensors.
 ///
 /// ```
-/// use microfit_core::params::Params;
+/// use microfit_core::params::{Params, ZeroParams};
 /// use microfit_core::layer::dense::DenseParams;
 /// let mut p = DenseParams::<2, 3>::zeroed();
 /// p.tensor_mut(0)[0] = 1.0; // kernel[0][0]
@@ -133,12 +133,12 @@ params_tuples!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);
 /// The host and the firmware print this to prove they ended with identical weights.
 ///
 /// ```
-/// use microfit_core::params::{weights_hash, Params};
+/// use microfit_core::params::{weights_hash, ZeroParams};
 /// use microfit_core::layer::dense::DenseParams;
 /// let p = DenseParams::<1, 1>::zeroed();
 /// assert_eq!(weights_hash(&p), weights_hash(&p.clone()));
 /// ```
-pub fn weights_hash<P: Params + ?Sized>(p: &P) -> u64 {
+pub fn weights_hash<P: Params>(p: &P) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for i in 0..p.tensor_count() {
         for v in p.tensor(i) {

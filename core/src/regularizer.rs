@@ -93,7 +93,10 @@ impl Reg {
     /// # Panics
     /// If `l1` is negative or not finite (at compile time when used in a `const`).
     pub const fn l1(l1: f32) -> Self {
-        assert!(l1.is_finite() && l1 >= 0.0, "L1 factor must be finite and >= 0");
+        assert!(
+            l1.is_finite() && l1 >= 0.0,
+            "L1 factor must be finite and >= 0"
+        );
         Reg::L1 { l1 }
     }
 
@@ -102,7 +105,10 @@ impl Reg {
     /// # Panics
     /// If `l2` is negative or not finite (at compile time when used in a `const`).
     pub const fn l2(l2: f32) -> Self {
-        assert!(l2.is_finite() && l2 >= 0.0, "L2 factor must be finite and >= 0");
+        assert!(
+            l2.is_finite() && l2 >= 0.0,
+            "L2 factor must be finite and >= 0"
+        );
         Reg::L2 { l2 }
     }
 

@@ -8,9 +8,9 @@
 ///
 /// ```
 /// use microfit_core::tensor::Tensor;
-/// let mut t = <[[f32; 3]; 2]>::zeroed();
-/// t.as_mut_slice()[4] = 1.0;
-/// assert_eq!(t[1][1], 1.0);
+/// let mut t = <[[f32; 3]; 2] as Tensor>::zeroed();
+/// Tensor::as_mut_slice(&mut t)[4] = 1.0;
+/// assert_eq!(t[1][1], 1.0f32);
 /// assert_eq!(<[[f32; 3]; 2] as Tensor>::LEN, 6);
 /// ```
 pub trait Tensor: Sized + Clone {

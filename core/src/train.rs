@@ -98,7 +98,7 @@ impl<'a> Samples<'a> {
     /// # Errors
     /// [`Error::ShapeMismatch`] when the lengths disagree.
     pub fn new(x: &'a [f32], n_in: usize, targets: Targets<'a>) -> Result<Self, Error> {
-        let n = if n_in == 0 { 0 } else { x.len() / n_in };
+        let n = x.len().checked_div(n_in).unwrap_or(0);
         if n_in == 0 || n * n_in != x.len() {
             return Err(Error::ShapeMismatch {
                 what: "inputs",
@@ -151,7 +151,9 @@ impl<'a> Samples<'a> {
 
     /// Input row `i` (empty if out of range).
     pub fn input(&self, i: usize) -> &'a [f32] {
-        self.x.get(i * self.n_in..(i + 1) * self.n_in).unwrap_or(&[])
+        self.x
+            .get(i * self.n_in..(i + 1) * self.n_in)
+            .unwrap_or(&[])
     }
 
     /// Target of sample `i` (class 0 / empty row if out of range).
@@ -252,12 +254,20 @@ impl MetricSums {
 
     /// Mean squared error metric.
     pub fn mse(&self) -> f32 {
-        if self.samples == 0 { 0.0 } else { self.sq_err / self.samples as f32 }
+        if self.samples == 0 {
+            0.0
+        } else {
+            self.sq_err / self.samples as f32
+        }
     }
 
     /// Mean absolute error metric.
     pub fn mae(&self) -> f32 {
-        if self.samples == 0 { 0.0 } else { self.abs_err / self.samples as f32 }
+        if self.samples == 0 {
+            0.0
+        } else {
+            self.abs_err / self.samples as f32
+        }
     }
 }
 
@@ -274,7 +284,11 @@ pub struct StepReport {
     pub metrics: MetricSums,
 }
 
-fn check_batch<M: Trainable>(model: &M, samples: &Samples<'_>, rows: Rows<'_>) -> Result<(), Error> {
+fn check_batch<M: Trainable>(
+    model: &M,
+    samples: &Samples<'_>,
+    rows: Rows<'_>,
+) -> Result<(), Error> {
     if rows.is_empty() {
         return Err(Error::EmptyBatch);
     }
@@ -448,7 +462,13 @@ impl<M: Trainable, O: Optimizer<M::Params>> Trainer<M, O> {
     /// # Errors
     /// See [`train_step`].
     pub fn step(&mut self, samples: &Samples<'_>, rows: Rows<'_>) -> Result<StepReport, Error> {
-        train_step(&mut self.model, &mut self.optimizer, self.loss, samples, rows)
+        train_step(
+            &mut self.model,
+            &mut self.optimizer,
+            self.loss,
+            samples,
+            rows,
+        )
     }
 
     /// One epoch in mini-batches of `batch_size` (the last partial batch is a normal step),
@@ -485,7 +505,11 @@ impl<M: Trainable, O: Optimizer<M::Params>> Trainer<M, O> {
     ///
     /// # Errors
     /// Shape, label and non-finite input errors.
-    pub fn evaluate(&mut self, samples: &Samples<'_>, batch_size: usize) -> Result<EpochReport, Error> {
+    pub fn evaluate(
+        &mut self,
+        samples: &Samples<'_>,
+        batch_size: usize,
+    ) -> Result<EpochReport, Error> {
         evaluate(&mut self.model, self.loss, samples, batch_size)
     }
 }

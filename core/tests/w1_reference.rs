@@ -3,8 +3,8 @@
 //! `reference.py w1.json` → final loss 0.042604, accuracy 0.986667;
 //! `reference.py w1.json --l2 0.001` → 0.049420, 0.980000.
 
-use microfit_core::prelude::*;
 use microfit_core::layer::dense::DenseParams;
+use microfit_core::prelude::*;
 use serde_json::Value;
 
 type W1 = (Dense<4, 16>, Dense<16, 3>);
@@ -15,7 +15,12 @@ fn workload() -> Value {
 }
 
 fn floats(v: &Value) -> Vec<f32> {
-    v["data"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+    v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
 }
 
 fn dense<const I: usize, const O: usize>(k: &Value, b: &Value) -> DenseParams<I, O> {
@@ -28,7 +33,12 @@ fn dense<const I: usize, const O: usize>(k: &Value, b: &Value) -> DenseParams<I,
 fn run(l2: Option<f32>) -> (f32, f32) {
     let w = workload();
     let x = floats(&w["x"]);
-    let y: Vec<u32> = w["labels"]["data"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+    let y: Vec<u32> = w["labels"]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect();
     let iw = &w["initial_weights"];
     let params = (
         dense::<4, 16>(&iw["dense_0/kernel"], &iw["dense_0/bias"]),
@@ -42,7 +52,11 @@ fn run(l2: Option<f32>) -> (f32, f32) {
     }
     let net: Network<W1> = Network::with_params((l0, l1), params);
     let opt = Adam::new(0.01, &net.params).unwrap();
-    let mut tr = Trainer::new(net, opt, Loss::CategoricalCrossentropy { from_logits: false });
+    let mut tr = Trainer::new(
+        net,
+        opt,
+        Loss::CategoricalCrossentropy { from_logits: false },
+    );
     let data = Samples::new(&x, 4, Targets::Classes(&y)).unwrap();
     for _ in 0..50 {
         tr.fit_epoch(&data, 10, None).unwrap();

@@ -239,7 +239,9 @@ impl ModelSpec {
                     if shape.len() != 1 {
                         return Err(spec_err(
                             format!("layers[{i}]"),
-                            format!("Dense needs a flat input, got shape {shape:?} (add a Flatten layer)"),
+                            format!(
+                                "Dense needs a flat input, got shape {shape:?} (add a Flatten layer)"
+                            ),
                         ));
                     }
                     for (name, r) in [
@@ -248,8 +250,9 @@ impl ModelSpec {
                         ("activity_regularizer", &config.activity_regularizer),
                     ] {
                         if let Some(r) = r {
-                            r.validate()
-                                .map_err(|e| spec_err(format!("layers[{i}].{name}"), e.to_string()))?;
+                            r.validate().map_err(|e| {
+                                spec_err(format!("layers[{i}].{name}"), e.to_string())
+                            })?;
                         }
                     }
                     if let Some(Reg::Orthogonal { .. }) = config.activity_regularizer {
@@ -282,17 +285,25 @@ impl ModelSpec {
         for (i, l) in self.layers.iter().enumerate() {
             let kind = l.kind();
             let c = counts.entry(kind).or_insert(0);
-            let name = if *c == 0 { kind.to_string() } else { format!("{kind}_{c}") };
+            let name = if *c == 0 {
+                kind.to_string()
+            } else {
+                format!("{kind}_{c}")
+            };
             *c += 1;
             match l {
                 LayerSpec::Dense { units, config } => {
                     let n_in = in_shape[0];
                     let kernel = params.push(format!("{name}/kernel"), vec![n_in, *units]);
                     let bias = params.push(format!("{name}/bias"), vec![*units]);
+                    config.kernel_initializer.fill(
+                        &mut params.tensors[kernel],
+                        &[n_in, *units],
+                        &mut rng,
+                    );
                     config
-                        .kernel_initializer
-                        .fill(&mut params.tensors[kernel], &[n_in, *units], &mut rng);
-                    config.bias_initializer.fill(&mut params.tensors[bias], &[*units], &mut rng);
+                        .bias_initializer
+                        .fill(&mut params.tensors[bias], &[*units], &mut rng);
                     if !config.use_bias {
                         params.tensors[bias].fill(0.0);
                     }
@@ -453,7 +464,11 @@ impl Trainable for Sequential {
             };
             let (ds_before, ds_rest) = self.ds.split_at_mut(i);
             let d = &mut ds_rest[0];
-            let dx = if i == 0 { None } else { Some(&mut ds_before[i - 1][..]) };
+            let dx = if i == 0 {
+                None
+            } else {
+                Some(&mut ds_before[i - 1][..])
+            };
             let input: &[f32] = if i == 0 { x } else { &self.outs[i - 1] };
             let pre = d_is_pre && i == n - 1;
             match &self.built[i] {

@@ -56,7 +56,10 @@ fn provenance_documents_every_bundled_dataset() {
     let doc = provenance();
     assert_eq!(doc.len(), Bundled::ALL.len(), "{doc:?}");
     for b in Bundled::all() {
-        assert!(doc.iter().any(|d| d.file == b.file_name()), "{b} missing from PROVENANCE.md");
+        assert!(
+            doc.iter().any(|d| d.file == b.file_name()),
+            "{b} missing from PROVENANCE.md"
+        );
     }
 }
 
@@ -96,8 +99,22 @@ fn bundled_shapes_match_provenance() {
 #[test]
 fn bundled_shapes_and_class_counts() {
     // Counted from the CSV files (`awk -F, '{print $NF}' | sort | uniq -c`).
-    let expect: [(Bundled, usize, usize, &[&str], &[usize]); 4] = [
-        (Bundled::Iris, 150, 4, &["setosa", "versicolor", "virginica"], &[50, 50, 50]),
+    /// (dataset, samples, features, class names, samples per class)
+    type Expected = (
+        Bundled,
+        usize,
+        usize,
+        &'static [&'static str],
+        &'static [usize],
+    );
+    let expect: [Expected; 4] = [
+        (
+            Bundled::Iris,
+            150,
+            4,
+            &["setosa", "versicolor", "virginica"],
+            &[50, 50, 50],
+        ),
         (
             Bundled::Digits,
             1797,
@@ -105,8 +122,20 @@ fn bundled_shapes_and_class_counts() {
             &["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
             &[178, 182, 177, 183, 181, 182, 181, 179, 174, 180],
         ),
-        (Bundled::Wine, 178, 13, &["class_0", "class_1", "class_2"], &[59, 71, 48]),
-        (Bundled::BreastCancer, 569, 30, &["malignant", "benign"], &[212, 357]),
+        (
+            Bundled::Wine,
+            178,
+            13,
+            &["class_0", "class_1", "class_2"],
+            &[59, 71, 48],
+        ),
+        (
+            Bundled::BreastCancer,
+            569,
+            30,
+            &["malignant", "benign"],
+            &[212, 357],
+        ),
     ];
     for (b, n, d, names, counts) in expect {
         let data = b.load().unwrap();
@@ -127,15 +156,30 @@ fn digits_labels_are_the_digits() {
     }
     assert_eq!(d.feature_names[0], "pixel_0_0");
     assert_eq!(d.feature_names[63], "pixel_7_7");
-    assert!(d.features.iter().all(|&v| (0.0..=16.0).contains(&v) && v.fract() == 0.0));
+    assert!(
+        d.features
+            .iter()
+            .all(|&v| (0.0..=16.0).contains(&v) && v.fract() == 0.0)
+    );
 }
 
 #[test]
 fn first_rows_match_the_files() {
     let iris = Bundled::Iris.load().unwrap();
-    assert_eq!(iris.feature_names, ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]);
+    assert_eq!(
+        iris.feature_names,
+        [
+            "sepal_length_cm",
+            "sepal_width_cm",
+            "petal_length_cm",
+            "petal_width_cm"
+        ]
+    );
     assert_eq!(iris.row(0), [5.1, 3.5, 1.4, 0.2]);
-    assert_eq!(iris.class_name(iris.label(0).unwrap() as usize), Some("setosa"));
+    assert_eq!(
+        iris.class_name(iris.label(0).unwrap() as usize),
+        Some("setosa")
+    );
     let wine = Bundled::Wine.load().unwrap();
     assert_eq!(wine.row(0)[12], 1065.0);
     let bc = Bundled::BreastCancer.load().unwrap();
@@ -163,13 +207,22 @@ fn names_parse_case_insensitively() {
         assert_eq!(b.name().parse::<Bundled>().unwrap(), *b);
         assert_eq!(b.to_string(), b.name());
     }
-    assert_eq!(Bundled::from_name("breast-cancer"), Some(Bundled::BreastCancer));
-    assert_eq!(Bundled::from_name(" Breast_Cancer "), Some(Bundled::BreastCancer));
+    assert_eq!(
+        Bundled::from_name("breast-cancer"),
+        Some(Bundled::BreastCancer)
+    );
+    assert_eq!(
+        Bundled::from_name(" Breast_Cancer "),
+        Some(Bundled::BreastCancer)
+    );
     assert_eq!(Bundled::from_name("IRIS"), Some(Bundled::Iris));
     assert_eq!(Bundled::from_name("iris.csv"), None);
     assert_eq!(Bundled::from_name("mnist"), None);
     let err = "mnist".parse::<Bundled>().unwrap_err();
-    assert!(err.to_string().contains("iris, digits, wine, breast_cancer"));
+    assert!(
+        err.to_string()
+            .contains("iris, digits, wine, breast_cancer")
+    );
 }
 
 #[test]
@@ -185,5 +238,8 @@ fn load_source_takes_names_or_paths() {
 
     let missing = dir.path().join("nope.csv");
     let err = load_source(missing.to_str().unwrap()).unwrap_err();
-    assert!(matches!(&err, DataError::Io { path, .. } if *path == missing), "{err:?}");
+    assert!(
+        matches!(&err, DataError::Io { path, .. } if *path == missing),
+        "{err:?}"
+    );
 }

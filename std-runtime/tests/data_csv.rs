@@ -3,7 +3,7 @@
 use std::io::{self, Read};
 
 use microfit::data::{
-    DataError, Dataset, LabelColumn, LoadOptions, Location, MAX_FIELD_TEXT, TaskKind, Target,
+    DataError, Dataset, LabelColumn, LoadOptions, Location, MAX_FIELD_TEXT, Target, TaskKind,
     load_csv, load_csv_reader, parse_csv_bytes,
 };
 
@@ -73,20 +73,34 @@ fn integer_labels_keep_their_numeric_order() {
     // Labels 0..K-1 map to themselves, whatever order they first appear in.
     let d = parse("x,y\n1,2\n1,1\n1,0\n").unwrap();
     assert_eq!(d.class_names(), ["0", "1", "2"]);
-    assert_eq!(d.target, Target::Classes { labels: vec![2, 1, 0], class_names: d.class_names().to_vec() });
+    assert_eq!(
+        d.target,
+        Target::Classes {
+            labels: vec![2, 1, 0],
+            class_names: d.class_names().to_vec()
+        }
+    );
 }
 
 #[test]
 fn auto_task_picks_regression_for_fractional_or_many_distinct_labels() {
     let d = parse("x,y\n1,0.5\n2,1.25\n3,-7\n").unwrap();
-    assert_eq!(d.target, Target::Regression { values: vec![0.5, 1.25, -7.0] });
+    assert_eq!(
+        d.target,
+        Target::Regression {
+            values: vec![0.5, 1.25, -7.0]
+        }
+    );
     assert_eq!((d.n_classes(), d.n_outputs()), (0, 1));
 
     let mut text = String::from("x,y\n");
     for i in 0..101 {
         text.push_str(&format!("{i},{i}\n"));
     }
-    assert!(matches!(parse(&text).unwrap().target, Target::Regression { .. }));
+    assert!(matches!(
+        parse(&text).unwrap().target,
+        Target::Regression { .. }
+    ));
     let text100: String = text.lines().take(101).map(|l| format!("{l}\n")).collect();
     assert_eq!(parse(&text100).unwrap().n_classes(), 100);
 
@@ -104,7 +118,12 @@ fn forced_task_kinds() {
 
     let reg = LoadOptions::default().with_task(TaskKind::Regression);
     let d = parse_with("x,y\n1,0\n2,1\n", &reg).unwrap();
-    assert_eq!(d.target, Target::Regression { values: vec![0.0, 1.0] });
+    assert_eq!(
+        d.target,
+        Target::Regression {
+            values: vec![0.0, 1.0]
+        }
+    );
 }
 
 #[test]
@@ -118,7 +137,11 @@ fn header_auto_detection() {
     let d = parse("1,2,cat\n3,4,dog\n").unwrap();
     assert_eq!(d.n_samples(), 2);
     // Forced header on an all-numeric first row.
-    let d = parse_with("1,2,0\n3,4,1\n", &LoadOptions::default().with_header(Some(true))).unwrap();
+    let d = parse_with(
+        "1,2,0\n3,4,1\n",
+        &LoadOptions::default().with_header(Some(true)),
+    )
+    .unwrap();
     assert_eq!(d.n_samples(), 1);
     assert_eq!(d.feature_names, ["1", "2"]);
 }
@@ -197,17 +220,34 @@ fn dataset_helpers() {
 
 #[test]
 fn dataset_new_checks_shapes() {
-    let target = Target::Classes { labels: vec![0, 1], class_names: vec!["a".into(), "b".into()] };
+    let target = Target::Classes {
+        labels: vec![0, 1],
+        class_names: vec!["a".into(), "b".into()],
+    };
     let names = vec!["f".to_string(), "g".to_string()];
     assert!(Dataset::new("ok", vec![1.0; 4], names.clone(), "y", target.clone()).is_ok());
     for (features, target) in [
         (vec![1.0; 3], target.clone()),
         (vec![1.0, f32::NAN, 1.0, 1.0], target.clone()),
-        (vec![1.0; 4], Target::Classes { labels: vec![0, 2], class_names: vec!["a".into(), "b".into()] }),
-        (vec![1.0; 4], Target::Regression { values: vec![0.0, f32::INFINITY] }),
+        (
+            vec![1.0; 4],
+            Target::Classes {
+                labels: vec![0, 2],
+                class_names: vec!["a".into(), "b".into()],
+            },
+        ),
+        (
+            vec![1.0; 4],
+            Target::Regression {
+                values: vec![0.0, f32::INFINITY],
+            },
+        ),
     ] {
         let err = Dataset::new("bad", features, names.clone(), "y", target).unwrap_err();
-        assert!(matches!(err, DataError::InvalidDataset { ref dataset, .. } if dataset == "bad"), "{err}");
+        assert!(
+            matches!(err, DataError::InvalidDataset { ref dataset, .. } if dataset == "bad"),
+            "{err}"
+        );
     }
 }
 
@@ -216,9 +256,16 @@ fn dataset_new_checks_shapes() {
 
 #[test]
 fn non_numeric_field_message_matches_the_documented_form() {
-    let err = parse_csv_bytes("iris.csv", iris_like("abc").as_bytes(), &LoadOptions::default())
-        .unwrap_err();
-    assert_eq!(err.to_string(), r#"iris.csv:line 12, column 3 ("petal_length"): "abc" is not a number"#);
+    let err = parse_csv_bytes(
+        "iris.csv",
+        iris_like("abc").as_bytes(),
+        &LoadOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        r#"iris.csv:line 12, column 3 ("petal_length"): "abc" is not a number"#
+    );
     match err {
         DataError::NonNumeric { at, text } => {
             assert_eq!((at.line, at.column), (12, 3));
@@ -245,13 +292,17 @@ fn non_numeric_without_header_has_no_column_name() {
 fn long_field_text_is_truncated() {
     let long = "z".repeat(500);
     let err = parse(&iris_like(&long)).unwrap_err();
-    let DataError::NonNumeric { text, .. } = &err else { panic!("{err:?}") };
+    let DataError::NonNumeric { text, .. } = &err else {
+        panic!("{err:?}")
+    };
     assert_eq!(text.chars().count(), MAX_FIELD_TEXT + 1);
     assert!(text.ends_with('…'));
     assert!(err.to_string().len() < 200);
     // Multi-byte characters are cut on a character boundary.
     let err = parse(&iris_like(&"é".repeat(100))).unwrap_err();
-    let DataError::NonNumeric { text, .. } = &err else { panic!("{err:?}") };
+    let DataError::NonNumeric { text, .. } = &err else {
+        panic!("{err:?}")
+    };
     assert_eq!(text.chars().count(), MAX_FIELD_TEXT + 1);
 }
 
@@ -270,40 +321,74 @@ fn nan_and_infinity_are_rejected() {
     }
     // In a regression label too.
     let err = parse("x,y\n1,0.5\n2,nan\n").unwrap_err();
-    assert!(matches!(err, DataError::NonFinite { ref at, .. } if *at == loc(3, 2, Some("y"))), "{err:?}");
+    assert!(
+        matches!(err, DataError::NonFinite { ref at, .. } if *at == loc(3, 2, Some("y"))),
+        "{err:?}"
+    );
 }
 
 #[test]
 fn empty_fields_are_missing_values() {
     let err = parse(&iris_like("")).unwrap_err();
-    assert!(matches!(err, DataError::EmptyField { ref at } if *at == loc(12, 3, Some("petal_length"))), "{err:?}");
+    assert!(
+        matches!(err, DataError::EmptyField { ref at } if *at == loc(12, 3, Some("petal_length"))),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("empty field"));
     let err = parse("a,b,c\n1,2,x\n3,4,\n").unwrap_err();
-    assert!(matches!(err, DataError::EmptyField { ref at } if *at == loc(3, 3, Some("c"))), "{err:?}");
+    assert!(
+        matches!(err, DataError::EmptyField { ref at } if *at == loc(3, 3, Some("c"))),
+        "{err:?}"
+    );
 }
 
 #[test]
 fn ragged_rows() {
     let err = parse("a,b,c\n1,2,x\n1,2,x\n1,2\n").unwrap_err();
     match err {
-        DataError::RaggedRow { file, line, expected, found } => {
+        DataError::RaggedRow {
+            file,
+            line,
+            expected,
+            found,
+        } => {
             assert_eq!((file.as_str(), line, expected, found), ("t.csv", 4, 3, 2));
         }
         other => panic!("wrong variant: {other:?}"),
     }
     let err = parse("a,b,c\n1,2,x,9\n").unwrap_err();
-    assert!(matches!(err, DataError::RaggedRow { line: 2, expected: 3, found: 4, .. }), "{err:?}");
-    assert_eq!(err.to_string(), "t.csv:line 2: expected 3 fields (as on the first row), found 4");
+    assert!(
+        matches!(
+            err,
+            DataError::RaggedRow {
+                line: 2,
+                expected: 3,
+                found: 4,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "t.csv:line 2: expected 3 fields (as on the first row), found 4"
+    );
     // A quoted field spanning lines: the line of the record's start is reported.
     let err = parse("a,b,c\n1,\"2\n\",x\n5,6\n").unwrap_err();
-    assert!(matches!(err, DataError::RaggedRow { line: 4, .. }), "{err:?}");
+    assert!(
+        matches!(err, DataError::RaggedRow { line: 4, .. }),
+        "{err:?}"
+    );
 }
 
 #[test]
 fn empty_file_and_header_only() {
     for text in ["", "\n\n", "  \r\n", "\u{feff}"] {
         let err = parse(text).unwrap_err();
-        assert!(matches!(err, DataError::EmptyFile { ref file } if file == "t.csv"), "{text:?}: {err:?}");
+        assert!(
+            matches!(err, DataError::EmptyFile { ref file } if file == "t.csv"),
+            "{text:?}: {err:?}"
+        );
     }
     let err = parse("a,b,c\n").unwrap_err();
     assert!(matches!(err, DataError::NoDataRows { .. }), "{err:?}");
@@ -313,10 +398,17 @@ fn empty_file_and_header_only() {
 #[test]
 fn unknown_label_column() {
     let text = "a,b,c\n1,2,x\n";
-    let err = parse_with(text, &LoadOptions::default().with_label(LabelColumn::Name("class".into())))
-        .unwrap_err();
+    let err = parse_with(
+        text,
+        &LoadOptions::default().with_label(LabelColumn::Name("class".into())),
+    )
+    .unwrap_err();
     match &err {
-        DataError::UnknownLabelColumn { file, requested, available } => {
+        DataError::UnknownLabelColumn {
+            file,
+            requested,
+            available,
+        } => {
             assert_eq!(file, "t.csv");
             assert_eq!(*requested, LabelColumn::Name("class".into()));
             assert_eq!(*available, ["a", "b", "c"]);
@@ -328,7 +420,11 @@ fn unknown_label_column() {
         r#"t.csv: there is no label column named "class"; available columns: "a", "b", "c""#
     );
 
-    let err = parse_with(text, &LoadOptions::default().with_label(LabelColumn::Index(3))).unwrap_err();
+    let err = parse_with(
+        text,
+        &LoadOptions::default().with_label(LabelColumn::Index(3)),
+    )
+    .unwrap_err();
     assert!(
         matches!(&err, DataError::UnknownLabelColumn { requested: LabelColumn::Index(3), available, .. } if available.len() == 3),
         "{err:?}"
@@ -336,9 +432,14 @@ fn unknown_label_column() {
     assert!(err.to_string().contains("index 3 is out of range"));
 
     // Without a header, a name cannot be found; the indices are listed instead.
-    let opts = LoadOptions::default().with_label(LabelColumn::Name("a".into())).with_header(Some(false));
+    let opts = LoadOptions::default()
+        .with_label(LabelColumn::Name("a".into()))
+        .with_header(Some(false));
     let err = parse_with("1,2,3\n", &opts).unwrap_err();
-    assert!(matches!(&err, DataError::UnknownLabelColumn { available, .. } if *available == ["0", "1", "2"]), "{err:?}");
+    assert!(
+        matches!(&err, DataError::UnknownLabelColumn { available, .. } if *available == ["0", "1", "2"]),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -360,7 +461,10 @@ fn non_numeric_regression_label() {
 #[test]
 fn empty_label_is_a_missing_value() {
     let err = parse("x,y\n1,cat\n2,\n").unwrap_err();
-    assert!(matches!(&err, DataError::EmptyField { at } if *at == loc(3, 2, Some("y"))), "{err:?}");
+    assert!(
+        matches!(&err, DataError::EmptyField { at } if *at == loc(3, 2, Some("y"))),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -374,10 +478,16 @@ fn invalid_utf8() {
         }
         other => panic!("wrong variant: {other:?}"),
     }
-    assert!(err.to_string().starts_with("t.csv:line 3, column 2 (\"b\"): invalid UTF-8"));
+    assert!(
+        err.to_string()
+            .starts_with("t.csv:line 3, column 2 (\"b\"): invalid UTF-8")
+    );
     // In the header row: no column name yet.
     let err = parse_csv_bytes("t.csv", b"a,\xc3(,c\n1,2,3\n", &LoadOptions::default()).unwrap_err();
-    assert!(matches!(&err, DataError::InvalidUtf8 { at, valid_up_to: 0 } if *at == loc(1, 2, None)), "{err:?}");
+    assert!(
+        matches!(&err, DataError::InvalidUtf8 { at, valid_up_to: 0 } if *at == loc(1, 2, None)),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -402,7 +512,10 @@ fn io_errors_carry_the_path() {
         }
     }
     let err = load_csv_reader("stream", Failing, &LoadOptions::default()).unwrap_err();
-    assert!(matches!(&err, DataError::Io { path, .. } if path.to_str() == Some("stream")), "{err:?}");
+    assert!(
+        matches!(&err, DataError::Io { path, .. } if path.to_str() == Some("stream")),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("disk on fire"));
 }
 
@@ -413,4 +526,16 @@ fn errors_are_std_errors() {
     takes_error(&err);
     let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(err);
     assert!(!boxed.to_string().is_empty());
+}
+
+#[test]
+fn option_enums_serde() {
+    let label: LabelColumn = serde_json::from_str(r#"{"name": "class"}"#).unwrap();
+    assert_eq!(label, LabelColumn::Name("class".into()));
+    let label: LabelColumn = serde_json::from_str(r#"{"index": 2}"#).unwrap();
+    assert_eq!(label, LabelColumn::Index(2));
+    let label: LabelColumn = serde_json::from_str(r#""last""#).unwrap();
+    assert_eq!(label, LabelColumn::Last);
+    let task: TaskKind = serde_json::from_str(r#""regression""#).unwrap();
+    assert_eq!(task, TaskKind::Regression);
 }

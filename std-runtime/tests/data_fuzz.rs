@@ -35,10 +35,16 @@ fn parse_and_check(bytes: &[u8], opts: &LoadOptions) -> Result<Dataset, DataErro
 fn option_sets() -> Vec<LoadOptions> {
     vec![
         LoadOptions::default(),
-        LoadOptions::default().with_label(LabelColumn::Index(0)).with_header(Some(false)),
+        LoadOptions::default()
+            .with_label(LabelColumn::Index(0))
+            .with_header(Some(false)),
         LoadOptions::default().with_label(LabelColumn::Name("label".into())),
-        LoadOptions::default().with_task(TaskKind::Regression).with_header(Some(true)),
-        LoadOptions::default().with_task(TaskKind::Classification).with_delimiter(b';'),
+        LoadOptions::default()
+            .with_task(TaskKind::Regression)
+            .with_header(Some(true)),
+        LoadOptions::default()
+            .with_task(TaskKind::Classification)
+            .with_delimiter(b';'),
     ]
 }
 
@@ -60,13 +66,11 @@ fn arb_options() -> impl Strategy<Value = LoadOptions> {
         1 => prop::sample::select(vec![b';', b'\t', b'"', b'\n']),
         1 => any::<u8>(),
     ];
-    (label, header, task, delimiter).prop_map(|(label, has_header, task, delimiter)| {
-        LoadOptions {
-            label,
-            has_header,
-            task,
-            delimiter,
-        }
+    (label, header, task, delimiter).prop_map(|(label, has_header, task, delimiter)| LoadOptions {
+        label,
+        has_header,
+        task,
+        delimiter,
     })
 }
 
@@ -141,7 +145,9 @@ proptest! {
 }
 
 fn corpus_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz-corpus").join("csv")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz-corpus")
+        .join("csv")
 }
 
 /// The error variant an `err_*` corpus file must produce, by file stem.
@@ -149,7 +155,15 @@ fn expected_error(stem: &str, err: &DataError) -> bool {
     match stem {
         "err_empty" => matches!(err, DataError::EmptyFile { .. }),
         "err_header_only" => matches!(err, DataError::NoDataRows { .. }),
-        "err_ragged" => matches!(err, DataError::RaggedRow { line: 3, expected: 3, found: 2, .. }),
+        "err_ragged" => matches!(
+            err,
+            DataError::RaggedRow {
+                line: 3,
+                expected: 3,
+                found: 2,
+                ..
+            }
+        ),
         "err_non_numeric" => {
             matches!(err, DataError::NonNumeric { at, .. } if at.line == 3 && at.column == 2)
         }
@@ -174,7 +188,11 @@ fn corpus_replays_without_panicking() {
     assert!(entries.len() >= 5, "corpus too small: {entries:?}");
     for path in entries {
         let bytes = std::fs::read(&path).expect("readable corpus file");
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_owned();
         for opts in option_sets() {
             let _ = parse_and_check(&bytes, &opts);
         }

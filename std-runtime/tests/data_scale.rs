@@ -17,7 +17,10 @@ fn close(a: f32, b: f32) -> bool {
 fn assert_all_close(got: &[f32], want: &[f32]) {
     assert_eq!(got.len(), want.len());
     for (k, (&g, &w)) in got.iter().zip(want).enumerate() {
-        assert!(close(g, w), "entry {k}: got {g}, want {w}\n got {got:?}\nwant {want:?}");
+        assert!(
+            close(g, w),
+            "entry {k}: got {g}, want {w}\n got {got:?}\nwant {want:?}"
+        );
     }
 }
 
@@ -36,15 +39,14 @@ fn standardize_matches_hand_computation() {
     s.transform(&mut scaled).unwrap();
     let inv_a = 1.0 / 1.25f32.sqrt();
     let inv_c = 1.0 / 5.5f32.sqrt();
-    assert_all_close(
-        &scaled.features,
-        &[
-            -1.5 * inv_a, 0.0, -2.0 * inv_c,
-            -0.5 * inv_a, 0.0, -1.0 * inv_c,
-            0.5 * inv_a, 0.0, -1.0 * inv_c,
-            1.5 * inv_a, 0.0, 4.0 * inv_c,
-        ],
-    );
+    #[rustfmt::skip]
+    let want = [
+        -1.5 * inv_a, 0.0, -2.0 * inv_c,
+        -0.5 * inv_a, 0.0, -inv_c,
+        0.5 * inv_a, 0.0, -inv_c,
+        1.5 * inv_a, 0.0, 4.0 * inv_c,
+    ];
+    assert_all_close(&scaled.features, &want);
     // Standardized training data: mean 0, population std 1 (constant column stays 0).
     let again = Scaler::fit(&scaled, ScalerKind::Standardize);
     for j in [0, 2] {
@@ -63,15 +65,14 @@ fn minmax_matches_hand_computation() {
     assert_all_close(&s.scale, &[1.0 / 3.0, 1.0, 1.0 / 6.0]);
     let mut scaled = data.clone();
     s.transform(&mut scaled).unwrap();
-    assert_all_close(
-        &scaled.features,
-        &[
-            0.0, 0.0, 0.0,
-            1.0 / 3.0, 0.0, 1.0 / 6.0,
-            2.0 / 3.0, 0.0, 1.0 / 6.0,
-            1.0, 0.0, 1.0,
-        ],
-    );
+    #[rustfmt::skip]
+    let want = [
+        0.0, 0.0, 0.0,
+        1.0 / 3.0, 0.0, 1.0 / 6.0,
+        2.0 / 3.0, 0.0, 1.0 / 6.0,
+        1.0, 0.0, 1.0,
+    ];
+    assert_all_close(&scaled.features, &want);
 }
 
 #[test]
@@ -86,7 +87,11 @@ fn none_is_the_identity() {
 
 #[test]
 fn transform_row_is_offset_then_multiply() {
-    let s = Scaler { kind: ScalerKind::Standardize, offset: vec![1.0, -2.0], scale: vec![0.5, 4.0] };
+    let s = Scaler {
+        kind: ScalerKind::Standardize,
+        offset: vec![1.0, -2.0],
+        scale: vec![0.5, 4.0],
+    };
     let mut row = [3.0, 0.0];
     s.transform_row(&mut row).unwrap();
     assert_eq!(row, [(3.0 - 1.0) * 0.5, (0.0 + 2.0) * 4.0]);
@@ -110,19 +115,45 @@ fn shape_mismatches_are_errors_not_panics() {
     let s = Scaler::identity(3);
     let mut row = [1.0, 2.0];
     let err = s.transform_row(&mut row).unwrap_err();
-    assert!(matches!(err, DataError::FeatureCountMismatch { expected: 3, found: 2 }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            DataError::FeatureCountMismatch {
+                expected: 3,
+                found: 2
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(row, [1.0, 2.0]);
 
     let mut iris = Bundled::Iris.load().unwrap();
     let before = iris.clone();
     let err = s.transform(&mut iris).unwrap_err();
-    assert!(matches!(err, DataError::FeatureCountMismatch { expected: 3, found: 4 }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            DataError::FeatureCountMismatch {
+                expected: 3,
+                found: 4
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(iris, before);
 
-    let broken = Scaler { kind: ScalerKind::MinMax, offset: vec![0.0; 4], scale: vec![1.0; 3] };
+    let broken = Scaler {
+        kind: ScalerKind::MinMax,
+        offset: vec![0.0; 4],
+        scale: vec![1.0; 3],
+    };
     assert!(broken.validate().is_err());
     assert!(broken.transform(&mut iris).is_err());
-    let nan = Scaler { kind: ScalerKind::MinMax, offset: vec![f32::NAN], scale: vec![1.0] };
+    let nan = Scaler {
+        kind: ScalerKind::MinMax,
+        offset: vec![f32::NAN],
+        scale: vec![1.0],
+    };
     assert!(nan.validate().is_err());
     assert!(Scaler::identity(2).validate().is_ok());
 }
@@ -145,7 +176,10 @@ fn tiny_spread_and_empty_data_never_divide_by_zero() {
 fn serde_round_trip() {
     let s = Scaler::fit(&Bundled::Iris.load().unwrap(), ScalerKind::Standardize);
     let json = serde_json::to_string(&s).unwrap();
-    assert!(json.starts_with(r#"{"kind":"standardize","offset":["#), "{json}");
+    assert!(
+        json.starts_with(r#"{"kind":"standardize","offset":["#),
+        "{json}"
+    );
     let back: Scaler = serde_json::from_str(&json).unwrap();
     assert_eq!(back, s);
     let minmax: Scaler =

@@ -8,7 +8,12 @@ use microfit::data::{
 };
 
 fn spec(validation: f32, test: f32, seed: u64, stratify: bool) -> SplitSpec {
-    SplitSpec { validation, test, seed, stratify }
+    SplitSpec {
+        validation,
+        test,
+        seed,
+        stratify,
+    }
 }
 
 /// Checks that the parts are disjoint and cover `0..n`.
@@ -52,7 +57,10 @@ fn splitmix64_helpers_stay_in_range() {
         assert!((0.0..1.0).contains(&f));
     }
     // Roughly uniform (each expected 10 000).
-    assert!(hist.iter().all(|&h| (9_400..10_600).contains(&h)), "{hist:?}");
+    assert!(
+        hist.iter().all(|&h| (9_400..10_600).contains(&h)),
+        "{hist:?}"
+    );
 }
 
 #[test]
@@ -75,14 +83,21 @@ fn stratified_split_keeps_class_proportions() {
     let counts = val.class_counts();
     for (c, &total) in wine.class_counts().iter().enumerate() {
         let expected = total as f64 * 0.25;
-        assert!((counts[c] as f64 - expected).abs() < 1.0, "class {c}: {counts:?}");
+        assert!(
+            (counts[c] as f64 - expected).abs() < 1.0,
+            "class {c}: {counts:?}"
+        );
     }
     assert_partition(178, &[&idx.train, &idx.validation, &idx.test]);
 
     // Digits: every class present in every part.
     let digits = Bundled::Digits.load().unwrap();
     let parts = split(&digits, spec(0.1, 0.1, 3, true)).unwrap();
-    for d in [&parts.train, parts.validation.as_ref().unwrap(), parts.test.as_ref().unwrap()] {
+    for d in [
+        &parts.train,
+        parts.validation.as_ref().unwrap(),
+        parts.test.as_ref().unwrap(),
+    ] {
         assert!(d.class_counts().iter().all(|&c| c > 0));
     }
 }
@@ -97,7 +112,10 @@ fn split_is_deterministic_per_seed() {
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_partition(150, &[&a.train, &a.validation, &a.test]);
-        assert_eq!((a.validation.len(), a.test.len(), a.train.len()), (30, 15, 105));
+        assert_eq!(
+            (a.validation.len(), a.test.len(), a.train.len()),
+            (30, 15, 105)
+        );
     }
 }
 
@@ -112,8 +130,14 @@ fn split_output_is_pinned() {
     assert_eq!(s.validation.len(), 2);
     assert_eq!(s.test.len(), 2);
     let class = |i: &usize| i / 5;
-    assert_eq!(s.validation.iter().map(class).collect::<BTreeSet<_>>(), BTreeSet::from([0, 1]));
-    assert_eq!(s.test.iter().map(class).collect::<BTreeSet<_>>(), BTreeSet::from([0, 1]));
+    assert_eq!(
+        s.validation.iter().map(class).collect::<BTreeSet<_>>(),
+        BTreeSet::from([0, 1])
+    );
+    assert_eq!(
+        s.test.iter().map(class).collect::<BTreeSet<_>>(),
+        BTreeSet::from([0, 1])
+    );
     assert_eq!(epoch_order(10, 42, 0), [8, 2, 6, 3, 4, 0, 9, 5, 1, 7]);
 }
 
@@ -121,7 +145,9 @@ fn split_output_is_pinned() {
 fn parts_shuffle_classes_together() {
     let iris = Bundled::Iris.load().unwrap();
     let parts = split(&iris, spec(0.2, 0.0, 5, true)).unwrap();
-    let labels: Vec<u32> = (0..parts.train.n_samples()).map(|i| parts.train.label(i).unwrap()).collect();
+    let labels: Vec<u32> = (0..parts.train.n_samples())
+        .map(|i| parts.train.label(i).unwrap())
+        .collect();
     let mut sorted = labels.clone();
     sorted.sort_unstable();
     assert_ne!(labels, sorted, "training set still sorted by class");
@@ -154,7 +180,13 @@ fn class_too_small_for_stratification_is_named() {
     let d = parse_csv_bytes("t.csv", text.as_bytes(), &LoadOptions::default()).unwrap();
     let err = split(&d, spec(0.2, 0.2, 0, true)).unwrap_err();
     match &err {
-        DataError::EmptyClassInSplit { dataset, class, samples, part, parts } => {
+        DataError::EmptyClassInSplit {
+            dataset,
+            class,
+            samples,
+            part,
+            parts,
+        } => {
             assert_eq!(dataset, "t.csv");
             assert_eq!(class, "rare");
             assert_eq!((*samples, *parts), (2, 3));
@@ -174,21 +206,54 @@ fn class_too_small_for_stratification_is_named() {
 fn too_few_samples() {
     let d = parse_csv_bytes("t.csv", b"x,y\n1,0.5\n2,0.7\n", &LoadOptions::default()).unwrap();
     let err = split(&d, spec(0.3, 0.3, 0, false)).unwrap_err();
-    assert!(matches!(err, DataError::TooFewSamples { available: 2, needed: 3, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            DataError::TooFewSamples {
+                available: 2,
+                needed: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let empty = d.subset(&[]);
     let err = split(&empty, spec(0.0, 0.0, 0, true)).unwrap_err();
-    assert!(matches!(err, DataError::TooFewSamples { available: 0, needed: 1, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            DataError::TooFewSamples {
+                available: 0,
+                needed: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     // Two samples, one held out: the training set keeps one.
     let s = split(&d, spec(0.9, 0.0, 0, false)).unwrap();
-    assert_eq!((s.train.n_samples(), s.validation.unwrap().n_samples()), (1, 1));
+    assert_eq!(
+        (s.train.n_samples(), s.validation.unwrap().n_samples()),
+        (1, 1)
+    );
 }
 
 #[test]
 fn invalid_specs() {
     let iris = Bundled::Iris.load().unwrap();
-    for (v, t) in [(-0.1, 0.0), (1.0, 0.0), (0.0, f32::NAN), (0.6, 0.4), (0.7, 0.5), (f32::INFINITY, 0.0)] {
+    for (v, t) in [
+        (-0.1, 0.0),
+        (1.0, 0.0),
+        (0.0, f32::NAN),
+        (0.6, 0.4),
+        (0.7, 0.5),
+        (f32::INFINITY, 0.0),
+    ] {
         let err = split(&iris, spec(v, t, 0, true)).unwrap_err();
-        assert!(matches!(err, DataError::InvalidSplitSpec { .. }), "{v} {t}: {err:?}");
+        assert!(
+            matches!(err, DataError::InvalidSplitSpec { .. }),
+            "{v} {t}: {err:?}"
+        );
     }
 }
 
@@ -206,8 +271,14 @@ fn regression_split_ignores_stratify() {
     assert_partition(50, &[&a.train, &a.validation, &a.test]);
     let parts = split(&d, spec(0.2, 0.2, 8, true)).unwrap();
     // Rows stay with their targets.
-    for part in [&parts.train, parts.validation.as_ref().unwrap(), parts.test.as_ref().unwrap()] {
-        let Target::Regression { values } = &part.target else { unreachable!() };
+    for part in [
+        &parts.train,
+        parts.validation.as_ref().unwrap(),
+        parts.test.as_ref().unwrap(),
+    ] {
+        let Target::Regression { values } = &part.target else {
+            unreachable!()
+        };
         for (i, v) in values.iter().enumerate() {
             assert_eq!(*v, part.row(i)[0] * 3.0 + 0.5);
         }
@@ -228,11 +299,22 @@ fn stratify_with_class_absent_from_data() {
 #[test]
 fn epoch_order_is_a_seeded_permutation() {
     let a = epoch_order(100, 7, 0);
-    assert_eq!(a.iter().copied().collect::<BTreeSet<_>>(), (0..100).collect());
+    assert_eq!(
+        a.iter().copied().collect::<BTreeSet<_>>(),
+        (0..100).collect()
+    );
     assert_eq!(a, epoch_order(100, 7, 0));
     assert_ne!(a, epoch_order(100, 7, 1));
     assert_ne!(a, epoch_order(100, 8, 0));
     assert_ne!(a, (0..100).collect::<Vec<_>>());
     assert!(epoch_order(0, 1, 2).is_empty());
     assert_eq!(epoch_order(1, 1, 2), [0]);
+}
+
+#[test]
+fn split_spec_serde() {
+    let s: SplitSpec = serde_json::from_str(r#"{"validation": 0.1, "seed": 5}"#).unwrap();
+    assert_eq!(s, spec(0.1, 0.0, 5, true));
+    let back: SplitSpec = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+    assert_eq!(back, s);
 }

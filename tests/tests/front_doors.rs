@@ -9,8 +9,18 @@ type Net = (Dense<4, 16>, Dense<16, 3>);
 fn w1() -> (Vec<f32>, Vec<u32>) {
     let p = concat!(env!("CARGO_MANIFEST_DIR"), "/../firmware/data/w1.json");
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
-    let x = v["x"]["data"].as_array().unwrap().iter().map(|a| a.as_f64().unwrap() as f32).collect();
-    let y = v["labels"]["data"].as_array().unwrap().iter().map(|a| a.as_u64().unwrap() as u32).collect();
+    let x = v["x"]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_f64().unwrap() as f32)
+        .collect();
+    let y = v["labels"]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_u64().unwrap() as u32)
+        .collect();
     (x, y)
 }
 
@@ -23,8 +33,13 @@ fn typed_and_runtime_models_train_to_identical_bits() {
     let a = Reg::l1l2(1e-5, 1e-4);
     let typed: Network<Net> = Network::new(
         (
-            Dense::new(Activation::Relu).kernel_regularizer(k).bias_regularizer(b).activity_regularizer(a),
-            Dense::new(Activation::Softmax).kernel_regularizer(k).activity_regularizer(a),
+            Dense::new(Activation::Relu)
+                .kernel_regularizer(k)
+                .bias_regularizer(b)
+                .activity_regularizer(a),
+            Dense::new(Activation::Softmax)
+                .kernel_regularizer(k)
+                .activity_regularizer(a),
         ),
         7,
     )
@@ -36,13 +51,19 @@ fn typed_and_runtime_models_train_to_identical_bits() {
                 .with_kernel_regularizer(k)
                 .with_bias_regularizer(b)
                 .with_activity_regularizer(a),
-            LayerSpec::dense(3, Activation::Softmax).with_kernel_regularizer(k).with_activity_regularizer(a),
+            LayerSpec::dense(3, Activation::Softmax)
+                .with_kernel_regularizer(k)
+                .with_activity_regularizer(a),
         ],
     };
     let rt = spec.build(7).unwrap();
     // Same seed → same initial weights.
     for i in 0..4 {
-        assert_eq!(typed.params.tensor(i), rt.params.tensor(i), "initial tensor {i}");
+        assert_eq!(
+            typed.params.tensor(i),
+            rt.params.tensor(i),
+            "initial tensor {i}"
+        );
     }
     let ot = Adam::new(0.01, &typed.params).unwrap();
     let or = Adam::new(0.01, &rt.params).unwrap();
@@ -58,7 +79,10 @@ fn typed_and_runtime_models_train_to_identical_bits() {
     assert!(tt.model.params.tensor_count() == 4);
     for i in 0..4 {
         let (p, q) = (tt.model.params.tensor(i), tr.model.params.tensor(i));
-        assert!(p.iter().zip(q).all(|(a, b)| a.to_bits() == b.to_bits()), "tensor {i}");
+        assert!(
+            p.iter().zip(q).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "tensor {i}"
+        );
     }
     assert_eq!(
         microfit::core::params::weights_hash(&tt.model.params),

@@ -12,7 +12,7 @@
 //! The math is in [`forward`] and [`backward`] over slices; the typed layer and models built
 //! at run time both call them.
 
-use super::{BackwardCtx, ForwardCtx, Layer, LayerInfo, PenaltyKind, Penalties};
+use super::{BackwardCtx, ForwardCtx, Layer, LayerInfo, Penalties, PenaltyKind};
 use crate::activation::Activation;
 use crate::init::Initializer;
 use crate::kernels;
@@ -59,7 +59,14 @@ impl<R> DenseConfig<R> {
 
 /// Forward pass of one sample: `z = x·W + b`, `y = activation(z)`.
 #[inline]
-pub fn forward<R>(cfg: &DenseConfig<R>, kernel: &[f32], bias: &[f32], x: &[f32], z: &mut [f32], y: &mut [f32]) {
+pub fn forward<R>(
+    cfg: &DenseConfig<R>,
+    kernel: &[f32],
+    bias: &[f32],
+    x: &[f32],
+    z: &mut [f32],
+    y: &mut [f32],
+) {
     kernels::dense::forward(x, kernel, cfg.use_bias.then_some(bias), z);
     cfg.activation.forward(z, y);
 }
@@ -116,20 +123,20 @@ pub fn weight_penalties<R: Regularizer>(
     layer: usize,
     pen: &mut Penalties,
 ) {
-    let (mut gk, mut gb) = match g {
+    let (gk, gb) = match g {
         Some((a, b)) => (Some(a), Some(b)),
         None => (None, None),
     };
     if let Some(r) = &cfg.kernel_regularizer {
         pen.add(layer, PenaltyKind::Kernel, r.penalty(kernel, out));
-        if let Some(gk) = gk.as_deref_mut() {
+        if let Some(gk) = gk {
             r.add_grad(kernel, out, gk, 1.0);
         }
     }
     if cfg.use_bias {
         if let Some(r) = &cfg.bias_regularizer {
             pen.add(layer, PenaltyKind::Bias, r.penalty(bias, out));
-            if let Some(gb) = gb.as_deref_mut() {
+            if let Some(gb) = gb {
                 r.add_grad(bias, out, gb, 1.0);
             }
         }
@@ -246,7 +253,14 @@ impl<const IN: usize, const OUT: usize, R: Regularizer> Layer for Dense<IN, OUT,
     }
 
     #[inline]
-    fn forward(&self, p: &Self::Params, x: &[f32], y: &mut [f32], cache: &mut Self::Cache, _ctx: &mut ForwardCtx<'_>) {
+    fn forward(
+        &self,
+        p: &Self::Params,
+        x: &[f32],
+        y: &mut [f32],
+        cache: &mut Self::Cache,
+        _ctx: &mut ForwardCtx<'_>,
+    ) {
         forward(&self.config, p.kernel.as_flattened(), &p.bias, x, cache, y);
     }
 
@@ -278,9 +292,23 @@ impl<const IN: usize, const OUT: usize, R: Regularizer> Layer for Dense<IN, OUT,
         );
     }
 
-    fn weight_penalties(&self, p: &Self::Params, g: Option<&mut Self::Params>, layer: usize, pen: &mut Penalties) {
+    fn weight_penalties(
+        &self,
+        p: &Self::Params,
+        g: Option<&mut Self::Params>,
+        layer: usize,
+        pen: &mut Penalties,
+    ) {
         let g = g.map(|g| (g.kernel.as_flattened_mut(), &mut g.bias[..]));
-        weight_penalties(&self.config, p.kernel.as_flattened(), &p.bias, g, OUT, layer, pen);
+        weight_penalties(
+            &self.config,
+            p.kernel.as_flattened(),
+            &p.bias,
+            g,
+            OUT,
+            layer,
+            pen,
+        );
     }
 
     fn logits<'c>(&self, cache: &'c Self::Cache) -> Option<&'c [f32]> {

@@ -204,7 +204,14 @@ pub trait Layer {
     fn init(&self, p: &mut Self::Params, rng: &mut Rng);
 
     /// Forward pass of one sample: `x.len() == Input::LEN`, `y.len() == Output::LEN`.
-    fn forward(&self, p: &Self::Params, x: &[f32], y: &mut [f32], cache: &mut Self::Cache, ctx: &mut ForwardCtx<'_>);
+    fn forward(
+        &self,
+        p: &Self::Params,
+        x: &[f32],
+        y: &mut [f32],
+        cache: &mut Self::Cache,
+        ctx: &mut ForwardCtx<'_>,
+    );
 
     /// Backward pass of one sample, accumulating into `g`.
     ///
@@ -227,7 +234,13 @@ pub trait Layer {
 
     /// Adds the weight penalties of this layer (index `layer`) to `pen`, and their
     /// gradients to `g` when given.
-    fn weight_penalties(&self, p: &Self::Params, g: Option<&mut Self::Params>, layer: usize, pen: &mut Penalties);
+    fn weight_penalties(
+        &self,
+        p: &Self::Params,
+        g: Option<&mut Self::Params>,
+        layer: usize,
+        pen: &mut Penalties,
+    );
 
     /// The last layer's pre-activation values, if this layer keeps them (for the fused loss).
     fn logits<'c>(&self, cache: &'c Self::Cache) -> Option<&'c [f32]>;

@@ -9,14 +9,14 @@ use crate::activation::Activation;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
-impl<L0: Layer, L1: Layer> Layer for (L0, L1,)
+impl<L0: Layer, L1: Layer> Layer for (L0, L1)
 where
     L1: Layer<Input = L0::Output>,
 {
     type Input = L0::Input;
     type Output = L1::Output;
-    type Params = (L0::Params, L1::Params,);
-    type Cache = (L0::Cache, L0::Output, L1::Cache,);
+    type Params = (L0::Params, L1::Params);
+    type Cache = (L0::Cache, L0::Output, L1::Cache);
     const LAYERS: usize = L0::LAYERS + L1::LAYERS;
 
     fn init(&self, p: &mut Self::Params, rng: &mut Rng) {
@@ -24,9 +24,18 @@ where
         self.1.init(&mut p.1, rng);
     }
 
-    fn forward(&self, p: &Self::Params, x: &[f32], y: &mut [f32], cache: &mut Self::Cache, ctx: &mut ForwardCtx<'_>) {
-        self.0.forward(&p.0, x, cache.1.as_mut_slice(), &mut cache.0, ctx);
-        self.1.forward(&p.1, cache.1.as_slice(), y, &mut cache.2, ctx);
+    fn forward(
+        &self,
+        p: &Self::Params,
+        x: &[f32],
+        y: &mut [f32],
+        cache: &mut Self::Cache,
+        ctx: &mut ForwardCtx<'_>,
+    ) {
+        self.0
+            .forward(&p.0, x, cache.1.as_mut_slice(), &mut cache.0, ctx);
+        self.1
+            .forward(&p.1, cache.1.as_slice(), y, &mut cache.2, ctx);
     }
 
     fn backward(
@@ -46,13 +55,39 @@ where
         let off1 = base + L0::LAYERS;
         let mut d0 = <L0::Output as Tensor>::zeroed();
         ctx.layer = off1;
-        self.1.backward(&p.1, &mut g.1, cache.1.as_slice(), y, &mut cache.2, d, d_is_pre, Some(d0.as_mut_slice()), ctx);
+        self.1.backward(
+            &p.1,
+            &mut g.1,
+            cache.1.as_slice(),
+            y,
+            &mut cache.2,
+            d,
+            d_is_pre,
+            Some(d0.as_mut_slice()),
+            ctx,
+        );
         ctx.layer = off0;
-        self.0.backward(&p.0, &mut g.0, x, cache.1.as_slice(), &mut cache.0, d0.as_mut_slice(), false, dx, ctx);
+        self.0.backward(
+            &p.0,
+            &mut g.0,
+            x,
+            cache.1.as_slice(),
+            &mut cache.0,
+            d0.as_mut_slice(),
+            false,
+            dx,
+            ctx,
+        );
         ctx.layer = base;
     }
 
-    fn weight_penalties(&self, p: &Self::Params, g: Option<&mut Self::Params>, layer: usize, pen: &mut Penalties) {
+    fn weight_penalties(
+        &self,
+        p: &Self::Params,
+        g: Option<&mut Self::Params>,
+        layer: usize,
+        pen: &mut Penalties,
+    ) {
         let off0 = layer;
         let off1 = layer + L0::LAYERS;
         match g {
@@ -81,15 +116,15 @@ where
     }
 }
 
-impl<L0: Layer, L1: Layer, L2: Layer> Layer for (L0, L1, L2,)
+impl<L0: Layer, L1: Layer, L2: Layer> Layer for (L0, L1, L2)
 where
     L1: Layer<Input = L0::Output>,
     L2: Layer<Input = L1::Output>,
 {
     type Input = L0::Input;
     type Output = L2::Output;
-    type Params = (L0::Params, L1::Params, L2::Params,);
-    type Cache = (L0::Cache, L0::Output, L1::Cache, L1::Output, L2::Cache,);
+    type Params = (L0::Params, L1::Params, L2::Params);
+    type Cache = (L0::Cache, L0::Output, L1::Cache, L1::Output, L2::Cache);
     const LAYERS: usize = L0::LAYERS + L1::LAYERS + L2::LAYERS;
 
     fn init(&self, p: &mut Self::Params, rng: &mut Rng) {
@@ -98,10 +133,25 @@ where
         self.2.init(&mut p.2, rng);
     }
 
-    fn forward(&self, p: &Self::Params, x: &[f32], y: &mut [f32], cache: &mut Self::Cache, ctx: &mut ForwardCtx<'_>) {
-        self.0.forward(&p.0, x, cache.1.as_mut_slice(), &mut cache.0, ctx);
-        self.1.forward(&p.1, cache.1.as_slice(), cache.3.as_mut_slice(), &mut cache.2, ctx);
-        self.2.forward(&p.2, cache.3.as_slice(), y, &mut cache.4, ctx);
+    fn forward(
+        &self,
+        p: &Self::Params,
+        x: &[f32],
+        y: &mut [f32],
+        cache: &mut Self::Cache,
+        ctx: &mut ForwardCtx<'_>,
+    ) {
+        self.0
+            .forward(&p.0, x, cache.1.as_mut_slice(), &mut cache.0, ctx);
+        self.1.forward(
+            &p.1,
+            cache.1.as_slice(),
+            cache.3.as_mut_slice(),
+            &mut cache.2,
+            ctx,
+        );
+        self.2
+            .forward(&p.2, cache.3.as_slice(), y, &mut cache.4, ctx);
     }
 
     fn backward(
@@ -122,16 +172,52 @@ where
         let off2 = base + L0::LAYERS + L1::LAYERS;
         let mut d1 = <L1::Output as Tensor>::zeroed();
         ctx.layer = off2;
-        self.2.backward(&p.2, &mut g.2, cache.3.as_slice(), y, &mut cache.4, d, d_is_pre, Some(d1.as_mut_slice()), ctx);
+        self.2.backward(
+            &p.2,
+            &mut g.2,
+            cache.3.as_slice(),
+            y,
+            &mut cache.4,
+            d,
+            d_is_pre,
+            Some(d1.as_mut_slice()),
+            ctx,
+        );
         let mut d0 = <L0::Output as Tensor>::zeroed();
         ctx.layer = off1;
-        self.1.backward(&p.1, &mut g.1, cache.1.as_slice(), cache.3.as_slice(), &mut cache.2, d1.as_mut_slice(), false, Some(d0.as_mut_slice()), ctx);
+        self.1.backward(
+            &p.1,
+            &mut g.1,
+            cache.1.as_slice(),
+            cache.3.as_slice(),
+            &mut cache.2,
+            d1.as_mut_slice(),
+            false,
+            Some(d0.as_mut_slice()),
+            ctx,
+        );
         ctx.layer = off0;
-        self.0.backward(&p.0, &mut g.0, x, cache.1.as_slice(), &mut cache.0, d0.as_mut_slice(), false, dx, ctx);
+        self.0.backward(
+            &p.0,
+            &mut g.0,
+            x,
+            cache.1.as_slice(),
+            &mut cache.0,
+            d0.as_mut_slice(),
+            false,
+            dx,
+            ctx,
+        );
         ctx.layer = base;
     }
 
-    fn weight_penalties(&self, p: &Self::Params, g: Option<&mut Self::Params>, layer: usize, pen: &mut Penalties) {
+    fn weight_penalties(
+        &self,
+        p: &Self::Params,
+        g: Option<&mut Self::Params>,
+        layer: usize,
+        pen: &mut Penalties,
+    ) {
         let off0 = layer;
         let off1 = layer + L0::LAYERS;
         let off2 = layer + L0::LAYERS + L1::LAYERS;
@@ -164,7 +250,7 @@ where
     }
 }
 
-impl<L0: Layer, L1: Layer, L2: Layer, L3: Layer> Layer for (L0, L1, L2, L3,)
+impl<L0: Layer, L1: Layer, L2: Layer, L3: Layer> Layer for (L0, L1, L2, L3)
 where
     L1: Layer<Input = L0::Output>,
     L2: Layer<Input = L1::Output>,
@@ -172,8 +258,16 @@ where
 {
     type Input = L0::Input;
     type Output = L3::Output;
-    type Params = (L0::Params, L1::Params, L2::Params, L3::Params,);
-    type Cache = (L0::Cache, L0::Output, L1::Cache, L1::Output, L2::Cache, L2::Output, L3::Cache,);
+    type Params = (L0::Params, L1::Params, L2::Params, L3::Params);
+    type Cache = (
+        L0::Cache,
+        L0::Output,
+        L1::Cache,
+        L1::Output,
+        L2::Cache,
+        L2::Output,
+        L3::Cache,
+    );
     const LAYERS: usize = L0::LAYERS + L1::LAYERS + L2::LAYERS + L3::LAYERS;
 
     fn init(&self, p: &mut Self::Params, rng: &mut Rng) {
@@ -183,11 +277,32 @@ where
         self.3.init(&mut p.3, rng);
     }
 
-    fn forward(&self, p: &Self::Params, x: &[f32], y: &mut [f32], cache: &mut Self::Cache, ctx: &mut ForwardCtx<'_>) {
-        self.0.forward(&p.0, x, cache.1.as_mut_slice(), &mut cache.0, ctx);
-        self.1.forward(&p.1, cache.1.as_slice(), cache.3.as_mut_slice(), &mut cache.2, ctx);
-        self.2.forward(&p.2, cache.3.as_slice(), cache.5.as_mut_slice(), &mut cache.4, ctx);
-        self.3.forward(&p.3, cache.5.as_slice(), y, &mut cache.6, ctx);
+    fn forward(
+        &self,
+        p: &Self::Params,
+        x: &[f32],
+        y: &mut [f32],
+        cache: &mut Self::Cache,
+        ctx: &mut ForwardCtx<'_>,
+    ) {
+        self.0
+            .forward(&p.0, x, cache.1.as_mut_slice(), &mut cache.0, ctx);
+        self.1.forward(
+            &p.1,
+            cache.1.as_slice(),
+            cache.3.as_mut_slice(),
+            &mut cache.2,
+            ctx,
+        );
+        self.2.forward(
+            &p.2,
+            cache.3.as_slice(),
+            cache.5.as_mut_slice(),
+            &mut cache.4,
+            ctx,
+        );
+        self.3
+            .forward(&p.3, cache.5.as_slice(), y, &mut cache.6, ctx);
     }
 
     fn backward(
@@ -209,19 +324,65 @@ where
         let off3 = base + L0::LAYERS + L1::LAYERS + L2::LAYERS;
         let mut d2 = <L2::Output as Tensor>::zeroed();
         ctx.layer = off3;
-        self.3.backward(&p.3, &mut g.3, cache.5.as_slice(), y, &mut cache.6, d, d_is_pre, Some(d2.as_mut_slice()), ctx);
+        self.3.backward(
+            &p.3,
+            &mut g.3,
+            cache.5.as_slice(),
+            y,
+            &mut cache.6,
+            d,
+            d_is_pre,
+            Some(d2.as_mut_slice()),
+            ctx,
+        );
         let mut d1 = <L1::Output as Tensor>::zeroed();
         ctx.layer = off2;
-        self.2.backward(&p.2, &mut g.2, cache.3.as_slice(), cache.5.as_slice(), &mut cache.4, d2.as_mut_slice(), false, Some(d1.as_mut_slice()), ctx);
+        self.2.backward(
+            &p.2,
+            &mut g.2,
+            cache.3.as_slice(),
+            cache.5.as_slice(),
+            &mut cache.4,
+            d2.as_mut_slice(),
+            false,
+            Some(d1.as_mut_slice()),
+            ctx,
+        );
         let mut d0 = <L0::Output as Tensor>::zeroed();
         ctx.layer = off1;
-        self.1.backward(&p.1, &mut g.1, cache.1.as_slice(), cache.3.as_slice(), &mut cache.2, d1.as_mut_slice(), false, Some(d0.as_mut_slice()), ctx);
+        self.1.backward(
+            &p.1,
+            &mut g.1,
+            cache.1.as_slice(),
+            cache.3.as_slice(),
+            &mut cache.2,
+            d1.as_mut_slice(),
+            false,
+            Some(d0.as_mut_slice()),
+            ctx,
+        );
         ctx.layer = off0;
-        self.0.backward(&p.0, &mut g.0, x, cache.1.as_slice(), &mut cache.0, d0.as_mut_slice(), false, dx, ctx);
+        self.0.backward(
+            &p.0,
+            &mut g.0,
+            x,
+            cache.1.as_slice(),
+            &mut cache.0,
+            d0.as_mut_slice(),
+            false,
+            dx,
+            ctx,
+        );
         ctx.layer = base;
     }
 
-    fn weight_penalties(&self, p: &Self::Params, g: Option<&mut Self::Params>, layer: usize, pen: &mut Penalties) {
+    fn weight_penalties(
+        &self,
+        p: &Self::Params,
+        g: Option<&mut Self::Params>,
+        layer: usize,
+        pen: &mut Penalties,
+    ) {
         let off0 = layer;
         let off1 = layer + L0::LAYERS;
         let off2 = layer + L0::LAYERS + L1::LAYERS;
@@ -254,11 +415,12 @@ where
         self.0.describe(first, f);
         self.1.describe(first + L0::LAYERS, f);
         self.2.describe(first + L0::LAYERS + L1::LAYERS, f);
-        self.3.describe(first + L0::LAYERS + L1::LAYERS + L2::LAYERS, f);
+        self.3
+            .describe(first + L0::LAYERS + L1::LAYERS + L2::LAYERS, f);
     }
 }
 
-impl<L0: Layer, L1: Layer, L2: Layer, L3: Layer, L4: Layer> Layer for (L0, L1, L2, L3, L4,)
+impl<L0: Layer, L1: Layer, L2: Layer, L3: Layer, L4: Layer> Layer for (L0, L1, L2, L3, L4)
 where
     L1: Layer<Input = L0::Output>,
     L2: Layer<Input = L1::Output>,
@@ -267,8 +429,18 @@ where
 {
     type Input = L0::Input;
     type Output = L4::Output;
-    type Params = (L0::Params, L1::Params, L2::Params, L3::Params, L4::Params,);
-    type Cache = (L0::Cache, L0::Output, L1::Cache, L1::Output, L2::Cache, L2::Output, L3::Cache, L3::Output, L4::Cache,);
+    type Params = (L0::Params, L1::Params, L2::Params, L3::Params, L4::Params);
+    type Cache = (
+        L0::Cache,
+        L0::Output,
+        L1::Cache,
+        L1::Output,
+        L2::Cache,
+        L2::Output,
+        L3::Cache,
+        L3::Output,
+        L4::Cache,
+    );
     const LAYERS: usize = L0::LAYERS + L1::LAYERS + L2::LAYERS + L3::LAYERS + L4::LAYERS;
 
     fn init(&self, p: &mut Self::Params, rng: &mut Rng) {
@@ -279,12 +451,39 @@ where
         self.4.init(&mut p.4, rng);
     }
 
-    fn forward(&self, p: &Self::Params, x: &[f32], y: &mut [f32], cache: &mut Self::Cache, ctx: &mut ForwardCtx<'_>) {
-        self.0.forward(&p.0, x, cache.1.as_mut_slice(), &mut cache.0, ctx);
-        self.1.forward(&p.1, cache.1.as_slice(), cache.3.as_mut_slice(), &mut cache.2, ctx);
-        self.2.forward(&p.2, cache.3.as_slice(), cache.5.as_mut_slice(), &mut cache.4, ctx);
-        self.3.forward(&p.3, cache.5.as_slice(), cache.7.as_mut_slice(), &mut cache.6, ctx);
-        self.4.forward(&p.4, cache.7.as_slice(), y, &mut cache.8, ctx);
+    fn forward(
+        &self,
+        p: &Self::Params,
+        x: &[f32],
+        y: &mut [f32],
+        cache: &mut Self::Cache,
+        ctx: &mut ForwardCtx<'_>,
+    ) {
+        self.0
+            .forward(&p.0, x, cache.1.as_mut_slice(), &mut cache.0, ctx);
+        self.1.forward(
+            &p.1,
+            cache.1.as_slice(),
+            cache.3.as_mut_slice(),
+            &mut cache.2,
+            ctx,
+        );
+        self.2.forward(
+            &p.2,
+            cache.3.as_slice(),
+            cache.5.as_mut_slice(),
+            &mut cache.4,
+            ctx,
+        );
+        self.3.forward(
+            &p.3,
+            cache.5.as_slice(),
+            cache.7.as_mut_slice(),
+            &mut cache.6,
+            ctx,
+        );
+        self.4
+            .forward(&p.4, cache.7.as_slice(), y, &mut cache.8, ctx);
     }
 
     fn backward(
@@ -307,22 +506,78 @@ where
         let off4 = base + L0::LAYERS + L1::LAYERS + L2::LAYERS + L3::LAYERS;
         let mut d3 = <L3::Output as Tensor>::zeroed();
         ctx.layer = off4;
-        self.4.backward(&p.4, &mut g.4, cache.7.as_slice(), y, &mut cache.8, d, d_is_pre, Some(d3.as_mut_slice()), ctx);
+        self.4.backward(
+            &p.4,
+            &mut g.4,
+            cache.7.as_slice(),
+            y,
+            &mut cache.8,
+            d,
+            d_is_pre,
+            Some(d3.as_mut_slice()),
+            ctx,
+        );
         let mut d2 = <L2::Output as Tensor>::zeroed();
         ctx.layer = off3;
-        self.3.backward(&p.3, &mut g.3, cache.5.as_slice(), cache.7.as_slice(), &mut cache.6, d3.as_mut_slice(), false, Some(d2.as_mut_slice()), ctx);
+        self.3.backward(
+            &p.3,
+            &mut g.3,
+            cache.5.as_slice(),
+            cache.7.as_slice(),
+            &mut cache.6,
+            d3.as_mut_slice(),
+            false,
+            Some(d2.as_mut_slice()),
+            ctx,
+        );
         let mut d1 = <L1::Output as Tensor>::zeroed();
         ctx.layer = off2;
-        self.2.backward(&p.2, &mut g.2, cache.3.as_slice(), cache.5.as_slice(), &mut cache.4, d2.as_mut_slice(), false, Some(d1.as_mut_slice()), ctx);
+        self.2.backward(
+            &p.2,
+            &mut g.2,
+            cache.3.as_slice(),
+            cache.5.as_slice(),
+            &mut cache.4,
+            d2.as_mut_slice(),
+            false,
+            Some(d1.as_mut_slice()),
+            ctx,
+        );
         let mut d0 = <L0::Output as Tensor>::zeroed();
         ctx.layer = off1;
-        self.1.backward(&p.1, &mut g.1, cache.1.as_slice(), cache.3.as_slice(), &mut cache.2, d1.as_mut_slice(), false, Some(d0.as_mut_slice()), ctx);
+        self.1.backward(
+            &p.1,
+            &mut g.1,
+            cache.1.as_slice(),
+            cache.3.as_slice(),
+            &mut cache.2,
+            d1.as_mut_slice(),
+            false,
+            Some(d0.as_mut_slice()),
+            ctx,
+        );
         ctx.layer = off0;
-        self.0.backward(&p.0, &mut g.0, x, cache.1.as_slice(), &mut cache.0, d0.as_mut_slice(), false, dx, ctx);
+        self.0.backward(
+            &p.0,
+            &mut g.0,
+            x,
+            cache.1.as_slice(),
+            &mut cache.0,
+            d0.as_mut_slice(),
+            false,
+            dx,
+            ctx,
+        );
         ctx.layer = base;
     }
 
-    fn weight_penalties(&self, p: &Self::Params, g: Option<&mut Self::Params>, layer: usize, pen: &mut Penalties) {
+    fn weight_penalties(
+        &self,
+        p: &Self::Params,
+        g: Option<&mut Self::Params>,
+        layer: usize,
+        pen: &mut Penalties,
+    ) {
         let off0 = layer;
         let off1 = layer + L0::LAYERS;
         let off2 = layer + L0::LAYERS + L1::LAYERS;
@@ -358,12 +613,15 @@ where
         self.0.describe(first, f);
         self.1.describe(first + L0::LAYERS, f);
         self.2.describe(first + L0::LAYERS + L1::LAYERS, f);
-        self.3.describe(first + L0::LAYERS + L1::LAYERS + L2::LAYERS, f);
-        self.4.describe(first + L0::LAYERS + L1::LAYERS + L2::LAYERS + L3::LAYERS, f);
+        self.3
+            .describe(first + L0::LAYERS + L1::LAYERS + L2::LAYERS, f);
+        self.4
+            .describe(first + L0::LAYERS + L1::LAYERS + L2::LAYERS + L3::LAYERS, f);
     }
 }
 
-impl<L0: Layer, L1: Layer, L2: Layer, L3: Layer, L4: Layer, L5: Layer> Layer for (L0, L1, L2, L3, L4, L5,)
+impl<L0: Layer, L1: Layer, L2: Layer, L3: Layer, L4: Layer, L5: Layer> Layer
+    for (L0, L1, L2, L3, L4, L5)
 where
     L1: Layer<Input = L0::Output>,
     L2: Layer<Input = L1::Output>,
@@ -373,9 +631,29 @@ where
 {
     type Input = L0::Input;
     type Output = L5::Output;
-    type Params = (L0::Params, L1::Params, L2::Params, L3::Params, L4::Params, L5::Params,);
-    type Cache = (L0::Cache, L0::Output, L1::Cache, L1::Output, L2::Cache, L2::Output, L3::Cache, L3::Output, L4::Cache, L4::Output, L5::Cache,);
-    const LAYERS: usize = L0::LAYERS + L1::LAYERS + L2::LAYERS + L3::LAYERS + L4::LAYERS + L5::LAYERS;
+    type Params = (
+        L0::Params,
+        L1::Params,
+        L2::Params,
+        L3::Params,
+        L4::Params,
+        L5::Params,
+    );
+    type Cache = (
+        L0::Cache,
+        L0::Output,
+        L1::Cache,
+        L1::Output,
+        L2::Cache,
+        L2::Output,
+        L3::Cache,
+        L3::Output,
+        L4::Cache,
+        L4::Output,
+        L5::Cache,
+    );
+    const LAYERS: usize =
+        L0::LAYERS + L1::LAYERS + L2::LAYERS + L3::LAYERS + L4::LAYERS + L5::LAYERS;
 
     fn init(&self, p: &mut Self::Params, rng: &mut Rng) {
         self.0.init(&mut p.0, rng);
@@ -386,13 +664,46 @@ where
         self.5.init(&mut p.5, rng);
     }
 
-    fn forward(&self, p: &Self::Params, x: &[f32], y: &mut [f32], cache: &mut Self::Cache, ctx: &mut ForwardCtx<'_>) {
-        self.0.forward(&p.0, x, cache.1.as_mut_slice(), &mut cache.0, ctx);
-        self.1.forward(&p.1, cache.1.as_slice(), cache.3.as_mut_slice(), &mut cache.2, ctx);
-        self.2.forward(&p.2, cache.3.as_slice(), cache.5.as_mut_slice(), &mut cache.4, ctx);
-        self.3.forward(&p.3, cache.5.as_slice(), cache.7.as_mut_slice(), &mut cache.6, ctx);
-        self.4.forward(&p.4, cache.7.as_slice(), cache.9.as_mut_slice(), &mut cache.8, ctx);
-        self.5.forward(&p.5, cache.9.as_slice(), y, &mut cache.10, ctx);
+    fn forward(
+        &self,
+        p: &Self::Params,
+        x: &[f32],
+        y: &mut [f32],
+        cache: &mut Self::Cache,
+        ctx: &mut ForwardCtx<'_>,
+    ) {
+        self.0
+            .forward(&p.0, x, cache.1.as_mut_slice(), &mut cache.0, ctx);
+        self.1.forward(
+            &p.1,
+            cache.1.as_slice(),
+            cache.3.as_mut_slice(),
+            &mut cache.2,
+            ctx,
+        );
+        self.2.forward(
+            &p.2,
+            cache.3.as_slice(),
+            cache.5.as_mut_slice(),
+            &mut cache.4,
+            ctx,
+        );
+        self.3.forward(
+            &p.3,
+            cache.5.as_slice(),
+            cache.7.as_mut_slice(),
+            &mut cache.6,
+            ctx,
+        );
+        self.4.forward(
+            &p.4,
+            cache.7.as_slice(),
+            cache.9.as_mut_slice(),
+            &mut cache.8,
+            ctx,
+        );
+        self.5
+            .forward(&p.5, cache.9.as_slice(), y, &mut cache.10, ctx);
     }
 
     fn backward(
@@ -416,25 +727,91 @@ where
         let off5 = base + L0::LAYERS + L1::LAYERS + L2::LAYERS + L3::LAYERS + L4::LAYERS;
         let mut d4 = <L4::Output as Tensor>::zeroed();
         ctx.layer = off5;
-        self.5.backward(&p.5, &mut g.5, cache.9.as_slice(), y, &mut cache.10, d, d_is_pre, Some(d4.as_mut_slice()), ctx);
+        self.5.backward(
+            &p.5,
+            &mut g.5,
+            cache.9.as_slice(),
+            y,
+            &mut cache.10,
+            d,
+            d_is_pre,
+            Some(d4.as_mut_slice()),
+            ctx,
+        );
         let mut d3 = <L3::Output as Tensor>::zeroed();
         ctx.layer = off4;
-        self.4.backward(&p.4, &mut g.4, cache.7.as_slice(), cache.9.as_slice(), &mut cache.8, d4.as_mut_slice(), false, Some(d3.as_mut_slice()), ctx);
+        self.4.backward(
+            &p.4,
+            &mut g.4,
+            cache.7.as_slice(),
+            cache.9.as_slice(),
+            &mut cache.8,
+            d4.as_mut_slice(),
+            false,
+            Some(d3.as_mut_slice()),
+            ctx,
+        );
         let mut d2 = <L2::Output as Tensor>::zeroed();
         ctx.layer = off3;
-        self.3.backward(&p.3, &mut g.3, cache.5.as_slice(), cache.7.as_slice(), &mut cache.6, d3.as_mut_slice(), false, Some(d2.as_mut_slice()), ctx);
+        self.3.backward(
+            &p.3,
+            &mut g.3,
+            cache.5.as_slice(),
+            cache.7.as_slice(),
+            &mut cache.6,
+            d3.as_mut_slice(),
+            false,
+            Some(d2.as_mut_slice()),
+            ctx,
+        );
         let mut d1 = <L1::Output as Tensor>::zeroed();
         ctx.layer = off2;
-        self.2.backward(&p.2, &mut g.2, cache.3.as_slice(), cache.5.as_slice(), &mut cache.4, d2.as_mut_slice(), false, Some(d1.as_mut_slice()), ctx);
+        self.2.backward(
+            &p.2,
+            &mut g.2,
+            cache.3.as_slice(),
+            cache.5.as_slice(),
+            &mut cache.4,
+            d2.as_mut_slice(),
+            false,
+            Some(d1.as_mut_slice()),
+            ctx,
+        );
         let mut d0 = <L0::Output as Tensor>::zeroed();
         ctx.layer = off1;
-        self.1.backward(&p.1, &mut g.1, cache.1.as_slice(), cache.3.as_slice(), &mut cache.2, d1.as_mut_slice(), false, Some(d0.as_mut_slice()), ctx);
+        self.1.backward(
+            &p.1,
+            &mut g.1,
+            cache.1.as_slice(),
+            cache.3.as_slice(),
+            &mut cache.2,
+            d1.as_mut_slice(),
+            false,
+            Some(d0.as_mut_slice()),
+            ctx,
+        );
         ctx.layer = off0;
-        self.0.backward(&p.0, &mut g.0, x, cache.1.as_slice(), &mut cache.0, d0.as_mut_slice(), false, dx, ctx);
+        self.0.backward(
+            &p.0,
+            &mut g.0,
+            x,
+            cache.1.as_slice(),
+            &mut cache.0,
+            d0.as_mut_slice(),
+            false,
+            dx,
+            ctx,
+        );
         ctx.layer = base;
     }
 
-    fn weight_penalties(&self, p: &Self::Params, g: Option<&mut Self::Params>, layer: usize, pen: &mut Penalties) {
+    fn weight_penalties(
+        &self,
+        p: &Self::Params,
+        g: Option<&mut Self::Params>,
+        layer: usize,
+        pen: &mut Penalties,
+    ) {
         let off0 = layer;
         let off1 = layer + L0::LAYERS;
         let off2 = layer + L0::LAYERS + L1::LAYERS;
@@ -473,8 +850,13 @@ where
         self.0.describe(first, f);
         self.1.describe(first + L0::LAYERS, f);
         self.2.describe(first + L0::LAYERS + L1::LAYERS, f);
-        self.3.describe(first + L0::LAYERS + L1::LAYERS + L2::LAYERS, f);
-        self.4.describe(first + L0::LAYERS + L1::LAYERS + L2::LAYERS + L3::LAYERS, f);
-        self.5.describe(first + L0::LAYERS + L1::LAYERS + L2::LAYERS + L3::LAYERS + L4::LAYERS, f);
+        self.3
+            .describe(first + L0::LAYERS + L1::LAYERS + L2::LAYERS, f);
+        self.4
+            .describe(first + L0::LAYERS + L1::LAYERS + L2::LAYERS + L3::LAYERS, f);
+        self.5.describe(
+            first + L0::LAYERS + L1::LAYERS + L2::LAYERS + L3::LAYERS + L4::LAYERS,
+            f,
+        );
     }
 }

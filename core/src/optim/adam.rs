@@ -102,7 +102,11 @@ impl<P: Params> Adam<P> {
     ///
     /// # Errors
     /// [`Error::InvalidHyperparameter`] for a bad value.
-    pub fn adamw(learning_rate: impl Into<Schedule>, weight_decay: f32, like: &P) -> Result<Self, Error> {
+    pub fn adamw(
+        learning_rate: impl Into<Schedule>,
+        weight_decay: f32,
+        like: &P,
+    ) -> Result<Self, Error> {
         let mut c = AdamConfig {
             learning_rate: learning_rate.into(),
             ..AdamConfig::default()

@@ -100,10 +100,13 @@ impl Schedule {
     pub fn validate(&self) -> Result<(), Error> {
         match *self {
             Schedule::Constant(lr) => check_positive("learning_rate", lr).map(|_| ()),
-            Schedule::Exponential(e) => {
-                ExponentialDecay::new(e.initial_learning_rate, e.decay_steps, e.decay_rate, e.staircase)
-                    .map(|_| ())
-            }
+            Schedule::Exponential(e) => ExponentialDecay::new(
+                e.initial_learning_rate,
+                e.decay_steps,
+                e.decay_rate,
+                e.staircase,
+            )
+            .map(|_| ()),
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::params::Params;
 /// ```
 /// use microfit_core::optim::{Optimizer, Sgd};
 /// use microfit_core::layer::dense::DenseParams;
-/// use microfit_core::params::Params;
+/// use microfit_core::params::{Params, ZeroParams};
 /// let mut w = DenseParams::<1, 1>::zeroed();
 /// let mut g = DenseParams::<1, 1>::zeroed();
 /// g.kernel[0][0] = 2.0;
@@ -140,7 +140,13 @@ impl<P: Params> Momentum<P> {
         nesterov: bool,
         like: &P,
     ) -> Result<Self, Error> {
-        Self::with(learning_rate.into(), momentum, nesterov, Common::default(), like)
+        Self::with(
+            learning_rate.into(),
+            momentum,
+            nesterov,
+            Common::default(),
+            like,
+        )
     }
 
     /// With schedule and common settings.

@@ -34,7 +34,11 @@ pub struct Location {
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:line {}, column {}", self.file, self.line, self.column)?;
+        write!(
+            f,
+            "{}:line {}, column {}",
+            self.file, self.line, self.column
+        )?;
         if let Some(name) = &self.column_name {
             write!(f, " ({name:?})")?;
         }
@@ -280,10 +284,9 @@ impl fmt::Display for DataError {
             DataError::InvalidDataset { dataset, reason } => {
                 write!(f, "dataset {dataset:?}: {reason}")
             }
-            DataError::FeatureCountMismatch { expected, found } => write!(
-                f,
-                "expected {expected} features, found {found}"
-            ),
+            DataError::FeatureCountMismatch { expected, found } => {
+                write!(f, "expected {expected} features, found {found}")
+            }
             DataError::InvalidSplitSpec { reason } => write!(f, "invalid split: {reason}"),
             DataError::EmptyClassInSplit {
                 dataset,

@@ -14,6 +14,8 @@ use std::fmt;
 use std::io::Read;
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
+
 use super::error::{DataError, Location, truncate_text};
 use super::{Dataset, Target};
 
@@ -22,7 +24,10 @@ use super::{Dataset, Target};
 pub const MAX_AUTO_CLASSES: usize = 100;
 
 /// Which column of a CSV file holds the label (the target); every other column is a feature.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// Serializes with serde as `"last"`, `{"index": 3}` or `{"name": "class"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LabelColumn {
     /// The last column (the default, as in the bundled datasets).
     #[default]
@@ -46,7 +51,10 @@ impl fmt::Display for LabelColumn {
 }
 
 /// Whether the label column holds classes or regression values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+///
+/// Serializes with serde as `"auto"`, `"classification"` or `"regression"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum TaskKind {
     /// Classification if the label column has any non-numeric value, or if all its values are
     /// integers with at most [`MAX_AUTO_CLASSES`] distinct values; regression otherwise.
@@ -367,7 +375,9 @@ fn resolve_label(
                     available: if header { first.to_vec() } else { indices() },
                 });
             }
-            let header = opts.has_header.unwrap_or_else(|| any_non_numeric(Some(idx)));
+            let header = opts
+                .has_header
+                .unwrap_or_else(|| any_non_numeric(Some(idx)));
             Ok((idx, header))
         }
     }
@@ -462,7 +472,10 @@ impl RowParser<'_> {
             *slot = self.class_index(k)?;
         }
         let class_names = index.keys().map(|v| v.to_string()).collect();
-        let labels = ints.iter().map(|v| index.get(v).copied().unwrap_or(0)).collect();
+        let labels = ints
+            .iter()
+            .map(|v| index.get(v).copied().unwrap_or(0))
+            .collect();
         Ok(Target::Classes {
             labels,
             class_names,

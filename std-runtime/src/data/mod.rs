@@ -34,7 +34,8 @@ mod split;
 pub use bundled::{Bundled, UnknownBundled, load_source, load_source_with};
 pub use error::{DataError, Location, MAX_FIELD_TEXT, SplitPart};
 pub use load::{
-    LabelColumn, LoadOptions, MAX_AUTO_CLASSES, TaskKind, load_csv, load_csv_reader, parse_csv_bytes,
+    LabelColumn, LoadOptions, MAX_AUTO_CLASSES, TaskKind, load_csv, load_csv_reader,
+    parse_csv_bytes,
 };
 pub use rng::SplitMix64;
 pub use scale::{Scaler, ScalerKind};

@@ -61,7 +61,7 @@ impl Scaler {
     pub fn fit(data: &Dataset, kind: ScalerKind) -> Scaler {
         let d = data.n_features();
         let n = data.n_samples();
-        if n == 0 || d == 0 || data.features.len() < n * d {
+        if n == 0 || d == 0 || data.features.len() / d < n {
             return Scaler {
                 kind,
                 ..Scaler::identity(d)
@@ -220,7 +220,8 @@ impl Scaler {
 
 /// The multiplier `1 / spread` as an `f32`, or 1 when that is not a finite, non-zero number.
 fn multiplier(spread: f64) -> f32 {
-    if !(spread > 0.0) {
+    // Also catches a NaN spread.
+    if spread.is_nan() || spread <= 0.0 {
         return 1.0;
     }
     let m = (1.0 / spread) as f32;

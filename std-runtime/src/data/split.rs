@@ -4,6 +4,8 @@
 //! computed with integer arithmetic (after one `round` of `n × fraction`), so the same dataset,
 //! spec and seed give the same split on every platform.
 
+use serde::{Deserialize, Serialize};
+
 use super::error::SplitPart;
 use super::rng::SplitMix64;
 use super::{DataError, Dataset, Target};
@@ -16,7 +18,11 @@ const STREAM_CLASS: u64 = 0x5354_5241_0000_0000; // "STRA"
 const STREAM_PART: u64 = 0x5041_5254_0000_0000; // "PART"
 
 /// How to split a dataset.
-#[derive(Debug, Clone, Copy, PartialEq)]
+///
+/// Serializes with serde as `{"validation": 0.2, "test": 0.0, "seed": 0, "stratify": true}`;
+/// missing fields take their [`Default`] values.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SplitSpec {
     /// Fraction of the samples for the validation set, in `[0, 1)`; 0 for none.
     pub validation: f32,
@@ -217,7 +223,10 @@ fn apportion(sizes: &[usize], n: usize, total: usize) -> Vec<usize> {
     // Exact share of group c: shares[c] / n.
     let shares: Vec<u128> = sizes.iter().map(|&size| size as u128 * total128).collect();
     // `share / n <= total`, so it fits in usize.
-    let mut counts: Vec<usize> = shares.iter().map(|&share| (share / n128) as usize).collect();
+    let mut counts: Vec<usize> = shares
+        .iter()
+        .map(|&share| (share / n128) as usize)
+        .collect();
     let mut order: Vec<usize> = (0..sizes.len()).collect();
     order.sort_by(|&x, &y| (shares[y] % n128).cmp(&(shares[x] % n128)).then(x.cmp(&y)));
     let mut left = total.saturating_sub(counts.iter().sum());
