@@ -400,9 +400,18 @@ impl Loss {
     }
 }
 
+/// `clip_by_value(p, ε, 1-ε)`. Written out instead of `f32::clamp`, whose `min <= max`
+/// assertion would link `core::fmt`'s float formatting (~26 KB) into firmware.
 #[inline]
+#[allow(clippy::manual_clamp)]
 fn clip(p: f32) -> f32 {
-    p.clamp(EPSILON, 1.0 - EPSILON)
+    if p < EPSILON {
+        EPSILON
+    } else if p > 1.0 - EPSILON {
+        1.0 - EPSILON
+    } else {
+        p
+    }
 }
 
 /// `clip_by_value` passes the gradient where `ε ≤ p ≤ 1-ε` (boundaries included).

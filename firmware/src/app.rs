@@ -18,15 +18,18 @@ use defmt::info;
 use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::OutputPin;
 
+use microfit_core::optim::Optimizer;
+
 use crate::measure::{icount_mark, stack_usage};
-use crate::train::{Hyper, Mlp, TrainState, evaluate, train_epoch};
+use crate::train::{Hyper, Model, build_in, evaluate, train_epoch, weights_hash};
 use crate::workload as wl;
 
-/// The network of the selected workload.
-pub type Net = Mlp<{ wl::INPUTS }, { wl::HIDDEN }, { wl::CLASSES }>;
+/// Parameters of the selected workload.
+pub const PARAMS: usize = wl::INPUTS * wl::HIDDEN + wl::HIDDEN + wl::HIDDEN * wl::CLASSES + wl::CLASSES;
 
-/// The training state of the selected workload (about `16 · PARAMS` bytes: keep it in a static).
-pub type State = TrainState<{ wl::INPUTS }, { wl::HIDDEN }, { wl::CLASSES }>;
+/// The model and optimizer state of the selected workload (about `16 · PARAMS` bytes: it lives
+/// in a `static`, see `main.rs`).
+pub type State = Option<Model<{ wl::INPUTS }, { wl::HIDDEN }, { wl::CLASSES }>>;
 
 /// Kernel L2 factor: feature `l2` turns it on (1e-3 for W1, 1e-4 for W2).
 pub const L2: f32 = match (cfg!(feature = "l2"), cfg!(feature = "w2")) {
@@ -48,21 +51,30 @@ pub const HYPER: Hyper = Hyper {
     batch_size: wl::BATCH_SIZE,
 };
 
-/// Trains the workload from its initial weights in `state`, logging as described in the module
-/// docs; returns whether the final accuracy reached [`MIN_ACCURACY`]. The LED is on while
-/// training, then blinks three times on success and stays off on failure.
+/// Trains the workload from its initial weights, logging as described in the module docs;
+/// returns whether the final accuracy reached [`MIN_ACCURACY`]. The LED is on while training,
+/// then blinks three times on success and stays off on failure. A training error (bad data or
+/// divergence) is logged and ends the run with `false`.
 pub fn run<P: OutputPin, D: DelayNs>(led: &mut P, delay: &mut D, state: &mut State) -> bool {
-    state.reset(
+    let model = match build_in(
+        state,
+        &HYPER,
         &wl::MICROFIT_INIT_DENSE_0_KERNEL,
         &wl::MICROFIT_INIT_DENSE_0_BIAS,
         &wl::MICROFIT_INIT_DENSE_1_KERNEL,
         &wl::MICROFIT_INIT_DENSE_1_BIAS,
-    );
+    ) {
+        Ok(m) => m,
+        Err(e) => {
+            defmt::error!("invalid hyperparameters: {}", e);
+            return false;
+        }
+    };
     info!(
         "start workload={=str} l2={=u32:x} params={=u32} samples={=u32} epochs={=u32} batch={=u32}",
         wl::NAME,
         L2.to_bits(),
-        Net::PARAMS as u32,
+        PARAMS as u32,
         wl::SAMPLES as u32,
         wl::EPOCHS,
         wl::BATCH_SIZE as u32
@@ -72,34 +84,62 @@ pub fn run<P: OutputPin, D: DelayNs>(led: &mut P, delay: &mut D, state: &mut Sta
     for epoch in 1..=wl::EPOCHS {
         // Measured region: training only (see `measure::icount_mark`).
         icount_mark();
-        let r = train_epoch(state, &HYPER, &wl::MICROFIT_DATASET_X, &wl::MICROFIT_DATASET_LABELS);
+        let r = train_epoch(
+            model,
+            &wl::MICROFIT_DATASET_X,
+            &wl::MICROFIT_DATASET_LABELS,
+            wl::BATCH_SIZE,
+        );
         icount_mark();
-        trained += r.samples;
+        let r = match r {
+            Ok(r) => r,
+            Err(e) => {
+                defmt::error!("epoch {=u32}: {}", epoch, e);
+                let _ = led.set_low();
+                return false;
+            }
+        };
+        trained += r.metrics.samples;
         info!(
             "epoch {=u32} data_loss={=u32:x} penalty={=u32:x} acc={=f32}",
             epoch,
             r.data_loss.to_bits(),
-            r.penalty.to_bits(),
-            r.accuracy
+            r.penalties.total().to_bits(),
+            r.metrics.accuracy()
         );
     }
-    info!("trained samples={=u32} steps={=u32} regions={=u32}", trained, state.step, wl::EPOCHS);
+    info!(
+        "trained samples={=u32} steps={=u32} regions={=u32}",
+        trained,
+        model.optimizer.iterations(),
+        wl::EPOCHS
+    );
     let _ = led.set_low();
 
-    let ev = evaluate(&state.params, L2, &wl::MICROFIT_DATASET_X, &wl::MICROFIT_DATASET_LABELS);
+    let ev = match evaluate(model, &wl::MICROFIT_DATASET_X, &wl::MICROFIT_DATASET_LABELS) {
+        Ok(ev) => ev,
+        Err(e) => {
+            defmt::error!("evaluation: {}", e);
+            return false;
+        }
+    };
+    let acc = ev.metrics.accuracy();
     info!(
         "eval data_loss={=u32:x} penalty={=u32:x} acc={=f32} correct={=u32} n={=u32}",
         ev.data_loss.to_bits(),
-        ev.penalty.to_bits(),
-        ev.accuracy,
-        ev.correct,
+        ev.penalties.total().to_bits(),
+        acc,
+        ev.metrics.correct,
         wl::SAMPLES as u32
     );
-    info!("weights_hash={=u64:x}", state.params.weights_hash());
+    info!("weights_hash={=u64:x}", weights_hash(model));
     let stack = stack_usage();
-    info!("stack peak_bytes={=u32} size_bytes={=u32}", stack.peak_bytes, stack.size_bytes);
-    let ok = ev.accuracy >= MIN_ACCURACY;
-    info!("result acc={=f32} ok={=bool}", ev.accuracy, ok);
+    info!(
+        "stack peak_bytes={=u32} size_bytes={=u32}",
+        stack.peak_bytes, stack.size_bytes
+    );
+    let ok = acc >= MIN_ACCURACY;
+    info!("result acc={=f32} ok={=bool}", acc, ok);
     if ok {
         blink(led, delay, 3);
     }

@@ -1,4 +1,4 @@
-//! The firmware binary: picks the board, hands an LED, a delay and the training state (in
+//! The firmware binary: picks the board, hands an LED, a delay and the training state (on
 //! `.bss`) to the board-agnostic [`microfit_firmware::app::run`].
 //!
 //! * `qemu` (default): `-machine mps2-an386 -cpu cortex-m4` (thumbv7em-none-eabihf) or
@@ -22,9 +22,17 @@ mod firmware {
 
     #[entry]
     fn main() -> ! {
-        // cortex-m-rt turns this into a `&'static mut` to a `.bss` static (zeroed at reset).
-        static mut STATE: app::State = app::State::ZERO;
-        board::run(STATE)
+        // The model lives in `main`'s frame, which never returns: RAM = .data + .bss + this
+        // stack (a `static` `Option` would sit in `.data`, costing its size in flash too).
+        let mut state: app::State = None;
+        // Test-only features: both must end the QEMU run with a non-zero exit code.
+        if cfg!(feature = "fault-panic") {
+            panic!("feature fault-panic");
+        }
+        if cfg!(feature = "fault-hardfault") {
+            cortex_m::asm::udf(); // UsageFault, escalated to HardFault (not enabled separately)
+        }
+        board::run(&mut state)
     }
 
     #[panic_handler]
@@ -76,7 +84,7 @@ mod firmware {
             fn delay_ns(&mut self, _ns: u32) {}
         }
 
-        pub fn run(state: &'static mut app::State) -> ! {
+        pub fn run(state: &mut app::State) -> ! {
             let ok = app::run(&mut NoLed, &mut NoDelay, state);
             exit(ok)
         }
@@ -86,7 +94,11 @@ mod firmware {
         }
 
         fn exit(ok: bool) -> ! {
-            debug::exit(if ok { debug::EXIT_SUCCESS } else { debug::EXIT_FAILURE });
+            debug::exit(if ok {
+                debug::EXIT_SUCCESS
+            } else {
+                debug::EXIT_FAILURE
+            });
             loop {
                 cortex_m::asm::wfi();
             }
@@ -116,8 +128,9 @@ mod firmware {
             }
         }
 
-        pub fn run(state: &'static mut app::State) -> ! {
-            let (Some(dp), Some(cp)) = (pac::Peripherals::take(), cortex_m::Peripherals::take()) else {
+        pub fn run(state: &mut app::State) -> ! {
+            let (Some(dp), Some(cp)) = (pac::Peripherals::take(), cortex_m::Peripherals::take())
+            else {
                 fail()
             };
             let mut rcc = dp.RCC.freeze(Config::hsi().sysclk(100.MHz()));

@@ -40,5 +40,8 @@ pub fn stack_usage() -> StackUsage {
         }
         p += 4;
     }
-    StackUsage { peak_bytes: (top - p) as u32, size_bytes: (top - bottom) as u32 }
+    StackUsage {
+        peak_bytes: (top - p) as u32,
+        size_bytes: (top - bottom) as u32,
+    }
 }

@@ -1,1 +1,3 @@
 //! Cross-crate test helpers.
+pub mod golden;
+pub mod qemu;

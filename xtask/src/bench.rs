@@ -31,18 +31,46 @@ struct Variant {
 }
 
 const VARIANTS: &[Variant] = &[
-    Variant { name: "W1", arch: Arch::M4f, features: &["qemu", "w1"], l2: 0.0 },
-    Variant { name: "W1+L2", arch: Arch::M4f, features: &["qemu", "w1", "l2"], l2: 1e-3 },
-    Variant { name: "W2", arch: Arch::M4f, features: &["qemu", "w2"], l2: 0.0 },
-    Variant { name: "W2+L2", arch: Arch::M4f, features: &["qemu", "w2", "l2"], l2: 1e-4 },
-    Variant { name: "W1", arch: Arch::M0, features: &["qemu", "w1"], l2: 0.0 },
+    Variant {
+        name: "W1",
+        arch: Arch::M4f,
+        features: &["qemu", "w1"],
+        l2: 0.0,
+    },
+    Variant {
+        name: "W1+L2",
+        arch: Arch::M4f,
+        features: &["qemu", "w1", "l2"],
+        l2: 1e-3,
+    },
+    Variant {
+        name: "W2",
+        arch: Arch::M4f,
+        features: &["qemu", "w2"],
+        l2: 0.0,
+    },
+    Variant {
+        name: "W2+L2",
+        arch: Arch::M4f,
+        features: &["qemu", "w2", "l2"],
+        l2: 1e-4,
+    },
+    Variant {
+        name: "W1",
+        arch: Arch::M0,
+        features: &["qemu", "w1"],
+        l2: 0.0,
+    },
 ];
 
 /// Builds the instruction-counting plugin into the target dir (again only when the source is newer).
 fn build_plugin(target: &Path) -> Result<PathBuf, String> {
     let src = fw::root().join("tools/qemu-icount/icount_plugin.c");
     let out = target.join("libicount.so");
-    let fresh = match (std::fs::metadata(&src).and_then(|m| m.modified()), std::fs::metadata(&out).and_then(|m| m.modified())) {
+    let fresh = match (
+        std::fs::metadata(&src).and_then(|m| m.modified()),
+        std::fs::metadata(&out).and_then(|m| m.modified()),
+    ) {
         (Ok(s), Ok(o)) => o >= s,
         _ => false,
     };
@@ -63,9 +91,15 @@ fn build_plugin(target: &Path) -> Result<PathBuf, String> {
 
 /// Whether rustup (or the sysroot) has the standard library for `triple`.
 pub fn target_installed(triple: &str) -> bool {
-    let Ok(out) = Command::new("rustc").args(["--print", "sysroot"]).output() else { return false };
+    let Ok(out) = Command::new("rustc").args(["--print", "sysroot"]).output() else {
+        return false;
+    };
     let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    Path::new(&sysroot).join("lib/rustlib").join(triple).join("lib").is_dir()
+    Path::new(&sysroot)
+        .join("lib/rustlib")
+        .join(triple)
+        .join("lib")
+        .is_dir()
 }
 
 fn sym_size(elf: &Elf<'_>, name: &str) -> u64 {
@@ -73,20 +107,35 @@ fn sym_size(elf: &Elf<'_>, name: &str) -> u64 {
 }
 
 fn bench_one(v: &Variant, plugin: &Path, target: &Path) -> Result<serde_json::Value, String> {
-    let file = format!("{}-{}", v.name.to_lowercase().replace('+', "-"), v.arch.label().to_lowercase());
+    let file = format!(
+        "{}-{}",
+        v.name.to_lowercase().replace('+', "-"),
+        v.arch.label().to_lowercase()
+    );
     let elf_path = fw::build(v.arch, v.features, &file)?;
     let bytes = std::fs::read(&elf_path).map_err(|e| format!("{}: {e}", elf_path.display()))?;
     let elf = Elf::parse(&bytes)?;
     let (text, data, bss) = elf.berkeley();
     let dataset = sym_size(&elf, "MICROFIT_DATASET_X") + sym_size(&elf, "MICROFIT_DATASET_LABELS");
-    let init = ["MICROFIT_INIT_DENSE_0_KERNEL", "MICROFIT_INIT_DENSE_0_BIAS", "MICROFIT_INIT_DENSE_1_KERNEL", "MICROFIT_INIT_DENSE_1_BIAS"]
-        .iter()
-        .map(|n| sym_size(&elf, n))
-        .sum::<u64>();
-    let mark = elf.symbol("icount_mark").ok_or("no icount_mark symbol in the ELF")?.value & !1;
+    let init = [
+        "MICROFIT_INIT_DENSE_0_KERNEL",
+        "MICROFIT_INIT_DENSE_0_BIAS",
+        "MICROFIT_INIT_DENSE_1_KERNEL",
+        "MICROFIT_INIT_DENSE_1_BIAS",
+    ]
+    .iter()
+    .map(|n| sym_size(&elf, n))
+    .sum::<u64>();
+    let mark = elf
+        .symbol("icount_mark")
+        .ok_or("no icount_mark symbol in the ELF")?
+        .value
+        & !1;
     let panics = panic_sites(&elf, "train_epoch");
 
-    let log_path = target.join("microfit-fw").join(format!("{file}.icount.log"));
+    let log_path = target
+        .join("microfit-fw")
+        .join(format!("{file}.icount.log"));
     let _ = std::fs::remove_file(&log_path);
     let extra = vec![
         "-plugin".to_string(),
@@ -96,33 +145,63 @@ fn bench_one(v: &Variant, plugin: &Path, target: &Path) -> Result<serde_json::Va
         "-D".to_string(),
         log_path.display().to_string(),
     ];
-    eprintln!("xtask: running {} on {} (QEMU {})", v.name, v.arch.label(), v.arch.machine());
-    let run = fw::run_qemu(v.arch.machine(), &elf_path, &extra, Duration::from_secs(600))?;
+    eprintln!(
+        "xtask: running {} on {} (QEMU {})",
+        v.name,
+        v.arch.label(),
+        v.arch.machine()
+    );
+    let run = fw::run_qemu(
+        v.arch.machine(),
+        &elf_path,
+        &extra,
+        Duration::from_secs(600),
+    )?;
     let lines = fw::decode_defmt(&bytes, &run.stdout)?;
     let log = Log::parse(&lines);
     if run.timed_out || run.code != Some(0) {
         for l in &lines {
             eprintln!("  {l}");
         }
-        return Err(format!("{} on {}: QEMU exit {:?} (timed out: {})", v.name, v.arch.label(), run.code, run.timed_out));
+        return Err(format!(
+            "{} on {}: QEMU exit {:?} (timed out: {})",
+            v.name,
+            v.arch.label(),
+            run.code,
+            run.timed_out
+        ));
     }
-    let plugin_log = std::fs::read_to_string(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let plugin_log =
+        std::fs::read_to_string(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
     let marks: Vec<u64> = plugin_log
         .lines()
         .filter_map(|l| l.strip_prefix("MARK "))
         .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
         .collect();
-    let total: Option<u64> = plugin_log.lines().find_map(|l| l.strip_prefix("TOTAL ")?.trim().parse().ok());
+    let total: Option<u64> = plugin_log
+        .lines()
+        .find_map(|l| l.strip_prefix("TOTAL ")?.trim().parse().ok());
     if marks.len() % 2 != 0 || marks.is_empty() {
-        return Err(format!("{}: odd or no marker hits ({})", v.name, marks.len()));
+        return Err(format!(
+            "{}: odd or no marker hits ({})",
+            v.name,
+            marks.len()
+        ));
     }
     let regions = marks.len() as u64 / 2;
     if log.regions.is_some_and(|r| r != regions) {
-        return Err(format!("{}: {} measured regions but the log says {:?}", v.name, regions, log.regions));
+        return Err(format!(
+            "{}: {} measured regions but the log says {:?}",
+            v.name, regions, log.regions
+        ));
     }
     let train_instr: u64 = marks.chunks(2).map(|p| p[1] - p[0] - MARKER_OVERHEAD).sum();
-    let samples = log.samples_trained.ok_or("no `trained samples=` line in the log")?;
-    let stack = log.peak_stack.ok_or("no `stack peak_bytes=` line in the log")?;
+    let samples = log
+        .samples_trained
+        .ok_or("no `trained samples=` line in the log")?;
+    let stack = log
+        .peak_stack
+        .ok_or("no `stack peak_bytes=` line in the log")?;
     let per_sample = train_instr as f64 / samples as f64;
     Ok(json!({
         "workload": v.name,
@@ -184,7 +263,11 @@ pub fn fw_bench(args: &[String]) -> Result<ExitCode, String> {
         rows.push(bench_one(v, &plugin, &target)?);
     }
     // The M0 (soft float) must compute the very same bits as the M4F.
-    let hash = |w: &str, cpu: &str| rows.iter().find(|r| r["workload"] == w && r["cpu"] == cpu).map(|r| r["weights_hash"].clone());
+    let hash = |w: &str, cpu: &str| {
+        rows.iter()
+            .find(|r| r["workload"] == w && r["cpu"] == cpu)
+            .map(|r| r["weights_hash"].clone())
+    };
     let same_bits = match (hash("W1", "M4F"), hash("W1", "M0")) {
         (Some(a), Some(b)) => Some(a == b),
         _ => None,
@@ -198,42 +281,78 @@ pub fn fw_bench(args: &[String]) -> Result<ExitCode, String> {
             "w1_m0_weights_equal_m4f": same_bits,
             "rows": rows,
         });
-        println!("{}", serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?
+        );
     } else {
         print_table(&rows);
         if let Some(s) = same_bits {
-            println!("W1 weights hash, M0 (soft float) vs M4F: {}", if s { "identical" } else { "DIFFERENT" });
+            println!(
+                "W1 weights hash, M0 (soft float) vs M4F: {}",
+                if s { "identical" } else { "DIFFERENT" }
+            );
         }
     }
-    Ok(if same_bits == Some(false) { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if same_bits == Some(false) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn print_table(rows: &[serde_json::Value]) {
     println!(
         "{:<7} {:<4} {:>10} {:>13} {:>7} {:>9} {:>8} {:>7} {:>6} {:>8} {:>10} {:>8} {:>6} {:<16}",
-        "work", "cpu", "instr/smpl", "instr(train)", "flash", "flash-ds", "dataset", "ramStat", "stack", "ramTotal", "loss", "acc", "panic", "weights_hash"
+        "work",
+        "cpu",
+        "instr/smpl",
+        "instr(train)",
+        "flash",
+        "flash-ds",
+        "dataset",
+        "ramStat",
+        "stack",
+        "ramTotal",
+        "loss",
+        "acc",
+        "panic",
+        "weights_hash"
     );
     for r in rows {
-        let f = |k: &str| r[k].as_f64().map(|v| format!("{v:.6}")).unwrap_or_else(|| "-".into());
+        let s = |k: &str| match &r[k] {
+            serde_json::Value::String(v) => v.clone(),
+            serde_json::Value::Null => "-".into(),
+            v => v.to_string(),
+        };
+        let f = |k: &str| {
+            r[k].as_f64()
+                .map(|v| format!("{v:.6}"))
+                .unwrap_or_else(|| "-".into())
+        };
         println!(
             "{:<7} {:<4} {:>10} {:>13} {:>7} {:>9} {:>8} {:>7} {:>6} {:>8} {:>10} {:>8} {:>6} {:<16}",
-            r["workload"].as_str().unwrap_or("?"),
-            r["cpu"].as_str().unwrap_or("?"),
-            r["instructions_per_sample"],
-            r["instructions_training"],
-            r["flash_bytes"],
-            r["flash_bytes_without_dataset"],
-            r["dataset_bytes"],
-            r["static_ram_bytes"],
-            r["peak_stack_bytes"],
-            r["ram_total_bytes"],
+            s("workload"),
+            s("cpu"),
+            s("instructions_per_sample"),
+            s("instructions_training"),
+            s("flash_bytes"),
+            s("flash_bytes_without_dataset"),
+            s("dataset_bytes"),
+            s("static_ram_bytes"),
+            s("peak_stack_bytes"),
+            s("ram_total_bytes"),
             f("final_data_loss"),
             f("final_accuracy"),
-            r["panic_call_sites"],
-            r["weights_hash"].as_str().unwrap_or("-"),
+            s("panic_call_sites"),
+            s("weights_hash"),
         );
     }
-    println!("flash = text+data, flash-ds = flash without the dataset arrays, ramStat = data+bss, ramTotal = ramStat + peak stack;");
-    println!("instr/smpl = exact guest instructions of the training regions / samples trained (tools/qemu-icount);");
+    println!(
+        "flash = text+data, flash-ds = flash without the dataset arrays, ramStat = data+bss, ramTotal = ramStat + peak stack;"
+    );
+    println!(
+        "instr/smpl = exact guest instructions of the training regions / samples trained (tools/qemu-icount);"
+    );
     println!("panic = branches into core::panicking::* reachable from train_epoch.");
 }

@@ -42,7 +42,9 @@ const SHF_ALLOC: u32 = 2;
 const STT_FUNC: u8 = 2;
 
 fn u16_at(b: &[u8], o: usize) -> Result<u16, String> {
-    b.get(o..o + 2).map(|s| u16::from_le_bytes([s[0], s[1]])).ok_or_else(|| format!("ELF truncated at {o}"))
+    b.get(o..o + 2)
+        .map(|s| u16::from_le_bytes([s[0], s[1]]))
+        .ok_or_else(|| format!("ELF truncated at {o}"))
 }
 
 fn u32_at(b: &[u8], o: usize) -> Result<u32, String> {
@@ -60,7 +62,10 @@ fn cstr(b: &[u8], o: usize) -> String {
 impl<'a> Elf<'a> {
     /// Parses the section headers and the symbol table.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, String> {
-        if bytes.get(0..4) != Some(b"\x7fELF") || bytes.get(4) != Some(&1) || bytes.get(5) != Some(&1) {
+        if bytes.get(0..4) != Some(b"\x7fELF")
+            || bytes.get(4) != Some(&1)
+            || bytes.get(5) != Some(&1)
+        {
             return Err("not a little-endian ELF32 file".into());
         }
         let shoff = u32_at(bytes, 0x20)? as usize;
@@ -83,13 +88,19 @@ impl<'a> Elf<'a> {
                 u32_at(bytes, o + 24)?, // sh_link
             ));
         }
-        let shstr_off = raw.get(shstrndx).map(|r| r.1.offset as usize).ok_or("bad e_shstrndx")?;
+        let shstr_off = raw
+            .get(shstrndx)
+            .map(|r| r.1.offset as usize)
+            .ok_or("bad e_shstrndx")?;
         for (name, s, _) in &mut raw {
             s.name = cstr(bytes, shstr_off + *name as usize);
         }
         let mut symbols = Vec::new();
         if let Some((_, symtab, link)) = raw.iter().find(|r| r.1.kind == SHT_SYMTAB) {
-            let strtab = raw.get(*link as usize).map(|r| r.1.offset as usize).ok_or("bad symtab link")?;
+            let strtab = raw
+                .get(*link as usize)
+                .map(|r| r.1.offset as usize)
+                .ok_or("bad symtab link")?;
             for k in 0..symtab.size as usize / 16 {
                 let o = symtab.offset as usize + k * 16;
                 symbols.push(Symbol {
@@ -101,7 +112,11 @@ impl<'a> Elf<'a> {
                 });
             }
         }
-        Ok(Self { bytes, sections: raw.into_iter().map(|r| r.1).collect(), symbols })
+        Ok(Self {
+            bytes,
+            sections: raw.into_iter().map(|r| r.1).collect(),
+            symbols,
+        })
     }
 
     /// Berkeley sizes, as `size` prints them: `text` = allocated read-only sections with
@@ -129,10 +144,12 @@ impl<'a> Elf<'a> {
 
     /// Bytes at virtual address `addr` (from the section that holds it).
     fn bytes_at(&self, addr: u32, len: u32) -> Option<&'a [u8]> {
-        let s = self
-            .sections
-            .iter()
-            .find(|s| s.kind != SHT_NOBITS && s.flags & SHF_ALLOC != 0 && addr >= s.addr && addr + len <= s.addr + s.size)?;
+        let s = self.sections.iter().find(|s| {
+            s.kind != SHT_NOBITS
+                && s.flags & SHF_ALLOC != 0
+                && addr >= s.addr
+                && addr + len <= s.addr + s.size
+        })?;
         let o = (s.offset + (addr - s.addr)) as usize;
         self.bytes.get(o..o + len as usize)
     }
@@ -155,7 +172,9 @@ struct Func {
 /// function, decoded from the Thumb code between ARM mapping symbols (`$t` code, `$d` data).
 fn branch_targets(elf: &Elf<'_>, f: &Func, data_ranges: &[(u32, u32)]) -> Vec<(u32, u32)> {
     let mut out = Vec::new();
-    let Some(code) = elf.bytes_at(f.start, f.size) else { return out };
+    let Some(code) = elf.bytes_at(f.start, f.size) else {
+        return out;
+    };
     let mut i = 0usize;
     while i + 2 <= code.len() {
         let pc = f.start + i as u32;
@@ -180,12 +199,20 @@ fn branch_targets(elf: &Elf<'_>, f: &Func, data_ranges: &[(u32, u32)]) -> Vec<(u
                     0b101 | 0b001 => {
                         let i1 = !(j1 ^ s) & 1;
                         let i2 = !(j2 ^ s) & 1;
-                        let imm = (s << 24) | (i1 << 23) | (i2 << 22) | ((hw1 & 0x3ff) << 12) | ((hw2 & 0x7ff) << 1);
+                        let imm = (s << 24)
+                            | (i1 << 23)
+                            | (i2 << 22)
+                            | ((hw1 & 0x3ff) << 12)
+                            | ((hw2 & 0x7ff) << 1);
                         Some(pc.wrapping_add(4).wrapping_add(sign_extend(imm, 25)))
                     }
                     // B<cond>.W (T3): 21-bit offset (cond 0b111x are other instructions).
                     0b000 if (hw1 >> 6) & 0xf < 0b1110 => {
-                        let imm = (s << 20) | (j2 << 19) | (j1 << 18) | ((hw1 & 0x3f) << 12) | ((hw2 & 0x7ff) << 1);
+                        let imm = (s << 20)
+                            | (j2 << 19)
+                            | (j1 << 18)
+                            | ((hw1 & 0x3f) << 12)
+                            | ((hw2 & 0x7ff) << 1);
                         Some(pc.wrapping_add(4).wrapping_add(sign_extend(imm, 21)))
                     }
                     _ => None,
@@ -198,9 +225,15 @@ fn branch_targets(elf: &Elf<'_>, f: &Func, data_ranges: &[(u32, u32)]) -> Vec<(u
         } else {
             // B (T2) and B<cond> (T1) can tail-call a neighbour; keep those that leave the function.
             let target = if hw1 >> 11 == 0b11100 {
-                Some(pc.wrapping_add(4).wrapping_add(sign_extend((hw1 & 0x7ff) << 1, 12)))
+                Some(
+                    pc.wrapping_add(4)
+                        .wrapping_add(sign_extend((hw1 & 0x7ff) << 1, 12)),
+                )
             } else if hw1 >> 12 == 0b1101 && (hw1 >> 8) & 0xf < 0b1110 {
-                Some(pc.wrapping_add(4).wrapping_add(sign_extend((hw1 & 0xff) << 1, 9)))
+                Some(
+                    pc.wrapping_add(4)
+                        .wrapping_add(sign_extend((hw1 & 0xff) << 1, 9)),
+                )
             } else {
                 None
             };
@@ -246,27 +279,49 @@ pub fn panic_sites(elf: &Elf<'_>, root: &str) -> PanicReport {
     let mut funcs: BTreeMap<u32, Func> = BTreeMap::new();
     for s in &elf.symbols {
         if s.kind == STT_FUNC && s.size > 0 && in_exec(s.value & !1) {
-            funcs.entry(s.value & !1).or_insert(Func { name: demangle(&s.name), start: s.value & !1, size: s.size });
+            funcs.entry(s.value & !1).or_insert(Func {
+                name: demangle(&s.name),
+                start: s.value & !1,
+                size: s.size,
+            });
         }
     }
     // Mapping symbols: `$d` starts data (literal pools), `$t`/`$a` starts code again.
     let mut maps: Vec<(u32, bool)> = elf
         .symbols
         .iter()
-        .filter(|s| s.shndx != 0 && (s.name == "$d" || s.name.starts_with("$d.") || s.name == "$t" || s.name.starts_with("$t.")))
+        .filter(|s| {
+            s.shndx != 0
+                && (s.name == "$d"
+                    || s.name.starts_with("$d.")
+                    || s.name == "$t"
+                    || s.name.starts_with("$t."))
+        })
         .map(|s| (s.value, s.name.starts_with("$d")))
         .collect();
     maps.sort();
     let mut data_ranges = Vec::new();
     for (k, &(a, is_data)) in maps.iter().enumerate() {
         if is_data {
-            let end = maps[k + 1..].iter().find(|m| !m.1).map(|m| m.0).unwrap_or(u32::MAX);
-            let func_end = funcs.range(..=a).next_back().map(|(_, f)| f.start + f.size).unwrap_or(end);
+            let end = maps[k + 1..]
+                .iter()
+                .find(|m| !m.1)
+                .map(|m| m.0)
+                .unwrap_or(u32::MAX);
+            let func_end = funcs
+                .range(..=a)
+                .next_back()
+                .map(|(_, f)| f.start + f.size)
+                .unwrap_or(end);
             data_ranges.push((a, end.min(func_end.max(a))));
         }
     }
     let mut report = PanicReport::default();
-    let mut queue: VecDeque<u32> = funcs.values().filter(|f| f.name.contains(root)).map(|f| f.start).collect();
+    let mut queue: VecDeque<u32> = funcs
+        .values()
+        .filter(|f| f.name.contains(root))
+        .map(|f| f.start)
+        .collect();
     report.roots = queue.iter().map(|a| funcs[a].name.clone()).collect();
     let mut seen: BTreeSet<u32> = queue.iter().copied().collect();
     let mut sites: BTreeMap<(String, String), usize> = BTreeMap::new();
@@ -276,9 +331,13 @@ pub fn panic_sites(elf: &Elf<'_>, root: &str) -> PanicReport {
             continue; // the panic machinery itself is not a call site
         }
         for (_pc, t) in branch_targets(elf, &f, &data_ranges) {
-            let Some(callee) = funcs.get(&t) else { continue };
+            let Some(callee) = funcs.get(&t) else {
+                continue;
+            };
             if callee.name.starts_with("core::panicking::") {
-                *sites.entry((f.name.clone(), callee.name.clone())).or_default() += 1;
+                *sites
+                    .entry((f.name.clone(), callee.name.clone()))
+                    .or_default() += 1;
             }
             if seen.insert(t) {
                 queue.push_back(t);

@@ -48,7 +48,15 @@ pub fn machine_args(machine: &str) -> Vec<String> {
     if machine.starts_with("mps2") {
         a.extend(["-cpu".to_string(), "cortex-m4".to_string()]);
     }
-    for s in ["-nographic", "-monitor", "none", "-serial", "none", "-semihosting-config", "enable=on,target=native"] {
+    for s in [
+        "-nographic",
+        "-monitor",
+        "none",
+        "-serial",
+        "none",
+        "-semihosting-config",
+        "enable=on,target=native",
+    ] {
         a.push(s.to_string());
     }
     a
@@ -56,7 +64,10 @@ pub fn machine_args(machine: &str) -> Vec<String> {
 
 /// The workspace root (the xtask lives in `<root>/xtask`).
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask has a parent")
+        .to_path_buf()
 }
 
 /// The workspace target directory (honours `CARGO_TARGET_DIR` and `build.target-dir`).
@@ -70,8 +81,12 @@ pub fn target_dir() -> Result<PathBuf, String> {
     if !out.status.success() {
         return Err("cargo metadata failed".into());
     }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("cargo metadata: {e}"))?;
-    v["target_directory"].as_str().map(PathBuf::from).ok_or_else(|| "cargo metadata: no target_directory".into())
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("cargo metadata: {e}"))?;
+    v["target_directory"]
+        .as_str()
+        .map(PathBuf::from)
+        .ok_or_else(|| "cargo metadata: no target_directory".into())
 }
 
 pub fn cargo() -> String {
@@ -83,9 +98,21 @@ pub fn cargo() -> String {
 /// `<target>/microfit-fw/<name>.elf` (every variant is built to the same path).
 pub fn build(arch: Arch, features: &[&str], name: &str) -> Result<PathBuf, String> {
     let feats = features.join(",");
-    eprintln!("xtask: building firmware {name} ({}, features {feats})", arch.triple());
+    eprintln!(
+        "xtask: building firmware {name} ({}, features {feats})",
+        arch.triple()
+    );
     let status = Command::new(cargo())
-        .args(["build", "-q", "-p", "microfit-firmware", "--target", arch.triple(), "--profile", "fw"])
+        .args([
+            "build",
+            "-q",
+            "-p",
+            "microfit-firmware",
+            "--target",
+            arch.triple(),
+            "--profile",
+            "fw",
+        ])
         .args(["--no-default-features", "--features", &feats])
         .current_dir(root())
         .status()
@@ -94,7 +121,10 @@ pub fn build(arch: Arch, features: &[&str], name: &str) -> Result<PathBuf, Strin
         return Err(format!("cargo build of the firmware ({name}) failed"));
     }
     let tdir = target_dir()?;
-    let built = tdir.join(arch.triple()).join("fw").join("microfit-firmware");
+    let built = tdir
+        .join(arch.triple())
+        .join("fw")
+        .join("microfit-firmware");
     let dir = tdir.join("microfit-fw");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let dest = dir.join(format!("{name}.elf"));
@@ -105,13 +135,21 @@ pub fn build(arch: Arch, features: &[&str], name: &str) -> Result<PathBuf, Strin
 /// `qemu-system-arm`, from `QEMU_SYSTEM_ARM` or the `PATH`.
 pub fn qemu_binary() -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os("QEMU_SYSTEM_ARM") {
-        return Ok(PathBuf::from(p));
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(format!("QEMU_SYSTEM_ARM={} is not a file", p.display()))
+        };
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .map(|d| d.join("qemu-system-arm"))
         .find(|p| p.is_file())
-        .ok_or_else(|| "qemu-system-arm not found (apt-get install -y --no-install-recommends qemu-system-arm)".into())
+        .ok_or_else(|| {
+            "qemu-system-arm not found (apt-get install -y --no-install-recommends qemu-system-arm)"
+                .into()
+        })
 }
 
 /// The result of one QEMU run.
@@ -125,7 +163,12 @@ pub struct Run {
 }
 
 /// Runs `elf` on `machine` with extra QEMU arguments, killing QEMU after `timeout`.
-pub fn run_qemu(machine: &str, elf: &Path, extra: &[String], timeout: Duration) -> Result<Run, String> {
+pub fn run_qemu(
+    machine: &str,
+    elf: &Path,
+    extra: &[String],
+    timeout: Duration,
+) -> Result<Run, String> {
     let mut child = Command::new(qemu_binary()?)
         .args(machine_args(machine))
         .arg("-kernel")
@@ -155,7 +198,11 @@ pub fn run_qemu(machine: &str, elf: &Path, extra: &[String], timeout: Duration) 
         std::thread::sleep(Duration::from_millis(5));
     };
     let stdout = reader.join().map_err(|_| "stdout reader panicked")?;
-    Ok(Run { code, stdout, timed_out })
+    Ok(Run {
+        code,
+        stdout,
+        timed_out,
+    })
 }
 
 /// Decodes defmt frames with the table in `elf`; each line is `LEVEL message`.
@@ -169,7 +216,10 @@ pub fn decode_defmt(elf: &[u8], bytes: &[u8]) -> Result<Vec<String>, String> {
     loop {
         match dec.decode() {
             Ok(frame) => {
-                let level = frame.level().map(|l| l.as_str().to_uppercase()).unwrap_or_else(|| "PRINT".into());
+                let level = frame
+                    .level()
+                    .map(|l| l.as_str().to_uppercase())
+                    .unwrap_or_else(|| "PRINT".into());
                 lines.push(format!("{level} {}", frame.display_message()));
             }
             Err(defmt_decoder::DecodeError::UnexpectedEof) => break,
@@ -203,7 +253,8 @@ pub struct Log {
 
 /// `key=value` of a line.
 fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    line.split_whitespace().find_map(|w| w.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
 }
 
 fn hex(s: &str) -> Option<u64> {
@@ -211,7 +262,9 @@ fn hex(s: &str) -> Option<u64> {
 }
 
 fn bits(s: &str) -> Option<f32> {
-    hex(s).and_then(|v| u32::try_from(v).ok()).map(f32::from_bits)
+    hex(s)
+        .and_then(|v| u32::try_from(v).ok())
+        .map(f32::from_bits)
 }
 
 impl Log {

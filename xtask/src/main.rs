@@ -50,11 +50,15 @@ fn main() -> ExitCode {
 
 fn value<'a>(args: &'a [String], i: &mut usize, flag: &str) -> Result<&'a str, String> {
     *i += 1;
-    args.get(*i).map(String::as_str).ok_or_else(|| format!("{flag} needs a value"))
+    args.get(*i)
+        .map(String::as_str)
+        .ok_or_else(|| format!("{flag} needs a value"))
 }
 
 fn seconds(s: &str) -> Result<Duration, String> {
-    s.parse::<f64>().map(Duration::from_secs_f64).map_err(|_| format!("bad timeout {s:?}"))
+    s.parse::<f64>()
+        .map(Duration::from_secs_f64)
+        .map_err(|_| format!("bad timeout {s:?}"))
 }
 
 /// Runs an ELF under QEMU and prints the decoded log; exits with QEMU's code (124 on timeout).
@@ -80,7 +84,9 @@ fn qemu_run(args: &[String]) -> Result<ExitCode, String> {
     let machine = match machine {
         Some(m) => m,
         // EF_ARM_ABI_FLOAT_HARD in e_flags: the thumbv7em-none-eabihf build.
-        None if u32::from_le_bytes([bytes[36], bytes[37], bytes[38], bytes[39]]) & 0x400 != 0 => "mps2-an386".into(),
+        None if u32::from_le_bytes([bytes[36], bytes[37], bytes[38], bytes[39]]) & 0x400 != 0 => {
+            "mps2-an386".into()
+        }
         None => "microbit".into(),
     };
     let run = fw::run_qemu(&machine, &elf, &[], timeout)?;
@@ -100,7 +106,12 @@ fn qemu_run(args: &[String]) -> Result<ExitCode, String> {
 
 /// Builds one workload and runs it.
 fn fw_run(args: &[String]) -> Result<ExitCode, String> {
-    let (mut arch, mut workload, mut l2, mut timeout) = (fw::Arch::M4f, "w1".to_string(), false, Duration::from_secs(120));
+    let (mut arch, mut workload, mut l2, mut timeout) = (
+        fw::Arch::M4f,
+        "w1".to_string(),
+        false,
+        Duration::from_secs(120),
+    );
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
@@ -119,7 +130,11 @@ fn fw_run(args: &[String]) -> Result<ExitCode, String> {
     if l2 {
         features.push("l2");
     }
-    let name = format!("{workload}{}-{}", if l2 { "-l2" } else { "" }, arch.label().to_lowercase());
+    let name = format!(
+        "{workload}{}-{}",
+        if l2 { "-l2" } else { "" },
+        arch.label().to_lowercase()
+    );
     let elf = fw::build(arch, &features, &name)?;
     let mut rargs = vec!["--machine".to_string(), arch.machine().to_string()];
     rargs.extend(["--timeout".to_string(), timeout.as_secs_f64().to_string()]);

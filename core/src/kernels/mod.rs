@@ -5,4 +5,6 @@
 //! order written here is the order executed on every target. Each kernel documents its
 //! order; a host build and a Cortex-M build of the same kernel give the same bits.
 
+pub mod conv;
 pub mod dense;
+pub mod pool;

@@ -16,7 +16,11 @@
 //! The per-layer math is in plain functions over slices (e.g. [`dense::forward`],
 //! [`dense::backward`]) shared with models built at run time.
 
+pub mod conv;
 pub mod dense;
+pub mod dropout;
+pub mod flatten;
+pub mod pool;
 
 use crate::activation::Activation;
 use crate::params::ZeroParams;
@@ -60,7 +64,7 @@ pub struct PenaltyEntry {
 
 /// Maximum number of named penalties kept per report (further ones are summed into
 /// [`Penalties::overflow`], still part of the total).
-pub const MAX_PENALTIES: usize = 24;
+pub const MAX_PENALTIES: usize = 12;
 
 /// The penalties of a step or epoch, by layer and kind, in Keras order
 /// (for each layer: activity, kernel, bias).

@@ -75,8 +75,13 @@ impl Clip {
         }
         if let Some(v) = self.clipvalue {
             for i in 0..g.tensor_count() {
+                // Not `f32::clamp`: its assertion links float formatting into firmware.
                 for x in g.tensor_mut(i) {
-                    *x = x.clamp(-v, v);
+                    if *x > v {
+                        *x = v;
+                    } else if *x < -v {
+                        *x = -v;
+                    }
                 }
             }
         }

@@ -1,0 +1,908 @@
+//! `Conv1D`, `Conv2D`, `Conv3D`: Keras convolutions (channels last) with the same API as
+//! [`Dense`](super::dense::Dense): activation, `use_bias`, `kernel_regularizer`,
+//! `bias_regularizer`, `activity_regularizer`, initializers.
+//!
+//! `y = activation(conv(x, W) + b)`, a cross-correlation with kernel layout
+//! `(k…, cin, filters)`; the math is [`crate::kernels::conv`], shared with models built at run
+//! time through [`forward`], [`backward`] and [`weight_penalties`] below.
+//!
+//! # Shapes in the type
+//! Every size is a const generic, in this order: the input (`H, W, CIN`), Keras' arguments
+//! (`FILTERS`, kernel size `KH, KW`), the output (`OH, OW`), then the padding marker
+//! ([`Valid`] or [`Same`]), the strides and the dilation rates (defaults: `Valid`, 1, 1).
+//! On stable Rust a type cannot compute `OH` from `H`, so **the caller writes the output size**
+//! and a `const` assertion checks it against [`conv_out`]: a wrong size fails `cargo build`
+//! (not `cargo check`: it is a post-monomorphization error) with a message that names the
+//! expected size, e.g.
+//!
+//! ```text
+//! error[E0080]: evaluation panicked: Conv2D: output axis 0 must be 6 (input 8, kernel 3,
+//!               stride 1, dilation 1, padding valid), but the type says 7
+//! ```
+//!
+//! The output size can also be written as a const expression: `{ conv_out(8, 3, 1, 1, Padding::Valid) }`.
+//!
+//! ```
+//! use microfit_core::prelude::*;
+//! // Keras: Conv2D(8, 3, activation="relu", kernel_regularizer=L2(1e-4)) on 8×8×1.
+//! type C = Conv2D<8, 8, 1, 8, 3, 3, 6, 6>;
+//! let c = C::new(Activation::Relu)
+//!     .kernel_regularizer(Reg::l2(1e-4))
+//!     .bias_regularizer(Reg::l1(1e-5))
+//!     .activity_regularizer(Reg::l2(1e-6));
+//! assert_eq!(C::PARAMS, 3 * 3 * 1 * 8 + 8);
+//! assert_eq!(C::CACHE_FLOATS, 6 * 6 * 8);
+//! // Strided "same" convolution: 7×5 → ⌈7/2⌉×⌈5/2⌉.
+//! type S = Conv2D<7, 5, 2, 4, 3, 3, 4, 3, Same, 2, 2>;
+//! assert_eq!(S::GEOMETRY.pads(1), (1, 1));
+//! # let _ = c;
+//! ```
+//!
+//! # Memory
+//! A conv layer keeps, per sample, only its pre-activation `z` ([`Conv2D::CACHE_FLOATS`]
+//! floats, the output's size: backprop needs it for leaky ReLU, the fused softmax loss and as
+//! scratch for the activity gradient). Its input and output are held once by the enclosing
+//! model; there is no im2col buffer. The weights are [`Conv2D::PARAMS`] floats (kernel
+//! `KH·KW·CIN·FILTERS`, bias `FILTERS`); gradients and each optimizer slot are the same size.
+//!
+//! # Semantics notes
+//! * The activity regularizer sees the whole output `(…, filters)` of a sample; the training
+//!   step divides it by the batch size only (not by the number of positions), as Keras does.
+//! * `softmax` acts over the channels of each position (Keras' last axis).
+//! * As the last layer of a model, the loss sees the flattened output: mean squared/absolute
+//!   errors average over every element as Keras does; crossentropies, which Keras computes
+//!   per position, are not per position here.
+//! * Keras rejects `OrthogonalRegularizer` on conv kernels (rank > 2); here it would see the
+//!   `(k·cin, filters)` matrix. The run-time model rejects it like Keras.
+
+use core::marker::PhantomData;
+
+use super::dense::DenseConfig;
+use super::{BackwardCtx, ForwardCtx, Layer, LayerInfo, PenaltyKind, Penalties};
+use crate::activation::Activation;
+use crate::init::Initializer;
+use crate::kernels;
+pub use crate::kernels::conv::{ConvGeometry, Padding, conv_out, same_padding};
+use crate::params::{Params, ZeroParams};
+use crate::regularizer::{Reg, Regularizer};
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+
+// ---------------------------------------------------------------------------------------------
+// Padding markers and the compile-time geometry check
+// ---------------------------------------------------------------------------------------------
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Padding as a type, for the const-generic layers: [`Valid`] or [`Same`].
+pub trait PaddingMode: sealed::Sealed {
+    /// The padding.
+    const PADDING: Padding;
+}
+
+/// Keras `padding="valid"` (the default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Valid;
+
+/// Keras `padding="same"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Same;
+
+impl sealed::Sealed for Valid {}
+impl sealed::Sealed for Same {}
+impl PaddingMode for Valid {
+    const PADDING: Padding = Padding::Valid;
+}
+impl PaddingMode for Same {
+    const PADDING: Padding = Padding::Same;
+}
+
+/// A message built in a `const` context (there is no `format!` there).
+pub(crate) struct ConstMsg {
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl ConstMsg {
+    pub(crate) const fn new() -> Self {
+        ConstMsg { buf: [0; 256], len: 0 }
+    }
+    pub(crate) const fn str(mut self, s: &str) -> Self {
+        let b = s.as_bytes();
+        let mut i = 0;
+        while i < b.len() && self.len < self.buf.len() {
+            self.buf[self.len] = b[i];
+            self.len += 1;
+            i += 1;
+        }
+        self
+    }
+    pub(crate) const fn num(mut self, n: usize) -> Self {
+        let mut digits = [0u8; 20];
+        let mut k = 0;
+        let mut v = n;
+        loop {
+            digits[k] = b'0' + (v % 10) as u8;
+            k += 1;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        while k > 0 && self.len < self.buf.len() {
+            k -= 1;
+            self.buf[self.len] = digits[k];
+            self.len += 1;
+        }
+        self
+    }
+    pub(crate) const fn panic(&self) -> ! {
+        let (head, _) = self.buf.split_at(self.len);
+        match core::str::from_utf8(head) {
+            Ok(s) => panic!("{}", s),
+            Err(_) => panic!("invalid layer shape"),
+        }
+    }
+}
+
+/// The geometry of a typed conv or pooling layer, checked at compile time.
+///
+/// For every spatial axis `a`, `declared[a]` must equal
+/// `conv_out(input[a], kernel[a], strides[a], dilation[a], padding)`; otherwise this panics
+/// — in a `const`, i.e. at build time — with a message naming `layer`, the axis and the
+/// expected size. Any other invalid value (zero sizes, a kernel larger than a `valid` input,
+/// strides and dilation both above 1) panics with the reason.
+///
+/// ```
+/// use microfit_core::layer::conv::{checked_geometry, Padding};
+/// const G: microfit_core::kernels::conv::ConvGeometry =
+///     checked_geometry("Conv1D", &[7], &[3], &[2], &[1], Padding::Same, 2, 3, &[4], false);
+/// assert_eq!(G.pads(2), (1, 1));
+/// ```
+///
+/// # Panics
+/// On any mismatch (at compile time when used in a `const`).
+pub const fn checked_geometry(
+    layer: &'static str,
+    input: &[usize],
+    kernel: &[usize],
+    strides: &[usize],
+    dilation: &[usize],
+    padding: Padding,
+    in_channels: usize,
+    filters: usize,
+    declared: &[usize],
+    pool: bool,
+) -> ConvGeometry {
+    let mut a = 0;
+    while a < input.len() && a < kernel.len() && a < strides.len() && a < dilation.len() && a < declared.len() {
+        let want = conv_out(input[a], kernel[a], strides[a], dilation[a], padding);
+        if want == 0 {
+            ConstMsg::new()
+                .str(layer)
+                .str(": on axis ")
+                .num(a)
+                .str(" the window (kernel ")
+                .num(kernel[a])
+                .str(", stride ")
+                .num(strides[a])
+                .str(", dilation ")
+                .num(dilation[a])
+                .str(") does not fit the input size ")
+                .num(input[a])
+                .panic();
+        }
+        if want != declared[a] {
+            ConstMsg::new()
+                .str(layer)
+                .str(": output axis ")
+                .num(a)
+                .str(" must be ")
+                .num(want)
+                .str(" (input ")
+                .num(input[a])
+                .str(", kernel ")
+                .num(kernel[a])
+                .str(", stride ")
+                .num(strides[a])
+                .str(", dilation ")
+                .num(dilation[a])
+                .str(", padding ")
+                .str(padding.as_str())
+                .str("), but the type says ")
+                .num(declared[a])
+                .panic();
+        }
+        a += 1;
+    }
+    let g = if pool {
+        ConvGeometry::pool(input, kernel, strides, padding, in_channels)
+    } else {
+        ConvGeometry::new(input, kernel, strides, dilation, padding, in_channels, filters)
+    };
+    match g {
+        Ok(g) => g,
+        Err(crate::Error::InvalidHyperparameter { name, reason }) => ConstMsg::new()
+            .str(layer)
+            .str(": invalid `")
+            .str(name)
+            .str("`: ")
+            .str(reason)
+            .panic(),
+        Err(_) => ConstMsg::new().str(layer).str(": invalid shape").panic(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The math over slices (shared with models built at run time)
+// ---------------------------------------------------------------------------------------------
+
+/// `y = f(z)` for a feature map with `channels` channels per position: softmax acts over the
+/// channels of each position (Keras' last axis), the other activations elementwise.
+///
+/// ```
+/// use microfit_core::{Activation, layer::conv::activation_forward};
+/// let mut y = [0.0; 4];
+/// activation_forward(Activation::Softmax, 2, &[0.0, 0.0, 1.0, 1.0], &mut y);
+/// assert_eq!(y, [0.5; 4]);
+/// ```
+pub fn activation_forward(act: Activation, channels: usize, z: &[f32], y: &mut [f32]) {
+    match act {
+        Activation::Softmax if channels > 0 => {
+            for (zc, yc) in z.chunks_exact(channels).zip(y.chunks_exact_mut(channels)) {
+                act.forward(zc, yc);
+            }
+        }
+        _ => act.forward(z, y),
+    }
+}
+
+/// `d ← f'(z) ⊙ d` per position (see [`activation_forward`]).
+pub fn activation_backward(act: Activation, channels: usize, z: &[f32], y: &[f32], d: &mut [f32]) {
+    match act {
+        Activation::Softmax if channels > 0 => {
+            for (yc, dc) in y.chunks_exact(channels).zip(d.chunks_exact_mut(channels)) {
+                act.backward_in_place(&[], yc, dc);
+            }
+        }
+        _ => act.backward_in_place(z, y, d),
+    }
+}
+
+/// Forward pass of one sample: `z = conv(x, W) + b`, `y = activation(z)`.
+///
+/// ```
+/// use microfit_core::prelude::*;
+/// use microfit_core::layer::{conv, dense::DenseConfig};
+/// let g = ConvGeometry::new(&[3], &[2], &[1], &[1], Padding::Valid, 1, 1)?;
+/// let cfg = DenseConfig::<Reg>::new(Activation::Relu);
+/// let (mut z, mut y) = ([0.0; 2], [0.0; 2]);
+/// conv::forward(&cfg, &g, &[1.0, -1.0], &[0.5], &[1.0, 3.0, 2.0], &mut z, &mut y);
+/// assert_eq!(z, [-1.5, 1.5]);
+/// assert_eq!(y, [0.0, 1.5]);
+/// # Ok::<(), microfit_core::Error>(())
+/// ```
+#[inline]
+pub fn forward<R>(
+    cfg: &DenseConfig<R>,
+    g: &ConvGeometry,
+    kernel: &[f32],
+    bias: &[f32],
+    x: &[f32],
+    z: &mut [f32],
+    y: &mut [f32],
+) {
+    kernels::conv::forward(g, x, kernel, cfg.use_bias.then_some(bias), z);
+    activation_forward(cfg.activation, g.filters(), z, y);
+}
+
+/// Backward pass of one sample (see [`Layer::backward`] for `d` and `d_is_pre`).
+///
+/// Order, as for Dense: activity penalty on `y` (value added to `ctx.penalties` undivided,
+/// gradient `· inv_batch` added to `∂L/∂y`) → activation backward → kernel, bias and input
+/// gradients ([`kernels::conv::backward`]; `dx` is written). `z` is scratch when the
+/// activity gradient must pass through a fused output activation.
+#[inline]
+pub fn backward<R: Regularizer>(
+    cfg: &DenseConfig<R>,
+    g: &ConvGeometry,
+    kernel: &[f32],
+    gk: &mut [f32],
+    gb: &mut [f32],
+    x: &[f32],
+    y: &[f32],
+    z: &mut [f32],
+    d: &mut [f32],
+    d_is_pre: bool,
+    dx: Option<&mut [f32]>,
+    ctx: &mut BackwardCtx<'_>,
+) {
+    let ch = g.filters();
+    if let Some(ar) = &cfg.activity_regularizer {
+        ctx.penalties
+            .add(ctx.layer, PenaltyKind::Activity, ar.penalty(y, ch));
+        if d_is_pre {
+            z.fill(0.0);
+            ar.add_grad(y, ch, z, ctx.inv_batch);
+            activation_backward(cfg.activation, ch, &[], y, z);
+            for (dj, &aj) in d.iter_mut().zip(z.iter()) {
+                *dj += aj;
+            }
+        } else {
+            ar.add_grad(y, ch, d, ctx.inv_batch);
+        }
+    }
+    if !d_is_pre {
+        activation_backward(cfg.activation, ch, z, y, d);
+    }
+    kernels::conv::backward(g, x, kernel, d, gk, cfg.use_bias.then_some(gb), dx);
+}
+
+/// Weight penalties of a conv layer (kernel, seen as a `(k·cin, filters)` matrix, then bias),
+/// gradients added when `grads` is given. Same rules as [`super::dense::weight_penalties`].
+pub fn weight_penalties<R: Regularizer>(
+    cfg: &DenseConfig<R>,
+    g: &ConvGeometry,
+    kernel: &[f32],
+    bias: &[f32],
+    grads: Option<(&mut [f32], &mut [f32])>,
+    layer: usize,
+    pen: &mut Penalties,
+) {
+    super::dense::weight_penalties(cfg, kernel, bias, grads, g.filters(), layer, pen);
+}
+
+/// The pre-activation `z` as the logits of the fused softmax/sigmoid + crossentropy loss
+/// (Keras' cached-logits shortcut), or `None` for a softmax over the channels of more than one
+/// position (the fused loss assumes one softmax over the whole output).
+pub fn fused_logits<'c>(act: Activation, g: &ConvGeometry, z: &'c [f32]) -> Option<&'c [f32]> {
+    if matches!(act, Activation::Softmax) && g.positions() > 1 {
+        None
+    } else {
+        Some(z)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parameters
+// ---------------------------------------------------------------------------------------------
+
+/// The weights of a conv layer: `kernel` (`K` is the nested array `[k…][cin][filters]`) and
+/// `bias` (`[filters]`). Keras variable order: kernel, then bias.
+///
+/// ```
+/// use microfit_core::layer::conv::ConvParams;
+/// use microfit_core::params::{Params, ZeroParams};
+/// let mut p = ConvParams::<[[[f32; 4]; 2]; 3], 4>::zeroed();
+/// p.tensor_mut(0)[5] = 1.0;
+/// assert_eq!(p.kernel[0][1][1], 1.0);
+/// assert_eq!(<ConvParams<[[[f32; 4]; 2]; 3], 4> as ZeroParams>::LEN, 3 * 2 * 4 + 4);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConvParams<K, const F: usize> {
+    /// Kernel, Keras layout `(k…, cin, filters)`.
+    pub kernel: K,
+    /// Bias.
+    pub bias: [f32; F],
+}
+
+impl<K: Tensor, const F: usize> Params for ConvParams<K, F> {
+    fn tensor_count(&self) -> usize {
+        2
+    }
+    fn tensor(&self, i: usize) -> &[f32] {
+        match i {
+            0 => self.kernel.as_slice(),
+            1 => &self.bias,
+            _ => &[],
+        }
+    }
+    fn tensor_mut(&mut self, i: usize) -> &mut [f32] {
+        match i {
+            0 => self.kernel.as_mut_slice(),
+            1 => &mut self.bias,
+            _ => &mut [],
+        }
+    }
+}
+
+impl<K: Tensor, const F: usize> ZeroParams for ConvParams<K, F> {
+    const LEN: usize = K::LEN + F;
+    fn zeroed() -> Self {
+        ConvParams {
+            kernel: K::zeroed(),
+            bias: [0.0; F],
+        }
+    }
+}
+
+/// A Conv3D kernel `(kd, kh, kw, cin, filters)` is a 5-level array.
+impl<const A: usize, const B: usize, const C: usize, const D: usize, const E: usize> Tensor
+    for [[[[[f32; E]; D]; C]; B]; A]
+{
+    const LEN: usize = A * B * C * D * E;
+    #[inline]
+    fn zeroed() -> Self {
+        [[[[[0.0; E]; D]; C]; B]; A]
+    }
+    #[inline]
+    fn as_slice(&self) -> &[f32] {
+        self.as_flattened().as_flattened().as_flattened().as_flattened()
+    }
+    #[inline]
+    fn as_mut_slice(&mut self) -> &mut [f32] {
+        self.as_flattened_mut()
+            .as_flattened_mut()
+            .as_flattened_mut()
+            .as_flattened_mut()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The typed layers
+// ---------------------------------------------------------------------------------------------
+
+/// The Dense-style builder methods (same names as Keras' arguments).
+macro_rules! config_builders {
+    () => {
+        /// Sets `kernel_regularizer`.
+        pub fn kernel_regularizer(mut self, r: R) -> Self {
+            self.config.kernel_regularizer = Some(r);
+            self
+        }
+
+        /// Sets `bias_regularizer`.
+        pub fn bias_regularizer(mut self, r: R) -> Self {
+            self.config.bias_regularizer = Some(r);
+            self
+        }
+
+        /// Sets `activity_regularizer` (on the output, divided by the batch size only).
+        pub fn activity_regularizer(mut self, r: R) -> Self {
+            self.config.activity_regularizer = Some(r);
+            self
+        }
+
+        /// Sets `use_bias`.
+        pub fn use_bias(mut self, use_bias: bool) -> Self {
+            self.config.use_bias = use_bias;
+            self
+        }
+
+        /// Sets `kernel_initializer` (default Glorot uniform with Keras' conv fans:
+        /// `fan_in = k·cin`, `fan_out = k·filters`, `k` the product of the kernel sizes).
+        pub fn kernel_initializer(mut self, init: Initializer) -> Self {
+            self.config.kernel_initializer = init;
+            self
+        }
+
+        /// Sets `bias_initializer`.
+        pub fn bias_initializer(mut self, init: Initializer) -> Self {
+            self.config.bias_initializer = init;
+            self
+        }
+    };
+}
+
+/// The `Layer` methods common to the three conv layers (they differ only in their shapes).
+macro_rules! conv_layer_body {
+    ($kind:literal, $kshape:expr) => {
+        type Params = ConvParams<<Self as ConvKernelType>::Kernel, FILTERS>;
+        /// The pre-activation `z`, the output's shape.
+        type Cache = Self::Output;
+        const LAYERS: usize = 1;
+
+        fn init(&self, p: &mut Self::Params, rng: &mut Rng) {
+            let () = Self::CHECK;
+            self.config.kernel_initializer.fill(Tensor::as_mut_slice(&mut p.kernel), &$kshape, rng);
+            self.config.bias_initializer.fill(&mut p.bias, &[FILTERS], rng);
+            if !self.config.use_bias {
+                p.bias = [0.0; FILTERS];
+            }
+        }
+
+        #[inline]
+        fn forward(&self, p: &Self::Params, x: &[f32], y: &mut [f32], cache: &mut Self::Cache, _ctx: &mut ForwardCtx<'_>) {
+            forward(&self.config, &Self::GEOMETRY, Tensor::as_slice(&p.kernel), &p.bias, x, Tensor::as_mut_slice(cache), y);
+        }
+
+        #[inline]
+        fn backward(
+            &self,
+            p: &Self::Params,
+            g: &mut Self::Params,
+            x: &[f32],
+            y: &[f32],
+            cache: &mut Self::Cache,
+            d: &mut [f32],
+            d_is_pre: bool,
+            dx: Option<&mut [f32]>,
+            ctx: &mut BackwardCtx<'_>,
+        ) {
+            backward(
+                &self.config,
+                &Self::GEOMETRY,
+                Tensor::as_slice(&p.kernel),
+                Tensor::as_mut_slice(&mut g.kernel),
+                &mut g.bias,
+                x,
+                y,
+                Tensor::as_mut_slice(cache),
+                d,
+                d_is_pre,
+                dx,
+                ctx,
+            );
+        }
+
+        fn weight_penalties(&self, p: &Self::Params, g: Option<&mut Self::Params>, layer: usize, pen: &mut Penalties) {
+            let g = g.map(|g| (Tensor::as_mut_slice(&mut g.kernel), &mut g.bias[..]));
+            weight_penalties(&self.config, &Self::GEOMETRY, Tensor::as_slice(&p.kernel), &p.bias, g, layer, pen);
+        }
+
+        fn logits<'c>(&self, cache: &'c Self::Cache) -> Option<&'c [f32]> {
+            fused_logits(self.config.activation, &Self::GEOMETRY, Tensor::as_slice(cache))
+        }
+
+        fn output_activation(&self) -> Activation {
+            self.config.activation
+        }
+
+        fn describe(&self, first: usize, f: &mut dyn FnMut(usize, LayerInfo)) {
+            f(
+                first,
+                LayerInfo {
+                    kind: $kind,
+                    params: <<Self as ConvKernelType>::Kernel as Tensor>::LEN + if self.config.use_bias { FILTERS } else { 0 },
+                    activation: self.config.activation,
+                },
+            );
+        }
+    };
+}
+
+/// Keras `Conv1D(FILTERS, K, strides=S, padding=P, dilation_rate=DIL)` on a `(W, CIN)` input,
+/// output `(OW, FILTERS)`.
+///
+/// Input `[[f32; CIN]; W]`, output `[[f32; FILTERS]; OW]`, kernel `[[[f32; FILTERS]; CIN]; K]`.
+/// `OW` must equal `conv_out(W, K, S, DIL, P)` (checked when the program is built).
+///
+/// ```
+/// use microfit_core::prelude::*;
+/// // Conv1D(3, 3, strides=2, padding="same") on (7, 2): output (4, 3).
+/// type L = Conv1D<7, 2, 3, 3, 4, Same, 2>;
+/// let net = Network::new(L::new(Activation::Linear).kernel_regularizer(Reg::l2(0.01)), 1)?;
+/// assert_eq!(Network::<L>::PARAMS, 3 * 2 * 3 + 3);
+/// # let _ = net;
+/// # Ok::<(), microfit_core::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Conv1D<
+    const W: usize,
+    const CIN: usize,
+    const FILTERS: usize,
+    const K: usize,
+    const OW: usize,
+    P = Valid,
+    const S: usize = 1,
+    const DIL: usize = 1,
+    R = Reg,
+> {
+    /// Activation, bias, regularizers and initializers (shared with Dense).
+    pub config: DenseConfig<R>,
+    _padding: PhantomData<P>,
+}
+
+impl<const W: usize, const CIN: usize, const FILTERS: usize, const K: usize, const OW: usize, P: PaddingMode, const S: usize, const DIL: usize, R>
+    Conv1D<W, CIN, FILTERS, K, OW, P, S, DIL, R>
+{
+    /// The checked geometry (a wrong `OW` fails the build here).
+    pub const GEOMETRY: ConvGeometry =
+        checked_geometry("Conv1D", &[W], &[K], &[S], &[DIL], P::PADDING, CIN, FILTERS, &[OW], false);
+    const CHECK: () = {
+        let _ = Self::GEOMETRY;
+    };
+    /// Trainable scalars: `K·CIN·FILTERS + FILTERS`.
+    pub const PARAMS: usize = K * CIN * FILTERS + FILTERS;
+    /// Floats kept per sample by the layer itself (its pre-activation): `OW·FILTERS`.
+    pub const CACHE_FLOATS: usize = OW * FILTERS;
+
+    /// Keras defaults with the given activation.
+    pub const fn new(activation: Activation) -> Self {
+        let () = Self::CHECK;
+        Conv1D {
+            config: DenseConfig::new(activation),
+            _padding: PhantomData,
+        }
+    }
+
+    config_builders!();
+}
+
+impl<const W: usize, const CIN: usize, const FILTERS: usize, const K: usize, const OW: usize, P: PaddingMode, const S: usize, const DIL: usize, R: Regularizer>
+    Layer for Conv1D<W, CIN, FILTERS, K, OW, P, S, DIL, R>
+{
+    type Input = [[f32; CIN]; W];
+    type Output = [[f32; FILTERS]; OW];
+    conv_layer_body!("conv1d", [K, CIN, FILTERS]);
+}
+
+impl<const W: usize, const CIN: usize, const FILTERS: usize, const K: usize, const OW: usize, P, const S: usize, const DIL: usize, R>
+    ConvKernelType for Conv1D<W, CIN, FILTERS, K, OW, P, S, DIL, R>
+{
+    type Kernel = [[[f32; FILTERS]; CIN]; K];
+}
+
+/// Keras `Conv2D(FILTERS, (KH, KW), strides=(SH, SW), padding=P, dilation_rate=(DH, DW))` on an
+/// `(H, W, CIN)` input, output `(OH, OW, FILTERS)`.
+///
+/// Input `[[[f32; CIN]; W]; H]`, kernel `[[[[f32; FILTERS]; CIN]; KW]; KH]`. `OH`, `OW` must
+/// equal [`conv_out`] of their axis (checked when the program is built). See the
+/// [module docs](self) for an example.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Conv2D<
+    const H: usize,
+    const W: usize,
+    const CIN: usize,
+    const FILTERS: usize,
+    const KH: usize,
+    const KW: usize,
+    const OH: usize,
+    const OW: usize,
+    P = Valid,
+    const SH: usize = 1,
+    const SW: usize = 1,
+    const DH: usize = 1,
+    const DW: usize = 1,
+    R = Reg,
+> {
+    /// Activation, bias, regularizers and initializers (shared with Dense).
+    pub config: DenseConfig<R>,
+    _padding: PhantomData<P>,
+}
+
+impl<
+    const H: usize,
+    const W: usize,
+    const CIN: usize,
+    const FILTERS: usize,
+    const KH: usize,
+    const KW: usize,
+    const OH: usize,
+    const OW: usize,
+    P: PaddingMode,
+    const SH: usize,
+    const SW: usize,
+    const DH: usize,
+    const DW: usize,
+    R,
+> Conv2D<H, W, CIN, FILTERS, KH, KW, OH, OW, P, SH, SW, DH, DW, R>
+{
+    /// The checked geometry (a wrong `OH`/`OW` fails the build here).
+    pub const GEOMETRY: ConvGeometry = checked_geometry(
+        "Conv2D",
+        &[H, W],
+        &[KH, KW],
+        &[SH, SW],
+        &[DH, DW],
+        P::PADDING,
+        CIN,
+        FILTERS,
+        &[OH, OW],
+        false,
+    );
+    const CHECK: () = {
+        let _ = Self::GEOMETRY;
+    };
+    /// Trainable scalars: `KH·KW·CIN·FILTERS + FILTERS`.
+    pub const PARAMS: usize = KH * KW * CIN * FILTERS + FILTERS;
+    /// Floats kept per sample by the layer itself (its pre-activation): `OH·OW·FILTERS`.
+    pub const CACHE_FLOATS: usize = OH * OW * FILTERS;
+
+    /// Keras defaults with the given activation.
+    pub const fn new(activation: Activation) -> Self {
+        let () = Self::CHECK;
+        Conv2D {
+            config: DenseConfig::new(activation),
+            _padding: PhantomData,
+        }
+    }
+
+    config_builders!();
+}
+
+impl<
+    const H: usize,
+    const W: usize,
+    const CIN: usize,
+    const FILTERS: usize,
+    const KH: usize,
+    const KW: usize,
+    const OH: usize,
+    const OW: usize,
+    P: PaddingMode,
+    const SH: usize,
+    const SW: usize,
+    const DH: usize,
+    const DW: usize,
+    R: Regularizer,
+> Layer for Conv2D<H, W, CIN, FILTERS, KH, KW, OH, OW, P, SH, SW, DH, DW, R>
+{
+    type Input = [[[f32; CIN]; W]; H];
+    type Output = [[[f32; FILTERS]; OW]; OH];
+    conv_layer_body!("conv2d", [KH, KW, CIN, FILTERS]);
+}
+
+impl<
+    const H: usize,
+    const W: usize,
+    const CIN: usize,
+    const FILTERS: usize,
+    const KH: usize,
+    const KW: usize,
+    const OH: usize,
+    const OW: usize,
+    P,
+    const SH: usize,
+    const SW: usize,
+    const DH: usize,
+    const DW: usize,
+    R,
+> ConvKernelType for Conv2D<H, W, CIN, FILTERS, KH, KW, OH, OW, P, SH, SW, DH, DW, R>
+{
+    type Kernel = [[[[f32; FILTERS]; CIN]; KW]; KH];
+}
+
+/// Keras `Conv3D(FILTERS, (KD, KH, KW), strides, padding, dilation_rate)` on a
+/// `(D, H, W, CIN)` input, output `(OD, OH, OW, FILTERS)`.
+///
+/// Kernel `[[[[[f32; FILTERS]; CIN]; KW]; KH]; KD]`.
+///
+/// ```
+/// use microfit_core::prelude::*;
+/// // Conv3D(2, 2, strides=2, padding="same") on (4, 4, 3, 2): output (2, 2, 2, 2).
+/// type L = Conv3D<4, 4, 3, 2, 2, 2, 2, 2, 2, 2, 2, Same, 2, 2, 2>;
+/// assert_eq!(L::GEOMETRY.pads(2), (0, 1));
+/// assert_eq!(L::PARAMS, 8 * 2 * 2 + 2);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Conv3D<
+    const D: usize,
+    const H: usize,
+    const W: usize,
+    const CIN: usize,
+    const FILTERS: usize,
+    const KD: usize,
+    const KH: usize,
+    const KW: usize,
+    const OD: usize,
+    const OH: usize,
+    const OW: usize,
+    P = Valid,
+    const SD: usize = 1,
+    const SH: usize = 1,
+    const SW: usize = 1,
+    const DD: usize = 1,
+    const DH: usize = 1,
+    const DW: usize = 1,
+    R = Reg,
+> {
+    /// Activation, bias, regularizers and initializers (shared with Dense).
+    pub config: DenseConfig<R>,
+    _padding: PhantomData<P>,
+}
+
+impl<
+    const D: usize,
+    const H: usize,
+    const W: usize,
+    const CIN: usize,
+    const FILTERS: usize,
+    const KD: usize,
+    const KH: usize,
+    const KW: usize,
+    const OD: usize,
+    const OH: usize,
+    const OW: usize,
+    P: PaddingMode,
+    const SD: usize,
+    const SH: usize,
+    const SW: usize,
+    const DD: usize,
+    const DH: usize,
+    const DW: usize,
+    R,
+> Conv3D<D, H, W, CIN, FILTERS, KD, KH, KW, OD, OH, OW, P, SD, SH, SW, DD, DH, DW, R>
+{
+    /// The checked geometry (a wrong output size fails the build here).
+    pub const GEOMETRY: ConvGeometry = checked_geometry(
+        "Conv3D",
+        &[D, H, W],
+        &[KD, KH, KW],
+        &[SD, SH, SW],
+        &[DD, DH, DW],
+        P::PADDING,
+        CIN,
+        FILTERS,
+        &[OD, OH, OW],
+        false,
+    );
+    const CHECK: () = {
+        let _ = Self::GEOMETRY;
+    };
+    /// Trainable scalars: `KD·KH·KW·CIN·FILTERS + FILTERS`.
+    pub const PARAMS: usize = KD * KH * KW * CIN * FILTERS + FILTERS;
+    /// Floats kept per sample by the layer itself (its pre-activation): `OD·OH·OW·FILTERS`.
+    pub const CACHE_FLOATS: usize = OD * OH * OW * FILTERS;
+
+    /// Keras defaults with the given activation.
+    pub const fn new(activation: Activation) -> Self {
+        let () = Self::CHECK;
+        Conv3D {
+            config: DenseConfig::new(activation),
+            _padding: PhantomData,
+        }
+    }
+
+    config_builders!();
+}
+
+impl<
+    const D: usize,
+    const H: usize,
+    const W: usize,
+    const CIN: usize,
+    const FILTERS: usize,
+    const KD: usize,
+    const KH: usize,
+    const KW: usize,
+    const OD: usize,
+    const OH: usize,
+    const OW: usize,
+    P: PaddingMode,
+    const SD: usize,
+    const SH: usize,
+    const SW: usize,
+    const DD: usize,
+    const DH: usize,
+    const DW: usize,
+    R: Regularizer,
+> Layer for Conv3D<D, H, W, CIN, FILTERS, KD, KH, KW, OD, OH, OW, P, SD, SH, SW, DD, DH, DW, R>
+{
+    type Input = [[[[f32; CIN]; W]; H]; D];
+    type Output = [[[[f32; FILTERS]; OW]; OH]; OD];
+    conv_layer_body!("conv3d", [KD, KH, KW, CIN, FILTERS]);
+}
+
+impl<
+    const D: usize,
+    const H: usize,
+    const W: usize,
+    const CIN: usize,
+    const FILTERS: usize,
+    const KD: usize,
+    const KH: usize,
+    const KW: usize,
+    const OD: usize,
+    const OH: usize,
+    const OW: usize,
+    P,
+    const SD: usize,
+    const SH: usize,
+    const SW: usize,
+    const DD: usize,
+    const DH: usize,
+    const DW: usize,
+    R,
+> ConvKernelType for Conv3D<D, H, W, CIN, FILTERS, KD, KH, KW, OD, OH, OW, P, SD, SH, SW, DD, DH, DW, R>
+{
+    type Kernel = [[[[[f32; FILTERS]; CIN]; KW]; KH]; KD];
+}
+
+/// The nested-array type of a conv layer's kernel (`[k…][cin][filters]`).
+pub trait ConvKernelType {
+    /// The kernel tensor.
+    type Kernel: Tensor;
+}

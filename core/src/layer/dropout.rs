@@ -1,0 +1,242 @@
+//! `Dropout(rate, seed)`: Keras' inverted dropout, the other regularizer users reach for.
+//!
+//! * **Training** (`ForwardCtx::training`): each value is kept with probability `1 − rate`
+//!   and scaled: `y = x · 1/(1 − rate)` if `u ≥ rate` else `0`, with `u` uniform in `[0, 1)`
+//!   (TensorFlow's `keep = random >= rate`); `∂L/∂x = ∂L/∂y · 1/(1 − rate)` on kept values, 0
+//!   elsewhere.
+//! * **Inference**: the identity (and so is `rate = 0`).
+//!
+//! Random numbers come from the seeded, `no_std` [`Rng`] (PCG32), one `next_f32` per value in
+//! row-major order: by default the model's generator (seeded by `Network::new`'s seed, after
+//! the initializers' draws), or the layer's own generator seeded with `seed` when one is set.
+//! The same seed gives the same masks on every target, and the typed and the run-time models
+//! draw the same numbers.
+//!
+//! **Memory**: the mask is not stored. The state (`DropoutState`, 40 bytes) keeps a copy of
+//! the generator from before the sample's draws, and backward draws the same numbers again.
+//!
+//! ```
+//! use microfit_core::prelude::*;
+//! let d = Dropout::<[f32; 4]>::new(0.5);
+//! let mut net = Network::new(d, 7)?;
+//! // Inference: identity.
+//! assert_eq!(net.predict(&[1.0, 2.0, 3.0, 4.0]), &[1.0, 2.0, 3.0, 4.0]);
+//! assert!(Dropout::<[f32; 4]>::try_new(1.0).is_err());
+//! # Ok::<(), microfit_core::Error>(())
+//! ```
+
+use core::marker::PhantomData;
+
+use super::{BackwardCtx, ForwardCtx, Layer, LayerInfo, Penalties};
+use crate::activation::Activation;
+use crate::error::{Error, check_unit_interval};
+use crate::rng::Rng;
+use crate::tensor::{Tensor, Zeroed};
+
+/// Dropout settings, shared by the typed [`Dropout`] and models built at run time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct DropoutConfig {
+    /// Fraction of the values dropped, in `[0, 1)`.
+    pub rate: f32,
+    /// The layer's own seed; `None` draws from the model's generator.
+    pub seed: Option<u64>,
+}
+
+impl DropoutConfig {
+    /// Checks `0 ≤ rate < 1`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] otherwise (NaN included).
+    pub fn validate(&self) -> Result<(), Error> {
+        check_unit_interval("rate", self.rate).map(|_| ())
+    }
+
+    /// `1 / (1 − rate)` in `f32`.
+    pub fn scale(&self) -> f32 {
+        1.0 / (1.0 - self.rate)
+    }
+}
+
+/// What a dropout layer keeps between calls: its own generator (when seeded) and, for the
+/// last forward pass, whether it was active and the generator state before its draws.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DropoutState {
+    own: Rng,
+    seeded: bool,
+    mask: Rng,
+    active: bool,
+}
+
+impl DropoutState {
+    /// A fresh state (the layer's own generator is seeded on first use).
+    pub const fn new() -> Self {
+        DropoutState {
+            own: Rng::new(0),
+            seeded: false,
+            mask: Rng::new(0),
+            active: false,
+        }
+    }
+}
+
+impl Default for DropoutState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Zeroed for DropoutState {
+    const FLOATS: usize = 0;
+    fn zeroed() -> Self {
+        Self::new()
+    }
+}
+
+/// Forward pass of one sample (see the [module docs](self)); `rng` is the model's generator.
+///
+/// ```
+/// use microfit_core::layer::dropout::{forward, DropoutConfig, DropoutState};
+/// use microfit_core::rng::Rng;
+/// let cfg = DropoutConfig { rate: 0.5, seed: Some(3) };
+/// let mut st = DropoutState::new();
+/// let mut y = [0.0; 1000];
+/// forward(&cfg, &mut st, &[1.0; 1000], &mut y, true, &mut Rng::new(0));
+/// assert!(y.iter().all(|&v| v == 0.0 || v == 2.0));
+/// let kept = y.iter().filter(|&&v| v == 2.0).count();
+/// assert!((400..600).contains(&kept));
+/// ```
+pub fn forward(cfg: &DropoutConfig, state: &mut DropoutState, x: &[f32], y: &mut [f32], training: bool, rng: &mut Rng) {
+    state.active = training && cfg.rate > 0.0;
+    if !state.active {
+        for (yv, &xv) in y.iter_mut().zip(x) {
+            *yv = xv;
+        }
+        return;
+    }
+    let rng = match cfg.seed {
+        Some(seed) => {
+            if !state.seeded {
+                state.own = Rng::new(seed);
+                state.seeded = true;
+            }
+            &mut state.own
+        }
+        None => rng,
+    };
+    state.mask = rng.clone();
+    let (rate, scale) = (cfg.rate, cfg.scale());
+    for (yv, &xv) in y.iter_mut().zip(x) {
+        *yv = if rng.next_f32() >= rate { xv * scale } else { 0.0 };
+    }
+}
+
+/// Backward pass of the last forward sample: **writes** `dx` (`d` scaled on kept values, 0 on
+/// dropped ones; `d` itself when the forward pass was inactive).
+pub fn backward(cfg: &DropoutConfig, state: &DropoutState, d: &[f32], dx: &mut [f32]) {
+    if !state.active {
+        for (o, &v) in dx.iter_mut().zip(d) {
+            *o = v;
+        }
+        return;
+    }
+    let mut rng = state.mask.clone();
+    let (rate, scale) = (cfg.rate, cfg.scale());
+    for (o, &v) in dx.iter_mut().zip(d) {
+        *o = if rng.next_f32() >= rate { v * scale } else { 0.0 };
+    }
+}
+
+/// Keras `Dropout(rate, seed)` over a tensor `T` (input and output have the same type).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Dropout<T> {
+    /// Rate and seed.
+    pub config: DropoutConfig,
+    _t: PhantomData<T>,
+}
+
+impl<T> Dropout<T> {
+    /// `Dropout(rate)`, drawing from the model's generator. For a checked version use
+    /// [`Dropout::try_new`].
+    ///
+    /// # Panics
+    /// If `rate` is not in `[0, 1)` (at compile time when used in a `const`).
+    pub const fn new(rate: f32) -> Self {
+        assert!(rate >= 0.0 && rate < 1.0, "Dropout rate must be in [0, 1)");
+        Dropout {
+            config: DropoutConfig { rate, seed: None },
+            _t: PhantomData,
+        }
+    }
+
+    /// Checked `Dropout(rate)`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] if `rate` is not in `[0, 1)`.
+    pub fn try_new(rate: f32) -> Result<Self, Error> {
+        let config = DropoutConfig { rate, seed: None };
+        config.validate()?;
+        Ok(Dropout { config, _t: PhantomData })
+    }
+
+    /// Gives the layer its own generator seeded with `seed` (Keras `seed=`).
+    pub const fn seed(mut self, seed: u64) -> Self {
+        self.config.seed = Some(seed);
+        self
+    }
+}
+
+impl<T: Tensor> Layer for Dropout<T> {
+    type Input = T;
+    type Output = T;
+    type Params = ();
+    type Cache = DropoutState;
+    const LAYERS: usize = 1;
+
+    fn init(&self, _p: &mut (), _rng: &mut Rng) {}
+
+    #[inline]
+    fn forward(&self, _p: &(), x: &[f32], y: &mut [f32], cache: &mut DropoutState, ctx: &mut ForwardCtx<'_>) {
+        forward(&self.config, cache, x, y, ctx.training, ctx.rng);
+    }
+
+    #[inline]
+    fn backward(
+        &self,
+        _p: &(),
+        _g: &mut (),
+        _x: &[f32],
+        _y: &[f32],
+        cache: &mut DropoutState,
+        d: &mut [f32],
+        _d_is_pre: bool,
+        dx: Option<&mut [f32]>,
+        _ctx: &mut BackwardCtx<'_>,
+    ) {
+        if let Some(dx) = dx {
+            backward(&self.config, cache, d, dx);
+        }
+    }
+
+    fn weight_penalties(&self, _p: &(), _g: Option<&mut ()>, _layer: usize, _pen: &mut Penalties) {}
+
+    fn logits<'c>(&self, _cache: &'c DropoutState) -> Option<&'c [f32]> {
+        None
+    }
+
+    fn output_activation(&self) -> Activation {
+        Activation::Linear
+    }
+
+    fn describe(&self, first: usize, f: &mut dyn FnMut(usize, LayerInfo)) {
+        f(
+            first,
+            LayerInfo {
+                kind: "dropout",
+                params: 0,
+                activation: Activation::Linear,
+            },
+        );
+    }
+}

@@ -1,0 +1,118 @@
+//! `Flatten`: a feature map `T` (any fixed-size tensor) seen as a vector of `N = T::LEN`
+//! values, row-major over `(…, h, w, c)` exactly as Keras' `Flatten` (channels last).
+//!
+//! Tensors are already stored row-major, so the forward pass is a copy and the backward pass
+//! copies the gradient back. On stable Rust the type cannot compute `N`, so the caller writes
+//! it and a `const` assertion checks it (a wrong `N` fails `cargo build` with a message).
+//!
+//! ```
+//! use microfit_core::prelude::*;
+//! type F = Flatten<[[[f32; 8]; 3]; 3], 72>;
+//! let f = F::new();
+//! let mut net = Network::new(f, 0)?;
+//! let mut x = [[[0.0f32; 8]; 3]; 3];
+//! x[1][2][5] = 1.0; // h = 1, w = 2, c = 5
+//! let y = net.predict(&x);
+//! assert_eq!(y[(1 * 3 + 2) * 8 + 5], 1.0);
+//! # Ok::<(), microfit_core::Error>(())
+//! ```
+
+use core::marker::PhantomData;
+
+use super::conv::ConstMsg;
+use super::{BackwardCtx, ForwardCtx, Layer, LayerInfo, Penalties};
+use crate::activation::Activation;
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+
+/// Keras `Flatten()` of a `T` into `[f32; N]` (`N` must equal `T::LEN`; checked at build time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Flatten<T, const N: usize> {
+    _input: PhantomData<T>,
+}
+
+/// Copies `src` into `dst` element by element (the shorter length; never panics).
+#[inline]
+pub fn copy(src: &[f32], dst: &mut [f32]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = s;
+    }
+}
+
+impl<T: Tensor, const N: usize> Flatten<T, N> {
+    const CHECK: () = {
+        if T::LEN != N {
+            ConstMsg::new()
+                .str("Flatten: the output size must be ")
+                .num(T::LEN)
+                .str(" (the number of input values), but the type says ")
+                .num(N)
+                .panic();
+        }
+    };
+    /// The number of values (`N`).
+    pub const LEN: usize = N;
+
+    /// The layer.
+    pub const fn new() -> Self {
+        let () = Self::CHECK;
+        Flatten { _input: PhantomData }
+    }
+}
+
+impl<T: Tensor, const N: usize> Layer for Flatten<T, N> {
+    type Input = T;
+    type Output = [f32; N];
+    type Params = ();
+    type Cache = ();
+    const LAYERS: usize = 1;
+
+    fn init(&self, _p: &mut (), _rng: &mut Rng) {
+        let () = Self::CHECK;
+    }
+
+    #[inline]
+    fn forward(&self, _p: &(), x: &[f32], y: &mut [f32], _cache: &mut (), _ctx: &mut ForwardCtx<'_>) {
+        let () = Self::CHECK;
+        copy(x, y);
+    }
+
+    #[inline]
+    fn backward(
+        &self,
+        _p: &(),
+        _g: &mut (),
+        _x: &[f32],
+        _y: &[f32],
+        _cache: &mut (),
+        d: &mut [f32],
+        _d_is_pre: bool,
+        dx: Option<&mut [f32]>,
+        _ctx: &mut BackwardCtx<'_>,
+    ) {
+        if let Some(dx) = dx {
+            copy(d, dx);
+        }
+    }
+
+    fn weight_penalties(&self, _p: &(), _g: Option<&mut ()>, _layer: usize, _pen: &mut Penalties) {}
+
+    fn logits<'c>(&self, _cache: &'c ()) -> Option<&'c [f32]> {
+        None
+    }
+
+    fn output_activation(&self) -> Activation {
+        Activation::Linear
+    }
+
+    fn describe(&self, first: usize, f: &mut dyn FnMut(usize, LayerInfo)) {
+        f(
+            first,
+            LayerInfo {
+                kind: "flatten",
+                params: 0,
+                activation: Activation::Linear,
+            },
+        );
+    }
+}
