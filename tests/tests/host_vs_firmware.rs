@@ -1,0 +1,134 @@
+//! Host and firmware agree to the bit: the Cortex-M4F build of W1 (with and without kernel L2)
+//! runs under QEMU, its defmt log is decoded in-process, and the same W1 is trained on the host
+//! with the same core from `firmware/data/w1.json` (read here, independently of the firmware's
+//! build script). Every epoch's data loss, penalty and accuracy and the final weight hash must
+//! be identical bit for bit.
+//!
+//! Skips loudly without `qemu-system-arm` or the target, unless `MICROFIT_REQUIRE_QEMU=1`.
+
+use std::time::Duration;
+
+use microfit::core::layer::dense::DenseParams;
+use microfit::core::params::weights_hash;
+use microfit::core::prelude::*;
+use microfit_tests::qemu::{EpochLine, M4F, require_qemu};
+
+type W1 = (Dense<4, 16>, Dense<16, 3>);
+
+struct HostRun {
+    epochs: Vec<EpochLine>,
+    eval_loss: f32,
+    hash: u64,
+}
+
+fn floats(v: &serde_json::Value) -> Vec<f32> {
+    v["data"]
+        .as_array()
+        .expect("tensor data")
+        .iter()
+        .map(|x| x.as_f64().expect("number") as f32)
+        .collect()
+}
+
+fn dense<const I: usize, const O: usize>(w: &serde_json::Value, name: &str) -> DenseParams<I, O> {
+    let mut p = DenseParams::<I, O>::zeroed();
+    p.tensor_mut(0)
+        .copy_from_slice(&floats(&w[format!("{name}/kernel")]));
+    p.tensor_mut(1)
+        .copy_from_slice(&floats(&w[format!("{name}/bias")]));
+    p
+}
+
+fn host_w1(l2: f32) -> HostRun {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../firmware/data/w1.json");
+    let w: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("w1.json")).expect("json");
+    let x = floats(&w["x"]);
+    let y: Vec<u32> = w["labels"]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect();
+    let tr = &w["training"];
+    let iw = &w["initial_weights"];
+    let mut a = Dense::<4, 16>::new(Activation::Relu);
+    let mut b = Dense::<16, 3>::new(Activation::Softmax);
+    if l2 > 0.0 {
+        a = a.kernel_regularizer(Reg::l2(l2));
+        b = b.kernel_regularizer(Reg::l2(l2));
+    }
+    let net: Network<W1> = Network::with_params((a, b), (dense(iw, "dense_0"), dense(iw, "dense_1")));
+    let opt = Adam::with_config(
+        microfit::core::optim::AdamConfig {
+            learning_rate: (tr["learning_rate"].as_f64().unwrap() as f32).into(),
+            beta_1: tr["beta_1"].as_f64().unwrap() as f32,
+            beta_2: tr["beta_2"].as_f64().unwrap() as f32,
+            epsilon: tr["epsilon"].as_f64().unwrap() as f32,
+            ..Default::default()
+        },
+        &net.params,
+    )
+    .unwrap();
+    let mut t = Trainer::new(net, opt, Loss::CategoricalCrossentropy { from_logits: false });
+    let data = Samples::new(&x, 4, Targets::Classes(&y)).unwrap();
+    let batch = tr["batch_size"].as_u64().unwrap() as usize;
+    let mut epochs = Vec::new();
+    for e in 1..=tr["epochs"].as_u64().unwrap() as u32 {
+        let r = t.fit_epoch(&data, batch, None).unwrap();
+        epochs.push(EpochLine {
+            epoch: e,
+            data_loss: r.data_loss,
+            penalty: r.penalties.total(),
+            accuracy: r.metrics.accuracy(),
+        });
+    }
+    let ev = t.evaluate(&data, x.len() / 4).unwrap();
+    HostRun {
+        epochs,
+        eval_loss: ev.data_loss,
+        hash: weights_hash(&t.model.params),
+    }
+}
+
+fn bits(e: &[EpochLine]) -> Vec<(u32, u32, u32, u32)> {
+    e.iter()
+        .map(|l| (l.epoch, l.data_loss.to_bits(), l.penalty.to_bits(), l.accuracy.to_bits()))
+        .collect()
+}
+
+fn compare(features: &[&str], l2: f32) -> Result<(), String> {
+    let Some(qemu) = require_qemu(M4F)? else {
+        return Ok(());
+    };
+    let fw = qemu.build_and_run(features, Duration::from_secs(120))?;
+    if fw.exit_code() != Some(0) {
+        return Err(format!("firmware exit {:?}\n{}", fw.exit_code(), fw.transcript()));
+    }
+    let host = host_w1(l2);
+    assert_eq!(fw.log.epochs.len(), host.epochs.len(), "{}", fw.transcript());
+    assert_eq!(
+        bits(&fw.log.epochs),
+        bits(&host.epochs),
+        "per-epoch bits differ (epoch, data_loss, penalty, accuracy)"
+    );
+    assert_eq!(fw.log.eval_data_loss.map(f32::to_bits), Some(host.eval_loss.to_bits()));
+    assert_eq!(
+        fw.log.weights_hash,
+        Some(host.hash),
+        "final weights differ: firmware {:x?} host {:x}",
+        fw.log.weights_hash,
+        host.hash
+    );
+    Ok(())
+}
+
+#[test]
+fn w1_host_and_cortex_m4f_agree_bit_for_bit() -> Result<(), String> {
+    compare(&["qemu", "w1"], 0.0)
+}
+
+#[test]
+fn w1_with_l2_host_and_cortex_m4f_agree_bit_for_bit() -> Result<(), String> {
+    compare(&["qemu", "w1", "l2"], 1e-3)
+}
