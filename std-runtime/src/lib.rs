@@ -7,4 +7,17 @@
 pub use microfit_core as core;
 
 pub mod data;
+pub mod fast;
+pub mod keras;
 pub mod model;
+
+// The `microfit` CLI and what it writes.
+pub mod cli;
+pub mod export;
+pub mod history;
+pub mod modelfile;
+pub mod plot;
+pub mod report;
+pub mod spec;
+pub mod sweep;
+pub mod train_run;

@@ -21,7 +21,12 @@ use std::fmt;
 
 use microfit_core::activation::Activation;
 use microfit_core::init::Initializer;
+use microfit_core::kernels::conv::{ConvGeometry, Padding};
+use microfit_core::kernels::pool;
+use microfit_core::layer::conv;
 use microfit_core::layer::dense::{self, DenseConfig};
+use microfit_core::layer::dropout::{self, DropoutConfig, DropoutState};
+use microfit_core::layer::flatten;
 use microfit_core::layer::{BackwardCtx, Penalties};
 use microfit_core::params::Params;
 use microfit_core::regularizer::Reg;
@@ -42,6 +47,98 @@ pub enum LayerSpec {
         #[serde(flatten)]
         config: DenseConfig<Reg>,
     },
+    /// Keras `Conv1D(filters, kernel_size, strides, padding, dilation_rate, ...)` on `(w, cin)`.
+    #[serde(rename = "conv1d")]
+    Conv1D {
+        /// Output channels.
+        filters: usize,
+        /// Kernel size per spatial axis (one value is used for every axis).
+        kernel_size: Vec<usize>,
+        /// Strides per axis (empty: 1; one value: every axis).
+        #[serde(default)]
+        strides: Vec<usize>,
+        /// `valid` (default) or `same`.
+        #[serde(default)]
+        padding: Padding,
+        /// Dilation per axis (empty: 1; one value: every axis).
+        #[serde(default)]
+        dilation_rate: Vec<usize>,
+        /// Activation, bias, regularizers, initializers.
+        #[serde(flatten)]
+        config: DenseConfig<Reg>,
+    },
+    /// Keras `Conv2D(...)` on `(h, w, cin)`; fields as [`LayerSpec::Conv1D`].
+    #[serde(rename = "conv2d")]
+    Conv2D {
+        /// Output channels.
+        filters: usize,
+        /// Kernel size per spatial axis (one value is used for every axis).
+        kernel_size: Vec<usize>,
+        /// Strides per axis (empty: 1; one value: every axis).
+        #[serde(default)]
+        strides: Vec<usize>,
+        /// `valid` (default) or `same`.
+        #[serde(default)]
+        padding: Padding,
+        /// Dilation per axis (empty: 1; one value: every axis).
+        #[serde(default)]
+        dilation_rate: Vec<usize>,
+        /// Activation, bias, regularizers, initializers.
+        #[serde(flatten)]
+        config: DenseConfig<Reg>,
+    },
+    /// Keras `Conv3D(...)` on `(d, h, w, cin)`; fields as [`LayerSpec::Conv1D`].
+    #[serde(rename = "conv3d")]
+    Conv3D {
+        /// Output channels.
+        filters: usize,
+        /// Kernel size per spatial axis (one value is used for every axis).
+        kernel_size: Vec<usize>,
+        /// Strides per axis (empty: 1; one value: every axis).
+        #[serde(default)]
+        strides: Vec<usize>,
+        /// `valid` (default) or `same`.
+        #[serde(default)]
+        padding: Padding,
+        /// Dilation per axis (empty: 1; one value: every axis).
+        #[serde(default)]
+        dilation_rate: Vec<usize>,
+        /// Activation, bias, regularizers, initializers.
+        #[serde(flatten)]
+        config: DenseConfig<Reg>,
+    },
+    /// Keras `MaxPooling1D/2D/3D(pool_size, strides, padding)`: the rank is `pool_size.len()`.
+    MaxPooling {
+        /// Window size per spatial axis.
+        pool_size: Vec<usize>,
+        /// Strides per axis (`None`: the pool size, as Keras).
+        #[serde(default)]
+        strides: Option<Vec<usize>>,
+        /// `valid` (default) or `same`.
+        #[serde(default)]
+        padding: Padding,
+    },
+    /// Keras `AveragePooling1D/2D/3D(pool_size, strides, padding)`: the rank is `pool_size.len()`.
+    AveragePooling {
+        /// Window size per spatial axis.
+        pool_size: Vec<usize>,
+        /// Strides per axis (`None`: the pool size, as Keras).
+        #[serde(default)]
+        strides: Option<Vec<usize>>,
+        /// `valid` (default) or `same`.
+        #[serde(default)]
+        padding: Padding,
+    },
+    /// Keras `Flatten()` (row-major over `(…, h, w, c)`).
+    Flatten,
+    /// Keras `Dropout(rate, seed)`: inverted dropout in training, identity in inference.
+    Dropout {
+        /// Fraction dropped, in `[0, 1)`.
+        rate: f32,
+        /// The layer's own seed (`None`: the model's generator).
+        #[serde(default)]
+        seed: Option<u64>,
+    },
 }
 
 impl LayerSpec {
@@ -51,6 +148,233 @@ impl LayerSpec {
             units,
             config: DenseConfig::new(activation),
         }
+    }
+
+    /// `Conv1D(filters, kernel_size, activation)` with Keras defaults (stride 1, valid).
+    pub fn conv1d(filters: usize, kernel_size: usize, activation: Activation) -> Self {
+        LayerSpec::Conv1D {
+            filters,
+            kernel_size: vec![kernel_size],
+            strides: Vec::new(),
+            padding: Padding::Valid,
+            dilation_rate: Vec::new(),
+            config: DenseConfig::new(activation),
+        }
+    }
+
+    /// `Conv2D(filters, (kh, kw), activation)` with Keras defaults (stride 1, valid).
+    pub fn conv2d(filters: usize, kernel_size: [usize; 2], activation: Activation) -> Self {
+        LayerSpec::Conv2D {
+            filters,
+            kernel_size: kernel_size.to_vec(),
+            strides: Vec::new(),
+            padding: Padding::Valid,
+            dilation_rate: Vec::new(),
+            config: DenseConfig::new(activation),
+        }
+    }
+
+    /// `Conv3D(filters, (kd, kh, kw), activation)` with Keras defaults (stride 1, valid).
+    pub fn conv3d(filters: usize, kernel_size: [usize; 3], activation: Activation) -> Self {
+        LayerSpec::Conv3D {
+            filters,
+            kernel_size: kernel_size.to_vec(),
+            strides: Vec::new(),
+            padding: Padding::Valid,
+            dilation_rate: Vec::new(),
+            config: DenseConfig::new(activation),
+        }
+    }
+
+    /// `MaxPooling{n}D(pool_size)` (strides = pool size, valid), `n = pool_size.len()`.
+    pub fn max_pooling(pool_size: &[usize]) -> Self {
+        LayerSpec::MaxPooling {
+            pool_size: pool_size.to_vec(),
+            strides: None,
+            padding: Padding::Valid,
+        }
+    }
+
+    /// `AveragePooling{n}D(pool_size)` (strides = pool size, valid), `n = pool_size.len()`.
+    pub fn average_pooling(pool_size: &[usize]) -> Self {
+        LayerSpec::AveragePooling {
+            pool_size: pool_size.to_vec(),
+            strides: None,
+            padding: Padding::Valid,
+        }
+    }
+
+    /// `Dropout(rate)` drawing from the model's generator.
+    pub fn dropout(rate: f32) -> Self {
+        LayerSpec::Dropout { rate, seed: None }
+    }
+
+    /// Sets the strides of a conv or pooling layer (ignored by others).
+    pub fn with_strides(mut self, s: &[usize]) -> Self {
+        match &mut self {
+            LayerSpec::Conv1D { strides, .. }
+            | LayerSpec::Conv2D { strides, .. }
+            | LayerSpec::Conv3D { strides, .. } => {
+                *strides = s.to_vec();
+            }
+            LayerSpec::MaxPooling { strides, .. } | LayerSpec::AveragePooling { strides, .. } => {
+                *strides = Some(s.to_vec());
+            }
+            _ => {}
+        }
+        self
+    }
+
+    /// Sets the padding of a conv or pooling layer (ignored by others).
+    pub fn with_padding(mut self, p: Padding) -> Self {
+        match &mut self {
+            LayerSpec::Conv1D { padding, .. }
+            | LayerSpec::Conv2D { padding, .. }
+            | LayerSpec::Conv3D { padding, .. }
+            | LayerSpec::MaxPooling { padding, .. }
+            | LayerSpec::AveragePooling { padding, .. } => *padding = p,
+            _ => {}
+        }
+        self
+    }
+
+    /// Sets the dilation rate of a conv layer (ignored by others).
+    pub fn with_dilation_rate(mut self, d: &[usize]) -> Self {
+        if let LayerSpec::Conv1D { dilation_rate, .. }
+        | LayerSpec::Conv2D { dilation_rate, .. }
+        | LayerSpec::Conv3D { dilation_rate, .. } = &mut self
+        {
+            *dilation_rate = d.to_vec();
+        }
+        self
+    }
+
+    /// The geometry of a conv or pooling layer on an input of shape `in_shape`
+    /// (`None` for other layers).
+    ///
+    /// # Errors
+    /// A [`SpecError`] naming `layers[i].<field>`.
+    pub fn geometry(
+        &self,
+        i: usize,
+        in_shape: &[usize],
+    ) -> Result<Option<ConvGeometry>, SpecError> {
+        let field = |f: &str| format!("layers[{i}].{f}");
+        let (rank, filters, kernel, strides, dilation, padding, is_pool) = match self {
+            LayerSpec::Conv1D {
+                filters,
+                kernel_size,
+                strides,
+                padding,
+                dilation_rate,
+                ..
+            } => (
+                1,
+                *filters,
+                kernel_size,
+                Some(strides),
+                Some(dilation_rate),
+                *padding,
+                false,
+            ),
+            LayerSpec::Conv2D {
+                filters,
+                kernel_size,
+                strides,
+                padding,
+                dilation_rate,
+                ..
+            } => (
+                2,
+                *filters,
+                kernel_size,
+                Some(strides),
+                Some(dilation_rate),
+                *padding,
+                false,
+            ),
+            LayerSpec::Conv3D {
+                filters,
+                kernel_size,
+                strides,
+                padding,
+                dilation_rate,
+                ..
+            } => (
+                3,
+                *filters,
+                kernel_size,
+                Some(strides),
+                Some(dilation_rate),
+                *padding,
+                false,
+            ),
+            LayerSpec::MaxPooling {
+                pool_size,
+                strides,
+                padding,
+            }
+            | LayerSpec::AveragePooling {
+                pool_size,
+                strides,
+                padding,
+            } => (
+                pool_size.len(),
+                0,
+                pool_size,
+                strides.as_ref(),
+                None,
+                *padding,
+                true,
+            ),
+            _ => return Ok(None),
+        };
+        let kname = if is_pool { "pool_size" } else { "kernel_size" };
+        if !(1..=3).contains(&rank) {
+            return Err(spec_err(field(kname), "a pooling window has 1 to 3 axes"));
+        }
+        if in_shape.len() != rank + 1 {
+            return Err(spec_err(
+                format!("layers[{i}]"),
+                format!(
+                    "{} needs an input of {} axes (spatial axes and channels, channels last), got shape {in_shape:?}",
+                    self.kind(),
+                    rank + 1
+                ),
+            ));
+        }
+        let per_axis = |v: &[usize], default: usize, name: &str| -> Result<Vec<usize>, SpecError> {
+            match v.len() {
+                0 => Ok(vec![default; rank]),
+                1 => Ok(vec![v[0]; rank]),
+                n if n == rank => Ok(v.to_vec()),
+                n => Err(spec_err(
+                    field(name),
+                    format!("has {n} values, the layer has {rank} spatial axes"),
+                )),
+            }
+        };
+        let k = per_axis(kernel, 0, kname)?;
+        if kernel.is_empty() {
+            return Err(spec_err(field(kname), "must be given"));
+        }
+        let s = match strides {
+            Some(s) => per_axis(s, 1, "strides")?,
+            None => k.clone(),
+        };
+        let channels = in_shape[rank];
+        let g = if is_pool {
+            ConvGeometry::pool(&in_shape[..rank], &k, &s, padding, channels)
+        } else {
+            let d = per_axis(dilation.map_or(&[][..], |d| &d[..]), 1, "dilation_rate")?;
+            ConvGeometry::new(&in_shape[..rank], &k, &s, &d, padding, channels, filters)
+        };
+        g.map(Some).map_err(|e| match e {
+            microfit_core::Error::InvalidHyperparameter { name, reason } => {
+                spec_err(field(name), reason)
+            }
+            e => spec_err(format!("layers[{i}]"), e.to_string()),
+        })
     }
 
     /// Sets the kernel regularizer (Dense and conv layers; ignored by others).
@@ -80,14 +404,22 @@ impl LayerSpec {
     /// The shared config (activation, regularizers, ...) of a layer that has weights.
     pub fn dense_config(&self) -> Option<&DenseConfig<Reg>> {
         match self {
-            LayerSpec::Dense { config, .. } => Some(config),
+            LayerSpec::Dense { config, .. }
+            | LayerSpec::Conv1D { config, .. }
+            | LayerSpec::Conv2D { config, .. }
+            | LayerSpec::Conv3D { config, .. } => Some(config),
+            _ => None,
         }
     }
 
     /// Mutable access to [`LayerSpec::dense_config`].
     pub fn dense_config_mut(&mut self) -> Option<&mut DenseConfig<Reg>> {
         match self {
-            LayerSpec::Dense { config, .. } => Some(config),
+            LayerSpec::Dense { config, .. }
+            | LayerSpec::Conv1D { config, .. }
+            | LayerSpec::Conv2D { config, .. }
+            | LayerSpec::Conv3D { config, .. } => Some(config),
+            _ => None,
         }
     }
 
@@ -95,6 +427,21 @@ impl LayerSpec {
     pub fn kind(&self) -> &'static str {
         match self {
             LayerSpec::Dense { .. } => "dense",
+            LayerSpec::Conv1D { .. } => "conv1d",
+            LayerSpec::Conv2D { .. } => "conv2d",
+            LayerSpec::Conv3D { .. } => "conv3d",
+            LayerSpec::MaxPooling { pool_size, .. } => match pool_size.len() {
+                1 => "max_pooling1d",
+                3 => "max_pooling3d",
+                _ => "max_pooling2d",
+            },
+            LayerSpec::AveragePooling { pool_size, .. } => match pool_size.len() {
+                1 => "average_pooling1d",
+                3 => "average_pooling3d",
+                _ => "average_pooling2d",
+            },
+            LayerSpec::Flatten => "flatten",
+            LayerSpec::Dropout { .. } => "dropout",
         }
     }
 }
@@ -179,6 +526,27 @@ impl Params for VecParams {
     }
 }
 
+/// Checks a conv layer's regularizers (Keras' `OrthogonalRegularizer` takes rank-2 tensors only).
+fn validate_conv_config(i: usize, config: &DenseConfig<Reg>) -> Result<(), SpecError> {
+    for (name, r) in [
+        ("kernel_regularizer", &config.kernel_regularizer),
+        ("bias_regularizer", &config.bias_regularizer),
+        ("activity_regularizer", &config.activity_regularizer),
+    ] {
+        if let Some(r) = r {
+            r.validate()
+                .map_err(|e| spec_err(format!("layers[{i}].{name}"), e.to_string()))?;
+            if let Reg::Orthogonal { .. } = r {
+                return Err(spec_err(
+                    format!("layers[{i}].{name}"),
+                    "OrthogonalRegularizer needs a rank-2 tensor (Keras rejects it on conv layers)",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A built layer: its spec plus the indices of its tensors and its sizes.
 #[derive(Debug, Clone)]
 enum Built {
@@ -188,12 +556,46 @@ enum Built {
         kernel: usize,
         bias: usize,
     },
+    Conv {
+        cfg: DenseConfig<Reg>,
+        geom: ConvGeometry,
+        kernel: usize,
+        bias: usize,
+    },
+    Pool {
+        geom: ConvGeometry,
+        max: bool,
+    },
+    Flatten {
+        len: usize,
+    },
+    Dropout {
+        cfg: DropoutConfig,
+        len: usize,
+    },
 }
 
 impl Built {
     fn out_len(&self) -> usize {
         match self {
             Built::Dense { n_out, .. } => *n_out,
+            Built::Conv { geom, .. } | Built::Pool { geom, .. } => geom.out_len(),
+            Built::Flatten { len } | Built::Dropout { len, .. } => *len,
+        }
+    }
+
+    /// Length of the pre-activation buffer (layers with an activation only).
+    fn z_len(&self) -> usize {
+        match self {
+            Built::Dense { .. } | Built::Conv { .. } => self.out_len(),
+            _ => 0,
+        }
+    }
+
+    fn activation(&self) -> Activation {
+        match self {
+            Built::Dense { cfg, .. } | Built::Conv { cfg, .. } => cfg.activation,
+            _ => Activation::Linear,
         }
     }
 }
@@ -213,6 +615,7 @@ pub struct Sequential {
     zs: Vec<Vec<f32>>,
     outs: Vec<Vec<f32>>,
     ds: Vec<Vec<f32>>,
+    dropout: Vec<DropoutState>,
     rng: Rng,
 }
 
@@ -262,6 +665,44 @@ impl ModelSpec {
                         ));
                     }
                     vec![*units]
+                }
+                LayerSpec::Conv1D {
+                    filters, config, ..
+                }
+                | LayerSpec::Conv2D {
+                    filters, config, ..
+                }
+                | LayerSpec::Conv3D {
+                    filters, config, ..
+                } => {
+                    if *filters == 0 {
+                        return Err(spec_err(format!("layers[{i}].filters"), "must be > 0"));
+                    }
+                    validate_conv_config(i, config)?;
+                    let g = l
+                        .geometry(i, &shape)?
+                        .ok_or_else(|| spec_err(format!("layers[{i}]"), "no geometry"))?;
+                    let mut s: Vec<usize> = g.output()[3 - g.dims()..].to_vec();
+                    s.push(g.filters());
+                    s
+                }
+                LayerSpec::MaxPooling { .. } | LayerSpec::AveragePooling { .. } => {
+                    let g = l
+                        .geometry(i, &shape)?
+                        .ok_or_else(|| spec_err(format!("layers[{i}]"), "no geometry"))?;
+                    let mut s: Vec<usize> = g.output()[3 - g.dims()..].to_vec();
+                    s.push(g.filters());
+                    s
+                }
+                LayerSpec::Flatten => vec![shape.iter().product()],
+                LayerSpec::Dropout { rate, seed } => {
+                    DropoutConfig {
+                        rate: *rate,
+                        seed: *seed,
+                    }
+                    .validate()
+                    .map_err(|e| spec_err(format!("layers[{i}].rate"), e.to_string()))?;
+                    shape.clone()
                 }
             };
             out.push(shape.clone());
@@ -314,13 +755,61 @@ impl ModelSpec {
                         bias,
                     });
                 }
+                LayerSpec::Conv1D { config, .. }
+                | LayerSpec::Conv2D { config, .. }
+                | LayerSpec::Conv3D { config, .. } => {
+                    let geom = l
+                        .geometry(i, &in_shape)?
+                        .ok_or_else(|| spec_err(format!("layers[{i}]"), "no geometry"))?;
+                    let mut kshape: Vec<usize> = geom.kernel()[3 - geom.dims()..].to_vec();
+                    kshape.extend([geom.in_channels(), geom.filters()]);
+                    let kernel = params.push(format!("{name}/kernel"), kshape.clone());
+                    let bias = params.push(format!("{name}/bias"), vec![geom.filters()]);
+                    config
+                        .kernel_initializer
+                        .fill(&mut params.tensors[kernel], &kshape, &mut rng);
+                    config.bias_initializer.fill(
+                        &mut params.tensors[bias],
+                        &[geom.filters()],
+                        &mut rng,
+                    );
+                    if !config.use_bias {
+                        params.tensors[bias].fill(0.0);
+                    }
+                    built.push(Built::Conv {
+                        cfg: *config,
+                        geom,
+                        kernel,
+                        bias,
+                    });
+                }
+                LayerSpec::MaxPooling { .. } | LayerSpec::AveragePooling { .. } => {
+                    let geom = l
+                        .geometry(i, &in_shape)?
+                        .ok_or_else(|| spec_err(format!("layers[{i}]"), "no geometry"))?;
+                    built.push(Built::Pool {
+                        geom,
+                        max: matches!(l, LayerSpec::MaxPooling { .. }),
+                    });
+                }
+                LayerSpec::Flatten => built.push(Built::Flatten {
+                    len: shapes[i].iter().product(),
+                }),
+                LayerSpec::Dropout { rate, seed } => built.push(Built::Dropout {
+                    cfg: DropoutConfig {
+                        rate: *rate,
+                        seed: *seed,
+                    },
+                    len: shapes[i].iter().product(),
+                }),
             }
             names.push(name);
             in_shape = shapes[i].clone();
         }
         let mut grads = params.clone();
         grads.fill(0.0);
-        let zs = built.iter().map(|b| vec![0.0; b.out_len()]).collect();
+        let zs = built.iter().map(|b| vec![0.0; b.z_len()]).collect();
+        let dropout = built.iter().map(|_| DropoutState::new()).collect();
         let outs: Vec<Vec<f32>> = built.iter().map(|b| vec![0.0; b.out_len()]).collect();
         let ds = outs.clone();
         Ok(Sequential {
@@ -333,6 +822,7 @@ impl ModelSpec {
             zs,
             outs,
             ds,
+            dropout,
             rng,
         })
     }
@@ -413,7 +903,7 @@ impl Trainable for Sequential {
         (&mut self.params, &mut self.grads)
     }
 
-    fn forward_sample(&mut self, x: &[f32], _training: bool) {
+    fn forward_sample(&mut self, x: &[f32], training: bool) {
         for i in 0..self.built.len() {
             let (before, rest) = self.outs.split_at_mut(i);
             let input: &[f32] = if i == 0 { x } else { &before[i - 1] };
@@ -429,9 +919,28 @@ impl Trainable for Sequential {
                     &mut self.zs[i],
                     y,
                 ),
+                Built::Conv {
+                    cfg,
+                    geom,
+                    kernel,
+                    bias,
+                } => conv::forward(
+                    cfg,
+                    geom,
+                    &self.params.tensors[*kernel],
+                    &self.params.tensors[*bias],
+                    input,
+                    &mut self.zs[i],
+                    y,
+                ),
+                Built::Pool { geom, max: true } => pool::max_forward(geom, input, y),
+                Built::Pool { geom, max: false } => pool::avg_forward(geom, input, y),
+                Built::Flatten { .. } => flatten::copy(input, y),
+                Built::Dropout { cfg, .. } => {
+                    dropout::forward(cfg, &mut self.dropout[i], input, y, training, &mut self.rng);
+                }
             }
         }
-        let _ = &self.rng;
     }
 
     fn output(&self) -> &[f32] {
@@ -439,17 +948,19 @@ impl Trainable for Sequential {
     }
 
     fn output_activation(&self) -> Activation {
-        match self.built.last() {
-            Some(Built::Dense { cfg, .. }) => cfg.activation,
-            None => Activation::Linear,
-        }
+        self.built
+            .last()
+            .map_or(Activation::Linear, Built::activation)
     }
 
     fn loss_io(&mut self) -> (&[f32], Option<&[f32]>, &mut [f32]) {
         let last = self.built.len().saturating_sub(1);
         let logits = match self.built.last() {
             Some(Built::Dense { .. }) => Some(&self.zs[last][..]),
-            None => None,
+            Some(Built::Conv { cfg, geom, .. }) => {
+                conv::fused_logits(cfg.activation, geom, &self.zs[last][..])
+            }
+            _ => None,
         };
         (&self.outs[last][..], logits, &mut self.ds[last][..])
     }
@@ -490,6 +1001,47 @@ impl Trainable for Sequential {
                         &mut ctx,
                     );
                 }
+                Built::Conv {
+                    cfg,
+                    geom,
+                    kernel,
+                    bias,
+                } => {
+                    let (gk, gb) = two_mut(&mut self.grads.tensors, *kernel, *bias);
+                    conv::backward(
+                        cfg,
+                        geom,
+                        &self.params.tensors[*kernel],
+                        gk,
+                        gb,
+                        input,
+                        &self.outs[i],
+                        &mut self.zs[i],
+                        d,
+                        pre,
+                        dx,
+                        &mut ctx,
+                    );
+                }
+                Built::Pool { geom, max } => {
+                    if let Some(dx) = dx {
+                        if *max {
+                            pool::max_backward(geom, input, d, dx);
+                        } else {
+                            pool::avg_backward(geom, d, dx);
+                        }
+                    }
+                }
+                Built::Flatten { .. } => {
+                    if let Some(dx) = dx {
+                        flatten::copy(d, dx);
+                    }
+                }
+                Built::Dropout { cfg, .. } => {
+                    if let Some(dx) = dx {
+                        dropout::backward(cfg, &self.dropout[i], d, dx);
+                    }
+                }
             }
         }
     }
@@ -519,6 +1071,28 @@ impl Trainable for Sequential {
                         pen,
                     );
                 }
+                Built::Conv {
+                    cfg,
+                    geom,
+                    kernel,
+                    bias,
+                } => {
+                    let g = if with_grads {
+                        Some(two_mut(&mut self.grads.tensors, *kernel, *bias))
+                    } else {
+                        None
+                    };
+                    conv::weight_penalties(
+                        cfg,
+                        geom,
+                        &self.params.tensors[*kernel],
+                        &self.params.tensors[*bias],
+                        g,
+                        i,
+                        pen,
+                    );
+                }
+                Built::Pool { .. } | Built::Flatten { .. } | Built::Dropout { .. } => {}
             }
         }
     }

@@ -74,7 +74,9 @@ impl Padding {
 
 /// Effective kernel size `(k − 1)·dil + 1` (saturating).
 const fn effective(k: usize, dilation: usize) -> usize {
-    (k.saturating_sub(1)).saturating_mul(dilation).saturating_add(1)
+    (k.saturating_sub(1))
+        .saturating_mul(dilation)
+        .saturating_add(1)
 }
 
 /// Output size of one spatial axis (Keras' formula; `0` when no window fits or a size is 0).
@@ -89,7 +91,13 @@ const fn effective(k: usize, dilation: usize) -> usize {
 /// assert_eq!(conv_out(8, 3, 1, 2, Padding::Valid), 4); // dilated: k' = 5
 /// assert_eq!(conv_out(2, 3, 1, 1, Padding::Valid), 0); // kernel larger than the input
 /// ```
-pub const fn conv_out(n: usize, k: usize, stride: usize, dilation: usize, padding: Padding) -> usize {
+pub const fn conv_out(
+    n: usize,
+    k: usize,
+    stride: usize,
+    dilation: usize,
+    padding: Padding,
+) -> usize {
     if n == 0 || k == 0 || stride == 0 || dilation == 0 {
         return 0;
     }
@@ -118,7 +126,9 @@ pub const fn same_padding(n: usize, k: usize, stride: usize, dilation: usize) ->
     if out == 0 {
         return (0, 0);
     }
-    let covered = (out - 1).saturating_mul(stride).saturating_add(effective(k, dilation));
+    let covered = (out - 1)
+        .saturating_mul(stride)
+        .saturating_add(effective(k, dilation));
     let total = covered.saturating_sub(n);
     let before = total / 2;
     (before, total - before)
@@ -188,7 +198,16 @@ impl ConvGeometry {
         in_channels: usize,
         filters: usize,
     ) -> Result<Self, Error> {
-        Self::build(input, kernel, strides, dilation, padding, in_channels, filters, "kernel_size")
+        Self::build(
+            input,
+            kernel,
+            strides,
+            dilation,
+            padding,
+            in_channels,
+            filters,
+            "kernel_size",
+        )
     }
 
     /// [`ConvGeometry::new`], naming the kernel-size argument `kname` in errors.
@@ -337,9 +356,22 @@ impl ConvGeometry {
         channels: usize,
     ) -> Result<Self, Error> {
         let ones = [1usize; MAX_SPATIAL_DIMS];
-        let n = if input.len() <= MAX_SPATIAL_DIMS { input.len() } else { MAX_SPATIAL_DIMS };
+        let n = if input.len() <= MAX_SPATIAL_DIMS {
+            input.len()
+        } else {
+            MAX_SPATIAL_DIMS
+        };
         let (dil, _) = ones.split_at(n);
-        Self::build(input, pool_size, strides, dil, padding, channels, channels, "pool_size")
+        Self::build(
+            input,
+            pool_size,
+            strides,
+            dil,
+            padding,
+            channels,
+            channels,
+            "pool_size",
+        )
     }
 
     /// Number of spatial axes (1, 2 or 3).
@@ -414,10 +446,23 @@ impl ConvGeometry {
         for a in 0..MAX_SPATIAL_DIMS {
             // Input coordinate of tap t: o·s + t·dil − pad. Keep it in [0, n).
             let start = o[a] * self.strides[a];
-            let (p, d, n, k) = (self.pad_before[a], self.dilation[a], self.input[a], self.kernel[a]);
-            let lo = if start >= p { 0 } else { (p - start).div_ceil(d) };
+            let (p, d, n, k) = (
+                self.pad_before[a],
+                self.dilation[a],
+                self.input[a],
+                self.kernel[a],
+            );
+            let lo = if start >= p {
+                0
+            } else {
+                (p - start).div_ceil(d)
+            };
             let lim = n.saturating_add(p);
-            let hi = if start >= lim { 0 } else { (lim - start).div_ceil(d) };
+            let hi = if start >= lim {
+                0
+            } else {
+                (lim - start).div_ceil(d)
+            };
             let hi = if hi < k { hi } else { k };
             if lo < hi {
                 w.first_tap[a] = lo;
@@ -497,7 +542,10 @@ impl Window {
                 let tb = ta * k1 + self.first_tap[1] + b;
                 let ib = ia * n1 + self.first_in[1] + b * d[1];
                 for c in 0..self.count[2] {
-                    f(tb * k2 + self.first_tap[2] + c, ib * n2 + self.first_in[2] + c * d[2]);
+                    f(
+                        tb * k2 + self.first_tap[2] + c,
+                        ib * n2 + self.first_in[2] + c * d[2],
+                    );
                 }
             }
         }
@@ -595,11 +643,17 @@ pub fn backward(
     let with_gk = x.len() == g.in_len() && gk.len() == g.kernel_len();
     let row = cin * cout;
     g.for_each_tap(|o, t, i| {
-        let (Some(dzo), Some(ks)) = (dz.get(o * cout..(o + 1) * cout), kernel.get(t * row..(t + 1) * row)) else {
+        let (Some(dzo), Some(ks)) = (
+            dz.get(o * cout..(o + 1) * cout),
+            kernel.get(t * row..(t + 1) * row),
+        ) else {
             return;
         };
         if with_gk {
-            if let (Some(xs), Some(gks)) = (x.get(i * cin..(i + 1) * cin), gk.get_mut(t * row..(t + 1) * row)) {
+            if let (Some(xs), Some(gks)) = (
+                x.get(i * cin..(i + 1) * cin),
+                gk.get_mut(t * row..(t + 1) * row),
+            ) {
                 for (&xv, grow) in xs.iter().zip(gks.chunks_exact_mut(cout)) {
                     if xv == 0.0 {
                         continue;
@@ -610,7 +664,10 @@ pub fn backward(
                 }
             }
         }
-        if let Some(dxs) = dx.as_deref_mut().and_then(|dx| dx.get_mut(i * cin..(i + 1) * cin)) {
+        if let Some(dxs) = dx
+            .as_deref_mut()
+            .and_then(|dx| dx.get_mut(i * cin..(i + 1) * cin))
+        {
             for (dxv, wrow) in dxs.iter_mut().zip(ks.chunks_exact(cout)) {
                 let mut s = 0.0f32;
                 for (&w, &dj) in wrow.iter().zip(dzo) {

@@ -2,10 +2,29 @@
 //!
 //! Layout as Keras: kernel `W` is `(in, out)` row-major, `z = x·W + b`.
 //!
-//! Order: for each output `j`, `z_j = ((x_0 W_0j + x_1 W_1j) + …) + b_j`, summed over `i`
-//! in increasing order. The loop runs over `i` outside and `j` inside, so the inner loop is
-//! a contiguous, vectorizable `z += x_i · W_i` while each `z_j` keeps the sequential order.
-//! Rows with `x_i == 0` (inactive ReLU units) are skipped: they would add `±0`.
+//! # The one summation order (every target, every path)
+//! * **Forward** `z_j = ((0 + x_0 W_0j) + x_1 W_1j + …) + b_j`: for each output `j`, the
+//!   products are summed over `i` in increasing order starting from `+0`, and the bias is added
+//!   last. Terms with `x_i == 0` (inactive ReLU units, blank pixels) are skipped.
+//! * **Input gradient** `dx_i = (0 + W_i0 dz_0) + W_i1 dz_1 + …`, over `j` in increasing order.
+//! * **Weight gradients** of a batch accumulate sample by sample, in sample order:
+//!   `gW_ij = ((gW_ij + x_i⁽⁰⁾ dz_j⁽⁰⁾) + x_i⁽¹⁾ dz_j⁽¹⁾) + …` (terms with `x_i == 0` skipped),
+//!   `gb_j = (gb_j + dz_j⁽⁰⁾) + dz_j⁽¹⁾ + …`.
+//!
+//! Every product and every sum is a separate IEEE operation (Rust never fuses `a*b+c`, LLVM
+//! never reorders float sums), so these orders are what runs on a Cortex-M and on x86 alike.
+//! They leave a lot of parallelism to the compiler: the sums of *different* outputs are
+//! independent, so the inner loops run over `j` (contiguous rows of `W`) and vectorize, while
+//! each `z_j` keeps its sequential order.
+//!
+//! Skipping `x_i == 0` is exact for finite weights (`z + (±0) = z`, and `z` never becomes
+//! `-0` because it starts at `+0`); with non-finite weights it keeps `0·∞` out of the sum. Both
+//! the per-sample kernels ([`forward`], [`backward`]: one sample, used by the typed layers and
+//! on microcontrollers) and the batched kernels ([`forward_rows`], [`backward_rows`]: several
+//! samples, const sizes, used by the host's batched path) skip the same terms, so they give the
+//! same bits in every case. The per-sample kernels skip with a branch (cheap on an in-order
+//! core); the batched ones first compact the nonzero inputs of a sample without branches and
+//! then loop over them (no mispredicted branches on a host CPU).
 
 /// `z = x·W (+ b)`; `x.len() = in`, `z.len() = out`, `w.len() = in·out`.
 ///
@@ -81,6 +100,143 @@ pub fn backward(
     if let Some(gb) = gb {
         for (g, &dj) in gb.iter_mut().zip(dz) {
             *g += dj;
+        }
+    }
+}
+
+/// Indices and values of the nonzero entries of `x`, in increasing index order, written to the
+/// front of `idx`/`val`; returns how many. Branch-free (a store and a conditional increment
+/// per entry), so the pattern of zeros costs no mispredicted branch.
+///
+/// ```
+/// use microfit_core::kernels::dense::nonzero;
+/// let (mut idx, mut val) = ([0u32; 4], [0.0f32; 4]);
+/// let k = nonzero(&[0.0, 2.0, -0.0, 3.0], &mut idx, &mut val);
+/// assert_eq!((k, &idx[..k], &val[..k]), (2, &[1, 3][..], &[2.0, 3.0][..]));
+/// ```
+#[inline]
+pub fn nonzero<const N: usize>(x: &[f32; N], idx: &mut [u32; N], val: &mut [f32; N]) -> usize {
+    let mut k = 0usize;
+    for (i, &xi) in x.iter().enumerate() {
+        // `k <= i < N`: the `min` never changes the index, it lets the compiler drop the
+        // bounds checks.
+        let slot = k.min(N.saturating_sub(1));
+        idx[slot] = i as u32;
+        val[slot] = xi;
+        k += usize::from(xi != 0.0);
+    }
+    k
+}
+
+/// Batched forward pass: `z_b = x_b·W (+ b)` for every sample row `b`, with exactly the
+/// order of [`forward`] (see the module docs), so each row's bits equal a [`forward`] call.
+///
+/// `w` is `[in][out]`; `x.len()` rows are computed (`z` must have at least as many).
+///
+/// ```
+/// use microfit_core::kernels::dense::{forward, forward_rows};
+/// let w = [[1.0, 2.0], [3.0, 4.0], [0.5, -1.0]];
+/// let x = [[1.0, 0.0, 2.0], [0.0, -1.0, 0.25]];
+/// let mut z = [[0.0; 2]; 2];
+/// forward_rows(&x, &w, Some(&[0.5, 0.5]), &mut z);
+/// let mut z1 = [0.0; 2];
+/// forward(&x[1], w.as_flattened(), Some(&[0.5, 0.5]), &mut z1);
+/// assert_eq!(z[1], z1);
+/// assert_eq!(z[0], [2.5, 0.5]);
+/// ```
+#[inline]
+pub fn forward_rows<const IN: usize, const OUT: usize>(
+    x: &[[f32; IN]],
+    w: &[[f32; OUT]; IN],
+    b: Option<&[f32; OUT]>,
+    z: &mut [[f32; OUT]],
+) {
+    let mut idx = [0u32; IN];
+    let mut val = [0.0f32; IN];
+    for (xb, zb) in x.iter().zip(z.iter_mut()) {
+        let k = nonzero(xb, &mut idx, &mut val);
+        let mut acc = [0.0f32; OUT];
+        for (&i, &xi) in idx.iter().zip(val.iter()).take(k) {
+            let row = &w[(i as usize).min(IN.saturating_sub(1))];
+            for (a, &wij) in acc.iter_mut().zip(row) {
+                *a += xi * wij;
+            }
+        }
+        if let Some(b) = b {
+            for (a, &bj) in acc.iter_mut().zip(b) {
+                *a += bj;
+            }
+        }
+        *zb = acc;
+    }
+}
+
+/// `wt = Wᵀ` (`[out][in]`), for [`backward_rows`]' input gradient.
+#[inline]
+pub fn transpose<const IN: usize, const OUT: usize>(w: &[[f32; OUT]; IN], wt: &mut [[f32; IN]; OUT]) {
+    for (i, row) in w.iter().enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            wt[j][i] = v;
+        }
+    }
+}
+
+/// Batched backward pass over `dz.len()` samples, with exactly the order of [`backward`]
+/// called sample after sample (see the module docs): `gW += Σ_b x_bᵀ dz_b`, `gb += Σ_b dz_b`
+/// (sample order), and `dx_b = W·dz_b` when `dx` is given, computed from the transposed
+/// kernel `wt` (`[out][in]`, see [`transpose`]) so the sums over `j` run side by side for all
+/// `i`.
+///
+/// ```
+/// use microfit_core::kernels::dense::{backward, backward_rows, transpose};
+/// let w = [[1.0, 2.0], [3.0, 4.0], [0.5, -1.0]];
+/// let x = [[1.0, 0.0, 2.0], [0.0, -1.0, 0.25]];
+/// let dz = [[0.5, -1.0], [2.0, 0.25]];
+/// let mut wt = [[0.0; 3]; 2];
+/// transpose(&w, &mut wt);
+/// let (mut gw, mut gb, mut dx) = ([[0.0; 2]; 3], [0.0; 2], [[0.0; 3]; 2]);
+/// backward_rows(&x, &wt, &dz, &mut gw, Some(&mut gb), Some(&mut dx));
+/// let (mut gw1, mut gb1, mut dx1) = ([0.0; 6], [0.0; 2], [0.0; 3]);
+/// backward(&x[0], w.as_flattened(), &dz[0], &mut gw1, Some(&mut gb1), None);
+/// backward(&x[1], w.as_flattened(), &dz[1], &mut gw1, Some(&mut gb1), Some(&mut dx1));
+/// assert_eq!((gw.as_flattened(), gb, dx[1]), (&gw1[..], gb1, dx1));
+/// ```
+#[inline]
+pub fn backward_rows<const IN: usize, const OUT: usize>(
+    x: &[[f32; IN]],
+    wt: &[[f32; IN]; OUT],
+    dz: &[[f32; OUT]],
+    gw: &mut [[f32; OUT]; IN],
+    gb: Option<&mut [f32; OUT]>,
+    dx: Option<&mut [[f32; IN]]>,
+) {
+    if let Some(dx) = dx {
+        for (dzb, dxb) in dz.iter().zip(dx.iter_mut()) {
+            let mut acc = [0.0f32; IN];
+            for (&dj, wtj) in dzb.iter().zip(wt) {
+                for (a, &wij) in acc.iter_mut().zip(wtj) {
+                    *a += wij * dj;
+                }
+            }
+            *dxb = acc;
+        }
+    }
+    let mut idx = [0u32; IN];
+    let mut val = [0.0f32; IN];
+    for (xb, dzb) in x.iter().zip(dz) {
+        let k = nonzero(xb, &mut idx, &mut val);
+        for (&i, &xi) in idx.iter().zip(val.iter()).take(k) {
+            let grow = &mut gw[(i as usize).min(IN.saturating_sub(1))];
+            for (g, &dj) in grow.iter_mut().zip(dzb) {
+                *g += xi * dj;
+            }
+        }
+    }
+    if let Some(gb) = gb {
+        for dzb in dz {
+            for (g, &dj) in gb.iter_mut().zip(dzb) {
+                *g += dj;
+            }
         }
     }
 }

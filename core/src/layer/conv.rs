@@ -58,7 +58,7 @@
 use core::marker::PhantomData;
 
 use super::dense::DenseConfig;
-use super::{BackwardCtx, ForwardCtx, Layer, LayerInfo, PenaltyKind, Penalties};
+use super::{BackwardCtx, ForwardCtx, Layer, LayerInfo, Penalties, PenaltyKind};
 use crate::activation::Activation;
 use crate::init::Initializer;
 use crate::kernels;
@@ -107,7 +107,10 @@ pub(crate) struct ConstMsg {
 
 impl ConstMsg {
     pub(crate) const fn new() -> Self {
-        ConstMsg { buf: [0; 256], len: 0 }
+        ConstMsg {
+            buf: [0; 256],
+            len: 0,
+        }
     }
     pub(crate) const fn str(mut self, s: &str) -> Self {
         let b = s.as_bytes();
@@ -177,7 +180,12 @@ pub const fn checked_geometry(
     pool: bool,
 ) -> ConvGeometry {
     let mut a = 0;
-    while a < input.len() && a < kernel.len() && a < strides.len() && a < dilation.len() && a < declared.len() {
+    while a < input.len()
+        && a < kernel.len()
+        && a < strides.len()
+        && a < dilation.len()
+        && a < declared.len()
+    {
         let want = conv_out(input[a], kernel[a], strides[a], dilation[a], padding);
         if want == 0 {
             ConstMsg::new()
@@ -220,7 +228,15 @@ pub const fn checked_geometry(
     let g = if pool {
         ConvGeometry::pool(input, kernel, strides, padding, in_channels)
     } else {
-        ConvGeometry::new(input, kernel, strides, dilation, padding, in_channels, filters)
+        ConvGeometry::new(
+            input,
+            kernel,
+            strides,
+            dilation,
+            padding,
+            in_channels,
+            filters,
+        )
     };
     match g {
         Ok(g) => g,
@@ -259,7 +275,16 @@ pub fn activation_forward(act: Activation, channels: usize, z: &[f32], y: &mut [
     }
 }
 
-/// `d ← f'(z) ⊙ d` per position (see [`activation_forward`]).
+/// `d ← f'(z) ⊙ d` per position (see [`activation_forward`]); for softmax
+/// `d_c ← y_c (d_c − Σ_k y_k d_k)` within each position.
+///
+/// ```
+/// use microfit_core::{Activation, layer::conv::activation_backward};
+/// let y = [0.5, 0.5, 0.25, 0.75];
+/// let mut d = [1.0, 0.0, 0.0, 0.0];
+/// activation_backward(Activation::Softmax, 2, &[], &y, &mut d);
+/// assert_eq!(d, [0.25, -0.25, 0.0, 0.0]); // the second position saw no gradient
+/// ```
 pub fn activation_backward(act: Activation, channels: usize, z: &[f32], y: &[f32], d: &mut [f32]) {
     match act {
         Activation::Softmax if channels > 0 => {
@@ -357,6 +382,17 @@ pub fn weight_penalties<R: Regularizer>(
 /// The pre-activation `z` as the logits of the fused softmax/sigmoid + crossentropy loss
 /// (Keras' cached-logits shortcut), or `None` for a softmax over the channels of more than one
 /// position (the fused loss assumes one softmax over the whole output).
+///
+/// ```
+/// use microfit_core::prelude::*;
+/// use microfit_core::layer::conv::fused_logits;
+/// let one = ConvGeometry::new(&[3], &[3], &[1], &[1], Padding::Valid, 1, 4)?; // 1 position
+/// let many = ConvGeometry::new(&[3], &[1], &[1], &[1], Padding::Valid, 1, 4)?; // 3 positions
+/// assert!(fused_logits(Activation::Softmax, &one, &[0.0; 4]).is_some());
+/// assert!(fused_logits(Activation::Softmax, &many, &[0.0; 12]).is_none());
+/// assert!(fused_logits(Activation::Sigmoid, &many, &[0.0; 12]).is_some());
+/// # Ok::<(), microfit_core::Error>(())
+/// ```
 pub fn fused_logits<'c>(act: Activation, g: &ConvGeometry, z: &'c [f32]) -> Option<&'c [f32]> {
     if matches!(act, Activation::Softmax) && g.positions() > 1 {
         None
@@ -429,7 +465,10 @@ impl<const A: usize, const B: usize, const C: usize, const D: usize, const E: us
     }
     #[inline]
     fn as_slice(&self) -> &[f32] {
-        self.as_flattened().as_flattened().as_flattened().as_flattened()
+        self.as_flattened()
+            .as_flattened()
+            .as_flattened()
+            .as_flattened()
     }
     #[inline]
     fn as_mut_slice(&mut self) -> &mut [f32] {
@@ -496,16 +535,35 @@ macro_rules! conv_layer_body {
 
         fn init(&self, p: &mut Self::Params, rng: &mut Rng) {
             let () = Self::CHECK;
-            self.config.kernel_initializer.fill(Tensor::as_mut_slice(&mut p.kernel), &$kshape, rng);
-            self.config.bias_initializer.fill(&mut p.bias, &[FILTERS], rng);
+            self.config
+                .kernel_initializer
+                .fill(Tensor::as_mut_slice(&mut p.kernel), &$kshape, rng);
+            self.config
+                .bias_initializer
+                .fill(&mut p.bias, &[FILTERS], rng);
             if !self.config.use_bias {
                 p.bias = [0.0; FILTERS];
             }
         }
 
         #[inline]
-        fn forward(&self, p: &Self::Params, x: &[f32], y: &mut [f32], cache: &mut Self::Cache, _ctx: &mut ForwardCtx<'_>) {
-            forward(&self.config, &Self::GEOMETRY, Tensor::as_slice(&p.kernel), &p.bias, x, Tensor::as_mut_slice(cache), y);
+        fn forward(
+            &self,
+            p: &Self::Params,
+            x: &[f32],
+            y: &mut [f32],
+            cache: &mut Self::Cache,
+            _ctx: &mut ForwardCtx<'_>,
+        ) {
+            forward(
+                &self.config,
+                &Self::GEOMETRY,
+                Tensor::as_slice(&p.kernel),
+                &p.bias,
+                x,
+                Tensor::as_mut_slice(cache),
+                y,
+            );
         }
 
         #[inline]
@@ -537,13 +595,31 @@ macro_rules! conv_layer_body {
             );
         }
 
-        fn weight_penalties(&self, p: &Self::Params, g: Option<&mut Self::Params>, layer: usize, pen: &mut Penalties) {
+        fn weight_penalties(
+            &self,
+            p: &Self::Params,
+            g: Option<&mut Self::Params>,
+            layer: usize,
+            pen: &mut Penalties,
+        ) {
             let g = g.map(|g| (Tensor::as_mut_slice(&mut g.kernel), &mut g.bias[..]));
-            weight_penalties(&self.config, &Self::GEOMETRY, Tensor::as_slice(&p.kernel), &p.bias, g, layer, pen);
+            weight_penalties(
+                &self.config,
+                &Self::GEOMETRY,
+                Tensor::as_slice(&p.kernel),
+                &p.bias,
+                g,
+                layer,
+                pen,
+            );
         }
 
         fn logits<'c>(&self, cache: &'c Self::Cache) -> Option<&'c [f32]> {
-            fused_logits(self.config.activation, &Self::GEOMETRY, Tensor::as_slice(cache))
+            fused_logits(
+                self.config.activation,
+                &Self::GEOMETRY,
+                Tensor::as_slice(cache),
+            )
         }
 
         fn output_activation(&self) -> Activation {
@@ -555,7 +631,8 @@ macro_rules! conv_layer_body {
                 first,
                 LayerInfo {
                     kind: $kind,
-                    params: <<Self as ConvKernelType>::Kernel as Tensor>::LEN + if self.config.use_bias { FILTERS } else { 0 },
+                    params: <<Self as ConvKernelType>::Kernel as Tensor>::LEN
+                        + if self.config.use_bias { FILTERS } else { 0 },
                     activation: self.config.activation,
                 },
             );
@@ -595,12 +672,31 @@ pub struct Conv1D<
     _padding: PhantomData<P>,
 }
 
-impl<const W: usize, const CIN: usize, const FILTERS: usize, const K: usize, const OW: usize, P: PaddingMode, const S: usize, const DIL: usize, R>
-    Conv1D<W, CIN, FILTERS, K, OW, P, S, DIL, R>
+impl<
+    const W: usize,
+    const CIN: usize,
+    const FILTERS: usize,
+    const K: usize,
+    const OW: usize,
+    P: PaddingMode,
+    const S: usize,
+    const DIL: usize,
+    R,
+> Conv1D<W, CIN, FILTERS, K, OW, P, S, DIL, R>
 {
     /// The checked geometry (a wrong `OW` fails the build here).
-    pub const GEOMETRY: ConvGeometry =
-        checked_geometry("Conv1D", &[W], &[K], &[S], &[DIL], P::PADDING, CIN, FILTERS, &[OW], false);
+    pub const GEOMETRY: ConvGeometry = checked_geometry(
+        "Conv1D",
+        &[W],
+        &[K],
+        &[S],
+        &[DIL],
+        P::PADDING,
+        CIN,
+        FILTERS,
+        &[OW],
+        false,
+    );
     const CHECK: () = {
         let _ = Self::GEOMETRY;
     };
@@ -621,16 +717,34 @@ impl<const W: usize, const CIN: usize, const FILTERS: usize, const K: usize, con
     config_builders!();
 }
 
-impl<const W: usize, const CIN: usize, const FILTERS: usize, const K: usize, const OW: usize, P: PaddingMode, const S: usize, const DIL: usize, R: Regularizer>
-    Layer for Conv1D<W, CIN, FILTERS, K, OW, P, S, DIL, R>
+impl<
+    const W: usize,
+    const CIN: usize,
+    const FILTERS: usize,
+    const K: usize,
+    const OW: usize,
+    P: PaddingMode,
+    const S: usize,
+    const DIL: usize,
+    R: Regularizer,
+> Layer for Conv1D<W, CIN, FILTERS, K, OW, P, S, DIL, R>
 {
     type Input = [[f32; CIN]; W];
     type Output = [[f32; FILTERS]; OW];
     conv_layer_body!("conv1d", [K, CIN, FILTERS]);
 }
 
-impl<const W: usize, const CIN: usize, const FILTERS: usize, const K: usize, const OW: usize, P, const S: usize, const DIL: usize, R>
-    ConvKernelType for Conv1D<W, CIN, FILTERS, K, OW, P, S, DIL, R>
+impl<
+    const W: usize,
+    const CIN: usize,
+    const FILTERS: usize,
+    const K: usize,
+    const OW: usize,
+    P,
+    const S: usize,
+    const DIL: usize,
+    R,
+> ConvKernelType for Conv1D<W, CIN, FILTERS, K, OW, P, S, DIL, R>
 {
     type Kernel = [[[f32; FILTERS]; CIN]; K];
 }
@@ -896,7 +1010,8 @@ impl<
     const DH: usize,
     const DW: usize,
     R,
-> ConvKernelType for Conv3D<D, H, W, CIN, FILTERS, KD, KH, KW, OD, OH, OW, P, SD, SH, SW, DD, DH, DW, R>
+> ConvKernelType
+    for Conv3D<D, H, W, CIN, FILTERS, KD, KH, KW, OD, OH, OW, P, SD, SH, SW, DD, DH, DW, R>
 {
     type Kernel = [[[[[f32; FILTERS]; CIN]; KW]; KH]; KD];
 }

@@ -107,7 +107,14 @@ impl Zeroed for DropoutState {
 /// let kept = y.iter().filter(|&&v| v == 2.0).count();
 /// assert!((400..600).contains(&kept));
 /// ```
-pub fn forward(cfg: &DropoutConfig, state: &mut DropoutState, x: &[f32], y: &mut [f32], training: bool, rng: &mut Rng) {
+pub fn forward(
+    cfg: &DropoutConfig,
+    state: &mut DropoutState,
+    x: &[f32],
+    y: &mut [f32],
+    training: bool,
+    rng: &mut Rng,
+) {
     state.active = training && cfg.rate > 0.0;
     if !state.active {
         for (yv, &xv) in y.iter_mut().zip(x) {
@@ -128,12 +135,28 @@ pub fn forward(cfg: &DropoutConfig, state: &mut DropoutState, x: &[f32], y: &mut
     state.mask = rng.clone();
     let (rate, scale) = (cfg.rate, cfg.scale());
     for (yv, &xv) in y.iter_mut().zip(x) {
-        *yv = if rng.next_f32() >= rate { xv * scale } else { 0.0 };
+        *yv = if rng.next_f32() >= rate {
+            xv * scale
+        } else {
+            0.0
+        };
     }
 }
 
 /// Backward pass of the last forward sample: **writes** `dx` (`d` scaled on kept values, 0 on
 /// dropped ones; `d` itself when the forward pass was inactive).
+///
+/// ```
+/// use microfit_core::layer::dropout::{backward, forward, DropoutConfig, DropoutState};
+/// use microfit_core::rng::Rng;
+/// let cfg = DropoutConfig { rate: 0.5, seed: None };
+/// let mut st = DropoutState::new();
+/// let mut y = [0.0; 8];
+/// forward(&cfg, &mut st, &[1.0; 8], &mut y, true, &mut Rng::new(4));
+/// let mut dx = [0.0; 8];
+/// backward(&cfg, &st, &[1.0; 8], &mut dx);
+/// assert_eq!(dx, y); // ∂(Σ y)/∂x is the mask times the scale, like y for x = 1
+/// ```
 pub fn backward(cfg: &DropoutConfig, state: &DropoutState, d: &[f32], dx: &mut [f32]) {
     if !state.active {
         for (o, &v) in dx.iter_mut().zip(d) {
@@ -144,7 +167,11 @@ pub fn backward(cfg: &DropoutConfig, state: &DropoutState, d: &[f32], dx: &mut [
     let mut rng = state.mask.clone();
     let (rate, scale) = (cfg.rate, cfg.scale());
     for (o, &v) in dx.iter_mut().zip(d) {
-        *o = if rng.next_f32() >= rate { v * scale } else { 0.0 };
+        *o = if rng.next_f32() >= rate {
+            v * scale
+        } else {
+            0.0
+        };
     }
 }
 
@@ -177,7 +204,10 @@ impl<T> Dropout<T> {
     pub fn try_new(rate: f32) -> Result<Self, Error> {
         let config = DropoutConfig { rate, seed: None };
         config.validate()?;
-        Ok(Dropout { config, _t: PhantomData })
+        Ok(Dropout {
+            config,
+            _t: PhantomData,
+        })
     }
 
     /// Gives the layer its own generator seeded with `seed` (Keras `seed=`).
@@ -197,7 +227,14 @@ impl<T: Tensor> Layer for Dropout<T> {
     fn init(&self, _p: &mut (), _rng: &mut Rng) {}
 
     #[inline]
-    fn forward(&self, _p: &(), x: &[f32], y: &mut [f32], cache: &mut DropoutState, ctx: &mut ForwardCtx<'_>) {
+    fn forward(
+        &self,
+        _p: &(),
+        x: &[f32],
+        y: &mut [f32],
+        cache: &mut DropoutState,
+        ctx: &mut ForwardCtx<'_>,
+    ) {
         forward(&self.config, cache, x, y, ctx.training, ctx.rng);
     }
 

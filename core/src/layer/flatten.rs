@@ -32,6 +32,12 @@ pub struct Flatten<T, const N: usize> {
 }
 
 /// Copies `src` into `dst` element by element (the shorter length; never panics).
+///
+/// ```
+/// let mut d = [0.0; 2];
+/// microfit_core::layer::flatten::copy(&[1.0, 2.0, 3.0], &mut d);
+/// assert_eq!(d, [1.0, 2.0]);
+/// ```
 #[inline]
 pub fn copy(src: &[f32], dst: &mut [f32]) {
     for (d, &s) in dst.iter_mut().zip(src) {
@@ -56,7 +62,9 @@ impl<T: Tensor, const N: usize> Flatten<T, N> {
     /// The layer.
     pub const fn new() -> Self {
         let () = Self::CHECK;
-        Flatten { _input: PhantomData }
+        Flatten {
+            _input: PhantomData,
+        }
     }
 }
 
@@ -72,7 +80,14 @@ impl<T: Tensor, const N: usize> Layer for Flatten<T, N> {
     }
 
     #[inline]
-    fn forward(&self, _p: &(), x: &[f32], y: &mut [f32], _cache: &mut (), _ctx: &mut ForwardCtx<'_>) {
+    fn forward(
+        &self,
+        _p: &(),
+        x: &[f32],
+        y: &mut [f32],
+        _cache: &mut (),
+        _ctx: &mut ForwardCtx<'_>,
+    ) {
         let () = Self::CHECK;
         copy(x, y);
     }

@@ -127,8 +127,9 @@ impl Penalties {
         s + self.overflow
     }
 
-    /// Multiplies the activity entries by `k` (used for the division by the batch size).
-    pub(crate) fn scale_kind(&mut self, kind: PenaltyKind, k: f32) {
+    /// Multiplies the entries of one kind by `k` (the training step divides the activity
+    /// entries by the batch size; the std runtime's batched step does the same).
+    pub fn scale_kind(&mut self, kind: PenaltyKind, k: f32) {
         for e in self.entries.iter_mut().filter(|e| e.kind == kind) {
             e.value *= k;
         }

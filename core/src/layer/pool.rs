@@ -70,7 +70,11 @@ impl PoolKind for Max {
 }
 
 impl PoolKind for Average {
-    const KINDS: [&'static str; 3] = ["average_pooling1d", "average_pooling2d", "average_pooling3d"];
+    const KINDS: [&'static str; 3] = [
+        "average_pooling1d",
+        "average_pooling2d",
+        "average_pooling3d",
+    ];
     const CLASSES: [&'static str; 3] = ["AveragePooling1D", "AveragePooling2D", "AveragePooling3D"];
     #[inline]
     fn forward(g: &ConvGeometry, x: &[f32], y: &mut [f32]) {
@@ -93,7 +97,14 @@ macro_rules! pool_layer_body {
         }
 
         #[inline]
-        fn forward(&self, _p: &(), x: &[f32], y: &mut [f32], _cache: &mut (), _ctx: &mut ForwardCtx<'_>) {
+        fn forward(
+            &self,
+            _p: &(),
+            x: &[f32],
+            y: &mut [f32],
+            _cache: &mut (),
+            _ctx: &mut ForwardCtx<'_>,
+        ) {
             K::forward(&Self::GEOMETRY, x, y);
         }
 
@@ -115,7 +126,14 @@ macro_rules! pool_layer_body {
             }
         }
 
-        fn weight_penalties(&self, _p: &(), _g: Option<&mut ()>, _layer: usize, _pen: &mut Penalties) {}
+        fn weight_penalties(
+            &self,
+            _p: &(),
+            _g: Option<&mut ()>,
+            _layer: usize,
+            _pen: &mut Penalties,
+        ) {
+        }
 
         fn logits<'c>(&self, _cache: &'c ()) -> Option<&'c [f32]> {
             None
@@ -142,7 +160,15 @@ macro_rules! pool_layer_body {
 /// `(OW, C)`; `OW` is checked at build time. Use the aliases [`MaxPooling1D`] and
 /// [`AveragePooling1D`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Pooling1D<K, const W: usize, const C: usize, const PW: usize, const OW: usize, P = Valid, const SW: usize = PW> {
+pub struct Pooling1D<
+    K,
+    const W: usize,
+    const C: usize,
+    const PW: usize,
+    const OW: usize,
+    P = Valid,
+    const SW: usize = PW,
+> {
     _kind: PhantomData<(K, P)>,
 }
 
@@ -189,11 +215,23 @@ pub struct Pooling3D<
 }
 
 /// Keras `MaxPooling1D(PW, strides=SW, padding=P)`.
-pub type MaxPooling1D<const W: usize, const C: usize, const PW: usize, const OW: usize, P = Valid, const SW: usize = PW> =
-    Pooling1D<Max, W, C, PW, OW, P, SW>;
+pub type MaxPooling1D<
+    const W: usize,
+    const C: usize,
+    const PW: usize,
+    const OW: usize,
+    P = Valid,
+    const SW: usize = PW,
+> = Pooling1D<Max, W, C, PW, OW, P, SW>;
 /// Keras `AveragePooling1D(PW, strides=SW, padding=P)`.
-pub type AveragePooling1D<const W: usize, const C: usize, const PW: usize, const OW: usize, P = Valid, const SW: usize = PW> =
-    Pooling1D<Average, W, C, PW, OW, P, SW>;
+pub type AveragePooling1D<
+    const W: usize,
+    const C: usize,
+    const PW: usize,
+    const OW: usize,
+    P = Valid,
+    const SW: usize = PW,
+> = Pooling1D<Average, W, C, PW, OW, P, SW>;
 /// Keras `MaxPooling2D((PH, PW), strides=(SH, SW), padding=P)`.
 pub type MaxPooling2D<
     const H: usize,
@@ -255,12 +293,29 @@ pub type AveragePooling3D<
     const SW: usize = PW,
 > = Pooling3D<Average, D, H, W, C, PD, PH, PW, OD, OH, OW, P, SD, SH, SW>;
 
-impl<K: PoolKind, const W: usize, const C: usize, const PW: usize, const OW: usize, P: PaddingMode, const SW: usize>
-    Pooling1D<K, W, C, PW, OW, P, SW>
+impl<
+    K: PoolKind,
+    const W: usize,
+    const C: usize,
+    const PW: usize,
+    const OW: usize,
+    P: PaddingMode,
+    const SW: usize,
+> Pooling1D<K, W, C, PW, OW, P, SW>
 {
     /// The checked geometry (a wrong `OW` fails the build here).
-    pub const GEOMETRY: ConvGeometry =
-        checked_geometry(K::CLASSES[0], &[W], &[PW], &[SW], &[1], P::PADDING, C, C, &[OW], true);
+    pub const GEOMETRY: ConvGeometry = checked_geometry(
+        K::CLASSES[0],
+        &[W],
+        &[PW],
+        &[SW],
+        &[1],
+        P::PADDING,
+        C,
+        C,
+        &[OW],
+        true,
+    );
 
     /// The layer (it has no options besides its type).
     pub const fn new() -> Self {
@@ -269,8 +324,15 @@ impl<K: PoolKind, const W: usize, const C: usize, const PW: usize, const OW: usi
     }
 }
 
-impl<K: PoolKind, const W: usize, const C: usize, const PW: usize, const OW: usize, P: PaddingMode, const SW: usize> Layer
-    for Pooling1D<K, W, C, PW, OW, P, SW>
+impl<
+    K: PoolKind,
+    const W: usize,
+    const C: usize,
+    const PW: usize,
+    const OW: usize,
+    P: PaddingMode,
+    const SW: usize,
+> Layer for Pooling1D<K, W, C, PW, OW, P, SW>
 {
     type Input = [[f32; C]; W];
     type Output = [[f32; C]; OW];

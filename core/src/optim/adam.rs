@@ -3,7 +3,7 @@
 //! ```text
 //! t     = iterations + 1
 //! alpha = lr · sqrt(1 - β2^t) / (1 - β1^t)        (β^t = powf(β, t) in f32)
-//! m    += (g - m) · (1 - β1)
+//! m    += (g - m) · (1 - β1)                       (1 - β: see keras_one_minus)
 //! v    += (g² - v) · (1 - β2)
 //! w    -= (m · alpha) / (sqrt(v) + ε)              (ε = 1e-7, outside the sqrt, uncorrected v)
 //! ```
@@ -163,6 +163,39 @@ pub fn adam_alpha(lr: f32, beta_1: f32, beta_2: f32, t: u32) -> f32 {
     lr * math::sqrt(1.0 - b2p) / (1.0 - b1p)
 }
 
+/// `1 - beta` exactly as Keras' `update_step` computes it: `1 - self.beta_1` is evaluated in
+/// double precision on the Python float that was given, then cast to float32.
+///
+/// The f32 `beta` reads back to that float as its shortest decimal (`0.9`, `0.999`), so the
+/// decimal is recovered (the fewest fractional digits `k <= 15` whose nearest f64 casts back to
+/// `beta`), `1 - d` is taken in f64 and rounded once to f32. This matters: `1.0f32 - 0.9f32` is
+/// 3 ulps above Keras' `0.1f32`, and `1.0f32 - 0.999f32` is 1.3e-5 relative away from `0.001f32`,
+/// so `m` and `v` would not match Keras bit for bit. Pure integer-exact f64 arithmetic: the same
+/// bits on every target. Outside `(0, 1)` (or with no short decimal) it is `1.0 - beta` in f32.
+///
+/// ```
+/// use microfit_core::optim::adam::keras_one_minus;
+/// assert_eq!(keras_one_minus(0.9), 0.1);
+/// assert_eq!(keras_one_minus(0.999), 0.001);
+/// assert_ne!(1.0f32 - 0.9f32, 0.1); // the f32 subtraction Keras does not do
+/// assert_eq!(keras_one_minus(0.0), 1.0);
+/// ```
+pub fn keras_one_minus(beta: f32) -> f32 {
+    let b = f64::from(beta);
+    if b > 0.0 && b < 1.0 {
+        let mut scale = 1.0f64;
+        for _ in 0..15 {
+            // 10^k and n < 10^15 are exact doubles, so n / 10^k is the f64 nearest the decimal.
+            scale *= 10.0;
+            let d = libm::round(b * scale) / scale;
+            if d as f32 == beta {
+                return (1.0 - d) as f32;
+            }
+        }
+    }
+    1.0 - beta
+}
+
 /// One Adam update of one tensor (see the module formula).
 #[inline]
 pub fn adam_update(
@@ -175,24 +208,58 @@ pub fn adam_update(
     one_minus_b2: f32,
     eps: f32,
 ) {
+    adam_update_with(w, g, m, v, alpha, one_minus_b1, one_minus_b2, eps, math::sqrt);
+}
+
+/// [`adam_update`] with the square root given by the caller: one fused pass over the
+/// parameters, the same operations in the same order, so the same bits whenever `sqrt` is
+/// correctly rounded (every IEEE `sqrt` is: [`math::sqrt`], std's `f32::sqrt`, a hardware
+/// `vsqrt`). The std runtime passes `f32::sqrt`, which the compiler turns into vector
+/// square roots, where libm's `sqrtss` (inline assembly) keeps the loop scalar.
+///
+/// ```
+/// use microfit_core::optim::adam::{adam_update, adam_update_with};
+/// let (mut w1, mut m1, mut v1) = ([0.5f32, -1.0], [0.1, 0.0], [0.01, 0.0]);
+/// let (mut w2, mut m2, mut v2) = (w1, m1, v1);
+/// let g = [0.25, -3.0];
+/// adam_update(&mut w1, &g, &mut m1, &mut v1, 1e-3, 0.1, 0.001, 1e-7);
+/// adam_update_with(&mut w2, &g, &mut m2, &mut v2, 1e-3, 0.1, 0.001, 1e-7, microfit_core::math::sqrt);
+/// assert_eq!((w1, m1, v1), (w2, m2, v2));
+/// ```
+#[inline]
+pub fn adam_update_with(
+    w: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    alpha: f32,
+    one_minus_b1: f32,
+    one_minus_b2: f32,
+    eps: f32,
+    sqrt: impl Fn(f32) -> f32,
+) {
     for (((wi, &gi), mi), vi) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-        *mi += (gi - *mi) * one_minus_b1;
-        *vi += (gi * gi - *vi) * one_minus_b2;
-        *wi -= (*mi * alpha) / (math::sqrt(*vi) + eps);
+        let m1 = *mi + (gi - *mi) * one_minus_b1;
+        let v1 = *vi + (gi * gi - *vi) * one_minus_b2;
+        *mi = m1;
+        *vi = v1;
+        *wi -= (m1 * alpha) / (sqrt(v1) + eps);
     }
 }
 
-impl<P: Params> Optimizer<P> for Adam<P> {
-    const SLOTS: usize = 2;
-    fn step(&mut self, w: &mut P, g: &mut P) {
+impl<P: Params> Adam<P> {
+    /// One step (exactly [`Optimizer::step`]) with the square root given by the caller; see
+    /// [`adam_update_with`] for why, and for the condition on `sqrt` (correct rounding) under
+    /// which the bits are those of [`Optimizer::step`].
+    pub fn step_with(&mut self, w: &mut P, g: &mut P, sqrt: impl Fn(f32) -> f32 + Copy) {
         let c = &self.config;
         let lr = c.learning_rate.at(self.t);
         c.common.before_update(w, g, lr);
         let t = self.t.wrapping_add(1);
         let alpha = adam_alpha(lr, c.beta_1, c.beta_2, t);
-        let (omb1, omb2) = (1.0 - c.beta_1, 1.0 - c.beta_2);
+        let (omb1, omb2) = (keras_one_minus(c.beta_1), keras_one_minus(c.beta_2));
         for i in 0..w.tensor_count() {
-            adam_update(
+            adam_update_with(
                 w.tensor_mut(i),
                 g.tensor(i),
                 self.m.tensor_mut(i),
@@ -201,9 +268,17 @@ impl<P: Params> Optimizer<P> for Adam<P> {
                 omb1,
                 omb2,
                 c.epsilon,
+                sqrt,
             );
         }
         self.t = t;
+    }
+}
+
+impl<P: Params> Optimizer<P> for Adam<P> {
+    const SLOTS: usize = 2;
+    fn step(&mut self, w: &mut P, g: &mut P) {
+        self.step_with(w, g, math::sqrt);
     }
     fn iterations(&self) -> u32 {
         self.t

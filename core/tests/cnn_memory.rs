@@ -1,0 +1,77 @@
+//! The memory of the tiny digits CNN (`zoo::TinyCnn`: Conv2D 3×3×8 relu → MaxPooling2D 2 →
+//! Flatten → Dense 10 softmax) trained with Adam, as exact byte counts, derived by hand and
+//! checked against `size_of`.
+//!
+//! Derivation (x86-64 and 32-bit Arm alike: every field is `f32`, `u32`, `u64` or an enum of
+//! them; no padding appears):
+//!
+//! | part | count | bytes |
+//! |---|---|---|
+//! | weights: conv kernel 3·3·1·8 + bias 8, dense kernel 72·10 + bias 10 | 810 f32 | 3,240 |
+//! | gradients (same structure) | 810 f32 | 3,240 |
+//! | per-sample activations: conv `z` 6·6·8 (its cache) and output 288, pooled 72 (max pooling stores no argmax), flattened 72, dense `z` 10 | 730 f32 | 2,920 |
+//! | network output and its gradient | 2·10 f32 | 80 |
+//! | model RNG (PCG32 state + stream) | 2 u64 | 16 |
+//! | layer configs: 2 × `DenseConfig<Reg>` (activation 8, 3 × `Option<Reg>` 12, 2 × initializer 8, `use_bias` 1 → 61, padded to 64); pooling and flatten are zero-sized | | 128 |
+//! | **`Network<TinyCnn>`** | | **9,624** |
+//! | Adam slots `m`, `v` | 2·810 f32 | 6,480 |
+//! | Adam config (60) + iteration counter (4) | | 64 |
+//! | **`Adam<Params>`** | | **6,544** |
+//! | **model + optimizer** | | **16,168** |
+//!
+//! Backward passes add the per-layer output gradients on the stack (at most 288 + 72 + 72 + 10
+//! floats at once for this model) — they are not part of these structs.
+
+use core::mem::size_of;
+
+use microfit_core::layer::conv::{Conv2D, ConvParams};
+use microfit_core::layer::dense::{DenseConfig, DenseParams};
+use microfit_core::optim::AdamConfig;
+use microfit_core::prelude::*;
+use microfit_core::tensor::Zeroed;
+use microfit_core::zoo::TinyCnn;
+
+type P = <TinyCnn as Layer>::Params;
+
+#[test]
+fn tiny_cnn_buffers_are_associated_consts() {
+    type C = Conv2D<8, 8, 1, 8, 3, 3, 6, 6>;
+    assert_eq!(C::PARAMS, 80);
+    assert_eq!(C::CACHE_FLOATS, 288);
+    assert_eq!(
+        <ConvParams<[[[[f32; 8]; 1]; 3]; 3], 8> as ZeroParams>::LEN,
+        80
+    );
+    assert_eq!(<DenseParams<72, 10> as ZeroParams>::LEN, 730);
+    assert_eq!(Network::<TinyCnn>::PARAMS, 810);
+    // Caches and intermediate outputs: 288 (conv z) + 288 + 0 (pool: no cache) + 72 + 0 + 72 + 10.
+    assert_eq!(<<TinyCnn as Layer>::Cache as Zeroed>::FLOATS, 730);
+    assert_eq!(Network::<TinyCnn>::ACTIVATION_FLOATS, 730 + 2 * 10);
+}
+
+#[test]
+fn tiny_cnn_with_adam_exact_bytes() {
+    // The pieces.
+    assert_eq!(size_of::<P>(), 810 * 4);
+    assert_eq!(size_of::<<TinyCnn as Layer>::Cache>(), 730 * 4);
+    assert_eq!(size_of::<Rng>(), 16);
+    assert_eq!(size_of::<DenseConfig<Reg>>(), 64);
+    assert_eq!(size_of::<TinyCnn>(), 2 * 64);
+    assert_eq!(size_of::<AdamConfig>(), 60);
+
+    // The model: weights + gradients + activations + output and its gradient + configs + RNG.
+    let net = size_of::<Network<TinyCnn>>();
+    assert_eq!(net, 2 * 810 * 4 + 730 * 4 + 2 * 10 * 4 + 2 * 64 + 16);
+    assert_eq!(net, 9_624);
+
+    // The optimizer: two slots, its config and the iteration counter.
+    let adam = size_of::<Adam<P>>();
+    assert_eq!(adam, 2 * 810 * 4 + 60 + 4);
+    assert_eq!(adam, 6_544);
+
+    assert_eq!(net + adam, 16_168);
+    println!(
+        "tiny CNN: Network {net} B + Adam {adam} B = {} B",
+        net + adam
+    );
+}

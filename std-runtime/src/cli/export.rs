@@ -1,0 +1,116 @@
+//! `microfit export`.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use super::{CliError, EXIT_OK, ensure_dir, write_text};
+use crate::data::Target;
+use crate::export::{EmbeddedData, ExportInput, read_blob, rust_source, write_blob};
+use crate::modelfile::{ModelFile, atomic_write};
+
+/// Export targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportTarget {
+    /// `model.bin` (MFW1 blob) and `model.rs` (Rust `const` arrays) for a microcontroller.
+    Firmware,
+}
+
+/// `microfit export` flags.
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// The trained model (model.mfit)
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// What to export for
+    #[arg(long, value_enum, default_value = "firmware")]
+    pub target: ExportTarget,
+    /// Output directory [default: microfit-firmware]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Also embed a dataset in model.rs as `X` (raw features) and `Y` (class indices or values)
+    #[arg(long, value_name = "NAME|PATH.csv")]
+    pub with_data: Option<String>,
+    /// Label column of the --with-data CSV: a header name, a 0-based index, or `last`
+    #[arg(long, value_name = "COL")]
+    pub label: Option<String>,
+}
+
+/// Runs `microfit export`.
+///
+/// # Errors
+/// A [`CliError`] for a bad model file, data, or a file that cannot be written.
+pub fn run(a: &ExportArgs) -> Result<u8, CliError> {
+    let file = ModelFile::load(&a.model)?;
+    let (cfg, model) = file.build_model(&a.model)?;
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("microfit-firmware"));
+    ensure_dir(&out)?;
+    let input = ExportInput {
+        spec: &cfg.model,
+        weights: &model.params,
+        layer_names: &model.layer_names,
+        scaler: &file.scaler,
+        class_names: &file.data.class_names,
+        feature_names: &file.data.feature_names,
+        classification: file.data.classification,
+    };
+    let blob = write_blob(&input)
+        .map_err(|e| CliError::new(format!("{}: cannot export: {e}", a.model.display())))?;
+    // Read it back before writing: what lands on disk is checked bit for bit.
+    let back = read_blob(&blob)?;
+    let same = back.tensors.len() == model.params.tensors.len()
+        && back
+            .tensors
+            .iter()
+            .zip(&model.params.tensors)
+            .all(|(a, b)| {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+            });
+    if !same {
+        return Err(CliError::new(
+            "internal error: the blob does not read back to the model's weights",
+        ));
+    }
+    let bin = out.join("model.bin");
+    atomic_write(&bin, &blob).map_err(|e| CliError::new(format!("{}: {e}", bin.display())))?;
+
+    let data = match &a.with_data {
+        Some(src) => Some(super::evaluate::load_raw_for_model(
+            &file,
+            src,
+            a.label.as_deref(),
+        )?),
+        None => None,
+    };
+    let embedded = data.as_ref().map(|d| EmbeddedData {
+        source: a.with_data.as_deref().unwrap_or_default(),
+        x: &d.features,
+        classes: match &d.target {
+            Target::Classes { labels, .. } => Some(&labels[..]),
+            Target::Regression { .. } => None,
+        },
+        values: match &d.target {
+            Target::Regression { values } => Some(&values[..]),
+            Target::Classes { .. } => None,
+        },
+    });
+    let src = rust_source(&input, &a.model.display().to_string(), embedded.as_ref());
+    let rs = out.join("model.rs");
+    write_text(&rs, &src)?;
+    println!(
+        "Wrote {} ({} bytes: {} layers, {} weights, CRC32 checked) and {}{}.",
+        bin.display(),
+        blob.len(),
+        back.layers.len(),
+        back.tensors.iter().map(Vec::len).sum::<usize>(),
+        rs.display(),
+        data.as_ref().map_or(String::new(), |d| format!(
+            " with {} samples as X/Y",
+            d.n_samples()
+        ))
+    );
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,567 @@
+//! The `microfit` command line: `train`, `evaluate`, `predict`, `sweep`, `export`.
+//!
+//! Exit codes: [`EXIT_OK`] (0), [`EXIT_ERROR`] (1: bad data, spec, model file, I/O),
+//! [`EXIT_USAGE`] (2: bad command line, from clap), [`EXIT_DIVERGED`] (3: training stopped on a
+//! NaN/infinite loss; what was trained up to the last good epoch is still written).
+
+use std::ffi::OsString;
+use std::fmt;
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::keras::{KerasCompile, KerasOptimizer};
+use crate::spec::{
+    DataToml, EarlyStoppingToml, LossToml, ModelOverrides, OptimizerConfig, OptimizerKind,
+    OptimizerToml, ScheduleToml, SpecFile, SplitToml, pretty,
+};
+
+pub mod evaluate;
+pub mod export;
+pub mod sweep;
+pub mod train;
+
+/// Success.
+pub const EXIT_OK: u8 = 0;
+/// A runtime error: bad data, spec, model file, or I/O.
+pub const EXIT_ERROR: u8 = 1;
+/// A command-line usage error (clap's code).
+pub const EXIT_USAGE: u8 = 2;
+/// Training stopped because a loss or gradient became NaN or infinite (TerminateOnNaN).
+pub const EXIT_DIVERGED: u8 = 3;
+
+const ABOUT: &str =
+    "Keras-style training with regularizers for tiny networks, and export to microcontrollers.";
+
+const AFTER_HELP: &str = "\
+Examples:
+  microfit                                      train on the bundled iris set with the defaults
+  microfit train --data wine --epochs 50 --l2 1e-3 --out runs/wine
+  microfit train --data my.csv --label species --hidden 32,16 --early-stopping 10
+  microfit train --spec spec.toml               model, optimizer and training from a TOML spec
+  microfit train --keras-config config.json     a Keras Sequential config (get_config / .keras)
+  microfit train --out runs/wine --resume       continue an interrupted run from its checkpoint
+  microfit evaluate --model runs/wine/model.mfit --data wine
+  microfit predict --model runs/wine/model.mfit --data new.csv --out preds.csv
+  microfit sweep --data digits --l2 1e-5,1e-4,1e-3,1e-2 --epochs 30
+  microfit export --model runs/wine/model.mfit --target firmware --out fw/ --with-data wine
+
+Bundled datasets: iris, digits, wine, breast_cancer (or give a CSV path; the label is the last
+column unless --label names it).
+
+Exit codes: 0 success, 1 error (bad data, spec or model file; the message names the file and
+where), 2 bad command line, 3 training stopped on a NaN/infinite loss (TerminateOnNaN: the last
+good epoch is kept and written).";
+
+/// The command line.
+#[derive(Debug, Parser)]
+#[command(name = "microfit", version, about = ABOUT, long_about = None, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// What to do (default: `train` on iris with the defaults).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train a model; writes the model, checkpoints, history, plots and a report to --out.
+    Train(train::TrainArgs),
+    /// Evaluate a trained model on a dataset (Keras `evaluate`).
+    Evaluate(evaluate::EvaluateArgs),
+    /// Predict with a trained model (the stored scaler is applied).
+    Predict(evaluate::PredictArgs),
+    /// Train one model per regularization strength, in parallel, and plot the effect.
+    Sweep(sweep::SweepArgs),
+    /// Export a trained model for a microcontroller (binary blob + Rust source).
+    Export(export::ExportArgs),
+}
+
+/// Optimizers on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OptimizerArg {
+    /// Adam.
+    Adam,
+    /// SGD (add momentum in a spec file).
+    Sgd,
+    /// AdamW (weight decay 0.004 unless the spec says otherwise).
+    Adamw,
+}
+
+/// Scalings on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScaleArg {
+    /// Zero mean, unit variance (fitted on the training split).
+    Standardize,
+    /// Onto [0, 1] (fitted on the training split).
+    Minmax,
+    /// No scaling.
+    None,
+}
+
+/// Settings shared by `train` and `sweep`: data, spec and training options. Every flag given
+/// overrides the spec file, which overrides the defaults.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CommonArgs {
+    /// Dataset: iris, digits, wine, breast_cancer, or a CSV file [default: iris]
+    #[arg(long, value_name = "NAME|PATH.csv")]
+    pub data: Option<String>,
+    /// Label column of a CSV file: a header name, a 0-based index, or `last` [default: last]
+    #[arg(long, value_name = "COL")]
+    pub label: Option<String>,
+    /// TOML training spec (model, optimizer, loss, training settings)
+    #[arg(long, value_name = "FILE.toml")]
+    pub spec: Option<PathBuf>,
+    /// Keras Sequential config (JSON from get_config() or a .keras file's config.json)
+    #[arg(long, value_name = "FILE.json")]
+    pub keras_config: Option<PathBuf>,
+    /// Number of epochs [default: 100]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub epochs: Option<u32>,
+    /// Mini-batch size [default: 32]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: Option<u32>,
+    /// Learning rate [default: 0.01]
+    #[arg(long, value_name = "X", value_parser = positive_f32, allow_hyphen_values = true)]
+    pub lr: Option<f32>,
+    /// Optimizer [default: adam]
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerArg>,
+    /// Activity L1 factor on every hidden layer's output
+    #[arg(long, value_name = "X", value_parser = non_negative_f32, allow_hyphen_values = true)]
+    pub activity_l1: Option<f32>,
+    /// Activity L2 factor on every hidden layer's output
+    #[arg(long, value_name = "X", value_parser = non_negative_f32, allow_hyphen_values = true)]
+    pub activity_l2: Option<f32>,
+    /// Hidden layer sizes of the default model, e.g. 16,8 (`none` for no hidden layer) [default: 16]
+    #[arg(long, value_name = "SIZES", value_parser = parse_hidden)]
+    pub hidden: Option<Hidden>,
+    /// Seed of the weights, the split and the shuffles [default: 42]
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Fraction of the data held out for validation (stratified) [default: 0.2]
+    #[arg(long, value_name = "F", value_parser = fraction)]
+    pub validation_split: Option<f32>,
+    /// Fraction of the data held out for a final test [default: 0]
+    #[arg(long, value_name = "F", value_parser = fraction)]
+    pub test_split: Option<f32>,
+    /// Feature scaling, fitted on the training split [default: standardize]
+    #[arg(long, value_enum)]
+    pub scale: Option<ScaleArg>,
+    /// Stop when val_loss has not improved for PATIENCE epochs, restoring the best weights
+    #[arg(long, value_name = "PATIENCE")]
+    pub early_stopping: Option<u32>,
+}
+
+/// Hidden sizes (a newtype so clap does not read a list of lists).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Hidden(pub Vec<usize>);
+
+fn parse_hidden(s: &str) -> Result<Hidden, String> {
+    let t = s.trim();
+    if t.is_empty() || t.eq_ignore_ascii_case("none") {
+        return Ok(Hidden(Vec::new()));
+    }
+    t.split(',')
+        .map(|p| match p.trim().parse::<usize>() {
+            Ok(0) | Err(_) => Err(format!(
+                "{p:?} is not a layer size (a positive integer); example: 16,8"
+            )),
+            Ok(n) => Ok(n),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Hidden)
+}
+
+fn parse_f32(s: &str) -> Result<f32, String> {
+    s.trim()
+        .parse::<f32>()
+        .map_err(|_| format!("{s:?} is not a number"))
+        .and_then(|v| {
+            if v.is_finite() {
+                Ok(v)
+            } else {
+                Err(format!("{s} is not finite"))
+            }
+        })
+}
+
+/// A finite number `>= 0`.
+pub fn non_negative_f32(s: &str) -> Result<f32, String> {
+    let v = parse_f32(s)?;
+    if v >= 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("{s} must be >= 0"))
+    }
+}
+
+fn positive_f32(s: &str) -> Result<f32, String> {
+    let v = parse_f32(s)?;
+    if v > 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("{s} must be > 0"))
+    }
+}
+
+fn fraction(s: &str) -> Result<f32, String> {
+    let v = parse_f32(s)?;
+    if (0.0..1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{s} must be in [0, 1)"))
+    }
+}
+
+/// A comma-separated list of numbers `>= 0` (`1e-5,1e-4`).
+pub fn parse_list(s: &str) -> Result<Vec<f32>, String> {
+    let v: Vec<f32> = s
+        .split(',')
+        .map(non_negative_f32)
+        .collect::<Result<_, _>>()?;
+    if v.is_empty() {
+        return Err("give at least one value".into());
+    }
+    Ok(v)
+}
+
+/// An error with its exit code.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CliError {
+    /// Process exit code.
+    pub code: u8,
+    /// Message for stderr.
+    pub message: String,
+}
+
+impl CliError {
+    /// A runtime error (exit code 1).
+    pub fn new(message: impl Into<String>) -> Self {
+        CliError {
+            code: EXIT_ERROR,
+            message: message.into(),
+        }
+    }
+
+    /// A usage error (exit code 2).
+    pub fn usage(message: impl Into<String>) -> Self {
+        CliError {
+            code: EXIT_USAGE,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl<E: std::error::Error> From<E> for CliError {
+    fn from(e: E) -> Self {
+        CliError::new(e.to_string())
+    }
+}
+
+/// Parses `args` (the program name first) and runs the command; returns the exit code.
+pub fn run<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
+        }
+    };
+    let result = match cli.command {
+        None => train::run(&train::TrainArgs::default(), true),
+        Some(Command::Train(a)) => train::run(&a, false),
+        Some(Command::Evaluate(a)) => evaluate::run_evaluate(&a),
+        Some(Command::Predict(a)) => evaluate::run_predict(&a),
+        Some(Command::Sweep(a)) => sweep::run(&a),
+        Some(Command::Export(a)) => export::run(&a),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {}", e.message);
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+/// True when progress bars may be drawn.
+pub fn interactive() -> bool {
+    std::io::stdout().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// The spec file from `--spec` (or an empty one) with every flag of `a` applied.
+///
+/// # Errors
+/// The spec file cannot be read or parsed.
+pub fn spec_with_flags(a: &CommonArgs) -> Result<(SpecFile, String), CliError> {
+    let (mut spec, name) = match &a.spec {
+        Some(p) => (SpecFile::load(p)?, p.display().to_string()),
+        None => (SpecFile::default(), "command line".to_string()),
+    };
+    if a.data.is_some() || a.label.is_some() {
+        let d = spec.data.get_or_insert_with(DataToml::default);
+        if let Some(s) = &a.data {
+            d.source = Some(s.clone());
+            // A new data source does not inherit the spec's label column.
+            if a.label.is_none() {
+                d.label = None;
+            }
+        }
+        if let Some(l) = &a.label {
+            d.label = Some(l.clone());
+        }
+    }
+    if let Some(e) = a.epochs {
+        spec.epochs = Some(e);
+    }
+    if let Some(b) = a.batch_size {
+        spec.batch_size = Some(b);
+    }
+    if let Some(s) = a.seed {
+        spec.seed = Some(s);
+    }
+    if let Some(s) = a.scale {
+        spec.scaling = Some(
+            match s {
+                ScaleArg::Standardize => "standardize",
+                ScaleArg::Minmax => "minmax",
+                ScaleArg::None => "none",
+            }
+            .into(),
+        );
+    }
+    if a.validation_split.is_some() || a.test_split.is_some() {
+        let sp = spec.split.get_or_insert_with(SplitToml::default);
+        if let Some(v) = a.validation_split {
+            sp.validation = Some(pretty(v));
+        }
+        if let Some(t) = a.test_split {
+            sp.test = Some(pretty(t));
+        }
+    }
+    if let Some(p) = a.early_stopping {
+        let es = spec
+            .early_stopping
+            .get_or_insert_with(EarlyStoppingToml::default);
+        es.patience = p;
+    }
+    if a.optimizer.is_some() || a.lr.is_some() {
+        let o = spec.optimizer.get_or_insert_with(OptimizerToml::default);
+        if let Some(k) = a.optimizer {
+            let name = match k {
+                OptimizerArg::Adam => "adam",
+                OptimizerArg::Sgd => "sgd",
+                OptimizerArg::Adamw => "adamw",
+            };
+            if o.name.as_deref() != Some(name) {
+                // Another optimizer: the spec's optimizer-specific settings no longer apply.
+                *o = OptimizerToml {
+                    learning_rate: o.learning_rate,
+                    clipnorm: o.clipnorm,
+                    clipvalue: o.clipvalue,
+                    global_clipnorm: o.global_clipnorm,
+                    schedule: o.schedule.clone(),
+                    ..OptimizerToml::default()
+                };
+                o.name = Some(name.into());
+            }
+        }
+        if let Some(lr) = a.lr {
+            o.learning_rate = Some(pretty(lr));
+        }
+    }
+    Ok((spec, name))
+}
+
+/// The model overrides of the flags (`--hidden`, activity factors) plus kernel factors.
+pub fn overrides(a: &CommonArgs, l1: Option<f32>, l2: Option<f32>) -> ModelOverrides {
+    ModelOverrides {
+        hidden: a.hidden.clone().map(|h| h.0),
+        l1,
+        l2,
+        activity_l1: a.activity_l1,
+        activity_l2: a.activity_l2,
+    }
+}
+
+/// Reads `--keras-config`: the model, and the compile config folded into `spec` (loss and
+/// optimizer) unless the spec or the flags already set them.
+///
+/// # Errors
+/// The file cannot be read or is not a supported Keras config (the error names the JSON path).
+pub fn keras_model(
+    path: &Path,
+    spec: &mut SpecFile,
+    flags: &CommonArgs,
+) -> Result<crate::model::ModelSpec, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::new(format!("{}: {e}", path.display())))?;
+    let (model, compile) = crate::keras::spec_from_keras_config(&text)
+        .map_err(|e| CliError::new(format!("{}: {e}", path.display())))?;
+    if flags.hidden.is_some() {
+        return Err(CliError::usage(
+            "--hidden builds the default model; it cannot be combined with --keras-config",
+        ));
+    }
+    if let Some(c) = compile {
+        if spec.loss.is_none() {
+            if let Some(l) = c.loss {
+                spec.loss = Some(match l {
+                    microfit_core::Loss::BinaryCrossentropy { from_logits: true }
+                    | microfit_core::Loss::CategoricalCrossentropy { from_logits: true }
+                    | microfit_core::Loss::SparseCategoricalCrossentropy { from_logits: true } => {
+                        LossToml::Table {
+                            name: l.keras_name().into(),
+                            from_logits: Some(true),
+                        }
+                    }
+                    l => LossToml::Name(l.keras_name().into()),
+                });
+            }
+        }
+        if spec.optimizer.is_none() && flags.optimizer.is_none() {
+            if let Some(o) = &c.optimizer {
+                let mut t = keras_optimizer_to_toml(o).map_err(|e| {
+                    CliError::new(format!("{}: compile_config.optimizer: {e}", path.display()))
+                })?;
+                if let Some(lr) = flags.lr {
+                    t.learning_rate = Some(pretty(lr));
+                }
+                spec.optimizer = Some(t);
+            }
+        }
+    }
+    Ok(model)
+}
+
+fn schedule_to_toml(s: &microfit_core::optim::schedule::Schedule) -> (f64, Option<ScheduleToml>) {
+    use microfit_core::optim::schedule::Schedule;
+    match *s {
+        Schedule::Constant(lr) => (pretty(lr), None),
+        Schedule::Exponential(e) => (
+            pretty(e.initial_learning_rate),
+            Some(ScheduleToml {
+                kind: "exponential_decay".into(),
+                decay_steps: e.decay_steps,
+                decay_rate: pretty(e.decay_rate),
+                staircase: Some(e.staircase),
+            }),
+        ),
+    }
+}
+
+/// A Keras optimizer as the spec's `[optimizer]` table.
+///
+/// # Errors
+/// An optimizer kind the spec cannot express.
+pub fn keras_optimizer_to_toml(o: &KerasOptimizer) -> Result<OptimizerToml, String> {
+    let clip = |c: &microfit_core::optim::Common, t: &mut OptimizerToml| {
+        t.weight_decay = c.weight_decay.map(pretty);
+        t.clipnorm = c.clip.clipnorm.map(pretty);
+        t.clipvalue = c.clip.clipvalue.map(pretty);
+        t.global_clipnorm = c.clip.global_clipnorm.map(pretty);
+    };
+    match o {
+        KerasOptimizer::Sgd {
+            learning_rate,
+            momentum,
+            nesterov,
+            common,
+        } => {
+            let (lr, schedule) = schedule_to_toml(learning_rate);
+            let mut t = OptimizerToml {
+                name: Some("sgd".into()),
+                learning_rate: Some(lr),
+                momentum: (*momentum != 0.0).then(|| pretty(*momentum)),
+                nesterov: nesterov.then_some(true),
+                schedule,
+                ..OptimizerToml::default()
+            };
+            clip(common, &mut t);
+            Ok(t)
+        }
+        KerasOptimizer::Adam { config, adamw } => {
+            let (lr, schedule) = schedule_to_toml(&config.learning_rate);
+            let mut t = OptimizerToml {
+                name: Some(if *adamw { "adamw" } else { "adam" }.into()),
+                learning_rate: Some(lr),
+                beta_1: Some(pretty(config.beta_1)),
+                beta_2: Some(pretty(config.beta_2)),
+                epsilon: Some(pretty(config.epsilon)),
+                schedule,
+                ..OptimizerToml::default()
+            };
+            clip(&config.common, &mut t);
+            Ok(t)
+        }
+        #[allow(unreachable_patterns)]
+        _ => Err("this optimizer is not supported by the training spec".into()),
+    }
+}
+
+/// The Keras compile config of a training config (for `model.keras.json`).
+pub fn keras_compile(
+    o: &OptimizerConfig,
+    loss: microfit_core::Loss,
+    classification: bool,
+) -> KerasCompile {
+    use microfit_core::optim::AdamConfig;
+    let optimizer = match o.kind {
+        OptimizerKind::Sgd => KerasOptimizer::Sgd {
+            learning_rate: o.learning_rate,
+            momentum: o.momentum,
+            nesterov: o.nesterov,
+            common: o.common,
+        },
+        OptimizerKind::Adam | OptimizerKind::AdamW => KerasOptimizer::Adam {
+            config: AdamConfig {
+                learning_rate: o.learning_rate,
+                beta_1: o.beta_1,
+                beta_2: o.beta_2,
+                epsilon: o.epsilon,
+                common: o.common,
+            },
+            adamw: o.kind == OptimizerKind::AdamW,
+        },
+    };
+    KerasCompile {
+        loss: Some(loss),
+        optimizer: Some(optimizer),
+        metrics: vec![if classification { "accuracy" } else { "mse" }.into()],
+    }
+}
+
+/// Creates `dir` (and its parents).
+///
+/// # Errors
+/// The I/O error, naming the directory.
+pub fn ensure_dir(dir: &Path) -> Result<(), CliError> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        CliError::new(format!(
+            "{}: cannot create the directory: {e}",
+            dir.display()
+        ))
+    })
+}
+
+/// Writes a text file atomically.
+///
+/// # Errors
+/// The I/O error, naming the file.
+pub fn write_text(path: &Path, text: &str) -> Result<(), CliError> {
+    crate::modelfile::atomic_write(path, text.as_bytes())
+        .map_err(|e| CliError::new(format!("{}: {e}", path.display())))
+}

@@ -1,0 +1,119 @@
+//! [`BatchLayer`] for [`Dense`]: the core's `layer::dense::{forward, backward}` applied to a
+//! tile of samples, with the batched kernels of [`microfit_core::kernels::dense`].
+
+use super::BatchLayer;
+use super::exp::exp_slice;
+use microfit_core::activation::{Activation, max_of};
+use microfit_core::kernels::dense as k;
+use microfit_core::layer::dense::{Dense, DenseParams};
+use microfit_core::layer::{BackwardCtx, ForwardCtx, PenaltyKind};
+use microfit_core::regularizer::Regularizer;
+
+/// The batch cache of a `Dense<IN, OUT>`: pre-activations of the tile and the transposed
+/// kernel (for the input gradient).
+#[derive(Debug, Clone)]
+pub struct DenseTile<const IN: usize, const OUT: usize, const B: usize> {
+    z: Box<[[f32; OUT]; B]>,
+    wt: Box<[[f32; IN]; OUT]>,
+}
+
+/// `y = softmax(z)` row by row with the core's `activation::softmax` order (max, `e^(z-m)`
+/// summed in order, divisions), the `exp`s of all rows in one vectorized pass.
+pub(crate) fn softmax_rows<const N: usize>(z: &[[f32; N]], y: &mut [[f32; N]]) {
+    let n = z.len();
+    for (zr, yr) in z.iter().zip(y.iter_mut()) {
+        let m = max_of(zr);
+        for (o, &v) in yr.iter_mut().zip(zr) {
+            *o = v - m;
+        }
+    }
+    exp_slice(y[..n].as_flattened_mut());
+    for yr in y[..n].iter_mut() {
+        let mut s = 0.0f32;
+        for &e in yr.iter() {
+            s += e;
+        }
+        for o in yr.iter_mut() {
+            *o /= s;
+        }
+    }
+}
+
+impl<const IN: usize, const OUT: usize, R: Regularizer, const B: usize> BatchLayer<B> for Dense<IN, OUT, R> {
+    type BatchCache = DenseTile<IN, OUT, B>;
+
+    fn new_batch_cache(&self) -> Self::BatchCache {
+        DenseTile {
+            z: Box::new([[0.0; OUT]; B]),
+            wt: Box::new([[0.0; IN]; OUT]),
+        }
+    }
+
+    #[inline]
+    fn forward_batch(
+        &self,
+        p: &Self::Params,
+        x: &[[f32; IN]],
+        y: &mut [[f32; OUT]],
+        cache: &mut Self::BatchCache,
+        _ctx: &mut ForwardCtx<'_>,
+    ) {
+        let n = x.len();
+        let z = &mut cache.z[..n];
+        k::forward_rows(x, &p.kernel, self.config.use_bias.then_some(&p.bias), z);
+        match self.config.activation {
+            Activation::Softmax => softmax_rows(z, y),
+            act => {
+                for (zr, yr) in z.iter().zip(y.iter_mut()) {
+                    act.forward(zr, yr);
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn backward_batch(
+        &self,
+        p: &DenseParams<IN, OUT>,
+        g: &mut DenseParams<IN, OUT>,
+        x: &[[f32; IN]],
+        y: &[[f32; OUT]],
+        cache: &mut Self::BatchCache,
+        d: &mut [[f32; OUT]],
+        d_is_pre: bool,
+        dx: Option<&mut [[f32; IN]]>,
+        ctx: &mut BackwardCtx<'_>,
+    ) {
+        let cfg = &self.config;
+        let n = x.len();
+        // The core's `layer::dense::backward` up to the kernel call, sample by sample.
+        for ((yr, zr), dr) in y.iter().zip(cache.z[..n].iter_mut()).zip(d.iter_mut()) {
+            if let Some(ar) = &cfg.activity_regularizer {
+                ctx.penalties
+                    .add(ctx.layer, PenaltyKind::Activity, ar.penalty(yr, OUT));
+                if d_is_pre {
+                    zr.fill(0.0);
+                    ar.add_grad(yr, OUT, zr, ctx.inv_batch);
+                    cfg.activation.backward_in_place(&[], yr, zr);
+                    for (dj, &aj) in dr.iter_mut().zip(zr.iter()) {
+                        *dj += aj;
+                    }
+                } else {
+                    ar.add_grad(yr, OUT, dr, ctx.inv_batch);
+                }
+            }
+            if !d_is_pre {
+                cfg.activation.backward_in_place(zr, yr, dr);
+            }
+        }
+        if dx.is_some() {
+            k::transpose(&p.kernel, &mut cache.wt);
+        }
+        let gb = cfg.use_bias.then_some(&mut g.bias);
+        k::backward_rows(x, &cache.wt, &d[..n], &mut g.kernel, gb, dx);
+    }
+
+    fn logits_batch<'c>(&self, cache: &'c Self::BatchCache) -> Option<&'c [f32]> {
+        Some(cache.z.as_flattened())
+    }
+}

@@ -1,0 +1,457 @@
+//! The end-of-training report: per layer its penalties, per weight tensor its norms and
+//! sparsity, and the loss and metrics on every part of the data.
+//!
+//! Penalties are those of the final weights (kernel and bias regularizers) and the mean activity
+//! penalty over the training set, from the Keras-style evaluation of the final model; they are
+//! the part of the reported loss that regularization adds.
+
+use std::fmt::Write as _;
+
+use microfit_core::layer::PenaltyKind;
+use microfit_core::train::EpochReport;
+use serde::Serialize;
+
+use crate::model::Sequential;
+use crate::train_run::FinalMetrics;
+
+/// Magnitude under which a weight counts as "near zero" in the sparsity columns.
+pub const NEAR_ZERO: f32 = 1e-3;
+
+/// One layer of the report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LayerRow {
+    /// Keras-style name (`dense`, `dense_1`).
+    pub name: String,
+    /// Kind (`dense`, ...).
+    pub kind: String,
+    /// Output shape.
+    pub output_shape: Vec<usize>,
+    /// Trainable scalars.
+    pub params: usize,
+    /// Activation (`-` for layers without one).
+    pub activation: String,
+    /// Kernel penalty (None without a kernel regularizer).
+    pub kernel_penalty: Option<f32>,
+    /// Bias penalty.
+    pub bias_penalty: Option<f32>,
+    /// Activity penalty (mean over the training batches).
+    pub activity_penalty: Option<f32>,
+}
+
+/// One weight tensor of the report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TensorRow {
+    /// Keras variable name (`dense/kernel`).
+    pub name: String,
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// `Σ|w|`.
+    pub l1_norm: f32,
+    /// `sqrt(Σw²)`.
+    pub l2_norm: f32,
+    /// `max |w|`.
+    pub max_abs: f32,
+    /// Values exactly 0.
+    pub zeros: usize,
+    /// Values with `|w| < 1e-3`.
+    pub near_zero: usize,
+    /// Number of values.
+    pub count: usize,
+}
+
+/// Loss and metrics on one part of the data.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricRow {
+    /// `train`, `validation` or `test`.
+    pub set: String,
+    /// Samples.
+    pub samples: u32,
+    /// Keras loss (data loss + penalties).
+    pub loss: f32,
+    /// Data loss.
+    pub data_loss: f32,
+    /// Penalties.
+    pub penalty: f32,
+    /// Accuracy (classification).
+    pub accuracy: Option<f32>,
+    /// Mean squared error (regression).
+    pub mse: Option<f32>,
+    /// Mean absolute error (regression).
+    pub mae: Option<f32>,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// Layers.
+    pub layers: Vec<LayerRow>,
+    /// Weight tensors.
+    pub tensors: Vec<TensorRow>,
+    /// Metrics per part.
+    pub metrics: Vec<MetricRow>,
+}
+
+fn metric_row(set: &str, r: &EpochReport, classification: bool) -> MetricRow {
+    MetricRow {
+        set: set.to_string(),
+        samples: r.metrics.samples,
+        loss: r.loss,
+        data_loss: r.data_loss,
+        penalty: r.penalties.total(),
+        accuracy: classification.then(|| r.metrics.accuracy()),
+        mse: (!classification).then(|| r.metrics.mse()),
+        mae: (!classification).then(|| r.metrics.mae()),
+    }
+}
+
+/// Norms and sparsity of one tensor.
+pub fn tensor_row(name: &str, shape: &[usize], w: &[f32]) -> TensorRow {
+    let mut l1 = 0.0f64;
+    let mut l2 = 0.0f64;
+    let mut max_abs = 0.0f32;
+    let (mut zeros, mut near) = (0, 0);
+    for &v in w {
+        let a = v.abs();
+        l1 += f64::from(a);
+        l2 += f64::from(v) * f64::from(v);
+        max_abs = max_abs.max(a);
+        if v == 0.0 {
+            zeros += 1;
+        }
+        if a < NEAR_ZERO {
+            near += 1;
+        }
+    }
+    TensorRow {
+        name: name.to_string(),
+        shape: shape.to_vec(),
+        l1_norm: l1 as f32,
+        l2_norm: l2.sqrt() as f32,
+        max_abs,
+        zeros,
+        near_zero: near,
+        count: w.len(),
+    }
+}
+
+/// Builds the report of `model` from its final evaluation.
+pub fn build(model: &Sequential, m: &FinalMetrics, classification: bool) -> Report {
+    let spec = model.spec();
+    let shapes = spec.shapes().unwrap_or_default();
+    let pen = &m.train.penalties;
+    let mut layers = Vec::new();
+    for (i, l) in spec.layers.iter().enumerate() {
+        let name = model
+            .layer_names
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| format!("layer_{i}"));
+        let prefix = format!("{name}/");
+        let params: usize = model
+            .params
+            .names
+            .iter()
+            .zip(&model.params.tensors)
+            .filter(|(n, _)| n.starts_with(&prefix))
+            .map(|(_, t)| t.len())
+            .sum();
+        let cfg = l.dense_config();
+        let has = |kind: PenaltyKind| -> bool {
+            match (cfg, kind) {
+                (Some(c), PenaltyKind::Kernel) => c.kernel_regularizer.is_some(),
+                (Some(c), PenaltyKind::Bias) => c.use_bias && c.bias_regularizer.is_some(),
+                (Some(c), PenaltyKind::Activity) => c.activity_regularizer.is_some(),
+                (None, _) => pen
+                    .entries()
+                    .iter()
+                    .any(|e| e.layer as usize == i && e.kind == kind),
+            }
+        };
+        let get = |kind: PenaltyKind| has(kind).then(|| pen.get(i, kind));
+        layers.push(LayerRow {
+            name,
+            kind: l.kind().to_string(),
+            output_shape: shapes.get(i).cloned().unwrap_or_default(),
+            params,
+            activation: cfg.map_or_else(
+                || "-".to_string(),
+                |c| c.activation.keras_name().to_string(),
+            ),
+            kernel_penalty: get(PenaltyKind::Kernel),
+            bias_penalty: get(PenaltyKind::Bias),
+            activity_penalty: get(PenaltyKind::Activity),
+        });
+    }
+    let tensors = model
+        .params
+        .names
+        .iter()
+        .zip(&model.params.shapes)
+        .zip(&model.params.tensors)
+        .map(|((n, s), t)| tensor_row(n, s, t))
+        .collect();
+    let mut metrics = vec![metric_row("train", &m.train, classification)];
+    if let Some(v) = &m.validation {
+        metrics.push(metric_row("validation", v, classification));
+    }
+    if let Some(t) = &m.test {
+        metrics.push(metric_row("test", t, classification));
+    }
+    Report {
+        layers,
+        tensors,
+        metrics,
+    }
+}
+
+/// A regularizer in words: `L2(0.001)`, `L1L2(0.0001, 0.001)`, `Orthogonal(0.01, rows)`.
+pub fn describe_reg(r: &microfit_core::regularizer::Reg) -> String {
+    use microfit_core::regularizer::{OrthoMode, Reg};
+    match r {
+        Reg::L1 { l1 } => format!("L1({l1})"),
+        Reg::L2 { l2 } => format!("L2({l2})"),
+        Reg::L1L2 { l1, l2 } => format!("L1L2({l1}, {l2})"),
+        Reg::Orthogonal { factor, mode } => format!(
+            "Orthogonal({factor}, {})",
+            if *mode == OrthoMode::Rows {
+                "rows"
+            } else {
+                "columns"
+            }
+        ),
+        #[allow(unreachable_patterns)]
+        other => format!("{other:?}"),
+    }
+}
+
+/// A one-line model summary: `4 → dense(16, relu, kernel L2(0.001)) → dense(3, softmax)`.
+pub fn describe_model(spec: &crate::model::ModelSpec) -> String {
+    let shapes = spec.shapes().unwrap_or_default();
+    let dims = |s: &[usize]| {
+        s.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("×")
+    };
+    let mut parts = vec![dims(&spec.input_shape)];
+    for (i, l) in spec.layers.iter().enumerate() {
+        let mut inner = vec![shapes.get(i).map_or_else(String::new, |s| dims(s))];
+        if let Some(c) = l.dense_config() {
+            inner.push(c.activation.keras_name().to_string());
+            for (what, r) in [
+                ("kernel", &c.kernel_regularizer),
+                ("bias", &c.bias_regularizer),
+                ("activity", &c.activity_regularizer),
+            ] {
+                if let Some(r) = r {
+                    inner.push(format!("{what} {}", describe_reg(r)));
+                }
+            }
+        }
+        parts.push(format!("{}({})", l.kind(), inner.join(", ")));
+    }
+    parts.join(" → ")
+}
+
+/// Formats a table with aligned columns (first column left-aligned, the others right-aligned).
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let n = headers.len();
+    let mut w: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate().take(n) {
+            w[i] = w[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: &[String]| -> String {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate().take(n) {
+            let pad = w[i].saturating_sub(c.chars().count());
+            if i == 0 {
+                s.push_str(c);
+                s.push_str(&" ".repeat(pad));
+            } else {
+                s.push_str("  ");
+                s.push_str(&" ".repeat(pad));
+                s.push_str(c);
+            }
+        }
+        s.trim_end().to_string()
+    };
+    let mut out = line(&headers.iter().map(|h| (*h).to_string()).collect::<Vec<_>>());
+    out.push('\n');
+    out.push_str(
+        &w.iter()
+            .map(|&k| "-".repeat(k))
+            .collect::<Vec<_>>()
+            .join("  "),
+    );
+    out.push('\n');
+    for r in rows {
+        out.push_str(&line(r));
+        out.push('\n');
+    }
+    out
+}
+
+/// A number for a table: 4 significant digits, scientific when small or large.
+pub fn num(v: f32) -> String {
+    if !v.is_finite() {
+        return format!("{v}");
+    }
+    let a = v.abs();
+    if a == 0.0 {
+        "0".into()
+    } else if !(1e-3..1e5).contains(&a) {
+        format!("{v:.3e}")
+    } else {
+        let digits = (3 - a.log10().floor() as i32).clamp(0, 6) as usize;
+        format!("{v:.digits$}")
+    }
+}
+
+fn opt(v: Option<f32>) -> String {
+    v.map_or_else(|| "-".into(), num)
+}
+
+fn shape(s: &[usize]) -> String {
+    format!(
+        "({})",
+        s.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+fn pct(k: usize, n: usize) -> String {
+    if n == 0 {
+        "0".into()
+    } else {
+        format!("{k} ({:.1}%)", 100.0 * k as f64 / n as f64)
+    }
+}
+
+impl Report {
+    /// The report as text tables.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "Layers (penalties at the final weights; activity: mean over the training set)"
+        );
+        let rows: Vec<Vec<String>> = self
+            .layers
+            .iter()
+            .map(|l| {
+                vec![
+                    l.name.clone(),
+                    l.kind.clone(),
+                    shape(&l.output_shape),
+                    l.params.to_string(),
+                    l.activation.clone(),
+                    opt(l.kernel_penalty),
+                    opt(l.bias_penalty),
+                    opt(l.activity_penalty),
+                ]
+            })
+            .collect();
+        s.push_str(&table(
+            &[
+                "layer",
+                "type",
+                "output",
+                "params",
+                "activation",
+                "kernel pen.",
+                "bias pen.",
+                "activity pen.",
+            ],
+            &rows,
+        ));
+        let _ = writeln!(
+            s,
+            "\nWeights (sparsity: exact zeros, and |w| < {NEAR_ZERO})"
+        );
+        let rows: Vec<Vec<String>> = self
+            .tensors
+            .iter()
+            .map(|t| {
+                vec![
+                    t.name.clone(),
+                    shape(&t.shape),
+                    num(t.l1_norm),
+                    num(t.l2_norm),
+                    num(t.max_abs),
+                    pct(t.zeros, t.count),
+                    pct(t.near_zero, t.count),
+                ]
+            })
+            .collect();
+        s.push_str(&table(
+            &[
+                "tensor", "shape", "L1 norm", "L2 norm", "max |w|", "zeros", "|w|<1e-3",
+            ],
+            &rows,
+        ));
+        let classification = self.metrics.first().is_some_and(|m| m.accuracy.is_some());
+        let _ = writeln!(
+            s,
+            "\nMetrics (Keras evaluate: loss = data loss + penalties)"
+        );
+        let rows: Vec<Vec<String>> = self
+            .metrics
+            .iter()
+            .map(|m| {
+                let mut r = vec![
+                    m.set.clone(),
+                    m.samples.to_string(),
+                    num(m.loss),
+                    num(m.data_loss),
+                    num(m.penalty),
+                ];
+                if classification {
+                    r.push(
+                        m.accuracy
+                            .map_or_else(|| "-".into(), |a| format!("{:.2}%", 100.0 * a)),
+                    );
+                } else {
+                    r.push(opt(m.mse));
+                    r.push(opt(m.mae));
+                }
+                r
+            })
+            .collect();
+        let mut headers = vec!["set", "samples", "loss", "data loss", "penalty"];
+        if classification {
+            headers.push("accuracy");
+        } else {
+            headers.extend(["mse", "mae"]);
+        }
+        s.push_str(&table(&headers, &rows));
+        s
+    }
+
+    /// The report as JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparsity_counts_exact_and_near_zeros() {
+        let r = tensor_row("t", &[4], &[0.0, -0.0, 5e-4, 2.0]);
+        assert_eq!((r.zeros, r.near_zero, r.count), (2, 3, 4));
+        assert_eq!(r.l1_norm, 2.0005);
+        assert_eq!(r.max_abs, 2.0);
+    }
+
+    #[test]
+    fn tables_align() {
+        let t = table(&["a", "bb"], &[vec!["xyz".into(), "1".into()]]);
+        assert_eq!(t, "a    bb\n---  --\nxyz   1\n");
+    }
+}
