@@ -7,7 +7,10 @@
 //!
 //! ## A tour
 //! * [`tensor`]: fixed-size tensors (`[f32; N]`, nested arrays) seen as flat slices.
-//! * [`layer`]: the [`Layer`] trait, [`Dense`](layer::dense::Dense), and tuples of layers as models.
+//! * [`layer`]: the [`Layer`] trait, [`Dense`](layer::dense::Dense), `Conv1D/2D/3D`
+//!   ([`layer::conv`]), pooling ([`layer::pool`]), [`Flatten`](layer::flatten::Flatten),
+//!   [`Dropout`](layer::dropout::Dropout), and tuples of layers as models.
+//! * [`zoo`]: ready-made typed models (the tiny digits CNN).
 //! * [`kernels`]: the numeric kernels, written once, shared with models built at run time.
 //! * [`activation`], [`loss`], [`regularizer`], [`init`]: Keras' building blocks, Keras' math.
 //! * [`optim`]: SGD (momentum, Nesterov), Adam, AdamW, clipping, learning-rate schedules.

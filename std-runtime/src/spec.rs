@@ -985,7 +985,9 @@ fn resolve_loss(
                     Loss::SparseCategoricalCrossentropy { from_logits: true }
                 }
                 (_, true) => {
-                    return Err(ctx.err("loss.from_logits", "only cross-entropy losses take logits"));
+                    return Err(
+                        ctx.err("loss.from_logits", "only cross-entropy losses take logits")
+                    );
                 }
             }
         }

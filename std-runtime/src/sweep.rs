@@ -1,5 +1,8 @@
 //! Regularization sweeps: one model per strength λ, trained in parallel with `rayon`.
 //!
+//! λ becomes the kernel L1 or L2 factor of every layer with weights (replacing the spec's
+//! kernel regularizers, as `train --l1/--l2` does); everything else comes from the spec.
+//!
 //! Every run uses the same seed, so the same split, the same initial weights and the same batch
 //! order: the only difference between runs is λ, and the results do not depend on the number of
 //! threads or on scheduling (each run is sequential and deterministic).

@@ -106,12 +106,22 @@ fn sym_size(elf: &Elf<'_>, name: &str) -> u64 {
     elf.symbol(name).map(|s| u64::from(s.size)).unwrap_or(0)
 }
 
-fn bench_one(v: &Variant, plugin: &Path, target: &Path) -> Result<serde_json::Value, String> {
-    let file = format!(
+/// The variant's short name, e.g. `w1-l2-m4f` (also its ELF's file name).
+fn file_name(v: &Variant) -> String {
+    format!(
         "{}-{}",
         v.name.to_lowercase().replace('+', "-"),
         v.arch.label().to_lowercase()
-    );
+    )
+}
+
+fn bench_one(
+    v: &Variant,
+    plugin: &Path,
+    target: &Path,
+    prof: usize,
+) -> Result<serde_json::Value, String> {
+    let file = file_name(v);
     let elf_path = fw::build(v.arch, v.features, &file)?;
     let bytes = std::fs::read(&elf_path).map_err(|e| format!("{}: {e}", elf_path.display()))?;
     let elf = Elf::parse(&bytes)?;
@@ -131,7 +141,7 @@ fn bench_one(v: &Variant, plugin: &Path, target: &Path) -> Result<serde_json::Va
         .ok_or("no icount_mark symbol in the ELF")?
         .value
         & !1;
-    let panics = panic_sites(&elf, "train_epoch");
+    let panics = panic_sites(&elf, "train_epoch")?;
 
     let log_path = target
         .join("microfit-fw")
@@ -139,7 +149,11 @@ fn bench_one(v: &Variant, plugin: &Path, target: &Path) -> Result<serde_json::Va
     let _ = std::fs::remove_file(&log_path);
     let extra = vec![
         "-plugin".to_string(),
-        format!("{},mark={mark:#x}", plugin.display()),
+        format!(
+            "{},mark={mark:#x}{}",
+            plugin.display(),
+            if prof > 0 { ",prof=1" } else { "" }
+        ),
         "-d".to_string(),
         "plugin".to_string(),
         "-D".to_string(),
@@ -203,6 +217,18 @@ fn bench_one(v: &Variant, plugin: &Path, target: &Path) -> Result<serde_json::Va
         .peak_stack
         .ok_or("no `stack peak_bytes=` line in the log")?;
     let per_sample = train_instr as f64 / samples as f64;
+    // `PROF symbol N`: instructions per symbol between the first and the last marker (the
+    // logging between epochs included, a few instructions per sample).
+    let mut profile: Vec<(String, u64)> = plugin_log
+        .lines()
+        .filter_map(|l| l.strip_prefix("PROF "))
+        .filter_map(|l| {
+            let (sym, n) = l.rsplit_once(' ')?;
+            Some((crate::elf::demangle(sym), n.trim().parse().ok()?))
+        })
+        .collect();
+    profile.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    profile.truncate(prof);
     Ok(json!({
         "workload": v.name,
         "cpu": v.arch.label(),
@@ -235,18 +261,44 @@ fn bench_one(v: &Variant, plugin: &Path, target: &Path) -> Result<serde_json::Va
         "panic_call_sites_detail": panics.sites.iter().map(|(a, b, n)| json!({"caller": a, "callee": b, "count": n})).collect::<Vec<_>>(),
         "panic_roots": panics.roots,
         "functions_reachable_from_train_epoch": panics.reachable,
+        "indirect_calls_reachable_from_train_epoch": panics.indirect,
+        "profile_per_sample": profile.iter().map(|(sym, n)| json!({"symbol": sym, "instructions_per_sample": (*n as f64 / samples as f64 * 10.0).round() / 10.0})).collect::<Vec<_>>(),
         "elf": elf_path.display().to_string(),
     }))
 }
 
 pub fn fw_bench(args: &[String]) -> Result<ExitCode, String> {
-    let (mut as_json, mut m0) = (false, true);
-    for a in args {
-        match a.as_str() {
+    let (mut as_json, mut m0, mut prof, mut only) = (false, true, 0usize, None::<Vec<String>>);
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
             "--json" => as_json = true,
             "--no-m0" => m0 = false,
+            "--prof" => {
+                i += 1;
+                prof = args
+                    .get(i)
+                    .and_then(|n| n.parse().ok())
+                    .ok_or("--prof needs a number of symbols")?;
+            }
+            "--only" => {
+                i += 1;
+                let list = args.get(i).ok_or("--only needs a list, e.g. w1-m4f,w2-l2-m4f")?;
+                only = Some(list.split(',').map(|s| s.trim().to_lowercase()).collect());
+            }
             other => return Err(format!("fw-bench: unexpected argument {other:?}")),
         }
+        i += 1;
+    }
+    if let Some(o) = &only
+        && let Some(bad) = o.iter().find(|n| !VARIANTS.iter().any(|v| file_name(v) == **n))
+    {
+        let names: Vec<String> = VARIANTS.iter().map(file_name).collect();
+        return Err(format!("--only: unknown variant {bad:?} (one of {})", names.join(", ")));
+    }
+    let selected = |v: &&Variant| only.as_ref().is_none_or(|o| o.contains(&file_name(v)));
+    if !VARIANTS.iter().filter(selected).any(|v| v.arch == Arch::M0) {
+        m0 = false;
     }
     fw::qemu_binary()?;
     if !target_installed("thumbv7em-none-eabihf") {
@@ -259,8 +311,12 @@ pub fn fw_bench(args: &[String]) -> Result<ExitCode, String> {
     let target = fw::target_dir()?;
     let plugin = build_plugin(&target)?;
     let mut rows = Vec::new();
-    for v in VARIANTS.iter().filter(|v| m0 || v.arch != Arch::M0) {
-        rows.push(bench_one(v, &plugin, &target)?);
+    for v in VARIANTS
+        .iter()
+        .filter(selected)
+        .filter(|v| m0 || v.arch != Arch::M0)
+    {
+        rows.push(bench_one(v, &plugin, &target, prof)?);
     }
     // The M0 (soft float) must compute the very same bits as the M4F.
     let hash = |w: &str, cpu: &str| {
@@ -287,6 +343,9 @@ pub fn fw_bench(args: &[String]) -> Result<ExitCode, String> {
         );
     } else {
         print_table(&rows);
+        if prof > 0 {
+            print_profiles(&rows);
+        }
         if let Some(s) = same_bits {
             println!(
                 "W1 weights hash, M0 (soft float) vs M4F: {}",
@@ -299,6 +358,23 @@ pub fn fw_bench(args: &[String]) -> Result<ExitCode, String> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn print_profiles(rows: &[serde_json::Value]) {
+    for r in rows {
+        println!(
+            "\nprofile {} {} (instructions per sample, by symbol):",
+            r["workload"].as_str().unwrap_or("?"),
+            r["cpu"].as_str().unwrap_or("?")
+        );
+        for p in r["profile_per_sample"].as_array().into_iter().flatten() {
+            println!(
+                "  {:>9.1}  {}",
+                p["instructions_per_sample"].as_f64().unwrap_or(0.0),
+                p["symbol"].as_str().unwrap_or("?")
+            );
+        }
+    }
 }
 
 fn print_table(rows: &[serde_json::Value]) {

@@ -23,8 +23,8 @@
 //! on microcontrollers) and the batched kernels ([`forward_rows`], [`backward_rows`]: several
 //! samples, const sizes, used by the host's batched path) skip the same terms, so they give the
 //! same bits in every case. The per-sample kernels skip with a branch (cheap on an in-order
-//! core); the batched ones first compact the nonzero inputs of a sample without branches and
-//! then loop over them (no mispredicted branches on a host CPU).
+//! core); the batched ones turn the nonzero pattern into bit masks with vector compares and
+//! loop over the set bits ([`for_each_nonzero`]): no mispredicted branch on a host CPU.
 
 /// `z = x·W (+ b)`; `x.len() = in`, `z.len() = out`, `w.len() = in·out`.
 ///
@@ -104,28 +104,77 @@ pub fn backward(
     }
 }
 
-/// Indices and values of the nonzero entries of `x`, in increasing index order, written to the
-/// front of `idx`/`val`; returns how many. Branch-free (a store and a conditional increment
-/// per entry), so the pattern of zeros costs no mispredicted branch.
+/// Calls `f(i, x_i)` for every `x_i != 0` in increasing `i`, without a data-dependent branch
+/// per entry: the nonzero pattern of each block of 64 entries becomes a bit mask (vector
+/// compares), then the loop runs over the set bits.
 ///
 /// ```
-/// use microfit_core::kernels::dense::nonzero;
-/// let (mut idx, mut val) = ([0u32; 4], [0.0f32; 4]);
-/// let k = nonzero(&[0.0, 2.0, -0.0, 3.0], &mut idx, &mut val);
-/// assert_eq!((k, &idx[..k], &val[..k]), (2, &[1, 3][..], &[2.0, 3.0][..]));
+/// use microfit_core::kernels::dense::for_each_nonzero;
+/// let mut seen = Vec::new();
+/// for_each_nonzero(&[0.0, 2.0, -0.0, 3.0, f32::NAN], |i, v| seen.push((i, v.to_bits())));
+/// assert_eq!(seen, [(1, 2.0f32.to_bits()), (3, 3.0f32.to_bits()), (4, f32::NAN.to_bits())]);
 /// ```
-#[inline]
-pub fn nonzero<const N: usize>(x: &[f32; N], idx: &mut [u32; N], val: &mut [f32; N]) -> usize {
-    let mut k = 0usize;
-    for (i, &xi) in x.iter().enumerate() {
-        // `k <= i < N`: the `min` never changes the index, it lets the compiler drop the
-        // bounds checks.
-        let slot = k.min(N.saturating_sub(1));
-        idx[slot] = i as u32;
-        val[slot] = xi;
-        k += usize::from(xi != 0.0);
+#[inline(always)]
+pub fn for_each_nonzero<const N: usize>(x: &[f32; N], mut f: impl FnMut(usize, f32)) {
+    let (blocks, rest) = x.as_chunks::<64>();
+    let mut base = 0usize;
+    for block in blocks {
+        let mut m = 0u64;
+        for (j, &v) in block.iter().enumerate() {
+            m |= u64::from(v != 0.0) << j;
+        }
+        while m != 0 {
+            let j = m.trailing_zeros() as usize;
+            m &= m - 1;
+            f(base + j, block[j & 63]);
+        }
+        base += 64;
     }
-    k
+    let mut m = 0u64;
+    for (j, &v) in rest.iter().enumerate() {
+        m |= u64::from(v != 0.0) << j;
+    }
+    while m != 0 {
+        let j = m.trailing_zeros() as usize;
+        m &= m - 1;
+        if let Some(&v) = rest.get(j) {
+            f(base + j, v);
+        }
+    }
+}
+
+/// `z = x·W (+ b)` for one sample, over its nonzero inputs: the order of [`forward`].
+#[inline(always)]
+fn forward_one<const IN: usize, const OUT: usize>(
+    x: &[f32; IN],
+    w: &[[f32; OUT]; IN],
+    b: Option<&[f32; OUT]>,
+    z: &mut [f32; OUT],
+) {
+    let mut acc = [0.0f32; OUT];
+    for_each_nonzero(x, |i, xi| {
+        let row = &w[i.min(IN.saturating_sub(1))];
+        for (a, &wij) in acc.iter_mut().zip(row) {
+            *a += xi * wij;
+        }
+    });
+    if let Some(b) = b {
+        for (a, &bj) in acc.iter_mut().zip(b) {
+            *a += bj;
+        }
+    }
+    *z = acc;
+}
+
+/// `gW[i] += x_i·dz` for the nonzero inputs of one sample.
+#[inline(always)]
+fn grad_one<const IN: usize, const OUT: usize>(x: &[f32; IN], dz: &[f32; OUT], gw: &mut [[f32; OUT]; IN]) {
+    for_each_nonzero(x, |i, xi| {
+        let grow = &mut gw[i.min(IN.saturating_sub(1))];
+        for (g, &dj) in grow.iter_mut().zip(dz) {
+            *g += xi * dj;
+        }
+    });
 }
 
 /// Batched forward pass: `z_b = x_b·W (+ b)` for every sample row `b`, with exactly the
@@ -151,23 +200,22 @@ pub fn forward_rows<const IN: usize, const OUT: usize>(
     b: Option<&[f32; OUT]>,
     z: &mut [[f32; OUT]],
 ) {
-    let mut idx = [0u32; IN];
-    let mut val = [0.0f32; IN];
     for (xb, zb) in x.iter().zip(z.iter_mut()) {
-        let k = nonzero(xb, &mut idx, &mut val);
-        let mut acc = [0.0f32; OUT];
-        for (&i, &xi) in idx.iter().zip(val.iter()).take(k) {
-            let row = &w[(i as usize).min(IN.saturating_sub(1))];
-            for (a, &wij) in acc.iter_mut().zip(row) {
-                *a += xi * wij;
+        forward_one(xb, w, b, zb);
+    }
+}
+
+/// `dx_b = W·dz_b` for every row, from `wt = Wᵀ`: for each `i`, the sum over `j` in order.
+#[inline]
+fn input_grad_rows<const IN: usize, const OUT: usize>(wt: &[[f32; IN]; OUT], dz: &[[f32; OUT]], dx: &mut [[f32; IN]]) {
+    for (dzb, dxb) in dz.iter().zip(dx.iter_mut()) {
+        let mut acc = [0.0f32; IN];
+        for (&dj, wtj) in dzb.iter().zip(wt) {
+            for (a, &wij) in acc.iter_mut().zip(wtj) {
+                *a += wij * dj;
             }
         }
-        if let Some(b) = b {
-            for (a, &bj) in acc.iter_mut().zip(b) {
-                *a += bj;
-            }
-        }
-        *zb = acc;
+        *dxb = acc;
     }
 }
 
@@ -211,26 +259,10 @@ pub fn backward_rows<const IN: usize, const OUT: usize>(
     dx: Option<&mut [[f32; IN]]>,
 ) {
     if let Some(dx) = dx {
-        for (dzb, dxb) in dz.iter().zip(dx.iter_mut()) {
-            let mut acc = [0.0f32; IN];
-            for (&dj, wtj) in dzb.iter().zip(wt) {
-                for (a, &wij) in acc.iter_mut().zip(wtj) {
-                    *a += wij * dj;
-                }
-            }
-            *dxb = acc;
-        }
+        input_grad_rows(wt, dz, dx);
     }
-    let mut idx = [0u32; IN];
-    let mut val = [0.0f32; IN];
     for (xb, dzb) in x.iter().zip(dz) {
-        let k = nonzero(xb, &mut idx, &mut val);
-        for (&i, &xi) in idx.iter().zip(val.iter()).take(k) {
-            let grow = &mut gw[(i as usize).min(IN.saturating_sub(1))];
-            for (g, &dj) in grow.iter_mut().zip(dzb) {
-                *g += xi * dj;
-            }
-        }
+        grad_one(xb, dzb, gw);
     }
     if let Some(gb) = gb {
         for dzb in dz {

@@ -81,6 +81,34 @@ pub struct Adam<P> {
     m: P,
     v: P,
     t: u32,
+    one_minus: OneMinusCache,
+}
+
+/// `(1 - β1, 1 - β2)` ([`keras_one_minus`], a loop in double precision: software floating point
+/// on a microcontroller) computed once for the betas they belong to, not on every step; recomputed
+/// when `config` changes. A cache of a function of `config`, so it takes no part in `==`.
+#[derive(Debug, Clone, Copy, Default)]
+struct OneMinusCache(Option<((u32, u32), (f32, f32))>);
+
+impl PartialEq for OneMinusCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl OneMinusCache {
+    #[inline]
+    fn get(&mut self, beta_1: f32, beta_2: f32) -> (f32, f32) {
+        let key = (beta_1.to_bits(), beta_2.to_bits());
+        match self.0 {
+            Some((k, v)) if k == key => v,
+            _ => {
+                let v = (keras_one_minus(beta_1), keras_one_minus(beta_2));
+                self.0 = Some((key, v));
+                v
+            }
+        }
+    }
 }
 
 impl<P: Params> Adam<P> {
@@ -124,7 +152,13 @@ impl<P: Params> Adam<P> {
         let mut m = like.clone();
         m.fill(0.0);
         let v = m.clone();
-        Ok(Adam { config, m, v, t: 0 })
+        Ok(Adam {
+            config,
+            m,
+            v,
+            t: 0,
+            one_minus: OneMinusCache::default(),
+        })
     }
 
     /// First-moment slot `m`.
@@ -180,20 +214,32 @@ pub fn adam_alpha(lr: f32, beta_1: f32, beta_2: f32, t: u32) -> f32 {
 /// assert_ne!(1.0f32 - 0.9f32, 0.1); // the f32 subtraction Keras does not do
 /// assert_eq!(keras_one_minus(0.0), 1.0);
 /// ```
-pub fn keras_one_minus(beta: f32) -> f32 {
-    let b = f64::from(beta);
+///
+/// A `const fn`: a firmware with compile-time betas evaluates it at compile time (see
+/// [`Adam::step_with_one_minus`]) and links no double-precision code.
+pub const fn keras_one_minus(beta: f32) -> f32 {
+    let b = beta as f64;
     if b > 0.0 && b < 1.0 {
         let mut scale = 1.0f64;
-        for _ in 0..15 {
+        let mut k = 0;
+        while k < 15 {
             // 10^k and n < 10^15 are exact doubles, so n / 10^k is the f64 nearest the decimal.
             scale *= 10.0;
-            let d = libm::round(b * scale) / scale;
+            let d = round_positive(b * scale) / scale;
             if d as f32 == beta {
                 return (1.0 - d) as f32;
             }
+            k += 1;
         }
     }
     1.0 - beta
+}
+
+/// `libm::round` (half away from zero) for `0 <= x < 2^63`, as a `const fn`: `x - trunc(x)` is
+/// exact (it is the fraction bits of `x`), so the comparison with 0.5 decides exactly.
+const fn round_positive(x: f64) -> f64 {
+    let t = x as u64 as f64;
+    if x - t >= 0.5 { t + 1.0 } else { t }
 }
 
 /// One Adam update of one tensor (see the module formula).
@@ -252,12 +298,43 @@ impl<P: Params> Adam<P> {
     /// [`adam_update_with`] for why, and for the condition on `sqrt` (correct rounding) under
     /// which the bits are those of [`Optimizer::step`].
     pub fn step_with(&mut self, w: &mut P, g: &mut P, sqrt: impl Fn(f32) -> f32 + Copy) {
+        let one_minus = self.one_minus.get(self.config.beta_1, self.config.beta_2);
+        self.step_with_one_minus(w, g, sqrt, one_minus);
+    }
+
+    /// [`Adam::step_with`] with `(1 - β1, 1 - β2)` given by the caller. They must be
+    /// `(keras_one_minus(config.beta_1), keras_one_minus(config.beta_2))` for the bits of
+    /// [`Optimizer::step`]; [`keras_one_minus`] is a `const fn`, so a firmware whose betas are
+    /// constants computes them at compile time and links no double-precision code:
+    ///
+    /// ```
+    /// use microfit_core::optim::adam::{Adam, keras_one_minus};
+    /// use microfit_core::optim::Optimizer;
+    /// use microfit_core::layer::dense::DenseParams;
+    /// use microfit_core::params::ZeroParams;
+    /// const ONE_MINUS: (f32, f32) = (keras_one_minus(0.9), keras_one_minus(0.999));
+    /// let (mut w1, mut g1) = (DenseParams::<2, 1>::zeroed(), DenseParams::<2, 1>::zeroed());
+    /// g1.kernel = [[0.5], [-0.25]];
+    /// let (mut w2, mut g2) = (w1.clone(), g1.clone());
+    /// let mut a = Adam::new(0.01, &w1)?;
+    /// let mut b = a.clone();
+    /// a.step(&mut w1, &mut g1);
+    /// b.step_with_one_minus(&mut w2, &mut g2, microfit_core::math::sqrt, ONE_MINUS);
+    /// assert_eq!((w1, a), (w2, b));
+    /// # Ok::<(), microfit_core::Error>(())
+    /// ```
+    pub fn step_with_one_minus(
+        &mut self,
+        w: &mut P,
+        g: &mut P,
+        sqrt: impl Fn(f32) -> f32 + Copy,
+        (omb1, omb2): (f32, f32),
+    ) {
         let c = &self.config;
         let lr = c.learning_rate.at(self.t);
         c.common.before_update(w, g, lr);
         let t = self.t.wrapping_add(1);
         let alpha = adam_alpha(lr, c.beta_1, c.beta_2, t);
-        let (omb1, omb2) = (keras_one_minus(c.beta_1), keras_one_minus(c.beta_2));
         for i in 0..w.tensor_count() {
             adam_update_with(
                 w.tensor_mut(i),

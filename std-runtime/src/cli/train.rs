@@ -213,6 +213,12 @@ fn resume_setup(a: &TrainArgs, out: &Path) -> Result<Setup, CliError> {
     let mut file = ModelFile::load(&ckpt)?;
     let mut cfg = file.config(&ckpt)?;
     if let Some(e) = c.epochs {
+        if e < file.progress.epochs_done {
+            return Err(CliError::usage(format!(
+                "--epochs {e}: the checkpoint already has {} epochs; give a larger total to train more",
+                file.progress.epochs_done
+            )));
+        }
         cfg.epochs = e;
     }
     let early_stopped = file
