@@ -51,7 +51,18 @@ fn main() {
         (true, false) => "memory-mps2-an386.x",
     };
     if memory == "memory-microbit.x" && workload == "w2" {
-        panic!("W2 needs about 40 KiB of RAM; QEMU's microbit (thumbv6m-none-eabi) has 16 KiB: use W1 there");
+        panic!(
+            "W2 needs about 40 KiB of RAM; QEMU's microbit (thumbv6m-none-eabi) has 16 KiB: use W1 there"
+        );
+    }
+    if qemu {
+        // `cortex-m-rt/device` (feature `qemu`): the firmware supplies `__INTERRUPTS` itself
+        // (one vector) and there are no device interrupt handlers to provide to the linker.
+        fs::write(
+            out_dir.join("device.x"),
+            "/* microfit-firmware (qemu): no device interrupt handlers */\n",
+        )
+        .expect("write device.x");
     }
     let memory_path = manifest_dir.join(memory);
     println!("cargo:rerun-if-changed={}", memory_path.display());
@@ -228,7 +239,11 @@ fn generate_workload(path: &Path) -> String {
         f32_rows(&x, input)
     )
     .unwrap();
-    let ls: Vec<String> = labels.data.iter().map(|&l| (l as u32).to_string()).collect();
+    let ls: Vec<String> = labels
+        .data
+        .iter()
+        .map(|&l| (l as u32).to_string())
+        .collect();
     writeln!(s, "/// Class labels.\n#[unsafe(no_mangle)]\npub static MICROFIT_DATASET_LABELS: [u32; {n}] = [{}];", ls.join(", ")).unwrap();
     writeln!(s, "/// Initial `dense_0/kernel`, `[in][out]`.\n#[unsafe(no_mangle)]\npub static MICROFIT_INIT_DENSE_0_KERNEL: [[f32; {hidden}]; {input}] = {};", f32_rows(&k0, hidden)).unwrap();
     writeln!(s, "/// Initial `dense_0/bias`.\n#[unsafe(no_mangle)]\npub static MICROFIT_INIT_DENSE_0_BIAS: [f32; {hidden}] = {};", f32_vec(&b0)).unwrap();

@@ -65,7 +65,7 @@
 //! * `defmt`: `defmt::Format` for errors and reports.
 //! * `serde`: `Serialize`/`Deserialize` for configurations.
 //!
-//! MSRV: Rust 1.85 (edition 2024).
+//! MSRV: Rust 1.88 (edition 2024; `slice::as_chunks` in the kernels).
 
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]

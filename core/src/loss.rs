@@ -20,7 +20,7 @@
 //! the same through [`Loss::fuses_with`], so `softmax([40, -40, 0])` with label 1 costs 80.0,
 //! not 16.118.
 
-use crate::activation::{Activation, log_sum_exp, sigmoid};
+use crate::activation::{Activation, sigmoid};
 use crate::error::Error;
 use crate::math;
 
@@ -219,6 +219,53 @@ impl Loss {
         self.compute(z, target, grad_z, scale, true)
     }
 
+    /// [`Loss::fused_value_grad`] reusing the forward pass: `y` is the output of the last
+    /// activation on `z` (`softmax(z)` for the cross-entropies, `sigmoid(z)` for binary
+    /// cross-entropy), as the layer computed it. Same value and gradient bits as
+    /// [`Loss::fused_value_grad`], without evaluating the `exp`s again: the softmax
+    /// cross-entropy's gradient is `y·Σt - t`, and its `log Σ e^(z - max z)` is
+    /// `-log(max y)` (the largest `y` is `e^0 / Σ = 1 / Σ`, rounded once).
+    ///
+    /// `y` must be that activation of `z`; anything else gives another gradient (no panic).
+    /// For other losses (no cached-logits path) this is [`Loss::fused_value_grad`].
+    ///
+    /// # Errors
+    /// As [`Loss::value_grad`].
+    ///
+    /// ```
+    /// use microfit_core::{Activation, Loss, loss::Target};
+    /// let l = Loss::CategoricalCrossentropy { from_logits: false };
+    /// let z = [40.0f32, -40.0, 0.0];
+    /// let mut y = [0.0; 3];
+    /// Activation::Softmax.forward(&z, &mut y);
+    /// let (mut g1, mut g2) = ([0.0; 3], [0.0; 3]);
+    /// let a = l.fused_value_grad(&z, Target::Class(1), Some(&mut g1), 1.0)?;
+    /// let b = l.fused_value_grad_with_output(&z, &y, Target::Class(1), Some(&mut g2), 1.0)?;
+    /// assert_eq!((a, g1), (b, g2));
+    /// assert_eq!(a, 80.0); // not -log(clip(y_1)) = 16.118
+    /// # Ok::<(), microfit_core::Error>(())
+    /// ```
+    pub fn fused_value_grad_with_output(
+        &self,
+        z: &[f32],
+        y: &[f32],
+        target: Target<'_>,
+        grad_z: Option<&mut [f32]>,
+        scale: f32,
+    ) -> Result<f32, Error> {
+        match *self {
+            Loss::CategoricalCrossentropy { .. } | Loss::SparseCategoricalCrossentropy { .. } => {
+                self.check_target(z.len(), target)?;
+                Ok(softmax_xent(z, Some(y), target, grad_z, scale))
+            }
+            Loss::BinaryCrossentropy { .. } => {
+                self.check_target(z.len(), target)?;
+                Ok(sigmoid_xent(z, Some(y), target, grad_z, scale))
+            }
+            _ => self.fused_value_grad(z, target, grad_z, scale),
+        }
+    }
+
     fn check_target(&self, n: usize, target: Target<'_>) -> Result<(), Error> {
         match target {
             Target::Class(k) => {
@@ -286,20 +333,7 @@ impl Loss {
                 }
                 Ok(s / d)
             }
-            (Loss::BinaryCrossentropy { .. }, true) => {
-                let mut s = 0.0f32;
-                for (j, &z) in p.iter().enumerate() {
-                    let y = t.at(j);
-                    let relu = if z > 0.0 { z } else { 0.0 };
-                    s += relu - z * y + math::ln_1p(math::exp(-math::abs(z)));
-                }
-                if let Some(g) = grad {
-                    for (j, (gj, &z)) in g.iter_mut().zip(p).enumerate() {
-                        *gj = ((sigmoid(z) - t.at(j)) / d) * scale;
-                    }
-                }
-                Ok(s / d)
-            }
+            (Loss::BinaryCrossentropy { .. }, true) => Ok(sigmoid_xent(p, None, t, grad, scale)),
             (Loss::BinaryCrossentropy { .. }, false) => {
                 let mut s = 0.0f32;
                 for (j, &pj) in p.iter().enumerate() {
@@ -320,22 +354,7 @@ impl Loss {
                 Ok(s / d)
             }
             (Loss::CategoricalCrossentropy { .. }, true) => {
-                let lse = log_sum_exp(p);
-                let mut s = 0.0f32;
-                let mut ysum = 0.0f32;
-                for (j, &z) in p.iter().enumerate() {
-                    let y = t.at(j);
-                    ysum += y;
-                    if y != 0.0 {
-                        s += y * (lse - z);
-                    }
-                }
-                if let Some(g) = grad {
-                    for (j, (gj, &z)) in g.iter_mut().zip(p).enumerate() {
-                        *gj = (math::exp(z - lse) * ysum - t.at(j)) * scale;
-                    }
-                }
-                Ok(s)
+                Ok(softmax_xent(p, None, t, grad, scale))
             }
             (Loss::CategoricalCrossentropy { .. }, false) => {
                 let mut total = 0.0f32;
@@ -367,15 +386,7 @@ impl Loss {
                 Ok(-s)
             }
             (Loss::SparseCategoricalCrossentropy { .. }, true) => {
-                let k = t.class();
-                let lse = log_sum_exp(p);
-                if let Some(g) = grad {
-                    for (j, (gj, &z)) in g.iter_mut().zip(p).enumerate() {
-                        let y = if j == k { 1.0 } else { 0.0 };
-                        *gj = (math::exp(z - lse) - y) * scale;
-                    }
-                }
-                Ok(lse - p[k.min(n - 1)])
+                Ok(softmax_xent(p, None, t, grad, scale))
             }
             (Loss::SparseCategoricalCrossentropy { .. }, false) => {
                 let k = t.class().min(n - 1);
@@ -398,6 +409,114 @@ impl Loss {
             }
         }
     }
+}
+
+/// Softmax cross-entropy on logits `z` (Keras' `from_logits` / cached-logits path, as
+/// `tf.nn.softmax_cross_entropy_with_logits`): per-sample loss `Σ_j t_j (lse - z_j)` and
+/// `scale · (softmax(z)·Σt - t)` into `grad` (the sparse loss is the one-hot case).
+///
+/// `lse = log Σ e^z = m - log(1 / Σ_j e^(z_j - m))` with `m = max z` (`m` itself when it is not
+/// finite), and `softmax(z)_j = e^(z_j - m) / Σ`: exactly the operations of
+/// [`Activation::Softmax`](crate::activation::softmax), whose largest output is `1 / Σ` (its
+/// `e^0` is 1). With `y` (the forward pass's softmax) nothing is recomputed; without it the
+/// `exp`s are evaluated (twice: no scratch memory), with the same bits. The target was checked.
+fn softmax_xent(
+    z: &[f32],
+    y: Option<&[f32]>,
+    t: Target<'_>,
+    grad: Option<&mut [f32]>,
+    scale: f32,
+) -> f32 {
+    let (m, arg) = max_and_index(z);
+    // Σ_j e^(z_j - m), only needed without `y`.
+    let sum = match y {
+        Some(_) => 1.0,
+        None => {
+            let mut s = 0.0f32;
+            for &v in z {
+                s += math::exp(v - m);
+            }
+            s
+        }
+    };
+    let lse = if m.is_finite() {
+        let inv_sum = match y {
+            // `y[argmax z]` is `e^0 / Σ`, the largest output.
+            Some(y) => y.get(arg).copied().unwrap_or(f32::NAN),
+            None => 1.0 / sum,
+        };
+        m - math::ln(inv_sum)
+    } else {
+        m
+    };
+    let (value, ysum) = match t {
+        Target::Class(k) => (z.get(k as usize).map_or(f32::NAN, |&zk| lse - zk), 1.0f32),
+        Target::Dense(td) => {
+            let (mut v, mut ysum) = (0.0f32, 0.0f32);
+            for (&tj, &zj) in td.iter().zip(z) {
+                ysum += tj;
+                if tj != 0.0 {
+                    v += tj * (lse - zj);
+                }
+            }
+            (v, ysum)
+        }
+    };
+    if let Some(g) = grad {
+        for (j, (gj, &zj)) in g.iter_mut().zip(z).enumerate() {
+            let pj = match y {
+                Some(y) => y.get(j).copied().unwrap_or(f32::NAN),
+                None => math::exp(zj - m) / sum,
+            };
+            *gj = (pj * ysum - t.at(j)) * scale;
+        }
+    }
+    value
+}
+
+/// [`max_of`](crate::activation::max_of) and the index it was found at (the first maximum
+/// when it is finite, which is the only case the index is used in).
+#[inline]
+fn max_and_index(z: &[f32]) -> (f32, usize) {
+    let mut m = f32::NEG_INFINITY;
+    let mut arg = 0;
+    for (j, &v) in z.iter().enumerate() {
+        if v > m || v.is_nan() {
+            m = v;
+            arg = j;
+        }
+    }
+    (m, arg)
+}
+
+/// Sigmoid binary cross-entropy on logits `z` (Keras' `from_logits` / cached-logits path):
+/// `mean_j max(z,0) - z t + log1p(e^-|z|)` and `scale · (σ(z) - t) / D` into `grad`, `σ(z)`
+/// from `y` (the forward pass's sigmoid: the same function, so the same bits) when given. The
+/// target was checked.
+fn sigmoid_xent(
+    z: &[f32],
+    y: Option<&[f32]>,
+    t: Target<'_>,
+    grad: Option<&mut [f32]>,
+    scale: f32,
+) -> f32 {
+    let d = z.len().max(1) as f32;
+    let mut s = 0.0f32;
+    for (j, &zj) in z.iter().enumerate() {
+        let tj = t.at(j);
+        let relu = if zj > 0.0 { zj } else { 0.0 };
+        s += relu - zj * tj + math::ln_1p(math::exp(-math::abs(zj)));
+    }
+    if let Some(g) = grad {
+        for (j, (gj, &zj)) in g.iter_mut().zip(z).enumerate() {
+            let p = match y {
+                Some(y) => y.get(j).copied().unwrap_or(f32::NAN),
+                None => sigmoid(zj),
+            };
+            *gj = ((p - t.at(j)) / d) * scale;
+        }
+    }
+    s / d
 }
 
 /// `clip_by_value(p, ε, 1-ε)`. Written out instead of `f32::clamp`, whose `min <= max`

@@ -135,3 +135,42 @@ pub fn sign(x: f32) -> f32 {
         0.0
     }
 }
+
+/// True when no value of `v` is NaN or ±∞.
+///
+/// On a hard-float Arm (Cortex-M4F) this is `Σ v·0` (one load and one multiply-accumulate per
+/// value: `∞·0` and `NaN·0` are NaN, any finite `v·0` is ±0, and a NaN stays in the sum);
+/// elsewhere (soft float, hosts) an integer test of the exponent bits. Same answer either way.
+///
+/// ```
+/// use microfit_core::math::all_finite;
+/// assert!(all_finite(&[1.0, -0.0, f32::MAX]));
+/// assert!(!all_finite(&[1.0, f32::INFINITY]));
+/// assert!(!all_finite(&[f32::NAN]));
+/// ```
+///
+/// Never inlined (one copy of the loop; the training step calls it a few times per batch).
+/// [`all_finite_inline`] is the same test for hot fixed-size callers.
+#[inline(never)]
+pub fn all_finite(v: &[f32]) -> bool {
+    all_finite_inline(v)
+}
+
+/// [`all_finite`], inlined (a fixed-size caller gets it unrolled: the gradient check of every
+/// training step).
+#[inline]
+pub fn all_finite_inline(v: &[f32]) -> bool {
+    if cfg!(all(target_arch = "arm", target_abi = "eabihf")) {
+        let mut acc = 0.0f32;
+        for &x in v {
+            acc += x * 0.0;
+        }
+        !acc.is_nan()
+    } else {
+        let mut bad = 0u32;
+        for x in v {
+            bad |= u32::from(x.to_bits() & 0x7f80_0000 == 0x7f80_0000);
+        }
+        bad == 0
+    }
+}

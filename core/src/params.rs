@@ -49,7 +49,7 @@ pub trait Params: Clone {
     }
     /// Index of the first tensor holding a NaN or infinity, if any.
     fn first_non_finite(&self) -> Option<usize> {
-        (0..self.tensor_count()).find(|&i| self.tensor(i).iter().any(|v| !v.is_finite()))
+        (0..self.tensor_count()).find(|&i| !crate::math::all_finite_inline(self.tensor(i)))
     }
 }
 
@@ -141,12 +141,28 @@ params_tuples!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);
 pub fn weights_hash<P: Params>(p: &P) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for i in 0..p.tensor_count() {
-        for v in p.tensor(i) {
-            for b in v.to_bits().to_le_bytes() {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(0x0000_0100_0000_01b3);
-            }
-        }
+        h = fnv1a_f32(h, p.tensor(i));
+    }
+    h
+}
+
+/// The FNV-1a steps of [`weights_hash`] over one tensor. Out of line: one copy of the loop
+/// instead of one per tensor of every parameter type (firmware size; it runs once).
+#[inline(never)]
+fn fnv1a_f32(mut h: u64, v: &[f32]) -> u64 {
+    for x in v {
+        h = fnv1a_bytes(h, x.to_bits().to_le_bytes());
+    }
+    h
+}
+
+/// Four FNV-1a steps (one `f32`), out of line so that the tensor loop is not unrolled into
+/// copies of the 64-bit multiplications.
+#[inline(never)]
+fn fnv1a_bytes(mut h: u64, bytes: [u8; 4]) -> u64 {
+    for b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
 }

@@ -37,6 +37,13 @@ pub trait Regularizer {
     fn penalty(&self, w: &[f32], cols: usize) -> f32;
     /// `g += scale · ∂penalty/∂w`.
     fn add_grad(&self, w: &[f32], cols: usize, g: &mut [f32], scale: f32);
+    /// [`Regularizer::penalty`] and [`Regularizer::add_grad`] together (the training step
+    /// needs both): the same values, possibly in one pass over `w`.
+    fn penalty_and_grad(&self, w: &[f32], cols: usize, g: &mut [f32], scale: f32) -> f32 {
+        let p = self.penalty(w, cols);
+        self.add_grad(w, cols, g, scale);
+        p
+    }
 }
 
 /// Orthogonal regularizer mode.
@@ -226,11 +233,86 @@ pub fn sum_sq(w: &[f32]) -> f32 {
     s
 }
 
+/// Keras `L1(l1)` as a type of its own: the [`Reg::L1`] arm (the same code, the same bits).
+/// A layer generic over its regularizer (`Dense<IN, OUT, L1>`) links only this one, where
+/// [`Reg`] links every regularizer (firmware size).
+///
+/// ```
+/// use microfit_core::regularizer::{L1, Reg, Regularizer};
+/// let w = [1.0f32, -2.0, 0.0];
+/// assert_eq!(L1 { l1: 0.01 }.penalty(&w, 3), Reg::l1(0.01).penalty(&w, 3));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct L1 {
+    /// Factor (finite, `>= 0`).
+    pub l1: f32,
+}
+
+impl Regularizer for L1 {
+    #[inline]
+    fn penalty(&self, w: &[f32], _cols: usize) -> f32 {
+        self.l1 * sum_abs(w)
+    }
+
+    #[inline]
+    fn add_grad(&self, w: &[f32], _cols: usize, g: &mut [f32], scale: f32) {
+        for (gi, &wi) in g.iter_mut().zip(w) {
+            *gi += (self.l1 * math::sign(wi)) * scale;
+        }
+    }
+}
+
+/// Keras `L2(l2)` as a type of its own: the [`Reg::L2`] arm (the same code, the same bits).
+/// A layer generic over its regularizer (`Dense<IN, OUT, L2>`) links only this one, where
+/// [`Reg`] links every regularizer (firmware size).
+///
+/// ```
+/// use microfit_core::regularizer::{L2, Reg, Regularizer};
+/// let w = [1.0f32, -2.0, 0.0];
+/// assert_eq!(L2 { l2: 0.5 }.penalty(&w, 3), Reg::l2(0.5).penalty(&w, 3));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct L2 {
+    /// Factor (finite, `>= 0`).
+    pub l2: f32,
+}
+
+impl Regularizer for L2 {
+    #[inline]
+    fn penalty(&self, w: &[f32], _cols: usize) -> f32 {
+        self.l2 * sum_sq(w)
+    }
+
+    #[inline]
+    fn add_grad(&self, w: &[f32], _cols: usize, g: &mut [f32], scale: f32) {
+        for (gi, &wi) in g.iter_mut().zip(w) {
+            *gi += (self.l2 * (wi * 2.0)) * scale;
+        }
+    }
+
+    /// One pass: `Σw²` in index order (as [`sum_sq`]) and the gradient of each weight.
+    #[inline]
+    fn penalty_and_grad(&self, w: &[f32], _cols: usize, g: &mut [f32], scale: f32) -> f32 {
+        let mut s = 0.0f32;
+        for (gi, &wi) in g.iter_mut().zip(w) {
+            s += wi * wi;
+            *gi += (self.l2 * (wi * 2.0)) * scale;
+        }
+        // `zip` stops at the shorter slice; the penalty covers all of `w`, as `penalty` does.
+        for &wi in w.get(g.len()..).unwrap_or(&[]) {
+            s += wi * wi;
+        }
+        self.l2 * s
+    }
+}
+
 impl Regularizer for Reg {
     fn penalty(&self, w: &[f32], cols: usize) -> f32 {
         match *self {
-            Reg::L1 { l1 } => l1 * sum_abs(w),
-            Reg::L2 { l2 } => l2 * sum_sq(w),
+            Reg::L1 { l1 } => L1 { l1 }.penalty(w, cols),
+            Reg::L2 { l2 } => L2 { l2 }.penalty(w, cols),
             Reg::L1L2 { l1, l2 } => {
                 let mut r = 0.0f32;
                 if l1 != 0.0 {
@@ -247,16 +329,8 @@ impl Regularizer for Reg {
 
     fn add_grad(&self, w: &[f32], cols: usize, g: &mut [f32], scale: f32) {
         match *self {
-            Reg::L1 { l1 } => {
-                for (gi, &wi) in g.iter_mut().zip(w) {
-                    *gi += (l1 * math::sign(wi)) * scale;
-                }
-            }
-            Reg::L2 { l2 } => {
-                for (gi, &wi) in g.iter_mut().zip(w) {
-                    *gi += (l2 * (wi * 2.0)) * scale;
-                }
-            }
+            Reg::L1 { l1 } => L1 { l1 }.add_grad(w, cols, g, scale),
+            Reg::L2 { l2 } => L2 { l2 }.add_grad(w, cols, g, scale),
             Reg::L1L2 { l1, l2 } => {
                 for (gi, &wi) in g.iter_mut().zip(w) {
                     let mut d = 0.0f32;
@@ -271,6 +345,17 @@ impl Regularizer for Reg {
             }
             Reg::Orthogonal { factor, mode } => {
                 orthogonal(factor, mode, w, cols, Some(g), scale);
+            }
+        }
+    }
+
+    fn penalty_and_grad(&self, w: &[f32], cols: usize, g: &mut [f32], scale: f32) -> f32 {
+        match *self {
+            Reg::L2 { l2 } => L2 { l2 }.penalty_and_grad(w, cols, g, scale),
+            _ => {
+                let p = self.penalty(w, cols);
+                self.add_grad(w, cols, g, scale);
+                p
             }
         }
     }

@@ -4,7 +4,8 @@
 //! [`train_step`] does, for a batch of `B` samples:
 //! 1. checks every input (and dense target) is finite — else [`Error::NonFiniteInput`];
 //! 2. zeroes the gradients, then **per sample**: forward, loss and `∂loss/∂output · 1/B`
-//!    (the fused softmax/sigmoid + cross-entropy path when Keras would take it), backward
+//!    (the fused softmax/sigmoid + cross-entropy path when Keras would take it, reusing the
+//!    forward pass's probabilities: [`Loss::fused_value_grad_with_output`]), backward
 //!    accumulating into the gradients. Memory does not grow with `B`;
 //! 3. `data_loss = Σ loss / B`; activity penalties `Σ_s reg(y_s) / B`; weight penalties on the
 //!    current weights with their gradients; `total = data_loss + Σ penalties` (Keras sums them
@@ -57,6 +58,12 @@ pub trait Trainable {
     fn weight_penalties(&mut self, with_grads: bool, pen: &mut Penalties);
     /// Sets every gradient to 0.
     fn zero_grads(&mut self);
+    /// False when the model has no activity regularizer (see
+    /// [`Layer::has_activity_regularizer`](crate::layer::Layer::has_activity_regularizer));
+    /// the default, `true`, is always correct.
+    fn has_activity_penalties(&self) -> bool {
+        true
+    }
 }
 
 /// Targets of a sample set.
@@ -156,6 +163,20 @@ impl<'a> Samples<'a> {
             .unwrap_or(&[])
     }
 
+    /// True when the inputs (and dense targets) of samples `a..b` are finite (false when the
+    /// range is out of bounds).
+    fn block_is_finite(&self, a: usize, b: usize) -> bool {
+        let finite = |v: &[f32], w: usize| {
+            v.get(a.saturating_mul(w)..b.saturating_mul(w))
+                .is_some_and(crate::math::all_finite)
+        };
+        finite(self.x, self.n_in)
+            && match self.targets {
+                Targets::Classes(_) => true,
+                Targets::Dense { values, width } => finite(values, width),
+            }
+    }
+
     /// Target of sample `i` (class 0 / empty row if out of range).
     pub fn target(&self, i: usize) -> Target<'a> {
         match self.targets {
@@ -198,7 +219,9 @@ impl Rows<'_> {
     }
 }
 
-/// Per-batch metric sums (accuracy for classification, squared/absolute error otherwise).
+/// Per-batch metric sums (accuracy for classification, squared/absolute error otherwise: the
+/// training step and the evaluation leave `sq_err` and `abs_err` at 0 for classification
+/// losses).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct MetricSums {
@@ -213,8 +236,23 @@ pub struct MetricSums {
 }
 
 impl MetricSums {
-    /// Adds one sample's output and target.
+    /// Adds one sample's output and target (accuracy and errors).
     pub fn add(&mut self, out: &[f32], t: Target<'_>) {
+        self.add_sample(out, t, true);
+    }
+
+    /// Adds one sample's output and target; the squared and absolute errors only when
+    /// `errors` (the training step and the evaluation pass `!loss.is_classification()`: they
+    /// are the metrics of regression losses, and cost two divisions per sample).
+    ///
+    /// ```
+    /// use microfit_core::{loss::Target, train::MetricSums};
+    /// let mut m = MetricSums::default();
+    /// m.add_sample(&[0.1, 0.9], Target::Class(1), false);
+    /// assert_eq!((m.samples, m.correct, m.sq_err), (1, 1, 0.0));
+    /// ```
+    #[inline]
+    pub fn add_sample(&mut self, out: &[f32], t: Target<'_>, errors: bool) {
         self.samples += 1;
         let hit = if out.len() == 1 {
             (out[0] > 0.5) == (t.at(0) > 0.5)
@@ -223,6 +261,9 @@ impl MetricSums {
         };
         if hit {
             self.correct += 1;
+        }
+        if !errors {
+            return;
         }
         let d = out.len().max(1) as f32;
         let (mut sq, mut ab) = (0.0f32, 0.0f32);
@@ -272,7 +313,7 @@ impl MetricSums {
 }
 
 /// The report of one training step (all values computed before the update).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct StepReport {
     /// Mean data loss over the batch.
     pub data_loss: f32,
@@ -299,6 +340,14 @@ fn check_batch<M: Trainable>(
             found: samples.input_len() as u32,
         });
     }
+    // A contiguous batch whose rows all exist is checked as one block of inputs (and dense
+    // targets); anything else, or a block with a NaN/∞, goes through the row-by-row loop below,
+    // which finds the first error in row order.
+    if let Rows::Range(a, b) = rows {
+        if b <= samples.len() && samples.block_is_finite(a, b) {
+            return Ok(());
+        }
+    }
     for k in 0..rows.len() {
         let i = rows.get(k);
         if i >= samples.len() {
@@ -309,10 +358,10 @@ fn check_batch<M: Trainable>(
             });
         }
         let bad_t = match samples.target(i) {
-            Target::Dense(t) => t.iter().any(|v| !v.is_finite()),
+            Target::Dense(t) => !crate::math::all_finite(t),
             Target::Class(_) => false,
         };
-        if bad_t || samples.input(i).iter().any(|v| !v.is_finite()) {
+        if bad_t || !crate::math::all_finite(samples.input(i)) {
             return Err(Error::NonFiniteInput { sample: k as u32 });
         }
     }
@@ -330,13 +379,28 @@ pub fn compute_gradients<M: Trainable>(
     samples: &Samples<'_>,
     rows: Rows<'_>,
 ) -> Result<StepReport, Error> {
+    let mut report = StepReport::default();
+    compute_gradients_into(model, loss, samples, rows, &mut report)?;
+    Ok(report)
+}
+
+/// [`compute_gradients`] writing its report into `report` (no report is copied around: on a
+/// microcontroller the reports are a good part of the stack).
+fn compute_gradients_into<M: Trainable>(
+    model: &mut M,
+    loss: Loss,
+    samples: &Samples<'_>,
+    rows: Rows<'_>,
+    report: &mut StepReport,
+) -> Result<(), Error> {
     check_batch(model, samples, rows)?;
     let b = rows.len();
     let inv_b = 1.0 / b as f32;
     let fused = loss.fuses_with(model.output_activation());
+    let errors = !loss.is_classification();
     model.zero_grads();
-    let mut pen = Penalties::new();
-    let mut metrics = MetricSums::default();
+    report.penalties.clear();
+    report.metrics = MetricSums::default();
     let mut data_sum = 0.0f32;
     for k in 0..b {
         let i = rows.get(k);
@@ -344,24 +408,22 @@ pub fn compute_gradients<M: Trainable>(
         let t = samples.target(i);
         model.forward_sample(x, true);
         let (out, logits, d) = model.loss_io();
-        metrics.add(out, t);
+        report.metrics.add_sample(out, t, errors);
         let (l, pre) = match (fused, logits) {
-            (true, Some(z)) => (loss.fused_value_grad(z, t, Some(d), inv_b)?, true),
+            (true, Some(z)) => (
+                loss.fused_value_grad_with_output(z, out, t, Some(d), inv_b)?,
+                true,
+            ),
             _ => (loss.value_grad(out, t, Some(d), inv_b)?, false),
         };
         data_sum += l;
-        model.backward_sample(x, pre, inv_b, &mut pen);
+        model.backward_sample(x, pre, inv_b, &mut report.penalties);
     }
-    let data_loss = data_sum / b as f32;
-    pen.scale_kind(PenaltyKind::Activity, inv_b);
-    model.weight_penalties(true, &mut pen);
-    let total_loss = data_loss + pen.total();
-    Ok(StepReport {
-        data_loss,
-        penalties: pen,
-        total_loss,
-        metrics,
-    })
+    report.data_loss = data_sum / b as f32;
+    report.penalties.scale_kind(PenaltyKind::Activity, inv_b);
+    model.weight_penalties(true, &mut report.penalties);
+    report.total_loss = report.data_loss + report.penalties.total();
+    Ok(())
 }
 
 /// One training step on the samples `rows` of `samples` (see the module docs).
@@ -378,7 +440,21 @@ pub fn train_step<M: Trainable, O: Optimizer<M::Params>>(
     samples: &Samples<'_>,
     rows: Rows<'_>,
 ) -> Result<StepReport, Error> {
-    let report = compute_gradients(model, loss, samples, rows)?;
+    let mut report = StepReport::default();
+    train_step_into(model, optimizer, loss, samples, rows, &mut report)?;
+    Ok(report)
+}
+
+/// [`train_step`] writing its report into `report`.
+fn train_step_into<M: Trainable, O: Optimizer<M::Params>>(
+    model: &mut M,
+    optimizer: &mut O,
+    loss: Loss,
+    samples: &Samples<'_>,
+    rows: Rows<'_>,
+    report: &mut StepReport,
+) -> Result<(), Error> {
+    compute_gradients_into(model, loss, samples, rows, report)?;
     if !report.total_loss.is_finite() {
         return Err(Error::NonFiniteLoss);
     }
@@ -387,7 +463,74 @@ pub fn train_step<M: Trainable, O: Optimizer<M::Params>>(
         return Err(Error::NonFiniteGradient { tensor: t as u16 });
     }
     optimizer.step(w, g);
-    Ok(report)
+    Ok(())
+}
+
+/// One epoch of `model` in mini-batches of `batch_size` (see [`Trainer::fit_epoch`], which
+/// calls this with its own model, optimizer and loss). A firmware whose loss is a constant
+/// calls it directly: the compiler then keeps only that loss's code.
+///
+/// # Errors
+/// The first step error; the steps before it have been applied.
+pub fn fit_epoch<M: Trainable, O: Optimizer<M::Params>>(
+    model: &mut M,
+    optimizer: &mut O,
+    loss: Loss,
+    samples: &Samples<'_>,
+    batch_size: usize,
+    order: Option<&[u32]>,
+) -> Result<EpochReport, Error> {
+    let mut rep = EpochReport::default();
+    fit_epoch_into(model, optimizer, loss, samples, batch_size, order, &mut rep)?;
+    Ok(rep)
+}
+
+/// [`fit_epoch`] writing its report into `report` (overwritten): no report is returned by
+/// value, so a microcontroller keeps a single one on its stack for the whole training.
+///
+/// ```
+/// use microfit_core::prelude::*;
+/// use microfit_core::train::{EpochReport, fit_epoch_into};
+/// let mut net = Network::new((Dense::<2, 4>::new(Activation::Relu), Dense::<4, 2>::new(Activation::Softmax)), 1)?;
+/// let mut opt = Adam::new(0.01, &net.params)?;
+/// let loss = Loss::SparseCategoricalCrossentropy { from_logits: false };
+/// let data = Samples::new(&[0.0, 1.0, 1.0, 0.0], 2, Targets::Classes(&[0, 1]))?;
+/// let mut rep = EpochReport::default();
+/// for _ in 0..3 {
+///     fit_epoch_into(&mut net, &mut opt, loss, &data, 2, None, &mut rep)?;
+/// }
+/// assert_eq!(rep.steps, 1);
+/// # Ok::<(), microfit_core::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`fit_epoch`]; `report` then holds the steps before the error (not averaged).
+pub fn fit_epoch_into<M: Trainable, O: Optimizer<M::Params>>(
+    model: &mut M,
+    optimizer: &mut O,
+    loss: Loss,
+    samples: &Samples<'_>,
+    batch_size: usize,
+    order: Option<&[u32]>,
+    report: &mut EpochReport,
+) -> Result<(), Error> {
+    let n = order.map_or(samples.len(), |o| o.len());
+    let bs = batch_size.max(1);
+    report.clear();
+    let mut step = StepReport::default();
+    let mut start = 0;
+    while start < n {
+        let end = n.min(start.saturating_add(bs));
+        let rows = match order {
+            Some(o) => Rows::Indices(o.get(start..end).unwrap_or(&[])),
+            None => Rows::Range(start, end),
+        };
+        train_step_into(model, optimizer, loss, samples, rows, &mut step)?;
+        report.add(&step, end - start);
+        start = end;
+    }
+    report.finish();
+    Ok(())
 }
 
 /// Keras-style report of an epoch (or an evaluation): batch-size-weighted means of the
@@ -407,6 +550,14 @@ pub struct EpochReport {
 }
 
 impl EpochReport {
+    fn clear(&mut self) {
+        self.loss = 0.0;
+        self.data_loss = 0.0;
+        self.penalties.clear();
+        self.metrics = MetricSums::default();
+        self.steps = 0;
+    }
+
     fn add(&mut self, r: &StepReport, n: usize) {
         let w = n as f32;
         self.loss += r.total_loss * w;
@@ -482,22 +633,14 @@ impl<M: Trainable, O: Optimizer<M::Params>> Trainer<M, O> {
         batch_size: usize,
         order: Option<&[u32]>,
     ) -> Result<EpochReport, Error> {
-        let n = order.map_or(samples.len(), |o| o.len());
-        let bs = batch_size.max(1);
-        let mut rep = EpochReport::default();
-        let mut start = 0;
-        while start < n {
-            let end = (start + bs).min(n);
-            let rows = match order {
-                Some(o) => Rows::Indices(&o[start..end]),
-                None => Rows::Range(start, end),
-            };
-            let r = self.step(samples, rows)?;
-            rep.add(&r, end - start);
-            start = end;
-        }
-        rep.finish();
-        Ok(rep)
+        fit_epoch(
+            &mut self.model,
+            &mut self.optimizer,
+            self.loss,
+            samples,
+            batch_size,
+            order,
+        )
     }
 
     /// Evaluates in batches of `batch_size` without updating (Keras `evaluate`: the loss includes
@@ -527,37 +670,36 @@ pub fn evaluate<M: Trainable>(
     let n = samples.len();
     let bs = batch_size.max(1);
     let mut rep = EpochReport::default();
+    let mut r = StepReport::default();
+    let activity = model.has_activity_penalties();
     let mut start = 0;
     while start < n {
-        let end = (start + bs).min(n);
+        let end = n.min(start.saturating_add(bs));
         let rows = Rows::Range(start, end);
         check_batch(model, samples, rows)?;
         let fused = loss.fuses_with(model.output_activation());
-        let mut pen = Penalties::new();
-        let mut metrics = MetricSums::default();
+        r.penalties.clear();
+        r.metrics = MetricSums::default();
         let mut data_sum = 0.0f32;
         for i in start..end {
             let x = samples.input(i);
             let t = samples.target(i);
             model.forward_sample(x, false);
             let (out, logits, _) = model.loss_io();
-            metrics.add(out, t);
+            r.metrics.add_sample(out, t, !loss.is_classification());
             data_sum += match (fused, logits) {
-                (true, Some(z)) => loss.fused_value_grad(z, t, None, 1.0)?,
+                (true, Some(z)) => loss.fused_value_grad_with_output(z, out, t, None, 1.0)?,
                 _ => loss.value_grad(out, t, None, 1.0)?,
             };
-            activity_only(model, &mut pen);
+            if activity {
+                activity_only(model, &mut r.penalties);
+            }
         }
         let b = (end - start) as f32;
-        pen.scale_kind(PenaltyKind::Activity, 1.0 / b);
-        model.weight_penalties(false, &mut pen);
-        let data_loss = data_sum / b;
-        let r = StepReport {
-            data_loss,
-            total_loss: data_loss + pen.total(),
-            penalties: pen,
-            metrics,
-        };
+        r.penalties.scale_kind(PenaltyKind::Activity, 1.0 / b);
+        model.weight_penalties(false, &mut r.penalties);
+        r.data_loss = data_sum / b;
+        r.total_loss = r.data_loss + r.penalties.total();
         rep.add(&r, end - start);
         start = end;
     }

@@ -68,7 +68,7 @@ pub fn tiny_cnn(seed: u64) -> Result<Network<TinyCnn>, Error> {
 
 /// Builds a [`TinyCnn`] and an `Adam(1e-3)` and takes one sparse-crossentropy training step on
 /// two synthetic 8×8 images (a vertical and a horizontal bar, classes 1 and 7). Heap-free:
-/// everything lives on the stack (16,168 B for the model and its optimizer, see
+/// everything lives on the stack (16,184 B for the model and its optimizer, see
 /// `tests/cnn_memory.rs`, plus the backward pass's temporaries).
 ///
 /// # Errors

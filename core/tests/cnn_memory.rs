@@ -15,9 +15,9 @@
 //! | layer configs: 2 × `DenseConfig<Reg>` (activation 8, 3 × `Option<Reg>` 12, 2 × initializer 8, `use_bias` 1 → 61, padded to 64); pooling and flatten are zero-sized | | 128 |
 //! | **`Network<TinyCnn>`** | | **9,624** |
 //! | Adam slots `m`, `v` | 2·810 f32 | 6,480 |
-//! | Adam config (60) + iteration counter (4) | | 64 |
-//! | **`Adam<Params>`** | | **6,544** |
-//! | **model + optimizer** | | **16,168** |
+//! | Adam config (60) + iteration counter (4) + `1 - β` cache (2 betas' bits, 2 values: 16) | | 80 |
+//! | **`Adam<Params>`** | | **6,560** |
+//! | **model + optimizer** | | **16,184** |
 //!
 //! Backward passes add the per-layer output gradients on the stack (at most 288 + 72 + 72 + 10
 //! floats at once for this model) — they are not part of these structs.
@@ -64,12 +64,13 @@ fn tiny_cnn_with_adam_exact_bytes() {
     assert_eq!(net, 2 * 810 * 4 + 730 * 4 + 2 * 10 * 4 + 2 * 64 + 16);
     assert_eq!(net, 9_624);
 
-    // The optimizer: two slots, its config and the iteration counter.
+    // The optimizer: two slots, its config, the iteration counter and its `1 - β` cache
+    // (two betas' bits and two values, so the double-precision `keras_one_minus` runs once).
     let adam = size_of::<Adam<P>>();
-    assert_eq!(adam, 2 * 810 * 4 + 60 + 4);
-    assert_eq!(adam, 6_544);
+    assert_eq!(adam, 2 * 810 * 4 + 60 + 4 + 16);
+    assert_eq!(adam, 6_560);
 
-    assert_eq!(net + adam, 16_168);
+    assert_eq!(net + adam, 16_184);
     println!(
         "tiny CNN: Network {net} B + Adam {adam} B = {} B",
         net + adam

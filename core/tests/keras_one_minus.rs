@@ -26,16 +26,42 @@ fn same_bits_as_the_libm_round_version() {
     let mut bits = 0u32;
     while bits <= 1.0f32.to_bits() {
         let b = f32::from_bits(bits);
-        assert_eq!(keras_one_minus(b).to_bits(), reference(b).to_bits(), "beta {b:e}");
+        assert_eq!(
+            keras_one_minus(b).to_bits(),
+            reference(b).to_bits(),
+            "beta {b:e}"
+        );
         bits += 1009;
         n += 1;
     }
     for k in 1..100_000u32 {
         let b = k as f32 / 100_000.0;
-        assert_eq!(keras_one_minus(b).to_bits(), reference(b).to_bits(), "beta {b}");
+        assert_eq!(
+            keras_one_minus(b).to_bits(),
+            reference(b).to_bits(),
+            "beta {b}"
+        );
     }
-    for b in [0.0f32, -0.0, 0.5, 0.9, 0.99, 0.999, 0.9999, 0.95, 1.0, -0.5, 2.0, f32::NAN, f32::INFINITY] {
-        assert_eq!(keras_one_minus(b).to_bits(), reference(b).to_bits(), "beta {b}");
+    for b in [
+        0.0f32,
+        -0.0,
+        0.5,
+        0.9,
+        0.99,
+        0.999,
+        0.9999,
+        0.95,
+        1.0,
+        -0.5,
+        2.0,
+        f32::NAN,
+        f32::INFINITY,
+    ] {
+        assert_eq!(
+            keras_one_minus(b).to_bits(),
+            reference(b).to_bits(),
+            "beta {b}"
+        );
     }
     assert!(n > 1_000_000);
 }

@@ -24,11 +24,13 @@ fn w1_with_adam_training_ram_is_params_times_four_slots_plus_activations_plus_co
     assert_eq!(weights_grads_slots, 2096);
     let activations = 41 * 4;
     // The constant: layer configurations (activations, regularizers, initializers), the
-    // dropout RNG state, Adam's hyperparameters and its step counter, the loss.
+    // dropout RNG state, Adam's hyperparameters, its step counter and its cached `1 - β`
+    // (the betas' bits and the two values), the loss.
     let constant = size_of::<W1>()
         + size_of::<Rng>()
         + size_of::<AdamConfig>()
         + size_of::<u32>()
+        + 4 * size_of::<u32>()
         + size_of::<Loss>();
     let trainer = size_of::<Trainer<Network<W1>, Adam<P>>>();
     // Alignment padding may add at most a few bytes per struct.

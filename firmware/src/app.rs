@@ -19,17 +19,15 @@ use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::OutputPin;
 
 use microfit_core::optim::Optimizer;
+use microfit_core::train::EpochReport;
 
 use crate::measure::{icount_mark, stack_usage};
-use crate::train::{Hyper, Model, build_in, evaluate, train_epoch, weights_hash};
+use crate::train::{Model, evaluate, train_epoch, weights_hash};
 use crate::workload as wl;
 
 /// Parameters of the selected workload.
-pub const PARAMS: usize = wl::INPUTS * wl::HIDDEN + wl::HIDDEN + wl::HIDDEN * wl::CLASSES + wl::CLASSES;
-
-/// The model and optimizer state of the selected workload (about `16 · PARAMS` bytes: it lives
-/// in a `static`, see `main.rs`).
-pub type State = Option<Model<{ wl::INPUTS }, { wl::HIDDEN }, { wl::CLASSES }>>;
+pub const PARAMS: usize =
+    wl::INPUTS * wl::HIDDEN + wl::HIDDEN + wl::HIDDEN * wl::CLASSES + wl::CLASSES;
 
 /// Kernel L2 factor: feature `l2` turns it on (1e-3 for W1, 1e-4 for W2).
 pub const L2: f32 = match (cfg!(feature = "l2"), cfg!(feature = "w2")) {
@@ -38,38 +36,50 @@ pub const L2: f32 = match (cfg!(feature = "l2"), cfg!(feature = "w2")) {
     (true, true) => 1e-4,
 };
 
+/// The model and optimizer state of the selected workload (`16 · PARAMS` bytes and the
+/// activations: it lives in `main`'s frame, see `main.rs`).
+pub type State = Model<{ wl::INPUTS }, { wl::HIDDEN }, { wl::CLASSES }, { L2.to_bits() }>;
+
 /// Final full-data accuracy the run must reach for `run` to return `true`.
 pub const MIN_ACCURACY: f32 = 0.95;
-
-/// The hyperparameters of the selected workload.
-pub const HYPER: Hyper = Hyper {
-    learning_rate: wl::LEARNING_RATE,
-    beta_1: wl::BETA_1,
-    beta_2: wl::BETA_2,
-    epsilon: wl::EPSILON,
-    l2: L2,
-    batch_size: wl::BATCH_SIZE,
-};
 
 /// Trains the workload from its initial weights, logging as described in the module docs;
 /// returns whether the final accuracy reached [`MIN_ACCURACY`]. The LED is on while training,
 /// then blinks three times on success and stays off on failure. A training error (bad data or
 /// divergence) is logged and ends the run with `false`.
+///
+/// The three phases are separate functions that are never inlined, so their frames (epoch
+/// report, evaluation report, log arguments) are not on the stack at the same time: the stack
+/// is part of the RAM budget.
 pub fn run<P: OutputPin, D: DelayNs>(led: &mut P, delay: &mut D, state: &mut State) -> bool {
-    let model = match build_in(
-        state,
-        &HYPER,
+    if !start(state) {
+        return false;
+    }
+    let _ = led.set_high();
+    let trained = train(state);
+    let _ = led.set_low();
+    let Some(trained) = trained else {
+        return false;
+    };
+    let ok = finish(state, trained);
+    if ok {
+        blink(led, delay, 3);
+    }
+    ok
+}
+
+/// Loads the initial weights and logs the `start` line; false for invalid hyperparameters.
+#[inline(never)]
+fn start(model: &mut State) -> bool {
+    if let Err(e) = model.load(
         &wl::MICROFIT_INIT_DENSE_0_KERNEL,
         &wl::MICROFIT_INIT_DENSE_0_BIAS,
         &wl::MICROFIT_INIT_DENSE_1_KERNEL,
         &wl::MICROFIT_INIT_DENSE_1_BIAS,
     ) {
-        Ok(m) => m,
-        Err(e) => {
-            defmt::error!("invalid hyperparameters: {}", e);
-            return false;
-        }
-    };
+        defmt::error!("invalid hyperparameters: {}", e);
+        return false;
+    }
     info!(
         "start workload={=str} l2={=u32:x} params={=u32} samples={=u32} epochs={=u32} batch={=u32}",
         wl::NAME,
@@ -79,26 +89,30 @@ pub fn run<P: OutputPin, D: DelayNs>(led: &mut P, delay: &mut D, state: &mut Sta
         wl::EPOCHS,
         wl::BATCH_SIZE as u32
     );
-    let _ = led.set_high();
+    true
+}
+
+/// Every epoch, each one a measured region, with its `epoch` line; the samples trained, or
+/// `None` after logging a training error.
+#[inline(never)]
+fn train(model: &mut State) -> Option<u32> {
     let mut trained = 0_u32;
+    let mut r = EpochReport::default();
     for epoch in 1..=wl::EPOCHS {
         // Measured region: training only (see `measure::icount_mark`).
         icount_mark();
-        let r = train_epoch(
+        let done = train_epoch(
             model,
             &wl::MICROFIT_DATASET_X,
             &wl::MICROFIT_DATASET_LABELS,
             wl::BATCH_SIZE,
+            &mut r,
         );
         icount_mark();
-        let r = match r {
-            Ok(r) => r,
-            Err(e) => {
-                defmt::error!("epoch {=u32}: {}", epoch, e);
-                let _ = led.set_low();
-                return false;
-            }
-        };
+        if let Err(e) = done {
+            defmt::error!("epoch {=u32}: {}", epoch, e);
+            return None;
+        }
         trained += r.metrics.samples;
         info!(
             "epoch {=u32} data_loss={=u32:x} penalty={=u32:x} acc={=f32}",
@@ -111,11 +125,16 @@ pub fn run<P: OutputPin, D: DelayNs>(led: &mut P, delay: &mut D, state: &mut Sta
     info!(
         "trained samples={=u32} steps={=u32} regions={=u32}",
         trained,
-        model.optimizer.iterations(),
+        model.opt.iterations(),
         wl::EPOCHS
     );
-    let _ = led.set_low();
+    Some(trained)
+}
 
+/// The full-data evaluation, the weights' hash, the stack peak and the `result` line; whether
+/// the accuracy reached [`MIN_ACCURACY`].
+#[inline(never)]
+fn finish(model: &mut State, trained: u32) -> bool {
     let ev = match evaluate(model, &wl::MICROFIT_DATASET_X, &wl::MICROFIT_DATASET_LABELS) {
         Ok(ev) => ev,
         Err(e) => {
@@ -132,6 +151,7 @@ pub fn run<P: OutputPin, D: DelayNs>(led: &mut P, delay: &mut D, state: &mut Sta
         ev.metrics.correct,
         wl::SAMPLES as u32
     );
+    let _ = trained;
     info!("weights_hash={=u64:x}", weights_hash(model));
     let stack = stack_usage();
     info!(
@@ -140,9 +160,6 @@ pub fn run<P: OutputPin, D: DelayNs>(led: &mut P, delay: &mut D, state: &mut Sta
     );
     let ok = acc >= MIN_ACCURACY;
     info!("result acc={=f32} ok={=bool}", acc, ok);
-    if ok {
-        blink(led, delay, 3);
-    }
     ok
 }
 

@@ -1,5 +1,5 @@
-//! The firmware binary: picks the board, hands an LED, a delay and the training state (on
-//! `.bss`) to the board-agnostic [`microfit_firmware::app::run`].
+//! The firmware binary: picks the board, hands an LED, a delay and the training state (in
+//! `main`'s frame) to the board-agnostic [`microfit_firmware::app::run`].
 //!
 //! * `qemu` (default): `-machine mps2-an386 -cpu cortex-m4` (thumbv7em-none-eabihf) or
 //!   `-machine microbit` (thumbv6m-none-eabi). defmt goes to QEMU's stdout through semihosting;
@@ -23,8 +23,9 @@ mod firmware {
     #[entry]
     fn main() -> ! {
         // The model lives in `main`'s frame, which never returns: RAM = .data + .bss + this
-        // stack (a `static` `Option` would sit in `.data`, costing its size in flash too).
-        let mut state: app::State = None;
+        // stack (a `static` would sit in `.data`, costing its size in flash too). `zeroed`
+        // writes it in place (see `Model::zeroed`).
+        let mut state = app::State::zeroed();
         // Test-only features: both must end the QEMU run with a non-zero exit code.
         if cfg!(feature = "fault-panic") {
             panic!("feature fault-panic");
@@ -49,6 +50,20 @@ mod firmware {
     unsafe fn HardFault(ef: &ExceptionFrame) -> ! {
         defmt::error!("HardFault pc={=u32:x} lr={=u32:x}", ef.pc(), ef.lr());
         board::fail()
+    }
+
+    /// The device part of the vector table (feature `qemu`, with `cortex-m-rt/device`): one
+    /// entry, as no peripheral interrupt is enabled; cortex-m-rt's generic table would be 240
+    /// entries (960 bytes of flash) on ARMv7-M. The linker requires at least one.
+    #[cfg(all(feature = "qemu", not(feature = "blackpill")))]
+    #[unsafe(link_section = ".vector_table.interrupts")]
+    #[unsafe(no_mangle)]
+    static __INTERRUPTS: [unsafe extern "C" fn(); 1] = [DefaultHandler];
+
+    #[cfg(all(feature = "qemu", not(feature = "blackpill")))]
+    unsafe extern "C" {
+        /// cortex-m-rt's default exception handler (`DefaultHandler_` unless overridden).
+        fn DefaultHandler();
     }
 
     #[cfg(all(feature = "qemu", not(feature = "blackpill")))]

@@ -1,178 +1,284 @@
 //! The training math of the firmware: **microfit-core itself** — a typed
 //! `Network<(Dense<I, H>, Dense<H, O>)>` with optional kernel L2, Keras Adam and the core's
-//! `Trainer` — fed from the workload arrays in flash. The host runs the very same code
+//! `fit_epoch` — fed from the workload arrays in flash. The host runs the very same code
 //! (`tests/tests/host_vs_firmware.rs` compares every epoch's bits), so nothing here
 //! re-implements any math.
+//!
+//! What is the chip's own, all bit-identical to the host's run:
+//! * the model, the loss and Adam's hyperparameters are compile-time constants
+//!   ([`Mlp`] through `microfit_core::layer::constant`, [`LOSS`], [`ADAM`]): the compiler keeps
+//!   only the code they use (no other activation, regularizer, loss, schedule or clipping);
+//! * Adam's `1 - β` are evaluated at compile time ([`ONE_MINUS`]), so no double-precision code
+//!   is linked;
+//! * Adam takes the FPU's square root ([`crate::fpu::sqrt`]).
 
+use microfit_core::layer::constant::{Const, ConstLayer};
 use microfit_core::layer::dense::DenseParams;
-use microfit_core::optim::AdamConfig;
+use microfit_core::optim::adam::keras_one_minus;
 use microfit_core::optim::schedule::Schedule;
+use microfit_core::optim::{AdamConfig, Clip, Common};
+use microfit_core::params::Params;
 use microfit_core::prelude::*;
+use microfit_core::regularizer::L2;
 use microfit_core::train::EpochReport;
 
-/// The layers of a workload: Dense(I→H, relu) → Dense(H→O, softmax).
-pub type Layers<const I: usize, const H: usize, const O: usize> = (Dense<I, H>, Dense<H, O>);
+use crate::workload as wl;
+
+/// The model of a workload as a compile-time constant (see `microfit_core::layer::constant`):
+/// Dense(I→H, relu) → Dense(H→O, softmax), with kernel L2 `f32::from_bits(L2B)` on both
+/// kernels when `L2B != 0` (an `f32` cannot be a const generic, its bits can). The compiler
+/// sees the activations and the regularizer, so only their code is linked, and the layer
+/// configuration takes no RAM.
+#[derive(Debug)]
+pub struct Mlp<const I: usize, const H: usize, const O: usize, const L2B: u32>;
+
+/// `Dense::new(activation)` with kernel L2 `f32::from_bits(l2_bits)` unless the bits are 0.
+/// The regularizer type is the core's typed [`L2`] (Keras' `L2`, the same code as `Reg::L2`):
+/// only its code is linked.
+const fn dense<const I: usize, const O: usize>(
+    activation: Activation,
+    l2_bits: u32,
+) -> Dense<I, O, L2> {
+    let mut d = Dense::new(activation);
+    if l2_bits != 0 {
+        d.config.kernel_regularizer = Some(L2 {
+            l2: f32::from_bits(l2_bits),
+        });
+    }
+    d
+}
+
+impl<const I: usize, const H: usize, const O: usize, const L2B: u32> ConstLayer
+    for Mlp<I, H, O, L2B>
+{
+    type Layer = (Dense<I, H, L2>, Dense<H, O, L2>);
+    const LAYER: Self::Layer = (
+        dense(Activation::Relu, L2B),
+        dense(Activation::Softmax, L2B),
+    );
+}
+
+/// The layers (zero-sized: the configuration is [`Mlp`]'s constant).
+pub type Layers<const I: usize, const H: usize, const O: usize, const L2B: u32> =
+    Const<Mlp<I, H, O, L2B>>;
 /// Its weights (Keras variable order: dense_0 kernel, bias, dense_1 kernel, bias).
 pub type Weights<const I: usize, const H: usize, const O: usize> =
     (DenseParams<I, H>, DenseParams<H, O>);
-/// Model, Adam state and loss: everything training changes (`4 · PARAMS · 4` B + activations).
-pub type Model<const I: usize, const H: usize, const O: usize> =
-    Trainer<Network<Layers<I, H, O>>, Adam<Weights<I, H, O>>>;
 
-/// Hyperparameters of a run.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Hyper {
-    /// Adam learning rate.
-    pub learning_rate: f32,
-    /// Adam beta_1.
-    pub beta_1: f32,
-    /// Adam beta_2.
-    pub beta_2: f32,
-    /// Adam epsilon.
-    pub epsilon: f32,
-    /// Kernel L2 factor on both kernels (`0.0` = no regularizer).
-    pub l2: f32,
-    /// Mini-batch size (the last partial batch is kept).
-    pub batch_size: usize,
-}
+/// The loss of every workload (with the softmax output, Keras takes the cached-logits path).
+pub const LOSS: Loss = Loss::CategoricalCrossentropy { from_logits: false };
 
-/// The layers with the workload's regularizer.
-pub fn layers<const I: usize, const H: usize, const O: usize>(l2: f32) -> Layers<I, H, O> {
-    let mut a = Dense::new(Activation::Relu);
-    let mut b = Dense::new(Activation::Softmax);
-    if l2 > 0.0 {
-        a = a.kernel_regularizer(Reg::L2 { l2 });
-        b = b.kernel_regularizer(Reg::L2 { l2 });
-    }
-    (a, b)
-}
-
-/// Builds the model in `slot` from the initial weights, in place: the model is created with
-/// zero weights (which the compiler writes straight into `slot` with a memset) and the initial
-/// weights are then copied from flash into it, so no second copy of the model passes through
-/// the stack.
-///
-/// # Errors
-/// Invalid hyperparameters (`Error::InvalidHyperparameter`).
-pub fn build_in<'a, const I: usize, const H: usize, const O: usize>(
-    slot: &'a mut Option<Model<I, H, O>>,
-    hp: &Hyper,
-    kernel0: &[[f32; H]; I],
-    bias0: &[f32; H],
-    kernel1: &[[f32; O]; H],
-    bias1: &[f32; O],
-) -> Result<&'a mut Model<I, H, O>, Error> {
-    let net = Network::with_params(layers(hp.l2), <Weights<I, H, O> as ZeroParams>::zeroed());
-    let adam = Adam::with_config(
-        AdamConfig {
-            learning_rate: Schedule::Constant(hp.learning_rate),
-            beta_1: hp.beta_1,
-            beta_2: hp.beta_2,
-            epsilon: hp.epsilon,
-            ..AdamConfig::default()
+/// Adam's hyperparameters of the selected workload; Keras' defaults otherwise (no clipping,
+/// no weight decay).
+pub const ADAM: AdamConfig = AdamConfig {
+    learning_rate: Schedule::Constant(wl::LEARNING_RATE),
+    beta_1: wl::BETA_1,
+    beta_2: wl::BETA_2,
+    epsilon: wl::EPSILON,
+    common: Common {
+        weight_decay: None,
+        clip: Clip {
+            clipvalue: None,
+            clipnorm: None,
+            global_clipnorm: None,
         },
-        &net.params,
-    )?;
-    let m = slot.insert(Trainer::new(
-        net,
-        adam,
-        Loss::CategoricalCrossentropy { from_logits: false },
-    ));
-    let w = &mut m.model.params;
-    w.0.kernel.copy_from_slice(kernel0);
-    w.0.bias.copy_from_slice(bias0);
-    w.1.kernel.copy_from_slice(kernel1);
-    w.1.bias.copy_from_slice(bias1);
-    Ok(m)
+    },
+};
+
+/// `(1 - β1, 1 - β2)` of [`ADAM`] as Keras computes them (`keras_one_minus`, in double
+/// precision), evaluated at compile time.
+pub const ONE_MINUS: (f32, f32) = (keras_one_minus(ADAM.beta_1), keras_one_minus(ADAM.beta_2));
+
+/// The core's Keras [`Adam`] stepped with the constant [`ADAM`] and [`ONE_MINUS`] and the chip's
+/// square root ([`crate::fpu::sqrt`]): `Adam::step_with_config`, the same bits as
+/// [`Optimizer::step`] of an `Adam` built with [`ADAM`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChipAdam<P> {
+    /// The optimizer's state (its `config` is [`ADAM`]).
+    pub adam: Adam<P>,
 }
 
-/// One epoch over `x`/`labels` in file order, mini-batches of `batch_size`.
+impl<P: Params> Optimizer<P> for ChipAdam<P> {
+    const SLOTS: usize = 2;
+    #[inline]
+    fn step(&mut self, w: &mut P, g: &mut P) {
+        self.adam
+            .step_with_config(&ADAM, ONE_MINUS, w, g, crate::fpu::sqrt);
+    }
+    fn iterations(&self) -> u32 {
+        self.adam.iterations()
+    }
+    fn reset(&mut self) {
+        self.adam.reset();
+    }
+}
+
+/// A fresh Adam with [`ADAM`] (not validated: see [`Model::load`]). Never inlined, so that the
+/// optimizer is built straight into the caller's destination (its return slot) rather than
+/// in a temporary that is then copied (the compiler does not merge that temporary).
+#[inline(never)]
+pub fn fresh_adam<P: ZeroParams>() -> Adam<P> {
+    Adam::new_unchecked(ADAM)
+}
+
+/// Everything training changes: weights, gradients and activations (the network) and Adam's
+/// slots: `4 · PARAMS · 4` B + activations.
+#[derive(Clone, Debug)]
+pub struct Model<const I: usize, const H: usize, const O: usize, const L2B: u32> {
+    /// Weights, gradients, activation buffers.
+    pub net: Network<Layers<I, H, O, L2B>>,
+    /// Adam and its slots.
+    pub opt: ChipAdam<Weights<I, H, O>>,
+}
+
+impl<const I: usize, const H: usize, const O: usize, const L2B: u32> Model<I, H, O, L2B> {
+    /// The model with zero weights and a fresh Adam with [`ADAM`] (checked by [`Model::load`]).
+    ///
+    /// Meant to initialise a local in place (`let mut model = Model::zeroed();`): inlined into
+    /// the caller, which writes the network's zeros straight into the local and passes the
+    /// optimizer's place to [`fresh_adam`] as its return slot. Assembled here instead, the
+    /// optimizer would pass through a temporary of its size (1 KB for W1) on the stack. (At
+    /// `opt-level = 3`, the `fw` profile; other levels may still copy through the stack.)
+    #[inline(always)]
+    pub fn zeroed() -> Self {
+        Model {
+            opt: ChipAdam { adam: fresh_adam() },
+            net: Network::with_params(Const::new(), ZeroParams::zeroed()),
+        }
+    }
+
+    /// Checks [`ADAM`], resets the optimizer and loads the initial weights (from flash): the
+    /// start of a run, in place.
+    ///
+    /// # Errors
+    /// Invalid hyperparameters (`Error::InvalidHyperparameter`).
+    pub fn load(
+        &mut self,
+        kernel0: &[[f32; H]; I],
+        bias0: &[f32; H],
+        kernel1: &[[f32; O]; H],
+        bias1: &[f32; O],
+    ) -> Result<(), Error> {
+        ADAM.validate()?;
+        self.opt.reset();
+        let w = &mut self.net.params;
+        w.0.kernel.copy_from_slice(kernel0);
+        w.0.bias.copy_from_slice(bias0);
+        w.1.kernel.copy_from_slice(kernel1);
+        w.1.bias.copy_from_slice(bias1);
+        Ok(())
+    }
+}
+
+/// One epoch over `x`/`labels` in file order, mini-batches of `batch_size`, its report in
+/// `report`: the core's `fit_epoch_into` with the constant [`LOSS`].
 ///
 /// # Errors
 /// Shape, label and non-finite errors of the core's training step.
 #[inline(never)]
-pub fn train_epoch<const I: usize, const H: usize, const O: usize>(
-    model: &mut Model<I, H, O>,
+pub fn train_epoch<const I: usize, const H: usize, const O: usize, const L2B: u32>(
+    model: &mut Model<I, H, O, L2B>,
     x: &[[f32; I]],
     labels: &[u32],
     batch_size: usize,
-) -> Result<EpochReport, Error> {
+    report: &mut EpochReport,
+) -> Result<(), Error> {
     let data = Samples::new(x.as_flattened(), I, Targets::Classes(labels))?;
-    model.fit_epoch(&data, batch_size, None)
+    microfit_core::train::fit_epoch_into(
+        &mut model.net,
+        &mut model.opt,
+        LOSS,
+        &data,
+        batch_size,
+        None,
+        report,
+    )
 }
 
 /// Full-data evaluation (one batch: the activity-free penalties are those of the weights).
 ///
 /// # Errors
 /// Shape and label errors.
-pub fn evaluate<const I: usize, const H: usize, const O: usize>(
-    model: &mut Model<I, H, O>,
+pub fn evaluate<const I: usize, const H: usize, const O: usize, const L2B: u32>(
+    model: &mut Model<I, H, O, L2B>,
     x: &[[f32; I]],
     labels: &[u32],
 ) -> Result<EpochReport, Error> {
     let data = Samples::new(x.as_flattened(), I, Targets::Classes(labels))?;
-    model.evaluate(&data, x.len())
+    microfit_core::train::evaluate(&mut model.net, LOSS, &data, x.len())
 }
 
 /// FNV-1a 64 of the weights' bits in Keras variable order (`microfit_core::params::weights_hash`).
-pub fn weights_hash<const I: usize, const H: usize, const O: usize>(model: &Model<I, H, O>) -> u64 {
-    microfit_core::params::weights_hash(&model.model.params)
+pub fn weights_hash<const I: usize, const H: usize, const O: usize, const L2B: u32>(
+    model: &Model<I, H, O, L2B>,
+) -> u64 {
+    microfit_core::params::weights_hash(&model.net.params)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workload as wl;
 
-    fn hyper(l2: f32) -> Hyper {
-        Hyper {
-            learning_rate: wl::LEARNING_RATE,
-            beta_1: wl::BETA_1,
-            beta_2: wl::BETA_2,
-            epsilon: wl::EPSILON,
-            l2,
-            batch_size: wl::BATCH_SIZE,
-        }
-    }
-
-    fn run(l2: f32) -> (EpochReport, u64) {
-        let mut slot = Box::new(None);
-        let m = build_in(
-            &mut slot,
-            &hyper(l2),
+    fn run<const L2B: u32>() -> (EpochReport, u64) {
+        let mut model =
+            Box::new(Model::<{ wl::INPUTS }, { wl::HIDDEN }, { wl::CLASSES }, L2B>::zeroed());
+        let m = &mut *model;
+        m.load(
             &wl::MICROFIT_INIT_DENSE_0_KERNEL,
             &wl::MICROFIT_INIT_DENSE_0_BIAS,
             &wl::MICROFIT_INIT_DENSE_1_KERNEL,
             &wl::MICROFIT_INIT_DENSE_1_BIAS,
         )
         .unwrap();
+        let mut rep = EpochReport::default();
         for _ in 0..wl::EPOCHS {
-            train_epoch(m, &wl::MICROFIT_DATASET_X, &wl::MICROFIT_DATASET_LABELS, wl::BATCH_SIZE)
-                .unwrap();
+            train_epoch(
+                m,
+                &wl::MICROFIT_DATASET_X,
+                &wl::MICROFIT_DATASET_LABELS,
+                wl::BATCH_SIZE,
+                &mut rep,
+            )
+            .unwrap();
         }
         let ev = evaluate(m, &wl::MICROFIT_DATASET_X, &wl::MICROFIT_DATASET_LABELS).unwrap();
         (ev, weights_hash(m))
     }
 
+    /// Kernel L2 of the workload: 1e-3 for W1, 1e-4 for W2 (`app::L2`).
+    const L2_BITS: u32 = if cfg!(feature = "w2") {
+        1e-4f32
+    } else {
+        1e-3f32
+    }
+    .to_bits();
+
     /// Final figures of `reference.py` (NumPy float32): W1 0.042604 / 0.986667 (L2 1e-3:
     /// 0.049420 / 0.98); W2 0.252740 / 0.97 (L2 1e-4: 0.241892 / 0.97).
     #[test]
     fn matches_reference_py() {
-        let (l2, want_loss, want_acc) = match (wl::NAME, cfg!(feature = "l2")) {
-            ("W1", false) => (0.0, 0.042604, 0.986667),
-            ("W1", true) => (1e-3, 0.049420, 0.98),
-            ("W2", false) => (0.0, 0.252740, 0.97),
-            (_, _) => (1e-4, 0.241892, 0.97),
+        let (plain, with_l2) = match wl::NAME {
+            "W1" => ((0.042604, 0.986667), (0.049420, 0.98)),
+            _ => ((0.252740, 0.97), (0.241892, 0.97)),
         };
-        let (ev, _) = run(l2);
-        assert!((ev.data_loss - want_loss).abs() < 1e-4, "loss {}", ev.data_loss);
-        assert!((ev.metrics.accuracy() - want_acc).abs() < 1e-5, "acc {}", ev.metrics.accuracy());
+        for ((ev, _), (want_loss, want_acc)) in [(run::<0>(), plain), (run::<L2_BITS>(), with_l2)] {
+            assert!(
+                (ev.data_loss - want_loss).abs() < 1e-4,
+                "loss {}",
+                ev.data_loss
+            );
+            assert!(
+                (ev.metrics.accuracy() - want_acc).abs() < 1e-5,
+                "acc {}",
+                ev.metrics.accuracy()
+            );
+        }
     }
 
     #[test]
     fn deterministic() {
-        let (a, ha) = run(0.0);
-        let (b, hb) = run(0.0);
+        let (a, ha) = run::<L2_BITS>();
+        let (b, hb) = run::<L2_BITS>();
         assert_eq!((a, ha), (b, hb));
     }
 }

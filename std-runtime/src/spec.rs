@@ -1360,10 +1360,13 @@ fn layer_from_toml(ctx: &Ctx<'_>, i: usize, l: &LayerToml) -> Result<LayerSpec, 
     // works without this module knowing it: the config fields are converted to their serde
     // form, the rest is passed as written, and the result is converted back to check that
     // nothing the file sets was ignored.
-    let mut map = serde_json::Map::new();
-    map.insert("type".into(), serde_json::Value::String(kind.clone()));
+    // TOML values are the intermediate form (not `serde_json::Value`: with serde_json's
+    // `arbitrary_precision`, which another crate of the workspace switches on, its numbers
+    // would not convert).
+    let mut map = toml::map::Map::new();
+    map.insert("type".into(), toml::Value::String(kind.clone()));
     let config = config_from_toml(ctx, &p, l)?;
-    if let Ok(serde_json::Value::Object(cfg)) = serde_json::to_value(config) {
+    if let Ok(toml::Value::Table(cfg)) = toml::Value::try_from(config) {
         map.extend(cfg);
     }
     // Sizes may be written as one number (`kernel_size = 3`) or a list (`[3, 3]`).
@@ -1384,15 +1387,13 @@ fn layer_from_toml(ctx: &Ctx<'_>, i: usize, l: &LayerToml) -> Result<LayerSpec, 
         ("rate", l.rate.map(toml::Value::Float)),
         ("seed", l.seed.map(|s| toml::Value::Integer(s as i64))),
     ];
-    for (k, v) in &extra {
+    for (k, v) in extra {
         if let Some(v) = v {
-            let j =
-                serde_json::to_value(v).map_err(|e| ctx.err(format!("{p}.{k}"), e.to_string()))?;
-            map.insert((*k).to_string(), j);
+            map.insert(k.to_string(), v);
         }
     }
-    let spec: LayerSpec = serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| {
-        let msg = e.to_string();
+    let spec: LayerSpec = toml::Value::Table(map).try_into().map_err(|e: toml::de::Error| {
+        let msg = e.message().to_string();
         if msg.contains("unknown variant") {
             ctx.err(
                 format!("{p}.type"),
@@ -1459,32 +1460,31 @@ pub fn layer_to_toml(spec: &LayerSpec) -> LayerToml {
         config_to_toml(c, &mut l);
     }
     // The other fields through the serde form (works for every variant).
-    if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(spec) {
+    if let Ok(toml::Value::Table(map)) = toml::Value::try_from(spec) {
         if let Some(t) = map.get("type").and_then(|t| t.as_str()) {
             l.kind = t.to_string();
         }
-        let to_toml =
-            |v: &serde_json::Value| -> Option<toml::Value> { toml::Value::try_from(v).ok() };
         for (k, v) in &map {
             let empty = v.as_array().is_some_and(Vec::is_empty);
-            if k == "type" || CONFIG_KEYS.contains(&k.as_str()) || v.is_null() || empty {
+            if k == "type" || CONFIG_KEYS.contains(&k.as_str()) || empty {
                 continue;
             }
+            let uint = |v: &toml::Value| v.as_integer().and_then(|i| u64::try_from(i).ok());
             match k.as_str() {
-                "units" => l.units = v.as_u64().map(|u| u as usize),
-                "filters" => l.filters = v.as_u64().map(|u| u as usize),
-                "kernel_size" => l.kernel_size = to_toml(v),
-                "strides" => l.strides = to_toml(v),
+                "units" => l.units = uint(v).map(|u| u as usize),
+                "filters" => l.filters = uint(v).map(|u| u as usize),
+                "kernel_size" => l.kernel_size = Some(v.clone()),
+                "strides" => l.strides = Some(v.clone()),
                 "padding" => {
                     l.padding = v
                         .as_str()
                         .map(str::to_string)
                         .or_else(|| Some(v.to_string()))
                 }
-                "pool_size" => l.pool_size = to_toml(v),
-                "dilation_rate" => l.dilation_rate = to_toml(v),
-                "rate" => l.rate = v.as_f64().map(|r| pretty(r as f32)),
-                "seed" => l.seed = v.as_u64(),
+                "pool_size" => l.pool_size = Some(v.clone()),
+                "dilation_rate" => l.dilation_rate = Some(v.clone()),
+                "rate" => l.rate = v.as_float().map(|r| pretty(r as f32)),
+                "seed" => l.seed = uint(v),
                 _ => {}
             }
         }

@@ -70,6 +70,52 @@ fn model_c_batched_equals_per_sample() {
     same_training::<_, _, 32>(c_layers(), c_init(), c_opt, LOSS, &d.samples(), C_BATCH, 1, None);
 }
 
+/// A CNN that exercises every conv/pool path of the batched code: `same` padding (per-sample
+/// fallback), overlapping max pooling (stride 1), a second conv (its input gradient, strides,
+/// activity and bias regularizers), average pooling, with ties in the pooling windows (the
+/// digits have many equal pixels).
+#[test]
+fn cnn_variants() {
+    type Cnn = (
+        Conv2D<8, 8, 1, 4, 3, 3, 8, 8, Same>,
+        MaxPooling2D<8, 8, 4, 2, 2, 7, 7, Valid, 1, 1>,
+        Conv2D<7, 7, 4, 6, 3, 3, 3, 3, Valid, 2, 2>,
+        MaxPooling2D<3, 3, 6, 2, 2, 1, 1>,
+        Flatten<[[[f32; 6]; 1]; 1], 6>,
+        Dense<6, 10>,
+    );
+    let layers: Cnn = (
+        Conv2D::new(Activation::Relu).kernel_regularizer(Reg::l2(1e-3)),
+        MaxPooling2D::new(),
+        Conv2D::new(Activation::Tanh)
+            .activity_regularizer(Reg::l1(1e-4))
+            .bias_regularizer(Reg::l2(1e-3)),
+        MaxPooling2D::new(),
+        Flatten::new(),
+        Dense::new(Activation::Softmax),
+    );
+    let init = Network::new(layers, 5).unwrap().params;
+    let d = Data::read("digits.csv");
+    let x = &d.x[..64 * 300];
+    let data = Samples::new(x, 64, Targets::Classes(&d.y[..300])).unwrap();
+    same_training::<_, _, 16>(layers, init, |p| Adam::new(3e-3, p).unwrap(), LOSS, &data, 24, 2, None);
+
+    type Avg = (
+        Conv2D<8, 8, 1, 3, 3, 3, 6, 6>,
+        AveragePooling2D<6, 6, 3, 2, 2, 3, 3>,
+        Flatten<[[[f32; 3]; 3]; 3], 27>,
+        Dense<27, 10>,
+    );
+    let layers: Avg = (
+        Conv2D::new(Activation::Relu),
+        AveragePooling2D::new(),
+        Flatten::new(),
+        Dense::new(Activation::Softmax),
+    );
+    let init = Network::new(layers, 9).unwrap().params;
+    same_training::<_, _, 32>(layers, init, |p| Adam::new(3e-3, p).unwrap(), LOSS, &data, 32, 2, None);
+}
+
 /// W1 with kernel, bias and activity regularizers on both layers (the activity gradient goes
 /// through the fused softmax path), sparse labels, shuffled order.
 #[test]

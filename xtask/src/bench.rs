@@ -9,7 +9,9 @@
 //!   (the initial weights, `MICROFIT_INIT_*`, stay in "without dataset").
 //! * peak stack: the firmware's painted-stack readout (log line `stack peak_bytes=`).
 //! * final loss/accuracy: the firmware's full-data evaluation after training (`eval` line).
-//! * panic sites: branches into `core::panicking::*` from code reachable from `train_epoch`.
+//! * panic sites: branches into panic entry points (`core::panicking::*` and core's other
+//!   out-of-line panic helpers, see `elf::is_panic_entry`) from code reachable from `train_epoch`,
+//!   following direct calls and tail branches; indirect calls are counted separately.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -283,7 +285,9 @@ pub fn fw_bench(args: &[String]) -> Result<ExitCode, String> {
             }
             "--only" => {
                 i += 1;
-                let list = args.get(i).ok_or("--only needs a list, e.g. w1-m4f,w2-l2-m4f")?;
+                let list = args
+                    .get(i)
+                    .ok_or("--only needs a list, e.g. w1-m4f,w2-l2-m4f")?;
                 only = Some(list.split(',').map(|s| s.trim().to_lowercase()).collect());
             }
             other => return Err(format!("fw-bench: unexpected argument {other:?}")),
@@ -291,10 +295,15 @@ pub fn fw_bench(args: &[String]) -> Result<ExitCode, String> {
         i += 1;
     }
     if let Some(o) = &only
-        && let Some(bad) = o.iter().find(|n| !VARIANTS.iter().any(|v| file_name(v) == **n))
+        && let Some(bad) = o
+            .iter()
+            .find(|n| !VARIANTS.iter().any(|v| file_name(v) == **n))
     {
         let names: Vec<String> = VARIANTS.iter().map(file_name).collect();
-        return Err(format!("--only: unknown variant {bad:?} (one of {})", names.join(", ")));
+        return Err(format!(
+            "--only: unknown variant {bad:?} (one of {})",
+            names.join(", ")
+        ));
     }
     let selected = |v: &&Variant| only.as_ref().is_none_or(|o| o.contains(&file_name(v)));
     if !VARIANTS.iter().filter(selected).any(|v| v.arch == Arch::M0) {
@@ -343,6 +352,7 @@ pub fn fw_bench(args: &[String]) -> Result<ExitCode, String> {
         );
     } else {
         print_table(&rows);
+        print_panic_details(&rows);
         if prof > 0 {
             print_profiles(&rows);
         }
@@ -358,6 +368,36 @@ pub fn fw_bench(args: &[String]) -> Result<ExitCode, String> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn print_panic_details(rows: &[serde_json::Value]) {
+    for r in rows {
+        let label = format!(
+            "{} {}",
+            r["workload"].as_str().unwrap_or("?"),
+            r["cpu"].as_str().unwrap_or("?")
+        );
+        let indirect = r["indirect_calls_reachable_from_train_epoch"]
+            .as_u64()
+            .unwrap_or(0);
+        if indirect > 0 {
+            println!(
+                "{label}: {indirect} indirect calls reachable from train_epoch (not followed)"
+            );
+        }
+        for p in r["panic_call_sites_detail"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            println!(
+                "{label}: panic site {} -> {} x{}",
+                p["caller"].as_str().unwrap_or("?"),
+                p["callee"].as_str().unwrap_or("?"),
+                p["count"]
+            );
+        }
+    }
 }
 
 fn print_profiles(rows: &[serde_json::Value]) {
@@ -430,5 +470,7 @@ fn print_table(rows: &[serde_json::Value]) {
     println!(
         "instr/smpl = exact guest instructions of the training regions / samples trained (tools/qemu-icount);"
     );
-    println!("panic = branches into core::panicking::* reachable from train_epoch.");
+    println!(
+        "panic = calls of panic entry points (core::panicking::*, *_fail, unwrap_failed, ...) reachable from train_epoch."
+    );
 }

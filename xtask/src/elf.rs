@@ -258,11 +258,15 @@ fn sign_extend(v: u32, bits: u32) -> u32 {
 pub struct PanicReport {
     /// Demangled root functions found.
     pub roots: Vec<String>,
-    /// Functions reachable from the roots through direct calls/branches (roots included).
+    /// Functions reachable from the roots through direct calls/branches (roots included, panic
+    /// entry points excluded).
     pub reachable: usize,
-    /// Call/branch instructions in reachable functions whose target is a `core::panicking::*`
-    /// function: (caller, callee, count).
+    /// Branch instructions in reachable functions whose target is a panic entry point (see
+    /// [`is_panic_entry`]): (caller, callee, count).
     pub sites: Vec<(String, String, usize)>,
+    /// Indirect calls and jumps (`blx rN`, `bx rN` other than `bx lr`) in reachable functions:
+    /// the call graph cannot follow them, so the count is complete only when this is 0.
+    pub indirect: usize,
 }
 
 impl PanicReport {
@@ -271,9 +275,25 @@ impl PanicReport {
     }
 }
 
-/// Builds the direct call graph from the symbol table and counts branches into
-/// `core::panicking::*` from everything reachable from `root`.
-pub fn panic_sites(elf: &Elf<'_>, root: &str) -> PanicReport {
+/// A function that only panics: everything in `core::panicking` (`panic`, `panic_fmt`,
+/// `panic_bounds_check`, `assert_failed`, ...) and core's out-of-line panic helpers
+/// (`core::slice::index::slice_end_index_len_fail`, `core::option::unwrap_failed`,
+/// `core::result::unwrap_failed`, `copy_from_slice::len_mismatch_fail`,
+/// `core::cell::panic_already_borrowed`, ...), and the panic handler itself. A bounds check
+/// calls one of these, so each call of one is one panic site.
+pub fn is_panic_entry(name: &str) -> bool {
+    name.starts_with("core::panicking::")
+        || name.ends_with("rust_begin_unwind")
+        || (name.starts_with("core::")
+            && (name.contains("panic") || name.ends_with("_fail") || name.ends_with("_failed")))
+}
+
+/// Builds the direct call graph from the symbol table and counts branches into panic entry
+/// points (see [`is_panic_entry`]) from everything reachable from `root`.
+///
+/// # Errors
+/// When no function name contains `root` (a renamed or inlined root would otherwise report 0).
+pub fn panic_sites(elf: &Elf<'_>, root: &str) -> Result<PanicReport, String> {
     let exec: Vec<&Section> = elf.sections.iter().filter(|s| s.flags & 0x4 != 0).collect();
     let in_exec = |a: u32| exec.iter().any(|s| a >= s.addr && a < s.addr + s.size);
     let mut funcs: BTreeMap<u32, Func> = BTreeMap::new();
@@ -322,22 +342,26 @@ pub fn panic_sites(elf: &Elf<'_>, root: &str) -> PanicReport {
         .filter(|f| f.name.contains(root))
         .map(|f| f.start)
         .collect();
+    if queue.is_empty() {
+        return Err(format!(
+            "no function named like {root:?} in the ELF: the panic-site count needs it as its root"
+        ));
+    }
     report.roots = queue.iter().map(|a| funcs[a].name.clone()).collect();
     let mut seen: BTreeSet<u32> = queue.iter().copied().collect();
     let mut sites: BTreeMap<(String, String), usize> = BTreeMap::new();
     while let Some(a) = queue.pop_front() {
         let f = funcs[&a].clone();
-        if f.name.starts_with("core::panicking::") {
-            continue; // the panic machinery itself is not a call site
-        }
+        report.indirect += indirect_branches(elf, &f, &data_ranges);
         for (_pc, t) in branch_targets(elf, &f, &data_ranges) {
             let Some(callee) = funcs.get(&t) else {
                 continue;
             };
-            if callee.name.starts_with("core::panicking::") {
+            if is_panic_entry(&callee.name) {
                 *sites
                     .entry((f.name.clone(), callee.name.clone()))
                     .or_default() += 1;
+                continue; // the panic machinery itself is not searched for more sites
             }
             if seen.insert(t) {
                 queue.push_back(t);
@@ -346,12 +370,65 @@ pub fn panic_sites(elf: &Elf<'_>, root: &str) -> PanicReport {
     }
     report.reachable = seen.len();
     report.sites = sites.into_iter().map(|((a, b), n)| (a, b, n)).collect();
-    report
+    Ok(report)
+}
+
+/// `blx rN` and `bx rN` (other than `bx lr`) in the code of `f`.
+fn indirect_branches(elf: &Elf<'_>, f: &Func, data_ranges: &[(u32, u32)]) -> usize {
+    let Some(code) = elf.bytes_at(f.start, f.size) else {
+        return 0;
+    };
+    let (mut i, mut n) = (0usize, 0usize);
+    while i + 2 <= code.len() {
+        let pc = f.start + i as u32;
+        if let Some(&(_, end)) = data_ranges.iter().find(|(s, e)| pc >= *s && pc < *e) {
+            i = (end - f.start) as usize;
+            continue;
+        }
+        let hw1 = u16::from_le_bytes([code[i], code[i + 1]]);
+        if matches!(hw1 >> 11, 0b11101..=0b11111) {
+            i += 4;
+            continue;
+        }
+        // BX (0x4700 | Rm << 3) and BLX (0x4780 | Rm << 3), Rm = bits 6..3.
+        if hw1 & 0xff07 == 0x4700 {
+            let rm = (hw1 >> 3) & 0xf;
+            let link = hw1 & 0x80 != 0;
+            if link || rm != 14 {
+                n += 1;
+            }
+        }
+        i += 2;
+    }
+    n
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn panic_entries() {
+        for n in [
+            "core::panicking::panic_bounds_check",
+            "core::panicking::panic_fmt",
+            "core::slice::index::slice_end_index_len_fail",
+            "core::option::unwrap_failed",
+            "core::result::unwrap_failed",
+            "core::slice::<impl [T]>::copy_from_slice::len_mismatch_fail",
+            "core::cell::panic_already_borrowed",
+            "__rustc::rust_begin_unwind",
+        ] {
+            assert!(is_panic_entry(n), "{n}");
+        }
+        for n in [
+            "microfit_core::train::check_batch",
+            "compiler_builtins::mem::memcpy",
+            "core::fmt::write",
+        ] {
+            assert!(!is_panic_entry(n), "{n}");
+        }
+    }
 
     #[test]
     fn sign_extension() {

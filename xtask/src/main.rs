@@ -1,8 +1,10 @@
 //! `cargo xtask` (alias in .cargo/config.toml): developer tasks for microfit's firmware.
 //!
 //! ```text
-//! cargo xtask fw-bench [--json] [--no-m0]   build + run every workload under QEMU, report
-//!                                           instructions/sample, flash, RAM, stack, loss, panics
+//! cargo xtask fw-bench [--json] [--no-m0] [--only w1-m4f,w2-l2-m4f,...] [--prof N]
+//!                                           build + run every workload under QEMU, report
+//!                                           instructions/sample, flash, RAM, stack, loss, panics;
+//!                                           --prof N adds the N costliest symbols per variant
 //! cargo xtask fw-run [--target m4f|m0] [--workload w1|w2] [--l2] [--timeout S]
 //!                                           build + run one workload, print the decoded log
 //! cargo xtask qemu-run [--machine M] [--timeout S] ELF
@@ -23,7 +25,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 const USAGE: &str = "usage:
-  cargo xtask fw-bench [--json] [--no-m0]
+  cargo xtask fw-bench [--json] [--no-m0] [--only w1-m4f,w1-l2-m4f,w2-m4f,w2-l2-m4f,w1-m0] [--prof N]
   cargo xtask fw-run [--target m4f|m0] [--workload w1|w2] [--l2] [--timeout SECONDS]
   cargo xtask qemu-run [--machine mps2-an386|microbit] [--timeout SECONDS] ELF";
 

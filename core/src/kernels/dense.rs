@@ -104,6 +104,43 @@ pub fn backward(
     }
 }
 
+/// Bit `j` set iff `block[j] != 0` (`block.len() <= 64`): vector compares for a full block
+/// of 64, a short loop for a partial one.
+#[inline(always)]
+fn nonzero_mask(block: &[f32]) -> u64 {
+    if let Ok(full) = <&[f32; 64]>::try_from(block) {
+        let mut m = 0u64;
+        for (j, &v) in full.iter().enumerate() {
+            m |= u64::from(v != 0.0) << j;
+        }
+        m
+    } else {
+        let mut m = 0u64;
+        for (j, &v) in block.iter().enumerate().take(64) {
+            m |= u64::from(v != 0.0) << j;
+        }
+        m
+    }
+}
+
+/// [`nonzero_mask`] of a full block of 64 (a constant-size loop the compiler vectorizes).
+#[inline(always)]
+fn mask64(block: &[f32; 64]) -> u64 {
+    let mut m = 0u64;
+    for (j, &v) in block.iter().enumerate() {
+        m |= u64::from(v != 0.0) << j;
+    }
+    m
+}
+
+/// Pops the lowest set bit of `m`: its index.
+#[inline(always)]
+fn pop(m: &mut u64) -> usize {
+    let j = m.trailing_zeros() as usize;
+    *m &= m.wrapping_sub(1);
+    j
+}
+
 /// Calls `f(i, x_i)` for every `x_i != 0` in increasing `i`, without a data-dependent branch
 /// per entry: the nonzero pattern of each block of 64 entries becomes a bit mask (vector
 /// compares), then the loop runs over the set bits.
@@ -115,107 +152,221 @@ pub fn backward(
 /// assert_eq!(seen, [(1, 2.0f32.to_bits()), (3, 3.0f32.to_bits()), (4, f32::NAN.to_bits())]);
 /// ```
 #[inline(always)]
-pub fn for_each_nonzero<const N: usize>(x: &[f32; N], mut f: impl FnMut(usize, f32)) {
-    let (blocks, rest) = x.as_chunks::<64>();
-    let mut base = 0usize;
-    for block in blocks {
-        let mut m = 0u64;
-        for (j, &v) in block.iter().enumerate() {
-            m |= u64::from(v != 0.0) << j;
-        }
+pub fn for_each_nonzero(x: &[f32], mut f: impl FnMut(usize, f32)) {
+    for (k, block) in x.chunks(64).enumerate() {
+        let mut m = nonzero_mask(block);
         while m != 0 {
-            let j = m.trailing_zeros() as usize;
-            m &= m - 1;
-            f(base + j, block[j & 63]);
-        }
-        base += 64;
-    }
-    let mut m = 0u64;
-    for (j, &v) in rest.iter().enumerate() {
-        m |= u64::from(v != 0.0) << j;
-    }
-    while m != 0 {
-        let j = m.trailing_zeros() as usize;
-        m &= m - 1;
-        if let Some(&v) = rest.get(j) {
-            f(base + j, v);
+            let j = pop(&mut m);
+            if let Some(&v) = block.get(j) {
+                f(64 * k + j, v);
+            }
         }
     }
 }
 
-/// `z = x·W (+ b)` for one sample, over its nonzero inputs: the order of [`forward`].
+/// `acc += x·row` (the products `x·w_j`, each added to its own sum).
 #[inline(always)]
-fn forward_one<const IN: usize, const OUT: usize>(
-    x: &[f32; IN],
-    w: &[[f32; OUT]; IN],
-    b: Option<&[f32; OUT]>,
-    z: &mut [f32; OUT],
-) {
-    let mut acc = [0.0f32; OUT];
-    for_each_nonzero(x, |i, xi| {
-        let row = &w[i.min(IN.saturating_sub(1))];
-        for (a, &wij) in acc.iter_mut().zip(row) {
-            *a += xi * wij;
+fn axpy<const OUT: usize>(acc: &mut [f32; OUT], x: f32, row: &[f32; OUT]) {
+    for (a, &w) in acc.iter_mut().zip(row) {
+        *a += x * w;
+    }
+}
+
+/// Rows of a kernel: `[[f32; OUT]; IN]` (constant size: the index is clamped, which never
+/// changes an in-range index and lets the compiler drop the bounds check) or `[[f32; OUT]]`.
+trait KernelRows<const OUT: usize> {
+    /// `acc += x·W_i` (nothing when row `i` does not exist).
+    fn axpy_row(&self, acc: &mut [f32; OUT], x: f32, i: usize);
+}
+
+impl<const IN: usize, const OUT: usize> KernelRows<OUT> for [[f32; OUT]; IN] {
+    #[inline(always)]
+    fn axpy_row(&self, acc: &mut [f32; OUT], x: f32, i: usize) {
+        if IN > 0 {
+            axpy(acc, x, &self[i.min(IN - 1)]);
         }
-    });
+    }
+}
+
+impl<const OUT: usize> KernelRows<OUT> for [[f32; OUT]] {
+    #[inline(always)]
+    fn axpy_row(&self, acc: &mut [f32; OUT], x: f32, i: usize) {
+        if let Some(row) = self.get(i) {
+            axpy(acc, x, row);
+        }
+    }
+}
+
+/// `acc += x·W_i`.
+#[inline(always)]
+fn axpy_row<const OUT: usize, W: KernelRows<OUT> + ?Sized>(acc: &mut [f32; OUT], x: f32, w: &W, i: usize) {
+    w.axpy_row(acc, x, i);
+}
+
+/// Two samples' nonzero inputs of one block of 64 (offset `base`), interleaved: `a0 += x0_i·W_i`
+/// over the set bits of `m0`, `a1 += x1_i·W_i` over those of `m1`, each in increasing order.
+#[inline(always)]
+fn forward_two_block<const OUT: usize, W: KernelRows<OUT> + ?Sized>(
+    (b0, mut m0): (&[f32], u64),
+    (b1, mut m1): (&[f32], u64),
+    base: usize,
+    w: &W,
+    a0: &mut [f32; OUT],
+    a1: &mut [f32; OUT],
+) {
+    while m0 != 0 && m1 != 0 {
+        let (j0, j1) = (pop(&mut m0), pop(&mut m1));
+        let v0 = b0.get(j0).copied().unwrap_or(0.0);
+        let v1 = b1.get(j1).copied().unwrap_or(0.0);
+        axpy_row(a0, v0, w, base + j0);
+        axpy_row(a1, v1, w, base + j1);
+    }
+    while m0 != 0 {
+        let j0 = pop(&mut m0);
+        axpy_row(a0, b0.get(j0).copied().unwrap_or(0.0), w, base + j0);
+    }
+    while m1 != 0 {
+        let j1 = pop(&mut m1);
+        axpy_row(a1, b1.get(j1).copied().unwrap_or(0.0), w, base + j1);
+    }
+}
+
+/// `acc + b` when there is a bias.
+#[inline(always)]
+fn add_bias<const OUT: usize>(acc: &mut [f32; OUT], b: Option<&[f32; OUT]>) {
     if let Some(b) = b {
         for (a, &bj) in acc.iter_mut().zip(b) {
             *a += bj;
         }
     }
-    *z = acc;
-}
-
-/// `gW[i] += x_i·dz` for the nonzero inputs of one sample.
-#[inline(always)]
-fn grad_one<const IN: usize, const OUT: usize>(x: &[f32; IN], dz: &[f32; OUT], gw: &mut [[f32; OUT]; IN]) {
-    for_each_nonzero(x, |i, xi| {
-        let grow = &mut gw[i.min(IN.saturating_sub(1))];
-        for (g, &dj) in grow.iter_mut().zip(dz) {
-            *g += xi * dj;
-        }
-    });
 }
 
 /// Batched forward pass: `z_b = x_b·W (+ b)` for every sample row `b`, with exactly the
 /// order of [`forward`] (see the module docs), so each row's bits equal a [`forward`] call.
 ///
-/// `w` is `[in][out]`; `x.len()` rows are computed (`z` must have at least as many).
+/// `w` is `[in][out]`; `x.len()` rows are computed (`z` must have at least as many). Two
+/// samples are computed side by side (two independent chains of additions in flight).
 ///
 /// ```
 /// use microfit_core::kernels::dense::{forward, forward_rows};
 /// let w = [[1.0, 2.0], [3.0, 4.0], [0.5, -1.0]];
-/// let x = [[1.0, 0.0, 2.0], [0.0, -1.0, 0.25]];
-/// let mut z = [[0.0; 2]; 2];
+/// let x = [[1.0, 0.0, 2.0], [0.0, -1.0, 0.25], [0.0, 0.0, 1.0]];
+/// let mut z = [[0.0; 2]; 3];
 /// forward_rows(&x, &w, Some(&[0.5, 0.5]), &mut z);
-/// let mut z1 = [0.0; 2];
-/// forward(&x[1], w.as_flattened(), Some(&[0.5, 0.5]), &mut z1);
-/// assert_eq!(z[1], z1);
+/// for (xr, zr) in x.iter().zip(&z) {
+///     let mut z1 = [0.0; 2];
+///     forward(xr, w.as_flattened(), Some(&[0.5, 0.5]), &mut z1);
+///     assert_eq!(*zr, z1);
+/// }
 /// assert_eq!(z[0], [2.5, 0.5]);
 /// ```
-#[inline]
+#[inline(never)]
 pub fn forward_rows<const IN: usize, const OUT: usize>(
     x: &[[f32; IN]],
     w: &[[f32; OUT]; IN],
     b: Option<&[f32; OUT]>,
     z: &mut [[f32; OUT]],
 ) {
-    for (xb, zb) in x.iter().zip(z.iter_mut()) {
-        forward_one(xb, w, b, zb);
+    let n = x.len().min(z.len());
+    let (xp, xr) = x[..n].as_chunks::<2>();
+    let (zp, zr) = z[..n].as_chunks_mut::<2>();
+    for (xs, zs) in xp.iter().zip(zp.iter_mut()) {
+        let mut a0 = [0.0f32; OUT];
+        let mut a1 = [0.0f32; OUT];
+        let (c0, r0) = xs[0].as_chunks::<64>();
+        let (c1, r1) = xs[1].as_chunks::<64>();
+        for (k, (p, q)) in c0.iter().zip(c1).enumerate() {
+            let (m0, m1) = (mask64(p), mask64(q));
+            forward_two_block((&p[..], m0), (&q[..], m1), 64 * k, w, &mut a0, &mut a1);
+        }
+        if !r0.is_empty() {
+            let (m0, m1) = (nonzero_mask(r0), nonzero_mask(r1));
+            forward_two_block((r0, m0), (r1, m1), 64 * c0.len(), w, &mut a0, &mut a1);
+        }
+        add_bias(&mut a0, b);
+        add_bias(&mut a1, b);
+        zs[0] = a0;
+        zs[1] = a1;
+    }
+    for (xs, zs) in xr.iter().zip(zr.iter_mut()) {
+        let mut acc = [0.0f32; OUT];
+        for_each_nonzero(xs, |i, xi| axpy_row(&mut acc, xi, w, i));
+        add_bias(&mut acc, b);
+        *zs = acc;
     }
 }
 
-/// `dx_b = W·dz_b` for every row, from `wt = Wᵀ`: for each `i`, the sum over `j` in order.
+/// [`forward_rows`] over rows of a run-time length `in_len` stored one after the other in
+/// `x` (e.g. the patches of a convolution): `z_r = x_r·W (+ b)` for
+/// `min(z.len(), x.len() / in_len)` rows; `w` has `in_len` rows. Same order, same bits.
+#[inline(never)]
+pub fn forward_rows_flat<const OUT: usize>(
+    x: &[f32],
+    in_len: usize,
+    w: &[[f32; OUT]],
+    b: Option<&[f32; OUT]>,
+    z: &mut [[f32; OUT]],
+) {
+    if in_len == 0 {
+        for zr in z.iter_mut() {
+            *zr = [0.0; OUT];
+            add_bias(zr, b);
+        }
+        return;
+    }
+    let n = z.len().min(x.len() / in_len);
+    let mut rows = x.chunks_exact(in_len);
+    let mut out = z[..n].chunks_exact_mut(2);
+    for zs in &mut out {
+        let (Some(x0), Some(x1)) = (rows.next(), rows.next()) else {
+            break;
+        };
+        let mut a0 = [0.0f32; OUT];
+        let mut a1 = [0.0f32; OUT];
+        for (k, (p, q)) in x0.chunks(64).zip(x1.chunks(64)).enumerate() {
+            let (m0, m1) = (nonzero_mask(p), nonzero_mask(q));
+            forward_two_block((p, m0), (q, m1), 64 * k, w, &mut a0, &mut a1);
+        }
+        add_bias(&mut a0, b);
+        add_bias(&mut a1, b);
+        zs[0] = a0;
+        zs[1] = a1;
+    }
+    if let (Some(zr), Some(xr)) = (out.into_remainder().first_mut(), rows.next()) {
+        let mut acc = [0.0f32; OUT];
+        for_each_nonzero(xr, |i, xi| axpy_row(&mut acc, xi, w, i));
+        add_bias(&mut acc, b);
+        *zr = acc;
+    }
+}
+
+/// `dx_b = W·dz_b` for every row, from `wt = Wᵀ`: for each `i`, the sum over `j` in order;
+/// two samples side by side.
 #[inline]
 fn input_grad_rows<const IN: usize, const OUT: usize>(wt: &[[f32; IN]; OUT], dz: &[[f32; OUT]], dx: &mut [[f32; IN]]) {
-    for (dzb, dxb) in dz.iter().zip(dx.iter_mut()) {
+    let n = dz.len().min(dx.len());
+    let (dp, dr) = dz[..n].as_chunks::<2>();
+    let (xp, xr) = dx[..n].as_chunks_mut::<2>();
+    for (ds, xs) in dp.iter().zip(xp.iter_mut()) {
+        let mut a0 = [0.0f32; IN];
+        let mut a1 = [0.0f32; IN];
+        for ((wtj, &d0), &d1) in wt.iter().zip(&ds[0]).zip(&ds[1]) {
+            for ((p, q), &wij) in a0.iter_mut().zip(a1.iter_mut()).zip(wtj) {
+                *p += wij * d0;
+                *q += wij * d1;
+            }
+        }
+        xs[0] = a0;
+        xs[1] = a1;
+    }
+    for (ds, xs) in dr.iter().zip(xr.iter_mut()) {
         let mut acc = [0.0f32; IN];
-        for (&dj, wtj) in dzb.iter().zip(wt) {
+        for (wtj, &dj) in wt.iter().zip(ds) {
             for (a, &wij) in acc.iter_mut().zip(wtj) {
                 *a += wij * dj;
             }
         }
-        *dxb = acc;
+        *xs = acc;
     }
 }
 
@@ -229,25 +380,161 @@ pub fn transpose<const IN: usize, const OUT: usize>(w: &[[f32; OUT]; IN], wt: &m
     }
 }
 
+/// `a += x_b·dz_b` over the set bits `b` of `m` (rows of one chunk), `x_b` the value in column
+/// `col` of row `b`.
+#[inline(always)]
+fn grad_column<const OUT: usize>(a: &mut [f32; OUT], mut m: u64, x: &[f32], in_len: usize, col: usize, dz: &[[f32; OUT]]) {
+    while m != 0 {
+        let b = pop(&mut m);
+        if let (Some(&v), Some(d)) = (x.get(b * in_len + col), dz.get(b)) {
+            axpy(a, v, d);
+        }
+    }
+}
+
+/// `gW_i += Σ_r x_ri·dz_r` over the rows `r` of `x` (`in_len` values each, at most 64 rows),
+/// in row order, skipping `x_ri == 0`: column by column of `x` (row by row of `gW`), each
+/// gradient row kept in registers over the samples, two gradient rows side by side.
+#[inline(always)]
+fn weight_grad_chunk<const OUT: usize>(
+    x: &[f32],
+    in_len: usize,
+    dz: &[[f32; OUT]],
+    gw: &mut [[f32; OUT]],
+    mut finish: Option<&mut dyn FnMut(usize, &mut [f32; OUT])>,
+) {
+    let n = dz.len().min(x.len() / in_len.max(1)).min(64);
+    let cols = in_len.min(gw.len());
+    let mut start = 0;
+    while start < cols {
+        let width = (cols - start).min(64);
+        // masks[c]: bit r set iff x[r][start + c] != 0.
+        let mut masks = [0u64; 64];
+        for r in 0..n {
+            let row = &x[r * in_len + start..r * in_len + start + width];
+            if let Ok(full) = <&[f32; 64]>::try_from(row) {
+                for (m, &v) in masks.iter_mut().zip(full) {
+                    *m |= u64::from(v != 0.0) << r;
+                }
+            } else {
+                for (m, &v) in masks.iter_mut().zip(row) {
+                    *m |= u64::from(v != 0.0) << r;
+                }
+            }
+        }
+        let g = &mut gw[start..start + width];
+        let mut c = 0;
+        while c + 1 < width {
+            let (m0, m1) = (masks[c], masks[c + 1]);
+            let (col0, col1) = (start + c, start + c + 1);
+            let [mut a0, mut a1] = [g[c], g[c + 1]];
+            let (mut m0, mut m1) = (m0, m1);
+            while m0 != 0 && m1 != 0 {
+                let (b0, b1) = (pop(&mut m0), pop(&mut m1));
+                if let (Some(&v0), Some(d0), Some(&v1), Some(d1)) =
+                    (x.get(b0 * in_len + col0), dz.get(b0), x.get(b1 * in_len + col1), dz.get(b1))
+                {
+                    for ((p, &e0), (q, &e1)) in a0.iter_mut().zip(d0).zip(a1.iter_mut().zip(d1)) {
+                        *p += v0 * e0;
+                        *q += v1 * e1;
+                    }
+                }
+            }
+            grad_column(&mut a0, m0, x, in_len, col0, dz);
+            grad_column(&mut a1, m1, x, in_len, col1, dz);
+            if let Some(f) = finish.as_deref_mut() {
+                f(col0, &mut a0);
+                f(col1, &mut a1);
+            }
+            g[c] = a0;
+            g[c + 1] = a1;
+            c += 2;
+        }
+        if c < width {
+            let mut a = g[c];
+            grad_column(&mut a, masks[c], x, in_len, start + c, dz);
+            if let Some(f) = finish.as_deref_mut() {
+                f(start + c, &mut a);
+            }
+            g[c] = a;
+        }
+        start += width;
+    }
+}
+
+/// The weight gradient of [`backward_rows`] over rows of a run-time length `in_len` stored one
+/// after the other in `x` (e.g. the patches of a convolution): `gW += Σ_r x_rᵀ dz_r` in row
+/// order, zero inputs skipped; `gw` has `in_len` rows. Same order, same bits as [`backward`]
+/// called row after row.
+#[inline(never)]
+pub fn weight_grad_rows_flat<const OUT: usize>(x: &[f32], in_len: usize, dz: &[[f32; OUT]], gw: &mut [[f32; OUT]]) {
+    weight_grad_rows_then(x, in_len, dz, gw, None);
+}
+
+/// [`weight_grad_rows_flat`], then `finish(i, row)` on every gradient row `i` (in increasing
+/// `i`) right after its last addition, while the row is still in registers. A training step
+/// uses it for the last rows of a batch to add the weight penalty's gradient — the last
+/// addition to each element in the core's order too — and to sum the penalty itself in
+/// index order; that sum's chain of dependent additions then overlaps the gradient work
+/// instead of running alone afterwards.
+#[inline(never)]
+pub fn weight_grad_rows_then<const OUT: usize>(
+    x: &[f32],
+    in_len: usize,
+    dz: &[[f32; OUT]],
+    gw: &mut [[f32; OUT]],
+    mut finish: Option<&mut dyn FnMut(usize, &mut [f32; OUT])>,
+) {
+    if in_len == 0 {
+        return;
+    }
+    let n = dz.len().min(x.len() / in_len);
+    let mut start = 0;
+    loop {
+        let end = (start + 64).min(n);
+        let last = end == n;
+        let f = if last { finish.take() } else { None };
+        weight_grad_chunk(&x[start * in_len..end * in_len], in_len, &dz[start..end], gw, f);
+        start = end;
+        if last {
+            break;
+        }
+    }
+}
+
+/// `gb += dz_r` for every row, in row order.
+#[inline]
+pub fn bias_grad_rows<const OUT: usize>(dz: &[[f32; OUT]], gb: &mut [f32; OUT]) {
+    for dzb in dz {
+        for (g, &dj) in gb.iter_mut().zip(dzb) {
+            *g += dj;
+        }
+    }
+}
+
 /// Batched backward pass over `dz.len()` samples, with exactly the order of [`backward`]
 /// called sample after sample (see the module docs): `gW += Σ_b x_bᵀ dz_b`, `gb += Σ_b dz_b`
 /// (sample order), and `dx_b = W·dz_b` when `dx` is given, computed from the transposed
 /// kernel `wt` (`[out][in]`, see [`transpose`]) so the sums over `j` run side by side for all
-/// `i`.
+/// `i`. The weight gradient runs row by row (each row's sum over the samples stays in
+/// registers), which gives every element the same sequence of additions as sample by sample.
 ///
 /// ```
 /// use microfit_core::kernels::dense::{backward, backward_rows, transpose};
 /// let w = [[1.0, 2.0], [3.0, 4.0], [0.5, -1.0]];
-/// let x = [[1.0, 0.0, 2.0], [0.0, -1.0, 0.25]];
-/// let dz = [[0.5, -1.0], [2.0, 0.25]];
+/// let x = [[1.0, 0.0, 2.0], [0.0, -1.0, 0.25], [3.0, 0.5, 0.0]];
+/// let dz = [[0.5, -1.0], [2.0, 0.25], [-1.5, 0.75]];
 /// let mut wt = [[0.0; 3]; 2];
 /// transpose(&w, &mut wt);
-/// let (mut gw, mut gb, mut dx) = ([[0.0; 2]; 3], [0.0; 2], [[0.0; 3]; 2]);
+/// let (mut gw, mut gb, mut dx) = ([[0.0; 2]; 3], [0.0; 2], [[0.0; 3]; 3]);
 /// backward_rows(&x, &wt, &dz, &mut gw, Some(&mut gb), Some(&mut dx));
-/// let (mut gw1, mut gb1, mut dx1) = ([0.0; 6], [0.0; 2], [0.0; 3]);
-/// backward(&x[0], w.as_flattened(), &dz[0], &mut gw1, Some(&mut gb1), None);
-/// backward(&x[1], w.as_flattened(), &dz[1], &mut gw1, Some(&mut gb1), Some(&mut dx1));
-/// assert_eq!((gw.as_flattened(), gb, dx[1]), (&gw1[..], gb1, dx1));
+/// let (mut gw1, mut gb1) = ([0.0; 6], [0.0; 2]);
+/// for s in 0..3 {
+///     let mut dx1 = [0.0; 3];
+///     backward(&x[s], w.as_flattened(), &dz[s], &mut gw1, Some(&mut gb1), Some(&mut dx1));
+///     assert_eq!(dx[s], dx1);
+/// }
+/// assert_eq!((gw.as_flattened(), gb), (&gw1[..], gb1));
 /// ```
 #[inline]
 pub fn backward_rows<const IN: usize, const OUT: usize>(
@@ -258,17 +545,27 @@ pub fn backward_rows<const IN: usize, const OUT: usize>(
     gb: Option<&mut [f32; OUT]>,
     dx: Option<&mut [[f32; IN]]>,
 ) {
+    backward_rows_then(x, wt, dz, gw, gb, dx, None);
+}
+
+/// [`backward_rows`], with `finish` called on each weight-gradient row after its last
+/// addition (see [`weight_grad_rows_then`]).
+#[inline(never)]
+pub fn backward_rows_then<const IN: usize, const OUT: usize>(
+    x: &[[f32; IN]],
+    wt: &[[f32; IN]; OUT],
+    dz: &[[f32; OUT]],
+    gw: &mut [[f32; OUT]; IN],
+    gb: Option<&mut [f32; OUT]>,
+    dx: Option<&mut [[f32; IN]]>,
+    finish: Option<&mut dyn FnMut(usize, &mut [f32; OUT])>,
+) {
+    let n = x.len().min(dz.len());
     if let Some(dx) = dx {
-        input_grad_rows(wt, dz, dx);
+        input_grad_rows(wt, &dz[..n], dx);
     }
-    for (xb, dzb) in x.iter().zip(dz) {
-        grad_one(xb, dzb, gw);
-    }
+    weight_grad_rows_then(x[..n].as_flattened(), IN, &dz[..n], gw, finish);
     if let Some(gb) = gb {
-        for dzb in dz {
-            for (g, &dj) in gb.iter_mut().zip(dzb) {
-                *g += dj;
-            }
-        }
+        bias_grad_rows(&dz[..n], gb);
     }
 }

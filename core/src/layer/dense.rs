@@ -128,17 +128,19 @@ pub fn weight_penalties<R: Regularizer>(
         None => (None, None),
     };
     if let Some(r) = &cfg.kernel_regularizer {
-        pen.add(layer, PenaltyKind::Kernel, r.penalty(kernel, out));
-        if let Some(gk) = gk {
-            r.add_grad(kernel, out, gk, 1.0);
-        }
+        let value = match gk {
+            Some(gk) => r.penalty_and_grad(kernel, out, gk, 1.0),
+            None => r.penalty(kernel, out),
+        };
+        pen.add(layer, PenaltyKind::Kernel, value);
     }
     if cfg.use_bias {
         if let Some(r) = &cfg.bias_regularizer {
-            pen.add(layer, PenaltyKind::Bias, r.penalty(bias, out));
-            if let Some(gb) = gb {
-                r.add_grad(bias, out, gb, 1.0);
-            }
+            let value = match gb {
+                Some(gb) => r.penalty_and_grad(bias, out, gb, 1.0),
+                None => r.penalty(bias, out),
+            };
+            pen.add(layer, PenaltyKind::Bias, value);
         }
     }
 }
@@ -299,6 +301,10 @@ impl<const IN: usize, const OUT: usize, R: Regularizer> Layer for Dense<IN, OUT,
         layer: usize,
         pen: &mut Penalties,
     ) {
+        if self.config.kernel_regularizer.is_none() && self.config.bias_regularizer.is_none() {
+            // Nothing to add; a constant configuration (`layer::constant`) drops the call.
+            return;
+        }
         let g = g.map(|g| (g.kernel.as_flattened_mut(), &mut g.bias[..]));
         weight_penalties(
             &self.config,
@@ -317,6 +323,10 @@ impl<const IN: usize, const OUT: usize, R: Regularizer> Layer for Dense<IN, OUT,
 
     fn output_activation(&self) -> Activation {
         self.config.activation
+    }
+
+    fn has_activity_regularizer(&self) -> bool {
+        self.config.activity_regularizer.is_some()
     }
 
     fn describe(&self, first: usize, f: &mut dyn FnMut(usize, LayerInfo)) {

@@ -15,7 +15,11 @@
 //!
 //! The per-layer math is in plain functions over slices (e.g. [`dense::forward`],
 //! [`dense::backward`]) shared with models built at run time.
+//!
+//! [`constant::Const`] turns a layer (or a whole tuple) given as a `const` into a zero-sized
+//! layer: for firmware whose model is fixed when it is built.
 
+pub mod constant;
 pub mod conv;
 pub mod dense;
 pub mod dropout;
@@ -91,15 +95,27 @@ impl Penalties {
             .entries
             .binary_search_by(|e| (e.layer, e.kind).cmp(&key))
         {
-            Ok(i) => self.entries[i].value += value,
+            Ok(i) => {
+                if let Some(e) = self.entries.get_mut(i) {
+                    e.value += value;
+                }
+            }
             Err(i) => {
                 let e = PenaltyEntry {
                     layer: key.0,
                     kind,
                     value,
                 };
-                if self.entries.insert(i, e).is_err() {
+                if self.entries.push(e).is_err() {
                     self.overflow += value;
+                    return;
+                }
+                // Shift entries `i..` up by one, `e` into `i` (a dozen entries at most: a pass
+                // of swaps rather than `insert`'s `memmove`, 1.5 KB of flash on a Cortex-M; no
+                // indexing, so no bounds check).
+                let mut carry = e;
+                for slot in self.entries.iter_mut().skip(i) {
+                    core::mem::swap(slot, &mut carry);
                 }
             }
         }
@@ -255,6 +271,13 @@ pub trait Layer {
 
     /// Calls `f(index, info)` for every leaf layer, starting at `first`.
     fn describe(&self, first: usize, f: &mut dyn FnMut(usize, LayerInfo));
+
+    /// False when no layer has an activity regularizer, so an evaluation can skip the
+    /// backward pass that only collects activity penalties. The default, `true`, is always
+    /// correct (that pass then adds nothing).
+    fn has_activity_regularizer(&self) -> bool {
+        true
+    }
 }
 
 mod tuple;

@@ -114,6 +114,10 @@ where
         self.0.describe(first, f);
         self.1.describe(first + L0::LAYERS, f);
     }
+
+    fn has_activity_regularizer(&self) -> bool {
+        self.0.has_activity_regularizer() || self.1.has_activity_regularizer()
+    }
 }
 
 impl<L0: Layer, L1: Layer, L2: Layer> Layer for (L0, L1, L2)
@@ -247,6 +251,12 @@ where
         self.0.describe(first, f);
         self.1.describe(first + L0::LAYERS, f);
         self.2.describe(first + L0::LAYERS + L1::LAYERS, f);
+    }
+
+    fn has_activity_regularizer(&self) -> bool {
+        self.0.has_activity_regularizer()
+            || self.1.has_activity_regularizer()
+            || self.2.has_activity_regularizer()
     }
 }
 
@@ -417,6 +427,13 @@ where
         self.2.describe(first + L0::LAYERS + L1::LAYERS, f);
         self.3
             .describe(first + L0::LAYERS + L1::LAYERS + L2::LAYERS, f);
+    }
+
+    fn has_activity_regularizer(&self) -> bool {
+        self.0.has_activity_regularizer()
+            || self.1.has_activity_regularizer()
+            || self.2.has_activity_regularizer()
+            || self.3.has_activity_regularizer()
     }
 }
 
@@ -617,6 +634,14 @@ where
             .describe(first + L0::LAYERS + L1::LAYERS + L2::LAYERS, f);
         self.4
             .describe(first + L0::LAYERS + L1::LAYERS + L2::LAYERS + L3::LAYERS, f);
+    }
+
+    fn has_activity_regularizer(&self) -> bool {
+        self.0.has_activity_regularizer()
+            || self.1.has_activity_regularizer()
+            || self.2.has_activity_regularizer()
+            || self.3.has_activity_regularizer()
+            || self.4.has_activity_regularizer()
     }
 }
 
@@ -858,5 +883,14 @@ where
             first + L0::LAYERS + L1::LAYERS + L2::LAYERS + L3::LAYERS + L4::LAYERS,
             f,
         );
+    }
+
+    fn has_activity_regularizer(&self) -> bool {
+        self.0.has_activity_regularizer()
+            || self.1.has_activity_regularizer()
+            || self.2.has_activity_regularizer()
+            || self.3.has_activity_regularizer()
+            || self.4.has_activity_regularizer()
+            || self.5.has_activity_regularizer()
     }
 }

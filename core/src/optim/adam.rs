@@ -14,7 +14,7 @@ use super::schedule::{LearningRate, Schedule};
 use super::{Common, Optimizer};
 use crate::error::{Error, check_non_negative, check_unit_interval};
 use crate::math;
-use crate::params::Params;
+use crate::params::{Params, ZeroParams};
 
 /// Adam hyperparameters (Keras defaults in [`AdamConfig::default`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -86,9 +86,23 @@ pub struct Adam<P> {
 
 /// `(1 - β1, 1 - β2)` ([`keras_one_minus`], a loop in double precision: software floating point
 /// on a microcontroller) computed once for the betas they belong to, not on every step; recomputed
-/// when `config` changes. A cache of a function of `config`, so it takes no part in `==`.
-#[derive(Debug, Clone, Copy, Default)]
-struct OneMinusCache(Option<((u32, u32), (f32, f32))>);
+/// when `config` changes. A cache of a function of `config`, so it takes no part in `==`. 16 bytes:
+/// the betas' bits and the two values; "not computed yet" is the key of two NaN betas
+/// (`u32::MAX` bits) with NaN values, which is also what `keras_one_minus` gives for them.
+#[derive(Debug, Clone, Copy)]
+struct OneMinusCache {
+    key: (u32, u32),
+    value: (f32, f32),
+}
+
+impl Default for OneMinusCache {
+    fn default() -> Self {
+        OneMinusCache {
+            key: (u32::MAX, u32::MAX),
+            value: (f32::NAN, f32::NAN),
+        }
+    }
+}
 
 impl PartialEq for OneMinusCache {
     fn eq(&self, _: &Self) -> bool {
@@ -100,14 +114,11 @@ impl OneMinusCache {
     #[inline]
     fn get(&mut self, beta_1: f32, beta_2: f32) -> (f32, f32) {
         let key = (beta_1.to_bits(), beta_2.to_bits());
-        match self.0 {
-            Some((k, v)) if k == key => v,
-            _ => {
-                let v = (keras_one_minus(beta_1), keras_one_minus(beta_2));
-                self.0 = Some((key, v));
-                v
-            }
+        if key != self.key {
+            self.key = key;
+            self.value = (keras_one_minus(beta_1), keras_one_minus(beta_2));
         }
+        self.value
     }
 }
 
@@ -183,6 +194,34 @@ impl<P: Params> Adam<P> {
     }
 }
 
+impl<P: ZeroParams> Adam<P> {
+    /// [`Adam::with_config`] for fixed-size parameters, without the validation: for a
+    /// configuration already checked ([`AdamConfig::validate`]), e.g. a constant in firmware.
+    /// Infallible and built from zeros, so the optimizer is written straight into the caller's
+    /// destination (no `Result` and no slot copy passing through the stack). An invalid
+    /// configuration gives NaNs or no progress, never a panic.
+    ///
+    /// ```
+    /// use microfit_core::optim::{Adam, AdamConfig};
+    /// use microfit_core::layer::dense::DenseParams;
+    /// use microfit_core::params::ZeroParams;
+    /// let config = AdamConfig::default();
+    /// config.validate()?;
+    /// let like = DenseParams::<2, 2>::zeroed();
+    /// assert_eq!(Adam::new_unchecked(config), Adam::with_config(config, &like)?);
+    /// # Ok::<(), microfit_core::Error>(())
+    /// ```
+    pub fn new_unchecked(config: AdamConfig) -> Self {
+        Adam {
+            config,
+            m: P::zeroed(),
+            v: P::zeroed(),
+            t: 0,
+            one_minus: OneMinusCache::default(),
+        }
+    }
+}
+
 /// Keras' `alpha = lr · sqrt(1 - β2^t) / (1 - β1^t)` for step `t` (1-based).
 ///
 /// ```
@@ -191,10 +230,22 @@ impl<P: Params> Adam<P> {
 /// ```
 #[inline]
 pub fn adam_alpha(lr: f32, beta_1: f32, beta_2: f32, t: u32) -> f32 {
+    adam_alpha_with(lr, beta_1, beta_2, t, math::sqrt)
+}
+
+/// [`adam_alpha`] with the square root given by the caller (see [`adam_update_with`]).
+#[inline]
+pub fn adam_alpha_with(
+    lr: f32,
+    beta_1: f32,
+    beta_2: f32,
+    t: u32,
+    sqrt: impl Fn(f32) -> f32,
+) -> f32 {
     let tf = t as f32;
     let b1p = math::powf(beta_1, tf);
     let b2p = math::powf(beta_2, tf);
-    lr * math::sqrt(1.0 - b2p) / (1.0 - b1p)
+    lr * sqrt(1.0 - b2p) / (1.0 - b1p)
 }
 
 /// `1 - beta` exactly as Keras' `update_step` computes it: `1 - self.beta_1` is evaluated in
@@ -216,7 +267,7 @@ pub fn adam_alpha(lr: f32, beta_1: f32, beta_2: f32, t: u32) -> f32 {
 /// ```
 ///
 /// A `const fn`: a firmware with compile-time betas evaluates it at compile time (see
-/// [`Adam::step_with_one_minus`]) and links no double-precision code.
+/// [`Adam::step_with_config`]) and links no double-precision code.
 pub const fn keras_one_minus(beta: f32) -> f32 {
     let b = beta as f64;
     if b > 0.0 && b < 1.0 {
@@ -254,7 +305,17 @@ pub fn adam_update(
     one_minus_b2: f32,
     eps: f32,
 ) {
-    adam_update_with(w, g, m, v, alpha, one_minus_b1, one_minus_b2, eps, math::sqrt);
+    adam_update_with(
+        w,
+        g,
+        m,
+        v,
+        alpha,
+        one_minus_b1,
+        one_minus_b2,
+        eps,
+        math::sqrt,
+    );
 }
 
 /// [`adam_update`] with the square root given by the caller: one fused pass over the
@@ -299,42 +360,55 @@ impl<P: Params> Adam<P> {
     /// which the bits are those of [`Optimizer::step`].
     pub fn step_with(&mut self, w: &mut P, g: &mut P, sqrt: impl Fn(f32) -> f32 + Copy) {
         let one_minus = self.one_minus.get(self.config.beta_1, self.config.beta_2);
-        self.step_with_one_minus(w, g, sqrt, one_minus);
+        let config = self.config;
+        self.step_with_config(&config, one_minus, w, g, sqrt);
     }
 
-    /// [`Adam::step_with`] with `(1 - β1, 1 - β2)` given by the caller. They must be
-    /// `(keras_one_minus(config.beta_1), keras_one_minus(config.beta_2))` for the bits of
-    /// [`Optimizer::step`]; [`keras_one_minus`] is a `const fn`, so a firmware whose betas are
-    /// constants computes them at compile time and links no double-precision code:
+    /// [`Adam::step_with`] with the hyperparameters given by the caller: `config` and its
+    /// `(1 - β1, 1 - β2)`. For the bits of [`Optimizer::step`] they must be `self.config` and
+    /// `(keras_one_minus(config.beta_1), keras_one_minus(config.beta_2))`.
+    ///
+    /// For firmware whose hyperparameters are constants: [`keras_one_minus`] is a `const fn`,
+    /// so both are computed at compile time, no double-precision code is linked, and the
+    /// compiler drops what the configuration does not use (schedule, clipping, weight decay).
     ///
     /// ```
-    /// use microfit_core::optim::adam::{Adam, keras_one_minus};
-    /// use microfit_core::optim::Optimizer;
+    /// use microfit_core::optim::adam::{Adam, AdamConfig, keras_one_minus};
+    /// use microfit_core::optim::{Clip, Common, Optimizer};
+    /// use microfit_core::optim::schedule::Schedule;
     /// use microfit_core::layer::dense::DenseParams;
     /// use microfit_core::params::ZeroParams;
-    /// const ONE_MINUS: (f32, f32) = (keras_one_minus(0.9), keras_one_minus(0.999));
+    /// const CONFIG: AdamConfig = AdamConfig {
+    ///     learning_rate: Schedule::Constant(0.01),
+    ///     beta_1: 0.9,
+    ///     beta_2: 0.999,
+    ///     epsilon: 1e-7,
+    ///     common: Common { weight_decay: None, clip: Clip { clipvalue: None, clipnorm: None, global_clipnorm: None } },
+    /// };
+    /// const ONE_MINUS: (f32, f32) = (keras_one_minus(CONFIG.beta_1), keras_one_minus(CONFIG.beta_2));
     /// let (mut w1, mut g1) = (DenseParams::<2, 1>::zeroed(), DenseParams::<2, 1>::zeroed());
     /// g1.kernel = [[0.5], [-0.25]];
     /// let (mut w2, mut g2) = (w1.clone(), g1.clone());
-    /// let mut a = Adam::new(0.01, &w1)?;
+    /// let mut a = Adam::with_config(CONFIG, &w1)?;
     /// let mut b = a.clone();
     /// a.step(&mut w1, &mut g1);
-    /// b.step_with_one_minus(&mut w2, &mut g2, microfit_core::math::sqrt, ONE_MINUS);
+    /// b.step_with_config(&CONFIG, ONE_MINUS, &mut w2, &mut g2, microfit_core::math::sqrt);
     /// assert_eq!((w1, a), (w2, b));
     /// # Ok::<(), microfit_core::Error>(())
     /// ```
-    pub fn step_with_one_minus(
+    pub fn step_with_config(
         &mut self,
+        config: &AdamConfig,
+        (omb1, omb2): (f32, f32),
         w: &mut P,
         g: &mut P,
         sqrt: impl Fn(f32) -> f32 + Copy,
-        (omb1, omb2): (f32, f32),
     ) {
-        let c = &self.config;
+        let c = config;
         let lr = c.learning_rate.at(self.t);
         c.common.before_update(w, g, lr);
         let t = self.t.wrapping_add(1);
-        let alpha = adam_alpha(lr, c.beta_1, c.beta_2, t);
+        let alpha = adam_alpha_with(lr, c.beta_1, c.beta_2, t, sqrt);
         for i in 0..w.tensor_count() {
             adam_update_with(
                 w.tensor_mut(i),

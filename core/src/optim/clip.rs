@@ -53,6 +53,17 @@ impl Clip {
         Ok(())
     }
 
+    /// True when no clipping is set (the default).
+    ///
+    /// ```
+    /// use microfit_core::optim::Clip;
+    /// assert!(Clip::default().is_off());
+    /// assert!(!Clip { clipnorm: Some(1.0), ..Clip::default() }.is_off());
+    /// ```
+    pub fn is_off(&self) -> bool {
+        self.clipvalue.is_none() && self.clipnorm.is_none() && self.global_clipnorm.is_none()
+    }
+
     /// Applies the clipping to every gradient tensor of `g`.
     pub fn apply<P: Params>(&self, g: &mut P) {
         if let Some(c) = self.global_clipnorm {

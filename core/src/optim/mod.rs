@@ -62,7 +62,17 @@ impl Common {
     }
 
     /// Clip then weight decay, as Keras does before `update_step`.
+    #[inline]
     pub(crate) fn before_update<P: Params>(&self, w: &mut P, g: &mut P, lr: f32) {
+        if self.weight_decay.is_some() || !self.clip.is_off() {
+            self.clip_and_decay(w, g, lr);
+        }
+    }
+
+    /// The work of [`Common::before_update`], out of line: once per step, and one copy of the
+    /// loops instead of one per optimizer step call site (firmware size).
+    #[inline(never)]
+    fn clip_and_decay<P: Params>(&self, w: &mut P, g: &mut P, lr: f32) {
         self.clip.apply(g);
         if let Some(wd) = self.weight_decay {
             for i in 0..w.tensor_count() {

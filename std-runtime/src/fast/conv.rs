@@ -1,11 +1,25 @@
-//! [`BatchLayer`] for the 2-D convolution, pooling and flatten layers: the core's per-sample
-//! `Layer::forward`/`Layer::backward`, sample after sample (so trivially the same bits).
+//! [`BatchLayer`] for the 2-D convolution, pooling and flatten layers.
+//!
+//! * `Conv2D` with `valid` padding: the core's convolution is, output position by output
+//!   position, the dense kernel applied to the patch of that position (taps in row-major
+//!   kernel order, input channels inside, zero inputs skipped, bias last; the kernel gradient
+//!   summed position by position): so the tile's patches are laid out one after the other
+//!   (im2col) and the batched dense kernels run over them, with the order of
+//!   `kernels::conv::{forward, backward}`. `same` padding falls back to the per-sample code.
+//! * `MaxPooling2D` with `valid` padding: the core's window scan (row-major, a later tap
+//!   replaces the maximum only when strictly greater) vectorized over the channels.
+//! * Everything else (average pooling, `same` padding, flatten): the core's per-sample
+//!   `Layer::forward`/`Layer::backward`, sample after sample.
+
+use std::any::TypeId;
 
 use super::BatchLayer;
-use microfit_core::layer::conv::{Conv2D, PaddingMode};
+use microfit_core::kernels::conv::Padding;
+use microfit_core::kernels::dense as k;
+use microfit_core::layer::conv::{Conv2D, PaddingMode, activation_backward, activation_forward};
 use microfit_core::layer::flatten::Flatten;
-use microfit_core::layer::pool::{PoolKind, Pooling2D};
-use microfit_core::layer::{BackwardCtx, ForwardCtx, Layer};
+use microfit_core::layer::pool::{Max, PoolKind, Pooling2D};
+use microfit_core::layer::{BackwardCtx, ForwardCtx, Layer, PenaltyKind};
 use microfit_core::regularizer::Regularizer;
 use microfit_core::tensor::Tensor;
 
@@ -54,6 +68,13 @@ fn backward_each<L: Layer>(
     }
 }
 
+/// The batch cache of a `Conv2D`: the tile's pre-activations and its patches (im2col).
+#[derive(Debug, Clone)]
+pub struct ConvTile<const OH: usize, const OW: usize, const F: usize, const B: usize> {
+    z: Box<[[[[f32; F]; OW]; OH]; B]>,
+    patches: Vec<f32>,
+}
+
 impl<
     const H: usize,
     const W: usize,
@@ -72,11 +93,13 @@ impl<
     const B: usize,
 > BatchLayer<B> for Conv2D<H, W, CIN, FILTERS, KH, KW, OH, OW, P, SH, SW, DH, DW, R>
 {
-    /// The pre-activations of the tile.
-    type BatchCache = Box<[[[[f32; FILTERS]; OW]; OH]; B]>;
+    type BatchCache = ConvTile<OH, OW, FILTERS, B>;
 
     fn new_batch_cache(&self) -> Self::BatchCache {
-        Box::new([[[[0.0; FILTERS]; OW]; OH]; B])
+        ConvTile {
+            z: Box::new([[[[0.0; FILTERS]; OW]; OH]; B]),
+            patches: Vec::new(),
+        }
     }
 
     fn forward_batch(
@@ -87,7 +110,33 @@ impl<
         cache: &mut Self::BatchCache,
         ctx: &mut ForwardCtx<'_>,
     ) {
-        forward_each(self, p, x, y, &mut cache[..], ctx);
+        let n = x.len();
+        if P::PADDING != Padding::Valid {
+            forward_each(self, p, x, y, &mut cache.z[..n], ctx);
+            return;
+        }
+        let plen = KH * KW * CIN;
+        let patches = &mut cache.patches;
+        patches.clear();
+        patches.reserve(n * OH * OW * plen);
+        for xs in x {
+            for oh in 0..OH {
+                for ow in 0..OW {
+                    for kh in 0..KH {
+                        for kw in 0..KW {
+                            patches.extend_from_slice(&xs[oh * SH + kh * DH][ow * SW + kw * DW]);
+                        }
+                    }
+                }
+            }
+        }
+        let kernel = p.kernel.as_flattened().as_flattened();
+        let bias = self.config.use_bias.then_some(&p.bias);
+        let z = cache.z[..n].as_flattened_mut().as_flattened_mut();
+        k::forward_rows_flat(patches, plen, kernel, bias, z);
+        for (zs, ys) in cache.z[..n].iter().zip(y.iter_mut()) {
+            activation_forward(self.config.activation, FILTERS, Tensor::as_slice(zs), Tensor::as_mut_slice(ys));
+        }
     }
 
     fn backward_batch(
@@ -102,16 +151,66 @@ impl<
         dx: Option<&mut [Self::Input]>,
         ctx: &mut BackwardCtx<'_>,
     ) {
-        backward_each(self, p, g, x, y, &mut cache[..], d, d_is_pre, dx, ctx);
+        let n = x.len();
+        if P::PADDING != Padding::Valid {
+            backward_each(self, p, g, x, y, &mut cache.z[..n], d, d_is_pre, dx, ctx);
+            return;
+        }
+        let cfg = &self.config;
+        // The core's `layer::conv::backward` up to the kernel call, sample by sample.
+        for ((ys, zs), ds) in y.iter().zip(cache.z[..n].iter_mut()).zip(d.iter_mut()) {
+            let (ys, zs, ds) = (Tensor::as_slice(ys), Tensor::as_mut_slice(zs), Tensor::as_mut_slice(ds));
+            if let Some(ar) = &cfg.activity_regularizer {
+                ctx.penalties
+                    .add(ctx.layer, PenaltyKind::Activity, ar.penalty(ys, FILTERS));
+                if d_is_pre {
+                    zs.fill(0.0);
+                    ar.add_grad(ys, FILTERS, zs, ctx.inv_batch);
+                    activation_backward(cfg.activation, FILTERS, &[], ys, zs);
+                    for (dj, &aj) in ds.iter_mut().zip(zs.iter()) {
+                        *dj += aj;
+                    }
+                } else {
+                    ar.add_grad(ys, FILTERS, ds, ctx.inv_batch);
+                }
+            }
+            if !d_is_pre {
+                activation_backward(cfg.activation, FILTERS, zs, ys, ds);
+            }
+        }
+        // The input gradient (only when a layer before wants it): the core's kernel, per sample.
+        if let Some(dx) = dx {
+            let geometry = &Self::GEOMETRY;
+            let kernel = Tensor::as_slice(&p.kernel);
+            for (ds, dxs) in d.iter().zip(dx.iter_mut()) {
+                microfit_core::kernels::conv::backward(
+                    geometry,
+                    &[],
+                    kernel,
+                    Tensor::as_slice(ds),
+                    &mut [],
+                    None,
+                    Some(Tensor::as_mut_slice(dxs)),
+                );
+            }
+        }
+        // Kernel and bias gradients over the patches, position after position.
+        let plen = KH * KW * CIN;
+        let dz = d[..n].as_flattened().as_flattened();
+        let gk = g.kernel.as_flattened_mut().as_flattened_mut();
+        k::weight_grad_rows_flat(&cache.patches, plen, dz, gk);
+        if cfg.use_bias {
+            k::bias_grad_rows(dz, &mut g.bias);
+        }
     }
 
     fn logits_batch<'c>(&self, cache: &'c Self::BatchCache) -> Option<&'c [f32]> {
-        Some(cache.as_flattened().as_flattened().as_flattened())
+        Some(cache.z.as_flattened().as_flattened().as_flattened())
     }
 }
 
 impl<
-    K: PoolKind,
+    K: PoolKind + 'static,
     const H: usize,
     const W: usize,
     const C: usize,
@@ -137,8 +236,34 @@ impl<
         _cache: &mut (),
         ctx: &mut ForwardCtx<'_>,
     ) {
-        for (xr, yr) in x.iter().zip(y.iter_mut()) {
-            self.forward(p, Tensor::as_slice(xr), Tensor::as_mut_slice(yr), &mut (), ctx);
+        if TypeId::of::<K>() != TypeId::of::<Max>() || P::PADDING != Padding::Valid || PH * PW == 0 {
+            for (xr, yr) in x.iter().zip(y.iter_mut()) {
+                self.forward(p, Tensor::as_slice(xr), Tensor::as_mut_slice(yr), &mut (), ctx);
+            }
+            return;
+        }
+        // `kernels::pool::max_forward`: the first tap, then `if x > y { y = x }` in row-major
+        // window order.
+        for (xs, ys) in x.iter().zip(y.iter_mut()) {
+            for oh in 0..OH {
+                for ow in 0..OW {
+                    let mut m = xs[oh * SH][ow * SW];
+                    for kh in 0..PH {
+                        for kw in 0..PW {
+                            if kh + kw == 0 {
+                                continue;
+                            }
+                            let v = &xs[oh * SH + kh][ow * SW + kw];
+                            for (mc, &vc) in m.iter_mut().zip(v) {
+                                if vc > *mc {
+                                    *mc = vc;
+                                }
+                            }
+                        }
+                    }
+                    ys[oh][ow] = m;
+                }
+            }
         }
     }
 
@@ -154,8 +279,51 @@ impl<
         dx: Option<&mut [Self::Input]>,
         ctx: &mut BackwardCtx<'_>,
     ) {
-        let mut caches = [(); B];
-        backward_each(self, p, g, x, y, &mut caches[..x.len()], d, d_is_pre, dx, ctx);
+        if TypeId::of::<K>() != TypeId::of::<Max>() || P::PADDING != Padding::Valid || PH * PW == 0 {
+            let mut caches = [(); B];
+            backward_each(self, p, g, x, y, &mut caches[..x.len()], d, d_is_pre, dx, ctx);
+            return;
+        }
+        let Some(dx) = dx else {
+            return;
+        };
+        // `kernels::pool::max_backward`: dx is zeroed, then for each output position in order
+        // each channel's gradient is added to the first maximal tap of its window. Adding
+        // `+0` to the other taps changes nothing (dx never holds `-0`: it starts at `+0`).
+        for ((xs, ds), dxs) in x.iter().zip(d.iter()).zip(dx.iter_mut()) {
+            *dxs = [[[0.0; C]; W]; H];
+            for oh in 0..OH {
+                for ow in 0..OW {
+                    let mut best = xs[oh * SH][ow * SW];
+                    let mut at = [0u32; C];
+                    for kh in 0..PH {
+                        for kw in 0..PW {
+                            if kh + kw == 0 {
+                                continue;
+                            }
+                            let t = (kh * PW + kw) as u32;
+                            let v = &xs[oh * SH + kh][ow * SW + kw];
+                            for ((bc, ac), &vc) in best.iter_mut().zip(at.iter_mut()).zip(v) {
+                                if vc > *bc {
+                                    *bc = vc;
+                                    *ac = t;
+                                }
+                            }
+                        }
+                    }
+                    let dy = &ds[oh][ow];
+                    for kh in 0..PH {
+                        for kw in 0..PW {
+                            let t = (kh * PW + kw) as u32;
+                            let dxr = &mut dxs[oh * SH + kh][ow * SW + kw];
+                            for ((o, &ac), &dc) in dxr.iter_mut().zip(&at).zip(dy) {
+                                *o += if ac == t { dc } else { 0.0 };
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     fn logits_batch<'c>(&self, _cache: &'c ()) -> Option<&'c [f32]> {

@@ -10,12 +10,24 @@ use microfit_core::layer::{BackwardCtx, ForwardCtx, PenaltyKind, Penalties};
 use microfit_core::regularizer::{Reg, Regularizer};
 use std::any::Any;
 
-/// The batch cache of a `Dense<IN, OUT>`: pre-activations of the tile and the transposed
-/// kernel (for the input gradient).
+/// The batch cache of a `Dense<IN, OUT>`: pre-activations of the tile, the transposed kernel
+/// (for the input gradient) and the fused weight penalty.
 #[derive(Debug, Clone)]
 pub struct DenseTile<const IN: usize, const OUT: usize, const B: usize> {
     z: Box<[[f32; OUT]; B]>,
     wt: Box<[[f32; IN]; OUT]>,
+    /// The next backward pass is the last tile of a step.
+    last: bool,
+    /// `Σw²` of the kernel (index order), summed by the last tile's backward pass.
+    kernel_sq: Option<f32>,
+}
+
+/// The factor of an L2 kernel regularizer, when it is the built-in [`Reg::L2`].
+fn l2_factor<R: 'static>(r: Option<&R>) -> Option<f32> {
+    match r.and_then(|r| (r as &dyn Any).downcast_ref::<Reg>()) {
+        Some(&Reg::L2 { l2 }) => Some(l2),
+        _ => None,
+    }
 }
 
 /// `y = softmax(z)` row by row with the core's `activation::softmax` order (max, `e^(z-m)`
@@ -49,6 +61,8 @@ impl<const IN: usize, const OUT: usize, R: Regularizer + 'static, const B: usize
         DenseTile {
             z: Box::new([[0.0; OUT]; B]),
             wt: Box::new([[0.0; IN]; OUT]),
+            last: false,
+            kernel_sq: None,
         }
     }
 
@@ -114,7 +128,33 @@ impl<const IN: usize, const OUT: usize, R: Regularizer + 'static, const B: usize
             k::transpose(&p.kernel, &mut cache.wt);
         }
         let gb = cfg.use_bias.then_some(&mut g.bias);
-        k::backward_rows(x, &cache.wt, &d[..n], &mut g.kernel, gb, dx);
+        let l2 = l2_factor(cfg.kernel_regularizer.as_ref()).filter(|_| cache.last && std::env::var_os("NOFUSE").is_none());
+        if let Some(l2) = l2 {
+            // The last tile: right after each gradient row's last addition, add the L2
+            // gradient `(l2·(w·2))·1` (as `Reg::L2::add_grad` does after the backward pass) and
+            // sum `Σw²` in index order (as `Reg::L2::penalty`).
+            let mut sq = 0.0f32;
+            let w = &p.kernel;
+            let mut finish = |i: usize, row: &mut [f32; OUT]| {
+                if let Some(wr) = w.get(i) {
+                    for &wij in wr {
+                        sq += wij * wij;
+                    }
+                    for (gj, &wij) in row.iter_mut().zip(wr) {
+                        *gj += (l2 * (wij * 2.0)) * 1.0;
+                    }
+                }
+            };
+            k::backward_rows_then(x, &cache.wt, &d[..n], &mut g.kernel, gb, dx, Some(&mut finish));
+            cache.kernel_sq = Some(sq);
+        } else {
+            k::backward_rows(x, &cache.wt, &d[..n], &mut g.kernel, gb, dx);
+        }
+    }
+
+    fn last_tile(&self, cache: &mut Self::BatchCache, last: bool) {
+        cache.last = last;
+        cache.kernel_sq = None;
     }
 
     fn weight_penalties_batch(
@@ -123,26 +163,13 @@ impl<const IN: usize, const OUT: usize, R: Regularizer + 'static, const B: usize
         g: Option<&mut DenseParams<IN, OUT>>,
         layer: usize,
         pen: &mut Penalties,
+        cache: &mut Self::BatchCache,
     ) {
         let cfg = &self.config;
-        let l2 = cfg
-            .kernel_regularizer
-            .as_ref()
-            .and_then(|r| (r as &dyn Any).downcast_ref::<Reg>())
-            .and_then(|r| match *r {
-                Reg::L2 { l2 } => Some(l2),
-                _ => None,
-            });
-        match (l2, g) {
-            (Some(l2), Some(g)) => {
-                // The core's `Reg::L2` penalty (`l2 · Σw²`, summed in index order) and gradient
-                // (`g += (l2 · (w·2)) · 1`) in one pass instead of two.
-                let mut s = 0.0f32;
-                for (gi, &wi) in g.kernel.as_flattened_mut().iter_mut().zip(p.kernel.as_flattened()) {
-                    s += wi * wi;
-                    *gi += (l2 * (wi * 2.0)) * 1.0;
-                }
-                pen.add(layer, PenaltyKind::Kernel, l2 * s);
+        match (l2_factor(cfg.kernel_regularizer.as_ref()), cache.kernel_sq.take(), g) {
+            (Some(l2), Some(sq), Some(g)) => {
+                // Kernel: value summed and gradient added by the last tile's backward pass.
+                pen.add(layer, PenaltyKind::Kernel, l2 * sq);
                 // Then the bias, as the core's `layer::dense::weight_penalties`.
                 if cfg.use_bias {
                     if let Some(r) = &cfg.bias_regularizer {
@@ -151,12 +178,13 @@ impl<const IN: usize, const OUT: usize, R: Regularizer + 'static, const B: usize
                     }
                 }
             }
-            (_, g) => {
+            (_, _, g) => {
                 let g = g.map(|g| (g.kernel.as_flattened_mut(), &mut g.bias[..]));
                 dense::weight_penalties(cfg, p.kernel.as_flattened(), &p.bias, g, OUT, layer, pen);
             }
         }
     }
+
 
     fn logits_batch<'c>(&self, cache: &'c Self::BatchCache) -> Option<&'c [f32]> {
         Some(cache.z.as_flattened())

@@ -19,46 +19,74 @@ const INV_LN2: f32 = f32::from_bits(0x3fb8_aa3b); // 1.4426950216e+00
 const P1: f32 = f32::from_bits(0x3e2a_aa8f); // 1.6666625440e-1 = 0xaaaa8f.0p-26
 const P2: f32 = f32::from_bits(0xbb35_5215); // -2.7667332906e-3 = -0xb55215.0p-32
 
+/// `1.5·2^23`: adding it to a float below `2^22` in magnitude rounds it to an integer.
+const ROUND: f32 = 12_582_912.0;
+
+/// `v` truncated toward zero, for `|v| < 2^22` (the nearest integer, moved one step toward
+/// zero when it overshot).
+#[inline(always)]
+fn trunc_small(v: f32) -> f32 {
+    let r = (v + ROUND) - ROUND;
+    if v >= 0.0 {
+        if r > v { r - 1.0 } else { r }
+    } else if r < v {
+        r + 1.0
+    } else {
+        r
+    }
+}
+
+/// The integer value of an integral float `|kf| < 2^22`, read from the bits of `kf + 1.5·2^23`.
+#[inline(always)]
+fn int_small(kf: f32) -> i32 {
+    ((kf + ROUND).to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32)
+}
+
+/// `2^n` for `-126 <= n <= 127`.
+#[inline(always)]
+fn pow2(n: i32) -> f32 {
+    f32::from_bits((n.wrapping_add(0x7f) as u32) << 23)
+}
+
 /// `e^x`, bit-identical to `libm::expf` (0.2.x), branch-free.
 #[inline(always)]
 pub fn expf(x: f32) -> f32 {
     let bits = x.to_bits();
-    let neg = bits >> 31 != 0;
+    let sign = bits & 0x8000_0000;
+    let neg = sign != 0;
     let hx = bits & 0x7fff_ffff;
+    // Every lane whose result comes from the polynomial below has |x| < 103.98; the others
+    // (NaN, ±∞, overflow, underflow) are replaced at the end, so they compute with x = 0 and
+    // every intermediate value stays small and finite.
+    let xs = if hx < 0x42d0_0000 { x } else { 0.0 };
     // Argument reduction, all three of libm's cases computed with one formula: k = 0 gives
     // hi = x - 0·LN2_HI = x and lo = 0·LN2_LO = +0, which is libm's small-|x| branch exactly.
-    let half = if neg { -0.5f32 } else { 0.5 };
-    let k_big = (INV_LN2 * x + half) as i32;
-    let k_one = if neg { -1 } else { 1 };
-    let k = if hx > 0x3f85_1592 {
+    // libm: k = (INV_LN2·x ± 0.5) as i32 (truncation) for |x| > 1.5·ln2, ±1 for |x| > 0.5·ln2,
+    // else 0. `as i32` saturates, which the compiler does not vectorize; `trunc_small` is the
+    // same truncation for |v| < 2^22 (here |v| < 151).
+    let half = f32::from_bits(0x3f00_0000 | sign); // ±0.5
+    let one = f32::from_bits(0x3f80_0000 | sign); // ±1
+    let k_big = trunc_small(INV_LN2 * xs + half);
+    let kf = if hx > 0x3f85_1592 {
         k_big
     } else if hx > 0x3eb1_7218 {
-        k_one
+        one
     } else {
-        0
+        0.0
     };
-    // Lanes that reach the polynomial have k in [-150, 128]; clamping only tames the lanes
-    // whose result is replaced below (NaN, ±∞, overflow, underflow).
-    let k = k.clamp(-150, 128);
-    let kf = k as f32;
-    let hi = x - kf * LN2_HI;
+    let k = int_small(kf);
+    let hi = xs - kf * LN2_HI;
     let lo = kf * LN2_LO;
     let r = hi - lo;
     let rr = r * r;
     let c = r - rr * (P1 + rr * P2);
     let y = 1.0 + (r * c / (2.0 - c) - lo + hi);
-    // scalbnf(y, k) (libm's generic scalbn for f32): one pre-scale by 2^127 or 2^-102 when
-    // 2^k is out of the normal range, then the multiplication by 2^n. For k = 0 both factors
-    // are 1 and y is returned unchanged, as libm does.
-    let (pre, n) = if k > 127 {
-        (f32::from_bits(0x7f00_0000), k - 127)
-    } else if k < -126 {
-        (f32::from_bits(0x0c80_0000), k + 102)
-    } else {
-        (1.0, k)
-    };
-    let scale = f32::from_bits(((0x7f + n) as u32) << 23);
-    let mut out = y * pre * scale;
+    // libm returns scalbnf(y, k) (y itself for k = 0): y·2^k with one rounding, at the end
+    // (y·2^127·2 for k = 128, y·2^-102·2^(k+102) below -126). Splitting 2^k into two powers
+    // in the normal range, 2^a·2^b, gives that same single rounding: y·2^a is exact (y is
+    // near 1 and a >= -75), only the second product can round or overflow.
+    let a = k >> 1;
+    let mut out = (y * pow2(a)) * pow2(k - a);
     // libm's early returns, in reverse order of precedence.
     if hx <= 0x3900_0000 {
         out = 1.0 + x; // |x| <= 2^-14
@@ -120,6 +148,18 @@ mod tests {
             i += step;
         }
         assert_eq!(bad, 0, "mismatches");
+    }
+
+    #[test]
+    fn truncation_helpers() {
+        for i in -4_000_000..4_000_000i32 {
+            let v = i as f32 * 0.25 + 0.125;
+            assert_eq!(trunc_small(v), v as i32 as f32, "{v}");
+            assert_eq!(int_small(i as f32), i);
+        }
+        for v in [0.0f32, -0.0, 0.5, -0.5, 0.49999997, -0.49999997, 150.99998, -150.99998] {
+            assert_eq!(trunc_small(v), v as i32 as f32, "{v}");
+        }
     }
 
     #[test]

@@ -1,9 +1,8 @@
-//! The core's fused softmax + cross-entropy (`Loss::fused_value_grad` for categorical and
-//! sparse categorical cross-entropy) over a tile of samples: the same operations per sample,
-//! the `exp`s of the whole tile in vectorized passes.
+//! The core's fused softmax + cross-entropy over a tile of samples:
+//! `Loss::fused_value_grad_with_output` (categorical and sparse categorical cross-entropy on
+//! the cached logits, reusing the forward pass's softmax) sample after sample, the same
+//! operations in the same order, without the per-call dispatch.
 
-use super::exp::exp_slice;
-use microfit_core::activation::max_of;
 use microfit_core::error::Error;
 use microfit_core::loss::{Loss, Target};
 use microfit_core::math;
@@ -40,10 +39,25 @@ fn check_target(loss: Loss, n: usize, t: Target<'_>) -> Result<(), Error> {
     }
 }
 
-/// For the tile's logits `z` (`m` rows of `width`), adds each sample's loss to `data_sum` (in
-/// sample order) and writes `scale · ∂loss/∂z` into the rows of `d`, with the bits of
-/// `Loss::fused_value_grad`. Returns `Ok(false)` (nothing done) for losses other than the two
-/// cross-entropies.
+/// The core's `max_and_index`: `activation::max_of` and where it was found.
+#[inline]
+fn max_and_index(z: &[f32]) -> (f32, usize) {
+    let mut m = f32::NEG_INFINITY;
+    let mut arg = 0;
+    for (j, &v) in z.iter().enumerate() {
+        if v > m || v.is_nan() {
+            m = v;
+            arg = j;
+        }
+    }
+    (m, arg)
+}
+
+/// For the tile's logits `z` (`m` rows of `width`) and the forward pass's outputs `y` (the
+/// softmax of each row), adds each sample's loss to `data_sum` (in sample order) and writes
+/// `scale · ∂loss/∂z` into the rows of `d`: the core's `softmax_xent(z, Some(y), …)` (`lse = m −
+/// ln(y[argmax z])`, gradient `y·Σt − t`). Returns `Ok(false)` (nothing done) for losses other
+/// than the two cross-entropies.
 ///
 /// # Errors
 /// The error of the first sample whose target does not fit, as the core.
@@ -51,95 +65,62 @@ pub(crate) fn fused_batch<'t, T: Tensor>(
     loss: Loss,
     z: &[f32],
     width: usize,
+    y: &[T],
     target: impl Fn(usize) -> Target<'t>,
     d: &mut [T],
     scale: f32,
-    scratch: &mut Vec<f32>,
     data_sum: &mut f32,
 ) -> Result<bool, Error> {
-    let sparse = match loss {
-        Loss::CategoricalCrossentropy { .. } => false,
-        Loss::SparseCategoricalCrossentropy { .. } => true,
-        _ => return Ok(false),
-    };
+    if !matches!(
+        loss,
+        Loss::CategoricalCrossentropy { .. } | Loss::SparseCategoricalCrossentropy { .. }
+    ) {
+        return Ok(false);
+    }
     let m = d.len();
-    if width == 0 || z.len() != m * width {
+    if width == 0 || z.len() != m * width || y.len() != m {
         return Ok(false);
     }
     for k in 0..m {
         check_target(loss, width, target(k))?;
     }
-    scratch.resize(2 * m * width, 0.0);
-    let (e, lse_e) = scratch.split_at_mut(m * width);
-    // log_sum_exp: m = max_of(z); lse = m if m is not finite, else m + ln(Σ e^(z - m)).
-    let mut maxes = [0.0f32; 64];
-    let mut lses = [0.0f32; 64];
-    let mut start = 0;
-    while start < m {
-        // Chunks of at most 64 rows keep the per-row values on the stack.
-        let cnt = (m - start).min(64);
-        let zc = &z[start * width..(start + cnt) * width];
-        let ec = &mut e[..cnt * width];
-        for r in 0..cnt {
-            let zr = &zc[r * width..(r + 1) * width];
-            let mx = max_of(zr);
-            maxes[r] = mx;
-            for (o, &v) in ec[r * width..(r + 1) * width].iter_mut().zip(zr) {
-                *o = v - mx;
-            }
-        }
-        exp_slice(ec);
-        for r in 0..cnt {
-            let mx = maxes[r];
-            lses[r] = if !mx.is_finite() {
-                mx
-            } else {
-                let mut s = 0.0f32;
-                for &v in &ec[r * width..(r + 1) * width] {
-                    s += v;
-                }
-                mx + math::ln(s)
-            };
-        }
-        // Gradient exps: e^(z - lse).
-        let gc = &mut lse_e[..cnt * width];
-        for r in 0..cnt {
-            let zr = &zc[r * width..(r + 1) * width];
-            for (o, &v) in gc[r * width..(r + 1) * width].iter_mut().zip(zr) {
-                *o = v - lses[r];
-            }
-        }
-        exp_slice(gc);
-        for r in 0..cnt {
-            let t = target(start + r);
-            let zr = &zc[r * width..(r + 1) * width];
-            let er = &gc[r * width..(r + 1) * width];
-            let lse = lses[r];
-            let dr = d[start + r].as_mut_slice();
-            if sparse {
-                let kk = t.class();
-                for (j, (gj, &ej)) in dr.iter_mut().zip(er).enumerate() {
-                    let y = if j == kk { 1.0 } else { 0.0 };
-                    *gj = (ej - y) * scale;
-                }
-                *data_sum += lse - zr[kk.min(width - 1)];
-            } else {
-                let mut s = 0.0f32;
-                let mut ysum = 0.0f32;
-                for (j, &zj) in zr.iter().enumerate() {
-                    let y = t.at(j);
-                    ysum += y;
-                    if y != 0.0 {
-                        s += y * (lse - zj);
+    for (r, (yr, dr)) in y.iter().zip(d.iter_mut()).enumerate() {
+        let (zr, yr, dr) = (&z[r * width..(r + 1) * width], yr.as_slice(), dr.as_mut_slice());
+        let t = target(r);
+        let (mx, arg) = max_and_index(zr);
+        let lse = if mx.is_finite() {
+            mx - math::ln(yr.get(arg).copied().unwrap_or(f32::NAN))
+        } else {
+            mx
+        };
+        let (value, ysum) = match t {
+            Target::Class(k) => (zr.get(k as usize).map_or(f32::NAN, |&zk| lse - zk), 1.0f32),
+            Target::Dense(td) => {
+                let (mut v, mut ysum) = (0.0f32, 0.0f32);
+                for (&tj, &zj) in td.iter().zip(zr) {
+                    ysum += tj;
+                    if tj != 0.0 {
+                        v += tj * (lse - zj);
                     }
                 }
-                for (j, (gj, &ej)) in dr.iter_mut().zip(er).enumerate() {
-                    *gj = (ej * ysum - t.at(j)) * scale;
+                (v, ysum)
+            }
+        };
+        match t {
+            Target::Class(k) => {
+                let k = k as usize;
+                for (j, (gj, &pj)) in dr.iter_mut().zip(yr).enumerate() {
+                    let tj = if j == k { 1.0 } else { 0.0 };
+                    *gj = (pj * ysum - tj) * scale;
                 }
-                *data_sum += s;
+            }
+            Target::Dense(_) => {
+                for (j, (gj, &pj)) in dr.iter_mut().zip(yr).enumerate() {
+                    *gj = (pj * ysum - t.at(j)) * scale;
+                }
             }
         }
-        start += cnt;
+        *data_sum += value;
     }
     Ok(true)
 }

@@ -102,8 +102,26 @@ pub trait BatchLayer<const B: usize>: Layer {
         ctx: &mut BackwardCtx<'_>,
     );
 
-    /// [`Layer::weight_penalties`] (a layer may compute it faster, with the same bits).
-    fn weight_penalties_batch(&self, p: &Self::Params, g: Option<&mut Self::Params>, layer: usize, pen: &mut Penalties) {
+    /// Tells the layer whether the next [`BatchLayer::backward_batch`] is the last tile of a
+    /// training step (with weight gradients wanted): it may then add its weight penalties'
+    /// gradients in that pass, right after each gradient element's last addition (their place
+    /// in the core's order), and keep the penalty values for
+    /// [`BatchLayer::weight_penalties_batch`]. Default: nothing.
+    fn last_tile(&self, cache: &mut Self::BatchCache, last: bool) {
+        let _ = (cache, last);
+    }
+
+    /// [`Layer::weight_penalties`], or the penalties already computed by the last tile's
+    /// backward pass (same values, same bits).
+    fn weight_penalties_batch(
+        &self,
+        p: &Self::Params,
+        g: Option<&mut Self::Params>,
+        layer: usize,
+        pen: &mut Penalties,
+        cache: &mut Self::BatchCache,
+    ) {
+        let _ = cache;
         self.weight_penalties(p, g, layer, pen);
     }
 
@@ -126,7 +144,6 @@ pub struct BatchNetwork<L: BatchLayer<B>, const B: usize> {
     xs: Box<[L::Input; B]>,
     out: Box<[L::Output; B]>,
     dout: Box<[L::Output; B]>,
-    scratch: Vec<f32>,
     rng: Rng,
 }
 
@@ -159,7 +176,6 @@ impl<L: BatchLayer<B>, const B: usize> BatchNetwork<L, B> {
             xs: rows(),
             out: rows(),
             dout: rows(),
-            scratch: vec![0.0; 2 * B * <L::Output as Tensor>::LEN],
             rng: Rng::new(0),
         }
     }
@@ -185,6 +201,7 @@ impl<L: BatchLayer<B>, const B: usize> BatchNetwork<L, B> {
         let b = rows.len();
         let inv_b = 1.0 / b as f32;
         let fused = loss.fuses_with(self.layers.output_activation());
+        let errors = !loss.is_classification();
         self.grads.fill(0.0);
         let mut pen = Penalties::new();
         let mut metrics = MetricSums::default();
@@ -204,7 +221,7 @@ impl<L: BatchLayer<B>, const B: usize> BatchNetwork<L, B> {
                 .forward_batch(&self.params, &self.xs[..m], &mut self.out[..m], &mut self.cache, &mut fctx);
             let logits = self.layers.logits_batch(&self.cache);
             for k in 0..m {
-                metrics.add(self.out[k].as_slice(), samples.target(rows.get(start + k)));
+                metrics.add_sample(self.out[k].as_slice(), samples.target(rows.get(start + k)), errors);
             }
             let pre = match (fused, logits) {
                 (true, Some(z)) => {
@@ -213,16 +230,17 @@ impl<L: BatchLayer<B>, const B: usize> BatchNetwork<L, B> {
                         loss,
                         z,
                         width,
+                        &self.out[..m],
                         |k| samples.target(rows.get(start + k)),
                         &mut self.dout[..m],
                         inv_b,
-                        &mut self.scratch,
                         &mut data_sum,
                     )? {
                         for k in 0..m {
                             let t = samples.target(rows.get(start + k));
                             let zk = &z[k * width..(k + 1) * width];
-                            data_sum += loss.fused_value_grad(zk, t, Some(self.dout[k].as_mut_slice()), inv_b)?;
+                            let (o, d) = (self.out[k].as_slice(), self.dout[k].as_mut_slice());
+                            data_sum += loss.fused_value_grad_with_output(zk, o, t, Some(d), inv_b)?;
                         }
                     }
                     true
@@ -241,6 +259,10 @@ impl<L: BatchLayer<B>, const B: usize> BatchNetwork<L, B> {
                 layer: 0,
                 penalties: &mut pen,
             };
+            let last = start + m == b;
+            if last {
+                self.layers.last_tile(&mut self.cache, true);
+            }
             self.layers.backward_batch(
                 &self.params,
                 &mut self.grads,
@@ -257,7 +279,8 @@ impl<L: BatchLayer<B>, const B: usize> BatchNetwork<L, B> {
         let data_loss = data_sum / b as f32;
         pen.scale_kind(PenaltyKind::Activity, inv_b);
         self.layers
-            .weight_penalties_batch(&self.params, Some(&mut self.grads), 0, &mut pen);
+            .weight_penalties_batch(&self.params, Some(&mut self.grads), 0, &mut pen, &mut self.cache);
+        self.layers.last_tile(&mut self.cache, false);
         let total_loss = data_loss + pen.total();
         Ok(StepReport {
             data_loss,
@@ -369,6 +392,7 @@ impl<L: BatchLayer<B>, const B: usize> Trainable for BatchNetwork<L, B> {
         // The input of the last forward sample is still in the first row of the tile. (The
         // core passes an empty `x` when it only wants the activity penalties; the gradient
         // accumulated here is then discarded by the next `zero_grads`, as in the core.)
+        self.layers.last_tile(&mut self.cache, false);
         let mut ctx = BackwardCtx {
             inv_batch,
             layer: 0,
@@ -390,9 +414,10 @@ impl<L: BatchLayer<B>, const B: usize> Trainable for BatchNetwork<L, B> {
     fn weight_penalties(&mut self, with_grads: bool, pen: &mut Penalties) {
         if with_grads {
             self.layers
-                .weight_penalties_batch(&self.params, Some(&mut self.grads), 0, pen);
+                .weight_penalties_batch(&self.params, Some(&mut self.grads), 0, pen, &mut self.cache);
         } else {
-            self.layers.weight_penalties_batch(&self.params, None, 0, pen);
+            self.layers
+                .weight_penalties_batch(&self.params, None, 0, pen, &mut self.cache);
         }
     }
 

@@ -1,0 +1,133 @@
+//! The firmware's ways through the core give the bits of the ordinary ways: a model given as a
+//! constant (`layer::constant::Const`), the typed regularizers (`regularizer::L1`, `L2`), the
+//! one-pass `penalty_and_grad`, Adam stepped with a constant configuration
+//! (`Adam::step_with_config`, `Adam::new_unchecked`) and `train::fit_epoch_into`.
+
+use microfit_core::layer::constant::{Const, ConstLayer};
+use microfit_core::optim::adam::keras_one_minus;
+use microfit_core::optim::schedule::Schedule;
+use microfit_core::optim::{AdamConfig, Clip, Common, Optimizer};
+use microfit_core::params::weights_hash;
+use microfit_core::prelude::*;
+use microfit_core::regularizer::{L1, L2};
+use microfit_core::train::{EpochReport, fit_epoch_into};
+
+fn data() -> (Vec<f32>, Vec<u32>) {
+    let mut x = Vec::new();
+    let mut y = Vec::new();
+    for i in 0..30u32 {
+        let f = i as f32;
+        x.extend([
+            (f * 0.37).sin(),
+            (f * 0.11).cos(),
+            f / 30.0 - 0.5,
+            ((f * 1.7).sin() * 2.0),
+        ]);
+        y.push(i % 3);
+    }
+    (x, y)
+}
+
+#[test]
+fn typed_regularizers_and_one_pass_penalty_match_reg() {
+    let w: Vec<f32> = (0..37).map(|i| ((i as f32) * 0.71).sin() * 3.0).collect();
+    for (typed, reg) in [
+        (&L2 { l2: 1e-3 } as &dyn Regularizer, Reg::l2(1e-3)),
+        (&L1 { l1: 0.02 } as &dyn Regularizer, Reg::l1(0.02)),
+    ] {
+        assert_eq!(typed.penalty(&w, 1).to_bits(), reg.penalty(&w, 1).to_bits());
+        let (mut g1, mut g2, mut g3) = (vec![0.5f32; 37], vec![0.5f32; 37], vec![0.5f32; 37]);
+        typed.add_grad(&w, 1, &mut g1, 0.25);
+        reg.add_grad(&w, 1, &mut g2, 0.25);
+        let p = typed.penalty_and_grad(&w, 1, &mut g3, 0.25);
+        assert_eq!(g1, g2);
+        assert_eq!(g1, g3);
+        assert_eq!(p.to_bits(), reg.penalty(&w, 1).to_bits());
+        let mut g4 = vec![0.5f32; 37];
+        assert_eq!(
+            reg.penalty_and_grad(&w, 1, &mut g4, 0.25).to_bits(),
+            p.to_bits()
+        );
+        assert_eq!(g4, g1);
+    }
+}
+
+struct Mlp;
+impl ConstLayer for Mlp {
+    type Layer = (Dense<4, 8, L2>, Dense<8, 3, L2>);
+    const LAYER: Self::Layer = {
+        let mut a = Dense::new(Activation::Relu);
+        a.config.kernel_regularizer = Some(L2 { l2: 1e-3 });
+        let mut b = Dense::new(Activation::Softmax);
+        b.config.kernel_regularizer = Some(L2 { l2: 1e-3 });
+        (a, b)
+    };
+}
+
+const CONFIG: AdamConfig = AdamConfig {
+    learning_rate: Schedule::Constant(0.01),
+    beta_1: 0.9,
+    beta_2: 0.999,
+    epsilon: 1e-7,
+    common: Common {
+        weight_decay: None,
+        clip: Clip {
+            clipvalue: None,
+            clipnorm: None,
+            global_clipnorm: None,
+        },
+    },
+};
+
+/// The optimizer of a firmware: constant configuration, `1 - β` evaluated at compile time.
+struct ConstAdam<P>(Adam<P>);
+impl<P: microfit_core::params::Params> Optimizer<P> for ConstAdam<P> {
+    const SLOTS: usize = 2;
+    fn step(&mut self, w: &mut P, g: &mut P) {
+        const ONE_MINUS: (f32, f32) = (
+            keras_one_minus(CONFIG.beta_1),
+            keras_one_minus(CONFIG.beta_2),
+        );
+        self.0
+            .step_with_config(&CONFIG, ONE_MINUS, w, g, microfit_core::math::sqrt);
+    }
+    fn iterations(&self) -> u32 {
+        self.0.iterations()
+    }
+    fn reset(&mut self) {
+        self.0.reset();
+    }
+}
+
+#[test]
+fn constant_model_and_adam_train_with_the_same_bits() {
+    let (x, y) = data();
+    let samples = Samples::new(&x, 4, Targets::Classes(&y)).unwrap();
+    let loss = Loss::CategoricalCrossentropy { from_logits: false };
+
+    // Ordinary: runtime layers with `Reg`, `Trainer`, `Adam::with_config`.
+    let plain_layers = (
+        Dense::<4, 8>::new(Activation::Relu).kernel_regularizer(Reg::l2(1e-3)),
+        Dense::<8, 3>::new(Activation::Softmax).kernel_regularizer(Reg::l2(1e-3)),
+    );
+    let net = Network::new(plain_layers, 7).unwrap();
+    let init = net.params.clone();
+    let adam = Adam::with_config(CONFIG, &net.params).unwrap();
+    let mut a = Trainer::new(net, adam, loss);
+
+    // Firmware way: constant layers, typed L2, constant Adam, `fit_epoch_into`.
+    let mut net_b = Network::with_params(Const::<Mlp>::new(), init);
+    let mut opt_b = ConstAdam(Adam::new_unchecked(CONFIG));
+    let mut rb = EpochReport::default();
+
+    for e in 0..5 {
+        let ra = a.fit_epoch(&samples, 7, None).unwrap();
+        fit_epoch_into(&mut net_b, &mut opt_b, loss, &samples, 7, None, &mut rb).unwrap();
+        assert_eq!(ra, rb, "epoch {e}");
+    }
+    assert_eq!(weights_hash(&a.model.params), weights_hash(&net_b.params));
+    assert_eq!(a.optimizer, opt_b.0);
+    let ea = a.evaluate(&samples, 30).unwrap();
+    let eb = microfit_core::train::evaluate(&mut net_b, loss, &samples, 30).unwrap();
+    assert_eq!(ea, eb);
+}
