@@ -106,12 +106,15 @@ pub mod prelude {
     pub use crate::error::Error;
     pub use crate::init::Initializer;
     pub use crate::layer::Layer;
-    pub use crate::layer::conv::{Conv1D, Conv2D, Conv3D, ConvGeometry, Padding, Same, Valid, conv_out};
+    pub use crate::layer::conv::{
+        Conv1D, Conv2D, Conv3D, ConvGeometry, Padding, Same, Valid, conv_out,
+    };
     pub use crate::layer::dense::Dense;
     pub use crate::layer::dropout::Dropout;
     pub use crate::layer::flatten::Flatten;
     pub use crate::layer::pool::{
-        AveragePooling1D, AveragePooling2D, AveragePooling3D, MaxPooling1D, MaxPooling2D, MaxPooling3D,
+        AveragePooling1D, AveragePooling2D, AveragePooling3D, MaxPooling1D, MaxPooling2D,
+        MaxPooling3D,
     };
     pub use crate::loss::{Loss, Target};
     pub use crate::model::Network;

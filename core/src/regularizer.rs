@@ -430,13 +430,13 @@ fn orthogonal(
             }
         }
         total += abs_sum;
-        if let Some(g) = g.as_deref_mut() {
-            if !clamped_i {
-                // Remove the radial component: N_i·dN_i = 2c·Σ_j |P_ij|.
-                let k = 2.0 * c * abs_sum * ri * ri * scale;
-                for e in 0..m {
-                    g[at(i, e)] -= k * w[at(i, e)];
-                }
+        if let Some(g) = g.as_deref_mut()
+            && !clamped_i
+        {
+            // Remove the radial component: N_i·dN_i = 2c·Σ_j |P_ij|.
+            let k = 2.0 * c * abs_sum * ri * ri * scale;
+            for e in 0..m {
+                g[at(i, e)] -= k * w[at(i, e)];
             }
         }
     }

@@ -343,10 +343,11 @@ fn check_batch<M: Trainable>(
     // A contiguous batch whose rows all exist is checked as one block of inputs (and dense
     // targets); anything else, or a block with a NaN/∞, goes through the row-by-row loop below,
     // which finds the first error in row order.
-    if let Rows::Range(a, b) = rows {
-        if b <= samples.len() && samples.block_is_finite(a, b) {
-            return Ok(());
-        }
+    if let Rows::Range(a, b) = rows
+        && b <= samples.len()
+        && samples.block_is_finite(a, b)
+    {
+        return Ok(());
     }
     for k in 0..rows.len() {
         let i = rows.get(k);

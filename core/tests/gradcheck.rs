@@ -298,10 +298,10 @@ fn total64(c: &Case, theta: &[f64]) -> (f64, f64) {
         if let Some(r) = &cfg.kernel_regularizer {
             total += reg64(r, k, n_out, &mut kinks);
         }
-        if cfg.use_bias {
-            if let Some(r) = &cfg.bias_regularizer {
-                total += reg64(r, bias, n_out, &mut kinks);
-            }
+        if cfg.use_bias
+            && let Some(r) = &cfg.bias_regularizer
+        {
+            total += reg64(r, bias, n_out, &mut kinks);
         }
     }
     (total, kinks)

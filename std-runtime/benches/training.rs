@@ -26,15 +26,26 @@ mod workloads;
 use workloads::*;
 
 /// One step on the first batch, both paths, for a model.
-fn bench_steps<L, O>(c: &mut Criterion, name: &str, layers: L, init: L::Params, opt: impl Fn(&L::Params) -> O, data: &Data, batch: usize)
-where
+fn bench_steps<L, O>(
+    c: &mut Criterion,
+    name: &str,
+    layers: L,
+    init: L::Params,
+    opt: impl Fn(&L::Params) -> O,
+    data: &Data,
+    batch: usize,
+) where
     L: BatchLayer<32> + Clone,
     O: HostOptimizer<L::Params> + Clone,
 {
     let samples = data.samples();
     let mut g = c.benchmark_group("step");
     g.throughput(Throughput::Elements(batch as u64));
-    let fast = BatchTrainer::new(BatchNetwork::<L, 32>::with_params(layers.clone(), init.clone()), opt(&init), LOSS);
+    let fast = BatchTrainer::new(
+        BatchNetwork::<L, 32>::with_params(layers.clone(), init.clone()),
+        opt(&init),
+        LOSS,
+    );
     let mut fast = fast;
     g.bench_function(format!("{name}/batched"), |b| {
         b.iter(|| {
@@ -66,7 +77,11 @@ fn epochs(c: &mut Criterion) {
     let mut g = c.benchmark_group("epoch");
     g.throughput(Throughput::Elements(samples.len() as u64));
     g.sample_size(20);
-    let mut tr = BatchTrainer::new(BatchNetwork::<ModelA, 32>::with_params(a_layers(), init.clone()), a_opt(&init), LOSS);
+    let mut tr = BatchTrainer::new(
+        BatchNetwork::<ModelA, 32>::with_params(a_layers(), init.clone()),
+        a_opt(&init),
+        LOSS,
+    );
     g.bench_function("A/batched", |b| {
         b.iter_batched(
             || (),
@@ -83,14 +98,23 @@ fn kernels(c: &mut Criterion) {
     let digits = Data::read("digits.csv");
     let init = a_init();
     let (w1, w2) = (&init.0.kernel, &init.1.kernel);
-    let x: Vec<[f32; 64]> = digits.x.chunks_exact(64).take(32).map(|r| r.try_into().unwrap()).collect();
+    let x: Vec<[f32; 64]> = digits
+        .x
+        .chunks_exact(64)
+        .take(32)
+        .map(|r| r.try_into().unwrap())
+        .collect();
     let mut h = vec![[0.0f32; 32]; 32];
     k::forward_rows(&x, w1, Some(&init.0.bias), &mut h);
     for r in &mut h {
         Activation::Relu.forward_in_place(r);
     }
-    let dz2: Vec<[f32; 10]> = (0..32).map(|s| core::array::from_fn(|j| ((s * 7 + j) % 5) as f32 * 0.01 - 0.02)).collect();
-    let dz1: Vec<[f32; 32]> = (0..32).map(|s| core::array::from_fn(|j| ((s * 3 + j) % 7) as f32 * 0.01 - 0.03)).collect();
+    let dz2: Vec<[f32; 10]> = (0..32)
+        .map(|s| core::array::from_fn(|j| ((s * 7 + j) % 5) as f32 * 0.01 - 0.02))
+        .collect();
+    let dz1: Vec<[f32; 32]> = (0..32)
+        .map(|s| core::array::from_fn(|j| ((s * 3 + j) % 7) as f32 * 0.01 - 0.03))
+        .collect();
 
     let mut g = c.benchmark_group("kernel");
     g.throughput(Throughput::Elements(32));
@@ -115,7 +139,14 @@ fn kernels(c: &mut Criterion) {
         let mut dx = vec![[0.0f32; 32]; 32];
         b.iter(|| {
             k::transpose(w2, &mut wt);
-            k::backward_rows(black_box(&h), &wt, &dz2, &mut gw, Some(&mut gb), Some(&mut dx))
+            k::backward_rows(
+                black_box(&h),
+                &wt,
+                &dz2,
+                &mut gw,
+                Some(&mut gb),
+                Some(&mut dx),
+            )
         })
     });
     g.bench_function("dense_forward/64x32/32 samples (per-sample kernel)", |b| {
@@ -180,11 +211,19 @@ fn kernels(c: &mut Criterion) {
         let mut opt = a_opt(&w);
         b.iter(|| opt.step_host(&mut w, &mut grads.clone()))
     });
-    g.bench_function("weight_penalties/A (batched path)", |b| {
+    g.bench_function("weight_penalties/A (batched path, not fused)", |b| {
         let mut gr = grads.clone();
+        let mut cache = BatchLayer::<32>::new_batch_cache(&layers);
         b.iter(|| {
             let mut pen = Penalties::new();
-            BatchLayer::<32>::weight_penalties_batch(&layers, black_box(&init), Some(&mut gr), 0, &mut pen);
+            BatchLayer::<32>::weight_penalties_batch(
+                &layers,
+                black_box(&init),
+                Some(&mut gr),
+                0,
+                &mut pen,
+                &mut cache,
+            );
             pen
         })
     });

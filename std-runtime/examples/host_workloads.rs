@@ -2,26 +2,33 @@
 //!
 //! ```text
 //! cargo run --release --example host_workloads -- [--model A|B|C] [--json] [--reps N]
-//!     [--path batched|per-sample] [--once]
+//!     [--path batched|per-sample] [--once] [--peak]
+//! # the figures of record (docs/PERFORMANCE.md) use an AVX2 build, pinned to one core:
+//! RUSTFLAGS="-C target-cpu=x86-64-v3" CARGO_TARGET_DIR=target/v3 \
+//!     cargo build --release --example host_workloads
+//! taskset -c 1 target/v3/release/examples/host_workloads --json
 //! ```
 //! Protocol (WORKLOAD.md): build once; reset to the initial weights with a fresh optimizer and
 //! train one warm-up epoch; then `reps` repetitions (default 5) of `E` epochs, each from the same
 //! initial weights with a fresh optimizer state, timed with a monotonic clock; samples/s =
 //! `E·N/t` (median, min, max); the final loss (mean cross-entropy over the training set, L2
-//! excluded) and accuracy after the last repetition. Single thread.
+//! excluded) and accuracy after the last repetition. Single thread. `--json` prints one object
+//! per model (`model`, `samples_per_s_median`, `samples_per_s_min`, `samples_per_s_max`, `loss`,
+//! `acc`, `epochs`, and `reps`, `build_s`, `warmup_s`, `path`, `weights_hash`).
 //!
 //! `--once` is the "process" mode: build, train `E` epochs once, evaluate, print (time the whole
-//! process from outside, e.g. `/usr/bin/time -f %e`).
+//! process from outside, e.g. `/usr/bin/time -f %e`). `--peak` measures the core's FP32 peak
+//! (fused multiply-add and separate multiply + add loops) instead.
 //!
 //! `--path per-sample` runs the core's per-sample [`Trainer`] (the path the firmware runs);
-//! `--path batched` (the default) runs the core's batched host path
-//! ([`microfit::fast::BatchTrainer`]), which gives the same bits.
+//! `--path batched` (the default) runs the std runtime's batched host path
+//! ([`microfit::fast::BatchTrainer`]), which gives the same bits (same `weights_hash`).
 
 use std::time::Instant;
 
-use microfit::fast::{BatchLayer, BatchNetwork, BatchTrainer, HostOptimizer};
 use microfit::core::prelude::*;
 use microfit::core::train::Trainable;
+use microfit::fast::{BatchLayer, BatchNetwork, BatchTrainer, HostOptimizer};
 
 #[path = "host_data/workloads.rs"]
 mod workloads;
@@ -40,6 +47,7 @@ struct Opts {
     reps: usize,
     path: PathKind,
     once: bool,
+    peak: bool,
 }
 
 fn parse_args() -> Opts {
@@ -49,6 +57,7 @@ fn parse_args() -> Opts {
         reps: 5,
         path: PathKind::Batched,
         once: false,
+        peak: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -62,6 +71,7 @@ fn parse_args() -> Opts {
             }
             "--json" => o.json = true,
             "--once" => o.once = true,
+            "--peak" => o.peak = true,
             "--reps" => o.reps = args.next().and_then(|v| v.parse().ok()).expect("--reps N"),
             "--path" => {
                 o.path = match args.next().as_deref() {
@@ -72,7 +82,7 @@ fn parse_args() -> Opts {
             }
             "-h" | "--help" => {
                 println!(
-                    "host_workloads [--model A|B|C] [--json] [--reps N] [--path batched|per-sample] [--once]"
+                    "host_workloads [--model A|B|C] [--json] [--reps N] [--path batched|per-sample] [--once] [--peak]"
                 );
                 std::process::exit(0);
             }
@@ -108,7 +118,11 @@ impl Measured {
             return 0.0;
         }
         let k = r.len();
-        if k % 2 == 1 { r[k / 2] } else { 0.5 * (r[k / 2 - 1] + r[k / 2]) }
+        if k % 2 == 1 {
+            r[k / 2]
+        } else {
+            0.5 * (r[k / 2 - 1] + r[k / 2])
+        }
     }
 }
 
@@ -155,7 +169,11 @@ fn protocol(
             m.rates.push((epochs * n) as f64 / s);
         }
         // warm-up/compile s = first-epoch time - steady epoch time (median repetition).
-        let steady = if m.rates.is_empty() { first } else { n as f64 / m.median() };
+        let steady = if m.rates.is_empty() {
+            first
+        } else {
+            n as f64 / m.median()
+        };
         m.warmup_s = (first - steady).max(0.0);
     }
     let (loss, acc, h) = eval();
@@ -245,24 +263,57 @@ where
 fn model_a(opts: &Opts) -> Measured {
     let d = Data::read("digits.csv");
     assert_eq!(d.width, 64);
-    run_network('A', a_layers(), a_init(), a_opt, LOSS, &d.samples(), A_BATCH, A_EPOCHS, opts)
+    run_network(
+        'A',
+        a_layers(),
+        a_init(),
+        a_opt,
+        LOSS,
+        &d.samples(),
+        A_BATCH,
+        A_EPOCHS,
+        opts,
+    )
 }
 
 fn model_b(opts: &Opts) -> Measured {
     let d = Data::read("iris.csv");
     assert_eq!(d.width, 4);
-    run_network('B', b_layers(), b_init(), b_opt, LOSS, &d.samples(), B_BATCH, B_EPOCHS, opts)
+    run_network(
+        'B',
+        b_layers(),
+        b_init(),
+        b_opt,
+        LOSS,
+        &d.samples(),
+        B_BATCH,
+        B_EPOCHS,
+        opts,
+    )
 }
 
 fn model_c(opts: &Opts) -> Measured {
     let d = Data::read("digits.csv");
     assert_eq!(d.width, 64);
-    run_network('C', c_layers(), c_init(), c_opt, LOSS, &d.samples(), C_BATCH, C_EPOCHS, opts)
+    run_network(
+        'C',
+        c_layers(),
+        c_init(),
+        c_opt,
+        LOSS,
+        &d.samples(),
+        C_BATCH,
+        C_EPOCHS,
+        opts,
+    )
 }
 
 fn report(m: &Measured, opts: &Opts) {
     let r = m.sorted();
-    let (min, max) = (r.first().copied().unwrap_or(0.0), r.last().copied().unwrap_or(0.0));
+    let (min, max) = (
+        r.first().copied().unwrap_or(0.0),
+        r.last().copied().unwrap_or(0.0),
+    );
     if opts.json {
         println!(
             "{{\"model\":\"{}\",\"samples_per_s_median\":{:.0},\"samples_per_s_min\":{:.0},\"samples_per_s_max\":{:.0},\"loss\":{:.6},\"acc\":{:.6},\"epochs\":{},\"reps\":{},\"build_s\":{:.6},\"warmup_s\":{:.6},\"path\":\"{}\",\"weights_hash\":\"{:016x}\"}}",
@@ -301,8 +352,70 @@ fn report(m: &Measured, opts: &Opts) {
     }
 }
 
+/// Single-core FP32 peak: 12 independent 8-wide accumulators (96 chains, enough to cover the
+/// latency), `acc = acc·m + c` as one fused multiply-add (`f32::mul_add`: an FMA instruction
+/// when the build targets a CPU with FMA, e.g. `-C target-cpu=x86-64-v3`; a slow library call
+/// otherwise) and as a separate multiply and add (what Rust code without `mul_add` — all of
+/// microfit — can reach). 2 FLOPs per element and step; best of 5 runs of 0.2 s.
+fn peak() {
+    #[inline(never)]
+    fn fma(n: usize, a: &mut [[f32; 8]; 12], m: f32, c: f32) {
+        for _ in 0..n {
+            for r in a.iter_mut() {
+                for v in r.iter_mut() {
+                    *v = v.mul_add(m, c);
+                }
+            }
+        }
+    }
+    #[inline(never)]
+    fn mul_add(n: usize, a: &mut [[f32; 8]; 12], m: f32, c: f32) {
+        for _ in 0..n {
+            for r in a.iter_mut() {
+                for v in r.iter_mut() {
+                    *v = *v * m + c;
+                }
+            }
+        }
+    }
+    let run = |f: fn(usize, &mut [[f32; 8]; 12], f32, f32)| {
+        let mut best = 0.0f64;
+        let mut n = 1000usize;
+        for _ in 0..5 {
+            let mut a = [[1.0f32; 8]; 12];
+            let t = Instant::now();
+            f(
+                n,
+                &mut a,
+                std::hint::black_box(0.999_99),
+                std::hint::black_box(1e-6),
+            );
+            let s = t.elapsed().as_secs_f64();
+            std::hint::black_box(&a);
+            best = best.max((n * 96 * 2) as f64 / s / 1e9);
+            n = ((n as f64) * 0.2 / s.max(1e-6)).clamp(1000.0, 1e9) as usize;
+        }
+        best
+    };
+    let fma_native = cfg!(target_feature = "fma");
+    println!(
+        "peak: fused multiply-add {:.1} GFLOP/s{}; separate multiply + add {:.1} GFLOP/s (one core, f32)",
+        run(fma),
+        if fma_native {
+            ""
+        } else {
+            " (no FMA in this build's target: build with -C target-cpu=x86-64-v3)"
+        },
+        run(mul_add)
+    );
+}
+
 fn main() {
     let opts = parse_args();
+    if opts.peak {
+        peak();
+        return;
+    }
     for &m in &opts.models {
         let r = match m {
             'A' => model_a(&opts),

@@ -538,7 +538,7 @@ pub fn read_blob(bytes: &[u8]) -> Result<FirmwareBlob, BlobError> {
         )));
     }
     let left = (body.len() - r.pos) / 4;
-    if left as u64 != u64::from(count) || (body.len() - r.pos) % 4 != 0 {
+    if left as u64 != u64::from(count) || !(body.len() - r.pos).is_multiple_of(4) {
         return Err(r.err(format!(
             "{count} weights announced but {} bytes remain before the CRC",
             body.len() - r.pos

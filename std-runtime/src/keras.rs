@@ -480,10 +480,10 @@ fn initializer_at(v: &Value, default: Initializer, p: &Path) -> Result<Initializ
     let vs_keys = ["seed", "input_axes", "output_axes"];
     let null_axes = |cfg: &Map<String, Value>| -> Result<(), KerasError> {
         for k in ["input_axes", "output_axes"] {
-            if let Some(v) = cfg.get(k) {
-                if !v.is_null() {
-                    return Err(cfg_path.key(k).err("custom fan axes are not supported"));
-                }
+            if let Some(v) = cfg.get(k)
+                && !v.is_null()
+            {
+                return Err(cfg_path.key(k).err("custom fan axes are not supported"));
             }
         }
         Ok(())
@@ -726,12 +726,12 @@ pub fn spec_from_keras_value(v: &Value) -> Result<(ModelSpec, Option<KerasCompil
     if let Some(d) = cfg.get("dtype") {
         check_dtype(d, &cfg_path.key("dtype"))?;
     }
-    if let Some(t) = cfg.get("trainable") {
-        if !as_bool(t, &cfg_path.key("trainable"))? {
-            return Err(cfg_path
-                .key("trainable")
-                .err("non-trainable models are not supported"));
-        }
+    if let Some(t) = cfg.get("trainable")
+        && !as_bool(t, &cfg_path.key("trainable"))?
+    {
+        return Err(cfg_path
+            .key("trainable")
+            .err("non-trainable models are not supported"));
     }
     let lp = cfg_path.key("layers");
     let layers = cfg
@@ -761,25 +761,25 @@ pub fn spec_from_keras_value(v: &Value) -> Result<(ModelSpec, Option<KerasCompil
         if let Some(d) = lcfg.get("dtype") {
             check_dtype(d, &cp.key("dtype"))?;
         }
-        if let Some(t) = lcfg.get("trainable") {
-            if !as_bool(t, &cp.key("trainable"))? {
-                return Err(cp
-                    .key("trainable")
-                    .err("frozen (non-trainable) layers are not supported"));
-            }
+        if let Some(t) = lcfg.get("trainable")
+            && !as_bool(t, &cp.key("trainable"))?
+        {
+            return Err(cp
+                .key("trainable")
+                .err("frozen (non-trainable) layers are not supported"));
         }
-        if input_shape.is_none() && specs.is_empty() {
-            if let Some(s) = lcfg
+        if input_shape.is_none()
+            && specs.is_empty()
+            && let Some(s) = lcfg
                 .get("batch_input_shape")
                 .or_else(|| lcfg.get("batch_shape"))
-            {
-                let key = if lcfg.contains_key("batch_input_shape") {
-                    "batch_input_shape"
-                } else {
-                    "batch_shape"
-                };
-                input_shape = Some(batch_shape(s, &cp.key(key))?);
-            }
+        {
+            let key = if lcfg.contains_key("batch_input_shape") {
+                "batch_input_shape"
+            } else {
+                "batch_shape"
+            };
+            input_shape = Some(batch_shape(s, &cp.key(key))?);
         }
         let declared = match lm.get("build_config").and_then(|b| b.get("input_shape")) {
             Some(s) if !s.is_null() => {
@@ -795,10 +795,10 @@ pub fn spec_from_keras_value(v: &Value) -> Result<(ModelSpec, Option<KerasCompil
         specs.push(spec);
         origin.push((i, declared));
     }
-    if input_shape.is_none() {
-        if let Some(s) = cfg.get("build_input_shape").filter(|s| !s.is_null()) {
-            input_shape = Some(batch_shape(s, &cfg_path.key("build_input_shape"))?);
-        }
+    if input_shape.is_none()
+        && let Some(s) = cfg.get("build_input_shape").filter(|s| !s.is_null())
+    {
+        input_shape = Some(batch_shape(s, &cfg_path.key("build_input_shape"))?);
     }
     let input_shape = input_shape.ok_or_else(|| {
         lp.err("the input shape is unknown: no InputLayer, batch_input_shape, build_config or build_input_shape")
@@ -817,12 +817,12 @@ pub fn spec_from_keras_value(v: &Value) -> Result<(ModelSpec, Option<KerasCompil
     })?;
     let mut prev = spec.input_shape.clone();
     for (k, (_, declared)) in origin.iter().enumerate() {
-        if let Some((d, bp)) = declared {
-            if *d != prev {
-                return Err(bp.err(format!(
-                    "declares input shape {d:?}, but the previous layer gives {prev:?}"
-                )));
-            }
+        if let Some((d, bp)) = declared
+            && *d != prev
+        {
+            return Err(bp.err(format!(
+                "declares input shape {d:?}, but the previous layer gives {prev:?}"
+            )));
         }
         prev = shapes[k].clone();
     }
@@ -831,18 +831,16 @@ pub fn spec_from_keras_value(v: &Value) -> Result<(ModelSpec, Option<KerasCompil
 
 /// `layers[k].units` of a [`ModelSpec`] error → `layers[i].config.units` of the Keras config.
 fn translate_spec_path(field: &str, origin: &Origin, lp: &Path) -> String {
-    if let Some(rest) = field.strip_prefix("layers[") {
-        if let Some((n, tail)) = rest.split_once(']') {
-            if let Ok(k) = n.parse::<usize>() {
-                if let Some((i, _)) = origin.get(k) {
-                    let base = lp.idx(*i);
-                    return match tail.strip_prefix('.') {
-                        Some(t) => base.key("config").key(t).0,
-                        None => base.0,
-                    };
-                }
-            }
-        }
+    if let Some(rest) = field.strip_prefix("layers[")
+        && let Some((n, tail)) = rest.split_once(']')
+        && let Ok(k) = n.parse::<usize>()
+        && let Some((i, _)) = origin.get(k)
+    {
+        let base = lp.idx(*i);
+        return match tail.strip_prefix('.') {
+            Some(t) => base.key("config").key(t).0,
+            None => base.0,
+        };
     }
     if field == "input_shape" {
         return lp.0.clone();
@@ -855,10 +853,10 @@ fn input_layer_shape(cfg: &Map<String, Value>, p: &Path) -> Result<Vec<usize>, K
         check_dtype(d, &p.key("dtype"))?;
     }
     for k in ["sparse", "ragged"] {
-        if let Some(v) = cfg.get(k) {
-            if as_bool(v, &p.key(k))? {
-                return Err(p.key(k).err(format!("{k} inputs are not supported")));
-            }
+        if let Some(v) = cfg.get(k)
+            && as_bool(v, &p.key(k))?
+        {
+            return Err(p.key(k).err(format!("{k} inputs are not supported")));
         }
     }
     for k in ["batch_shape", "batch_input_shape"] {
@@ -945,10 +943,10 @@ fn weighted_config(cfg: &Map<String, Value>, p: &Path) -> Result<DenseConfig<Reg
         "quantization_config",
         "lora_rank",
     ] {
-        if let Some(v) = cfg.get(k) {
-            if !v.is_null() {
-                return Err(p.key(k).err(format!("{k} is not supported")));
-            }
+        if let Some(v) = cfg.get(k)
+            && !v.is_null()
+        {
+            return Err(p.key(k).err(format!("{k} is not supported")));
         }
     }
     Ok(c)
@@ -1066,12 +1064,12 @@ fn conv_from_keras(
         None => Vec::new(),
         Some(v) => unless_ones(per_axis(v, rank, &p.key("dilation_rate"))?),
     };
-    if let Some(g) = cfg.get("groups") {
-        if as_size(g, &p.key("groups"))? != 1 {
-            return Err(p
-                .key("groups")
-                .err("grouped convolutions are not supported"));
-        }
+    if let Some(g) = cfg.get("groups")
+        && as_size(g, &p.key("groups"))? != 1
+    {
+        return Err(p
+            .key("groups")
+            .err("grouped convolutions are not supported"));
     }
     let padding = padding_at(cfg, p)?;
     let config = weighted_config(cfg, p)?;
@@ -1832,12 +1830,12 @@ fn optimizer_class(
             }
         }
     }
-    if let Some(v) = cfg.get("decay") {
-        if v.as_f64().is_some_and(|d| d != 0.0) {
-            return Err(p
-                .key("decay")
-                .err("the legacy `decay` argument is not supported; use a schedule"));
-        }
+    if let Some(v) = cfg.get("decay")
+        && v.as_f64().is_some_and(|d| d != 0.0)
+    {
+        return Err(p
+            .key("decay")
+            .err("the legacy `decay` argument is not supported; use a schedule"));
     }
     let validate = |r: Result<(), CoreError>| r.map_err(|e| p.err(e.to_string()));
     Ok(match kind {
@@ -1887,10 +1885,10 @@ fn compile_at(v: &Value, p: &Path) -> Result<KerasCompile, KerasError> {
         None | Some(Value::Null) => None,
         Some(o) => Some(optimizer_at(o, &p.key("optimizer"))?),
     };
-    if let Some(w) = m.get("loss_weights") {
-        if !w.is_null() {
-            return Err(p.key("loss_weights").err("loss weights are not supported"));
-        }
+    if let Some(w) = m.get("loss_weights")
+        && !w.is_null()
+    {
+        return Err(p.key("loss_weights").err("loss weights are not supported"));
     }
     let mut metrics = Vec::new();
     match m.get("metrics") {

@@ -641,10 +641,10 @@ pub fn apply_regularizer_overrides(model: &mut ModelSpec, o: &ModelOverrides) {
             if let Some(r) = kernel {
                 cfg.kernel_regularizer = r;
             }
-            if let Some(r) = activity {
-                if i + 1 < n {
-                    cfg.activity_regularizer = r;
-                }
+            if let Some(r) = activity
+                && i + 1 < n
+            {
+                cfg.activity_regularizer = r;
             }
         }
     }
@@ -1392,17 +1392,19 @@ fn layer_from_toml(ctx: &Ctx<'_>, i: usize, l: &LayerToml) -> Result<LayerSpec, 
             map.insert(k.to_string(), v);
         }
     }
-    let spec: LayerSpec = toml::Value::Table(map).try_into().map_err(|e: toml::de::Error| {
-        let msg = e.message().to_string();
-        if msg.contains("unknown variant") {
-            ctx.err(
-                format!("{p}.type"),
-                format!("unknown layer type {:?} ({msg})", l.kind),
-            )
-        } else {
-            ctx.err(p.clone(), msg)
-        }
-    })?;
+    let spec: LayerSpec = toml::Value::Table(map)
+        .try_into()
+        .map_err(|e: toml::de::Error| {
+            let msg = e.message().to_string();
+            if msg.contains("unknown variant") {
+                ctx.err(
+                    format!("{p}.type"),
+                    format!("unknown layer type {:?} ({msg})", l.kind),
+                )
+            } else {
+                ctx.err(p.clone(), msg)
+            }
+        })?;
     // Everything the file set must survive the round trip.
     let back = layer_to_toml(&spec);
     let lost = |name: &str, set: bool, kept: bool| -> Result<(), SpecError> {

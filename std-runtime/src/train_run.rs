@@ -401,10 +401,10 @@ fn early_stopping_step(
     }
     if st.wait >= es.patience && epoch > 0 {
         st.stopped_epoch = Some(epoch);
-        if es.restore_best_weights {
-            if let Some(w) = &st.best_weights {
-                model.params.tensors.clone_from(w);
-            }
+        if es.restore_best_weights
+            && let Some(w) = &st.best_weights
+        {
+            model.params.tensors.clone_from(w);
         }
         return true;
     }
@@ -558,15 +558,14 @@ pub fn train(
             best_epoch,
             restored,
         } = &stop
+            && stopped
         {
-            if stopped {
-                obs.on_event(&format!("Epoch {}: early stopping", e + 1));
-                if *restored {
-                    obs.on_event(&format!(
-                        "Restoring model weights from the end of the best epoch: {}.",
-                        best_epoch + 1
-                    ));
-                }
+            obs.on_event(&format!("Epoch {}: early stopping", e + 1));
+            if *restored {
+                obs.on_event(&format!(
+                    "Restoring model weights from the end of the best epoch: {}.",
+                    best_epoch + 1
+                ));
             }
         }
         if let Some((path, base)) = checkpoint {

@@ -316,10 +316,10 @@ fn resume_after_a_killed_run_continues_to_the_same_bits() {
         .unwrap();
     let start = Instant::now();
     loop {
-        if let Ok(m) = ModelFile::load(&ckpt) {
-            if m.progress.epochs_done >= 3 {
-                break;
-            }
+        if let Ok(m) = ModelFile::load(&ckpt)
+            && m.progress.epochs_done >= 3
+        {
+            break;
         }
         assert!(
             start.elapsed() < Duration::from_secs(60),

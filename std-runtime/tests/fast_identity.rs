@@ -35,7 +35,13 @@ where
     for e in 0..epochs {
         let ra = a.fit_epoch(data, batch, order).unwrap();
         let rb = b.fit_epoch(data, batch, order).unwrap();
-        assert_eq!(ra.loss.to_bits(), rb.loss.to_bits(), "epoch {e}: loss {} vs {}", ra.loss, rb.loss);
+        assert_eq!(
+            ra.loss.to_bits(),
+            rb.loss.to_bits(),
+            "epoch {e}: loss {} vs {}",
+            ra.loss,
+            rb.loss
+        );
         assert_eq!(ra, rb, "epoch {e}");
     }
     assert_eq!(a.model.params, b.model.params, "final weights");
@@ -49,25 +55,61 @@ where
 #[test]
 fn model_a_batched_equals_per_sample() {
     let d = Data::read("digits.csv");
-    same_training::<_, _, 32>(a_layers(), a_init(), a_opt, LOSS, &d.samples(), A_BATCH, 2, None);
+    same_training::<_, _, 32>(
+        a_layers(),
+        a_init(),
+        a_opt,
+        LOSS,
+        &d.samples(),
+        A_BATCH,
+        2,
+        None,
+    );
 }
 
 #[test]
 fn model_a_with_tiles_smaller_than_the_batch() {
     let d = Data::read("digits.csv");
-    same_training::<_, _, 7>(a_layers(), a_init(), a_opt, LOSS, &d.samples(), A_BATCH, 1, None);
+    same_training::<_, _, 7>(
+        a_layers(),
+        a_init(),
+        a_opt,
+        LOSS,
+        &d.samples(),
+        A_BATCH,
+        1,
+        None,
+    );
 }
 
 #[test]
 fn model_b_batched_equals_per_sample() {
     let d = Data::read("iris.csv");
-    same_training::<_, _, 32>(b_layers(), b_init(), b_opt, LOSS, &d.samples(), B_BATCH, 30, None);
+    same_training::<_, _, 32>(
+        b_layers(),
+        b_init(),
+        b_opt,
+        LOSS,
+        &d.samples(),
+        B_BATCH,
+        30,
+        None,
+    );
 }
 
 #[test]
 fn model_c_batched_equals_per_sample() {
     let d = Data::read("digits.csv");
-    same_training::<_, _, 32>(c_layers(), c_init(), c_opt, LOSS, &d.samples(), C_BATCH, 1, None);
+    same_training::<_, _, 32>(
+        c_layers(),
+        c_init(),
+        c_opt,
+        LOSS,
+        &d.samples(),
+        C_BATCH,
+        1,
+        None,
+    );
 }
 
 /// A CNN that exercises every conv/pool path of the batched code: `same` padding (per-sample
@@ -98,7 +140,16 @@ fn cnn_variants() {
     let d = Data::read("digits.csv");
     let x = &d.x[..64 * 300];
     let data = Samples::new(x, 64, Targets::Classes(&d.y[..300])).unwrap();
-    same_training::<_, _, 16>(layers, init, |p| Adam::new(3e-3, p).unwrap(), LOSS, &data, 24, 2, None);
+    same_training::<_, _, 16>(
+        layers,
+        init,
+        |p| Adam::new(3e-3, p).unwrap(),
+        LOSS,
+        &data,
+        24,
+        2,
+        None,
+    );
 
     type Avg = (
         Conv2D<8, 8, 1, 3, 3, 3, 6, 6>,
@@ -113,7 +164,16 @@ fn cnn_variants() {
         Dense::new(Activation::Softmax),
     );
     let init = Network::new(layers, 9).unwrap().params;
-    same_training::<_, _, 32>(layers, init, |p| Adam::new(3e-3, p).unwrap(), LOSS, &data, 32, 2, None);
+    same_training::<_, _, 32>(
+        layers,
+        init,
+        |p| Adam::new(3e-3, p).unwrap(),
+        LOSS,
+        &data,
+        32,
+        2,
+        None,
+    );
 }
 
 /// W1 with kernel, bias and activity regularizers on both layers (the activity gradient goes
@@ -129,12 +189,17 @@ fn every_regularizer_and_a_shuffled_order() {
             .kernel_regularizer(k)
             .bias_regularizer(b)
             .activity_regularizer(a),
-        Dense::new(Activation::Softmax).kernel_regularizer(k).activity_regularizer(a),
+        Dense::new(Activation::Softmax)
+            .kernel_regularizer(k)
+            .activity_regularizer(a),
     );
     let init = Network::new(layers, 7).unwrap().params;
     let mut order: Vec<u32> = (0..d.y.len() as u32).collect();
     Rng::new(3).shuffle(&mut order);
-    for loss in [LOSS, Loss::SparseCategoricalCrossentropy { from_logits: false }] {
+    for loss in [
+        LOSS,
+        Loss::SparseCategoricalCrossentropy { from_logits: false },
+    ] {
         same_training::<_, _, 4>(
             layers,
             init.clone(),
@@ -152,15 +217,30 @@ fn every_regularizer_and_a_shuffled_order() {
 #[test]
 fn unfused_losses_and_other_activations() {
     let d = Data::read("iris.csv");
-    let onehot: Vec<f32> = d.y.iter().flat_map(|&c| (0..3).map(move |j| if j == c { 1.0 } else { 0.0 })).collect();
-    let data = Samples::new(&d.x, 4, Targets::Dense { values: &onehot, width: 3 }).unwrap();
+    let onehot: Vec<f32> =
+        d.y.iter()
+            .flat_map(|&c| (0..3).map(move |j| if j == c { 1.0 } else { 0.0 }))
+            .collect();
+    let data = Samples::new(
+        &d.x,
+        4,
+        Targets::Dense {
+            values: &onehot,
+            width: 3,
+        },
+    )
+    .unwrap();
     let layers: (Dense<4, 8>, Dense<8, 5>, Dense<5, 3>) = (
         Dense::new(Activation::Tanh).kernel_regularizer(Reg::l1(1e-4)),
         Dense::new(Activation::LeakyRelu(0.2)).activity_regularizer(Reg::l2(1e-4)),
         Dense::new(Activation::Sigmoid),
     );
     let init = Network::new(layers, 11).unwrap().params;
-    for loss in [Loss::MeanSquaredError, Loss::BinaryCrossentropy { from_logits: false }, LOSS] {
+    for loss in [
+        Loss::MeanSquaredError,
+        Loss::BinaryCrossentropy { from_logits: false },
+        LOSS,
+    ] {
         same_training::<_, _, 16>(
             layers,
             init.clone(),
@@ -181,16 +261,69 @@ fn same_errors() {
     y[13] = 7;
     let data = Samples::new(&d.x, 4, Targets::Classes(&y)).unwrap();
     let init = b_init();
-    let mut a = Trainer::new(Network::with_params(b_layers(), init.clone()), b_opt(&init), LOSS);
-    let mut b = BatchTrainer::new(BatchNetwork::<ModelB, 8>::with_params(b_layers(), init.clone()), b_opt(&init), LOSS);
+    let mut a = Trainer::new(
+        Network::with_params(b_layers(), init.clone()),
+        b_opt(&init),
+        LOSS,
+    );
+    let mut b = BatchTrainer::new(
+        BatchNetwork::<ModelB, 8>::with_params(b_layers(), init.clone()),
+        b_opt(&init),
+        LOSS,
+    );
     let ea = a.fit_epoch(&data, 8, None).unwrap_err();
     let eb = b.fit_epoch(&data, 8, None).unwrap_err();
     assert_eq!(ea, eb);
-    assert_eq!(a.model.params, b.model.params, "the steps before the error were applied alike");
+    assert_eq!(
+        a.model.params, b.model.params,
+        "the steps before the error were applied alike"
+    );
     let mut x = d.x.clone();
     x[4 * 9 + 2] = f32::NAN;
     let data = Samples::new(&x, 4, Targets::Classes(&d.y)).unwrap();
-    assert_eq!(a.fit_epoch(&data, 8, None).unwrap_err(), b.fit_epoch(&data, 8, None).unwrap_err());
+    assert_eq!(
+        a.fit_epoch(&data, 8, None).unwrap_err(),
+        b.fit_epoch(&data, 8, None).unwrap_err()
+    );
+}
+
+/// Inside an epoch the batched path may report a bound of an L2 penalty until the end of the
+/// epoch: with penalties near overflow (another layer's L1 of 1e37, 1e38, 3e38; an L2 of 1e35)
+/// the reports, the weights and the `NonFiniteLoss` errors are still the core's.
+#[test]
+fn huge_penalties_decide_like_the_core() {
+    let d = Data::read("iris.csv");
+    for (l2, l1) in [
+        (1e-3f32, 1e37f32),
+        (1e-3, 1e38),
+        (1e-3, 3e38),
+        (1e35, 0.0),
+        (1e30, 1e-3),
+    ] {
+        let layers: ModelB = (
+            Dense::new(Activation::Relu).kernel_regularizer(Reg::l2(l2)),
+            Dense::new(Activation::Softmax).kernel_regularizer(Reg::l1(l1)),
+        );
+        let init = b_init();
+        let mut a = Trainer::new(
+            Network::with_params(layers, init.clone()),
+            b_opt(&init),
+            LOSS,
+        );
+        let mut b = BatchTrainer::new(
+            BatchNetwork::<ModelB, 8>::with_params(layers, init.clone()),
+            b_opt(&init),
+            LOSS,
+        );
+        for e in 0..3 {
+            let (ra, rb) = (
+                a.fit_epoch(&d.samples(), 8, None),
+                b.fit_epoch(&d.samples(), 8, None),
+            );
+            assert_eq!(ra, rb, "l2 {l2} l1 {l1} epoch {e}");
+        }
+        assert_eq!(a.model.params, b.model.params, "l2 {l2} l1 {l1}");
+    }
 }
 
 /// The batched network is also a per-sample `Trainable`: the core's own step runs on it.
@@ -198,10 +331,21 @@ fn same_errors() {
 fn core_step_on_the_batched_network() {
     let d = Data::read("iris.csv");
     let init = b_init();
-    let mut a = Trainer::new(Network::with_params(b_layers(), init.clone()), b_opt(&init), LOSS);
-    let mut b = Trainer::new(BatchNetwork::<ModelB, 8>::with_params(b_layers(), init.clone()), b_opt(&init), LOSS);
+    let mut a = Trainer::new(
+        Network::with_params(b_layers(), init.clone()),
+        b_opt(&init),
+        LOSS,
+    );
+    let mut b = Trainer::new(
+        BatchNetwork::<ModelB, 8>::with_params(b_layers(), init.clone()),
+        b_opt(&init),
+        LOSS,
+    );
     for _ in 0..3 {
-        assert_eq!(a.fit_epoch(&d.samples(), 8, None).unwrap(), b.fit_epoch(&d.samples(), 8, None).unwrap());
+        assert_eq!(
+            a.fit_epoch(&d.samples(), 8, None).unwrap(),
+            b.fit_epoch(&d.samples(), 8, None).unwrap()
+        );
     }
     assert_eq!(a.model.params, b.model.params);
     let _ = <ModelB as Layer>::LAYERS;

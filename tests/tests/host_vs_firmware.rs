@@ -58,7 +58,8 @@ fn host_w1(l2: f32) -> HostRun {
         a = a.kernel_regularizer(Reg::l2(l2));
         b = b.kernel_regularizer(Reg::l2(l2));
     }
-    let net: Network<W1> = Network::with_params((a, b), (dense(iw, "dense_0"), dense(iw, "dense_1")));
+    let net: Network<W1> =
+        Network::with_params((a, b), (dense(iw, "dense_0"), dense(iw, "dense_1")));
     let opt = Adam::with_config(
         microfit::core::optim::AdamConfig {
             learning_rate: (tr["learning_rate"].as_f64().unwrap() as f32).into(),
@@ -70,7 +71,11 @@ fn host_w1(l2: f32) -> HostRun {
         &net.params,
     )
     .unwrap();
-    let mut t = Trainer::new(net, opt, Loss::CategoricalCrossentropy { from_logits: false });
+    let mut t = Trainer::new(
+        net,
+        opt,
+        Loss::CategoricalCrossentropy { from_logits: false },
+    );
     let data = Samples::new(&x, 4, Targets::Classes(&y)).unwrap();
     let batch = tr["batch_size"].as_u64().unwrap() as usize;
     let mut epochs = Vec::new();
@@ -93,7 +98,14 @@ fn host_w1(l2: f32) -> HostRun {
 
 fn bits(e: &[EpochLine]) -> Vec<(u32, u32, u32, u32)> {
     e.iter()
-        .map(|l| (l.epoch, l.data_loss.to_bits(), l.penalty.to_bits(), l.accuracy.to_bits()))
+        .map(|l| {
+            (
+                l.epoch,
+                l.data_loss.to_bits(),
+                l.penalty.to_bits(),
+                l.accuracy.to_bits(),
+            )
+        })
         .collect()
 }
 
@@ -103,16 +115,28 @@ fn compare(features: &[&str], l2: f32) -> Result<(), String> {
     };
     let fw = qemu.build_and_run(features, Duration::from_secs(120))?;
     if fw.exit_code() != Some(0) {
-        return Err(format!("firmware exit {:?}\n{}", fw.exit_code(), fw.transcript()));
+        return Err(format!(
+            "firmware exit {:?}\n{}",
+            fw.exit_code(),
+            fw.transcript()
+        ));
     }
     let host = host_w1(l2);
-    assert_eq!(fw.log.epochs.len(), host.epochs.len(), "{}", fw.transcript());
+    assert_eq!(
+        fw.log.epochs.len(),
+        host.epochs.len(),
+        "{}",
+        fw.transcript()
+    );
     assert_eq!(
         bits(&fw.log.epochs),
         bits(&host.epochs),
         "per-epoch bits differ (epoch, data_loss, penalty, accuracy)"
     );
-    assert_eq!(fw.log.eval_data_loss.map(f32::to_bits), Some(host.eval_loss.to_bits()));
+    assert_eq!(
+        fw.log.eval_data_loss.map(f32::to_bits),
+        Some(host.eval_loss.to_bits())
+    );
     assert_eq!(
         fw.log.weights_hash,
         Some(host.hash),

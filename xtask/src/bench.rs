@@ -197,7 +197,7 @@ fn bench_one(
     let total: Option<u64> = plugin_log
         .lines()
         .find_map(|l| l.strip_prefix("TOTAL ")?.trim().parse().ok());
-    if marks.len() % 2 != 0 || marks.is_empty() {
+    if !marks.len().is_multiple_of(2) || marks.is_empty() {
         return Err(format!(
             "{}: odd or no marker hits ({})",
             v.name,

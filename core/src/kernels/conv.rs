@@ -649,18 +649,18 @@ pub fn backward(
         ) else {
             return;
         };
-        if with_gk {
-            if let (Some(xs), Some(gks)) = (
+        if with_gk
+            && let (Some(xs), Some(gks)) = (
                 x.get(i * cin..(i + 1) * cin),
                 gk.get_mut(t * row..(t + 1) * row),
-            ) {
-                for (&xv, grow) in xs.iter().zip(gks.chunks_exact_mut(cout)) {
-                    if xv == 0.0 {
-                        continue;
-                    }
-                    for (gj, &dj) in grow.iter_mut().zip(dzo) {
-                        *gj += xv * dj;
-                    }
+            )
+        {
+            for (&xv, grow) in xs.iter().zip(gks.chunks_exact_mut(cout)) {
+                if xv == 0.0 {
+                    continue;
+                }
+                for (gj, &dj) in grow.iter_mut().zip(dzo) {
+                    *gj += xv * dj;
                 }
             }
         }

@@ -133,6 +133,16 @@ fn mask64(block: &[f32; 64]) -> u64 {
     m
 }
 
+/// [`nonzero_mask`] of a whole row of at most 64 entries (constant-size loop).
+#[inline(always)]
+fn mask_row<const N: usize>(x: &[f32; N]) -> u64 {
+    let mut m = 0u64;
+    for (j, &v) in x.iter().enumerate() {
+        m |= u64::from(v != 0.0) << (j & 63);
+    }
+    m
+}
+
 /// Pops the lowest set bit of `m`: its index.
 #[inline(always)]
 fn pop(m: &mut u64) -> usize {
@@ -199,12 +209,18 @@ impl<const OUT: usize> KernelRows<OUT> for [[f32; OUT]] {
 
 /// `acc += x·W_i`.
 #[inline(always)]
-fn axpy_row<const OUT: usize, W: KernelRows<OUT> + ?Sized>(acc: &mut [f32; OUT], x: f32, w: &W, i: usize) {
+fn axpy_row<const OUT: usize, W: KernelRows<OUT> + ?Sized>(
+    acc: &mut [f32; OUT],
+    x: f32,
+    w: &W,
+    i: usize,
+) {
     w.axpy_row(acc, x, i);
 }
 
 /// Two samples' nonzero inputs of one block of 64 (offset `base`), interleaved: `a0 += x0_i·W_i`
-/// over the set bits of `m0`, `a1 += x1_i·W_i` over those of `m1`, each in increasing order.
+/// over the set bits of `m0`, `a1 += x1_i·W_i` over those of `m1`, each in increasing order;
+/// `tick()` once per step of the loop.
 #[inline(always)]
 fn forward_two_block<const OUT: usize, W: KernelRows<OUT> + ?Sized>(
     (b0, mut m0): (&[f32], u64),
@@ -213,6 +229,7 @@ fn forward_two_block<const OUT: usize, W: KernelRows<OUT> + ?Sized>(
     w: &W,
     a0: &mut [f32; OUT],
     a1: &mut [f32; OUT],
+    tick: &mut impl FnMut(),
 ) {
     while m0 != 0 && m1 != 0 {
         let (j0, j1) = (pop(&mut m0), pop(&mut m1));
@@ -220,14 +237,17 @@ fn forward_two_block<const OUT: usize, W: KernelRows<OUT> + ?Sized>(
         let v1 = b1.get(j1).copied().unwrap_or(0.0);
         axpy_row(a0, v0, w, base + j0);
         axpy_row(a1, v1, w, base + j1);
+        tick();
     }
     while m0 != 0 {
         let j0 = pop(&mut m0);
         axpy_row(a0, b0.get(j0).copied().unwrap_or(0.0), w, base + j0);
+        tick();
     }
     while m1 != 0 {
         let j1 = pop(&mut m1);
         axpy_row(a1, b1.get(j1).copied().unwrap_or(0.0), w, base + j1);
+        tick();
     }
 }
 
@@ -267,21 +287,70 @@ pub fn forward_rows<const IN: usize, const OUT: usize>(
     b: Option<&[f32; OUT]>,
     z: &mut [[f32; OUT]],
 ) {
+    forward_rows_ticking(x, w, b, z, &mut || {});
+}
+
+/// [`forward_rows`] that calls `tick()` once per step of its inner loop (about once per
+/// nonzero input of each pair of samples). A training step hangs a chain of dependent
+/// additions on it — the weight penalty's `Σw²`, which must be summed in index order — so
+/// that the chain's latency overlaps this kernel's work instead of running alone.
+#[inline(never)]
+pub fn forward_rows_ticking<const IN: usize, const OUT: usize>(
+    x: &[[f32; IN]],
+    w: &[[f32; OUT]; IN],
+    b: Option<&[f32; OUT]>,
+    z: &mut [[f32; OUT]],
+    tick: &mut impl FnMut(),
+) {
     let n = x.len().min(z.len());
+    // Mostly nonzero inputs (e.g. pooled or standardized features) with finite weights: the
+    // plain loop, which gives the same bits (see `forward_rows_dense`) without the masks.
+    let flat = x[..n].as_flattened();
+    let nonzero = flat.iter().fold(0usize, |c, &v| c + usize::from(v != 0.0));
+    if 4 * nonzero > 3 * flat.len() && crate::math::all_finite(w.as_flattened()) {
+        forward_rows_dense(flat, IN, w, b, &mut z[..n], tick);
+        return;
+    }
     let (xp, xr) = x[..n].as_chunks::<2>();
     let (zp, zr) = z[..n].as_chunks_mut::<2>();
     for (xs, zs) in xp.iter().zip(zp.iter_mut()) {
         let mut a0 = [0.0f32; OUT];
         let mut a1 = [0.0f32; OUT];
+        if IN <= 64 {
+            // One block: the masks of the whole rows, with constant-size loops.
+            let (m0, m1) = (mask_row(&xs[0]), mask_row(&xs[1]));
+            forward_two_block(
+                (&xs[0][..], m0),
+                (&xs[1][..], m1),
+                0,
+                w,
+                &mut a0,
+                &mut a1,
+                tick,
+            );
+            add_bias(&mut a0, b);
+            add_bias(&mut a1, b);
+            zs[0] = a0;
+            zs[1] = a1;
+            continue;
+        }
         let (c0, r0) = xs[0].as_chunks::<64>();
         let (c1, r1) = xs[1].as_chunks::<64>();
         for (k, (p, q)) in c0.iter().zip(c1).enumerate() {
             let (m0, m1) = (mask64(p), mask64(q));
-            forward_two_block((&p[..], m0), (&q[..], m1), 64 * k, w, &mut a0, &mut a1);
+            forward_two_block(
+                (&p[..], m0),
+                (&q[..], m1),
+                64 * k,
+                w,
+                &mut a0,
+                &mut a1,
+                tick,
+            );
         }
         if !r0.is_empty() {
             let (m0, m1) = (nonzero_mask(r0), nonzero_mask(r1));
-            forward_two_block((r0, m0), (r1, m1), 64 * c0.len(), w, &mut a0, &mut a1);
+            forward_two_block((r0, m0), (r1, m1), 64 * c0.len(), w, &mut a0, &mut a1, tick);
         }
         add_bias(&mut a0, b);
         add_bias(&mut a1, b);
@@ -290,7 +359,10 @@ pub fn forward_rows<const IN: usize, const OUT: usize>(
     }
     for (xs, zs) in xr.iter().zip(zr.iter_mut()) {
         let mut acc = [0.0f32; OUT];
-        for_each_nonzero(xs, |i, xi| axpy_row(&mut acc, xi, w, i));
+        for_each_nonzero(xs, |i, xi| {
+            axpy_row(&mut acc, xi, w, i);
+            tick();
+        });
         add_bias(&mut acc, b);
         *zs = acc;
     }
@@ -315,6 +387,9 @@ pub fn forward_rows_flat<const OUT: usize>(
         return;
     }
     let n = z.len().min(x.len() / in_len);
+    if crate::math::all_finite(w.as_flattened()) {
+        return forward_rows_dense(&x[..n * in_len], in_len, w, b, &mut z[..n], &mut || {});
+    }
     let mut rows = x.chunks_exact(in_len);
     let mut out = z[..n].chunks_exact_mut(2);
     for zs in &mut out {
@@ -325,7 +400,7 @@ pub fn forward_rows_flat<const OUT: usize>(
         let mut a1 = [0.0f32; OUT];
         for (k, (p, q)) in x0.chunks(64).zip(x1.chunks(64)).enumerate() {
             let (m0, m1) = (nonzero_mask(p), nonzero_mask(q));
-            forward_two_block((p, m0), (q, m1), 64 * k, w, &mut a0, &mut a1);
+            forward_two_block((p, m0), (q, m1), 64 * k, w, &mut a0, &mut a1, &mut || {});
         }
         add_bias(&mut a0, b);
         add_bias(&mut a1, b);
@@ -340,10 +415,59 @@ pub fn forward_rows_flat<const OUT: usize>(
     }
 }
 
+/// [`forward_rows_flat`] when every weight is finite: the zero inputs are not skipped, which
+/// gives the same bits — each of their products is `±0` and adding `±0` leaves a sum unchanged
+/// (a sum that starts at `+0` is never `-0` in round-to-nearest) — and suits short or dense rows
+/// (convolution patches) better than the mask loop. Two rows side by side.
+#[inline(always)]
+fn forward_rows_dense<const OUT: usize>(
+    x: &[f32],
+    in_len: usize,
+    w: &[[f32; OUT]],
+    b: Option<&[f32; OUT]>,
+    z: &mut [[f32; OUT]],
+    tick: &mut impl FnMut(),
+) {
+    let w = &w[..in_len.min(w.len())];
+    let mut rows = x.chunks_exact(in_len);
+    let mut out = z.chunks_exact_mut(2);
+    for zs in &mut out {
+        let (Some(x0), Some(x1)) = (rows.next(), rows.next()) else {
+            break;
+        };
+        let mut a0 = [0.0f32; OUT];
+        let mut a1 = [0.0f32; OUT];
+        for ((&v0, &v1), wr) in x0.iter().zip(x1).zip(w) {
+            for ((p, q), &wj) in a0.iter_mut().zip(a1.iter_mut()).zip(wr) {
+                *p += v0 * wj;
+                *q += v1 * wj;
+            }
+            tick();
+        }
+        add_bias(&mut a0, b);
+        add_bias(&mut a1, b);
+        zs[0] = a0;
+        zs[1] = a1;
+    }
+    if let (Some(zr), Some(xr)) = (out.into_remainder().first_mut(), rows.next()) {
+        let mut acc = [0.0f32; OUT];
+        for (&v, wr) in xr.iter().zip(w) {
+            axpy(&mut acc, v, wr);
+            tick();
+        }
+        add_bias(&mut acc, b);
+        *zr = acc;
+    }
+}
+
 /// `dx_b = W·dz_b` for every row, from `wt = Wᵀ`: for each `i`, the sum over `j` in order;
 /// two samples side by side.
 #[inline]
-fn input_grad_rows<const IN: usize, const OUT: usize>(wt: &[[f32; IN]; OUT], dz: &[[f32; OUT]], dx: &mut [[f32; IN]]) {
+fn input_grad_rows<const IN: usize, const OUT: usize>(
+    wt: &[[f32; IN]; OUT],
+    dz: &[[f32; OUT]],
+    dx: &mut [[f32; IN]],
+) {
     let n = dz.len().min(dx.len());
     let (dp, dr) = dz[..n].as_chunks::<2>();
     let (xp, xr) = dx[..n].as_chunks_mut::<2>();
@@ -372,7 +496,10 @@ fn input_grad_rows<const IN: usize, const OUT: usize>(wt: &[[f32; IN]; OUT], dz:
 
 /// `wt = Wᵀ` (`[out][in]`), for [`backward_rows`]' input gradient.
 #[inline]
-pub fn transpose<const IN: usize, const OUT: usize>(w: &[[f32; OUT]; IN], wt: &mut [[f32; IN]; OUT]) {
+pub fn transpose<const IN: usize, const OUT: usize>(
+    w: &[[f32; OUT]; IN],
+    wt: &mut [[f32; IN]; OUT],
+) {
     for (i, row) in w.iter().enumerate() {
         for (j, &v) in row.iter().enumerate() {
             wt[j][i] = v;
@@ -383,12 +510,21 @@ pub fn transpose<const IN: usize, const OUT: usize>(w: &[[f32; OUT]; IN], wt: &m
 /// `a += x_b·dz_b` over the set bits `b` of `m` (rows of one chunk), `x_b` the value in column
 /// `col` of row `b`.
 #[inline(always)]
-fn grad_column<const OUT: usize>(a: &mut [f32; OUT], mut m: u64, x: &[f32], in_len: usize, col: usize, dz: &[[f32; OUT]]) {
+fn grad_column<const OUT: usize>(
+    a: &mut [f32; OUT],
+    mut m: u64,
+    x: &[f32],
+    in_len: usize,
+    col: usize,
+    dz: &[[f32; OUT]],
+    tick: &mut impl FnMut(),
+) {
     while m != 0 {
         let b = pop(&mut m);
         if let (Some(&v), Some(d)) = (x.get(b * in_len + col), dz.get(b)) {
             axpy(a, v, d);
         }
+        tick();
     }
 }
 
@@ -401,7 +537,8 @@ fn weight_grad_chunk<const OUT: usize>(
     in_len: usize,
     dz: &[[f32; OUT]],
     gw: &mut [[f32; OUT]],
-    mut finish: Option<&mut dyn FnMut(usize, &mut [f32; OUT])>,
+    mut finish: Option<RowFinish<'_, OUT>>,
+    tick: &mut impl FnMut(),
 ) {
     let n = dz.len().min(x.len() / in_len.max(1)).min(64);
     let cols = in_len.min(gw.len());
@@ -431,17 +568,21 @@ fn weight_grad_chunk<const OUT: usize>(
             let (mut m0, mut m1) = (m0, m1);
             while m0 != 0 && m1 != 0 {
                 let (b0, b1) = (pop(&mut m0), pop(&mut m1));
-                if let (Some(&v0), Some(d0), Some(&v1), Some(d1)) =
-                    (x.get(b0 * in_len + col0), dz.get(b0), x.get(b1 * in_len + col1), dz.get(b1))
-                {
+                if let (Some(&v0), Some(d0), Some(&v1), Some(d1)) = (
+                    x.get(b0 * in_len + col0),
+                    dz.get(b0),
+                    x.get(b1 * in_len + col1),
+                    dz.get(b1),
+                ) {
                     for ((p, &e0), (q, &e1)) in a0.iter_mut().zip(d0).zip(a1.iter_mut().zip(d1)) {
                         *p += v0 * e0;
                         *q += v1 * e1;
                     }
                 }
+                tick();
             }
-            grad_column(&mut a0, m0, x, in_len, col0, dz);
-            grad_column(&mut a1, m1, x, in_len, col1, dz);
+            grad_column(&mut a0, m0, x, in_len, col0, dz, tick);
+            grad_column(&mut a1, m1, x, in_len, col1, dz, tick);
             if let Some(f) = finish.as_deref_mut() {
                 f(col0, &mut a0);
                 f(col1, &mut a1);
@@ -452,7 +593,7 @@ fn weight_grad_chunk<const OUT: usize>(
         }
         if c < width {
             let mut a = g[c];
-            grad_column(&mut a, masks[c], x, in_len, start + c, dz);
+            grad_column(&mut a, masks[c], x, in_len, start + c, dz, tick);
             if let Some(f) = finish.as_deref_mut() {
                 f(start + c, &mut a);
             }
@@ -467,8 +608,97 @@ fn weight_grad_chunk<const OUT: usize>(
 /// order, zero inputs skipped; `gw` has `in_len` rows. Same order, same bits as [`backward`]
 /// called row after row.
 #[inline(never)]
-pub fn weight_grad_rows_flat<const OUT: usize>(x: &[f32], in_len: usize, dz: &[[f32; OUT]], gw: &mut [[f32; OUT]]) {
-    weight_grad_rows_then(x, in_len, dz, gw, None);
+pub fn weight_grad_rows_flat<const OUT: usize>(
+    x: &[f32],
+    in_len: usize,
+    dz: &[[f32; OUT]],
+    gw: &mut [[f32; OUT]],
+) {
+    if in_len == 0 {
+        return;
+    }
+    let n = dz.len().min(x.len() / in_len);
+    let no_negative_zero = gw.as_flattened().iter().all(|g| g.to_bits() != 0x8000_0000);
+    if crate::math::all_finite(dz[..n].as_flattened()) && no_negative_zero {
+        // Zero inputs not skipped: exact when every `dz` is finite and no gradient is `-0`
+        // (`-0 + +0` would give `+0`; a training step's gradients start at `+0` and sums that
+        // start at `+0` never become `-0`), see `forward_rows_dense`.
+        // About 10 vector registers of accumulators.
+        let max = 10 / OUT.div_ceil(8).max(1);
+        weight_grad_dense(&x[..n * in_len], in_len, &dz[..n], gw, max);
+    } else {
+        weight_grad_rows_then(x, in_len, dz, gw, None);
+    }
+}
+
+/// One pass of [`weight_grad_dense`] over the `K` gradient rows `c..c + K`, each in its own
+/// variable (named variables vectorize over `OUT` cleanly; an array of them does not).
+macro_rules! grad_pass {
+    ($name:ident, $k:literal, $(($a:ident, $v:ident, $i:literal)),+) => {
+        #[inline(always)]
+        fn $name<const OUT: usize>(x: &[f32], in_len: usize, dz: &[[f32; OUT]], gw: &mut [[f32; OUT]], c: usize) {
+            let Some(g) = gw.get_mut(c..c + $k) else {
+                return;
+            };
+            $(let mut $a = g[$i];)+
+            for (xr, d) in x.chunks_exact(in_len).zip(dz) {
+                let Some(&[$($v),+]) = xr.get(c..c + $k).and_then(|s| <&[f32; $k]>::try_from(s).ok()) else {
+                    continue;
+                };
+                $(axpy(&mut $a, $v, d);)+
+            }
+            $(g[$i] = $a;)+
+        }
+    };
+}
+grad_pass!(grad_pass1, 1, (a0, v0, 0));
+grad_pass!(grad_pass2, 2, (a0, v0, 0), (a1, v1, 1));
+grad_pass!(grad_pass3, 3, (a0, v0, 0), (a1, v1, 1), (a2, v2, 2));
+grad_pass!(
+    grad_pass4,
+    4,
+    (a0, v0, 0),
+    (a1, v1, 1),
+    (a2, v2, 2),
+    (a3, v3, 3)
+);
+grad_pass!(
+    grad_pass5,
+    5,
+    (a0, v0, 0),
+    (a1, v1, 1),
+    (a2, v2, 2),
+    (a3, v3, 3),
+    (a4, v4, 4)
+);
+
+/// `gW_i += Σ_r x_ri·dz_r` in row order without skipping zero inputs (exact when every `dz` is
+/// finite and no gradient is `-0`): a few gradient rows at a time stay in registers over all
+/// the rows of `x` (up to `max` rows per pass, as many passes as needed, balanced).
+#[inline(always)]
+fn weight_grad_dense<const OUT: usize>(
+    x: &[f32],
+    in_len: usize,
+    dz: &[[f32; OUT]],
+    gw: &mut [[f32; OUT]],
+    max: usize,
+) {
+    let cols = in_len.min(gw.len());
+    let max = max.clamp(1, 5);
+    let passes = cols.div_ceil(max);
+    let mut c = 0;
+    for p in 0..passes {
+        // Balanced: the first passes take one column more than the last ones.
+        let k = (cols - c).div_ceil(passes - p);
+        match k {
+            1 => grad_pass1(x, in_len, dz, gw, c),
+            2 => grad_pass2(x, in_len, dz, gw, c),
+            3 => grad_pass3(x, in_len, dz, gw, c),
+            4 => grad_pass4(x, in_len, dz, gw, c),
+            _ => grad_pass5(x, in_len, dz, gw, c),
+        }
+        c += k.min(5);
+    }
 }
 
 /// [`weight_grad_rows_flat`], then `finish(i, row)` on every gradient row `i` (in increasing
@@ -483,7 +713,21 @@ pub fn weight_grad_rows_then<const OUT: usize>(
     in_len: usize,
     dz: &[[f32; OUT]],
     gw: &mut [[f32; OUT]],
-    mut finish: Option<&mut dyn FnMut(usize, &mut [f32; OUT])>,
+    finish: Option<RowFinish<'_, OUT>>,
+) {
+    weight_grad_inline(x, in_len, dz, gw, finish, &mut || {});
+}
+
+/// [`weight_grad_rows_then`], inlined: a caller with a constant `in_len` gets constant-size
+/// loops.
+#[inline(always)]
+fn weight_grad_inline<const OUT: usize>(
+    x: &[f32],
+    in_len: usize,
+    dz: &[[f32; OUT]],
+    gw: &mut [[f32; OUT]],
+    mut finish: Option<RowFinish<'_, OUT>>,
+    tick: &mut impl FnMut(),
 ) {
     if in_len == 0 {
         return;
@@ -494,13 +738,23 @@ pub fn weight_grad_rows_then<const OUT: usize>(
         let end = (start + 64).min(n);
         let last = end == n;
         let f = if last { finish.take() } else { None };
-        weight_grad_chunk(&x[start * in_len..end * in_len], in_len, &dz[start..end], gw, f);
+        weight_grad_chunk(
+            &x[start * in_len..end * in_len],
+            in_len,
+            &dz[start..end],
+            gw,
+            f,
+            tick,
+        );
         start = end;
         if last {
             break;
         }
     }
 }
+
+/// What [`weight_grad_rows_then`] calls on each finished gradient row: `(row index, row)`.
+pub type RowFinish<'a, const OUT: usize> = &'a mut dyn FnMut(usize, &mut [f32; OUT]);
 
 /// `gb += dz_r` for every row, in row order.
 #[inline]
@@ -545,12 +799,12 @@ pub fn backward_rows<const IN: usize, const OUT: usize>(
     gb: Option<&mut [f32; OUT]>,
     dx: Option<&mut [[f32; IN]]>,
 ) {
-    backward_rows_then(x, wt, dz, gw, gb, dx, None);
+    backward_rows_ticking(x, wt, dz, gw, gb, dx, None, &mut || {});
 }
 
 /// [`backward_rows`], with `finish` called on each weight-gradient row after its last
 /// addition (see [`weight_grad_rows_then`]).
-#[inline(never)]
+#[inline]
 pub fn backward_rows_then<const IN: usize, const OUT: usize>(
     x: &[[f32; IN]],
     wt: &[[f32; IN]; OUT],
@@ -558,13 +812,29 @@ pub fn backward_rows_then<const IN: usize, const OUT: usize>(
     gw: &mut [[f32; OUT]; IN],
     gb: Option<&mut [f32; OUT]>,
     dx: Option<&mut [[f32; IN]]>,
-    finish: Option<&mut dyn FnMut(usize, &mut [f32; OUT])>,
+    finish: Option<RowFinish<'_, OUT>>,
+) {
+    backward_rows_ticking(x, wt, dz, gw, gb, dx, finish, &mut || {});
+}
+
+/// [`backward_rows_then`] that also calls `tick()` once per step of the weight gradient's inner
+/// loop (see [`forward_rows_ticking`]: a caller hangs a chain of dependent additions on it).
+#[inline(never)]
+pub fn backward_rows_ticking<const IN: usize, const OUT: usize>(
+    x: &[[f32; IN]],
+    wt: &[[f32; IN]; OUT],
+    dz: &[[f32; OUT]],
+    gw: &mut [[f32; OUT]; IN],
+    gb: Option<&mut [f32; OUT]>,
+    dx: Option<&mut [[f32; IN]]>,
+    finish: Option<RowFinish<'_, OUT>>,
+    tick: &mut impl FnMut(),
 ) {
     let n = x.len().min(dz.len());
     if let Some(dx) = dx {
         input_grad_rows(wt, &dz[..n], dx);
     }
-    weight_grad_rows_then(x[..n].as_flattened(), IN, &dz[..n], gw, finish);
+    weight_grad_inline(x[..n].as_flattened(), IN, &dz[..n], gw, finish, tick);
     if let Some(gb) = gb {
         bias_grad_rows(&dz[..n], gb);
     }

@@ -101,10 +101,10 @@ pub fn max_backward(g: &ConvGeometry, x: &[f32], dy: &[f32], dx: &mut [f32]) {
                     }
                 }
             });
-            if let (Some((idx, _)), Some(&d)) = (best, dy.get(o * c + ch)) {
-                if let Some(t) = dx.get_mut(idx) {
-                    *t += d;
-                }
+            if let (Some((idx, _)), Some(&d)) = (best, dy.get(o * c + ch))
+                && let Some(t) = dx.get_mut(idx)
+            {
+                *t += d;
             }
         }
     });

@@ -134,14 +134,14 @@ pub fn weight_penalties<R: Regularizer>(
         };
         pen.add(layer, PenaltyKind::Kernel, value);
     }
-    if cfg.use_bias {
-        if let Some(r) = &cfg.bias_regularizer {
-            let value = match gb {
-                Some(gb) => r.penalty_and_grad(bias, out, gb, 1.0),
-                None => r.penalty(bias, out),
-            };
-            pen.add(layer, PenaltyKind::Bias, value);
-        }
+    if cfg.use_bias
+        && let Some(r) = &cfg.bias_regularizer
+    {
+        let value = match gb {
+            Some(gb) => r.penalty_and_grad(bias, out, gb, 1.0),
+            None => r.penalty(bias, out),
+        };
+        pen.add(layer, PenaltyKind::Bias, value);
     }
 }
 

@@ -19,7 +19,11 @@ pub fn read_csv(path: &Path) -> Vec<Vec<f32>> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| l.split(',').map(|v| v.trim().parse::<f32>().expect("number")).collect())
+        .map(|l| {
+            l.split(',')
+                .map(|v| v.trim().parse::<f32>().expect("number"))
+                .collect()
+        })
         .collect()
 }
 
@@ -89,7 +93,10 @@ pub fn a_layers() -> ModelA {
 
 /// Model A's initial weights.
 pub fn a_init() -> <ModelA as Layer>::Params {
-    (dense_params("A_dense1_kernel.csv"), dense_params("A_dense2_kernel.csv"))
+    (
+        dense_params("A_dense1_kernel.csv"),
+        dense_params("A_dense2_kernel.csv"),
+    )
 }
 
 /// Model A's optimizer.
@@ -114,7 +121,10 @@ pub fn b_layers() -> ModelB {
 
 /// Model B's initial weights.
 pub fn b_init() -> <ModelB as Layer>::Params {
-    (dense_params("B_dense1_kernel.csv"), dense_params("B_dense2_kernel.csv"))
+    (
+        dense_params("B_dense1_kernel.csv"),
+        dense_params("B_dense2_kernel.csv"),
+    )
 }
 
 /// Model B's optimizer.
@@ -150,7 +160,8 @@ pub fn c_layers() -> ModelC {
 /// the row-major layouts of the typed layers).
 pub fn c_init() -> <ModelC as Layer>::Params {
     let mut conv = ConvParams::<[[[[f32; 8]; 1]; 3]; 3], 8>::zeroed();
-    conv.tensor_mut(0).copy_from_slice(&read_kernel("C_conv_kernel.csv", 9, 8));
+    conv.tensor_mut(0)
+        .copy_from_slice(&read_kernel("C_conv_kernel.csv", 9, 8));
     (conv, (), (), dense_params("C_dense_kernel.csv"))
 }
 

@@ -417,31 +417,32 @@ pub fn keras_model(
         ));
     }
     if let Some(c) = compile {
-        if spec.loss.is_none() {
-            if let Some(l) = c.loss {
-                spec.loss = Some(match l {
-                    microfit_core::Loss::BinaryCrossentropy { from_logits: true }
-                    | microfit_core::Loss::CategoricalCrossentropy { from_logits: true }
-                    | microfit_core::Loss::SparseCategoricalCrossentropy { from_logits: true } => {
-                        LossToml::Table {
-                            name: l.keras_name().into(),
-                            from_logits: Some(true),
-                        }
+        if spec.loss.is_none()
+            && let Some(l) = c.loss
+        {
+            spec.loss = Some(match l {
+                microfit_core::Loss::BinaryCrossentropy { from_logits: true }
+                | microfit_core::Loss::CategoricalCrossentropy { from_logits: true }
+                | microfit_core::Loss::SparseCategoricalCrossentropy { from_logits: true } => {
+                    LossToml::Table {
+                        name: l.keras_name().into(),
+                        from_logits: Some(true),
                     }
-                    l => LossToml::Name(l.keras_name().into()),
-                });
-            }
-        }
-        if spec.optimizer.is_none() && flags.optimizer.is_none() {
-            if let Some(o) = &c.optimizer {
-                let mut t = keras_optimizer_to_toml(o).map_err(|e| {
-                    CliError::new(format!("{}: compile_config.optimizer: {e}", path.display()))
-                })?;
-                if let Some(lr) = flags.lr {
-                    t.learning_rate = Some(pretty(lr));
                 }
-                spec.optimizer = Some(t);
+                l => LossToml::Name(l.keras_name().into()),
+            });
+        }
+        if spec.optimizer.is_none()
+            && flags.optimizer.is_none()
+            && let Some(o) = &c.optimizer
+        {
+            let mut t = keras_optimizer_to_toml(o).map_err(|e| {
+                CliError::new(format!("{}: compile_config.optimizer: {e}", path.display()))
+            })?;
+            if let Some(lr) = flags.lr {
+                t.learning_rate = Some(pretty(lr));
             }
+            spec.optimizer = Some(t);
         }
     }
     Ok(model)

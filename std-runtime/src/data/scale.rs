@@ -182,7 +182,7 @@ impl Scaler {
         if d == 0 {
             return Ok(());
         }
-        if data.features.len() % d != 0 {
+        if !data.features.len().is_multiple_of(d) {
             return Err(DataError::InvalidDataset {
                 dataset: data.name.clone(),
                 reason: format!(

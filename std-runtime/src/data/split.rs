@@ -231,7 +231,7 @@ fn apportion(sizes: &[usize], n: usize, total: usize) -> Vec<usize> {
     order.sort_by(|&x, &y| (shares[y] % n128).cmp(&(shares[x] % n128)).then(x.cmp(&y)));
     let mut left = total.saturating_sub(counts.iter().sum());
     for &c in &order {
-        if left == 0 || shares[c] % n128 == 0 {
+        if left == 0 || shares[c].is_multiple_of(n128) {
             break;
         }
         counts[c] += 1;

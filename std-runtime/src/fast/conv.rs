@@ -14,6 +14,7 @@
 use std::any::TypeId;
 
 use super::BatchLayer;
+use microfit_core::activation::Activation;
 use microfit_core::kernels::conv::Padding;
 use microfit_core::kernels::dense as k;
 use microfit_core::layer::conv::{Conv2D, PaddingMode, activation_backward, activation_forward};
@@ -117,15 +118,18 @@ impl<
         }
         let plen = KH * KW * CIN;
         let patches = &mut cache.patches;
-        patches.clear();
-        patches.reserve(n * OH * OW * plen);
+        patches.resize(n * OH * OW * plen, 0.0);
+        let mut rows = patches.chunks_exact_mut(plen);
         for xs in x {
             for oh in 0..OH {
                 for ow in 0..OW {
-                    for kh in 0..KH {
-                        for kw in 0..KW {
-                            patches.extend_from_slice(&xs[oh * SH + kh * DH][ow * SW + kw * DW]);
-                        }
+                    let Some(row) = rows.next() else {
+                        return;
+                    };
+                    let (taps, _) = row.as_chunks_mut::<CIN>();
+                    for (t, tap) in taps.iter_mut().enumerate() {
+                        let (kh, kw) = (t / KW, t % KW);
+                        *tap = xs[oh * SH + kh * DH][ow * SW + kw * DW];
                     }
                 }
             }
@@ -134,8 +138,22 @@ impl<
         let bias = self.config.use_bias.then_some(&p.bias);
         let z = cache.z[..n].as_flattened_mut().as_flattened_mut();
         k::forward_rows_flat(patches, plen, kernel, bias, z);
-        for (zs, ys) in cache.z[..n].iter().zip(y.iter_mut()) {
-            activation_forward(self.config.activation, FILTERS, Tensor::as_slice(zs), Tensor::as_mut_slice(ys));
+        if self.config.activation == Activation::Relu {
+            // `Activation::Relu.forward` over the whole tile.
+            let z = cache.z[..n].as_flattened().as_flattened().as_flattened();
+            let yf = y.as_flattened_mut().as_flattened_mut().as_flattened_mut();
+            for (o, &v) in yf.iter_mut().zip(z) {
+                *o = if v > 0.0 { v } else { 0.0 };
+            }
+        } else {
+            for (zs, ys) in cache.z[..n].iter().zip(y.iter_mut()) {
+                activation_forward(
+                    self.config.activation,
+                    FILTERS,
+                    Tensor::as_slice(zs),
+                    Tensor::as_mut_slice(ys),
+                );
+            }
         }
     }
 
@@ -157,9 +175,29 @@ impl<
             return;
         }
         let cfg = &self.config;
-        // The core's `layer::conv::backward` up to the kernel call, sample by sample.
-        for ((ys, zs), ds) in y.iter().zip(cache.z[..n].iter_mut()).zip(d.iter_mut()) {
-            let (ys, zs, ds) = (Tensor::as_slice(ys), Tensor::as_mut_slice(zs), Tensor::as_mut_slice(ds));
+        let plain_relu =
+            cfg.activity_regularizer.is_none() && !d_is_pre && cfg.activation == Activation::Relu;
+        if plain_relu {
+            // `Activation::Relu.backward_in_place` over the whole tile, as a bit mask (see the
+            // dense layer).
+            let yf = y.as_flattened().as_flattened().as_flattened();
+            let df = d[..n]
+                .as_flattened_mut()
+                .as_flattened_mut()
+                .as_flattened_mut();
+            for (dj, &yj) in df.iter_mut().zip(yf) {
+                let keep = if yj <= 0.0 { 0u32 } else { u32::MAX };
+                *dj = f32::from_bits(dj.to_bits() & keep);
+            }
+        }
+        // Otherwise the core's `layer::conv::backward` up to the kernel call, sample by sample.
+        let rows = y.iter().zip(cache.z[..n].iter_mut()).zip(d.iter_mut());
+        for ((ys, zs), ds) in rows.filter(|_| !plain_relu) {
+            let (ys, zs, ds) = (
+                Tensor::as_slice(ys),
+                Tensor::as_mut_slice(zs),
+                Tensor::as_mut_slice(ds),
+            );
             if let Some(ar) = &cfg.activity_regularizer {
                 ctx.penalties
                     .add(ctx.layer, PenaltyKind::Activity, ar.penalty(ys, FILTERS));
@@ -236,9 +274,16 @@ impl<
         _cache: &mut (),
         ctx: &mut ForwardCtx<'_>,
     ) {
-        if TypeId::of::<K>() != TypeId::of::<Max>() || P::PADDING != Padding::Valid || PH * PW == 0 {
+        if TypeId::of::<K>() != TypeId::of::<Max>() || P::PADDING != Padding::Valid || PH * PW == 0
+        {
             for (xr, yr) in x.iter().zip(y.iter_mut()) {
-                self.forward(p, Tensor::as_slice(xr), Tensor::as_mut_slice(yr), &mut (), ctx);
+                self.forward(
+                    p,
+                    Tensor::as_slice(xr),
+                    Tensor::as_mut_slice(yr),
+                    &mut (),
+                    ctx,
+                );
             }
             return;
         }
@@ -279,9 +324,21 @@ impl<
         dx: Option<&mut [Self::Input]>,
         ctx: &mut BackwardCtx<'_>,
     ) {
-        if TypeId::of::<K>() != TypeId::of::<Max>() || P::PADDING != Padding::Valid || PH * PW == 0 {
+        if TypeId::of::<K>() != TypeId::of::<Max>() || P::PADDING != Padding::Valid || PH * PW == 0
+        {
             let mut caches = [(); B];
-            backward_each(self, p, g, x, y, &mut caches[..x.len()], d, d_is_pre, dx, ctx);
+            backward_each(
+                self,
+                p,
+                g,
+                x,
+                y,
+                &mut caches[..x.len()],
+                d,
+                d_is_pre,
+                dx,
+                ctx,
+            );
             return;
         }
         let Some(dx) = dx else {
@@ -362,7 +419,18 @@ impl<T: Tensor, const N: usize, const B: usize> BatchLayer<B> for Flatten<T, N> 
         ctx: &mut BackwardCtx<'_>,
     ) {
         let mut caches = [(); B];
-        backward_each(self, p, g, x, y, &mut caches[..x.len()], d, d_is_pre, dx, ctx);
+        backward_each(
+            self,
+            p,
+            g,
+            x,
+            y,
+            &mut caches[..x.len()],
+            d,
+            d_is_pre,
+            dx,
+            ctx,
+        );
     }
 
     fn logits_batch<'c>(&self, _cache: &'c ()) -> Option<&'c [f32]> {

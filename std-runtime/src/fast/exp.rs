@@ -1,5 +1,6 @@
-//! `e^x` with the bits of the core's [`microfit_core::math::exp`] (libm's `expf`), written
-//! without branches so that a loop over a slice vectorizes.
+//! `e^x` and `ln x` with the bits of the core's [`microfit_core::math::exp`] and
+//! [`microfit_core::math::ln`] (libm's `expf` and `logf`), written without branches so that a
+//! loop over a slice vectorizes.
 //!
 //! libm 0.2's `expf` is FreeBSD's single-precision algorithm: reduce `x = k·ln2 + r` with a
 //! two-part `ln2`, a degree-2 rational approximation of `e^r`, then `scalbnf(y, k)`. Every
@@ -103,6 +104,60 @@ pub fn expf(x: f32) -> f32 {
     out
 }
 
+const LN2_HI_L: f32 = f32::from_bits(0x3f31_7180); // 6.9313812256e-01
+const LN2_LO_L: f32 = f32::from_bits(0x3717_f7d1); // 9.0580006145e-06
+const LG1: f32 = f32::from_bits(0x3f2a_aaaa); // 0.66666662693 = 0xaaaaaa.0p-24
+const LG2: f32 = f32::from_bits(0x3ecc_ce13); // 0.40000972152 = 0xccce13.0p-25
+const LG3: f32 = f32::from_bits(0x3e91_e9ee); // 0.28498786688 = 0x91e9ee.0p-25
+const LG4: f32 = f32::from_bits(0x3e78_9e26); // 0.24279078841 = 0xf89e26.0p-26
+
+/// `ln x`, bit-identical to `libm::logf` (0.2.x, FreeBSD's algorithm: `x = 2^k·(1+f)` with
+/// `1+f` in `[√2/2, √2]`, `s = f/(2+f)`, a polynomial in `s²`), branch-free.
+#[inline(always)]
+pub fn lnf(x: f32) -> f32 {
+    let ix0 = x.to_bits();
+    let neg = ix0 >> 31 != 0;
+    let zero = ix0 << 1 == 0;
+    // Positive subnormals are scaled by 2^25 first, as libm does.
+    let sub = ix0 < 0x0080_0000 && !zero;
+    let xs = if sub {
+        x * f32::from_bits(0x4c00_0000)
+    } else {
+        x
+    };
+    let k0: i32 = if sub { -25 } else { 0 };
+    let ix = xs.to_bits().wrapping_add(0x3f80_0000 - 0x3f35_04f3);
+    let k = k0 + ((ix >> 23) as i32) - 0x7f;
+    let f = f32::from_bits((ix & 0x007f_ffff) + 0x3f35_04f3) - 1.0;
+    let s = f / (2.0 + f);
+    let z = s * s;
+    let w = z * z;
+    let t1 = w * (LG2 + w * LG4);
+    let t2 = z * (LG1 + w * LG3);
+    let r = t2 + t1;
+    let hfsq = 0.5 * f * f;
+    let dk = k as f32;
+    let mut out = s * (hfsq + r) + dk * LN2_LO_L - hfsq + f + dk * LN2_HI_L;
+    // libm's early returns, in reverse order of precedence.
+    if ix0 == 0x3f80_0000 {
+        out = 0.0; // ln 1
+    }
+    if !neg && ix0 >= 0x7f80_0000 {
+        out = x; // +∞, NaN
+    }
+    if neg {
+        // ln of a negative number (or of a negative NaN): libm's `(x - x) / 0`, whose NaN
+        // carries `x`'s payload when `x` is a NaN.
+        #[allow(clippy::eq_op)]
+        let nan = (x - x) / 0.0;
+        out = nan;
+    }
+    if zero {
+        out = -1.0 / (x * x); // ln ±0 = -∞
+    }
+    out
+}
+
 /// True when the core's `math::exp` is libm's `expf` (its `fast-math` feature is off), probed
 /// on a few values once per process.
 pub fn core_exp_is_libm() -> bool {
@@ -115,16 +170,80 @@ pub fn core_exp_is_libm() -> bool {
     })
 }
 
+/// True when the core's `math::ln` is libm's `logf` (its `fast-math` feature is off), probed
+/// on a few values once per process.
+pub fn core_ln_is_libm() -> bool {
+    use std::sync::OnceLock;
+    static SAME: OnceLock<bool> = OnceLock::new();
+    *SAME.get_or_init(|| {
+        [1e-40f32, 1e-10, 0.3, 0.9, 1.0, 1.5, 2.7, 10.0, 1e20, 3e38]
+            .iter()
+            .all(|&x| lnf(x).to_bits() == microfit_core::math::ln(x).to_bits())
+    })
+}
+
+/// `dst = ln src` element by element (the shorter length), with the bits of
+/// [`microfit_core::math::ln`].
+#[inline]
+pub fn ln_into(src: &[f32], dst: &mut [f32]) {
+    if core_ln_is_libm() {
+        let (sb, sr) = src.as_chunks::<8>();
+        let (db, dr) = dst.as_chunks_mut::<8>();
+        for (s, d) in sb.iter().zip(db.iter_mut()) {
+            for (o, &x) in d.iter_mut().zip(s) {
+                *o = lnf(x);
+            }
+        }
+        for (o, &x) in dr.iter_mut().zip(sr) {
+            *o = lnf(x);
+        }
+    } else {
+        for (o, &x) in dst.iter_mut().zip(src) {
+            *o = microfit_core::math::ln(x);
+        }
+    }
+}
+
 /// `v = e^v` element by element, with the bits of [`microfit_core::math::exp`].
 #[inline]
 pub fn exp_slice(v: &mut [f32]) {
+    let mut block = [0.0f32; 8];
+    let (blocks, rest) = v.as_chunks_mut::<8>();
+    for b in blocks {
+        block.copy_from_slice(b);
+        exp_into(&block, b);
+    }
+    for x in rest {
+        *x = if core_exp_is_libm() {
+            expf(*x)
+        } else {
+            microfit_core::math::exp(*x)
+        };
+    }
+}
+
+/// `dst = e^src` element by element (the shorter length), with the bits of
+/// [`microfit_core::math::exp`].
+///
+/// Out of place on purpose: in place, the compiler notices that a NaN lane is stored back
+/// unchanged and turns the stores into masked stores, which are slow on some CPUs.
+#[inline]
+pub fn exp_into(src: &[f32], dst: &mut [f32]) {
     if core_exp_is_libm() {
-        for x in v {
-            *x = expf(*x);
+        // Blocks of 8 with a constant-size body: full-width vector loads and stores.
+        let (sb, sr) = src.as_chunks::<8>();
+        let (db, dr) = dst.as_chunks_mut::<8>();
+        for (s, d) in sb.iter().zip(db.iter_mut()) {
+            for (o, &x) in d.iter_mut().zip(s) {
+                *o = expf(x);
+            }
+        }
+        for (o, &x) in dr.iter_mut().zip(sr) {
+            *o = expf(x);
         }
     } else {
-        for x in v {
-            *x = microfit_core::math::exp(*x);
+        for (o, &x) in dst.iter_mut().zip(src) {
+            *o = microfit_core::math::exp(x);
         }
     }
 }
@@ -139,7 +258,9 @@ mod tests {
         while i < end {
             let x = f32::from_bits(i as u32);
             let (a, b) = (expf(x), microfit_core::math::exp(x));
-            if a.to_bits() != b.to_bits() && !(a.is_nan() && b.is_nan() && a.to_bits() == x.to_bits()) {
+            if a.to_bits() != b.to_bits()
+                && !(a.is_nan() && b.is_nan() && a.to_bits() == x.to_bits())
+            {
                 if bad < 10 {
                     eprintln!("x={x:e} ({:#x}) ours={a:e} libm={b:e}", x.to_bits());
                 }
@@ -157,7 +278,16 @@ mod tests {
             assert_eq!(trunc_small(v), v as i32 as f32, "{v}");
             assert_eq!(int_small(i as f32), i);
         }
-        for v in [0.0f32, -0.0, 0.5, -0.5, 0.49999997, -0.49999997, 150.99998, -150.99998] {
+        for v in [
+            0.0f32,
+            -0.0,
+            0.5,
+            -0.5,
+            0.49999997,
+            -0.49999997,
+            150.99998,
+            -150.99998,
+        ] {
             assert_eq!(trunc_small(v), v as i32 as f32, "{v}");
         }
     }
@@ -186,9 +316,71 @@ mod tests {
         assert_eq!(P2, -2.7667332906e-3);
     }
 
+    fn check_ln_range(start: u64, end: u64, step: u64) {
+        let mut bad = 0u32;
+        let mut i = start;
+        while i < end {
+            let x = f32::from_bits(i as u32);
+            let (a, b) = (lnf(x), microfit_core::math::ln(x));
+            if a.to_bits() != b.to_bits() {
+                if bad < 10 {
+                    eprintln!(
+                        "ln x={x:e} ({:#x}) ours={a:e} ({:#x}) libm={b:e} ({:#x})",
+                        x.to_bits(),
+                        a.to_bits(),
+                        b.to_bits()
+                    );
+                }
+                bad += 1;
+            }
+            i += step;
+        }
+        assert_eq!(bad, 0, "mismatches");
+    }
+
+    #[test]
+    fn ln_matches_libm_on_a_dense_stride_and_near_the_branch_points() {
+        check_ln_range(0, 1 << 32, 4099);
+        for &b in &[
+            0u32,
+            0x0080_0000,
+            0x3f35_04f3,
+            0x3f80_0000,
+            0x7f80_0000,
+            0x8000_0000,
+            0xff80_0000,
+        ] {
+            let c = u64::from(b);
+            check_ln_range(c.saturating_sub(3000), (c + 3000).min(1 << 32), 1);
+        }
+        let v: Vec<f32> = (1..3000).map(|i| i as f32 * 0.731).collect();
+        let mut w = vec![0.0; v.len()];
+        ln_into(&v, &mut w);
+        assert!(
+            v.iter()
+                .zip(&w)
+                .all(|(&x, &y)| y.to_bits() == microfit_core::math::ln(x).to_bits())
+        );
+    }
+
+    /// All 2³² inputs of `lnf`: opt-in like the `exp` one.
+    #[test]
+    #[ignore = "exhaustive (2^32 inputs): run in release with --ignored"]
+    fn ln_matches_libm_on_every_f32() {
+        check_ln_range(0, 1 << 32, 1);
+    }
+
     #[test]
     fn exp_matches_libm_near_the_branch_points() {
-        for &b in &[0x3900_0000u32, 0x3eb1_7218, 0x3f85_1592, 0x42ae_ac50, 0x42b1_7218, 0x42cf_f1b5, 0x7f80_0000] {
+        for &b in &[
+            0x3900_0000u32,
+            0x3eb1_7218,
+            0x3f85_1592,
+            0x42ae_ac50,
+            0x42b1_7218,
+            0x42cf_f1b5,
+            0x7f80_0000,
+        ] {
             for s in [0u32, 0x8000_0000] {
                 let c = u64::from(b | s);
                 check_range(c.saturating_sub(5000), c + 5000, 1);
@@ -201,6 +393,9 @@ mod tests {
         let mut v: Vec<f32> = (-2000..2000).map(|i| i as f32 * 0.0537).collect();
         let w: Vec<f32> = v.iter().map(|&x| microfit_core::math::exp(x)).collect();
         exp_slice(&mut v);
-        assert_eq!(v.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), w.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+        assert_eq!(
+            v.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            w.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        );
     }
 }

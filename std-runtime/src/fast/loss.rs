@@ -3,9 +3,9 @@
 //! the cached logits, reusing the forward pass's softmax) sample after sample, the same
 //! operations in the same order, without the per-call dispatch.
 
+use super::exp::ln_into;
 use microfit_core::error::Error;
 use microfit_core::loss::{Loss, Target};
-use microfit_core::math;
 use microfit_core::tensor::Tensor;
 
 /// The core's `Loss::check_target` for the two cross-entropies handled here.
@@ -56,7 +56,7 @@ fn max_and_index(z: &[f32]) -> (f32, usize) {
 /// For the tile's logits `z` (`m` rows of `width`) and the forward pass's outputs `y` (the
 /// softmax of each row), adds each sample's loss to `data_sum` (in sample order) and writes
 /// `scale · ∂loss/∂z` into the rows of `d`: the core's `softmax_xent(z, Some(y), …)` (`lse = m −
-/// ln(y[argmax z])`, gradient `y·Σt − t`). Returns `Ok(false)` (nothing done) for losses other
+/// ln(y[argmax z])`, gradient `y·Σt − t`), the logarithms of the tile in one vectorized pass. Returns `Ok(false)` (nothing done) for losses other
 /// than the two cross-entropies.
 ///
 /// # Errors
@@ -84,43 +84,64 @@ pub(crate) fn fused_batch<'t, T: Tensor>(
     for k in 0..m {
         check_target(loss, width, target(k))?;
     }
-    for (r, (yr, dr)) in y.iter().zip(d.iter_mut()).enumerate() {
-        let (zr, yr, dr) = (&z[r * width..(r + 1) * width], yr.as_slice(), dr.as_mut_slice());
-        let t = target(r);
-        let (mx, arg) = max_and_index(zr);
-        let lse = if mx.is_finite() {
-            mx - math::ln(yr.get(arg).copied().unwrap_or(f32::NAN))
-        } else {
-            mx
-        };
-        let (value, ysum) = match t {
-            Target::Class(k) => (zr.get(k as usize).map_or(f32::NAN, |&zk| lse - zk), 1.0f32),
-            Target::Dense(td) => {
-                let (mut v, mut ysum) = (0.0f32, 0.0f32);
-                for (&tj, &zj) in td.iter().zip(zr) {
-                    ysum += tj;
-                    if tj != 0.0 {
-                        v += tj * (lse - zj);
+    // Per row: the max and its index; then `ln y[argmax]` of up to 64 rows in one vectorized
+    // pass (the core's `math::ln`, bit for bit); then the loss and gradient of each row.
+    let mut maxes = [0.0f32; 64];
+    let mut args = [0usize; 64];
+    let mut ins = [1.0f32; 64];
+    let mut lns = [0.0f32; 64];
+    let mut start = 0;
+    while start < m {
+        let cnt = (m - start).min(64);
+        for r in 0..cnt {
+            let zr = &z[(start + r) * width..(start + r + 1) * width];
+            let (mx, arg) = max_and_index(zr);
+            maxes[r] = mx;
+            args[r] = arg;
+            ins[r] = y[start + r]
+                .as_slice()
+                .get(arg)
+                .copied()
+                .unwrap_or(f32::NAN);
+        }
+        ln_into(&ins[..cnt], &mut lns[..cnt]);
+        for r in 0..cnt {
+            let row = start + r;
+            let (zr, yr) = (&z[row * width..(row + 1) * width], y[row].as_slice());
+            let dr = d[row].as_mut_slice();
+            let t = target(row);
+            let mx = maxes[r];
+            let lse = if mx.is_finite() { mx - lns[r] } else { mx };
+            let (value, ysum) = match t {
+                Target::Class(k) => (zr.get(k as usize).map_or(f32::NAN, |&zk| lse - zk), 1.0f32),
+                Target::Dense(td) => {
+                    let (mut v, mut ysum) = (0.0f32, 0.0f32);
+                    for (&tj, &zj) in td.iter().zip(zr) {
+                        ysum += tj;
+                        if tj != 0.0 {
+                            v += tj * (lse - zj);
+                        }
+                    }
+                    (v, ysum)
+                }
+            };
+            match t {
+                Target::Class(k) => {
+                    let k = k as usize;
+                    for (j, (gj, &pj)) in dr.iter_mut().zip(yr).enumerate() {
+                        let tj = if j == k { 1.0 } else { 0.0 };
+                        *gj = (pj * ysum - tj) * scale;
                     }
                 }
-                (v, ysum)
-            }
-        };
-        match t {
-            Target::Class(k) => {
-                let k = k as usize;
-                for (j, (gj, &pj)) in dr.iter_mut().zip(yr).enumerate() {
-                    let tj = if j == k { 1.0 } else { 0.0 };
-                    *gj = (pj * ysum - tj) * scale;
+                Target::Dense(_) => {
+                    for (j, (gj, &pj)) in dr.iter_mut().zip(yr).enumerate() {
+                        *gj = (pj * ysum - t.at(j)) * scale;
+                    }
                 }
             }
-            Target::Dense(_) => {
-                for (j, (gj, &pj)) in dr.iter_mut().zip(yr).enumerate() {
-                    *gj = (pj * ysum - t.at(j)) * scale;
-                }
-            }
+            *data_sum += value;
         }
-        *data_sum += value;
+        start += cnt;
     }
     Ok(true)
 }

@@ -56,7 +56,7 @@ mod tuple;
 
 use microfit_core::activation::Activation;
 use microfit_core::error::Error;
-use microfit_core::layer::{BackwardCtx, ForwardCtx, Layer, PenaltyKind, Penalties};
+use microfit_core::layer::{BackwardCtx, ForwardCtx, Layer, Penalties, PenaltyKind};
 use microfit_core::loss::{Loss, Target};
 use microfit_core::optim::{Adam, AnyOptimizer, Momentum, Optimizer, Sgd};
 use microfit_core::params::{Params, ZeroParams};
@@ -102,11 +102,11 @@ pub trait BatchLayer<const B: usize>: Layer {
         ctx: &mut BackwardCtx<'_>,
     );
 
-    /// Tells the layer whether the next [`BatchLayer::backward_batch`] is the last tile of a
-    /// training step (with weight gradients wanted): it may then add its weight penalties'
-    /// gradients in that pass, right after each gradient element's last addition (their place
-    /// in the core's order), and keep the penalty values for
-    /// [`BatchLayer::weight_penalties_batch`]. Default: nothing.
+    /// Tells the layer whether the next forward and backward passes are the last tile of a
+    /// training step (with weight gradients wanted): it may then compute its weight penalties
+    /// on the way — their values in those passes, their gradients in the backward pass right
+    /// after each gradient element's last addition (their place in the core's order) — and
+    /// keep the values for [`BatchLayer::weight_penalties_batch`]. Default: nothing.
     fn last_tile(&self, cache: &mut Self::BatchCache, last: bool) {
         let _ = (cache, last);
     }
@@ -123,6 +123,29 @@ pub trait BatchLayer<const B: usize>: Layer {
     ) {
         let _ = cache;
         self.weight_penalties(p, g, layer, pen);
+    }
+
+    /// Lets the layer defer the *value* of its weight penalties for the coming
+    /// [`BatchLayer::weight_penalties_batch`] (`headroom` is `Some` only inside
+    /// [`BatchTrainer::fit_epoch`]). A layer that defers reports a provable upper bound instead,
+    /// small enough (with `headroom`, the magnitude of everything else in the step's total loss)
+    /// that the step's total loss is finite with the bound exactly when it is finite with the
+    /// value; it still adds the penalty's gradient, and keeps what it needs to compute the exact
+    /// value later ([`BatchLayer::take_deferred`]). Default: never defers.
+    fn defer_weight_penalties(&self, cache: &mut Self::BatchCache, headroom: Option<f32>) {
+        let _ = (cache, headroom);
+    }
+
+    /// The exact values of the weight penalties deferred since the last call, computed now:
+    /// `f(layer, values)` with one entry per [`BatchLayer::weight_penalties_batch`] call in
+    /// order, `Some(value)` for the calls that reported a bound instead of the value.
+    fn take_deferred(
+        &self,
+        cache: &mut Self::BatchCache,
+        layer: usize,
+        f: &mut dyn FnMut(usize, &[Option<f32>]),
+    ) {
+        let _ = (cache, layer, f);
     }
 
     /// The last layer's pre-activation rows (`B · Output::LEN` values), if kept.
@@ -145,6 +168,8 @@ pub struct BatchNetwork<L: BatchLayer<B>, const B: usize> {
     out: Box<[L::Output; B]>,
     dout: Box<[L::Output; B]>,
     rng: Rng,
+    /// Inside [`BatchTrainer::fit_epoch`]: layers may defer their penalty values.
+    epoch_mode: bool,
 }
 
 impl<L: BatchLayer<B>, const B: usize> core::fmt::Debug for BatchNetwork<L, B> {
@@ -177,6 +202,7 @@ impl<L: BatchLayer<B>, const B: usize> BatchNetwork<L, B> {
             out: rows(),
             dout: rows(),
             rng: Rng::new(0),
+            epoch_mode: false,
         }
     }
 
@@ -196,8 +222,20 @@ impl<L: BatchLayer<B>, const B: usize> BatchNetwork<L, B> {
     ///
     /// # Errors
     /// As [`microfit_core::train::compute_gradients`].
-    pub fn compute_gradients(&mut self, loss: Loss, samples: &Samples<'_>, rows: Rows<'_>) -> Result<StepReport, Error> {
-        check_batch(self, samples, rows)?;
+    pub fn compute_gradients(
+        &mut self,
+        loss: Loss,
+        samples: &Samples<'_>,
+        rows: Rows<'_>,
+    ) -> Result<StepReport, Error> {
+        // A batch that fits in one tile is checked while it is copied into the tile (the same
+        // checks in the same order, so the same first error); a larger one first, as the core.
+        let one_tile = rows.len() <= B;
+        if one_tile {
+            self.load_checked(samples, rows)?;
+        } else {
+            check_batch(self, samples, rows)?;
+        }
         let b = rows.len();
         let inv_b = 1.0 / b as f32;
         let fused = loss.fuses_with(self.layers.output_activation());
@@ -210,18 +248,38 @@ impl<L: BatchLayer<B>, const B: usize> BatchNetwork<L, B> {
         let mut start = 0;
         while start < b {
             let m = (b - start).min(B);
-            for k in 0..m {
-                self.xs[k].as_mut_slice().copy_from_slice(samples.input(rows.get(start + k)));
+            if !one_tile {
+                for k in 0..m {
+                    self.xs[k]
+                        .as_mut_slice()
+                        .copy_from_slice(samples.input(rows.get(start + k)));
+                }
+            }
+            // The last tile may start and finish the weight penalties on the way
+            // (`BatchLayer::last_tile`).
+            let last = start + m == b;
+            if last {
+                self.layers.last_tile(&mut self.cache, true);
             }
             let mut fctx = ForwardCtx {
                 training: true,
                 rng: &mut self.rng,
             };
-            self.layers
-                .forward_batch(&self.params, &self.xs[..m], &mut self.out[..m], &mut self.cache, &mut fctx);
+            self.layers.forward_batch(
+                &self.params,
+                &self.xs[..m],
+                &mut self.out[..m],
+                &mut self.cache,
+                &mut fctx,
+            );
             let logits = self.layers.logits_batch(&self.cache);
             for k in 0..m {
-                metrics.add_sample(self.out[k].as_slice(), samples.target(rows.get(start + k)), errors);
+                add_metrics(
+                    &mut metrics,
+                    self.out[k].as_slice(),
+                    samples.target(rows.get(start + k)),
+                    errors,
+                );
             }
             let pre = match (fused, logits) {
                 (true, Some(z)) => {
@@ -240,7 +298,8 @@ impl<L: BatchLayer<B>, const B: usize> BatchNetwork<L, B> {
                             let t = samples.target(rows.get(start + k));
                             let zk = &z[k * width..(k + 1) * width];
                             let (o, d) = (self.out[k].as_slice(), self.dout[k].as_mut_slice());
-                            data_sum += loss.fused_value_grad_with_output(zk, o, t, Some(d), inv_b)?;
+                            data_sum +=
+                                loss.fused_value_grad_with_output(zk, o, t, Some(d), inv_b)?;
                         }
                     }
                     true
@@ -249,7 +308,8 @@ impl<L: BatchLayer<B>, const B: usize> BatchNetwork<L, B> {
                     for k in 0..m {
                         let t = samples.target(rows.get(start + k));
                         let (o, d) = (&self.out[k], &mut self.dout[k]);
-                        data_sum += loss.value_grad(o.as_slice(), t, Some(d.as_mut_slice()), inv_b)?;
+                        data_sum +=
+                            loss.value_grad(o.as_slice(), t, Some(d.as_mut_slice()), inv_b)?;
                     }
                     false
                 }
@@ -259,10 +319,6 @@ impl<L: BatchLayer<B>, const B: usize> BatchNetwork<L, B> {
                 layer: 0,
                 penalties: &mut pen,
             };
-            let last = start + m == b;
-            if last {
-                self.layers.last_tile(&mut self.cache, true);
-            }
             self.layers.backward_batch(
                 &self.params,
                 &mut self.grads,
@@ -278,8 +334,19 @@ impl<L: BatchLayer<B>, const B: usize> BatchNetwork<L, B> {
         }
         let data_loss = data_sum / b as f32;
         pen.scale_kind(PenaltyKind::Activity, inv_b);
+        let headroom = self.epoch_mode.then(|| {
+            let others: f32 = pen.entries().iter().map(|e| e.value.abs()).sum();
+            data_loss.abs() + others + pen.overflow.abs()
+        });
         self.layers
-            .weight_penalties_batch(&self.params, Some(&mut self.grads), 0, &mut pen, &mut self.cache);
+            .defer_weight_penalties(&mut self.cache, headroom);
+        self.layers.weight_penalties_batch(
+            &self.params,
+            Some(&mut self.grads),
+            0,
+            &mut pen,
+            &mut self.cache,
+        );
         self.layers.last_tile(&mut self.cache, false);
         let total_loss = data_loss + pen.total();
         Ok(StepReport {
@@ -291,8 +358,78 @@ impl<L: BatchLayer<B>, const B: usize> BatchNetwork<L, B> {
     }
 }
 
+impl<L: BatchLayer<B>, const B: usize> BatchNetwork<L, B> {
+    /// The core's `check_batch` on a batch of at most `B` rows, copying each row into the tile
+    /// and checking the copy.
+    fn load_checked(&mut self, samples: &Samples<'_>, rows: Rows<'_>) -> Result<(), Error> {
+        if rows.is_empty() {
+            return Err(Error::EmptyBatch);
+        }
+        if samples.input_len() != <L::Input as Tensor>::LEN {
+            return Err(Error::ShapeMismatch {
+                what: "input",
+                expected: <L::Input as Tensor>::LEN as u32,
+                found: samples.input_len() as u32,
+            });
+        }
+        for (k, xk) in self.xs.iter_mut().enumerate().take(rows.len()) {
+            let i = rows.get(k);
+            if i >= samples.len() {
+                return Err(Error::ShapeMismatch {
+                    what: "sample index",
+                    expected: samples.len() as u32,
+                    found: i as u32,
+                });
+            }
+            let xk = xk.as_mut_slice();
+            xk.copy_from_slice(samples.input(i));
+            let bad_t = match samples.target(i) {
+                Target::Dense(t) => !all_finite(t),
+                Target::Class(_) => false,
+            };
+            if bad_t || !all_finite(xk) {
+                return Err(Error::NonFiniteInput { sample: k as u32 });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `MetricSums::add_sample` of the core: accuracy (the output's first maximum against the
+/// target class, or `> 0.5` for one output) and, when `errors`, the squared and absolute
+/// errors (through the core).
+#[inline]
+fn add_metrics(m: &mut MetricSums, out: &[f32], t: Target<'_>, errors: bool) {
+    if errors || out.len() == 1 {
+        m.add_sample(out, t, errors);
+        return;
+    }
+    let argmax = |v: &[f32]| {
+        let (mut best, mut mx) = (0, f32::NEG_INFINITY);
+        for (i, &x) in v.iter().enumerate() {
+            if x > mx {
+                mx = x;
+                best = i;
+            }
+        }
+        best
+    };
+    let class = match t {
+        Target::Class(k) => k as usize,
+        Target::Dense(v) => argmax(v),
+    };
+    m.samples += 1;
+    if argmax(out) == class {
+        m.correct += 1;
+    }
+}
+
 /// The core's `check_batch` (same checks, same errors, same order).
-fn check_batch<M: Trainable>(model: &M, samples: &Samples<'_>, rows: Rows<'_>) -> Result<(), Error> {
+fn check_batch<M: Trainable>(
+    model: &M,
+    samples: &Samples<'_>,
+    rows: Rows<'_>,
+) -> Result<(), Error> {
     if rows.is_empty() {
         return Err(Error::EmptyBatch);
     }
@@ -362,13 +499,19 @@ impl<L: BatchLayer<B>, const B: usize> Trainable for BatchNetwork<L, B> {
     }
 
     fn forward_sample(&mut self, x: &[f32], training: bool) {
+        self.layers.last_tile(&mut self.cache, false);
         self.xs[0].as_mut_slice().copy_from_slice(x);
         let mut ctx = ForwardCtx {
             training,
             rng: &mut self.rng,
         };
-        self.layers
-            .forward_batch(&self.params, &self.xs[..1], &mut self.out[..1], &mut self.cache, &mut ctx);
+        self.layers.forward_batch(
+            &self.params,
+            &self.xs[..1],
+            &mut self.out[..1],
+            &mut self.cache,
+            &mut ctx,
+        );
     }
 
     fn output(&self) -> &[f32] {
@@ -412,9 +555,15 @@ impl<L: BatchLayer<B>, const B: usize> Trainable for BatchNetwork<L, B> {
     }
 
     fn weight_penalties(&mut self, with_grads: bool, pen: &mut Penalties) {
+        self.layers.defer_weight_penalties(&mut self.cache, None);
         if with_grads {
-            self.layers
-                .weight_penalties_batch(&self.params, Some(&mut self.grads), 0, pen, &mut self.cache);
+            self.layers.weight_penalties_batch(
+                &self.params,
+                Some(&mut self.grads),
+                0,
+                pen,
+                &mut self.cache,
+            );
         } else {
             self.layers
                 .weight_penalties_batch(&self.params, None, 0, pen, &mut self.cache);
@@ -464,6 +613,8 @@ pub struct BatchTrainer<L: BatchLayer<B>, O, const B: usize> {
     pub optimizer: O,
     /// The loss.
     pub loss: Loss,
+    /// The step reports of an epoch (kept to reuse the allocation).
+    reports: Vec<(StepReport, usize)>,
 }
 
 impl<L: BatchLayer<B>, O: HostOptimizer<L::Params>, const B: usize> BatchTrainer<L, O, B> {
@@ -473,6 +624,7 @@ impl<L: BatchLayer<B>, O: HostOptimizer<L::Params>, const B: usize> BatchTrainer
             model,
             optimizer,
             loss,
+            reports: Vec::new(),
         }
     }
 
@@ -481,7 +633,25 @@ impl<L: BatchLayer<B>, O: HostOptimizer<L::Params>, const B: usize> BatchTrainer
     /// # Errors
     /// As [`microfit_core::train::train_step`].
     pub fn step(&mut self, samples: &Samples<'_>, rows: Rows<'_>) -> Result<StepReport, Error> {
-        let report = self.model.compute_gradients(self.loss, samples, rows)?;
+        let mut report = self.model.compute_gradients(self.loss, samples, rows)?;
+        let in_range = report.total_loss.abs() < 1e37; // false for NaN too
+        if self.model.epoch_mode && !in_range {
+            // Far from the usual range, the bounds a layer may report inside an epoch (see
+            // `BatchLayer::defer_weight_penalties`) could decide `NonFiniteLoss` differently
+            // from the values: take the exact weight penalties now (the core's code, values
+            // only; the gradients are already in).
+            let mut exact = Penalties::new();
+            for e in report.penalties.entries() {
+                if e.kind == PenaltyKind::Activity {
+                    exact.add(e.layer as usize, e.kind, e.value);
+                }
+            }
+            self.model
+                .layers
+                .weight_penalties(&self.model.params, None, 0, &mut exact);
+            report.total_loss = report.data_loss + exact.total();
+            report.penalties = exact;
+        }
         if !report.total_loss.is_finite() {
             return Err(Error::NonFiniteLoss);
         }
@@ -497,32 +667,93 @@ impl<L: BatchLayer<B>, O: HostOptimizer<L::Params>, const B: usize> BatchTrainer
     ///
     /// # Errors
     /// The first step error; the steps before it have been applied.
-    pub fn fit_epoch(&mut self, samples: &Samples<'_>, batch_size: usize, order: Option<&[u32]>) -> Result<EpochReport, Error> {
+    pub fn fit_epoch(
+        &mut self,
+        samples: &Samples<'_>,
+        batch_size: usize,
+        order: Option<&[u32]>,
+    ) -> Result<EpochReport, Error> {
+        // Epoch mode: a step may report a provable bound of a weight penalty (which decides
+        // `NonFiniteLoss` exactly as the value would); the exact values — the same sums in the
+        // same order — are computed after the last step, many steps' sums side by side (one
+        // such sum alone is a chain of dependent additions: W1's kernel L2 is 2,048 of them).
+        // The step reports are then completed and summed in order, as the core does.
+        let model = &mut self.model;
+        model
+            .layers
+            .take_deferred(&mut model.cache, 0, &mut |_, _| {});
+        model.epoch_mode = true;
         let n = order.map_or(samples.len(), |o| o.len());
         let bs = batch_size.max(1);
-        let mut rep = EpochReport::default();
+        let mut reports = std::mem::take(&mut self.reports);
+        reports.clear();
         let mut start = 0;
+        let mut result = Ok(());
         while start < n {
             let end = (start + bs).min(n);
             let rows = match order {
                 Some(o) => Rows::Indices(&o[start..end]),
                 None => Rows::Range(start, end),
             };
-            let r = self.step(samples, rows)?;
-            epoch_add(&mut rep, &r, end - start);
+            match self.step(samples, rows) {
+                Ok(r) => reports.push((r, end - start)),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
             start = end;
         }
-        epoch_finish(&mut rep);
-        Ok(rep)
+        let model = &mut self.model;
+        model.epoch_mode = false;
+        model
+            .layers
+            .take_deferred(&mut model.cache, 0, &mut |layer, values| {
+                for ((r, _), v) in reports.iter_mut().zip(values) {
+                    if let Some(v) = *v {
+                        set_penalty(&mut r.penalties, layer, PenaltyKind::Kernel, v);
+                        r.total_loss = r.data_loss + r.penalties.total();
+                    }
+                }
+            });
+        let mut rep = EpochReport::default();
+        result.map(|()| {
+            for (r, n) in &reports {
+                epoch_add(&mut rep, r, *n);
+            }
+            epoch_finish(&mut rep);
+            self.reports = reports;
+            rep
+        })
     }
 
     /// Evaluation, as [`microfit_core::Trainer::evaluate`] (it is the core's code).
     ///
     /// # Errors
     /// Shape, label and non-finite input errors.
-    pub fn evaluate(&mut self, samples: &Samples<'_>, batch_size: usize) -> Result<EpochReport, Error> {
+    pub fn evaluate(
+        &mut self,
+        samples: &Samples<'_>,
+        batch_size: usize,
+    ) -> Result<EpochReport, Error> {
         microfit_core::train::evaluate(&mut self.model, self.loss, samples, batch_size)
     }
+}
+
+/// Sets the value of the entry `(layer, kind)` (the entries rebuilt in order, each value as it
+/// was but this one).
+fn set_penalty(p: &mut Penalties, layer: usize, kind: PenaltyKind, value: f32) {
+    let mut q = Penalties::new();
+    for e in p.entries() {
+        let v = if e.layer as usize == layer && e.kind == kind {
+            value
+        } else {
+            e.value
+        };
+        q.add(e.layer as usize, e.kind, v);
+    }
+    q.overflow = p.overflow;
+    *p = q;
 }
 
 /// `EpochReport::add` of the core (batch-size-weighted sums).

@@ -21,14 +21,24 @@ fn rows<T: Tensor, const B: usize>() -> Box<[T; B]> {
     Box::new(core::array::from_fn(|_| T::zeroed()))
 }
 
-impl<const B: usize, L0: BatchLayer<B>, L1: BatchLayer<B>> BatchLayer<B> for (L0, L1,)
+impl<const B: usize, L0: BatchLayer<B>, L1: BatchLayer<B>> BatchLayer<B> for (L0, L1)
 where
     L1: BatchLayer<B, Input = L0::Output>,
 {
-    type BatchCache = (L0::BatchCache, Box<[L0::Output; B]>, Box<[L0::Output; B]>, L1::BatchCache,);
+    type BatchCache = (
+        L0::BatchCache,
+        Box<[L0::Output; B]>,
+        Box<[L0::Output; B]>,
+        L1::BatchCache,
+    );
 
     fn new_batch_cache(&self) -> Self::BatchCache {
-        (self.0.new_batch_cache(), rows::<_, B>(), rows::<_, B>(), self.1.new_batch_cache(),)
+        (
+            self.0.new_batch_cache(),
+            rows::<_, B>(),
+            rows::<_, B>(),
+            self.1.new_batch_cache(),
+        )
     }
 
     fn forward_batch(
@@ -40,7 +50,7 @@ where
         ctx: &mut ForwardCtx<'_>,
     ) {
         let n = x.len();
-        let (c0, o0, _, c1,) = cache;
+        let (c0, o0, _, c1) = cache;
         self.0.forward_batch(&p.0, x, &mut o0[..n], c0, ctx);
         self.1.forward_batch(&p.1, &o0[..n], y, c1, ctx);
     }
@@ -61,19 +71,58 @@ where
         let base = ctx.layer;
         let off0 = base;
         let off1 = base + L0::LAYERS;
-        let (c0, o0, d0, c1,) = cache;
+        let (c0, o0, d0, c1) = cache;
         zero_rows(&mut d0[..n]);
         ctx.layer = off1;
-        self.1.backward_batch(&p.1, &mut g.1, &o0[..n], y, c1, d, d_is_pre, Some(&mut d0[..n]), ctx);
+        self.1.backward_batch(
+            &p.1,
+            &mut g.1,
+            &o0[..n],
+            y,
+            c1,
+            d,
+            d_is_pre,
+            Some(&mut d0[..n]),
+            ctx,
+        );
         ctx.layer = off0;
-        self.0.backward_batch(&p.0, &mut g.0, x, &o0[..n], c0, &mut d0[..n], false, dx, ctx);
+        self.0.backward_batch(
+            &p.0,
+            &mut g.0,
+            x,
+            &o0[..n],
+            c0,
+            &mut d0[..n],
+            false,
+            dx,
+            ctx,
+        );
         ctx.layer = base;
     }
 
     fn last_tile(&self, cache: &mut Self::BatchCache, last: bool) {
-        let (c0, _, _, c1,) = cache;
+        let (c0, _, _, c1) = cache;
         self.0.last_tile(c0, last);
         self.1.last_tile(c1, last);
+    }
+
+    fn defer_weight_penalties(&self, cache: &mut Self::BatchCache, headroom: Option<f32>) {
+        let (c0, _, _, c1) = cache;
+        self.0.defer_weight_penalties(c0, headroom);
+        self.1.defer_weight_penalties(c1, headroom);
+    }
+
+    fn take_deferred(
+        &self,
+        cache: &mut Self::BatchCache,
+        layer: usize,
+        f: &mut dyn FnMut(usize, &[Option<f32>]),
+    ) {
+        let off0 = layer;
+        let off1 = layer + L0::LAYERS;
+        let (c0, _, _, c1) = cache;
+        self.0.take_deferred(c0, off0, f);
+        self.1.take_deferred(c1, off1, f);
     }
 
     fn weight_penalties_batch(
@@ -86,11 +135,13 @@ where
     ) {
         let off0 = layer;
         let off1 = layer + L0::LAYERS;
-        let (c0, _, _, c1,) = cache;
+        let (c0, _, _, c1) = cache;
         match g {
             Some(g) => {
-                self.0.weight_penalties_batch(&p.0, Some(&mut g.0), off0, pen, c0);
-                self.1.weight_penalties_batch(&p.1, Some(&mut g.1), off1, pen, c1);
+                self.0
+                    .weight_penalties_batch(&p.0, Some(&mut g.0), off0, pen, c0);
+                self.1
+                    .weight_penalties_batch(&p.1, Some(&mut g.1), off1, pen, c1);
             }
             None => {
                 self.0.weight_penalties_batch(&p.0, None, off0, pen, c0);
@@ -102,18 +153,34 @@ where
     fn logits_batch<'c>(&self, cache: &'c Self::BatchCache) -> Option<&'c [f32]> {
         self.1.logits_batch(&cache.3)
     }
-
 }
 
-impl<const B: usize, L0: BatchLayer<B>, L1: BatchLayer<B>, L2: BatchLayer<B>> BatchLayer<B> for (L0, L1, L2,)
+impl<const B: usize, L0: BatchLayer<B>, L1: BatchLayer<B>, L2: BatchLayer<B>> BatchLayer<B>
+    for (L0, L1, L2)
 where
     L1: BatchLayer<B, Input = L0::Output>,
     L2: BatchLayer<B, Input = L1::Output>,
 {
-    type BatchCache = (L0::BatchCache, Box<[L0::Output; B]>, Box<[L0::Output; B]>, L1::BatchCache, Box<[L1::Output; B]>, Box<[L1::Output; B]>, L2::BatchCache,);
+    type BatchCache = (
+        L0::BatchCache,
+        Box<[L0::Output; B]>,
+        Box<[L0::Output; B]>,
+        L1::BatchCache,
+        Box<[L1::Output; B]>,
+        Box<[L1::Output; B]>,
+        L2::BatchCache,
+    );
 
     fn new_batch_cache(&self) -> Self::BatchCache {
-        (self.0.new_batch_cache(), rows::<_, B>(), rows::<_, B>(), self.1.new_batch_cache(), rows::<_, B>(), rows::<_, B>(), self.2.new_batch_cache(),)
+        (
+            self.0.new_batch_cache(),
+            rows::<_, B>(),
+            rows::<_, B>(),
+            self.1.new_batch_cache(),
+            rows::<_, B>(),
+            rows::<_, B>(),
+            self.2.new_batch_cache(),
+        )
     }
 
     fn forward_batch(
@@ -125,7 +192,7 @@ where
         ctx: &mut ForwardCtx<'_>,
     ) {
         let n = x.len();
-        let (c0, o0, _, c1, o1, _, c2,) = cache;
+        let (c0, o0, _, c1, o1, _, c2) = cache;
         self.0.forward_batch(&p.0, x, &mut o0[..n], c0, ctx);
         self.1.forward_batch(&p.1, &o0[..n], &mut o1[..n], c1, ctx);
         self.2.forward_batch(&p.2, &o1[..n], y, c2, ctx);
@@ -148,23 +215,75 @@ where
         let off0 = base;
         let off1 = base + L0::LAYERS;
         let off2 = base + L0::LAYERS + L1::LAYERS;
-        let (c0, o0, d0, c1, o1, d1, c2,) = cache;
+        let (c0, o0, d0, c1, o1, d1, c2) = cache;
         zero_rows(&mut d1[..n]);
         ctx.layer = off2;
-        self.2.backward_batch(&p.2, &mut g.2, &o1[..n], y, c2, d, d_is_pre, Some(&mut d1[..n]), ctx);
+        self.2.backward_batch(
+            &p.2,
+            &mut g.2,
+            &o1[..n],
+            y,
+            c2,
+            d,
+            d_is_pre,
+            Some(&mut d1[..n]),
+            ctx,
+        );
         zero_rows(&mut d0[..n]);
         ctx.layer = off1;
-        self.1.backward_batch(&p.1, &mut g.1, &o0[..n], &o1[..n], c1, &mut d1[..n], false, Some(&mut d0[..n]), ctx);
+        self.1.backward_batch(
+            &p.1,
+            &mut g.1,
+            &o0[..n],
+            &o1[..n],
+            c1,
+            &mut d1[..n],
+            false,
+            Some(&mut d0[..n]),
+            ctx,
+        );
         ctx.layer = off0;
-        self.0.backward_batch(&p.0, &mut g.0, x, &o0[..n], c0, &mut d0[..n], false, dx, ctx);
+        self.0.backward_batch(
+            &p.0,
+            &mut g.0,
+            x,
+            &o0[..n],
+            c0,
+            &mut d0[..n],
+            false,
+            dx,
+            ctx,
+        );
         ctx.layer = base;
     }
 
     fn last_tile(&self, cache: &mut Self::BatchCache, last: bool) {
-        let (c0, _, _, c1, _, _, c2,) = cache;
+        let (c0, _, _, c1, _, _, c2) = cache;
         self.0.last_tile(c0, last);
         self.1.last_tile(c1, last);
         self.2.last_tile(c2, last);
+    }
+
+    fn defer_weight_penalties(&self, cache: &mut Self::BatchCache, headroom: Option<f32>) {
+        let (c0, _, _, c1, _, _, c2) = cache;
+        self.0.defer_weight_penalties(c0, headroom);
+        self.1.defer_weight_penalties(c1, headroom);
+        self.2.defer_weight_penalties(c2, headroom);
+    }
+
+    fn take_deferred(
+        &self,
+        cache: &mut Self::BatchCache,
+        layer: usize,
+        f: &mut dyn FnMut(usize, &[Option<f32>]),
+    ) {
+        let off0 = layer;
+        let off1 = layer + L0::LAYERS;
+        let off2 = layer + L0::LAYERS + L1::LAYERS;
+        let (c0, _, _, c1, _, _, c2) = cache;
+        self.0.take_deferred(c0, off0, f);
+        self.1.take_deferred(c1, off1, f);
+        self.2.take_deferred(c2, off2, f);
     }
 
     fn weight_penalties_batch(
@@ -178,12 +297,15 @@ where
         let off0 = layer;
         let off1 = layer + L0::LAYERS;
         let off2 = layer + L0::LAYERS + L1::LAYERS;
-        let (c0, _, _, c1, _, _, c2,) = cache;
+        let (c0, _, _, c1, _, _, c2) = cache;
         match g {
             Some(g) => {
-                self.0.weight_penalties_batch(&p.0, Some(&mut g.0), off0, pen, c0);
-                self.1.weight_penalties_batch(&p.1, Some(&mut g.1), off1, pen, c1);
-                self.2.weight_penalties_batch(&p.2, Some(&mut g.2), off2, pen, c2);
+                self.0
+                    .weight_penalties_batch(&p.0, Some(&mut g.0), off0, pen, c0);
+                self.1
+                    .weight_penalties_batch(&p.1, Some(&mut g.1), off1, pen, c1);
+                self.2
+                    .weight_penalties_batch(&p.2, Some(&mut g.2), off2, pen, c2);
             }
             None => {
                 self.0.weight_penalties_batch(&p.0, None, off0, pen, c0);
@@ -196,19 +318,41 @@ where
     fn logits_batch<'c>(&self, cache: &'c Self::BatchCache) -> Option<&'c [f32]> {
         self.2.logits_batch(&cache.6)
     }
-
 }
 
-impl<const B: usize, L0: BatchLayer<B>, L1: BatchLayer<B>, L2: BatchLayer<B>, L3: BatchLayer<B>> BatchLayer<B> for (L0, L1, L2, L3,)
+impl<const B: usize, L0: BatchLayer<B>, L1: BatchLayer<B>, L2: BatchLayer<B>, L3: BatchLayer<B>>
+    BatchLayer<B> for (L0, L1, L2, L3)
 where
     L1: BatchLayer<B, Input = L0::Output>,
     L2: BatchLayer<B, Input = L1::Output>,
     L3: BatchLayer<B, Input = L2::Output>,
 {
-    type BatchCache = (L0::BatchCache, Box<[L0::Output; B]>, Box<[L0::Output; B]>, L1::BatchCache, Box<[L1::Output; B]>, Box<[L1::Output; B]>, L2::BatchCache, Box<[L2::Output; B]>, Box<[L2::Output; B]>, L3::BatchCache,);
+    type BatchCache = (
+        L0::BatchCache,
+        Box<[L0::Output; B]>,
+        Box<[L0::Output; B]>,
+        L1::BatchCache,
+        Box<[L1::Output; B]>,
+        Box<[L1::Output; B]>,
+        L2::BatchCache,
+        Box<[L2::Output; B]>,
+        Box<[L2::Output; B]>,
+        L3::BatchCache,
+    );
 
     fn new_batch_cache(&self) -> Self::BatchCache {
-        (self.0.new_batch_cache(), rows::<_, B>(), rows::<_, B>(), self.1.new_batch_cache(), rows::<_, B>(), rows::<_, B>(), self.2.new_batch_cache(), rows::<_, B>(), rows::<_, B>(), self.3.new_batch_cache(),)
+        (
+            self.0.new_batch_cache(),
+            rows::<_, B>(),
+            rows::<_, B>(),
+            self.1.new_batch_cache(),
+            rows::<_, B>(),
+            rows::<_, B>(),
+            self.2.new_batch_cache(),
+            rows::<_, B>(),
+            rows::<_, B>(),
+            self.3.new_batch_cache(),
+        )
     }
 
     fn forward_batch(
@@ -220,7 +364,7 @@ where
         ctx: &mut ForwardCtx<'_>,
     ) {
         let n = x.len();
-        let (c0, o0, _, c1, o1, _, c2, o2, _, c3,) = cache;
+        let (c0, o0, _, c1, o1, _, c2, o2, _, c3) = cache;
         self.0.forward_batch(&p.0, x, &mut o0[..n], c0, ctx);
         self.1.forward_batch(&p.1, &o0[..n], &mut o1[..n], c1, ctx);
         self.2.forward_batch(&p.2, &o1[..n], &mut o2[..n], c2, ctx);
@@ -245,27 +389,92 @@ where
         let off1 = base + L0::LAYERS;
         let off2 = base + L0::LAYERS + L1::LAYERS;
         let off3 = base + L0::LAYERS + L1::LAYERS + L2::LAYERS;
-        let (c0, o0, d0, c1, o1, d1, c2, o2, d2, c3,) = cache;
+        let (c0, o0, d0, c1, o1, d1, c2, o2, d2, c3) = cache;
         zero_rows(&mut d2[..n]);
         ctx.layer = off3;
-        self.3.backward_batch(&p.3, &mut g.3, &o2[..n], y, c3, d, d_is_pre, Some(&mut d2[..n]), ctx);
+        self.3.backward_batch(
+            &p.3,
+            &mut g.3,
+            &o2[..n],
+            y,
+            c3,
+            d,
+            d_is_pre,
+            Some(&mut d2[..n]),
+            ctx,
+        );
         zero_rows(&mut d1[..n]);
         ctx.layer = off2;
-        self.2.backward_batch(&p.2, &mut g.2, &o1[..n], &o2[..n], c2, &mut d2[..n], false, Some(&mut d1[..n]), ctx);
+        self.2.backward_batch(
+            &p.2,
+            &mut g.2,
+            &o1[..n],
+            &o2[..n],
+            c2,
+            &mut d2[..n],
+            false,
+            Some(&mut d1[..n]),
+            ctx,
+        );
         zero_rows(&mut d0[..n]);
         ctx.layer = off1;
-        self.1.backward_batch(&p.1, &mut g.1, &o0[..n], &o1[..n], c1, &mut d1[..n], false, Some(&mut d0[..n]), ctx);
+        self.1.backward_batch(
+            &p.1,
+            &mut g.1,
+            &o0[..n],
+            &o1[..n],
+            c1,
+            &mut d1[..n],
+            false,
+            Some(&mut d0[..n]),
+            ctx,
+        );
         ctx.layer = off0;
-        self.0.backward_batch(&p.0, &mut g.0, x, &o0[..n], c0, &mut d0[..n], false, dx, ctx);
+        self.0.backward_batch(
+            &p.0,
+            &mut g.0,
+            x,
+            &o0[..n],
+            c0,
+            &mut d0[..n],
+            false,
+            dx,
+            ctx,
+        );
         ctx.layer = base;
     }
 
     fn last_tile(&self, cache: &mut Self::BatchCache, last: bool) {
-        let (c0, _, _, c1, _, _, c2, _, _, c3,) = cache;
+        let (c0, _, _, c1, _, _, c2, _, _, c3) = cache;
         self.0.last_tile(c0, last);
         self.1.last_tile(c1, last);
         self.2.last_tile(c2, last);
         self.3.last_tile(c3, last);
+    }
+
+    fn defer_weight_penalties(&self, cache: &mut Self::BatchCache, headroom: Option<f32>) {
+        let (c0, _, _, c1, _, _, c2, _, _, c3) = cache;
+        self.0.defer_weight_penalties(c0, headroom);
+        self.1.defer_weight_penalties(c1, headroom);
+        self.2.defer_weight_penalties(c2, headroom);
+        self.3.defer_weight_penalties(c3, headroom);
+    }
+
+    fn take_deferred(
+        &self,
+        cache: &mut Self::BatchCache,
+        layer: usize,
+        f: &mut dyn FnMut(usize, &[Option<f32>]),
+    ) {
+        let off0 = layer;
+        let off1 = layer + L0::LAYERS;
+        let off2 = layer + L0::LAYERS + L1::LAYERS;
+        let off3 = layer + L0::LAYERS + L1::LAYERS + L2::LAYERS;
+        let (c0, _, _, c1, _, _, c2, _, _, c3) = cache;
+        self.0.take_deferred(c0, off0, f);
+        self.1.take_deferred(c1, off1, f);
+        self.2.take_deferred(c2, off2, f);
+        self.3.take_deferred(c3, off3, f);
     }
 
     fn weight_penalties_batch(
@@ -280,13 +489,17 @@ where
         let off1 = layer + L0::LAYERS;
         let off2 = layer + L0::LAYERS + L1::LAYERS;
         let off3 = layer + L0::LAYERS + L1::LAYERS + L2::LAYERS;
-        let (c0, _, _, c1, _, _, c2, _, _, c3,) = cache;
+        let (c0, _, _, c1, _, _, c2, _, _, c3) = cache;
         match g {
             Some(g) => {
-                self.0.weight_penalties_batch(&p.0, Some(&mut g.0), off0, pen, c0);
-                self.1.weight_penalties_batch(&p.1, Some(&mut g.1), off1, pen, c1);
-                self.2.weight_penalties_batch(&p.2, Some(&mut g.2), off2, pen, c2);
-                self.3.weight_penalties_batch(&p.3, Some(&mut g.3), off3, pen, c3);
+                self.0
+                    .weight_penalties_batch(&p.0, Some(&mut g.0), off0, pen, c0);
+                self.1
+                    .weight_penalties_batch(&p.1, Some(&mut g.1), off1, pen, c1);
+                self.2
+                    .weight_penalties_batch(&p.2, Some(&mut g.2), off2, pen, c2);
+                self.3
+                    .weight_penalties_batch(&p.3, Some(&mut g.3), off3, pen, c3);
             }
             None => {
                 self.0.weight_penalties_batch(&p.0, None, off0, pen, c0);
@@ -300,20 +513,54 @@ where
     fn logits_batch<'c>(&self, cache: &'c Self::BatchCache) -> Option<&'c [f32]> {
         self.3.logits_batch(&cache.9)
     }
-
 }
 
-impl<const B: usize, L0: BatchLayer<B>, L1: BatchLayer<B>, L2: BatchLayer<B>, L3: BatchLayer<B>, L4: BatchLayer<B>> BatchLayer<B> for (L0, L1, L2, L3, L4,)
+impl<
+    const B: usize,
+    L0: BatchLayer<B>,
+    L1: BatchLayer<B>,
+    L2: BatchLayer<B>,
+    L3: BatchLayer<B>,
+    L4: BatchLayer<B>,
+> BatchLayer<B> for (L0, L1, L2, L3, L4)
 where
     L1: BatchLayer<B, Input = L0::Output>,
     L2: BatchLayer<B, Input = L1::Output>,
     L3: BatchLayer<B, Input = L2::Output>,
     L4: BatchLayer<B, Input = L3::Output>,
 {
-    type BatchCache = (L0::BatchCache, Box<[L0::Output; B]>, Box<[L0::Output; B]>, L1::BatchCache, Box<[L1::Output; B]>, Box<[L1::Output; B]>, L2::BatchCache, Box<[L2::Output; B]>, Box<[L2::Output; B]>, L3::BatchCache, Box<[L3::Output; B]>, Box<[L3::Output; B]>, L4::BatchCache,);
+    type BatchCache = (
+        L0::BatchCache,
+        Box<[L0::Output; B]>,
+        Box<[L0::Output; B]>,
+        L1::BatchCache,
+        Box<[L1::Output; B]>,
+        Box<[L1::Output; B]>,
+        L2::BatchCache,
+        Box<[L2::Output; B]>,
+        Box<[L2::Output; B]>,
+        L3::BatchCache,
+        Box<[L3::Output; B]>,
+        Box<[L3::Output; B]>,
+        L4::BatchCache,
+    );
 
     fn new_batch_cache(&self) -> Self::BatchCache {
-        (self.0.new_batch_cache(), rows::<_, B>(), rows::<_, B>(), self.1.new_batch_cache(), rows::<_, B>(), rows::<_, B>(), self.2.new_batch_cache(), rows::<_, B>(), rows::<_, B>(), self.3.new_batch_cache(), rows::<_, B>(), rows::<_, B>(), self.4.new_batch_cache(),)
+        (
+            self.0.new_batch_cache(),
+            rows::<_, B>(),
+            rows::<_, B>(),
+            self.1.new_batch_cache(),
+            rows::<_, B>(),
+            rows::<_, B>(),
+            self.2.new_batch_cache(),
+            rows::<_, B>(),
+            rows::<_, B>(),
+            self.3.new_batch_cache(),
+            rows::<_, B>(),
+            rows::<_, B>(),
+            self.4.new_batch_cache(),
+        )
     }
 
     fn forward_batch(
@@ -325,7 +572,7 @@ where
         ctx: &mut ForwardCtx<'_>,
     ) {
         let n = x.len();
-        let (c0, o0, _, c1, o1, _, c2, o2, _, c3, o3, _, c4,) = cache;
+        let (c0, o0, _, c1, o1, _, c2, o2, _, c3, o3, _, c4) = cache;
         self.0.forward_batch(&p.0, x, &mut o0[..n], c0, ctx);
         self.1.forward_batch(&p.1, &o0[..n], &mut o1[..n], c1, ctx);
         self.2.forward_batch(&p.2, &o1[..n], &mut o2[..n], c2, ctx);
@@ -352,31 +599,109 @@ where
         let off2 = base + L0::LAYERS + L1::LAYERS;
         let off3 = base + L0::LAYERS + L1::LAYERS + L2::LAYERS;
         let off4 = base + L0::LAYERS + L1::LAYERS + L2::LAYERS + L3::LAYERS;
-        let (c0, o0, d0, c1, o1, d1, c2, o2, d2, c3, o3, d3, c4,) = cache;
+        let (c0, o0, d0, c1, o1, d1, c2, o2, d2, c3, o3, d3, c4) = cache;
         zero_rows(&mut d3[..n]);
         ctx.layer = off4;
-        self.4.backward_batch(&p.4, &mut g.4, &o3[..n], y, c4, d, d_is_pre, Some(&mut d3[..n]), ctx);
+        self.4.backward_batch(
+            &p.4,
+            &mut g.4,
+            &o3[..n],
+            y,
+            c4,
+            d,
+            d_is_pre,
+            Some(&mut d3[..n]),
+            ctx,
+        );
         zero_rows(&mut d2[..n]);
         ctx.layer = off3;
-        self.3.backward_batch(&p.3, &mut g.3, &o2[..n], &o3[..n], c3, &mut d3[..n], false, Some(&mut d2[..n]), ctx);
+        self.3.backward_batch(
+            &p.3,
+            &mut g.3,
+            &o2[..n],
+            &o3[..n],
+            c3,
+            &mut d3[..n],
+            false,
+            Some(&mut d2[..n]),
+            ctx,
+        );
         zero_rows(&mut d1[..n]);
         ctx.layer = off2;
-        self.2.backward_batch(&p.2, &mut g.2, &o1[..n], &o2[..n], c2, &mut d2[..n], false, Some(&mut d1[..n]), ctx);
+        self.2.backward_batch(
+            &p.2,
+            &mut g.2,
+            &o1[..n],
+            &o2[..n],
+            c2,
+            &mut d2[..n],
+            false,
+            Some(&mut d1[..n]),
+            ctx,
+        );
         zero_rows(&mut d0[..n]);
         ctx.layer = off1;
-        self.1.backward_batch(&p.1, &mut g.1, &o0[..n], &o1[..n], c1, &mut d1[..n], false, Some(&mut d0[..n]), ctx);
+        self.1.backward_batch(
+            &p.1,
+            &mut g.1,
+            &o0[..n],
+            &o1[..n],
+            c1,
+            &mut d1[..n],
+            false,
+            Some(&mut d0[..n]),
+            ctx,
+        );
         ctx.layer = off0;
-        self.0.backward_batch(&p.0, &mut g.0, x, &o0[..n], c0, &mut d0[..n], false, dx, ctx);
+        self.0.backward_batch(
+            &p.0,
+            &mut g.0,
+            x,
+            &o0[..n],
+            c0,
+            &mut d0[..n],
+            false,
+            dx,
+            ctx,
+        );
         ctx.layer = base;
     }
 
     fn last_tile(&self, cache: &mut Self::BatchCache, last: bool) {
-        let (c0, _, _, c1, _, _, c2, _, _, c3, _, _, c4,) = cache;
+        let (c0, _, _, c1, _, _, c2, _, _, c3, _, _, c4) = cache;
         self.0.last_tile(c0, last);
         self.1.last_tile(c1, last);
         self.2.last_tile(c2, last);
         self.3.last_tile(c3, last);
         self.4.last_tile(c4, last);
+    }
+
+    fn defer_weight_penalties(&self, cache: &mut Self::BatchCache, headroom: Option<f32>) {
+        let (c0, _, _, c1, _, _, c2, _, _, c3, _, _, c4) = cache;
+        self.0.defer_weight_penalties(c0, headroom);
+        self.1.defer_weight_penalties(c1, headroom);
+        self.2.defer_weight_penalties(c2, headroom);
+        self.3.defer_weight_penalties(c3, headroom);
+        self.4.defer_weight_penalties(c4, headroom);
+    }
+
+    fn take_deferred(
+        &self,
+        cache: &mut Self::BatchCache,
+        layer: usize,
+        f: &mut dyn FnMut(usize, &[Option<f32>]),
+    ) {
+        let off0 = layer;
+        let off1 = layer + L0::LAYERS;
+        let off2 = layer + L0::LAYERS + L1::LAYERS;
+        let off3 = layer + L0::LAYERS + L1::LAYERS + L2::LAYERS;
+        let off4 = layer + L0::LAYERS + L1::LAYERS + L2::LAYERS + L3::LAYERS;
+        let (c0, _, _, c1, _, _, c2, _, _, c3, _, _, c4) = cache;
+        self.0.take_deferred(c0, off0, f);
+        self.1.take_deferred(c1, off1, f);
+        self.2.take_deferred(c2, off2, f);
+        self.3.take_deferred(c3, off3, f);
+        self.4.take_deferred(c4, off4, f);
     }
 
     fn weight_penalties_batch(
@@ -392,14 +717,19 @@ where
         let off2 = layer + L0::LAYERS + L1::LAYERS;
         let off3 = layer + L0::LAYERS + L1::LAYERS + L2::LAYERS;
         let off4 = layer + L0::LAYERS + L1::LAYERS + L2::LAYERS + L3::LAYERS;
-        let (c0, _, _, c1, _, _, c2, _, _, c3, _, _, c4,) = cache;
+        let (c0, _, _, c1, _, _, c2, _, _, c3, _, _, c4) = cache;
         match g {
             Some(g) => {
-                self.0.weight_penalties_batch(&p.0, Some(&mut g.0), off0, pen, c0);
-                self.1.weight_penalties_batch(&p.1, Some(&mut g.1), off1, pen, c1);
-                self.2.weight_penalties_batch(&p.2, Some(&mut g.2), off2, pen, c2);
-                self.3.weight_penalties_batch(&p.3, Some(&mut g.3), off3, pen, c3);
-                self.4.weight_penalties_batch(&p.4, Some(&mut g.4), off4, pen, c4);
+                self.0
+                    .weight_penalties_batch(&p.0, Some(&mut g.0), off0, pen, c0);
+                self.1
+                    .weight_penalties_batch(&p.1, Some(&mut g.1), off1, pen, c1);
+                self.2
+                    .weight_penalties_batch(&p.2, Some(&mut g.2), off2, pen, c2);
+                self.3
+                    .weight_penalties_batch(&p.3, Some(&mut g.3), off3, pen, c3);
+                self.4
+                    .weight_penalties_batch(&p.4, Some(&mut g.4), off4, pen, c4);
             }
             None => {
                 self.0.weight_penalties_batch(&p.0, None, off0, pen, c0);
@@ -414,10 +744,17 @@ where
     fn logits_batch<'c>(&self, cache: &'c Self::BatchCache) -> Option<&'c [f32]> {
         self.4.logits_batch(&cache.12)
     }
-
 }
 
-impl<const B: usize, L0: BatchLayer<B>, L1: BatchLayer<B>, L2: BatchLayer<B>, L3: BatchLayer<B>, L4: BatchLayer<B>, L5: BatchLayer<B>> BatchLayer<B> for (L0, L1, L2, L3, L4, L5,)
+impl<
+    const B: usize,
+    L0: BatchLayer<B>,
+    L1: BatchLayer<B>,
+    L2: BatchLayer<B>,
+    L3: BatchLayer<B>,
+    L4: BatchLayer<B>,
+    L5: BatchLayer<B>,
+> BatchLayer<B> for (L0, L1, L2, L3, L4, L5)
 where
     L1: BatchLayer<B, Input = L0::Output>,
     L2: BatchLayer<B, Input = L1::Output>,
@@ -425,10 +762,44 @@ where
     L4: BatchLayer<B, Input = L3::Output>,
     L5: BatchLayer<B, Input = L4::Output>,
 {
-    type BatchCache = (L0::BatchCache, Box<[L0::Output; B]>, Box<[L0::Output; B]>, L1::BatchCache, Box<[L1::Output; B]>, Box<[L1::Output; B]>, L2::BatchCache, Box<[L2::Output; B]>, Box<[L2::Output; B]>, L3::BatchCache, Box<[L3::Output; B]>, Box<[L3::Output; B]>, L4::BatchCache, Box<[L4::Output; B]>, Box<[L4::Output; B]>, L5::BatchCache,);
+    type BatchCache = (
+        L0::BatchCache,
+        Box<[L0::Output; B]>,
+        Box<[L0::Output; B]>,
+        L1::BatchCache,
+        Box<[L1::Output; B]>,
+        Box<[L1::Output; B]>,
+        L2::BatchCache,
+        Box<[L2::Output; B]>,
+        Box<[L2::Output; B]>,
+        L3::BatchCache,
+        Box<[L3::Output; B]>,
+        Box<[L3::Output; B]>,
+        L4::BatchCache,
+        Box<[L4::Output; B]>,
+        Box<[L4::Output; B]>,
+        L5::BatchCache,
+    );
 
     fn new_batch_cache(&self) -> Self::BatchCache {
-        (self.0.new_batch_cache(), rows::<_, B>(), rows::<_, B>(), self.1.new_batch_cache(), rows::<_, B>(), rows::<_, B>(), self.2.new_batch_cache(), rows::<_, B>(), rows::<_, B>(), self.3.new_batch_cache(), rows::<_, B>(), rows::<_, B>(), self.4.new_batch_cache(), rows::<_, B>(), rows::<_, B>(), self.5.new_batch_cache(),)
+        (
+            self.0.new_batch_cache(),
+            rows::<_, B>(),
+            rows::<_, B>(),
+            self.1.new_batch_cache(),
+            rows::<_, B>(),
+            rows::<_, B>(),
+            self.2.new_batch_cache(),
+            rows::<_, B>(),
+            rows::<_, B>(),
+            self.3.new_batch_cache(),
+            rows::<_, B>(),
+            rows::<_, B>(),
+            self.4.new_batch_cache(),
+            rows::<_, B>(),
+            rows::<_, B>(),
+            self.5.new_batch_cache(),
+        )
     }
 
     fn forward_batch(
@@ -440,7 +811,7 @@ where
         ctx: &mut ForwardCtx<'_>,
     ) {
         let n = x.len();
-        let (c0, o0, _, c1, o1, _, c2, o2, _, c3, o3, _, c4, o4, _, c5,) = cache;
+        let (c0, o0, _, c1, o1, _, c2, o2, _, c3, o3, _, c4, o4, _, c5) = cache;
         self.0.forward_batch(&p.0, x, &mut o0[..n], c0, ctx);
         self.1.forward_batch(&p.1, &o0[..n], &mut o1[..n], c1, ctx);
         self.2.forward_batch(&p.2, &o1[..n], &mut o2[..n], c2, ctx);
@@ -469,35 +840,126 @@ where
         let off3 = base + L0::LAYERS + L1::LAYERS + L2::LAYERS;
         let off4 = base + L0::LAYERS + L1::LAYERS + L2::LAYERS + L3::LAYERS;
         let off5 = base + L0::LAYERS + L1::LAYERS + L2::LAYERS + L3::LAYERS + L4::LAYERS;
-        let (c0, o0, d0, c1, o1, d1, c2, o2, d2, c3, o3, d3, c4, o4, d4, c5,) = cache;
+        let (c0, o0, d0, c1, o1, d1, c2, o2, d2, c3, o3, d3, c4, o4, d4, c5) = cache;
         zero_rows(&mut d4[..n]);
         ctx.layer = off5;
-        self.5.backward_batch(&p.5, &mut g.5, &o4[..n], y, c5, d, d_is_pre, Some(&mut d4[..n]), ctx);
+        self.5.backward_batch(
+            &p.5,
+            &mut g.5,
+            &o4[..n],
+            y,
+            c5,
+            d,
+            d_is_pre,
+            Some(&mut d4[..n]),
+            ctx,
+        );
         zero_rows(&mut d3[..n]);
         ctx.layer = off4;
-        self.4.backward_batch(&p.4, &mut g.4, &o3[..n], &o4[..n], c4, &mut d4[..n], false, Some(&mut d3[..n]), ctx);
+        self.4.backward_batch(
+            &p.4,
+            &mut g.4,
+            &o3[..n],
+            &o4[..n],
+            c4,
+            &mut d4[..n],
+            false,
+            Some(&mut d3[..n]),
+            ctx,
+        );
         zero_rows(&mut d2[..n]);
         ctx.layer = off3;
-        self.3.backward_batch(&p.3, &mut g.3, &o2[..n], &o3[..n], c3, &mut d3[..n], false, Some(&mut d2[..n]), ctx);
+        self.3.backward_batch(
+            &p.3,
+            &mut g.3,
+            &o2[..n],
+            &o3[..n],
+            c3,
+            &mut d3[..n],
+            false,
+            Some(&mut d2[..n]),
+            ctx,
+        );
         zero_rows(&mut d1[..n]);
         ctx.layer = off2;
-        self.2.backward_batch(&p.2, &mut g.2, &o1[..n], &o2[..n], c2, &mut d2[..n], false, Some(&mut d1[..n]), ctx);
+        self.2.backward_batch(
+            &p.2,
+            &mut g.2,
+            &o1[..n],
+            &o2[..n],
+            c2,
+            &mut d2[..n],
+            false,
+            Some(&mut d1[..n]),
+            ctx,
+        );
         zero_rows(&mut d0[..n]);
         ctx.layer = off1;
-        self.1.backward_batch(&p.1, &mut g.1, &o0[..n], &o1[..n], c1, &mut d1[..n], false, Some(&mut d0[..n]), ctx);
+        self.1.backward_batch(
+            &p.1,
+            &mut g.1,
+            &o0[..n],
+            &o1[..n],
+            c1,
+            &mut d1[..n],
+            false,
+            Some(&mut d0[..n]),
+            ctx,
+        );
         ctx.layer = off0;
-        self.0.backward_batch(&p.0, &mut g.0, x, &o0[..n], c0, &mut d0[..n], false, dx, ctx);
+        self.0.backward_batch(
+            &p.0,
+            &mut g.0,
+            x,
+            &o0[..n],
+            c0,
+            &mut d0[..n],
+            false,
+            dx,
+            ctx,
+        );
         ctx.layer = base;
     }
 
     fn last_tile(&self, cache: &mut Self::BatchCache, last: bool) {
-        let (c0, _, _, c1, _, _, c2, _, _, c3, _, _, c4, _, _, c5,) = cache;
+        let (c0, _, _, c1, _, _, c2, _, _, c3, _, _, c4, _, _, c5) = cache;
         self.0.last_tile(c0, last);
         self.1.last_tile(c1, last);
         self.2.last_tile(c2, last);
         self.3.last_tile(c3, last);
         self.4.last_tile(c4, last);
         self.5.last_tile(c5, last);
+    }
+
+    fn defer_weight_penalties(&self, cache: &mut Self::BatchCache, headroom: Option<f32>) {
+        let (c0, _, _, c1, _, _, c2, _, _, c3, _, _, c4, _, _, c5) = cache;
+        self.0.defer_weight_penalties(c0, headroom);
+        self.1.defer_weight_penalties(c1, headroom);
+        self.2.defer_weight_penalties(c2, headroom);
+        self.3.defer_weight_penalties(c3, headroom);
+        self.4.defer_weight_penalties(c4, headroom);
+        self.5.defer_weight_penalties(c5, headroom);
+    }
+
+    fn take_deferred(
+        &self,
+        cache: &mut Self::BatchCache,
+        layer: usize,
+        f: &mut dyn FnMut(usize, &[Option<f32>]),
+    ) {
+        let off0 = layer;
+        let off1 = layer + L0::LAYERS;
+        let off2 = layer + L0::LAYERS + L1::LAYERS;
+        let off3 = layer + L0::LAYERS + L1::LAYERS + L2::LAYERS;
+        let off4 = layer + L0::LAYERS + L1::LAYERS + L2::LAYERS + L3::LAYERS;
+        let off5 = layer + L0::LAYERS + L1::LAYERS + L2::LAYERS + L3::LAYERS + L4::LAYERS;
+        let (c0, _, _, c1, _, _, c2, _, _, c3, _, _, c4, _, _, c5) = cache;
+        self.0.take_deferred(c0, off0, f);
+        self.1.take_deferred(c1, off1, f);
+        self.2.take_deferred(c2, off2, f);
+        self.3.take_deferred(c3, off3, f);
+        self.4.take_deferred(c4, off4, f);
+        self.5.take_deferred(c5, off5, f);
     }
 
     fn weight_penalties_batch(
@@ -514,15 +976,21 @@ where
         let off3 = layer + L0::LAYERS + L1::LAYERS + L2::LAYERS;
         let off4 = layer + L0::LAYERS + L1::LAYERS + L2::LAYERS + L3::LAYERS;
         let off5 = layer + L0::LAYERS + L1::LAYERS + L2::LAYERS + L3::LAYERS + L4::LAYERS;
-        let (c0, _, _, c1, _, _, c2, _, _, c3, _, _, c4, _, _, c5,) = cache;
+        let (c0, _, _, c1, _, _, c2, _, _, c3, _, _, c4, _, _, c5) = cache;
         match g {
             Some(g) => {
-                self.0.weight_penalties_batch(&p.0, Some(&mut g.0), off0, pen, c0);
-                self.1.weight_penalties_batch(&p.1, Some(&mut g.1), off1, pen, c1);
-                self.2.weight_penalties_batch(&p.2, Some(&mut g.2), off2, pen, c2);
-                self.3.weight_penalties_batch(&p.3, Some(&mut g.3), off3, pen, c3);
-                self.4.weight_penalties_batch(&p.4, Some(&mut g.4), off4, pen, c4);
-                self.5.weight_penalties_batch(&p.5, Some(&mut g.5), off5, pen, c5);
+                self.0
+                    .weight_penalties_batch(&p.0, Some(&mut g.0), off0, pen, c0);
+                self.1
+                    .weight_penalties_batch(&p.1, Some(&mut g.1), off1, pen, c1);
+                self.2
+                    .weight_penalties_batch(&p.2, Some(&mut g.2), off2, pen, c2);
+                self.3
+                    .weight_penalties_batch(&p.3, Some(&mut g.3), off3, pen, c3);
+                self.4
+                    .weight_penalties_batch(&p.4, Some(&mut g.4), off4, pen, c4);
+                self.5
+                    .weight_penalties_batch(&p.5, Some(&mut g.5), off5, pen, c5);
             }
             None => {
                 self.0.weight_penalties_batch(&p.0, None, off0, pen, c0);
@@ -538,5 +1006,4 @@ where
     fn logits_batch<'c>(&self, cache: &'c Self::BatchCache) -> Option<&'c [f32]> {
         self.5.logits_batch(&cache.15)
     }
-
 }
