@@ -24,7 +24,7 @@
 
 use crate::activation::Activation;
 use crate::error::Error;
-use crate::layer::{Penalties, PenaltyKind};
+use crate::layer::{MAX_PENALTIES, Penalties, PenaltyKind};
 use crate::loss::{Loss, Target, argmax};
 use crate::optim::Optimizer;
 use crate::params::Params;
@@ -487,7 +487,8 @@ pub fn fit_epoch<M: Trainable, O: Optimizer<M::Params>>(
 }
 
 /// [`fit_epoch`] writing its report into `report` (overwritten): no report is returned by
-/// value, so a microcontroller keeps a single one on its stack for the whole training.
+/// value, so a microcontroller keeps a single one on its stack for the whole training, sized
+/// for its model's named penalties (`EpochReport<N>`, see [`Penalties`]).
 ///
 /// ```
 /// use microfit_core::prelude::*;
@@ -496,7 +497,8 @@ pub fn fit_epoch<M: Trainable, O: Optimizer<M::Params>>(
 /// let mut opt = Adam::new(0.01, &net.params)?;
 /// let loss = Loss::SparseCategoricalCrossentropy { from_logits: false };
 /// let data = Samples::new(&[0.0, 1.0, 1.0, 0.0], 2, Targets::Classes(&[0, 1]))?;
-/// let mut rep = EpochReport::default();
+/// // `EpochReport` is `EpochReport<MAX_PENALTIES>`; `EpochReport<2>` keeps two named penalties.
+/// let mut rep: EpochReport = EpochReport::default();
 /// for _ in 0..3 {
 ///     fit_epoch_into(&mut net, &mut opt, loss, &data, 2, None, &mut rep)?;
 /// }
@@ -506,14 +508,14 @@ pub fn fit_epoch<M: Trainable, O: Optimizer<M::Params>>(
 ///
 /// # Errors
 /// As [`fit_epoch`]; `report` then holds the steps before the error (not averaged).
-pub fn fit_epoch_into<M: Trainable, O: Optimizer<M::Params>>(
+pub fn fit_epoch_into<M: Trainable, O: Optimizer<M::Params>, const N: usize>(
     model: &mut M,
     optimizer: &mut O,
     loss: Loss,
     samples: &Samples<'_>,
     batch_size: usize,
     order: Option<&[u32]>,
-    report: &mut EpochReport,
+    report: &mut EpochReport<N>,
 ) -> Result<(), Error> {
     let n = order.map_or(samples.len(), |o| o.len());
     let bs = batch_size.max(1);
@@ -535,22 +537,35 @@ pub fn fit_epoch_into<M: Trainable, O: Optimizer<M::Params>>(
 }
 
 /// Keras-style report of an epoch (or an evaluation): batch-size-weighted means of the
-/// per-batch values.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct EpochReport {
+/// per-batch values. `N` named penalties at most (see [`Penalties`]): a microcontroller
+/// whose model has two regularized kernels keeps an `EpochReport<2>` (80 bytes less stack).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochReport<const N: usize = MAX_PENALTIES> {
     /// Mean total loss (`history['loss']`).
     pub loss: f32,
     /// Mean data loss.
     pub data_loss: f32,
     /// Mean named penalties.
-    pub penalties: Penalties,
+    pub penalties: Penalties<N>,
     /// Metric sums.
     pub metrics: MetricSums,
     /// Steps taken.
     pub steps: u32,
 }
 
-impl EpochReport {
+impl<const N: usize> Default for EpochReport<N> {
+    fn default() -> Self {
+        EpochReport {
+            loss: 0.0,
+            data_loss: 0.0,
+            penalties: Penalties::new(),
+            metrics: MetricSums::default(),
+            steps: 0,
+        }
+    }
+}
+
+impl<const N: usize> EpochReport<N> {
     fn clear(&mut self) {
         self.loss = 0.0;
         self.data_loss = 0.0;

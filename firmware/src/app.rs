@@ -97,7 +97,8 @@ fn start(model: &mut State) -> bool {
 #[inline(never)]
 fn train(model: &mut State) -> Option<u32> {
     let mut trained = 0_u32;
-    let mut r = EpochReport::default();
+    // Room for the model's named penalties only (`EpochReport<12>` would take 80 B more).
+    let mut r = EpochReport::<{ crate::train::penalties(L2.to_bits()) }>::default();
     for epoch in 1..=wl::EPOCHS {
         // Measured region: training only (see `measure::icount_mark`).
         icount_mark();
@@ -114,13 +115,7 @@ fn train(model: &mut State) -> Option<u32> {
             return None;
         }
         trained += r.metrics.samples;
-        info!(
-            "epoch {=u32} data_loss={=u32:x} penalty={=u32:x} acc={=f32}",
-            epoch,
-            r.data_loss.to_bits(),
-            r.penalties.total().to_bits(),
-            r.metrics.accuracy()
-        );
+        log_epoch(epoch, &r);
     }
     info!(
         "trained samples={=u32} steps={=u32} regions={=u32}",
@@ -129,6 +124,19 @@ fn train(model: &mut State) -> Option<u32> {
         wl::EPOCHS
     );
     Some(trained)
+}
+
+/// The `epoch` line. Never inlined: its formatting temporaries then take stack only while it
+/// logs, not in [`train`]'s frame, which is on the stack during every training step.
+#[inline(never)]
+fn log_epoch<const N: usize>(epoch: u32, r: &EpochReport<N>) {
+    info!(
+        "epoch {=u32} data_loss={=u32:x} penalty={=u32:x} acc={=f32}",
+        epoch,
+        r.data_loss.to_bits(),
+        r.penalties.total().to_bits(),
+        r.metrics.accuracy()
+    );
 }
 
 /// The full-data evaluation, the weights' hash, the stack peak and the `result` line; whether

@@ -16,7 +16,7 @@ use microfit_core::layer::constant::{Const, ConstLayer};
 use microfit_core::layer::dense::DenseParams;
 use microfit_core::optim::adam::keras_one_minus;
 use microfit_core::optim::schedule::Schedule;
-use microfit_core::optim::{AdamConfig, Clip, Common};
+use microfit_core::optim::{AdamConfig, AdamState, Clip, Common};
 use microfit_core::params::Params;
 use microfit_core::prelude::*;
 use microfit_core::regularizer::L2;
@@ -58,6 +58,12 @@ impl<const I: usize, const H: usize, const O: usize, const L2B: u32> ConstLayer
     );
 }
 
+/// Named penalties of [`Mlp`] with kernel L2 `L2B`: one per kernel, or none (the size of the
+/// epoch report's penalty list: `EpochReport<{ penalties(L2B) }>`).
+pub const fn penalties(l2_bits: u32) -> usize {
+    if l2_bits == 0 { 0 } else { 2 }
+}
+
 /// The layers (zero-sized: the configuration is [`Mlp`]'s constant).
 pub type Layers<const I: usize, const H: usize, const O: usize, const L2B: u32> =
     Const<Mlp<I, H, O, L2B>>;
@@ -89,36 +95,37 @@ pub const ADAM: AdamConfig = AdamConfig {
 /// precision), evaluated at compile time.
 pub const ONE_MINUS: (f32, f32) = (keras_one_minus(ADAM.beta_1), keras_one_minus(ADAM.beta_2));
 
-/// The core's Keras [`Adam`] stepped with the constant [`ADAM`] and [`ONE_MINUS`] and the chip's
-/// square root ([`crate::fpu::sqrt`]): `Adam::step_with_config`, the same bits as
+/// The core's Keras Adam state ([`AdamState`]: `m`, `v`, `t`; the hyperparameters are the
+/// constant [`ADAM`] and [`ONE_MINUS`], so they take no RAM) stepped with the chip's square
+/// root ([`crate::fpu::sqrt`]): `AdamState::step_with_config`, the same bits as
 /// [`Optimizer::step`] of an `Adam` built with [`ADAM`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChipAdam<P> {
-    /// The optimizer's state (its `config` is [`ADAM`]).
-    pub adam: Adam<P>,
+    /// The optimizer's slots and step count.
+    pub state: AdamState<P>,
 }
 
 impl<P: Params> Optimizer<P> for ChipAdam<P> {
     const SLOTS: usize = 2;
     #[inline]
     fn step(&mut self, w: &mut P, g: &mut P) {
-        self.adam
+        self.state
             .step_with_config(&ADAM, ONE_MINUS, w, g, crate::fpu::sqrt);
     }
     fn iterations(&self) -> u32 {
-        self.adam.iterations()
+        self.state.iterations()
     }
     fn reset(&mut self) {
-        self.adam.reset();
+        self.state.reset();
     }
 }
 
-/// A fresh Adam with [`ADAM`] (not validated: see [`Model::load`]). Never inlined, so that the
-/// optimizer is built straight into the caller's destination (its return slot) rather than
-/// in a temporary that is then copied (the compiler does not merge that temporary).
+/// A fresh Adam state (zero slots, step 0). Never inlined, so that it is built straight into
+/// the caller's destination (its return slot) rather than in a temporary that is then copied
+/// (the compiler does not merge that temporary).
 #[inline(never)]
-pub fn fresh_adam<P: ZeroParams>() -> Adam<P> {
-    Adam::new_unchecked(ADAM)
+pub fn fresh_adam<P: ZeroParams>() -> AdamState<P> {
+    AdamState::zeroed()
 }
 
 /// Everything training changes: weights, gradients and activations (the network) and Adam's
@@ -142,7 +149,9 @@ impl<const I: usize, const H: usize, const O: usize, const L2B: u32> Model<I, H,
     #[inline(always)]
     pub fn zeroed() -> Self {
         Model {
-            opt: ChipAdam { adam: fresh_adam() },
+            opt: ChipAdam {
+                state: fresh_adam(),
+            },
             net: Network::with_params(Const::new(), ZeroParams::zeroed()),
         }
     }
@@ -171,17 +180,24 @@ impl<const I: usize, const H: usize, const O: usize, const L2B: u32> Model<I, H,
 }
 
 /// One epoch over `x`/`labels` in file order, mini-batches of `batch_size`, its report in
-/// `report`: the core's `fit_epoch_into` with the constant [`LOSS`].
+/// `report`: the core's `fit_epoch_into` with the constant [`LOSS`]. `N`: the named penalties
+/// the report keeps ([`penalties`] is enough for [`Mlp`]).
 ///
 /// # Errors
 /// Shape, label and non-finite errors of the core's training step.
 #[inline(never)]
-pub fn train_epoch<const I: usize, const H: usize, const O: usize, const L2B: u32>(
+pub fn train_epoch<
+    const I: usize,
+    const H: usize,
+    const O: usize,
+    const L2B: u32,
+    const N: usize,
+>(
     model: &mut Model<I, H, O, L2B>,
     x: &[[f32; I]],
     labels: &[u32],
     batch_size: usize,
-    report: &mut EpochReport,
+    report: &mut EpochReport<N>,
 ) -> Result<(), Error> {
     let data = Samples::new(x.as_flattened(), I, Targets::Classes(labels))?;
     microfit_core::train::fit_epoch_into(
@@ -230,7 +246,7 @@ mod tests {
             &wl::MICROFIT_INIT_DENSE_1_BIAS,
         )
         .unwrap();
-        let mut rep = EpochReport::default();
+        let mut rep = EpochReport::<2>::default();
         for _ in 0..wl::EPOCHS {
             train_epoch(
                 m,

@@ -72,14 +72,33 @@ pub const MAX_PENALTIES: usize = 12;
 
 /// The penalties of a step or epoch, by layer and kind, in Keras order
 /// (for each layer: activity, kernel, bias).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Penalties {
-    entries: heapless::Vec<PenaltyEntry, MAX_PENALTIES>,
+///
+/// At most `N` named entries (`8·N + 8` bytes); the layers write into the default capacity,
+/// [`MAX_PENALTIES`]. A smaller `N` is for an epoch report on a microcontroller that knows how
+/// many penalties its model has (`EpochReport<2>` for two regularized kernels): further
+/// entries are summed into [`Penalties::overflow`], still part of the total.
+///
+/// ```
+/// use microfit_core::layer::{Penalties, PenaltyKind};
+/// let mut p = Penalties::<1>::new();
+/// p.add(0, PenaltyKind::Kernel, 0.5);
+/// p.add(1, PenaltyKind::Kernel, 0.25); // no room: into `overflow`
+/// assert_eq!((p.entries().len(), p.overflow, p.total()), (1, 0.25, 0.75));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Penalties<const N: usize = MAX_PENALTIES> {
+    entries: heapless::Vec<PenaltyEntry, N>,
     /// Sum of the penalties that did not fit.
     pub overflow: f32,
 }
 
-impl Penalties {
+impl<const N: usize> Default for Penalties<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> Penalties<N> {
     /// No penalties.
     pub const fn new() -> Self {
         Penalties {
@@ -152,7 +171,7 @@ impl Penalties {
     }
 
     /// `self += other · w` entry by entry (epoch means).
-    pub fn add_weighted(&mut self, other: &Penalties, w: f32) {
+    pub fn add_weighted<const M: usize>(&mut self, other: &Penalties<M>, w: f32) {
         for e in &other.entries {
             self.add(e.layer as usize, e.kind, e.value * w);
         }

@@ -78,10 +78,110 @@ impl AdamConfig {
 pub struct Adam<P> {
     /// Hyperparameters.
     pub config: AdamConfig,
+    state: AdamState<P>,
+    one_minus: OneMinusCache,
+}
+
+/// What Adam changes while it trains — the slots `m` and `v` and the step count `t` — without
+/// its hyperparameters: `2 · PARAMS · 4 + 4` bytes. [`Adam`] is this plus its [`AdamConfig`];
+/// a firmware whose hyperparameters are constants keeps only this in RAM and steps it with
+/// [`AdamState::step_with_config`] (the very update of [`Adam`]).
+///
+/// ```
+/// use microfit_core::optim::adam::{AdamConfig, AdamState, keras_one_minus};
+/// use microfit_core::layer::dense::DenseParams;
+/// use microfit_core::params::ZeroParams;
+/// let config = AdamConfig::default();
+/// let one_minus = (keras_one_minus(config.beta_1), keras_one_minus(config.beta_2));
+/// let mut state = AdamState::<DenseParams<1, 1>>::zeroed();
+/// let (mut w, mut g) = (DenseParams::<1, 1>::zeroed(), DenseParams::<1, 1>::zeroed());
+/// g.kernel[0][0] = 0.5;
+/// state.step_with_config(&config, one_minus, &mut w, &mut g, microfit_core::math::sqrt);
+/// assert_eq!(state.iterations(), 1);
+/// // alpha = 0.001·sqrt(0.001)/0.1, m = 0.05, v = 0.00025: w ≈ -0.001.
+/// assert!((w.kernel[0][0] + 0.001).abs() < 1e-6);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdamState<P> {
     m: P,
     v: P,
     t: u32,
-    one_minus: OneMinusCache,
+}
+
+impl<P: ZeroParams> AdamState<P> {
+    /// Zero slots, step 0.
+    pub fn zeroed() -> Self {
+        AdamState {
+            m: P::zeroed(),
+            v: P::zeroed(),
+            t: 0,
+        }
+    }
+}
+
+impl<P: Params> AdamState<P> {
+    /// Zero slots shaped like `like`, step 0.
+    pub fn like(like: &P) -> Self {
+        let mut m = like.clone();
+        m.fill(0.0);
+        let v = m.clone();
+        AdamState { m, v, t: 0 }
+    }
+
+    /// First moments.
+    pub fn m(&self) -> &P {
+        &self.m
+    }
+
+    /// Second moments.
+    pub fn v(&self) -> &P {
+        &self.v
+    }
+
+    /// Steps taken.
+    pub fn iterations(&self) -> u32 {
+        self.t
+    }
+
+    /// Back to zero slots and step 0.
+    pub fn reset(&mut self) {
+        self.m.fill(0.0);
+        self.v.fill(0.0);
+        self.t = 0;
+    }
+
+    /// One Keras Adam step with the hyperparameters `config`, their `(1 - β1, 1 - β2)` as
+    /// Keras computes them ([`keras_one_minus`]) and a correctly rounded square root (see
+    /// [`adam_update_with`]): `α = lr·√(1−β2ᵗ)/(1−β1ᵗ)`, then per parameter
+    /// `m += (g−m)(1−β1)`, `v += (g²−v)(1−β2)`, `w −= α·m/(√v + ε)`.
+    pub fn step_with_config(
+        &mut self,
+        config: &AdamConfig,
+        (omb1, omb2): (f32, f32),
+        w: &mut P,
+        g: &mut P,
+        sqrt: impl Fn(f32) -> f32 + Copy,
+    ) {
+        let c = config;
+        let lr = c.learning_rate.at(self.t);
+        c.common.before_update(w, g, lr);
+        let t = self.t.wrapping_add(1);
+        let alpha = adam_alpha_with(lr, c.beta_1, c.beta_2, t, sqrt);
+        for i in 0..w.tensor_count() {
+            adam_update_with(
+                w.tensor_mut(i),
+                g.tensor(i),
+                self.m.tensor_mut(i),
+                self.v.tensor_mut(i),
+                alpha,
+                omb1,
+                omb2,
+                c.epsilon,
+                sqrt,
+            );
+        }
+        self.t = t;
+    }
 }
 
 /// `(1 - β1, 1 - β2)` ([`keras_one_minus`], a loop in double precision: software floating point
@@ -160,37 +260,32 @@ impl<P: Params> Adam<P> {
     /// [`Error::InvalidHyperparameter`] for a bad value.
     pub fn with_config(config: AdamConfig, like: &P) -> Result<Self, Error> {
         config.validate()?;
-        let mut m = like.clone();
-        m.fill(0.0);
-        let v = m.clone();
         Ok(Adam {
             config,
-            m,
-            v,
-            t: 0,
+            state: AdamState::like(like),
             one_minus: OneMinusCache::default(),
         })
     }
 
     /// First-moment slot `m`.
     pub fn m(&self) -> &P {
-        &self.m
+        &self.state.m
     }
     /// Second-moment slot `v`.
     pub fn v(&self) -> &P {
-        &self.v
+        &self.state.v
     }
     /// `m`, mutable.
     pub fn m_mut(&mut self) -> &mut P {
-        &mut self.m
+        &mut self.state.m
     }
     /// `v`, mutable.
     pub fn v_mut(&mut self) -> &mut P {
-        &mut self.v
+        &mut self.state.v
     }
     /// Sets the iteration counter.
     pub fn set_iterations(&mut self, t: u32) {
-        self.t = t;
+        self.state.t = t;
     }
 }
 
@@ -214,9 +309,7 @@ impl<P: ZeroParams> Adam<P> {
     pub fn new_unchecked(config: AdamConfig) -> Self {
         Adam {
             config,
-            m: P::zeroed(),
-            v: P::zeroed(),
-            t: 0,
+            state: AdamState::zeroed(),
             one_minus: OneMinusCache::default(),
         }
     }
@@ -399,30 +492,17 @@ impl<P: Params> Adam<P> {
     pub fn step_with_config(
         &mut self,
         config: &AdamConfig,
-        (omb1, omb2): (f32, f32),
+        one_minus: (f32, f32),
         w: &mut P,
         g: &mut P,
         sqrt: impl Fn(f32) -> f32 + Copy,
     ) {
-        let c = config;
-        let lr = c.learning_rate.at(self.t);
-        c.common.before_update(w, g, lr);
-        let t = self.t.wrapping_add(1);
-        let alpha = adam_alpha_with(lr, c.beta_1, c.beta_2, t, sqrt);
-        for i in 0..w.tensor_count() {
-            adam_update_with(
-                w.tensor_mut(i),
-                g.tensor(i),
-                self.m.tensor_mut(i),
-                self.v.tensor_mut(i),
-                alpha,
-                omb1,
-                omb2,
-                c.epsilon,
-                sqrt,
-            );
-        }
-        self.t = t;
+        self.state.step_with_config(config, one_minus, w, g, sqrt);
+    }
+
+    /// The slots and step count.
+    pub fn state(&self) -> &AdamState<P> {
+        &self.state
     }
 }
 
@@ -432,11 +512,9 @@ impl<P: Params> Optimizer<P> for Adam<P> {
         self.step_with(w, g, math::sqrt);
     }
     fn iterations(&self) -> u32 {
-        self.t
+        self.state.t
     }
     fn reset(&mut self) {
-        self.m.fill(0.0);
-        self.v.fill(0.0);
-        self.t = 0;
+        self.state.reset();
     }
 }

@@ -18,7 +18,7 @@ pub mod clip;
 pub mod schedule;
 pub mod sgd;
 
-pub use adam::{Adam, AdamConfig};
+pub use adam::{Adam, AdamConfig, AdamState};
 pub use clip::Clip;
 pub use schedule::{ExponentialDecay, LearningRate};
 pub use sgd::{Momentum, Sgd};
