@@ -29,9 +29,10 @@ use crate::workload as wl;
 pub const PARAMS: usize =
     wl::INPUTS * wl::HIDDEN + wl::HIDDEN + wl::HIDDEN * wl::CLASSES + wl::CLASSES;
 
-/// Kernel L2 factor: feature `l2` turns it on (1e-3 for W1, 1e-4 for W2).
+/// Kernel L2 factor: feature `l2` turns it on (1e-3 for W1, 1e-4 for W2); otherwise the
+/// workload's own (`KERNEL_L2`: 0 for the bundled ones, the model's for an exported one).
 pub const L2: f32 = match (cfg!(feature = "l2"), cfg!(feature = "w2")) {
-    (false, _) => 0.0,
+    (false, _) => wl::KERNEL_L2,
     (true, false) => 1e-3,
     (true, true) => 1e-4,
 };

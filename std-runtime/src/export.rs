@@ -792,6 +792,145 @@ pub fn rust_source(
     s
 }
 
+/// What `firmware/` needs to keep training an exported model on the microcontroller: a
+/// `workload.json` in the schema of `firmware/data/w1.json` (dataset already scaled, initial
+/// weights, Adam's hyperparameters, batch size, epochs, kernel L2). The firmware's build script
+/// reads it instead of its bundled workload when `MICROFIT_FW_WORKLOAD` names it.
+///
+/// Only the firmware's architecture qualifies: `Dense(relu) → Dense(softmax)` with biases,
+/// categorical cross-entropy on class labels, Adam with a constant learning rate and no
+/// clipping or weight decay, and either no regularizer or the same kernel L2 on both kernels
+/// (no bias or activity penalty). Anything else is an `Err` naming what does not fit.
+///
+/// Every float is written as the `f64` equal to the `f32` (exact), so the firmware reads the
+/// very bits the host trained.
+///
+/// # Errors
+/// The first reason the model or the data cannot be trained by the firmware.
+pub fn firmware_workload(
+    cfg: &crate::spec::TrainConfig,
+    weights: &VecParams,
+    data: &crate::data::Dataset,
+    epochs: u32,
+    source: &str,
+) -> Result<serde_json::Value, String> {
+    use crate::data::Target;
+    use crate::spec::OptimizerKind;
+    use microfit_core::loss::Loss;
+    use microfit_core::optim::schedule::Schedule;
+    use microfit_core::regularizer::Reg;
+    use serde_json::json;
+
+    let layers = &cfg.model.layers;
+    let [
+        LayerSpec::Dense { config: c0, .. },
+        LayerSpec::Dense { config: c1, .. },
+    ] = &layers[..]
+    else {
+        return Err("the firmware trains two Dense layers (relu, then softmax)".into());
+    };
+    if c0.activation != Activation::Relu || c1.activation != Activation::Softmax {
+        return Err(format!(
+            "the firmware trains Dense(relu) -> Dense(softmax), not {} -> {}",
+            c0.activation.keras_name(),
+            c1.activation.keras_name()
+        ));
+    }
+    if !c0.use_bias || !c1.use_bias {
+        return Err("the firmware's Dense layers have biases (use_bias = true)".into());
+    }
+    if [c0, c1]
+        .iter()
+        .any(|c| c.bias_regularizer.is_some() || c.activity_regularizer.is_some())
+    {
+        return Err("the firmware has no bias or activity regularizer".into());
+    }
+    let l2 = match (c0.kernel_regularizer, c1.kernel_regularizer) {
+        (None, None) => 0.0,
+        (Some(Reg::L2 { l2: a }), Some(Reg::L2 { l2: b })) if a.to_bits() == b.to_bits() => a,
+        _ => {
+            return Err("the firmware's only penalty is the same kernel L2 on both kernels".into());
+        }
+    };
+    match cfg.loss {
+        Loss::CategoricalCrossentropy { from_logits: false }
+        | Loss::SparseCategoricalCrossentropy { from_logits: false } => {}
+        other => {
+            return Err(format!(
+                "the firmware's loss is categorical cross-entropy on the softmax, not {other:?}"
+            ));
+        }
+    }
+    let o = &cfg.optimizer;
+    let Schedule::Constant(lr) = o.learning_rate else {
+        return Err("the firmware's Adam has a constant learning rate".into());
+    };
+    if o.kind != OptimizerKind::Adam || o.common.weight_decay.is_some() {
+        return Err("the firmware trains with Adam (no weight decay)".into());
+    }
+    let clip = &o.common.clip;
+    if clip.clipvalue.is_some() || clip.clipnorm.is_some() || clip.global_clipnorm.is_some() {
+        return Err("the firmware's Adam does not clip gradients".into());
+    }
+    let Target::Classes {
+        labels,
+        class_names,
+    } = &data.target
+    else {
+        return Err("the firmware trains a classifier (class labels)".into());
+    };
+    let n_in = data.n_features();
+    let n = labels.len();
+    let [k0, b0, k1, b1] = &weights.tensors[..] else {
+        return Err("expected four weight tensors".into());
+    };
+    let hidden = b0.len();
+    let classes = b1.len();
+    if k0.len() != n_in * hidden || k1.len() != hidden * classes || class_names.len() > classes {
+        return Err(format!(
+            "the weights ({n_in}x{hidden}, {hidden}x{classes}) do not fit the data ({n_in} features, {} classes)",
+            class_names.len()
+        ));
+    }
+    if n == 0 || data.features.len() != n * n_in {
+        return Err("the data has no samples".into());
+    }
+    if cfg.batch_size == 0 || epochs == 0 {
+        return Err("batch size and epochs must be at least 1".into());
+    }
+    let wide = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
+    let t = |shape: &[usize], v: &[f32]| json!({"shape": shape, "data": wide(v)});
+    Ok(json!({
+        "name": "exported",
+        "source": source,
+        "classes": classes,
+        "x": t(&[n, n_in], &data.features),
+        "labels": {"shape": [n], "data": labels},
+        "model": [
+            {"layer": "dense", "units": hidden, "activation": "relu"},
+            {"layer": "dense", "units": classes, "activation": "softmax"}
+        ],
+        "initial_weights": {
+            "dense_0/kernel": t(&[n_in, hidden], k0),
+            "dense_0/bias": t(&[hidden], b0),
+            "dense_1/kernel": t(&[hidden, classes], k1),
+            "dense_1/bias": t(&[classes], b1),
+        },
+        "training": {
+            "optimizer": "adam",
+            "learning_rate": f64::from(lr),
+            "batch_size": cfg.batch_size,
+            "epochs": epochs,
+            "loss": "categorical_crossentropy",
+            "beta_1": f64::from(o.beta_1),
+            "beta_2": f64::from(o.beta_2),
+            "epsilon": f64::from(o.epsilon),
+            "shuffle": false,
+        },
+        "kernel_l2": f64::from(l2),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

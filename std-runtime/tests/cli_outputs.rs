@@ -196,7 +196,12 @@ fn firmware_export_round_trips_bit_exact() {
         .arg(&fw)
         .assert()
         .success()
-        .stdout(predicate::str::contains("CRC32 checked"));
+        .stdout(predicate::str::contains("CRC32 checked"))
+        // Three Dense layers: not the firmware's architecture, so no workload for it.
+        .stderr(predicate::str::contains(
+            "no workload.json (firmware training): the firmware trains two Dense layers",
+        ));
+    assert!(!fw.join("workload.json").exists());
     let blob = std::fs::read(fw.join("model.bin")).unwrap();
     let b = read_blob(&blob).unwrap();
     assert_eq!(b.layers.len(), 3);
@@ -249,6 +254,97 @@ fn firmware_export_round_trips_bit_exact() {
     assert!(src.contains(
         "pub const CLASS_NAMES: [&str; 3] = [\"setosa\", \"versicolor\", \"virginica\"];"
     ));
+}
+
+/// The floats of the `pub const NAME: … = [...];` literal in a generated `model.rs`.
+fn literal_floats(src: &str, decl: &str) -> Vec<f32> {
+    let body = &src[src.find(decl).unwrap()..];
+    let body = &body[body.find("= [").unwrap() + 3..];
+    let body = &body[..body.find("];").unwrap()];
+    body.split(|c: char| c == ',' || c == '[' || c == ']' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect()
+}
+
+/// `export --with-data` of the firmware's architecture (Dense relu → Dense softmax, Adam,
+/// kernel L2 on both kernels) also writes `workload.json` for on-device training: the model's
+/// weights bit for bit, the data scaled with the model's scaler, its hyperparameters. (The
+/// firmware training from it is tested under QEMU in `tests/tests/host_vs_firmware.rs`.)
+#[test]
+fn firmware_export_writes_a_workload_the_board_can_train() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = trained(tmp.path(), "m", &["--hidden", "8", "--l2", "0.002"]);
+    let model = ModelFile::load(&out.join("model.mfit")).unwrap();
+    let fw = tmp.path().join("fw");
+    microfit()
+        .args([
+            "export",
+            "--with-data",
+            "iris",
+            "--fw-epochs",
+            "7",
+            "--model",
+        ])
+        .arg(out.join("model.mfit"))
+        .arg("--out")
+        .arg(&fw)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("MICROFIT_FW_WORKLOAD="));
+    let w: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fw.join("workload.json")).unwrap()).unwrap();
+    let floats = |v: &serde_json::Value| -> Vec<f32> {
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            // serde_json's default float parsing may be 1 ULP off in f64, never in the f32
+            // the value was written from (as the firmware's build script reads it).
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect()
+    };
+    for (key, name) in [
+        ("dense_0/kernel", "dense/kernel"),
+        ("dense_0/bias", "dense/bias"),
+        ("dense_1/kernel", "dense_1/kernel"),
+        ("dense_1/bias", "dense_1/bias"),
+    ] {
+        assert_eq!(
+            bits(&floats(&w["initial_weights"][key])),
+            bits(model.weights.get(name).unwrap()),
+            "{key}"
+        );
+    }
+    assert_eq!(
+        w["initial_weights"]["dense_0/kernel"]["shape"],
+        serde_json::json!([4, 8])
+    );
+    assert_eq!(w["kernel_l2"].as_f64().unwrap() as f32, 0.002);
+    assert_eq!(w["training"]["epochs"], 7);
+    assert_eq!(w["training"]["optimizer"], "adam");
+    assert_eq!(w["classes"], 3);
+    // The inputs: model.rs's raw X through the stored scaler, (x - offset) * scale.
+    let src = std::fs::read_to_string(fw.join("model.rs")).unwrap();
+    let raw = literal_floats(&src, "pub const X: [[f32; 4]; 150]");
+    let want: Vec<f32> = raw
+        .chunks(4)
+        .flat_map(|r| {
+            r.iter()
+                .zip(&model.scaler.offset)
+                .zip(&model.scaler.scale)
+                .map(|((&x, &o), &s)| (x - o) * s)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(bits(&floats(&w["x"])), bits(&want));
+    let labels: Vec<u64> = w["labels"]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!((labels.len(), labels[0], labels[149]), (150, 0, 2));
 }
 
 #[test]

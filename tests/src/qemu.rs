@@ -198,10 +198,29 @@ impl Qemu {
     /// # Errors
     /// If cargo fails or reports no executable.
     pub fn build_firmware(&self, features: &[&str]) -> Result<PathBuf, String> {
+        self.build_firmware_from(features, None)
+    }
+
+    /// [`Qemu::build_firmware`] with `MICROFIT_FW_WORKLOAD=workload` when given: the firmware
+    /// trains that workload file (a `microfit export` output) instead of its bundled one. The
+    /// copied ELF's name says so, so that parallel tests never run each other's image.
+    ///
+    /// # Errors
+    /// If the build fails.
+    pub fn build_firmware_from(
+        &self,
+        features: &[&str],
+        workload: Option<&Path>,
+    ) -> Result<PathBuf, String> {
         let _guard = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let feats = features.join(",");
-        let out = Command::new(cargo)
+        let mut cmd = Command::new(cargo);
+        match workload {
+            Some(w) => cmd.env("MICROFIT_FW_WORKLOAD", w),
+            None => cmd.env_remove("MICROFIT_FW_WORKLOAD"),
+        };
+        let out = cmd
             .current_dir(workspace_root())
             .args([
                 "build",
@@ -247,7 +266,12 @@ impl Qemu {
             .ok_or("unexpected executable path")?
             .join("microfit-fw");
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let name = format!("test-{}-{}.elf", self.board.machine, features.join("-"));
+        let name = format!(
+            "test-{}-{}{}.elf",
+            self.board.machine,
+            features.join("-"),
+            if workload.is_some() { "-exported" } else { "" }
+        );
         let tmp = dir.join(format!(
             "{name}.{}-{}",
             std::process::id(),
@@ -324,7 +348,21 @@ impl Qemu {
         features: &[&str],
         timeout: Duration,
     ) -> Result<FirmwareRun, String> {
-        let elf = self.build_firmware(features)?;
+        self.build_and_run_from(features, None, timeout)
+    }
+
+    /// [`Qemu::build_and_run`] of the firmware built from `workload` (see
+    /// [`Qemu::build_firmware_from`]).
+    ///
+    /// # Errors
+    /// As [`Qemu::build_and_run`].
+    pub fn build_and_run_from(
+        &self,
+        features: &[&str],
+        workload: Option<&Path>,
+        timeout: Duration,
+    ) -> Result<FirmwareRun, String> {
+        let elf = self.build_firmware_from(features, workload)?;
         let run = self.run(&elf, timeout)?;
         let bytes = std::fs::read(&elf).map_err(|e| format!("{}: {e}", elf.display()))?;
         let lines = decode_defmt(&bytes, &run.stdout)?;

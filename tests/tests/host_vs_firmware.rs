@@ -6,6 +6,7 @@
 //!
 //! Skips loudly without `qemu-system-arm` or the target, unless `MICROFIT_REQUIRE_QEMU=1`.
 
+use std::path::Path;
 use std::time::Duration;
 
 use microfit::core::layer::dense::DenseParams;
@@ -41,8 +42,17 @@ fn dense<const I: usize, const O: usize>(w: &serde_json::Value, name: &str) -> D
 
 fn host_w1(l2: f32) -> HostRun {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../firmware/data/w1.json");
-    let w: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).expect("w1.json")).expect("json");
+    host_run(Path::new(path), Some(l2))
+}
+
+/// Trains the workload file `path` (W1's shape: 4 → 16 relu → 3 softmax) on the host with the
+/// core, with kernel L2 `l2`, or the file's `kernel_l2` when `None`.
+fn host_run(path: &Path, l2: Option<f32>) -> HostRun {
+    let w: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .expect("json");
+    let l2 = l2.unwrap_or_else(|| w["kernel_l2"].as_f64().unwrap_or(0.0) as f32);
     let x = floats(&w["x"]);
     let y: Vec<u32> = w["labels"]["data"]
         .as_array()
@@ -121,7 +131,11 @@ fn compare(features: &[&str], l2: f32) -> Result<(), String> {
             fw.transcript()
         ));
     }
-    let host = host_w1(l2);
+    same_bits(&fw, &host_w1(l2));
+    Ok(())
+}
+
+fn same_bits(fw: &microfit_tests::qemu::FirmwareRun, host: &HostRun) {
     assert_eq!(
         fw.log.epochs.len(),
         host.epochs.len(),
@@ -144,7 +158,6 @@ fn compare(features: &[&str], l2: f32) -> Result<(), String> {
         fw.log.weights_hash,
         host.hash
     );
-    Ok(())
 }
 
 #[test]
@@ -155,4 +168,78 @@ fn w1_host_and_cortex_m4f_agree_bit_for_bit() -> Result<(), String> {
 #[test]
 fn w1_with_l2_host_and_cortex_m4f_agree_bit_for_bit() -> Result<(), String> {
     compare(&["qemu", "w1", "l2"], 1e-3)
+}
+
+/// `microfit train` on the host, `microfit export --target firmware --with-data`, then the
+/// Cortex-M4F keeps training the exported model on the exported (scaled) data from the
+/// `workload.json` the export wrote (`MICROFIT_FW_WORKLOAD`): every epoch's bits and the final
+/// weights equal the host's continuation of the same file. The model is the CLI's default
+/// (kernel L2 1e-3 on both Dense kernels, which the file carries to the firmware).
+#[test]
+fn exported_model_keeps_training_on_the_cortex_m4f_bit_for_bit() -> Result<(), String> {
+    let Some(qemu) = require_qemu(M4F)? else {
+        return Ok(());
+    };
+    let dir = std::env::temp_dir().join(format!("microfit-fw-export-{}", std::process::id()));
+    let (run, fw_dir) = (dir.join("run"), dir.join("fw"));
+    let s = |p: &Path| p.display().to_string();
+    microfit::cli::run([
+        "microfit",
+        "train",
+        "--data",
+        "iris",
+        "--epochs",
+        "20",
+        "--hidden",
+        "16",
+        "--quiet",
+        "--out",
+        &s(&run),
+    ]);
+    let model = run.join("model.mfit");
+    assert!(
+        model.exists(),
+        "microfit train wrote no {}",
+        model.display()
+    );
+    microfit::cli::run([
+        "microfit",
+        "export",
+        "--model",
+        &s(&model),
+        "--target",
+        "firmware",
+        "--with-data",
+        "iris",
+        "--fw-epochs",
+        "10",
+        "--out",
+        &s(&fw_dir),
+    ]);
+    let workload = fw_dir.join("workload.json");
+    assert!(
+        workload.exists(),
+        "microfit export wrote no {}",
+        workload.display()
+    );
+    let w: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&workload).map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    assert_eq!(w["kernel_l2"].as_f64().map(|v| v as f32), Some(1e-3));
+    assert_eq!(w["training"]["epochs"], 10);
+
+    let fw = qemu.build_and_run_from(&["qemu", "w1"], Some(&workload), Duration::from_secs(120))?;
+    // The run ends with its `result` line whatever the accuracy (exit 0 only at >= 0.95).
+    if fw.log.weights_hash.is_none() || !matches!(fw.exit_code(), Some(0 | 1)) {
+        return Err(format!(
+            "firmware exit {:?}\n{}",
+            fw.exit_code(),
+            fw.transcript()
+        ));
+    }
+    assert_eq!(fw.log.workload.as_deref(), Some("exported"));
+    assert_eq!(fw.log.l2.map(f32::to_bits), Some(1e-3f32.to_bits()));
+    same_bits(&fw, &host_run(&workload, None));
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
 }

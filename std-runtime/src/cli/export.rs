@@ -6,7 +6,9 @@ use clap::{Args, ValueEnum};
 
 use super::{CliError, EXIT_OK, ensure_dir, write_text};
 use crate::data::Target;
-use crate::export::{EmbeddedData, ExportInput, read_blob, rust_source, write_blob};
+use crate::export::{
+    EmbeddedData, ExportInput, firmware_workload, read_blob, rust_source, write_blob,
+};
 use crate::modelfile::{ModelFile, atomic_write};
 
 /// Export targets.
@@ -34,6 +36,9 @@ pub struct ExportArgs {
     /// Label column of the --with-data CSV: a header name, a 0-based index, or `last`
     #[arg(long, value_name = "COL")]
     pub label: Option<String>,
+    /// Epochs the firmware trains when it builds from workload.json [default: the model's]
+    #[arg(long, value_name = "N")]
+    pub fw_epochs: Option<u32>,
 }
 
 /// Runs `microfit export`.
@@ -100,6 +105,24 @@ pub fn run(a: &ExportArgs) -> Result<u8, CliError> {
     let src = rust_source(&input, &a.model.display().to_string(), embedded.as_ref());
     let rs = out.join("model.rs");
     write_text(&rs, &src)?;
+
+    // On-device training: the firmware builds from `workload.json` (MICROFIT_FW_WORKLOAD).
+    let mut workload = None;
+    if let (Some(d), Some(source)) = (&data, &a.with_data) {
+        let mut scaled = d.clone();
+        file.scaler.transform(&mut scaled)?;
+        let epochs = a.fw_epochs.unwrap_or(cfg.epochs);
+        match firmware_workload(&cfg, &model.params, &scaled, epochs, source) {
+            Ok(w) => {
+                let path = out.join("workload.json");
+                let text = serde_json::to_string(&w)
+                    .map_err(|e| CliError::new(format!("{}: {e}", path.display())))?;
+                write_text(&path, &text)?;
+                workload = Some(path);
+            }
+            Err(why) => eprintln!("note: no workload.json (firmware training): {why}"),
+        }
+    }
     println!(
         "Wrote {} ({} bytes: {} layers, {} weights, CRC32 checked) and {}{}.",
         bin.display(),
@@ -112,5 +135,12 @@ pub fn run(a: &ExportArgs) -> Result<u8, CliError> {
             d.n_samples()
         ))
     );
+    if let Some(w) = workload {
+        println!(
+            "Wrote {}: train it on the microcontroller with MICROFIT_FW_WORKLOAD={} cargo fw",
+            w.display(),
+            w.display()
+        );
+    }
     Ok(EXIT_OK)
 }
