@@ -32,6 +32,29 @@ impl Rng {
         Rng { state, inc }
     }
 
+    /// The generator's whole state, `[state, increment]`: saved in a checkpoint, it lets a
+    /// resumed run draw the very numbers an uninterrupted one would ([`Rng::from_parts`]).
+    ///
+    /// ```
+    /// use microfit_core::rng::Rng;
+    /// let mut a = Rng::new(7);
+    /// a.next_u32();
+    /// let mut b = Rng::from_parts(a.to_parts());
+    /// assert_eq!(a.next_u32(), b.next_u32());
+    /// ```
+    pub const fn to_parts(&self) -> [u64; 2] {
+        [self.state, self.inc]
+    }
+
+    /// The generator whose state is `parts` ([`Rng::to_parts`]); the increment is made odd,
+    /// as a PCG stream requires.
+    pub const fn from_parts(parts: [u64; 2]) -> Self {
+        Rng {
+            state: parts[0],
+            inc: parts[1] | 1,
+        }
+    }
+
     /// The next 32 random bits.
     #[inline]
     pub fn next_u32(&mut self) -> u32 {

@@ -829,6 +829,16 @@ impl ModelSpec {
 }
 
 impl Sequential {
+    /// The random generator of the `Dropout` layers (its state is part of a checkpoint).
+    pub fn rng(&self) -> &Rng {
+        &self.rng
+    }
+
+    /// Replaces the `Dropout` layers' random generator (resuming from a checkpoint).
+    pub fn set_rng(&mut self, rng: Rng) {
+        self.rng = rng;
+    }
+
     /// The spec this model was built from.
     pub fn spec(&self) -> &ModelSpec {
         &self.spec

@@ -1,10 +1,10 @@
 //! The trained-model file (`model.mfit`, also used for `checkpoint.mfit`).
 //!
-//! # Format (version 1)
+//! # Format (version 2; version 1 is still read)
 //! ```text
 //! offset  size  what
 //! 0       4     magic b"MFIT"
-//! 4       2     format version, u16 little-endian (1)
+//! 4       2     format version, u16 little-endian (2)
 //! 6       4     payload length N, u32 little-endian
 //! 10      N     payload: a postcard-encoded `ModelFile`
 //! 10+N    4     CRC-32 (IEEE, as zlib/PNG) of the payload, u32 little-endian
@@ -12,8 +12,10 @@
 //! The payload holds the training spec actually used (TOML text, so the format does not depend
 //! on the serde layout of the model types), the data description (source, feature and class
 //! names, a fingerprint), the fitted scaler, the weights with their Keras names and shapes, the
-//! optimizer state (slots and iteration count) and the training progress (epochs done, history,
-//! early-stopping state), which is what `--resume` needs.
+//! optimizer state (slots and iteration count), the training progress (epochs done, history,
+//! early-stopping state) and the state of the `Dropout` layers' random generator, which is
+//! what `--resume` needs. Version 1 (before the generator state was kept) is the same payload
+//! without its last field.
 //!
 //! Files are written atomically: to a temporary file in the same directory, flushed to disk,
 //! then renamed over the target, so a crash leaves either the old file or the new one.
@@ -35,8 +37,8 @@ use crate::spec::{DataShape, ModelOverrides, SpecFile, TrainConfig};
 
 /// File magic.
 pub const MAGIC: [u8; 4] = *b"MFIT";
-/// Current format version.
-pub const FORMAT_VERSION: u16 = 1;
+/// Current format version (2: with the dropout generator's state; version 1 is still read).
+pub const FORMAT_VERSION: u16 = 2;
 /// Bytes before the payload.
 pub const HEADER_LEN: usize = 10;
 /// Bytes after the payload (the CRC).
@@ -191,6 +193,35 @@ pub struct ModelFile {
     pub optimizer: OptimizerState,
     /// Training progress.
     pub progress: Progress,
+    /// The state of the `Dropout` layers' random generator after the last epoch
+    /// (`Rng::to_parts`), so that a resumed run draws the masks an uninterrupted one would.
+    /// `None` in version-1 files (written before it was kept).
+    pub rng: Option<[u64; 2]>,
+}
+
+/// A version-1 file: everything but the generator state.
+#[derive(Deserialize)]
+struct ModelFileV1 {
+    spec_toml: String,
+    data: DataInfo,
+    scaler: Scaler,
+    weights: VecParams,
+    optimizer: OptimizerState,
+    progress: Progress,
+}
+
+impl From<ModelFileV1> for ModelFile {
+    fn from(f: ModelFileV1) -> Self {
+        ModelFile {
+            spec_toml: f.spec_toml,
+            data: f.data,
+            scaler: f.scaler,
+            weights: f.weights,
+            optimizer: f.optimizer,
+            progress: f.progress,
+            rng: None,
+        }
+    }
 }
 
 /// A model file that cannot be read or used.
@@ -277,7 +308,7 @@ impl fmt::Display for ModelFileError {
             ),
             ModelFileError::UnsupportedVersion { path, found } => write!(
                 f,
-                "{}: model file format version {found} is not supported (this microfit reads version {FORMAT_VERSION})",
+                "{}: model file format version {found} is not supported (this microfit reads versions 1 and {FORMAT_VERSION})",
                 path.display()
             ),
             ModelFileError::LengthMismatch {
@@ -325,7 +356,7 @@ impl ModelFile {
     pub fn to_bytes(&self) -> Result<Vec<u8>, String> {
         let payload = postcard::to_stdvec(self).map_err(|e| e.to_string())?;
         let len = u32::try_from(payload.len())
-            .map_err(|_| "model too large for format v1".to_string())?;
+            .map_err(|_| "model too large for the format (4 GiB)".to_string())?;
         let mut out = Vec::with_capacity(HEADER_LEN + payload.len() + TRAILER_LEN);
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -355,7 +386,7 @@ impl ModelFile {
             });
         }
         let version = u16::from_le_bytes([bytes[4], bytes[5]]);
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != 1 {
             return Err(ModelFileError::UnsupportedVersion {
                 path: p(),
                 found: version,
@@ -381,11 +412,17 @@ impl ModelFile {
                 computed,
             });
         }
-        let file: ModelFile =
-            postcard::from_bytes(payload).map_err(|e| ModelFileError::Decode {
-                path: p(),
-                message: e.to_string(),
-            })?;
+        let decode = |e: postcard::Error| ModelFileError::Decode {
+            path: p(),
+            message: e.to_string(),
+        };
+        let file: ModelFile = if version == 1 {
+            postcard::from_bytes::<ModelFileV1>(payload)
+                .map_err(decode)?
+                .into()
+        } else {
+            postcard::from_bytes(payload).map_err(decode)?
+        };
         file.check()
             .map_err(|reason| ModelFileError::Invalid { path: p(), reason })?;
         Ok(file)
@@ -574,6 +611,7 @@ mod tests {
             weights: VecParams::default(),
             optimizer: OptimizerState::default(),
             progress: Progress::default(),
+            rng: None,
         };
         let bytes = f.to_bytes().unwrap();
         let p = Path::new("m.mfit");
@@ -591,5 +629,38 @@ mod tests {
         b[last] ^= 1;
         let e = ModelFile::from_bytes(p, &b).unwrap_err().to_string();
         assert!(e.contains("CRC32 mismatch"), "{e}");
+    }
+
+    /// A version-1 file (the payload without the generator state, which postcard writes last:
+    /// `None` is one zero byte) still loads; version 2 keeps the state.
+    #[test]
+    fn version_1_files_load_and_version_2_keeps_the_generator() {
+        let mut f = ModelFile {
+            spec_toml: "epochs = 1\n".into(),
+            data: DataInfo::default(),
+            scaler: Scaler::identity(0),
+            weights: VecParams::default(),
+            optimizer: OptimizerState::default(),
+            progress: Progress::default(),
+            rng: None,
+        };
+        let v2 = f.to_bytes().unwrap();
+        let payload = &v2[HEADER_LEN..v2.len() - TRAILER_LEN];
+        assert_eq!(payload.last(), Some(&0), "None is the last byte");
+        let p1 = &payload[..payload.len() - 1];
+        let mut v1 = MAGIC.to_vec();
+        v1.extend_from_slice(&1u16.to_le_bytes());
+        v1.extend_from_slice(&(p1.len() as u32).to_le_bytes());
+        v1.extend_from_slice(p1);
+        v1.extend_from_slice(&crc32fast::hash(p1).to_le_bytes());
+        let p = Path::new("old.mfit");
+        assert_eq!(ModelFile::from_bytes(p, &v1).unwrap(), f);
+        f.rng = Some([u64::MAX - 1, 0x1234_5678_9abc_def1]);
+        let back = ModelFile::from_bytes(p, &f.to_bytes().unwrap()).unwrap();
+        assert_eq!(back.rng, f.rng);
+        let mut v3 = f.to_bytes().unwrap();
+        v3[4] = 3;
+        let e = ModelFile::from_bytes(p, &v3).unwrap_err().to_string();
+        assert!(e.contains("version 3 is not supported"), "{e}");
     }
 }

@@ -16,10 +16,10 @@
 //!   last complete epoch (the last checkpoint, which is not overwritten), and the outcome says
 //!   why ([`StopReason::NonFinite`]).
 //! * **Checkpoints**: after every epoch, the whole state (weights, optimizer slots and
-//!   iteration count, history, early-stopping state) is written atomically. A resumed run ends
-//!   with the same bits as an uninterrupted one, except with `Dropout` layers: their random
-//!   generator lives inside the model and is not part of the checkpoint, so the masks after a
-//!   resume differ from those of an uninterrupted run (the training is still valid).
+//!   iteration count, history, early-stopping state, the `Dropout` layers' random generator) is
+//!   written atomically. A resumed run ends with the same bits as an uninterrupted one, with or
+//!   without dropout. (A version-1 checkpoint has no generator state: resuming one with
+//!   `Dropout` layers draws other masks than the interrupted run would have.)
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -372,6 +372,7 @@ impl FileBase {
             weights: model.params.clone(),
             optimizer: OptimizerState::capture(opt),
             progress: progress.clone(),
+            rng: Some(model.rng().to_parts()),
         }
     }
 }
@@ -461,6 +462,9 @@ pub fn train(
             .restore(&mut optimizer)
             .map_err(|e| RunError::Other(format!("checkpoint: {e}")))?;
         progress = file.progress.clone();
+        if let Some(parts) = file.rng {
+            model.set_rng(microfit_core::rng::Rng::from_parts(parts));
+        }
         resumed_at = Some(progress.epochs_done);
     }
     if cfg.early_stopping.is_some() && progress.early_stopping.is_none() {
@@ -502,6 +506,7 @@ pub fn train(
         let before = (
             trainer.model.params.tensors.clone(),
             trainer.optimizer.clone(),
+            trainer.model.rng().clone(),
         );
         let rep = match trainer.fit_epoch(&train_samples, bs, Some(&order)) {
             Ok(r) => r,
@@ -509,6 +514,7 @@ pub fn train(
                 // TerminateOnNaN: back to the last good state (the last checkpoint).
                 trainer.model.params.tensors = before.0;
                 trainer.optimizer = before.1;
+                trainer.model.set_rng(before.2);
                 obs.on_event(&format!(
                     "Epoch {}: invalid loss, terminating training ({e})",
                     epoch + 1

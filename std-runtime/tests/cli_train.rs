@@ -580,3 +580,77 @@ fn a_keras_config_trains_like_the_model_it_came_from() {
             "bad.json: layers[1].config.kernel_regularizer.config.l2: must be >= 0",
         ));
 }
+
+/// With `Dropout` the masks depend on a random generator inside the model; the checkpoint
+/// keeps its state, so a killed and resumed run still ends with the bits of an uninterrupted
+/// one (weights, optimizer and history).
+#[test]
+fn resume_with_dropout_continues_to_the_same_bits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = tmp.path().join("dropout.toml");
+    std::fs::write(
+        &spec,
+        "[data]\nsource = \"iris\"\n\
+         [[layers]]\ntype = \"dense\"\nunits = 16\nactivation = \"relu\"\n\
+         [[layers]]\ntype = \"dropout\"\nrate = 0.3\n\
+         [[layers]]\ntype = \"dense\"\nunits = 3\nactivation = \"softmax\"\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("run");
+    let ckpt = out.join("checkpoint.mfit");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_microfit"))
+        .args(["train", "--quiet", "--epochs", "100000", "--spec"])
+        .arg(&spec)
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        if let Ok(m) = ModelFile::load(&ckpt)
+            && m.progress.epochs_done >= 2
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no checkpoint after 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let m = ModelFile::load(&ckpt).unwrap();
+    let k = m.progress.epochs_done;
+    assert!(
+        m.rng.is_some(),
+        "the checkpoint keeps the dropout generator"
+    );
+    let total = k + 5;
+    microfit()
+        .args(["train", "--resume", "--epochs", &total.to_string(), "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let straight = tmp.path().join("straight");
+    microfit()
+        .args(["train", "--quiet", "--epochs", &total.to_string(), "--spec"])
+        .arg(&spec)
+        .arg("--out")
+        .arg(&straight)
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read_to_string(straight.join("history.json")).unwrap(),
+        std::fs::read_to_string(out.join("history.json")).unwrap()
+    );
+    let a = ModelFile::load(&straight.join("model.mfit")).unwrap();
+    let b = ModelFile::load(&out.join("model.mfit")).unwrap();
+    for (x, y) in a.weights.tensors.iter().zip(&b.weights.tensors) {
+        assert_eq!(bits(x), bits(y));
+    }
+    assert_eq!(a.optimizer, b.optimizer);
+    assert_eq!(a.rng, b.rng);
+}
