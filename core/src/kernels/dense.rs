@@ -143,6 +143,23 @@ fn mask_row<const N: usize>(x: &[f32; N]) -> u64 {
     m
 }
 
+/// Bit `j` set iff `x_j != 0` in some row of `xs` (rows of at most 64 entries): the bits of the
+/// rows OR-ed (vector ORs), then one mask of the result (`±0` have no bit but the sign).
+#[inline(always)]
+fn union_mask<const N: usize>(xs: &[[f32; N]]) -> u64 {
+    let mut acc = [0u32; N];
+    for r in xs {
+        for (a, &v) in acc.iter_mut().zip(r) {
+            *a |= v.to_bits();
+        }
+    }
+    let mut m = 0u64;
+    for (j, &a) in acc.iter().enumerate() {
+        m |= u64::from(a & 0x7fff_ffff != 0) << (j & 63);
+    }
+    m
+}
+
 /// Pops the lowest set bit of `m`: its index.
 #[inline(always)]
 fn pop(m: &mut u64) -> usize {
@@ -303,11 +320,22 @@ pub fn forward_rows_ticking<const IN: usize, const OUT: usize>(
     tick: &mut impl FnMut(),
 ) {
     let n = x.len().min(z.len());
+    let finite = crate::math::all_finite_inline(w.as_flattened());
+    if IN <= 64 && finite {
+        // Groups of samples over the union of their nonzero inputs (as dense as the plain
+        // loop for dense inputs, with a loop exit per group instead of per sample).
+        forward_rows_union(&x[..n], w, b, &mut z[..n], tick);
+        return;
+    }
     // Mostly nonzero inputs (e.g. pooled or standardized features) with finite weights: the
     // plain loop, which gives the same bits (see `forward_rows_dense`) without the masks.
+    // Counted in 32-bit lanes (a vector of 8 per compare), per block of 2¹⁶ values.
     let flat = x[..n].as_flattened();
-    let nonzero = flat.iter().fold(0usize, |c, &v| c + usize::from(v != 0.0));
-    if 4 * nonzero > 3 * flat.len() && crate::math::all_finite(w.as_flattened()) {
+    let nonzero: usize = flat
+        .chunks(1 << 16)
+        .map(|c| c.iter().fold(0u32, |a, &v| a + u32::from(v != 0.0)) as usize)
+        .sum();
+    if 4 * nonzero > 3 * flat.len() && finite {
         forward_rows_dense(flat, IN, w, b, &mut z[..n], tick);
         return;
     }
@@ -356,6 +384,85 @@ pub fn forward_rows_ticking<const IN: usize, const OUT: usize>(
         add_bias(&mut a1, b);
         zs[0] = a0;
         zs[1] = a1;
+    }
+    for (xs, zs) in xr.iter().zip(zr.iter_mut()) {
+        let mut acc = [0.0f32; OUT];
+        for_each_nonzero(xs, |i, xi| {
+            axpy_row(&mut acc, xi, w, i);
+            tick();
+        });
+        add_bias(&mut acc, b);
+        *zs = acc;
+    }
+}
+
+/// `S` samples side by side over the union of their nonzero inputs (rows of at most 64
+/// entries), every weight finite: `a_s += x_si·W_i` for each `i` where some `x_si != 0`, in
+/// increasing `i`. The zero inputs taken along give the same bits as skipping them (see
+/// [`forward_rows_dense`]); the inputs that are zero in all `S` samples are skipped. One loop
+/// with one exit per group instead of one mask walk per sample. `tick()` `S / 2` times per
+/// step (at least once per two nonzero inputs).
+macro_rules! forward_group {
+    ($name:ident, $s:literal, $(($a:ident, $i:literal)),+) => {
+        #[inline(always)]
+        fn $name<const IN: usize, const OUT: usize>(
+            xs: &[[f32; IN]; $s],
+            w: &[[f32; OUT]; IN],
+            b: Option<&[f32; OUT]>,
+            zs: &mut [[f32; OUT]; $s],
+            tick: &mut impl FnMut(),
+        ) {
+            if IN == 0 || IN > 64 {
+                return;
+            }
+            let mut m = union_mask(xs);
+            $(let mut $a = [0.0f32; OUT];)+
+            while m != 0 {
+                let i = pop(&mut m).min(IN - 1);
+                let wr: [f32; OUT] = w[i];
+                $(axpy(&mut $a, xs[$i][i], &wr);)+
+                for _ in 0..$s / 2 {
+                    tick();
+                }
+            }
+            $(
+                add_bias(&mut $a, b);
+                zs[$i] = $a;
+            )+
+        }
+    };
+}
+forward_group!(forward_group2, 2, (a0, 0), (a1, 1));
+forward_group!(forward_group4, 4, (a0, 0), (a1, 1), (a2, 2), (a3, 3));
+
+/// [`forward_rows_ticking`] for rows of at most 64 entries and finite weights: groups of
+/// samples over the union of their nonzero inputs ([`forward_group2`], or four samples for
+/// outputs of at most 16 lanes, to keep 8 vector accumulators in flight); the remaining rows
+/// one by one over their own nonzero inputs.
+#[inline(always)]
+fn forward_rows_union<const IN: usize, const OUT: usize>(
+    x: &[[f32; IN]],
+    w: &[[f32; OUT]; IN],
+    b: Option<&[f32; OUT]>,
+    z: &mut [[f32; OUT]],
+    tick: &mut impl FnMut(),
+) {
+    let n = x.len().min(z.len());
+    let (x, z) = (&x[..n], &mut z[..n]);
+    let done = if OUT <= 16 {
+        let (xq, _) = x.as_chunks::<4>();
+        let (zq, _) = z.as_chunks_mut::<4>();
+        for (xs, zs) in xq.iter().zip(zq.iter_mut()) {
+            forward_group4(xs, w, b, zs, tick);
+        }
+        4 * xq.len()
+    } else {
+        0
+    };
+    let (xp, xr) = x[done..].as_chunks::<2>();
+    let (zp, zr) = z[done..].as_chunks_mut::<2>();
+    for (xs, zs) in xp.iter().zip(zp.iter_mut()) {
+        forward_group2(xs, w, b, zs, tick);
     }
     for (xs, zs) in xr.iter().zip(zr.iter_mut()) {
         let mut acc = [0.0f32; OUT];
@@ -461,9 +568,9 @@ fn forward_rows_dense<const OUT: usize>(
 }
 
 /// `dx_b = W·dz_b` for every row, from `wt = Wᵀ`: for each `i`, the sum over `j` in order;
-/// two samples side by side.
+/// two samples side by side (the input gradient of [`backward_rows`]).
 #[inline]
-fn input_grad_rows<const IN: usize, const OUT: usize>(
+pub fn input_grad_rows<const IN: usize, const OUT: usize>(
     wt: &[[f32; IN]; OUT],
     dz: &[[f32; OUT]],
     dx: &mut [[f32; IN]],
@@ -753,6 +860,146 @@ fn weight_grad_inline<const OUT: usize>(
     }
 }
 
+/// One pass of [`weight_grad_fixed`] over the gradient rows `cols` (increasing), each kept in
+/// its own variable over all the samples: `gW_c += x_bc·dz_b` in sample order, zero inputs
+/// *not* skipped. Returns `false` (nothing done) when one of the rows holds a `-0`, for which
+/// adding a `+0` product would not be exact.
+macro_rules! grad_cols {
+    ($name:ident, $k:literal, $(($a:ident, $i:literal)),+) => {
+        #[inline(always)]
+        fn $name<const IN: usize, const OUT: usize>(
+            x: &[[f32; IN]],
+            dz: &[[f32; OUT]],
+            gw: &mut [[f32; OUT]; IN],
+            cols: &[usize],
+            tick: &mut impl FnMut(),
+        ) -> bool {
+            let Ok(&[$($a),+]) = <&[usize; $k]>::try_from(cols) else {
+                return false;
+            };
+            // Clamped (no change for an index in range): no bounds checks in the loop.
+            $(let $a = $a.min(IN - 1);)+
+            let neg_zero = [$(has_neg_zero(&gw[$a])),+];
+            if neg_zero.iter().any(|&z| z) {
+                return false;
+            }
+            let cols = [$($a),+];
+            let [$(mut $a),+] = cols.map(|c| gw[c]);
+            for (xr, d) in x.iter().zip(dz) {
+                // A copy of the row: the compiler then loads it once, in whole vectors.
+                let d: [f32; OUT] = *d;
+                $(axpy(&mut $a, xr[cols[$i]], &d);)+
+                tick();
+            }
+            $(gw[cols[$i]] = $a;)+
+            true
+        }
+    };
+}
+grad_cols!(grad_cols1, 1, (a0, 0));
+grad_cols!(grad_cols2, 2, (a0, 0), (a1, 1));
+grad_cols!(grad_cols3, 3, (a0, 0), (a1, 1), (a2, 2));
+grad_cols!(grad_cols4, 4, (a0, 0), (a1, 1), (a2, 2), (a3, 3));
+grad_cols!(grad_cols5, 5, (a0, 0), (a1, 1), (a2, 2), (a3, 3), (a4, 4));
+
+/// True when a value of `row` is `-0`.
+#[inline(always)]
+fn has_neg_zero<const OUT: usize>(row: &[f32; OUT]) -> bool {
+    let mut z = false;
+    for &v in row {
+        z |= v.to_bits() == 0x8000_0000;
+    }
+    z
+}
+
+/// The weight gradient of [`backward_rows`] for a constant input width, when every `dz` is
+/// finite: `gW_i += Σ_b x_bi·dz_b` in sample order. Rows whose input column is zero in every
+/// sample get no addition at all (all their terms are skipped, as in [`backward`]); the other
+/// rows take every sample's term, zero inputs included — exact because each such term is
+/// `±0` (`dz` finite) and the row is not `-0` (checked per row; a row that is gets the
+/// skipping loop): a sum that is not `-0` is unchanged by adding `±0` and never becomes `-0`
+/// in round-to-nearest. A few rows at a time stay in registers over all the samples (no
+/// bit-mask walk, no data-dependent branch). `finish` is called on every row, in increasing
+/// order, after its last addition.
+#[inline(always)]
+fn weight_grad_fixed<const IN: usize, const OUT: usize>(
+    x: &[[f32; IN]],
+    dz: &[[f32; OUT]],
+    gw: &mut [[f32; OUT]; IN],
+    mut finish: Option<RowFinish<'_, OUT>>,
+    tick: &mut impl FnMut(),
+) {
+    if IN == 0 {
+        return;
+    }
+    let n = x.len().min(dz.len());
+    let (x, dz) = (&x[..n], &dz[..n]);
+    // The columns with a nonzero input in some sample: the OR of the rows' bit masks, per
+    // block of 64 columns.
+    let mut cols = [0usize; IN];
+    let mut used = 0;
+    for k in 0..IN.div_ceil(64) {
+        let mut m = if IN <= 64 { union_mask(x) } else { 0 };
+        if IN > 64 {
+            for xr in x {
+                m |= nonzero_mask(xr.get(64 * k..).unwrap_or(&[]));
+            }
+        }
+        while m != 0 {
+            if let Some(c) = cols.get_mut(used) {
+                *c = 64 * k + pop(&mut m);
+            }
+            used += 1;
+        }
+    }
+    let cols = &cols[..used.min(IN)];
+    // About 8 vector registers of accumulators per pass, passes balanced.
+    let max = (8 / OUT.div_ceil(8).max(1)).clamp(1, 5);
+    let passes = cols.len().div_ceil(max);
+    let mut next = 0; // the first row not finished yet
+    let mut start = 0;
+    for p in 0..passes {
+        let k = (cols.len() - start).div_ceil(passes - p).min(max);
+        let group = &cols[start..start + k];
+        let done = match k {
+            1 => grad_cols1(x, dz, gw, group, tick),
+            2 => grad_cols2(x, dz, gw, group, tick),
+            3 => grad_cols3(x, dz, gw, group, tick),
+            4 => grad_cols4(x, dz, gw, group, tick),
+            _ => grad_cols5(x, dz, gw, group, tick),
+        };
+        for &c in group {
+            if !done {
+                // A `-0` in the group: the skipping loop, row by row.
+                if let Some(g) = gw.get_mut(c) {
+                    let mut a = *g;
+                    for (xr, d) in x.iter().zip(dz) {
+                        let v = xr.get(c).copied().unwrap_or(0.0);
+                        if v != 0.0 {
+                            axpy(&mut a, v, d);
+                        }
+                        tick();
+                    }
+                    *g = a;
+                }
+            }
+            if let Some(f) = finish.as_deref_mut() {
+                // Rows before `c` without any addition, then `c`.
+                for (i, row) in gw.iter_mut().enumerate().take(c + 1).skip(next) {
+                    f(i, row);
+                }
+            }
+            next = c + 1;
+        }
+        start += k;
+    }
+    if let Some(f) = finish {
+        for (i, row) in gw.iter_mut().enumerate().skip(next) {
+            f(i, row);
+        }
+    }
+}
+
 /// What [`weight_grad_rows_then`] calls on each finished gradient row: `(row index, row)`.
 pub type RowFinish<'a, const OUT: usize> = &'a mut dyn FnMut(usize, &mut [f32; OUT]);
 
@@ -802,6 +1049,24 @@ pub fn backward_rows<const IN: usize, const OUT: usize>(
     backward_rows_ticking(x, wt, dz, gw, gb, dx, None, &mut || {});
 }
 
+/// The weight gradient of [`backward_rows`] alone: `gW += Σ_b x_bᵀ dz_b` in sample order,
+/// zero inputs skipped (same bits as [`backward`] called sample after sample). A caller may
+/// pad the rows of `dz` and `gW` with zero lanes (e.g. 10 outputs to 16, whole vectors): the
+/// real lanes get exactly the same additions.
+#[inline(never)]
+pub fn weight_grad_rows<const IN: usize, const OUT: usize>(
+    x: &[[f32; IN]],
+    dz: &[[f32; OUT]],
+    gw: &mut [[f32; OUT]; IN],
+) {
+    let n = x.len().min(dz.len());
+    if crate::math::all_finite_inline(dz[..n].as_flattened()) {
+        weight_grad_fixed(&x[..n], &dz[..n], gw, None, &mut || {});
+    } else {
+        weight_grad_inline(x[..n].as_flattened(), IN, &dz[..n], gw, None, &mut || {});
+    }
+}
+
 /// [`backward_rows`], with `finish` called on each weight-gradient row after its last
 /// addition (see [`weight_grad_rows_then`]).
 #[inline]
@@ -834,7 +1099,11 @@ pub fn backward_rows_ticking<const IN: usize, const OUT: usize>(
     if let Some(dx) = dx {
         input_grad_rows(wt, &dz[..n], dx);
     }
-    weight_grad_inline(x[..n].as_flattened(), IN, &dz[..n], gw, finish, tick);
+    if crate::math::all_finite_inline(dz[..n].as_flattened()) {
+        weight_grad_fixed(&x[..n], &dz[..n], gw, finish, tick);
+    } else {
+        weight_grad_inline(x[..n].as_flattened(), IN, &dz[..n], gw, finish, tick);
+    }
     if let Some(gb) = gb {
         bias_grad_rows(&dz[..n], gb);
     }

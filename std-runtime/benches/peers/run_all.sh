@@ -5,6 +5,7 @@
 # one core with single-threaded math libraries. Writes one JSON object per line to stdout.
 #
 #   bash std-runtime/benches/peers/run_all.sh [CPU] > /tmp/host_run.jsonl
+#   SSE2_TARGET_DIR=target/a V3_TARGET_DIR=target/b bash std-runtime/benches/peers/run_all.sh
 #
 # Needs `pip install jax optax numpy` for the peers (skipped when missing).
 set -euo pipefail
@@ -13,11 +14,15 @@ CPU="${1:-1}"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 RAYON_NUM_THREADS=1
 export XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
-cargo build --release --example host_workloads >&2
-RUSTFLAGS="-C target-cpu=x86-64-v3" CARGO_TARGET_DIR=target/v3 \
+# Target directories (override to keep out of another build's way):
+# SSE2_TARGET_DIR (default target), V3_TARGET_DIR (default target/v3).
+SSE2_DIR="${SSE2_TARGET_DIR:-target}"
+V3_DIR="${V3_TARGET_DIR:-target/v3}"
+CARGO_TARGET_DIR="$SSE2_DIR" cargo build --release --example host_workloads >&2
+RUSTFLAGS="-C target-cpu=x86-64-v3" CARGO_TARGET_DIR="$V3_DIR" \
     cargo build --release --example host_workloads >&2
-SSE2=target/release/examples/host_workloads
-V3=target/v3/release/examples/host_workloads
+SSE2="$SSE2_DIR/release/examples/host_workloads"
+V3="$V3_DIR/release/examples/host_workloads"
 
 # Wall time of a fresh process (seconds, 4 decimals).
 ptime() { python3 -c 'import subprocess, sys, time; t = time.perf_counter(); subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); print(f"{time.perf_counter() - t:.4f}")' "$@"; }

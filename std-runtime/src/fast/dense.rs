@@ -18,6 +18,8 @@ pub struct DenseTile<const IN: usize, const OUT: usize, const B: usize> {
     scratch: Box<[[f32; OUT]; B]>,
     /// Padded copies of the kernel, bias and outputs (narrow layers).
     pad: Vec<f32>,
+    /// Padded copies of the output gradients and the kernel gradient (narrow layers).
+    pad_bw: Vec<f32>,
     wt: Box<[[f32; IN]; OUT]>,
     /// The next backward pass is the last tile of a step.
     last: bool,
@@ -27,10 +29,25 @@ pub struct DenseTile<const IN: usize, const OUT: usize, const B: usize> {
     kernel_sq_part: (usize, f32),
     /// This step may report a bound of the kernel penalty instead of its value.
     defer: bool,
-    /// The kernels whose penalty values were deferred, one after the other.
+    /// The kernels whose penalty values were deferred, one after the other: the first
+    /// `snap_len` values (the vector keeps its length between epochs: no clearing, no
+    /// zero-filling).
     snapshots: Vec<f32>,
+    snap_len: usize,
     /// Per step of the epoch: the snapshot whose penalty was deferred, if any.
     slots: Vec<Option<usize>>,
+}
+
+/// `dst_r[..OUT] = src_r`; the padding lanes are left as they are (zero from the allocation,
+/// see the callers). A row built whole on the stack would be read back with wider loads than
+/// its stores (a store-forwarding stall per row).
+#[inline(always)]
+fn pad_rows<const OUT: usize, const P: usize>(src: &[[f32; OUT]], dst: &mut [[f32; P]]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        if let Some(d) = d.get_mut(..OUT) {
+            d.copy_from_slice(s);
+        }
+    }
 }
 
 /// [`k::forward_rows`] with the rows padded to `P` lanes (a multiple of the vector width):
@@ -44,13 +61,15 @@ fn forward_padded<const IN: usize, const OUT: usize, const P: usize>(
     pad: &mut Vec<f32>,
 ) {
     let n = x.len().min(z.len());
-    pad.clear();
-    pad.resize(IN * P + P + n * P, 0.0);
+    // The padding lanes of the kernel and bias rows are zero from the allocation and never
+    // written; the output rows are written whole by the kernel.
+    let need = IN * P + P + n * P;
+    if pad.len() < need {
+        pad.resize(need, 0.0);
+    }
     let (wp, rest) = pad.split_at_mut(IN * P);
     let (bp, zp) = rest.split_at_mut(P);
-    for (row, wr) in wp.chunks_exact_mut(P).zip(w) {
-        row[..OUT].copy_from_slice(wr);
-    }
+    pad_rows(w, wp.as_chunks_mut::<P>().0);
     if let Some(b) = b {
         bp[..OUT].copy_from_slice(b);
     }
@@ -60,10 +79,50 @@ fn forward_padded<const IN: usize, const OUT: usize, const P: usize>(
     ) else {
         return k::forward_rows(x, w, b, z);
     };
-    let zp = zp.as_chunks_mut::<P>().0;
+    let zp = &mut zp.as_chunks_mut::<P>().0[..n];
     k::forward_rows(&x[..n], wp, b.map(|_| bp), zp);
     for (zr, zpr) in z.iter_mut().zip(zp.iter()) {
         zr.copy_from_slice(&zpr[..OUT]);
+    }
+}
+
+/// [`k::backward_rows`] with the weight gradient computed on rows padded to `P` lanes (see
+/// [`forward_padded`]): the same additions on the `OUT` real lanes, in whole vectors; the
+/// input and bias gradients as [`k::backward_rows`].
+fn backward_padded<const IN: usize, const OUT: usize, const P: usize>(
+    x: &[[f32; IN]],
+    wt: &[[f32; IN]; OUT],
+    dz: &[[f32; OUT]],
+    g: &mut DenseParams<IN, OUT>,
+    bias: bool,
+    dx: Option<&mut [[f32; IN]]>,
+    pad: &mut Vec<f32>,
+) {
+    let n = x.len().min(dz.len());
+    if let Some(dx) = dx {
+        k::input_grad_rows(wt, &dz[..n], dx);
+    }
+    // The padding lanes: zero from the allocation. Those of `dz` are never written; those of
+    // `gW` accumulate `x·0` (`+0`, or NaN after a non-finite input), never `-0`, and are
+    // never read: the real lanes get the same additions whatever they hold.
+    let need = IN * P + n * P;
+    if pad.len() < need {
+        pad.resize(need, 0.0);
+    }
+    let (gp, dp) = pad.split_at_mut(IN * P);
+    pad_rows(&g.kernel, gp.as_chunks_mut::<P>().0);
+    let dp = &mut dp.as_chunks_mut::<P>().0[..n];
+    pad_rows(&dz[..n], dp);
+    let dp = &*dp;
+    let Ok(gp) = <&mut [[f32; P]; IN]>::try_from(gp.as_chunks_mut::<P>().0) else {
+        return k::backward_rows(x, wt, dz, &mut g.kernel, bias.then_some(&mut g.bias), None);
+    };
+    k::weight_grad_rows(&x[..n], dp, gp);
+    for (gr, row) in g.kernel.iter_mut().zip(gp.iter()) {
+        gr.copy_from_slice(&row[..OUT]);
+    }
+    if bias {
+        k::bias_grad_rows(&dz[..n], &mut g.bias);
     }
 }
 
@@ -85,17 +144,15 @@ fn bias_penalty<R: Regularizer, const IN: usize, const OUT: usize>(
 
 /// An upper bound of `l2 · Σw²` as the core computes it in `f32` (each square and each of the
 /// `n` additions rounded: at most `n · max w² · (1 + 2⁻²⁴)ⁿ⁺¹`), when it is far below overflow.
-fn l2_bound(l2: f32, w: &[f32]) -> Option<f32> {
-    // The largest magnitude as the largest bit pattern without the sign: an integer maximum,
-    // which vectorizes (NaN and ±∞ compare above every finite value).
-    let mut bits = 0u32;
-    for &v in w {
-        bits = bits.max(v.to_bits() & 0x7fff_ffff);
-    }
+///
+/// `bits` is the largest magnitude of the `len` weights as the largest bit pattern without the
+/// sign (`max |w|.to_bits()`): an integer maximum, which vectorizes (NaN and ±∞ compare above
+/// every finite value).
+fn l2_bound(l2: f32, bits: u32, len: usize) -> Option<f32> {
     let max = f64::from(f32::from_bits(bits));
-    let n = w.len() as f64;
+    let n = len as f64;
     let b = f64::from(l2) * n * max * max * 1.001 * (n * 1.2e-7).exp();
-    (bits < 0x7f80_0000 && w.len() < 1 << 20 && b < 1e36).then_some((b * 1.001 + 1e-30) as f32)
+    (bits < 0x7f80_0000 && len < 1 << 20 && b < 1e36).then_some((b * 1.001 + 1e-30) as f32)
 }
 
 /// `Σv²` (in index order, from `+0`) of each block of `len` values of `v`, eight blocks side
@@ -142,7 +199,9 @@ fn l2_factor<R: 'static>(r: Option<&R>) -> Option<f32> {
 pub(crate) fn softmax_rows<const N: usize>(z: &[[f32; N]], y: &mut [[f32; N]], t: &mut [[f32; N]]) {
     let n = z.len().min(y.len()).min(t.len());
     for (zr, tr) in z.iter().zip(t.iter_mut()) {
-        let m = max_of(zr);
+        // `max_of` (NaN-propagating): without branches when the row has no NaN.
+        let (m, nan) = super::loss::max_no_nan(zr);
+        let m = if nan { max_of(zr) } else { m };
         for (o, &v) in tr.iter_mut().zip(zr) {
             *o = v - m;
         }
@@ -169,12 +228,14 @@ impl<const IN: usize, const OUT: usize, R: Regularizer + 'static, const B: usize
             z: Box::new([[0.0; OUT]; B]),
             scratch: Box::new([[0.0; OUT]; B]),
             pad: Vec::new(),
+            pad_bw: Vec::new(),
             wt: Box::new([[0.0; IN]; OUT]),
             last: false,
             kernel_sq: None,
             kernel_sq_part: (0, 0.0),
             defer: false,
             snapshots: Vec::new(),
+            snap_len: 0,
             slots: Vec::new(),
         }
     }
@@ -245,17 +306,25 @@ impl<const IN: usize, const OUT: usize, R: Regularizer + 'static, const B: usize
     ) {
         let cfg = &self.config;
         let n = x.len();
-        if cfg.activity_regularizer.is_none() && !d_is_pre && cfg.activation == Activation::Relu {
+        let relu =
+            cfg.activity_regularizer.is_none() && !d_is_pre && cfg.activation == Activation::Relu;
+        if relu {
             // `Activation::Relu.backward_in_place`: `if y <= 0 { d = 0 }`, over the whole tile,
-            // as a bit mask (+0 where y <= 0, d untouched elsewhere): a conditional store
-            // would become a masked store, which is slow on some CPUs.
-            for (dj, &yj) in d[..n].as_flattened_mut().iter_mut().zip(y.as_flattened()) {
+            // as a bit mask (+0 where y <= 0, d unchanged elsewhere), written to the scratch
+            // rows: in place, the compiler turns it into masked stores, which are slow on Zen.
+            let out = cache.scratch[..n].as_flattened_mut();
+            for ((o, &dj), &yj) in out
+                .iter_mut()
+                .zip(d[..n].as_flattened())
+                .zip(y.as_flattened())
+            {
                 let keep = if yj <= 0.0 { 0u32 } else { u32::MAX };
-                *dj = f32::from_bits(dj.to_bits() & keep);
+                *o = f32::from_bits(dj.to_bits() & keep);
             }
         } else {
             self.activation_backward_rows(y, &mut cache.z[..n], &mut d[..n], d_is_pre, ctx);
         }
+        let dz: &[[f32; OUT]] = if relu { &cache.scratch[..n] } else { &d[..n] };
         if dx.is_some() {
             k::transpose(&p.kernel, &mut cache.wt);
         }
@@ -286,7 +355,7 @@ impl<const IN: usize, const OUT: usize, R: Regularizer + 'static, const B: usize
             k::backward_rows_ticking(
                 x,
                 &cache.wt,
-                &d[..n],
+                dz,
                 &mut g.kernel,
                 gb,
                 dx,
@@ -297,8 +366,20 @@ impl<const IN: usize, const OUT: usize, R: Regularizer + 'static, const B: usize
                 sq += v * v;
             }
             cache.kernel_sq = Some(sq);
+        } else if (1..8).contains(&OUT) {
+            backward_padded::<IN, OUT, 8>(x, &cache.wt, dz, g, cfg.use_bias, dx, &mut cache.pad_bw);
+        } else if (9..16).contains(&OUT) {
+            backward_padded::<IN, OUT, 16>(
+                x,
+                &cache.wt,
+                dz,
+                g,
+                cfg.use_bias,
+                dx,
+                &mut cache.pad_bw,
+            );
         } else {
-            k::backward_rows(x, &cache.wt, &d[..n], &mut g.kernel, gb, dx);
+            k::backward_rows(x, &cache.wt, dz, &mut g.kernel, gb, dx);
         }
     }
 
@@ -331,17 +412,26 @@ impl<const IN: usize, const OUT: usize, R: Regularizer + 'static, const B: usize
             (Some(l2), None, Some(g)) if cache.defer && room => {
                 // Inside an epoch: the gradient `(l2·(w·2))·1` now, the value `l2·Σw²` (index
                 // order) after the last step, from a copy of the kernel; meanwhile a bound.
+                // One pass over the kernel: the gradient, the copy and the largest magnitude.
                 let w = p.kernel.as_flattened();
-                for (gi, &wi) in g.kernel.as_flattened_mut().iter_mut().zip(w) {
-                    *gi += (l2 * (wi * 2.0)) * 1.0;
+                let (start, end) = (cache.snap_len, cache.snap_len + w.len());
+                if cache.snapshots.len() < end {
+                    cache.snapshots.resize(end, 0.0);
                 }
-                match l2_bound(l2, w) {
+                let snap = &mut cache.snapshots[start..end];
+                let mut bits = 0u32;
+                for ((gi, &wi), si) in g.kernel.as_flattened_mut().iter_mut().zip(w).zip(snap) {
+                    *gi += (l2 * (wi * 2.0)) * 1.0;
+                    *si = wi;
+                    bits = bits.max(wi.to_bits() & 0x7fff_ffff);
+                }
+                match l2_bound(l2, bits, w.len()) {
                     Some(bound) => {
-                        let k = cache.snapshots.len() / w.len().max(1);
+                        let k = start / w.len().max(1);
                         if let Some(slot) = cache.slots.last_mut() {
                             *slot = Some(k);
                         }
-                        cache.snapshots.extend_from_slice(w);
+                        cache.snap_len = end;
                         pen.add(layer, PenaltyKind::Kernel, bound);
                     }
                     None => {
@@ -378,7 +468,8 @@ impl<const IN: usize, const OUT: usize, R: Regularizer + 'static, const B: usize
     ) {
         cache.defer = false;
         let l2 = l2_factor(self.config.kernel_regularizer.as_ref());
-        let sums = square_sums(&cache.snapshots, IN * OUT);
+        let snaps = cache.snapshots.get(..cache.snap_len).unwrap_or(&[]);
+        let sums = square_sums(snaps, IN * OUT);
         let values: Vec<Option<f32>> = cache
             .slots
             .iter()
@@ -388,7 +479,7 @@ impl<const IN: usize, const OUT: usize, R: Regularizer + 'static, const B: usize
             })
             .collect();
         cache.slots.clear();
-        cache.snapshots.clear();
+        cache.snap_len = 0;
         if values.iter().any(Option::is_some) {
             f(layer, &values);
         }

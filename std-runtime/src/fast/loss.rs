@@ -40,8 +40,47 @@ fn check_target(loss: Loss, n: usize, t: Target<'_>) -> Result<(), Error> {
 }
 
 /// The core's `max_and_index`: `activation::max_of` and where it was found.
+///
+/// Without data-dependent branches when the row has no NaN (the usual case): the running
+/// maximum `if v > m { v } else { m }` (one `max` instruction per value; the same value as the
+/// core's loop, which takes `v` only when it is strictly greater), then the first index
+/// holding a value equal to it — where the core's loop took it last. With a NaN, the core's
+/// loop.
 #[inline]
-fn max_and_index(z: &[f32]) -> (f32, usize) {
+pub(crate) fn max_and_index(z: &[f32]) -> (f32, usize) {
+    let (m, nan) = max_no_nan(z);
+    if nan || z.len() > 64 {
+        return max_and_index_seq(z);
+    }
+    let mut hit = 0u64;
+    for (j, &v) in z.iter().enumerate() {
+        hit |= u64::from(v == m) << (j & 63);
+    }
+    (
+        m,
+        if hit == 0 {
+            0
+        } else {
+            hit.trailing_zeros() as usize
+        },
+    )
+}
+
+/// `(if v > m { v } else { m }` over `z` from `-∞`, whether `z` holds a NaN`)`.
+#[inline(always)]
+pub(crate) fn max_no_nan(z: &[f32]) -> (f32, bool) {
+    let mut m = f32::NEG_INFINITY;
+    let mut nan = false;
+    for &v in z {
+        m = if v > m { v } else { m };
+        nan |= v.is_nan();
+    }
+    (m, nan)
+}
+
+/// The core's `max_and_index`, as written there.
+#[inline(never)]
+fn max_and_index_seq(z: &[f32]) -> (f32, usize) {
     let mut m = f32::NEG_INFINITY;
     let mut arg = 0;
     for (j, &v) in z.iter().enumerate() {
@@ -144,4 +183,36 @@ pub(crate) fn fused_batch<'t, T: Tensor>(
         start += cnt;
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{max_and_index, max_and_index_seq};
+
+    const SPECIAL: [f32; 9] = [
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        2.5,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        -f32::NAN,
+    ];
+
+    #[test]
+    fn max_and_index_is_the_cores() {
+        let key = |(m, i): (f32, usize)| (m.to_bits(), i);
+        assert_eq!(key(max_and_index(&[])), key(max_and_index_seq(&[])));
+        for a in SPECIAL {
+            for b in SPECIAL {
+                for c in SPECIAL {
+                    for z in [[a, b, c, -1.0], [-1.0, a, b, c], [a, a, b, c]] {
+                        assert_eq!(key(max_and_index(&z)), key(max_and_index_seq(&z)), "{z:?}");
+                    }
+                }
+            }
+        }
+    }
 }

@@ -404,16 +404,7 @@ fn add_metrics(m: &mut MetricSums, out: &[f32], t: Target<'_>, errors: bool) {
         m.add_sample(out, t, errors);
         return;
     }
-    let argmax = |v: &[f32]| {
-        let (mut best, mut mx) = (0, f32::NEG_INFINITY);
-        for (i, &x) in v.iter().enumerate() {
-            if x > mx {
-                mx = x;
-                best = i;
-            }
-        }
-        best
-    };
+    let argmax = first_max_index;
     let class = match t {
         Target::Class(k) => k as usize,
         Target::Dense(v) => argmax(v),
@@ -422,6 +413,41 @@ fn add_metrics(m: &mut MetricSums, out: &[f32], t: Target<'_>, errors: bool) {
     if argmax(out) == class {
         m.correct += 1;
     }
+}
+
+/// The core's first maximum (`if x > mx { mx = x; best = i }` from `-∞`, NaN never taken),
+/// without data-dependent branches: the maximum (`max` instructions), then the first index
+/// holding it (index 0 when nothing is above `-∞`).
+#[inline]
+fn first_max_index(v: &[f32]) -> usize {
+    if v.len() > 64 {
+        return first_max_index_seq(v);
+    }
+    let mut mx = f32::NEG_INFINITY;
+    for &x in v {
+        mx = if x > mx { x } else { mx };
+    }
+    let mut hit = 0u64;
+    for (i, &x) in v.iter().enumerate() {
+        hit |= u64::from(x == mx) << (i & 63);
+    }
+    if mx == f32::NEG_INFINITY || hit == 0 {
+        0
+    } else {
+        hit.trailing_zeros() as usize
+    }
+}
+
+/// [`first_max_index`] as the core writes it.
+fn first_max_index_seq(v: &[f32]) -> usize {
+    let (mut best, mut mx) = (0, f32::NEG_INFINITY);
+    for (i, &x) in v.iter().enumerate() {
+        if x > mx {
+            mx = x;
+            best = i;
+        }
+    }
+    best
 }
 
 /// The core's `check_batch` (same checks, same errors, same order).
@@ -772,4 +798,35 @@ fn epoch_finish(rep: &mut EpochReport) {
     rep.loss /= n;
     rep.data_loss /= n;
     rep.penalties.scale(1.0 / n);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{first_max_index, first_max_index_seq};
+
+    const SPECIAL: [f32; 9] = [
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        2.5,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        -f32::NAN,
+    ];
+
+    #[test]
+    fn first_max_index_is_the_cores() {
+        assert_eq!(first_max_index(&[]), 0);
+        for a in SPECIAL {
+            for b in SPECIAL {
+                for c in SPECIAL {
+                    for z in [[a, b, c, 1.0], [1.0, a, b, c], [a, a, b, c]] {
+                        assert_eq!(first_max_index(&z), first_max_index_seq(&z), "{z:?}");
+                    }
+                }
+            }
+        }
+    }
 }
