@@ -245,6 +245,7 @@ impl Loss {
     /// assert_eq!(a, 80.0); // not -log(clip(y_1)) = 16.118
     /// # Ok::<(), microfit_core::Error>(())
     /// ```
+    #[inline]
     pub fn fused_value_grad_with_output(
         &self,
         z: &[f32],
