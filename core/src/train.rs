@@ -325,6 +325,7 @@ pub struct StepReport {
     pub metrics: MetricSums,
 }
 
+#[inline(never)]
 fn check_batch<M: Trainable>(
     model: &M,
     samples: &Samples<'_>,
@@ -350,21 +351,30 @@ fn check_batch<M: Trainable>(
         return Ok(());
     }
     for k in 0..rows.len() {
-        let i = rows.get(k);
-        if i >= samples.len() {
-            return Err(Error::ShapeMismatch {
-                what: "sample index",
-                expected: samples.len() as u32,
-                found: i as u32,
-            });
-        }
-        let bad_t = match samples.target(i) {
-            Target::Dense(t) => !crate::math::all_finite(t),
-            Target::Class(_) => false,
-        };
-        if bad_t || !crate::math::all_finite(samples.input(i)) {
-            return Err(Error::NonFiniteInput { sample: k as u32 });
-        }
+        check_row(samples, rows, k)?;
+    }
+    Ok(())
+}
+
+/// Row `k` of `rows` exists and its input (and dense target) is finite. Only runs when the
+/// block check of [`check_batch`] failed; never inlined, so that the loop above is one small
+/// copy rather than one per kind of rows and targets (0.5 KB of a microcontroller's flash).
+#[inline(never)]
+fn check_row(samples: &Samples<'_>, rows: Rows<'_>, k: usize) -> Result<(), Error> {
+    let i = rows.get(k);
+    if i >= samples.len() {
+        return Err(Error::ShapeMismatch {
+            what: "sample index",
+            expected: samples.len() as u32,
+            found: i as u32,
+        });
+    }
+    let bad_t = match samples.target(i) {
+        Target::Dense(t) => !crate::math::all_finite(t),
+        Target::Class(_) => false,
+    };
+    if bad_t || !crate::math::all_finite(samples.input(i)) {
+        return Err(Error::NonFiniteInput { sample: k as u32 });
     }
     Ok(())
 }
