@@ -42,8 +42,9 @@ pub struct Network<L: Layer> {
 impl<L: Layer> Network<L> {
     /// Number of trainable scalars.
     pub const PARAMS: usize = <L::Params as ZeroParams>::LEN;
-    /// Number of `f32` activation values kept per sample: the layers' caches and
-    /// intermediate outputs, plus the output and its gradient.
+    /// Number of `f32` activation values kept per sample: the layers' caches, the intermediate
+    /// outputs and their gradients (the backward pass's buffers), plus the output and its
+    /// gradient.
     pub const ACTIVATION_FLOATS: usize = L::Cache::FLOATS + 2 * L::Output::LEN;
 
     /// Builds the network and initializes its weights from `seed` (Keras initializers).
@@ -186,6 +187,7 @@ impl<L: Layer> Trainable for Network<L> {
             inv_batch,
             layer: 0,
             penalties: pen,
+            step_input: true,
         };
         self.layers.backward(
             &self.params,

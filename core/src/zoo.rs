@@ -20,8 +20,12 @@
 //! let net = zoo::tiny_cnn(42)?;
 //! assert_eq!(Network::<TinyCnn>::PARAMS, 810);
 //! // Activations kept per sample: conv z and y (2·288), pooled (72), flattened (72),
-//! // dense z (10), plus the output and its gradient (2·10).
-//! assert_eq!(Network::<TinyCnn>::ACTIVATION_FLOATS, 2 * 288 + 72 + 72 + 10 + 2 * 10);
+//! // dense z (10), the gradients of the three intermediate outputs (288 + 72 + 72), plus the
+//! // output and its gradient (2·10).
+//! assert_eq!(
+//!     Network::<TinyCnn>::ACTIVATION_FLOATS,
+//!     2 * 288 + 72 + 72 + 10 + (288 + 72 + 72) + 2 * 10
+//! );
 //! let report = zoo::tiny_cnn_smoke_step(42)?;
 //! assert!(report.total_loss.is_finite());
 //! # let _ = net;

@@ -10,17 +10,18 @@
 //! | weights: conv kernel 3·3·1·8 + bias 8, dense kernel 72·10 + bias 10 | 810 f32 | 3,240 |
 //! | gradients (same structure) | 810 f32 | 3,240 |
 //! | per-sample activations: conv `z` 6·6·8 (its cache) and output 288, pooled 72 (max pooling stores no argmax), flattened 72, dense `z` 10 | 730 f32 | 2,920 |
+//! | their gradients in the backward pass: conv output 288, pooled 72, flattened 72 | 432 f32 | 1,728 |
 //! | network output and its gradient | 2·10 f32 | 80 |
 //! | model RNG (PCG32 state + stream) | 2 u64 | 16 |
 //! | layer configs: 2 × `DenseConfig<Reg>` (activation 8, 3 × `Option<Reg>` 12, 2 × initializer 8, `use_bias` 1 → 61, padded to 64); pooling and flatten are zero-sized | | 128 |
-//! | **`Network<TinyCnn>`** | | **9,624** |
+//! | **`Network<TinyCnn>`** | | **11,352** |
 //! | Adam slots `m`, `v` | 2·810 f32 | 6,480 |
 //! | Adam config (60) + iteration counter (4) + `1 - β` cache (2 betas' bits, 2 values: 16) | | 80 |
 //! | **`Adam<Params>`** | | **6,560** |
-//! | **model + optimizer** | | **16,184** |
+//! | **model + optimizer** | | **17,912** |
 //!
-//! Backward passes add the per-layer output gradients on the stack (at most 288 + 72 + 72 + 10
-//! floats at once for this model) — they are not part of these structs.
+//! The gradients w.r.t. the intermediate outputs live in the model (the tuple's cache), not on
+//! the stack of the backward pass: all of the training memory is in these structs.
 
 use core::mem::size_of;
 
@@ -44,16 +45,17 @@ fn tiny_cnn_buffers_are_associated_consts() {
     );
     assert_eq!(<DenseParams<72, 10> as ZeroParams>::LEN, 730);
     assert_eq!(Network::<TinyCnn>::PARAMS, 810);
-    // Caches and intermediate outputs: 288 (conv z) + 288 + 0 (pool: no cache) + 72 + 0 + 72 + 10.
-    assert_eq!(<<TinyCnn as Layer>::Cache as Zeroed>::FLOATS, 730);
-    assert_eq!(Network::<TinyCnn>::ACTIVATION_FLOATS, 730 + 2 * 10);
+    // Caches and intermediate outputs: 288 (conv z) + 288 + 0 (pool: no cache) + 72 + 0 + 72 + 10,
+    // then the intermediate outputs' gradients 288 + 72 + 72.
+    assert_eq!(<<TinyCnn as Layer>::Cache as Zeroed>::FLOATS, 730 + 432);
+    assert_eq!(Network::<TinyCnn>::ACTIVATION_FLOATS, 730 + 432 + 2 * 10);
 }
 
 #[test]
 fn tiny_cnn_with_adam_exact_bytes() {
     // The pieces.
     assert_eq!(size_of::<P>(), 810 * 4);
-    assert_eq!(size_of::<<TinyCnn as Layer>::Cache>(), 730 * 4);
+    assert_eq!(size_of::<<TinyCnn as Layer>::Cache>(), (730 + 432) * 4);
     assert_eq!(size_of::<Rng>(), 16);
     assert_eq!(size_of::<DenseConfig<Reg>>(), 64);
     assert_eq!(size_of::<TinyCnn>(), 2 * 64);
@@ -61,8 +63,11 @@ fn tiny_cnn_with_adam_exact_bytes() {
 
     // The model: weights + gradients + activations + output and its gradient + configs + RNG.
     let net = size_of::<Network<TinyCnn>>();
-    assert_eq!(net, 2 * 810 * 4 + 730 * 4 + 2 * 10 * 4 + 2 * 64 + 16);
-    assert_eq!(net, 9_624);
+    assert_eq!(
+        net,
+        2 * 810 * 4 + (730 + 432) * 4 + 2 * 10 * 4 + 2 * 64 + 16
+    );
+    assert_eq!(net, 11_352);
 
     // The optimizer: two slots, its config, the iteration counter and its `1 - β` cache
     // (two betas' bits and two values, so the double-precision `keras_one_minus` runs once).
@@ -70,7 +75,7 @@ fn tiny_cnn_with_adam_exact_bytes() {
     assert_eq!(adam, 2 * 810 * 4 + 60 + 4 + 16);
     assert_eq!(adam, 6_560);
 
-    assert_eq!(net + adam, 16_184);
+    assert_eq!(net + adam, 17_912);
     println!(
         "tiny CNN: Network {net} B + Adam {adam} B = {} B",
         net + adam

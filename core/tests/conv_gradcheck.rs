@@ -323,6 +323,7 @@ fn conv_gradients_match_finite_differences() {
             inv_batch: inv_b,
             layer: 0,
             penalties: &mut pen,
+            step_input: false,
         };
         conv::backward(
             &cfg,

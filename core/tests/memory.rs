@@ -13,16 +13,17 @@ fn w1_parameter_and_activation_counts_are_compile_time_constants() {
     // 4·16 + 16 + 16·3 + 3, by hand.
     const PARAMS: usize = Network::<W1>::PARAMS;
     assert_eq!(PARAMS, 131);
-    // Per-sample activations: z0 (16), y0 (16), z1 (3) + output (3) and its gradient (3).
+    // Per-sample activations: z0 (16), y0 (16), z1 (3), the gradient of y0 in the backward
+    // pass (16) + output (3) and its gradient (3).
     const ACT: usize = Network::<W1>::ACTIVATION_FLOATS;
-    assert_eq!(ACT, 16 + 16 + 3 + 3 + 3);
+    assert_eq!(ACT, 16 + 16 + 3 + 16 + 3 + 3);
 }
 
 #[test]
 fn w1_with_adam_training_ram_is_params_times_four_slots_plus_activations_plus_constant() {
     let weights_grads_slots = 131 * 4 * 4; // weights, gradients, Adam m and v
     assert_eq!(weights_grads_slots, 2096);
-    let activations = 41 * 4;
+    let activations = 57 * 4;
     // The constant: layer configurations (activations, regularizers, initializers), the
     // dropout RNG state, Adam's hyperparameters, its step counter and its cached `1 - β`
     // (the betas' bits and the two values), the loss.

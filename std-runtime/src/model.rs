@@ -982,6 +982,7 @@ impl Trainable for Sequential {
                 inv_batch,
                 layer: i,
                 penalties: pen,
+                step_input: false,
             };
             let (ds_before, ds_rest) = self.ds.split_at_mut(i);
             let d = &mut ds_rest[0];

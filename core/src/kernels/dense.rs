@@ -80,26 +80,123 @@ pub fn backward(
     if out == 0 {
         return;
     }
-    if let Some(dx) = dx {
-        for (dxi, row) in dx.iter_mut().zip(w.chunks_exact(out)) {
-            let mut s = 0.0f32;
-            for (&wij, &dj) in row.iter().zip(dz) {
-                s += wij * dj;
+    match dx {
+        // One pass over the rows of `W`: `dx_i`, then row `i` of `gW` (the same operations).
+        Some(dx) if dx.len() == x.len() => {
+            let rows = w.chunks_exact(out).zip(gw.chunks_exact_mut(out));
+            for ((dxi, &xi), (row, grow)) in dx.iter_mut().zip(x).zip(rows) {
+                let mut s = 0.0f32;
+                for (&wij, &dj) in row.iter().zip(dz) {
+                    s += wij * dj;
+                }
+                *dxi = s;
+                if xi != 0.0 {
+                    for (g, &dj) in grow.iter_mut().zip(dz) {
+                        *g += xi * dj;
+                    }
+                }
             }
-            *dxi = s;
         }
-    }
-    for (&xi, grow) in x.iter().zip(gw.chunks_exact_mut(out)) {
-        if xi == 0.0 {
-            continue;
-        }
-        for (g, &dj) in grow.iter_mut().zip(dz) {
-            *g += xi * dj;
+        dx => {
+            if let Some(dx) = dx {
+                for (dxi, row) in dx.iter_mut().zip(w.chunks_exact(out)) {
+                    let mut s = 0.0f32;
+                    for (&wij, &dj) in row.iter().zip(dz) {
+                        s += wij * dj;
+                    }
+                    *dxi = s;
+                }
+            }
+            for (&xi, grow) in x.iter().zip(gw.chunks_exact_mut(out)) {
+                if xi == 0.0 {
+                    continue;
+                }
+                for (g, &dj) in grow.iter_mut().zip(dz) {
+                    *g += xi * dj;
+                }
+            }
         }
     }
     if let Some(gb) = gb {
         for (g, &dj) in gb.iter_mut().zip(dz) {
             *g += dj;
+        }
+    }
+}
+
+/// [`backward`]'s weight and bias gradients (no `dx`) for the **first layer of a training
+/// step**, column by column: outputs with `dz_j == 0` (inactive ReLU units) are skipped, zero
+/// inputs are not.
+///
+/// The same bits as [`backward`] when every `x_i` is finite and no accumulator holds `-0` —
+/// which is what a training step guarantees for its first layer (the inputs are checked
+/// finite before any work; the gradients start at `+0`, and sums started at `+0` never become
+/// `-0`): a skipped or added term is then `x_i·0 = ±0` or `0·dz_j = ±0`, and `g + ±0 = g`.
+/// Only when some `dz_j` is NaN or infinite (a step that then fails with
+/// `Error::NonFiniteGradient` without an update) can `gW`'s bits differ: `0·∞` is added here.
+///
+/// `x.len()` must be `gw.len() / dz.len()` (the layer's input size): a shorter `x` accumulates
+/// nothing (the training step has rejected such a shape before). With fixed sizes the compiler
+/// then keeps `x` in registers for every column.
+///
+/// ```
+/// use microfit_core::kernels::dense::{backward, backward_columns};
+/// let (x, dz) = ([1.0, 0.0, -2.0], [0.5, 0.0]);
+/// let (mut g1, mut b1) = ([0.0; 6], [0.0; 2]);
+/// let (mut g2, mut b2) = ([0.0; 6], [0.0; 2]);
+/// backward(&x, &[0.0; 6], &dz, &mut g1, Some(&mut b1), None);
+/// backward_columns(&x, &dz, &mut g2, Some(&mut b2), None);
+/// assert_eq!((g1, b1), (g2, b2));
+/// assert_eq!(g2, [0.5, 0.0, 0.0, 0.0, -1.0, 0.0]);
+/// ```
+///
+/// With `relu_y = Some(y)` the ReLU's backward pass is folded in: `dz` is the gradient with
+/// respect to the layer's *output* `y = relu(z)`, and the columns where `y_j <= 0` are skipped
+/// — exactly the columns ReLU's backward would have set to `0` (a NaN `y_j` keeps its column,
+/// as there). One pass over the outputs instead of two.
+#[inline]
+pub fn backward_columns(
+    x: &[f32],
+    dz: &[f32],
+    gw: &mut [f32],
+    gb: Option<&mut [f32]>,
+    relu_y: Option<&[f32]>,
+) {
+    let out = dz.len();
+    if out == 0 {
+        return;
+    }
+    let Some(x) = x.get(..gw.len() / out) else {
+        return;
+    };
+    // ReLU's derivative is 0 where its output is <= 0 (a NaN output keeps its gradient).
+    let relu_zero = |j: usize| relu_y.is_some_and(|y| y.get(j).is_some_and(|&v| v <= 0.0));
+    let active = |j: usize, dj: f32| dj != 0.0 && !relu_zero(j);
+    match gb {
+        Some(gb) => {
+            for ((j, &dj), gbj) in dz.iter().enumerate().zip(gb) {
+                if active(j, dj) {
+                    *gbj += dj;
+                    add_column(x, dj, gw, out, j);
+                }
+            }
+        }
+        None => {
+            for (j, &dj) in dz.iter().enumerate() {
+                if active(j, dj) {
+                    add_column(x, dj, gw, out, j);
+                }
+            }
+        }
+    }
+}
+
+/// Column `j` of the row-major `gw` (rows of `out`): `gw[i][j] += x_i·d`.
+#[inline(always)]
+fn add_column(x: &[f32], d: f32, gw: &mut [f32], out: usize, j: usize) {
+    for (&xi, row) in x.iter().zip(gw.chunks_exact_mut(out)) {
+        if let Some(g) = row.get_mut(j) {
+            *g += xi * d;
         }
     }
 }

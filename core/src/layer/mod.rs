@@ -211,6 +211,13 @@ pub struct BackwardCtx<'a> {
     pub layer: usize,
     /// Where activity penalties are summed (undivided; the step divides by the batch size).
     pub penalties: &'a mut Penalties,
+    /// The layer's input is the training step's input — checked finite before any work — and
+    /// the gradient accumulators started at `+0` (so hold no `-0`). Set by
+    /// [`Network`](crate::model::Network) for its first layer (tuples pass it to their first
+    /// element only). A `Dense` layer then accumulates its weight gradient column by column,
+    /// skipping inactive outputs ([`crate::kernels::dense::backward_columns`]: the same bits
+    /// under exactly these conditions). `false` is always correct.
+    pub step_input: bool,
 }
 
 /// Static description of a layer, for reports and model summaries.

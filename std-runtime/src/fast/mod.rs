@@ -318,6 +318,7 @@ impl<L: BatchLayer<B>, const B: usize> BatchNetwork<L, B> {
                 inv_batch: inv_b,
                 layer: 0,
                 penalties: &mut pen,
+                step_input: false,
             };
             self.layers.backward_batch(
                 &self.params,
@@ -566,6 +567,7 @@ impl<L: BatchLayer<B>, const B: usize> Trainable for BatchNetwork<L, B> {
             inv_batch,
             layer: 0,
             penalties: pen,
+            step_input: false,
         };
         self.layers.backward_batch(
             &self.params,
