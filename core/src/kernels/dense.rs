@@ -57,7 +57,8 @@ pub fn forward(x: &[f32], w: &[f32], b: Option<&[f32]>, z: &mut [f32]) {
 }
 
 /// Accumulates the gradients of one sample: `gW += xᵀ·dz`, `gb += dz`, and writes
-/// `dx = W·dz` (summed over `j` in increasing order) when `dx` is given.
+/// `dx = W·dz` (summed over `j` in increasing order) when `dx` is given. `x`, `dx` and the rows
+/// of `W` and `gW` have the layer's sizes (rows beyond the shortest are not visited).
 ///
 /// ```
 /// use microfit_core::kernels::dense::backward;
@@ -81,8 +82,8 @@ pub fn backward(
         return;
     }
     match dx {
-        // One pass over the rows of `W`: `dx_i`, then row `i` of `gW` (the same operations).
-        Some(dx) if dx.len() == x.len() => {
+        // One pass over the rows of `W`: `dx_i`, then row `i` of `gW`.
+        Some(dx) => {
             let rows = w.chunks_exact(out).zip(gw.chunks_exact_mut(out));
             for ((dxi, &xi), (row, grow)) in dx.iter_mut().zip(x).zip(rows) {
                 let mut s = 0.0f32;
@@ -90,36 +91,28 @@ pub fn backward(
                     s += wij * dj;
                 }
                 *dxi = s;
-                if xi != 0.0 {
-                    for (g, &dj) in grow.iter_mut().zip(dz) {
-                        *g += xi * dj;
-                    }
-                }
+                add_row(grow, xi, dz);
             }
         }
-        dx => {
-            if let Some(dx) = dx {
-                for (dxi, row) in dx.iter_mut().zip(w.chunks_exact(out)) {
-                    let mut s = 0.0f32;
-                    for (&wij, &dj) in row.iter().zip(dz) {
-                        s += wij * dj;
-                    }
-                    *dxi = s;
-                }
-            }
+        None => {
             for (&xi, grow) in x.iter().zip(gw.chunks_exact_mut(out)) {
-                if xi == 0.0 {
-                    continue;
-                }
-                for (g, &dj) in grow.iter_mut().zip(dz) {
-                    *g += xi * dj;
-                }
+                add_row(grow, xi, dz);
             }
         }
     }
     if let Some(gb) = gb {
         for (g, &dj) in gb.iter_mut().zip(dz) {
             *g += dj;
+        }
+    }
+}
+
+/// Row `i` of `gW`: `g_j += x_i·dz_j`, nothing when `x_i == 0` (the documented skip).
+#[inline(always)]
+fn add_row(grow: &mut [f32], xi: f32, dz: &[f32]) {
+    if xi != 0.0 {
+        for (g, &dj) in grow.iter_mut().zip(dz) {
+            *g += xi * dj;
         }
     }
 }
