@@ -234,17 +234,7 @@ fn firmware_export_round_trips_bit_exact() {
     );
     // model.rs holds the same bits as literals, and the dataset.
     let src = std::fs::read_to_string(fw.join("model.rs")).unwrap();
-    let start = src
-        .find("pub const DENSE_1_KERNEL: [[f32; 5]; 6] = [")
-        .unwrap();
-    let body = &src[start..];
-    let body = &body[body.find("= [").unwrap() + 3..];
-    let body = &body[..body.find("];").unwrap()];
-    let values: Vec<f32> = body
-        .split(|c: char| c == ',' || c == '[' || c == ']' || c.is_whitespace())
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().unwrap())
-        .collect();
+    let values = literal_floats(&src, "pub const DENSE_1_KERNEL: [[f32; 5]; 6] = [");
     assert_eq!(
         bits(&values),
         bits(model.weights.get("dense_1/kernel").unwrap())

@@ -306,31 +306,8 @@ fn bad_spec_names_the_field() {
 fn resume_after_a_killed_run_continues_to_the_same_bits() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let ckpt = out.join("checkpoint.mfit");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_microfit"))
-        .args(["train", "--quiet", "--epochs", "100000", "--out"])
-        .arg(&out)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    loop {
-        if let Ok(m) = ModelFile::load(&ckpt)
-            && m.progress.epochs_done >= 3
-        {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "no checkpoint after 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
     // The checkpoint of a killed run is whole (atomic writes).
-    let m = ModelFile::load(&ckpt).unwrap();
+    let m = killed_run(&out, &[], 3);
     let k = m.progress.epochs_done;
     assert!((3..100_000).contains(&k));
     assert_eq!(m.progress.history.epochs(), k as usize);
@@ -347,22 +324,7 @@ fn resume_after_a_killed_run_continues_to_the_same_bits() {
     let resumed = history(&out);
     assert_eq!(resumed.epochs(), total as usize, "history continues");
     // An uninterrupted run of as many epochs ends with the very same history and weights.
-    let straight = tmp.path().join("straight");
-    microfit()
-        .args(["train", "--quiet", "--epochs", &total.to_string(), "--out"])
-        .arg(&straight)
-        .assert()
-        .success();
-    assert_eq!(
-        std::fs::read_to_string(straight.join("history.json")).unwrap(),
-        std::fs::read_to_string(out.join("history.json")).unwrap()
-    );
-    let a = ModelFile::load(&straight.join("model.mfit")).unwrap();
-    let b = ModelFile::load(&out.join("model.mfit")).unwrap();
-    for (x, y) in a.weights.tensors.iter().zip(&b.weights.tensors) {
-        assert_eq!(bits(x), bits(y));
-    }
-    assert_eq!(a.optimizer, b.optimizer);
+    same_as_straight_run(&out, &tmp.path().join("straight"), &[], total);
     // Resume refuses to change the spec, and needs a checkpoint.
     microfit()
         .args(["train", "--resume", "--lr", "0.1", "--out"])
@@ -596,13 +558,32 @@ fn resume_with_dropout_continues_to_the_same_bits() {
          [[layers]]\ntype = \"dense\"\nunits = 3\nactivation = \"softmax\"\n",
     )
     .unwrap();
+    let spec_args = ["--spec", spec.to_str().unwrap()];
     let out = tmp.path().join("run");
+    let m = killed_run(&out, &spec_args, 2);
+    assert!(
+        m.rng.is_some(),
+        "the checkpoint keeps the dropout generator"
+    );
+    let total = m.progress.epochs_done + 5;
+    microfit()
+        .args(["train", "--resume", "--epochs", &total.to_string(), "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let b = same_as_straight_run(&out, &tmp.path().join("straight"), &spec_args, total);
+    assert_eq!(b.0.rng, b.1.rng);
+}
+
+/// Starts `microfit train <extra> --epochs 100000 --out out`, kills it once its checkpoint
+/// has `epochs` epochs, and returns that checkpoint.
+fn killed_run(out: &Path, extra: &[&str], epochs: u32) -> ModelFile {
     let ckpt = out.join("checkpoint.mfit");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_microfit"))
-        .args(["train", "--quiet", "--epochs", "100000", "--spec"])
-        .arg(&spec)
+        .args(["train", "--quiet", "--epochs", "100000"])
+        .args(extra)
         .arg("--out")
-        .arg(&out)
+        .arg(out)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -610,7 +591,7 @@ fn resume_with_dropout_continues_to_the_same_bits() {
     let start = Instant::now();
     loop {
         if let Ok(m) = ModelFile::load(&ckpt)
-            && m.progress.epochs_done >= 2
+            && m.progress.epochs_done >= epochs
         {
             break;
         }
@@ -622,24 +603,23 @@ fn resume_with_dropout_continues_to_the_same_bits() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let m = ModelFile::load(&ckpt).unwrap();
-    let k = m.progress.epochs_done;
-    assert!(
-        m.rng.is_some(),
-        "the checkpoint keeps the dropout generator"
-    );
-    let total = k + 5;
+    ModelFile::load(&ckpt).unwrap()
+}
+
+/// Trains `<extra>` for `total` epochs without interruption into `straight` and checks that
+/// the resumed run in `out` ended with the same history, weights and optimizer state; returns
+/// both final model files.
+fn same_as_straight_run(
+    out: &Path,
+    straight: &Path,
+    extra: &[&str],
+    total: u32,
+) -> (ModelFile, ModelFile) {
     microfit()
-        .args(["train", "--resume", "--epochs", &total.to_string(), "--out"])
-        .arg(&out)
-        .assert()
-        .success();
-    let straight = tmp.path().join("straight");
-    microfit()
-        .args(["train", "--quiet", "--epochs", &total.to_string(), "--spec"])
-        .arg(&spec)
+        .args(["train", "--quiet", "--epochs", &total.to_string()])
+        .args(extra)
         .arg("--out")
-        .arg(&straight)
+        .arg(straight)
         .assert()
         .success();
     assert_eq!(
@@ -652,5 +632,5 @@ fn resume_with_dropout_continues_to_the_same_bits() {
         assert_eq!(bits(x), bits(y));
     }
     assert_eq!(a.optimizer, b.optimizer);
-    assert_eq!(a.rng, b.rng);
+    (a, b)
 }
