@@ -73,6 +73,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod activation;
+pub mod backend;
 pub mod error;
 pub mod init;
 pub mod kernels;
@@ -103,6 +104,7 @@ pub use train::Trainer;
 /// Everything needed to define and train a model.
 pub mod prelude {
     pub use crate::activation::Activation;
+    pub use crate::backend::{Backend, Portable};
     pub use crate::error::Error;
     pub use crate::init::Initializer;
     pub use crate::layer::Layer;

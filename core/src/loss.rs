@@ -21,7 +21,9 @@
 //! not 16.118.
 
 use crate::activation::{Activation, sigmoid};
+use crate::backend::Backend;
 use crate::error::Error;
+use crate::layer::LossIo;
 use crate::math;
 
 /// Keras' `backend.epsilon()` as float32.
@@ -267,6 +269,124 @@ impl Loss {
         }
     }
 
+    /// The loss of a tile's first `rows` samples (rows of `io.width` values), each added to
+    /// `sum` in sample order, with `scale · ∂loss/∂(output)` written into `io.dy` when `scale`
+    /// is given (training; `None` for an evaluation). Through the cached logits when `fused`
+    /// ([`Loss::fuses_with`]) and the model keeps them: the gradient is then w.r.t. the logits,
+    /// and the function returns `true`. Per sample this is [`Loss::fused_value_grad_with_output`]
+    /// or [`Loss::value_grad`], bit for bit; a tile's cross-entropy takes its `ln`s in one bulk
+    /// pass of the backend ([`Backend::ln_slice`]).
+    ///
+    /// # Errors
+    /// As [`Loss::value_grad`], for the first sample (in order) whose target does not fit.
+    pub fn tile_value_grad<'t, B: Backend>(
+        &self,
+        io: LossIo<'_>,
+        rows: usize,
+        fused: bool,
+        target: impl Fn(usize) -> Target<'t>,
+        scale: Option<f32>,
+        sum: &mut f32,
+    ) -> Result<bool, Error> {
+        let LossIo {
+            y,
+            logits,
+            dy,
+            width,
+        } = io;
+        let w = width.max(1);
+        let rows = rows.min(y.len() / w);
+        let grad_scale = scale.unwrap_or(1.0);
+        // Row `r` of the gradient buffer, when gradients are wanted.
+        let grad_range = |r: usize| scale.map(|_| r * w..(r + 1) * w);
+        match (fused, logits) {
+            (true, Some(z)) => {
+                let rows = rows.min(z.len() / w);
+                let softmax = matches!(
+                    self,
+                    Loss::CategoricalCrossentropy { .. } | Loss::SparseCategoricalCrossentropy { .. }
+                );
+                if rows > 1 && softmax {
+                    let io = LossIo {
+                        y,
+                        logits: Some(z),
+                        dy,
+                        width: w,
+                    };
+                    self.softmax_xent_rows::<B>(io, rows, &target, scale, sum)?;
+                } else {
+                    for r in 0..rows {
+                        let (zr, yr) = (&z[r * w..(r + 1) * w], &y[r * w..(r + 1) * w]);
+                        let g = grad_range(r).and_then(|range| dy.get_mut(range));
+                        *sum += self.fused_value_grad_with_output(zr, yr, target(r), g, grad_scale)?;
+                    }
+                }
+                Ok(true)
+            }
+            _ => {
+                for r in 0..rows {
+                    let yr = &y[r * w..(r + 1) * w];
+                    let g = grad_range(r).and_then(|range| dy.get_mut(range));
+                    *sum += self.value_grad(yr, target(r), g, grad_scale)?;
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    /// The softmax cross-entropy of a tile's rows on their cached logits, reusing the forward
+    /// pass's softmax `y` ([`softmax_xent`] row by row), the `ln`s of up to 64 rows in one bulk
+    /// pass.
+    fn softmax_xent_rows<'t, B: Backend>(
+        &self,
+        io: LossIo<'_>,
+        rows: usize,
+        target: &impl Fn(usize) -> Target<'t>,
+        scale: Option<f32>,
+        sum: &mut f32,
+    ) -> Result<(), Error> {
+        const CHUNK: usize = 64;
+        let LossIo {
+            y,
+            logits,
+            dy,
+            width: w,
+        } = io;
+        let z = logits.unwrap_or(y);
+        let mut maxes = [0.0f32; CHUNK];
+        let mut lns = [1.0f32; CHUNK];
+        let mut start = 0;
+        while start < rows {
+            let cnt = (rows - start).min(CHUNK);
+            for r in 0..cnt {
+                self.check_target(w, target(start + r))?;
+                let row = start + r;
+                let (m, arg) = max_and_index(&z[row * w..(row + 1) * w]);
+                maxes[r] = m;
+                // `y[argmax z]` is `e^0 / Σ`, the largest output.
+                lns[r] = y.get(row * w + arg).copied().unwrap_or(f32::NAN);
+            }
+            B::ln_slice(&mut lns[..cnt]);
+            for r in 0..cnt {
+                let row = start + r;
+                let (zr, yr) = (&z[row * w..(row + 1) * w], &y[row * w..(row + 1) * w]);
+                let m = maxes[r];
+                let lse = Lse {
+                    m,
+                    sum: 1.0,
+                    lse: if m.is_finite() { m - lns[r] } else { m },
+                };
+                let g = match scale {
+                    Some(_) => dy.get_mut(row * w..(row + 1) * w),
+                    None => None,
+                };
+                *sum += softmax_xent_tail(zr, Some(yr), lse, target(row), g, scale.unwrap_or(1.0));
+            }
+            start += cnt;
+        }
+        Ok(())
+    }
+
     fn check_target(&self, n: usize, target: Target<'_>) -> Result<(), Error> {
         match target {
             Target::Class(k) => {
@@ -450,6 +570,30 @@ fn softmax_xent(
     } else {
         m
     };
+    softmax_xent_tail(z, y, Lse { m, sum, lse }, t, grad, scale)
+}
+
+/// What [`softmax_xent`] computes before its value and gradient.
+#[derive(Clone, Copy)]
+struct Lse {
+    /// `max z`.
+    m: f32,
+    /// `Σ e^(z - m)` (only used without the forward pass's `y`).
+    sum: f32,
+    /// `log Σ e^z`.
+    lse: f32,
+}
+
+/// The value and gradient of [`softmax_xent`] from its [`Lse`].
+#[inline(always)]
+fn softmax_xent_tail(
+    z: &[f32],
+    y: Option<&[f32]>,
+    Lse { m, sum, lse }: Lse,
+    t: Target<'_>,
+    grad: Option<&mut [f32]>,
+    scale: f32,
+) -> f32 {
     let (value, ysum) = match t {
         Target::Class(k) => (z.get(k as usize).map_or(f32::NAN, |&zk| lse - zk), 1.0f32),
         Target::Dense(td) => {

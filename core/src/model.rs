@@ -1,5 +1,11 @@
 //! [`Network`]: a typed model (a [`Layer`], usually a tuple of layers) with its weights,
-//! gradients and per-sample activation buffers, all fixed-size.
+//! gradients and the buffers of a tile of `T` samples, all fixed-size.
+//!
+//! `T` is the number of samples each layer processes at once. A microcontroller uses the
+//! default, `T = 1`: per-sample code, and the activation memory of one sample whatever the
+//! batch size. A host uses a tile of, say, 32: each layer runs over 32 samples before the
+//! next (weights stay in cache, the loops are long and vectorize). The tile size never changes
+//! a bit of the result (every sum over samples runs in sample order either way).
 //!
 //! ```
 //! use microfit_core::prelude::*;
@@ -9,49 +15,87 @@
 //!     42,
 //! )?;
 //! assert_eq!(Network::<W1>::PARAMS, 4 * 16 + 16 + 16 * 3 + 3);
+//! // Activations of a tile: each layer's pre-activations, outputs and output gradients.
+//! assert_eq!(Network::<W1>::ACTIVATION_FLOATS, 3 * (16 + 3));
+//! assert_eq!(Network::<W1, 32>::ACTIVATION_FLOATS, 32 * 3 * (16 + 3));
 //! # let _ = net;
 //! # Ok::<(), microfit_core::Error>(())
 //! ```
 
 use crate::activation::Activation;
+use crate::backend::{Backend, Portable};
 use crate::error::Error;
-use crate::layer::{BackwardCtx, ForwardCtx, Layer, LayerInfo, Penalties};
+use crate::layer::{BackwardCtx, ForwardCtx, Layer, LayerInfo, LossIo, Penalties};
 use crate::params::{Params, ZeroParams};
 use crate::rng::Rng;
 use crate::tensor::{Tensor, Zeroed};
 use crate::train::Trainable;
 
-/// A typed model: layers (configuration), weights, gradients and activation buffers.
+/// A typed model: layers (configuration), weights, gradients and the buffers of a tile of `T`
+/// samples.
 ///
 /// Memory (`size_of`) is `2 · PARAMS · 4 B` (weights and gradients) `+ ACTIVATION_FLOATS · 4 B`
-/// plus the layer configurations and an RNG state; an optimizer adds `SLOTS · PARAMS · 4 B`.
+/// plus the layer configurations and generator states; an optimizer adds
+/// `SLOTS · PARAMS · 4 B`.
 #[derive(Debug, Clone)]
-pub struct Network<L: Layer> {
+pub struct Network<L: Layer, const T: usize = 1> {
     /// The layers (configuration only).
     pub layers: L,
     /// The weights.
     pub params: L::Params,
     /// Gradient accumulators (same structure as the weights).
     pub grads: L::Params,
-    cache: L::Cache,
-    out: L::Output,
-    dout: L::Output,
+    cache: L::Cache<T>,
     rng: Rng,
 }
 
 impl<L: Layer> Network<L> {
-    /// Number of trainable scalars.
-    pub const PARAMS: usize = <L::Params as ZeroParams>::LEN;
-    /// Number of `f32` activation values kept per sample: the layers' caches, the intermediate
-    /// outputs and their gradients (the backward pass's buffers), plus the output and its
-    /// gradient.
-    pub const ACTIVATION_FLOATS: usize = L::Cache::FLOATS + 2 * L::Output::LEN;
-
-    /// Builds the network and initializes its weights from `seed` (Keras initializers).
+    /// Builds a network of tile 1 (a microcontroller's: one sample at a time) and initializes
+    /// its weights from `seed` (Keras initializers). [`Network::new_tiled`] for other tiles.
     ///
     /// # Errors
     /// Never for built-in layers today; reserved for layer validation.
     pub fn new(layers: L, seed: u64) -> Result<Self, Error> {
+        Self::new_tiled(layers, seed)
+    }
+
+    /// Builds a network of tile 1 with the given weights (e.g. from a file or Keras).
+    pub fn with_params(layers: L, params: L::Params) -> Self {
+        Self::with_params_tiled(layers, params)
+    }
+}
+
+impl<L: Layer, const T: usize> Network<L, T> {
+    /// Number of trainable scalars.
+    pub const PARAMS: usize = <L::Params as ZeroParams>::LEN;
+    /// Number of `f32` activation values kept for a tile: each layer's outputs and their
+    /// gradients, and what each keeps besides (pre-activations).
+    pub const ACTIVATION_FLOATS: usize = <L::Cache<T> as Zeroed>::FLOATS;
+    /// Samples per tile.
+    pub const TILE: usize = T;
+
+    /// Builds the network of tile `T` and initializes its weights from `seed` (Keras
+    /// initializers): the same weights as [`Network::new`] for the same seed.
+    ///
+    /// ```
+    /// use microfit_core::prelude::*;
+    /// type M = (Dense<4, 8>, Dense<8, 2>);
+    /// let layers: M = (Dense::new(Activation::Relu), Dense::new(Activation::Softmax));
+    /// let one = Network::new(layers, 7)?;
+    /// let tiled = Network::<M, 32>::new_tiled(layers, 7)?;
+    /// assert_eq!(one.params, tiled.params);
+    /// # Ok::<(), microfit_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] when `T` is 0.
+    pub fn new_tiled(layers: L, seed: u64) -> Result<Self, Error> {
+        if T == 0 {
+            return Err(Error::InvalidHyperparameter {
+                name: "tile",
+                reason: "a tile holds at least one sample",
+            });
+        }
         let mut rng = Rng::new(seed);
         let mut params = L::Params::zeroed();
         layers.init(&mut params, &mut rng);
@@ -59,40 +103,33 @@ impl<L: Layer> Network<L> {
             layers,
             params,
             grads: L::Params::zeroed(),
-            cache: <L::Cache as Zeroed>::zeroed(),
-            out: <L::Output as Tensor>::zeroed(),
-            dout: <L::Output as Tensor>::zeroed(),
+            cache: Zeroed::zeroed(),
             rng,
         })
     }
 
-    /// Builds the network with the given weights (e.g. from a file or Keras).
-    pub fn with_params(layers: L, params: L::Params) -> Self {
+    /// Builds the network of tile `T` with the given weights.
+    pub fn with_params_tiled(layers: L, params: L::Params) -> Self {
         Network {
             layers,
             params,
             grads: L::Params::zeroed(),
-            cache: <L::Cache as Zeroed>::zeroed(),
-            out: <L::Output as Tensor>::zeroed(),
-            dout: <L::Output as Tensor>::zeroed(),
+            cache: Zeroed::zeroed(),
             rng: Rng::new(0),
         }
     }
 
     /// Inference on one sample.
     pub fn predict(&mut self, x: &L::Input) -> &L::Output {
-        let mut ctx = ForwardCtx {
-            training: false,
-            rng: &mut self.rng,
-        };
-        self.layers.forward(
-            &self.params,
-            x.as_slice(),
-            self.out.as_mut_slice(),
-            &mut self.cache,
-            &mut ctx,
-        );
-        &self.out
+        self.infer::<Portable>(core::slice::from_ref(x));
+        &L::output_rows(&self.cache)[0]
+    }
+
+    /// Inference on up to `T` samples at once (more are ignored): their outputs.
+    pub fn predict_tile<B: Backend>(&mut self, x: &[L::Input]) -> &[L::Output] {
+        let n = x.len().min(T);
+        self.infer::<B>(&x[..n]);
+        &L::output_rows(&self.cache)[..n]
     }
 
     /// Inference on one sample given as a flat slice.
@@ -100,31 +137,45 @@ impl<L: Layer> Network<L> {
     /// # Errors
     /// [`Error::ShapeMismatch`] if `x.len()` is not the input size.
     pub fn predict_slice(&mut self, x: &[f32]) -> Result<&[f32], Error> {
-        self.check_input(x)?;
-        self.forward_sample(x, false);
-        Ok(self.out.as_slice())
-    }
-
-    fn check_input(&self, x: &[f32]) -> Result<(), Error> {
-        if x.len() == L::Input::LEN {
-            Ok(())
-        } else {
-            Err(Error::ShapeMismatch {
+        if x.len() != L::Input::LEN {
+            return Err(Error::ShapeMismatch {
                 what: "input",
                 expected: L::Input::LEN as u32,
                 found: x.len() as u32,
-            })
+            });
         }
+        self.infer::<Portable>(L::Input::rows(x));
+        Ok(L::Output::flat(&L::output_rows(&self.cache)[..1]))
+    }
+
+    fn infer<B: Backend>(&mut self, x: &[L::Input]) {
+        let mut ctx = ForwardCtx {
+            training: false,
+            rng: &mut self.rng,
+            layer: 0,
+            penalties: None,
+        };
+        self.layers
+            .forward::<B, T>(&self.params, x, &mut self.cache, &mut ctx);
     }
 
     /// Calls `f(index, info)` for each layer.
     pub fn describe(&self, f: &mut dyn FnMut(usize, LayerInfo)) {
         self.layers.describe(0, f);
     }
+
+    /// The model's generator (dropout layers split their streams from it).
+    pub fn rng(&self) -> &Rng {
+        &self.rng
+    }
 }
 
-impl<L: Layer> Trainable for Network<L> {
+impl<L: Layer, const T: usize> Trainable for Network<L, T> {
     type Params = L::Params;
+
+    fn tile(&self) -> usize {
+        T
+    }
 
     fn input_len(&self) -> usize {
         L::Input::LEN
@@ -146,68 +197,59 @@ impl<L: Layer> Trainable for Network<L> {
         (&mut self.params, &mut self.grads)
     }
 
-    // Never inlined, as `backward_sample`.
+    // Never inlined, as `backward_tile`.
     #[inline(never)]
-    fn forward_sample(&mut self, x: &[f32], training: bool) {
+    fn forward_tile<B: Backend>(&mut self, x: &[f32], training: bool, pen: Option<&mut Penalties>) {
         let mut ctx = ForwardCtx {
             training,
             rng: &mut self.rng,
+            layer: 0,
+            penalties: pen,
         };
-        self.layers.forward(
+        self.layers.forward::<B, T>(
             &self.params,
-            x,
-            self.out.as_mut_slice(),
+            L::Input::rows(x),
             &mut self.cache,
             &mut ctx,
         );
-    }
-
-    fn output(&self) -> &[f32] {
-        self.out.as_slice()
     }
 
     fn output_activation(&self) -> Activation {
         self.layers.output_activation()
     }
 
-    fn loss_io(&mut self) -> (&[f32], Option<&[f32]>, &mut [f32]) {
-        (
-            self.out.as_slice(),
-            self.layers.logits(&self.cache),
-            self.dout.as_mut_slice(),
-        )
+    fn loss_io(&mut self) -> LossIo<'_> {
+        self.layers.loss_io(&mut self.cache)
     }
 
-    // Never inlined: the whole backward pass is one big function called once per sample;
+    // Never inlined: the whole backward pass is one big function called once per tile;
     // inlined into the training step (its only caller when the model has no activity
     // regularizer) it costs the step registers (Cortex-M4F: +2% instructions).
     #[inline(never)]
-    fn backward_sample(&mut self, x: &[f32], d_is_pre: bool, inv_batch: f32, pen: &mut Penalties) {
-        let mut ctx = BackwardCtx {
+    fn backward_tile<B: Backend>(&mut self, x: &[f32], dy_is_pre: bool, inv_batch: f32) {
+        let ctx = BackwardCtx {
             inv_batch,
             layer: 0,
-            penalties: pen,
+            dy_is_pre,
             step_input: true,
         };
-        self.layers.backward(
+        self.layers.backward::<B, T>(
             &self.params,
             &mut self.grads,
-            x,
-            self.out.as_slice(),
+            L::Input::rows(x),
             &mut self.cache,
-            self.dout.as_mut_slice(),
-            d_is_pre,
             None,
-            &mut ctx,
+            &ctx,
         );
     }
 
-    fn weight_penalties(&mut self, with_grads: bool, pen: &mut Penalties) {
+    fn weight_penalties<B: Backend>(&mut self, with_grads: bool, pen: &mut Penalties) {
         if with_grads {
             self.layers
-                .weight_penalties(&self.params, Some(&mut self.grads), 0, pen);
+                .weight_penalties::<B>(&self.params, Some(&mut self.grads), 0, pen);
         } else {
-            self.layers.weight_penalties(&self.params, None, 0, pen);
+            self.layers
+                .weight_penalties::<B>(&self.params, None, 0, pen);
         }
     }
 

@@ -213,24 +213,18 @@ impl Reg {
     }
 }
 
-/// `Σ|w|` in index order.
+/// `Σ |w|` in the core's one order ([`crate::kernels::reduce::sum_abs`]: eight interleaved
+/// partial sums).
 #[inline]
 pub fn sum_abs(w: &[f32]) -> f32 {
-    let mut s = 0.0f32;
-    for &v in w {
-        s += math::abs(v);
-    }
-    s
+    crate::kernels::reduce::sum_abs(w)
 }
 
-/// `Σw²` in index order.
+/// `Σ w²` in the core's one order ([`crate::kernels::reduce::sum_sq`]: eight interleaved
+/// partial sums).
 #[inline]
 pub fn sum_sq(w: &[f32]) -> f32 {
-    let mut s = 0.0f32;
-    for &v in w {
-        s += v * v;
-    }
-    s
+    crate::kernels::reduce::sum_sq(w)
 }
 
 /// Keras `L1(l1)` as a type of its own: the [`Reg::L1`] arm (the same code, the same bits).
@@ -291,21 +285,6 @@ impl Regularizer for L2 {
             *gi += (self.l2 * (wi * 2.0)) * scale;
         }
     }
-
-    /// One pass: `Σw²` in index order (as [`sum_sq`]) and the gradient of each weight.
-    #[inline]
-    fn penalty_and_grad(&self, w: &[f32], _cols: usize, g: &mut [f32], scale: f32) -> f32 {
-        let mut s = 0.0f32;
-        for (gi, &wi) in g.iter_mut().zip(w) {
-            s += wi * wi;
-            *gi += (self.l2 * (wi * 2.0)) * scale;
-        }
-        // `zip` stops at the shorter slice; the penalty covers all of `w`, as `penalty` does.
-        for &wi in w.get(g.len()..).unwrap_or(&[]) {
-            s += wi * wi;
-        }
-        self.l2 * s
-    }
 }
 
 impl Regularizer for Reg {
@@ -345,17 +324,6 @@ impl Regularizer for Reg {
             }
             Reg::Orthogonal { factor, mode } => {
                 orthogonal(factor, mode, w, cols, Some(g), scale);
-            }
-        }
-    }
-
-    fn penalty_and_grad(&self, w: &[f32], cols: usize, g: &mut [f32], scale: f32) -> f32 {
-        match *self {
-            Reg::L2 { l2 } => L2 { l2 }.penalty_and_grad(w, cols, g, scale),
-            _ => {
-                let p = self.penalty(w, cols);
-                self.add_grad(w, cols, g, scale);
-                p
             }
         }
     }

@@ -55,6 +55,29 @@ impl Rng {
         }
     }
 
+    /// A new, independent generator drawn from this one (two draws): its state and its stream
+    /// come from the draws, so it does not repeat this generator's numbers. A dropout or noise
+    /// layer without its own seed takes its stream from the model's generator this way the
+    /// first time it draws, so each layer draws from its own stream, sample after sample,
+    /// whatever the tile size.
+    ///
+    /// ```
+    /// use microfit_core::rng::Rng;
+    /// let mut a = Rng::new(3);
+    /// let mut b = Rng::new(3);
+    /// assert_eq!(a.split(), b.split());
+    /// assert_ne!(a.split().next_u32(), a.next_u32());
+    /// ```
+    pub fn split(&mut self) -> Rng {
+        let seed = u64::from(self.next_u32());
+        let stream = u64::from(self.next_u32());
+        let inc = (stream << 1) | 1;
+        let mut state = inc;
+        state = state.wrapping_add(seed);
+        state = state.wrapping_mul(MUL).wrapping_add(inc);
+        Rng { state, inc }
+    }
+
     /// The next 32 random bits.
     #[inline]
     pub fn next_u32(&mut self) -> u32 {

@@ -22,6 +22,15 @@ pub trait Tensor: Sized + Clone {
     fn as_slice(&self) -> &[f32];
     /// The elements in row-major order, mutable.
     fn as_mut_slice(&mut self) -> &mut [f32];
+    /// The whole rows of `Self` held by a flat row-major slice (a trailing partial row is not
+    /// included).
+    fn rows(flat: &[f32]) -> &[Self];
+    /// [`Tensor::rows`], mutable.
+    fn rows_mut(flat: &mut [f32]) -> &mut [Self];
+    /// Rows of `Self` seen as one flat row-major slice.
+    fn flat(rows: &[Self]) -> &[f32];
+    /// [`Tensor::flat`], mutable.
+    fn flat_mut(rows: &mut [Self]) -> &mut [f32];
 }
 
 impl<const N: usize> Tensor for [f32; N] {
@@ -37,6 +46,22 @@ impl<const N: usize> Tensor for [f32; N] {
     #[inline]
     fn as_mut_slice(&mut self) -> &mut [f32] {
         self
+    }
+    #[inline]
+    fn rows(flat: &[f32]) -> &[Self] {
+        flat.as_chunks::<N>().0
+    }
+    #[inline]
+    fn rows_mut(flat: &mut [f32]) -> &mut [Self] {
+        flat.as_chunks_mut::<N>().0
+    }
+    #[inline]
+    fn flat(rows: &[Self]) -> &[f32] {
+        rows.as_flattened()
+    }
+    #[inline]
+    fn flat_mut(rows: &mut [Self]) -> &mut [f32] {
+        rows.as_flattened_mut()
     }
 }
 
@@ -54,6 +79,22 @@ impl<const A: usize, const B: usize> Tensor for [[f32; B]; A] {
     fn as_mut_slice(&mut self) -> &mut [f32] {
         self.as_flattened_mut()
     }
+    #[inline]
+    fn rows(flat: &[f32]) -> &[Self] {
+        flat.as_chunks::<B>().0.as_chunks::<A>().0
+    }
+    #[inline]
+    fn rows_mut(flat: &mut [f32]) -> &mut [Self] {
+        flat.as_chunks_mut::<B>().0.as_chunks_mut::<A>().0
+    }
+    #[inline]
+    fn flat(rows: &[Self]) -> &[f32] {
+        rows.as_flattened().as_flattened()
+    }
+    #[inline]
+    fn flat_mut(rows: &mut [Self]) -> &mut [f32] {
+        rows.as_flattened_mut().as_flattened_mut()
+    }
 }
 
 impl<const A: usize, const B: usize, const C: usize> Tensor for [[[f32; C]; B]; A] {
@@ -69,6 +110,22 @@ impl<const A: usize, const B: usize, const C: usize> Tensor for [[[f32; C]; B]; 
     #[inline]
     fn as_mut_slice(&mut self) -> &mut [f32] {
         self.as_flattened_mut().as_flattened_mut()
+    }
+    #[inline]
+    fn rows(flat: &[f32]) -> &[Self] {
+        flat.as_chunks::<C>().0.as_chunks::<B>().0.as_chunks::<A>().0
+    }
+    #[inline]
+    fn rows_mut(flat: &mut [f32]) -> &mut [Self] {
+        flat.as_chunks_mut::<C>().0.as_chunks_mut::<B>().0.as_chunks_mut::<A>().0
+    }
+    #[inline]
+    fn flat(rows: &[Self]) -> &[f32] {
+        rows.as_flattened().as_flattened().as_flattened()
+    }
+    #[inline]
+    fn flat_mut(rows: &mut [Self]) -> &mut [f32] {
+        rows.as_flattened_mut().as_flattened_mut().as_flattened_mut()
     }
 }
 
@@ -87,6 +144,32 @@ impl<const A: usize, const B: usize, const C: usize, const D: usize> Tensor
     #[inline]
     fn as_mut_slice(&mut self) -> &mut [f32] {
         self.as_flattened_mut()
+            .as_flattened_mut()
+            .as_flattened_mut()
+    }
+    #[inline]
+    fn rows(flat: &[f32]) -> &[Self] {
+        flat.as_chunks::<D>().0.as_chunks::<C>().0.as_chunks::<B>().0.as_chunks::<A>().0
+    }
+    #[inline]
+    fn rows_mut(flat: &mut [f32]) -> &mut [Self] {
+        flat.as_chunks_mut::<D>()
+            .0
+            .as_chunks_mut::<C>()
+            .0
+            .as_chunks_mut::<B>()
+            .0
+            .as_chunks_mut::<A>()
+            .0
+    }
+    #[inline]
+    fn flat(rows: &[Self]) -> &[f32] {
+        rows.as_flattened().as_flattened().as_flattened().as_flattened()
+    }
+    #[inline]
+    fn flat_mut(rows: &mut [Self]) -> &mut [f32] {
+        rows.as_flattened_mut()
+            .as_flattened_mut()
             .as_flattened_mut()
             .as_flattened_mut()
     }
@@ -140,3 +223,47 @@ zeroed_tuples!(A, B, C, D, E, F, G, H, I);
 zeroed_tuples!(A, B, C, D, E, F, G, H, I, J);
 zeroed_tuples!(A, B, C, D, E, F, G, H, I, J, K);
 zeroed_tuples!(A, B, C, D, E, F, G, H, I, J, K, L);
+
+/// `T` rows of a tensor `X`: a layer's values (or gradients) for a tile of `T` samples, one
+/// after the other in memory (`[X; T]`). A typed network of tile `T` keeps, for each layer,
+/// its outputs and their gradients as `Tile`s; a microcontroller uses `T = 1`.
+///
+/// ```
+/// use microfit_core::tensor::{Tile, Zeroed};
+/// let t: Tile<[f32; 3], 2> = Zeroed::zeroed();
+/// assert_eq!(t.flat().len(), 6);
+/// assert_eq!(<Tile<[f32; 3], 2> as Zeroed>::FLOATS, 6);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tile<X, const T: usize>(pub [X; T]);
+
+impl<X: Tensor, const T: usize> Tile<X, T> {
+    /// The rows.
+    #[inline]
+    pub fn rows(&self) -> &[X] {
+        &self.0
+    }
+    /// The rows, mutable.
+    #[inline]
+    pub fn rows_mut(&mut self) -> &mut [X] {
+        &mut self.0
+    }
+    /// All rows as one flat slice.
+    #[inline]
+    pub fn flat(&self) -> &[f32] {
+        X::flat(&self.0)
+    }
+    /// All rows as one flat slice, mutable.
+    #[inline]
+    pub fn flat_mut(&mut self) -> &mut [f32] {
+        X::flat_mut(&mut self.0)
+    }
+}
+
+impl<X: Tensor, const T: usize> Zeroed for Tile<X, T> {
+    const FLOATS: usize = T * X::LEN;
+    #[inline]
+    fn zeroed() -> Self {
+        Tile(core::array::from_fn(|_| X::zeroed()))
+    }
+}

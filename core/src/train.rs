@@ -1,18 +1,30 @@
 //! Training: one step on a mini-batch, epochs, evaluation, and their reports.
 //!
+//! # The engine
+//! One trainer for every model: typed [`crate::Network`]s and the std runtime's models built at
+//! run time implement [`Trainable`], and everything here — the input checks, the loss over a
+//! tile, the epoch driver, the evaluation — is written once, generic over the [`Backend`] that
+//! runs it (the firmware's, the host's vectorized one, or the portable default).
+//!
 //! # The training step
 //! [`train_step`] does, for a batch of `B` samples:
 //! 1. checks every input (and dense target) is finite — else [`Error::NonFiniteInput`];
-//! 2. zeroes the gradients, then **per sample**: forward, loss and `∂loss/∂output · 1/B`
-//!    (the fused softmax/sigmoid + cross-entropy path when Keras would take it, reusing the
-//!    forward pass's probabilities: [`Loss::fused_value_grad_with_output`]), backward
-//!    accumulating into the gradients. Memory does not grow with `B`;
+//! 2. zeroes the gradients, then **tile by tile** (`model.tile()` samples at a time; one on a
+//!    microcontroller): forward (activity penalty values of each sample), loss and
+//!    `∂loss/∂output · 1/B` (the fused softmax/sigmoid + cross-entropy path when Keras would
+//!    take it, reusing the forward pass's probabilities: [`Loss::tile_value_grad`]), backward
+//!    accumulating into the gradients. Every sum over samples runs in sample order, so the tile
+//!    size never changes a bit; memory grows with the tile, not with `B`;
 //! 3. `data_loss = Σ loss / B`; activity penalties `Σ_s reg(y_s) / B`; weight penalties on the
 //!    current weights with their gradients; `total = data_loss + Σ penalties` (Keras sums them
 //!    once per batch, and reports the total);
 //! 4. if the total or any gradient is NaN/∞ returns [`Error::NonFiniteLoss`] /
 //!    [`Error::NonFiniteGradient`] **without touching the weights or the optimizer state**;
 //! 5. the optimizer update.
+//!
+//! A batch given as a list of indices ([`Rows::Indices`], a shuffled order) runs one sample per
+//! tile (rows are not contiguous); the std runtime permutes its data once per epoch instead and
+//! trains on contiguous ranges.
 //!
 //! # Panic contract
 //! A training step, an epoch and an evaluation never panic, whatever the values in the data
@@ -22,18 +34,28 @@
 //! fixed sizes of the layers. Integer arithmetic cannot overflow for batches below 2³² samples.
 //! This is tested with NaN/∞ inputs and random labels (`tests/no_panic.rs`).
 
+use core::marker::PhantomData;
+
 use crate::activation::Activation;
+use crate::backend::{Backend, Portable};
 use crate::error::Error;
-use crate::layer::{MAX_PENALTIES, Penalties, PenaltyKind};
+use crate::layer::{LossIo, MAX_PENALTIES, Penalties, PenaltyKind};
 use crate::loss::{Loss, Target, argmax};
 use crate::optim::Optimizer;
 use crate::params::Params;
 
 /// What a training step needs from a model; implemented by typed [`crate::Network`]s and by
 /// the std runtime's models built at run time, so both run the very same step.
+///
+/// A model processes a *tile* of up to [`Trainable::tile`] samples at once: a forward pass of
+/// the tile, then the loss writes each sample's output gradient into [`Trainable::loss_io`]'s
+/// buffer, then the backward pass of the same tile accumulates into the gradients in sample
+/// order.
 pub trait Trainable {
     /// Weights (and gradients) storage.
     type Params: Params;
+    /// Samples per tile (at least 1).
+    fn tile(&self) -> usize;
     /// Flattened input length.
     fn input_len(&self) -> usize;
     /// Flattened output length.
@@ -44,18 +66,20 @@ pub trait Trainable {
     fn params_mut(&mut self) -> &mut Self::Params;
     /// Weights and gradients together.
     fn weights_and_grads(&mut self) -> (&mut Self::Params, &mut Self::Params);
-    /// Forward pass of one sample whose length was checked; keeps what backward needs.
-    fn forward_sample(&mut self, x: &[f32], training: bool);
-    /// The output of the last forward pass.
-    fn output(&self) -> &[f32];
+    /// Forward pass of `x` (whole rows of [`Trainable::input_len`], checked, at most
+    /// [`Trainable::tile`] of them); each sample's activity penalties (undivided) into `pen`
+    /// when given.
+    fn forward_tile<B: Backend>(&mut self, x: &[f32], training: bool, pen: Option<&mut Penalties>);
     /// The last layer's activation.
     fn output_activation(&self) -> Activation;
-    /// `(output, last-layer logits if kept, output-gradient buffer)`.
-    fn loss_io(&mut self) -> (&[f32], Option<&[f32]>, &mut [f32]);
-    /// Backward pass of the last forward sample from the output-gradient buffer.
-    fn backward_sample(&mut self, x: &[f32], d_is_pre: bool, inv_batch: f32, pen: &mut Penalties);
+    /// The outputs of the last forward pass, the last layer's logits if kept, and the
+    /// output-gradient buffer (see [`LossIo`]).
+    fn loss_io(&mut self) -> LossIo<'_>;
+    /// Backward pass of the tile of the last forward pass (`x` the same rows) from the
+    /// output-gradient buffer.
+    fn backward_tile<B: Backend>(&mut self, x: &[f32], dy_is_pre: bool, inv_batch: f32);
     /// Weight penalties into `pen`, gradients added when `with_grads`.
-    fn weight_penalties(&mut self, with_grads: bool, pen: &mut Penalties);
+    fn weight_penalties<B: Backend>(&mut self, with_grads: bool, pen: &mut Penalties);
     /// Sets every gradient to 0.
     fn zero_grads(&mut self);
     /// False when the model has no activity regularizer (see
@@ -160,6 +184,13 @@ impl<'a> Samples<'a> {
     pub fn input(&self, i: usize) -> &'a [f32] {
         self.x
             .get(i * self.n_in..(i + 1) * self.n_in)
+            .unwrap_or(&[])
+    }
+
+    /// The input rows `a..b`, one after the other (empty if out of range).
+    pub fn inputs(&self, a: usize, b: usize) -> &'a [f32] {
+        self.x
+            .get(a.saturating_mul(self.n_in)..b.saturating_mul(self.n_in))
             .unwrap_or(&[])
     }
 
@@ -276,6 +307,22 @@ impl MetricSums {
         self.abs_err += ab / d;
     }
 
+    /// Adds the first `rows` rows of `y` (rows of `width` outputs) with their targets, in order
+    /// (see [`MetricSums::add_sample`]).
+    #[inline]
+    pub fn add_rows<'t>(
+        &mut self,
+        y: &[f32],
+        width: usize,
+        rows: usize,
+        target: impl Fn(usize) -> Target<'t>,
+        errors: bool,
+    ) {
+        for (r, out) in y.chunks_exact(width.max(1)).take(rows).enumerate() {
+            self.add_sample(out, target(r), errors);
+        }
+    }
+
     /// Accumulates another set of sums.
     pub fn merge(&mut self, o: &MetricSums) {
         self.samples += o.samples;
@@ -379,25 +426,38 @@ fn check_row(samples: &Samples<'_>, rows: Rows<'_>, k: usize) -> Result<(), Erro
     Ok(())
 }
 
-/// Forward + loss + backward for every sample of the batch, then penalties. Shared by
-/// [`train_step`] and by tests that need the gradients without an update.
+/// The input rows of the next tile of a batch, from its `k`-th sample: a contiguous range gives
+/// up to `tile` rows, an index list one row. Returns the rows and their count.
+#[inline]
+fn next_tile<'a>(samples: &Samples<'a>, rows: Rows<'_>, k: usize, tile: usize) -> (&'a [f32], usize) {
+    match rows {
+        Rows::Range(a, b) => {
+            let m = b.saturating_sub(a).saturating_sub(k).min(tile.max(1));
+            (samples.inputs(a + k, a + k + m), m)
+        }
+        Rows::Indices(_) => (samples.input(rows.get(k)), 1),
+    }
+}
+
+/// Forward + loss + backward for every sample of the batch, tile by tile, then penalties.
+/// Shared by [`train_step`] and by tests that need the gradients without an update.
 ///
 /// # Errors
 /// See [`train_step`].
-pub fn compute_gradients<M: Trainable>(
+pub fn compute_gradients<B: Backend, M: Trainable>(
     model: &mut M,
     loss: Loss,
     samples: &Samples<'_>,
     rows: Rows<'_>,
 ) -> Result<StepReport, Error> {
     let mut report = StepReport::default();
-    compute_gradients_into(model, loss, samples, rows, &mut report)?;
+    compute_gradients_into::<B, M>(model, loss, samples, rows, &mut report)?;
     Ok(report)
 }
 
 /// [`compute_gradients`] writing its report into `report` (no report is copied around: on a
 /// microcontroller the reports are a good part of the stack).
-fn compute_gradients_into<M: Trainable>(
+fn compute_gradients_into<B: Backend, M: Trainable>(
     model: &mut M,
     loss: Loss,
     samples: &Samples<'_>,
@@ -409,30 +469,25 @@ fn compute_gradients_into<M: Trainable>(
     let inv_b = 1.0 / b as f32;
     let fused = loss.fuses_with(model.output_activation());
     let errors = !loss.is_classification();
+    let (tile, width) = (model.tile(), model.output_len());
     model.zero_grads();
     report.penalties.clear();
     report.metrics = MetricSums::default();
     let mut data_sum = 0.0f32;
-    for k in 0..b {
-        let i = rows.get(k);
-        let x = samples.input(i);
-        let t = samples.target(i);
-        model.forward_sample(x, true);
-        let (out, logits, d) = model.loss_io();
-        report.metrics.add_sample(out, t, errors);
-        let (l, pre) = match (fused, logits) {
-            (true, Some(z)) => (
-                loss.fused_value_grad_with_output(z, out, t, Some(d), inv_b)?,
-                true,
-            ),
-            _ => (loss.value_grad(out, t, Some(d), inv_b)?, false),
-        };
-        data_sum += l;
-        model.backward_sample(x, pre, inv_b, &mut report.penalties);
+    let mut k = 0;
+    while k < b {
+        let (x, m) = next_tile(samples, rows, k, tile);
+        model.forward_tile::<B>(x, true, Some(&mut report.penalties));
+        let io = model.loss_io();
+        let target = |r: usize| samples.target(rows.get(k + r));
+        report.metrics.add_rows(io.y, width, m, target, errors);
+        let pre = loss.tile_value_grad::<B>(io, m, fused, target, Some(inv_b), &mut data_sum)?;
+        model.backward_tile::<B>(x, pre, inv_b);
+        k += m;
     }
     report.data_loss = data_sum / b as f32;
     report.penalties.scale_kind(PenaltyKind::Activity, inv_b);
-    model.weight_penalties(true, &mut report.penalties);
+    model.weight_penalties::<B>(true, &mut report.penalties);
     report.total_loss = report.data_loss + report.penalties.total();
     Ok(())
 }
@@ -444,7 +499,7 @@ fn compute_gradients_into<M: Trainable>(
 /// [`Error::LabelOutOfRange`], [`Error::IncompatibleLoss`] before any update;
 /// [`Error::NonFiniteLoss`] / [`Error::NonFiniteGradient`] with weights and optimizer state
 /// left as they were.
-pub fn train_step<M: Trainable, O: Optimizer<M::Params>>(
+pub fn train_step<B: Backend, M: Trainable, O: Optimizer<M::Params>>(
     model: &mut M,
     optimizer: &mut O,
     loss: Loss,
@@ -452,12 +507,12 @@ pub fn train_step<M: Trainable, O: Optimizer<M::Params>>(
     rows: Rows<'_>,
 ) -> Result<StepReport, Error> {
     let mut report = StepReport::default();
-    train_step_into(model, optimizer, loss, samples, rows, &mut report)?;
+    train_step_into::<B, M, O>(model, optimizer, loss, samples, rows, &mut report)?;
     Ok(report)
 }
 
 /// [`train_step`] writing its report into `report`.
-fn train_step_into<M: Trainable, O: Optimizer<M::Params>>(
+fn train_step_into<B: Backend, M: Trainable, O: Optimizer<M::Params>>(
     model: &mut M,
     optimizer: &mut O,
     loss: Loss,
@@ -465,15 +520,15 @@ fn train_step_into<M: Trainable, O: Optimizer<M::Params>>(
     rows: Rows<'_>,
     report: &mut StepReport,
 ) -> Result<(), Error> {
-    compute_gradients_into(model, loss, samples, rows, report)?;
+    compute_gradients_into::<B, M>(model, loss, samples, rows, report)?;
     if !report.total_loss.is_finite() {
         return Err(Error::NonFiniteLoss);
     }
     let (w, g) = model.weights_and_grads();
-    if let Some(t) = g.first_non_finite() {
+    if let Some(t) = (0..g.tensor_count()).find(|&i| !B::all_finite(g.tensor(i))) {
         return Err(Error::NonFiniteGradient { tensor: t as u16 });
     }
-    optimizer.step(w, g);
+    optimizer.step::<B>(w, g);
     Ok(())
 }
 
@@ -483,7 +538,7 @@ fn train_step_into<M: Trainable, O: Optimizer<M::Params>>(
 ///
 /// # Errors
 /// The first step error; the steps before it have been applied.
-pub fn fit_epoch<M: Trainable, O: Optimizer<M::Params>>(
+pub fn fit_epoch<B: Backend, M: Trainable, O: Optimizer<M::Params>>(
     model: &mut M,
     optimizer: &mut O,
     loss: Loss,
@@ -492,7 +547,9 @@ pub fn fit_epoch<M: Trainable, O: Optimizer<M::Params>>(
     order: Option<&[u32]>,
 ) -> Result<EpochReport, Error> {
     let mut rep = EpochReport::default();
-    fit_epoch_into(model, optimizer, loss, samples, batch_size, order, &mut rep)?;
+    fit_epoch_into::<B, M, O, MAX_PENALTIES>(
+        model, optimizer, loss, samples, batch_size, order, &mut rep,
+    )?;
     Ok(rep)
 }
 
@@ -502,6 +559,7 @@ pub fn fit_epoch<M: Trainable, O: Optimizer<M::Params>>(
 ///
 /// ```
 /// use microfit_core::prelude::*;
+/// use microfit_core::backend::Portable;
 /// use microfit_core::train::{EpochReport, fit_epoch_into};
 /// let mut net = Network::new((Dense::<2, 4>::new(Activation::Relu), Dense::<4, 2>::new(Activation::Softmax)), 1)?;
 /// let mut opt = Adam::new(0.01, &net.params)?;
@@ -510,7 +568,7 @@ pub fn fit_epoch<M: Trainable, O: Optimizer<M::Params>>(
 /// // `EpochReport` is `EpochReport<MAX_PENALTIES>`; `EpochReport<2>` keeps two named penalties.
 /// let mut rep: EpochReport = EpochReport::default();
 /// for _ in 0..3 {
-///     fit_epoch_into(&mut net, &mut opt, loss, &data, 2, None, &mut rep)?;
+///     fit_epoch_into::<Portable, _, _, _>(&mut net, &mut opt, loss, &data, 2, None, &mut rep)?;
 /// }
 /// assert_eq!(rep.steps, 1);
 /// # Ok::<(), microfit_core::Error>(())
@@ -518,7 +576,7 @@ pub fn fit_epoch<M: Trainable, O: Optimizer<M::Params>>(
 ///
 /// # Errors
 /// As [`fit_epoch`]; `report` then holds the steps before the error (not averaged).
-pub fn fit_epoch_into<M: Trainable, O: Optimizer<M::Params>, const N: usize>(
+pub fn fit_epoch_into<B: Backend, M: Trainable, O: Optimizer<M::Params>, const N: usize>(
     model: &mut M,
     optimizer: &mut O,
     loss: Loss,
@@ -538,7 +596,7 @@ pub fn fit_epoch_into<M: Trainable, O: Optimizer<M::Params>, const N: usize>(
             Some(o) => Rows::Indices(o.get(start..end).unwrap_or(&[])),
             None => Rows::Range(start, end),
         };
-        train_step_into(model, optimizer, loss, samples, rows, &mut step)?;
+        train_step_into::<B, M, O>(model, optimizer, loss, samples, rows, &mut step)?;
         report.add(&step, end - start);
         start = end;
     }
@@ -600,7 +658,8 @@ impl<const N: usize> EpochReport<N> {
     }
 }
 
-/// A model, its optimizer and its loss: `fit`-style training.
+/// A model, its optimizer and its loss: `fit`-style training on the backend `B` (the core's
+/// [`Portable`] by default; the std runtime trains on its vectorized `Host` backend).
 ///
 /// ```
 /// use microfit_core::prelude::*;
@@ -615,22 +674,32 @@ impl<const N: usize> EpochReport<N> {
 /// # Ok::<(), microfit_core::Error>(())
 /// ```
 #[derive(Debug, Clone)]
-pub struct Trainer<M: Trainable, O> {
+pub struct Trainer<M: Trainable, O, B = Portable> {
     /// The model.
     pub model: M,
     /// The optimizer (with its state).
     pub optimizer: O,
     /// The loss.
     pub loss: Loss,
+    backend: PhantomData<fn() -> B>,
 }
 
 impl<M: Trainable, O: Optimizer<M::Params>> Trainer<M, O> {
-    /// Bundles a model, an optimizer and a loss.
+    /// Bundles a model, an optimizer and a loss, trained on the portable backend.
     pub fn new(model: M, optimizer: O, loss: Loss) -> Self {
+        Self::with_backend(model, optimizer, loss)
+    }
+}
+
+impl<M: Trainable, O: Optimizer<M::Params>, B: Backend> Trainer<M, O, B> {
+    /// Bundles a model, an optimizer and a loss, trained on the backend `B`
+    /// (`Trainer::<_, _, MyBackend>::with_backend(…)`).
+    pub fn with_backend(model: M, optimizer: O, loss: Loss) -> Self {
         Trainer {
             model,
             optimizer,
             loss,
+            backend: PhantomData,
         }
     }
 
@@ -639,7 +708,7 @@ impl<M: Trainable, O: Optimizer<M::Params>> Trainer<M, O> {
     /// # Errors
     /// See [`train_step`].
     pub fn step(&mut self, samples: &Samples<'_>, rows: Rows<'_>) -> Result<StepReport, Error> {
-        train_step(
+        train_step::<B, M, O>(
             &mut self.model,
             &mut self.optimizer,
             self.loss,
@@ -659,7 +728,7 @@ impl<M: Trainable, O: Optimizer<M::Params>> Trainer<M, O> {
         batch_size: usize,
         order: Option<&[u32]>,
     ) -> Result<EpochReport, Error> {
-        fit_epoch(
+        fit_epoch::<B, M, O>(
             &mut self.model,
             &mut self.optimizer,
             self.loss,
@@ -679,15 +748,16 @@ impl<M: Trainable, O: Optimizer<M::Params>> Trainer<M, O> {
         samples: &Samples<'_>,
         batch_size: usize,
     ) -> Result<EpochReport, Error> {
-        evaluate(&mut self.model, self.loss, samples, batch_size)
+        evaluate::<B, M>(&mut self.model, self.loss, samples, batch_size)
     }
 }
 
-/// Evaluation of `model` on `samples` (see [`Trainer::evaluate`]).
+/// Evaluation of `model` on `samples` (see [`Trainer::evaluate`]): tile by tile, forward,
+/// loss, metrics; each batch's activity penalties and the weight penalties.
 ///
 /// # Errors
 /// Shape, label and non-finite input errors.
-pub fn evaluate<M: Trainable>(
+pub fn evaluate<B: Backend, M: Trainable>(
     model: &mut M,
     loss: Loss,
     samples: &Samples<'_>,
@@ -698,32 +768,35 @@ pub fn evaluate<M: Trainable>(
     let mut rep = EpochReport::default();
     let mut r = StepReport::default();
     let activity = model.has_activity_penalties();
+    let fused = loss.fuses_with(model.output_activation());
+    let errors = !loss.is_classification();
+    let (tile, width) = (model.tile(), model.output_len());
     let mut start = 0;
     while start < n {
         let end = n.min(start.saturating_add(bs));
         let rows = Rows::Range(start, end);
         check_batch(model, samples, rows)?;
-        let fused = loss.fuses_with(model.output_activation());
         r.penalties.clear();
         r.metrics = MetricSums::default();
         let mut data_sum = 0.0f32;
-        for i in start..end {
-            let x = samples.input(i);
-            let t = samples.target(i);
-            model.forward_sample(x, false);
-            let (out, logits, _) = model.loss_io();
-            r.metrics.add_sample(out, t, !loss.is_classification());
-            data_sum += match (fused, logits) {
-                (true, Some(z)) => loss.fused_value_grad_with_output(z, out, t, None, 1.0)?,
-                _ => loss.value_grad(out, t, None, 1.0)?,
+        let mut k = 0;
+        while k < end - start {
+            let (x, m) = next_tile(samples, rows, k, tile);
+            let pen = if activity {
+                Some(&mut r.penalties)
+            } else {
+                None
             };
-            if activity {
-                activity_only(model, &mut r.penalties);
-            }
+            model.forward_tile::<B>(x, false, pen);
+            let io = model.loss_io();
+            let target = |i: usize| samples.target(start + k + i);
+            r.metrics.add_rows(io.y, width, m, target, errors);
+            loss.tile_value_grad::<B>(io, m, fused, target, None, &mut data_sum)?;
+            k += m;
         }
         let b = (end - start) as f32;
         r.penalties.scale_kind(PenaltyKind::Activity, 1.0 / b);
-        model.weight_penalties(false, &mut r.penalties);
+        model.weight_penalties::<B>(false, &mut r.penalties);
         r.data_loss = data_sum / b;
         r.total_loss = r.data_loss + r.penalties.total();
         rep.add(&r, end - start);
@@ -731,13 +804,4 @@ pub fn evaluate<M: Trainable>(
     }
     rep.finish();
     Ok(rep)
-}
-
-/// Activity penalties of the last forward sample, without touching the weight gradients:
-/// a backward pass from a zero output gradient adds the activity values; its gradient
-/// accumulation is discarded by the next `zero_grads`.
-fn activity_only<M: Trainable>(model: &mut M, pen: &mut Penalties) {
-    let (_, _, d) = model.loss_io();
-    d.fill(0.0);
-    model.backward_sample(&[], false, 0.0, pen);
 }

@@ -87,7 +87,7 @@ pub fn tiny_cnn_smoke_step(seed: u64) -> Result<StepReport, Error> {
     }
     let labels = [1u32, 7];
     let data = Samples::new(x.as_flattened(), 64, Targets::Classes(&labels))?;
-    train_step(
+    train_step::<crate::backend::Portable, _, _>(
         &mut net,
         &mut adam,
         Loss::SparseCategoricalCrossentropy { from_logits: false },

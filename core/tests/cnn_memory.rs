@@ -9,9 +9,8 @@
 //! |---|---|---|
 //! | weights: conv kernel 3·3·1·8 + bias 8, dense kernel 72·10 + bias 10 | 810 f32 | 3,240 |
 //! | gradients (same structure) | 810 f32 | 3,240 |
-//! | per-sample activations: conv `z` 6·6·8 (its cache) and output 288, pooled 72 (max pooling stores no argmax), flattened 72, dense `z` 10 | 730 f32 | 2,920 |
-//! | their gradients in the backward pass: conv output 288, pooled 72, flattened 72 | 432 f32 | 1,728 |
-//! | network output and its gradient | 2·10 f32 | 80 |
+//! | per-sample activations (a tile of one): conv `z` 6·6·8 and output 288, pooled 72 (max pooling stores no argmax), flattened 72, dense `z` 10 and output 10 | 740 f32 | 2,960 |
+//! | the outputs' gradients in the backward pass: conv 288, pooled 72, flattened 72, dense 10 | 442 f32 | 1,768 |
 //! | model RNG (PCG32 state + stream) | 2 u64 | 16 |
 //! | layer configs: 2 × `DenseConfig<Reg>` (activation 8, 3 × `Option<Reg>` 12, 2 × initializer 8, `use_bias` 1 → 61, padded to 64); pooling and flatten are zero-sized | | 128 |
 //! | **`Network<TinyCnn>`** | | **11,352** |
@@ -20,8 +19,9 @@
 //! | **`Adam<Params>`** | | **6,560** |
 //! | **model + optimizer** | | **17,912** |
 //!
-//! The gradients w.r.t. the intermediate outputs live in the model (the tuple's cache), not on
-//! the stack of the backward pass: all of the training memory is in these structs.
+//! Each layer keeps its outputs and their gradients in its cache (the tuple's cache is its
+//! members'), not on the stack of the backward pass: all of the training memory is in these
+//! structs.
 
 use core::mem::size_of;
 
@@ -45,17 +45,19 @@ fn tiny_cnn_buffers_are_associated_consts() {
     );
     assert_eq!(<DenseParams<72, 10> as ZeroParams>::LEN, 730);
     assert_eq!(Network::<TinyCnn>::PARAMS, 810);
-    // Caches and intermediate outputs: 288 (conv z) + 288 + 0 (pool: no cache) + 72 + 0 + 72 + 10,
-    // then the intermediate outputs' gradients 288 + 72 + 72.
-    assert_eq!(<<TinyCnn as Layer>::Cache as Zeroed>::FLOATS, 730 + 432);
-    assert_eq!(Network::<TinyCnn>::ACTIVATION_FLOATS, 730 + 432 + 2 * 10);
+    // Each layer's cache for a tile of one: conv z, y, dy 3·288; pool y, dy 2·72; flatten y, dy
+    // 2·72; dense z, y, dy 3·10.
+    assert_eq!(<<TinyCnn as Layer>::Cache<1> as Zeroed>::FLOATS, 740 + 442);
+    assert_eq!(Network::<TinyCnn>::ACTIVATION_FLOATS, 740 + 442);
+    // A tile of 32: 32 times as much.
+    assert_eq!(Network::<TinyCnn, 32>::ACTIVATION_FLOATS, 32 * (740 + 442));
 }
 
 #[test]
 fn tiny_cnn_with_adam_exact_bytes() {
     // The pieces.
     assert_eq!(size_of::<P>(), 810 * 4);
-    assert_eq!(size_of::<<TinyCnn as Layer>::Cache>(), (730 + 432) * 4);
+    assert_eq!(size_of::<<TinyCnn as Layer>::Cache<1>>(), (740 + 442) * 4);
     assert_eq!(size_of::<Rng>(), 16);
     assert_eq!(size_of::<DenseConfig<Reg>>(), 64);
     assert_eq!(size_of::<TinyCnn>(), 2 * 64);

@@ -14,8 +14,8 @@
 use microfit_core::activation::Activation;
 use microfit_core::kernels::conv::{ConvGeometry, Padding};
 use microfit_core::kernels::pool;
-use microfit_core::layer::dense::DenseConfig;
-use microfit_core::layer::{BackwardCtx, Penalties, conv};
+use microfit_core::layer::dense::{DenseConfig, WeightedBackward};
+use microfit_core::layer::{BackwardCtx, ForwardCtx, Penalties, conv};
 use microfit_core::prelude::*;
 use microfit_core::train::compute_gradients;
 
@@ -252,7 +252,7 @@ fn conv_loss(
     inv_b: f32,
 ) -> f64 {
     let (mut z, mut y) = (vec![0.0; g.out_len()], vec![0.0; g.out_len()]);
-    conv::forward(cfg, g, w, b, x, &mut z, &mut y);
+    forward(cfg, g, w, b, x, &mut z, &mut y);
     let mut l: f64 = y
         .iter()
         .zip(coef)
@@ -264,6 +264,26 @@ fn conv_loss(
     let mut pen = Penalties::new();
     conv::weight_penalties(cfg, g, w, b, None, 0, &mut pen);
     l + f64::from(pen.total())
+}
+
+/// One sample through `conv::forward` (inference: no activity penalties collected).
+fn forward(
+    cfg: &DenseConfig<Reg>,
+    g: &ConvGeometry,
+    w: &[f32],
+    b: &[f32],
+    x: &[f32],
+    z: &mut [f32],
+    y: &mut [f32],
+) {
+    let mut rng = Rng::new(0);
+    let mut ctx = ForwardCtx {
+        training: false,
+        rng: &mut rng,
+        layer: 0,
+        penalties: None,
+    };
+    conv::forward::<Portable, _>(cfg, g, w, b, x, z, y, &mut ctx);
 }
 
 /// Central differences of `f` at `v` in every coordinate.
@@ -311,7 +331,7 @@ fn conv_gradients_match_finite_differences() {
 
         // Analytic gradients, exactly as the training step computes them.
         let (mut z, mut y) = (vec![0.0; g.out_len()], vec![0.0; g.out_len()]);
-        conv::forward(&cfg, &g, &w, &b, &x, &mut z, &mut y);
+        forward(&cfg, &g, &w, &b, &x, &mut z, &mut y);
         let mut d = coef.clone();
         let (mut gk, mut gb, mut dx) = (
             vec![0.0; w.len()],
@@ -319,25 +339,26 @@ fn conv_gradients_match_finite_differences() {
             vec![f32::NAN; x.len()],
         );
         let mut pen = Penalties::new();
-        let mut ctx = BackwardCtx {
+        let ctx = BackwardCtx {
             inv_batch: inv_b,
             layer: 0,
-            penalties: &mut pen,
+            dy_is_pre: false,
             step_input: false,
         };
         conv::backward(
             &cfg,
             &g,
-            &w,
-            &mut gk,
-            &mut gb,
-            &x,
-            &y,
-            &mut z,
-            &mut d,
-            false,
-            Some(&mut dx),
-            &mut ctx,
+            WeightedBackward {
+                kernel: &w,
+                grad_kernel: &mut gk,
+                grad_bias: &mut gb,
+                x: &x,
+                y: &y,
+                z: &mut z,
+                dy: &mut d,
+                dx: Some(&mut dx),
+            },
+            &ctx,
         );
         conv::weight_penalties(&cfg, &g, &w, &b, Some((&mut gk, &mut gb)), 0, &mut pen);
 
@@ -540,7 +561,7 @@ fn training_step_gradients_match_finite_differences_of_the_total_loss() {
     let y = [0u32, 3, 1];
     let data = Samples::new(&x, 84, Targets::Classes(&y)).expect("samples");
     let loss = Loss::SparseCategoricalCrossentropy { from_logits: false };
-    let rep = compute_gradients(&mut net, loss, &data, Rows::Range(0, b)).expect("gradients");
+    let rep = compute_gradients::<microfit_core::backend::Portable, _>(&mut net, loss, &data, Rows::Range(0, b)).expect("gradients");
     assert!(
         rep.penalties
             .get(0, microfit_core::layer::PenaltyKind::Activity)
@@ -557,7 +578,7 @@ fn training_step_gradients_match_finite_differences_of_the_total_loss() {
                 net.params = base.clone();
                 net.params.tensor_mut(t)[i] += delta;
                 f64::from(
-                    compute_gradients(&mut net, loss, &data, Rows::Range(0, b))
+                    compute_gradients::<microfit_core::backend::Portable, _>(&mut net, loss, &data, Rows::Range(0, b))
                         .expect("step")
                         .total_loss,
                 )

@@ -1,13 +1,10 @@
-//! The batched dense kernels (`forward_rows`, `backward_rows`, their flat and "then"/"ticking"
-//! variants) give the bits of the per-sample kernels (`forward`, `backward`) called sample after
-//! sample, on random data full of zeros, `-0`, NaN and infinities, for sizes below, at and
-//! above the 64-entry mask blocks and sample counts below, at and above the 64-row chunks.
+//! The tile kernels of `kernels::gemm` (`matmul`, `matmul_bt`, `matmul_at_acc`) give the bits of
+//! the per-sample kernels (`forward`, `backward`) called sample after sample, on random data
+//! full of zeros, `-0`, NaN and infinities, for sizes below, at and above the micro-kernel's
+//! 4 × 16 block and the 256-step panels, and sample counts below, at and above them.
 
-use microfit_core::kernels::dense::{
-    backward, backward_rows, backward_rows_then, bias_grad_rows, forward, forward_rows,
-    forward_rows_flat, forward_rows_ticking, transpose, weight_grad_rows_flat,
-};
-
+use microfit_core::kernels::dense::{backward, forward};
+use microfit_core::kernels::gemm::{MatMul, MatMulAtAcc, MatMulBt, matmul, matmul_at_acc, matmul_bt};
 /// xorshift64*: deterministic test data without a dependency.
 struct Gen(u64);
 
@@ -40,152 +37,99 @@ fn bits(v: &[f32]) -> Vec<u32> {
         .collect()
 }
 
-fn check<const IN: usize, const OUT: usize>(n: usize, seed: u64, special: bool) {
+fn check(n: usize, k: usize, m: usize, seed: u64, special: bool) {
     let mut g = Gen(seed);
-    let x: Vec<[f32; IN]> = (0..n)
-        .map(|_| core::array::from_fn(|_| g.value(special)))
-        .collect();
-    let dz: Vec<[f32; OUT]> = (0..n)
-        .map(|_| core::array::from_fn(|_| g.value(special)))
-        .collect();
-    let mut w = [[0.0f32; OUT]; IN];
-    for r in w.iter_mut() {
-        for v in r.iter_mut() {
-            *v = g.value(special);
-        }
-    }
-    let b: [f32; OUT] = core::array::from_fn(|_| g.value(false));
-    let ctx = format!("IN={IN} OUT={OUT} n={n} seed={seed} special={special}");
+    let x: Vec<f32> = (0..n * k).map(|_| g.value(special)).collect();
+    let dz: Vec<f32> = (0..n * m).map(|_| g.value(special)).collect();
+    let w: Vec<f32> = (0..k * m).map(|_| g.value(special)).collect();
+    let b: Vec<f32> = (0..m).map(|_| g.value(false)).collect();
+    let ctx = format!("k={k} m={m} n={n} seed={seed} special={special}");
 
     // Forward: every row equals a per-sample call.
-    let mut z = vec![[0.0f32; OUT]; n];
-    forward_rows(&x, &w, Some(&b), &mut z);
-    let mut zt = vec![[7.0f32; OUT]; n];
-    let mut ticks = 0usize;
-    forward_rows_ticking(&x, &w, Some(&b), &mut zt, &mut || ticks += 1);
-    let mut zf = vec![[0.0f32; OUT]; n];
-    forward_rows_flat(x.as_flattened(), IN, &w, Some(&b), &mut zf);
+    let mut z = vec![7.0f32; n * m];
+    matmul(MatMul {
+        a: &x,
+        b: &w,
+        bias: Some(&b),
+        c: &mut z,
+        rows: n,
+        k,
+        m,
+    });
     for s in 0..n {
-        let mut z1 = [0.0f32; OUT];
-        forward(&x[s], w.as_flattened(), Some(&b), &mut z1);
-        assert_eq!(bits(&z[s]), bits(&z1), "forward_rows row {s} {ctx}");
-        assert_eq!(
-            bits(&zt[s]),
-            bits(&z1),
-            "forward_rows_ticking row {s} {ctx}"
-        );
-        assert_eq!(bits(&zf[s]), bits(&z1), "forward_rows_flat row {s} {ctx}");
+        let mut z1 = vec![0.0f32; m];
+        forward(&x[s * k..(s + 1) * k], &w, Some(&b), &mut z1);
+        assert_eq!(bits(&z[s * m..(s + 1) * m]), bits(&z1), "matmul row {s} {ctx}");
     }
-    let nonzero = x.iter().flatten().filter(|v| **v != 0.0).count();
-    assert!(
-        ticks >= nonzero.div_ceil(2),
-        "ticks {ticks} for {nonzero} nonzero inputs {ctx}"
-    );
 
-    // Backward: gradients accumulated sample after sample onto nonzero starting values.
-    let g0: Vec<f32> = (0..IN * OUT).map(|_| g.value(false)).collect();
-    let gb0: [f32; OUT] = core::array::from_fn(|_| g.value(false));
-    let (mut gw1, mut gb1) = (g0.clone(), gb0);
-    let mut dx1 = vec![[0.0f32; IN]; n];
-    for s in 0..n {
-        backward(
-            &x[s],
-            w.as_flattened(),
-            &dz[s],
-            &mut gw1,
-            Some(&mut gb1),
-            Some(&mut dx1[s]),
-        );
-    }
-    let mut wt = [[0.0f32; IN]; OUT];
-    transpose(&w, &mut wt);
-    let mut gw = [[0.0f32; OUT]; IN];
-    gw.as_flattened_mut().copy_from_slice(&g0);
-    let mut gb = gb0;
-    let mut dx = vec![[0.0f32; IN]; n];
-    backward_rows(&x, &wt, &dz, &mut gw, Some(&mut gb), Some(&mut dx));
-    assert_eq!(
-        bits(gw.as_flattened()),
-        bits(&gw1),
-        "backward_rows gW {ctx}"
-    );
-    assert_eq!(bits(&gb), bits(&gb1), "backward_rows gb {ctx}");
-    assert_eq!(
-        bits(dx.as_flattened()),
-        bits(dx1.as_flattened()),
-        "backward_rows dx {ctx}"
-    );
-
-    // The flat weight gradient and the bias gradient on their own.
-    let mut gwf = [[0.0f32; OUT]; IN];
-    gwf.as_flattened_mut().copy_from_slice(&g0);
-    weight_grad_rows_flat(x.as_flattened(), IN, &dz, &mut gwf);
-    assert_eq!(
-        bits(gwf.as_flattened()),
-        bits(&gw1),
-        "weight_grad_rows_flat {ctx}"
-    );
-    // From zero gradients, as a training step starts (the kernels' dense path when `dz` is
-    // finite).
-    let mut gz1 = vec![0.0f32; IN * OUT];
-    for s in 0..n {
-        backward(&x[s], w.as_flattened(), &dz[s], &mut gz1, None, None);
-    }
-    let mut gz = [[0.0f32; OUT]; IN];
-    weight_grad_rows_flat(x.as_flattened(), IN, &dz, &mut gz);
-    assert_eq!(
-        bits(gz.as_flattened()),
-        bits(&gz1),
-        "weight_grad_rows_flat from zero {ctx}"
-    );
-    let mut gbf = gb0;
-    bias_grad_rows(&dz, &mut gbf);
-    assert_eq!(bits(&gbf), bits(&gb1), "bias_grad_rows {ctx}");
-
-    // `finish` sees every row once, in order, after its last addition.
-    let mut gwt = [[0.0f32; OUT]; IN];
-    gwt.as_flattened_mut().copy_from_slice(&g0);
-    let mut seen = Vec::new();
-    let mut finish = |i: usize, row: &mut [f32; OUT]| {
-        seen.push(i);
-        for v in row.iter_mut() {
-            *v += 1.0;
+    // Backward: the input gradient of each row, and the weight gradient accumulated sample
+    // after sample onto nonzero starting values and from zero.
+    let g0: Vec<f32> = (0..k * m).map(|_| g.value(false)).collect();
+    for start in [g0.clone(), vec![0.0; k * m]] {
+        let mut gw1 = start.clone();
+        let mut dx1 = vec![0.0f32; n * k];
+        for s in 0..n {
+            backward(
+                &x[s * k..(s + 1) * k],
+                &w,
+                &dz[s * m..(s + 1) * m],
+                &mut gw1,
+                None,
+                Some(&mut dx1[s * k..(s + 1) * k]),
+            );
         }
-    };
-    backward_rows_then(&x, &wt, &dz, &mut gwt, None, None, Some(&mut finish));
-    assert_eq!(seen, (0..IN).collect::<Vec<_>>(), "finish order {ctx}");
-    let plus_one: Vec<f32> = gw1.iter().map(|v| v + 1.0).collect();
-    assert_eq!(
-        bits(gwt.as_flattened()),
-        bits(&plus_one),
-        "finish after the last addition {ctx}"
-    );
+        let mut gw = start.clone();
+        matmul_at_acc(MatMulAtAcc {
+            a: &x,
+            b: &dz,
+            c: &mut gw,
+            rows: n,
+            k,
+            m,
+        });
+        assert_eq!(bits(&gw), bits(&gw1), "matmul_at_acc {ctx}");
+        let mut dx = vec![3.0f32; n * k];
+        matmul_bt(MatMulBt {
+            a: &dz,
+            b: &w,
+            c: &mut dx,
+            rows: n,
+            k,
+            m,
+        });
+        assert_eq!(bits(&dx), bits(&dx1), "matmul_bt {ctx}");
+    }
 }
 
 fn all_sizes(n: usize, seed: u64, special: bool) {
-    check::<3, 2>(n, seed, special);
-    check::<4, 16>(n, seed, special);
-    check::<16, 3>(n, seed, special);
-    check::<32, 10>(n, seed, special);
-    check::<64, 32>(n, seed, special);
-    check::<70, 5>(n, seed, special);
-    check::<72, 10>(n, seed, special);
-    check::<130, 9>(n, seed, special);
-}
-
-#[test]
-fn batched_kernels_equal_per_sample_kernels() {
-    for (k, n) in [1usize, 2, 3, 8, 31, 32, 64, 65, 70, 129]
-        .into_iter()
-        .enumerate()
-    {
-        all_sizes(n, 0x9e37_79b9_7f4a_7c15 ^ k as u64, false);
+    for (k, m) in [
+        (3, 2),
+        (4, 16),
+        (16, 3),
+        (32, 10),
+        (64, 32),
+        (70, 5),
+        (72, 10),
+        (130, 17),
+        (300, 33),
+    ] {
+        check(n, k, m, seed, special);
     }
 }
 
 #[test]
-fn batched_kernels_equal_per_sample_kernels_with_nan_and_infinity() {
-    for (k, n) in [1usize, 2, 5, 32, 66].into_iter().enumerate() {
-        all_sizes(n, 0xdead_beef ^ (k as u64) << 7, true);
+fn tile_kernels_equal_per_sample_kernels() {
+    for (i, n) in [1usize, 2, 3, 4, 5, 8, 31, 32, 64, 65, 70, 257]
+        .into_iter()
+        .enumerate()
+    {
+        all_sizes(n, 0x9e37_79b9_7f4a_7c15 ^ i as u64, false);
+    }
+}
+
+#[test]
+fn tile_kernels_equal_per_sample_kernels_with_nan_and_infinity() {
+    for (i, n) in [1usize, 2, 5, 32, 66, 260].into_iter().enumerate() {
+        all_sizes(n, 0xdead_beef ^ (i as u64) << 7, true);
     }
 }

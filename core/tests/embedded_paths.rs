@@ -1,10 +1,11 @@
 //! The firmware's ways through the core give the bits of the ordinary ways: a model given as a
 //! constant (`layer::constant::Const`), the typed regularizers (`regularizer::L1`, `L2`), the
-//! one-pass `penalty_and_grad`, Adam stepped with a constant configuration
-//! (`Adam::step_with_config`, `Adam::new_unchecked`) and `train::fit_epoch_into`.
+//! one-pass `penalty_and_grad`, Adam's state stepped with a constant configuration
+//! (`AdamState::step`) and `train::fit_epoch_into`.
 
 use microfit_core::layer::constant::{Const, ConstLayer};
-use microfit_core::optim::adam::keras_one_minus;
+use microfit_core::backend::{Backend, Portable};
+use microfit_core::optim::adam::{AdamState, keras_one_minus};
 use microfit_core::optim::schedule::Schedule;
 use microfit_core::optim::{AdamConfig, Clip, Common, Optimizer};
 use microfit_core::params::weights_hash;
@@ -80,16 +81,15 @@ const CONFIG: AdamConfig = AdamConfig {
 };
 
 /// The optimizer of a firmware: constant configuration, `1 - β` evaluated at compile time.
-struct ConstAdam<P>(Adam<P>);
+struct ConstAdam<P>(AdamState<P>);
 impl<P: microfit_core::params::Params> Optimizer<P> for ConstAdam<P> {
     const SLOTS: usize = 2;
-    fn step(&mut self, w: &mut P, g: &mut P) {
+    fn step<B: Backend>(&mut self, w: &mut P, g: &mut P) {
         const ONE_MINUS: (f32, f32) = (
             keras_one_minus(CONFIG.beta_1),
             keras_one_minus(CONFIG.beta_2),
         );
-        self.0
-            .step_with_config(&CONFIG, ONE_MINUS, w, g, microfit_core::math::sqrt);
+        self.0.step::<B>(&CONFIG, ONE_MINUS, w, g);
     }
     fn iterations(&self) -> u32 {
         self.0.iterations()
@@ -117,17 +117,18 @@ fn constant_model_and_adam_train_with_the_same_bits() {
 
     // Firmware way: constant layers, typed L2, constant Adam, `fit_epoch_into`.
     let mut net_b = Network::with_params(Const::<Mlp>::new(), init);
-    let mut opt_b = ConstAdam(Adam::new_unchecked(CONFIG));
+    let mut opt_b = ConstAdam(AdamState::zeroed());
     let mut rb = EpochReport::default();
 
     for e in 0..5 {
         let ra = a.fit_epoch(&samples, 7, None).unwrap();
-        fit_epoch_into(&mut net_b, &mut opt_b, loss, &samples, 7, None, &mut rb).unwrap();
+        fit_epoch_into::<Portable, _, _, _>(&mut net_b, &mut opt_b, loss, &samples, 7, None, &mut rb)
+            .unwrap();
         assert_eq!(ra, rb, "epoch {e}");
     }
     assert_eq!(weights_hash(&a.model.params), weights_hash(&net_b.params));
-    assert_eq!(a.optimizer, opt_b.0);
+    assert_eq!(a.optimizer.state(), &opt_b.0);
     let ea = a.evaluate(&samples, 30).unwrap();
-    let eb = microfit_core::train::evaluate(&mut net_b, loss, &samples, 30).unwrap();
+    let eb = microfit_core::train::evaluate::<Portable, _>(&mut net_b, loss, &samples, 30).unwrap();
     assert_eq!(ea, eb);
 }

@@ -13,8 +13,8 @@ fn w1_parameter_and_activation_counts_are_compile_time_constants() {
     // 4·16 + 16 + 16·3 + 3, by hand.
     const PARAMS: usize = Network::<W1>::PARAMS;
     assert_eq!(PARAMS, 131);
-    // Per-sample activations: z0 (16), y0 (16), z1 (3), the gradient of y0 in the backward
-    // pass (16) + output (3) and its gradient (3).
+    // Per-sample activations (a tile of one): each layer's pre-activations, outputs and their
+    // gradients: z0, y0, dy0 (16 each), z1, y1, dy1 (3 each).
     const ACT: usize = Network::<W1>::ACTIVATION_FLOATS;
     assert_eq!(ACT, 16 + 16 + 3 + 16 + 3 + 3);
 }

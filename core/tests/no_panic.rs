@@ -131,7 +131,7 @@ proptest! {
         let mut t = trainer(0.5);
         let before = t.model.params.clone();
         let mut model = t.model.clone();
-        let r = train_step(&mut model, &mut t.optimizer, t.loss, &s, Rows::Range(0, n));
+        let r = train_step::<microfit_core::backend::Portable, _, _>(&mut model, &mut t.optimizer, t.loss, &s, Rows::Range(0, n));
         if r.is_err() {
             prop_assert_eq!(&model.params, &before);
         } else {

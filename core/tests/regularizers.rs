@@ -32,10 +32,12 @@ proptest! {
     #[test]
     fn l2_loss_equivalence(w in prop::collection::vec(-100.0f32..100.0, 1..20), lambda in 1e-4f32..10.0) {
         let r = Reg::from_l2_loss(lambda);
-        let mut s = 0.0f32;
-        for v in &w {
-            s += v * v;
+        // Σw² in the core's documented order: eight interleaved partial sums, combined pairwise.
+        let mut p = [0.0f32; 8];
+        for (i, v) in w.iter().enumerate() {
+            p[i % 8] += v * v;
         }
+        let s = ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
         let l2_loss = s / 2.0;
         prop_assert_eq!(r.penalty(&w, w.len()).to_bits(), (lambda * l2_loss).to_bits());
         let g = grad(&r, &w, w.len());

@@ -30,7 +30,8 @@
 use core::fmt;
 use core::marker::PhantomData;
 
-use super::{BackwardCtx, ForwardCtx, Layer, LayerInfo, Penalties};
+use super::{BackwardCtx, ForwardCtx, Layer, LayerInfo, LossIo, Penalties};
+use crate::backend::Backend;
 use crate::activation::Activation;
 use crate::rng::Rng;
 
@@ -86,7 +87,7 @@ impl<C: ConstLayer> Layer for Const<C> {
     type Input = <C::Layer as Layer>::Input;
     type Output = <C::Layer as Layer>::Output;
     type Params = <C::Layer as Layer>::Params;
-    type Cache = <C::Layer as Layer>::Cache;
+    type Cache<const T: usize> = <C::Layer as Layer>::Cache<T>;
     const LAYERS: usize = <C::Layer as Layer>::LAYERS;
 
     fn init(&self, p: &mut Self::Params, rng: &mut Rng) {
@@ -94,47 +95,55 @@ impl<C: ConstLayer> Layer for Const<C> {
     }
 
     #[inline]
-    fn forward(
+    fn forward<B: Backend, const T: usize>(
         &self,
         p: &Self::Params,
-        x: &[f32],
-        y: &mut [f32],
-        cache: &mut Self::Cache,
+        x: &[Self::Input],
+        cache: &mut Self::Cache<T>,
         ctx: &mut ForwardCtx<'_>,
     ) {
-        C::LAYER.forward(p, x, y, cache, ctx);
+        C::LAYER.forward::<B, T>(p, x, cache, ctx);
     }
 
     #[inline]
-    fn backward(
+    fn backward<B: Backend, const T: usize>(
         &self,
         p: &Self::Params,
         g: &mut Self::Params,
-        x: &[f32],
-        y: &[f32],
-        cache: &mut Self::Cache,
-        d: &mut [f32],
-        d_is_pre: bool,
-        dx: Option<&mut [f32]>,
-        ctx: &mut BackwardCtx<'_>,
+        x: &[Self::Input],
+        cache: &mut Self::Cache<T>,
+        dx: Option<&mut [Self::Input]>,
+        ctx: &BackwardCtx,
     ) {
-        C::LAYER.backward(p, g, x, y, cache, d, d_is_pre, dx, ctx);
+        C::LAYER.backward::<B, T>(p, g, x, cache, dx, ctx);
     }
 
     #[inline]
-    fn weight_penalties(
+    fn outputs<const T: usize>(
+        cache: &mut Self::Cache<T>,
+    ) -> (&[Self::Output], &mut [Self::Output]) {
+        <C::Layer as Layer>::outputs(cache)
+    }
+
+    #[inline]
+    fn output_rows<const T: usize>(cache: &Self::Cache<T>) -> &[Self::Output] {
+        <C::Layer as Layer>::output_rows(cache)
+    }
+
+    #[inline]
+    fn loss_io<'c, const T: usize>(&self, cache: &'c mut Self::Cache<T>) -> LossIo<'c> {
+        C::LAYER.loss_io(cache)
+    }
+
+    #[inline]
+    fn weight_penalties<B: Backend>(
         &self,
         p: &Self::Params,
         g: Option<&mut Self::Params>,
         layer: usize,
         pen: &mut Penalties,
     ) {
-        C::LAYER.weight_penalties(p, g, layer, pen);
-    }
-
-    #[inline]
-    fn logits<'c>(&self, cache: &'c Self::Cache) -> Option<&'c [f32]> {
-        C::LAYER.logits(cache)
+        C::LAYER.weight_penalties::<B>(p, g, layer, pen);
     }
 
     #[inline]

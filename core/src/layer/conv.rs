@@ -57,9 +57,10 @@
 
 use core::marker::PhantomData;
 
-use super::dense::DenseConfig;
-use super::{BackwardCtx, ForwardCtx, Layer, LayerInfo, Penalties, PenaltyKind};
+use super::dense::{DenseConfig, WeightedBackward, output_backward};
+use super::{BackwardCtx, ForwardCtx, Layer, LayerInfo, LossIo, Penalties, WeightedCache};
 use crate::activation::Activation;
+use crate::backend::Backend;
 use crate::init::Initializer;
 use crate::kernels;
 pub use crate::kernels::conv::{ConvGeometry, Padding, conv_out, same_padding};
@@ -255,62 +256,12 @@ pub const fn checked_geometry(
 // The math over slices (shared with models built at run time)
 // ---------------------------------------------------------------------------------------------
 
-/// `y = f(z)` for a feature map with `channels` channels per position: softmax acts over the
-/// channels of each position (Keras' last axis), the other activations elementwise.
-///
-/// ```
-/// use microfit_core::{Activation, layer::conv::activation_forward};
-/// let mut y = [0.0; 4];
-/// activation_forward(Activation::Softmax, 2, &[0.0, 0.0, 1.0, 1.0], &mut y);
-/// assert_eq!(y, [0.5; 4]);
-/// ```
-pub fn activation_forward(act: Activation, channels: usize, z: &[f32], y: &mut [f32]) {
-    match act {
-        Activation::Softmax if channels > 0 => {
-            for (zc, yc) in z.chunks_exact(channels).zip(y.chunks_exact_mut(channels)) {
-                act.forward(zc, yc);
-            }
-        }
-        _ => act.forward(z, y),
-    }
-}
-
-/// `d ← f'(z) ⊙ d` per position (see [`activation_forward`]); for softmax
-/// `d_c ← y_c (d_c − Σ_k y_k d_k)` within each position.
-///
-/// ```
-/// use microfit_core::{Activation, layer::conv::activation_backward};
-/// let y = [0.5, 0.5, 0.25, 0.75];
-/// let mut d = [1.0, 0.0, 0.0, 0.0];
-/// activation_backward(Activation::Softmax, 2, &[], &y, &mut d);
-/// assert_eq!(d, [0.25, -0.25, 0.0, 0.0]); // the second position saw no gradient
-/// ```
-pub fn activation_backward(act: Activation, channels: usize, z: &[f32], y: &[f32], d: &mut [f32]) {
-    match act {
-        Activation::Softmax if channels > 0 => {
-            for (yc, dc) in y.chunks_exact(channels).zip(d.chunks_exact_mut(channels)) {
-                act.backward_in_place(&[], yc, dc);
-            }
-        }
-        _ => act.backward_in_place(z, y, d),
-    }
-}
-
-/// Forward pass of one sample: `z = conv(x, W) + b`, `y = activation(z)`.
-///
-/// ```
-/// use microfit_core::prelude::*;
-/// use microfit_core::layer::{conv, dense::DenseConfig};
-/// let g = ConvGeometry::new(&[3], &[2], &[1], &[1], Padding::Valid, 1, 1)?;
-/// let cfg = DenseConfig::<Reg>::new(Activation::Relu);
-/// let (mut z, mut y) = ([0.0; 2], [0.0; 2]);
-/// conv::forward(&cfg, &g, &[1.0, -1.0], &[0.5], &[1.0, 3.0, 2.0], &mut z, &mut y);
-/// assert_eq!(z, [-1.5, 1.5]);
-/// assert_eq!(y, [0.0, 1.5]);
-/// # Ok::<(), microfit_core::Error>(())
-/// ```
+/// Forward pass of a tile of `n` samples (`x`: `n × in_len`, `z` and `y`: `n × out_len`):
+/// the convolution of each sample ([`kernels::conv::forward`]), then the activation (softmax
+/// over the channels of each position, Keras' last axis; the others elementwise); each
+/// sample's activity penalty into `ctx.penalties` when it is given.
 #[inline]
-pub fn forward<R>(
+pub fn forward<B: Backend, R: Regularizer>(
     cfg: &DenseConfig<R>,
     g: &ConvGeometry,
     kernel: &[f32],
@@ -318,51 +269,49 @@ pub fn forward<R>(
     x: &[f32],
     z: &mut [f32],
     y: &mut [f32],
+    ctx: &mut ForwardCtx<'_>,
 ) {
-    kernels::conv::forward(g, x, kernel, cfg.use_bias.then_some(bias), z);
-    activation_forward(cfg.activation, g.filters(), z, y);
+    let (il, ol) = (g.in_len().max(1), g.out_len().max(1));
+    for (xr, zr) in x.chunks_exact(il).zip(z.chunks_exact_mut(ol)) {
+        kernels::conv::forward(g, xr, kernel, cfg.use_bias.then_some(bias), zr);
+    }
+    cfg.activation.forward_groups::<B>(g.filters(), z, y);
+    super::activity_penalties(
+        cfg.activity_regularizer.as_ref(),
+        y,
+        g.out_len(),
+        g.filters(),
+        ctx,
+    );
 }
 
-/// Backward pass of one sample (see [`Layer::backward`] for `d` and `d_is_pre`).
-///
-/// Order, as for Dense: activity penalty on `y` (value added to `ctx.penalties` undivided,
-/// gradient `· inv_batch` added to `∂L/∂y`) → activation backward → kernel, bias and input
-/// gradients ([`kernels::conv::backward`]; `dx` is written). `z` is scratch when the
-/// activity gradient must pass through a fused output activation.
+/// Backward pass of a tile of `n` samples (see [`WeightedBackward`]): the activity penalty
+/// gradients and the activation's backward pass (shared with Dense), then the convolution's
+/// gradients ([`kernels::conv::backward`]) sample after sample.
 #[inline]
 pub fn backward<R: Regularizer>(
     cfg: &DenseConfig<R>,
     g: &ConvGeometry,
-    kernel: &[f32],
-    gk: &mut [f32],
-    gb: &mut [f32],
-    x: &[f32],
-    y: &[f32],
-    z: &mut [f32],
-    d: &mut [f32],
-    d_is_pre: bool,
-    dx: Option<&mut [f32]>,
-    ctx: &mut BackwardCtx<'_>,
+    io: WeightedBackward<'_>,
+    ctx: &BackwardCtx,
 ) {
-    let ch = g.filters();
-    if let Some(ar) = &cfg.activity_regularizer {
-        ctx.penalties
-            .add(ctx.layer, PenaltyKind::Activity, ar.penalty(y, ch));
-        if d_is_pre {
-            z.fill(0.0);
-            ar.add_grad(y, ch, z, ctx.inv_batch);
-            activation_backward(cfg.activation, ch, &[], y, z);
-            for (dj, &aj) in d.iter_mut().zip(z.iter()) {
-                *dj += aj;
-            }
-        } else {
-            ar.add_grad(y, ch, d, ctx.inv_batch);
-        }
+    let WeightedBackward {
+        kernel,
+        grad_kernel: gk,
+        grad_bias: gb,
+        x,
+        y,
+        z,
+        dy,
+        dx,
+    } = io;
+    let (il, ol) = (g.in_len().max(1), g.out_len().max(1));
+    output_backward(cfg, ol, g.filters(), y, z, dy, ctx, false);
+    let mut dx = dx.map(|d| d.chunks_exact_mut(il));
+    for (xr, dr) in x.chunks_exact(il).zip(dy.chunks_exact(ol)) {
+        let dxr = dx.as_mut().and_then(Iterator::next);
+        kernels::conv::backward(g, xr, kernel, dr, gk, cfg.use_bias.then_some(&mut *gb), dxr);
     }
-    if !d_is_pre {
-        activation_backward(cfg.activation, ch, z, y, d);
-    }
-    kernels::conv::backward(g, x, kernel, d, gk, cfg.use_bias.then_some(gb), dx);
 }
 
 /// Weight penalties of a conv layer (kernel, seen as a `(k·cin, filters)` matrix, then bias),
@@ -477,6 +426,24 @@ impl<const A: usize, const B: usize, const C: usize, const D: usize, const E: us
             .as_flattened_mut()
             .as_flattened_mut()
     }
+    #[inline]
+    fn rows(flat: &[f32]) -> &[Self] {
+        <[[[[f32; E]; D]; C]; B]>::rows(flat).as_chunks::<A>().0
+    }
+    #[inline]
+    fn rows_mut(flat: &mut [f32]) -> &mut [Self] {
+        <[[[[f32; E]; D]; C]; B]>::rows_mut(flat)
+            .as_chunks_mut::<A>()
+            .0
+    }
+    #[inline]
+    fn flat(rows: &[Self]) -> &[f32] {
+        <[[[[f32; E]; D]; C]; B]>::flat(rows.as_flattened())
+    }
+    #[inline]
+    fn flat_mut(rows: &mut [Self]) -> &mut [f32] {
+        <[[[[f32; E]; D]; C]; B]>::flat_mut(rows.as_flattened_mut())
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -529,8 +496,7 @@ macro_rules! config_builders {
 macro_rules! conv_layer_body {
     ($kind:literal, $kshape:expr) => {
         type Params = ConvParams<<Self as ConvKernelType>::Kernel, FILTERS>;
-        /// The pre-activation `z`, the output's shape.
-        type Cache = Self::Output;
+        type Cache<const T: usize> = WeightedCache<Self::Output, T>;
         const LAYERS: usize = 1;
 
         fn init(&self, p: &mut Self::Params, rng: &mut Rng) {
@@ -547,55 +513,74 @@ macro_rules! conv_layer_body {
         }
 
         #[inline]
-        fn forward(
+        fn forward<B: Backend, const T: usize>(
             &self,
             p: &Self::Params,
-            x: &[f32],
-            y: &mut [f32],
-            cache: &mut Self::Cache,
-            _ctx: &mut ForwardCtx<'_>,
+            x: &[Self::Input],
+            cache: &mut Self::Cache<T>,
+            ctx: &mut ForwardCtx<'_>,
         ) {
-            forward(
+            let n = x.len().min(T);
+            forward::<B, R>(
                 &self.config,
                 &Self::GEOMETRY,
                 Tensor::as_slice(&p.kernel),
                 &p.bias,
-                x,
-                Tensor::as_mut_slice(cache),
-                y,
-            );
-        }
-
-        #[inline]
-        fn backward(
-            &self,
-            p: &Self::Params,
-            g: &mut Self::Params,
-            x: &[f32],
-            y: &[f32],
-            cache: &mut Self::Cache,
-            d: &mut [f32],
-            d_is_pre: bool,
-            dx: Option<&mut [f32]>,
-            ctx: &mut BackwardCtx<'_>,
-        ) {
-            backward(
-                &self.config,
-                &Self::GEOMETRY,
-                Tensor::as_slice(&p.kernel),
-                Tensor::as_mut_slice(&mut g.kernel),
-                &mut g.bias,
-                x,
-                y,
-                Tensor::as_mut_slice(cache),
-                d,
-                d_is_pre,
-                dx,
+                <Self::Input as Tensor>::flat(&x[..n]),
+                <Self::Output as Tensor>::flat_mut(&mut cache.z.0[..n]),
+                <Self::Output as Tensor>::flat_mut(&mut cache.out.y.0[..n]),
                 ctx,
             );
         }
 
-        fn weight_penalties(
+        #[inline]
+        fn backward<B: Backend, const T: usize>(
+            &self,
+            p: &Self::Params,
+            g: &mut Self::Params,
+            x: &[Self::Input],
+            cache: &mut Self::Cache<T>,
+            dx: Option<&mut [Self::Input]>,
+            ctx: &BackwardCtx,
+        ) {
+            let n = x.len().min(T);
+            backward(
+                &self.config,
+                &Self::GEOMETRY,
+                WeightedBackward {
+                    kernel: Tensor::as_slice(&p.kernel),
+                    grad_kernel: Tensor::as_mut_slice(&mut g.kernel),
+                    grad_bias: &mut g.bias,
+                    x: <Self::Input as Tensor>::flat(&x[..n]),
+                    y: <Self::Output as Tensor>::flat(&cache.out.y.0[..n]),
+                    z: <Self::Output as Tensor>::flat_mut(&mut cache.z.0[..n]),
+                    dy: <Self::Output as Tensor>::flat_mut(&mut cache.out.dy.0[..n]),
+                    dx: dx.map(|d| <Self::Input as Tensor>::flat_mut(d)),
+                },
+                ctx,
+            );
+        }
+
+        fn outputs<const T: usize>(
+            cache: &mut Self::Cache<T>,
+        ) -> (&[Self::Output], &mut [Self::Output]) {
+            cache.out.split()
+        }
+
+        fn output_rows<const T: usize>(cache: &Self::Cache<T>) -> &[Self::Output] {
+            &cache.out.y.0
+        }
+
+        fn loss_io<'c, const T: usize>(&self, cache: &'c mut Self::Cache<T>) -> LossIo<'c> {
+            LossIo {
+                y: cache.out.y.flat(),
+                logits: fused_logits(self.config.activation, &Self::GEOMETRY, cache.z.flat()),
+                dy: cache.out.dy.flat_mut(),
+                width: <Self::Output as Tensor>::LEN,
+            }
+        }
+
+        fn weight_penalties<B: Backend>(
             &self,
             p: &Self::Params,
             g: Option<&mut Self::Params>,
@@ -614,16 +599,12 @@ macro_rules! conv_layer_body {
             );
         }
 
-        fn logits<'c>(&self, cache: &'c Self::Cache) -> Option<&'c [f32]> {
-            fused_logits(
-                self.config.activation,
-                &Self::GEOMETRY,
-                Tensor::as_slice(cache),
-            )
-        }
-
         fn output_activation(&self) -> Activation {
             self.config.activation
+        }
+
+        fn has_activity_regularizer(&self) -> bool {
+            self.config.activity_regularizer.is_some()
         }
 
         fn describe(&self, first: usize, f: &mut dyn FnMut(usize, LayerInfo)) {

@@ -9,13 +9,17 @@
 //! assert_eq!(layer.config.activation, Activation::Relu);
 //! ```
 //!
-//! The math is in [`forward`] and [`backward`] over slices; the typed layer and models built
-//! at run time both call them.
+//! The math is in [`forward`] and [`backward`] over the flat rows of a tile; the typed layer
+//! and models built at run time both call them.
 
-use super::{BackwardCtx, ForwardCtx, Layer, LayerInfo, Penalties, PenaltyKind};
+use super::{
+    BackwardCtx, ForwardCtx, Layer, LayerInfo, LossIo, Penalties, PenaltyKind, WeightedCache,
+};
 use crate::activation::Activation;
+use crate::backend::Backend;
 use crate::init::Initializer;
 use crate::kernels;
+use crate::kernels::gemm::{MatMul, MatMulAtAcc, MatMulBt};
 use crate::params::{Params, ZeroParams};
 use crate::regularizer::{Reg, Regularizer};
 use crate::rng::Rng;
@@ -57,83 +61,190 @@ impl<R> DenseConfig<R> {
     }
 }
 
-/// Forward pass of one sample: `z = x·W + b`, `y = activation(z)`.
-#[inline]
-pub fn forward<R>(
+/// Forward pass of a tile of `n` samples (`x`: `n × in`, `z` and `y`: `n × out`):
+/// `z = x·W + b`, `y = activation(z)`; the activity penalty of each row into
+/// `ctx.penalties` when it is given. One sample runs the per-sample kernel
+/// ([`kernels::dense::forward`]), several the tile kernel ([`Backend::matmul`]): the same bits.
+#[inline(always)]
+pub fn forward<B: Backend, R: Regularizer>(
     cfg: &DenseConfig<R>,
     kernel: &[f32],
     bias: &[f32],
     x: &[f32],
     z: &mut [f32],
     y: &mut [f32],
+    ctx: &mut ForwardCtx<'_>,
 ) {
-    kernels::dense::forward(x, kernel, cfg.use_bias.then_some(bias), z);
-    cfg.activation.forward(z, y);
+    let out = bias.len();
+    let n = z.len().checked_div(out).unwrap_or(0);
+    let b = cfg.use_bias.then_some(bias);
+    if n == 1 {
+        kernels::dense::forward(x, kernel, b, z);
+        cfg.activation.forward(z, y);
+    } else {
+        let k = x.len().checked_div(n).unwrap_or(0);
+        B::matmul(MatMul {
+            a: x,
+            b: kernel,
+            bias: b,
+            c: z,
+            rows: n,
+            k,
+            m: out,
+        });
+        cfg.activation.forward_groups::<B>(out, z, y);
+    }
+    super::activity_penalties(cfg.activity_regularizer.as_ref(), y, out, out, ctx);
 }
 
-/// Backward pass of one sample (see [`Layer::backward`] for `d` and `d_is_pre`).
+/// What the backward pass of a layer with a kernel and a bias works on, for a tile of `n`
+/// samples (flat rows): the weights, their gradients, the tile's inputs, outputs,
+/// pre-activations (used as scratch) and output gradients, and where the input gradients go.
+#[derive(Debug)]
+pub struct WeightedBackward<'a> {
+    /// The kernel.
+    pub kernel: &'a [f32],
+    /// Its gradient (accumulated into).
+    pub grad_kernel: &'a mut [f32],
+    /// The bias' gradient (accumulated into).
+    pub grad_bias: &'a mut [f32],
+    /// The inputs, `n` rows.
+    pub x: &'a [f32],
+    /// The outputs, `n` rows.
+    pub y: &'a [f32],
+    /// The pre-activations, `n` rows (scratch afterwards).
+    pub z: &'a mut [f32],
+    /// `∂L/∂y` (or `∂L/∂z` when `ctx.dy_is_pre`), `n` rows; `∂L/∂z` afterwards.
+    pub dy: &'a mut [f32],
+    /// Where `∂L/∂x` goes, `n` rows, when wanted.
+    pub dx: Option<&'a mut [f32]>,
+}
+
+/// The part of a weighted layer's backward pass before its kernel, for Dense and the
+/// convolutions alike, on the tile's samples (rows of `row` values): each sample's activity
+/// penalty gradient `· ctx.inv_batch` into `dy` (pushed through the activation when `dy`
+/// already holds `∂L/∂z`), then the activation's backward pass on groups of `group` values (a
+/// softmax acts on each group), unless `skip_activation` (a ReLU folded into the kernel).
+/// Afterwards `dy` holds `∂L/∂z`; `z` may have been used as scratch.
+#[inline(always)]
+pub(crate) fn output_backward<R: Regularizer>(
+    cfg: &DenseConfig<R>,
+    row: usize,
+    group: usize,
+    y: &[f32],
+    z: &mut [f32],
+    dy: &mut [f32],
+    ctx: &BackwardCtx,
+    skip_activation: bool,
+) {
+    if let Some(ar) = &cfg.activity_regularizer {
+        let row = row.max(1);
+        for ((yr, zr), dr) in y
+            .chunks_exact(row)
+            .zip(z.chunks_exact_mut(row))
+            .zip(dy.chunks_exact_mut(row))
+        {
+            if ctx.dy_is_pre {
+                // The loss already gave ∂L/∂z: the activity gradient goes through the activation.
+                zr.fill(0.0);
+                ar.add_grad(yr, group, zr, ctx.inv_batch);
+                cfg.activation.backward_groups(group, &[], yr, zr);
+                for (dj, &aj) in dr.iter_mut().zip(zr.iter()) {
+                    *dj += aj;
+                }
+            } else {
+                ar.add_grad(yr, group, dr, ctx.inv_batch);
+            }
+        }
+    }
+    if !ctx.dy_is_pre && !skip_activation {
+        cfg.activation.backward_groups(group, z, y, dy);
+    }
+}
+
+/// Backward pass of a tile of `n` samples (see [`WeightedBackward`]).
 ///
-/// Order of operations: activity penalty on `y` (value summed into `ctx.penalties`,
-/// gradient `· inv_batch` added to `∂L/∂y`) → activation backward → `gW += xᵀ dz`,
-/// `gb += dz`, `dx = W dz`. `z` is used as scratch when the activity gradient must pass
-/// through a fused output activation.
+/// Order of operations: activity penalty gradients into `∂L/∂y` → activation backward →
+/// `dx = dz·Wᵀ`, `gW += xᵀ·dz` and `gb += dz` in sample order. One sample runs the per-sample
+/// kernels (for the first layer of a step, with no more inputs than outputs, the weight
+/// gradient column by column with a ReLU folded in: [`kernels::dense::backward_columns`]),
+/// several the tile kernels ([`Backend::matmul_bt`], [`Backend::matmul_at_acc`]): the same
+/// bits.
 // Always inlined: out of line, its fixed sizes are lost (W1 on a Cortex-M4F: +1,300
 // instructions per sample).
 #[inline(always)]
-pub fn backward<R: Regularizer>(
+pub fn backward<B: Backend, R: Regularizer>(
     cfg: &DenseConfig<R>,
-    kernel: &[f32],
-    gk: &mut [f32],
-    gb: &mut [f32],
-    x: &[f32],
-    y: &[f32],
-    z: &mut [f32],
-    d: &mut [f32],
-    d_is_pre: bool,
-    dx: Option<&mut [f32]>,
-    ctx: &mut BackwardCtx<'_>,
+    io: WeightedBackward<'_>,
+    ctx: &BackwardCtx,
 ) {
-    let out = y.len();
-    if let Some(ar) = &cfg.activity_regularizer {
-        ctx.penalties
-            .add(ctx.layer, PenaltyKind::Activity, ar.penalty(y, out));
-        if d_is_pre {
-            // The loss already gave ∂L/∂z; push the activity gradient through the activation.
-            z.fill(0.0);
-            ar.add_grad(y, out, z, ctx.inv_batch);
-            cfg.activation.backward_in_place(&[], y, z);
-            for (dj, &aj) in d.iter_mut().zip(z.iter()) {
-                *dj += aj;
+    let WeightedBackward {
+        kernel,
+        grad_kernel: gk,
+        grad_bias: gb,
+        x,
+        y,
+        z,
+        dy,
+        dx,
+    } = io;
+    let out = gb.len();
+    let n = dy.len().checked_div(out).unwrap_or(0);
+    let gb = cfg.use_bias.then_some(gb);
+    if n == 1 {
+        // The first layer of a step, with no more inputs than outputs (short columns, whose
+        // inputs stay in registers): its weight gradient column by column, skipping inactive
+        // outputs, with a ReLU's backward pass folded in (`backward_columns`: the same bits). A
+        // wide input (say 64 pixels, many of them 0) is better served by the rows, which skip
+        // zero inputs.
+        let columns = ctx.step_input && dx.is_none() && x.len() <= out;
+        let fold_relu = columns && !ctx.dy_is_pre && cfg.activation == Activation::Relu;
+        output_backward(cfg, out, out, y, z, dy, ctx, fold_relu);
+        match dx {
+            None if columns => {
+                kernels::dense::backward_columns(x, dy, gk, gb, fold_relu.then_some(y));
             }
-        } else {
-            ar.add_grad(y, out, d, ctx.inv_batch);
+            dx => kernels::dense::backward(x, kernel, dy, gk, gb, dx),
         }
+        return;
     }
-    // The first layer of a step, with no more inputs than outputs (short columns, whose inputs
-    // stay in registers): its weight gradient column by column, skipping inactive outputs, with
-    // a ReLU's backward pass folded in (`backward_columns`: the same bits). A wide input (say
-    // 64 pixels, many of them 0) is better served by the rows, which skip zero inputs.
-    let columns = ctx.step_input && dx.is_none() && x.len() <= out;
-    let fold_relu = columns && !d_is_pre && cfg.activation == Activation::Relu;
-    if !d_is_pre && !fold_relu {
-        cfg.activation.backward_in_place(z, y, d);
+    output_backward(cfg, out, out, y, z, dy, ctx, false);
+    let k = x.len().checked_div(n).unwrap_or(0);
+    if let Some(dx) = dx {
+        B::matmul_bt(MatMulBt {
+            a: dy,
+            b: kernel,
+            c: dx,
+            rows: n,
+            k,
+            m: out,
+        });
     }
-    match dx {
-        None if columns => {
-            let relu_y = fold_relu.then_some(y);
-            kernels::dense::backward_columns(x, d, gk, cfg.use_bias.then_some(gb), relu_y);
+    B::matmul_at_acc(MatMulAtAcc {
+        a: x,
+        b: dy,
+        c: gk,
+        rows: n,
+        k,
+        m: out,
+    });
+    if let Some(gb) = gb {
+        for row in dy.chunks_exact(out) {
+            for (g, &dj) in gb.iter_mut().zip(row) {
+                *g += dj;
+            }
         }
-        dx => kernels::dense::backward(x, kernel, d, gk, cfg.use_bias.then_some(gb), dx),
     }
 }
 
-/// Weight penalties of a Dense layer (kernel then bias), gradients added when `g` is given.
+/// Weight penalties of a layer with a kernel and a bias (Dense, convolutions): kernel then
+/// bias, gradients added when `g` is given. `cols` is the kernel's last axis (outputs).
 pub fn weight_penalties<R: Regularizer>(
     cfg: &DenseConfig<R>,
     kernel: &[f32],
     bias: &[f32],
     g: Option<(&mut [f32], &mut [f32])>,
-    out: usize,
+    cols: usize,
     layer: usize,
     pen: &mut Penalties,
 ) {
@@ -143,8 +254,8 @@ pub fn weight_penalties<R: Regularizer>(
     };
     if let Some(r) = &cfg.kernel_regularizer {
         let value = match gk {
-            Some(gk) => r.penalty_and_grad(kernel, out, gk, 1.0),
-            None => r.penalty(kernel, out),
+            Some(gk) => r.penalty_and_grad(kernel, cols, gk, 1.0),
+            None => r.penalty(kernel, cols),
         };
         pen.add(layer, PenaltyKind::Kernel, value);
     }
@@ -152,8 +263,8 @@ pub fn weight_penalties<R: Regularizer>(
         && let Some(r) = &cfg.bias_regularizer
     {
         let value = match gb {
-            Some(gb) => r.penalty_and_grad(bias, out, gb, 1.0),
-            None => r.penalty(bias, out),
+            Some(gb) => r.penalty_and_grad(bias, cols, gb, 1.0),
+            None => r.penalty(bias, cols),
         };
         pen.add(layer, PenaltyKind::Bias, value);
     }
@@ -254,8 +365,7 @@ impl<const IN: usize, const OUT: usize, R: Regularizer> Layer for Dense<IN, OUT,
     type Input = [f32; IN];
     type Output = [f32; OUT];
     type Params = DenseParams<IN, OUT>;
-    /// The pre-activation `z`.
-    type Cache = [f32; OUT];
+    type Cache<const T: usize> = WeightedCache<[f32; OUT], T>;
     const LAYERS: usize = 1;
 
     fn init(&self, p: &mut Self::Params, rng: &mut Rng) {
@@ -269,46 +379,70 @@ impl<const IN: usize, const OUT: usize, R: Regularizer> Layer for Dense<IN, OUT,
     }
 
     #[inline]
-    fn forward(
+    fn forward<B: Backend, const T: usize>(
         &self,
         p: &Self::Params,
-        x: &[f32],
-        y: &mut [f32],
-        cache: &mut Self::Cache,
-        _ctx: &mut ForwardCtx<'_>,
+        x: &[[f32; IN]],
+        cache: &mut Self::Cache<T>,
+        ctx: &mut ForwardCtx<'_>,
     ) {
-        forward(&self.config, p.kernel.as_flattened(), &p.bias, x, cache, y);
-    }
-
-    #[inline]
-    fn backward(
-        &self,
-        p: &Self::Params,
-        g: &mut Self::Params,
-        x: &[f32],
-        y: &[f32],
-        cache: &mut Self::Cache,
-        d: &mut [f32],
-        d_is_pre: bool,
-        dx: Option<&mut [f32]>,
-        ctx: &mut BackwardCtx<'_>,
-    ) {
-        backward(
+        let n = x.len().min(T);
+        forward::<B, R>(
             &self.config,
             p.kernel.as_flattened(),
-            g.kernel.as_flattened_mut(),
-            &mut g.bias,
-            x,
-            y,
-            cache,
-            d,
-            d_is_pre,
-            dx,
+            &p.bias,
+            x[..n].as_flattened(),
+            cache.z.0[..n].as_flattened_mut(),
+            cache.out.y.0[..n].as_flattened_mut(),
             ctx,
         );
     }
 
-    fn weight_penalties(
+    #[inline]
+    fn backward<B: Backend, const T: usize>(
+        &self,
+        p: &Self::Params,
+        g: &mut Self::Params,
+        x: &[[f32; IN]],
+        cache: &mut Self::Cache<T>,
+        dx: Option<&mut [[f32; IN]]>,
+        ctx: &BackwardCtx,
+    ) {
+        let n = x.len().min(T);
+        backward::<B, R>(
+            &self.config,
+            WeightedBackward {
+                kernel: p.kernel.as_flattened(),
+                grad_kernel: g.kernel.as_flattened_mut(),
+                grad_bias: &mut g.bias,
+                x: x[..n].as_flattened(),
+                y: cache.out.y.0[..n].as_flattened(),
+                z: cache.z.0[..n].as_flattened_mut(),
+                dy: cache.out.dy.0[..n].as_flattened_mut(),
+                dx: dx.map(|d| d.as_flattened_mut()),
+            },
+            ctx,
+        );
+    }
+
+    fn outputs<const T: usize>(cache: &mut Self::Cache<T>) -> (&[[f32; OUT]], &mut [[f32; OUT]]) {
+        cache.out.split()
+    }
+
+    fn output_rows<const T: usize>(cache: &Self::Cache<T>) -> &[[f32; OUT]] {
+        &cache.out.y.0
+    }
+
+    fn loss_io<'c, const T: usize>(&self, cache: &'c mut Self::Cache<T>) -> LossIo<'c> {
+        LossIo {
+            y: cache.out.y.flat(),
+            logits: Some(cache.z.flat()),
+            dy: cache.out.dy.flat_mut(),
+            width: OUT,
+        }
+    }
+
+    fn weight_penalties<B: Backend>(
         &self,
         p: &Self::Params,
         g: Option<&mut Self::Params>,
@@ -329,10 +463,6 @@ impl<const IN: usize, const OUT: usize, R: Regularizer> Layer for Dense<IN, OUT,
             layer,
             pen,
         );
-    }
-
-    fn logits<'c>(&self, cache: &'c Self::Cache) -> Option<&'c [f32]> {
-        Some(cache)
     }
 
     fn output_activation(&self) -> Activation {

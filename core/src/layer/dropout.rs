@@ -7,10 +7,11 @@
 //! * **Inference**: the identity (and so is `rate = 0`).
 //!
 //! Random numbers come from the seeded, `no_std` [`Rng`] (PCG32), one `next_f32` per value in
-//! row-major order: by default the model's generator (seeded by `Network::new`'s seed, after
-//! the initializers' draws), or the layer's own generator seeded with `seed` when one is set.
-//! The same seed gives the same masks on every target, and the typed and the run-time models
-//! draw the same numbers.
+//! row-major order, sample after sample, from the layer's own generator: seeded with `seed`
+//! when one is set, else split from the model's generator (seeded by `Network::new`'s seed,
+//! after the initializers' draws) the first time the layer draws. Each dropout layer has its
+//! own stream, so the masks do not depend on how many samples a tile holds. The same seed gives
+//! the same masks on every target, and the typed and the run-time models draw the same numbers.
 //!
 //! **Memory**: the mask is not stored. The state (`DropoutState`, 40 bytes) keeps a copy of
 //! the generator from before the sample's draws, and backward draws the same numbers again.
@@ -27,8 +28,8 @@
 
 use core::marker::PhantomData;
 
-use super::{BackwardCtx, ForwardCtx, Layer, LayerInfo, Penalties};
-use crate::activation::Activation;
+use super::{BackwardCtx, ForwardCtx, Layer, PlainCache};
+use crate::backend::Backend;
 use crate::error::{Error, check_unit_interval};
 use crate::rng::Rng;
 use crate::tensor::{Tensor, Zeroed};
@@ -94,19 +95,12 @@ impl Zeroed for DropoutState {
     }
 }
 
-/// Forward pass of one sample (see the [module docs](self)); `rng` is the model's generator.
-///
-/// ```
-/// use microfit_core::layer::dropout::{forward, DropoutConfig, DropoutState};
-/// use microfit_core::rng::Rng;
-/// let cfg = DropoutConfig { rate: 0.5, seed: Some(3) };
-/// let mut st = DropoutState::new();
-/// let mut y = [0.0; 1000];
-/// forward(&cfg, &mut st, &[1.0; 1000], &mut y, true, &mut Rng::new(0));
-/// assert!(y.iter().all(|&v| v == 0.0 || v == 2.0));
-/// let kept = y.iter().filter(|&&v| v == 2.0).count();
-/// assert!((400..600).contains(&kept));
-/// ```
+/// Forward pass of the rows `x` (a tile of samples, flat; `y` the same length). In training
+/// with `rate > 0`, each value is kept with probability `1 − rate` and scaled by `1/(1 − rate)`,
+/// drawing one number per value in row-major order from the layer's own generator: seeded with
+/// `cfg.seed` when given, else split from the model's generator `rng` ([`Rng::split`]) the first
+/// time — so each dropout layer has its own stream and the masks do not depend on the tile size.
+/// Otherwise a copy. `state` keeps the generator from before the draws for [`backward`].
 pub fn forward(
     cfg: &DropoutConfig,
     state: &mut DropoutState,
@@ -122,16 +116,14 @@ pub fn forward(
         }
         return;
     }
-    let rng = match cfg.seed {
-        Some(seed) => {
-            if !state.seeded {
-                state.own = Rng::new(seed);
-                state.seeded = true;
-            }
-            &mut state.own
-        }
-        None => rng,
-    };
+    if !state.seeded {
+        state.own = match cfg.seed {
+            Some(seed) => Rng::new(seed),
+            None => rng.split(),
+        };
+        state.seeded = true;
+    }
+    let rng = &mut state.own;
     state.mask = rng.clone();
     let (rate, scale) = (cfg.rate, cfg.scale());
     for (yv, &xv) in y.iter_mut().zip(x) {
@@ -220,60 +212,41 @@ impl<T> Dropout<T> {
 impl<T: Tensor> Layer for Dropout<T> {
     type Input = T;
     type Output = T;
-    type Params = ();
-    type Cache = DropoutState;
-    const LAYERS: usize = 1;
+    type Cache<const TILE: usize> = PlainCache<T, DropoutState, TILE>;
+    super::plain_layer_methods!("dropout");
 
     fn init(&self, _p: &mut (), _rng: &mut Rng) {}
 
     #[inline]
-    fn forward(
+    fn forward<B: Backend, const TILE: usize>(
         &self,
         _p: &(),
-        x: &[f32],
-        y: &mut [f32],
-        cache: &mut DropoutState,
+        x: &[T],
+        cache: &mut Self::Cache<TILE>,
         ctx: &mut ForwardCtx<'_>,
     ) {
-        forward(&self.config, cache, x, y, ctx.training, ctx.rng);
+        forward(
+            &self.config,
+            &mut cache.state,
+            T::flat(x),
+            cache.out.y.flat_mut(),
+            ctx.training,
+            ctx.rng,
+        );
     }
 
     #[inline]
-    fn backward(
+    fn backward<B: Backend, const TILE: usize>(
         &self,
         _p: &(),
         _g: &mut (),
-        _x: &[f32],
-        _y: &[f32],
-        cache: &mut DropoutState,
-        d: &mut [f32],
-        _d_is_pre: bool,
-        dx: Option<&mut [f32]>,
-        _ctx: &mut BackwardCtx<'_>,
+        _x: &[T],
+        cache: &mut Self::Cache<TILE>,
+        dx: Option<&mut [T]>,
+        _ctx: &BackwardCtx,
     ) {
         if let Some(dx) = dx {
-            backward(&self.config, cache, d, dx);
+            backward(&self.config, &cache.state, cache.out.dy.flat(), T::flat_mut(dx));
         }
-    }
-
-    fn weight_penalties(&self, _p: &(), _g: Option<&mut ()>, _layer: usize, _pen: &mut Penalties) {}
-
-    fn logits<'c>(&self, _cache: &'c DropoutState) -> Option<&'c [f32]> {
-        None
-    }
-
-    fn output_activation(&self) -> Activation {
-        Activation::Linear
-    }
-
-    fn describe(&self, first: usize, f: &mut dyn FnMut(usize, LayerInfo)) {
-        f(
-            first,
-            LayerInfo {
-                kind: "dropout",
-                params: 0,
-                activation: Activation::Linear,
-            },
-        );
     }
 }

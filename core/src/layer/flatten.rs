@@ -20,8 +20,8 @@
 use core::marker::PhantomData;
 
 use super::conv::ConstMsg;
-use super::{BackwardCtx, ForwardCtx, Layer, LayerInfo, Penalties};
-use crate::activation::Activation;
+use super::{BackwardCtx, ForwardCtx, Layer, PlainCache};
+use crate::backend::Backend;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 
@@ -71,63 +71,37 @@ impl<T: Tensor, const N: usize> Flatten<T, N> {
 impl<T: Tensor, const N: usize> Layer for Flatten<T, N> {
     type Input = T;
     type Output = [f32; N];
-    type Params = ();
-    type Cache = ();
-    const LAYERS: usize = 1;
+    type Cache<const TILE: usize> = PlainCache<[f32; N], (), TILE>;
+    super::plain_layer_methods!("flatten");
 
     fn init(&self, _p: &mut (), _rng: &mut Rng) {
         let () = Self::CHECK;
     }
 
     #[inline]
-    fn forward(
+    fn forward<B: Backend, const TILE: usize>(
         &self,
         _p: &(),
-        x: &[f32],
-        y: &mut [f32],
-        _cache: &mut (),
+        x: &[T],
+        cache: &mut Self::Cache<TILE>,
         _ctx: &mut ForwardCtx<'_>,
     ) {
         let () = Self::CHECK;
-        copy(x, y);
+        copy(T::flat(x), cache.out.y.flat_mut());
     }
 
     #[inline]
-    fn backward(
+    fn backward<B: Backend, const TILE: usize>(
         &self,
         _p: &(),
         _g: &mut (),
-        _x: &[f32],
-        _y: &[f32],
-        _cache: &mut (),
-        d: &mut [f32],
-        _d_is_pre: bool,
-        dx: Option<&mut [f32]>,
-        _ctx: &mut BackwardCtx<'_>,
+        _x: &[T],
+        cache: &mut Self::Cache<TILE>,
+        dx: Option<&mut [T]>,
+        _ctx: &BackwardCtx,
     ) {
         if let Some(dx) = dx {
-            copy(d, dx);
+            copy(cache.out.dy.flat(), T::flat_mut(dx));
         }
-    }
-
-    fn weight_penalties(&self, _p: &(), _g: Option<&mut ()>, _layer: usize, _pen: &mut Penalties) {}
-
-    fn logits<'c>(&self, _cache: &'c ()) -> Option<&'c [f32]> {
-        None
-    }
-
-    fn output_activation(&self) -> Activation {
-        Activation::Linear
-    }
-
-    fn describe(&self, first: usize, f: &mut dyn FnMut(usize, LayerInfo)) {
-        f(
-            first,
-            LayerInfo {
-                kind: "flatten",
-                params: 0,
-                activation: Activation::Linear,
-            },
-        );
     }
 }

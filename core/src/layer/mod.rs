@@ -7,14 +7,25 @@
 //! layer's and whose output is the last one's; one layer's output type must be the next
 //! layer's input type, so a shape mismatch is a compile error:
 //!
+//! **Tiles.** A layer's forward and backward passes run over a *tile* of `n ≤ T` samples at
+//! once, `T` a compile-time constant of the network ([`Network<L, T>`](crate::Network)): a
+//! microcontroller uses `T = 1` (per-sample code, memory independent of the batch), a host a
+//! tile of, say, 32 (the batched kernels of [`crate::kernels::gemm`]). Every accumulation over
+//! samples runs in sample order either way, so the tile size never changes a bit. Each layer
+//! keeps, in its [`Layer::Cache`], what it needs for a tile: its outputs `y` and their
+//! gradients `dy` ([`Outputs`]), plus e.g. the pre-activations `z`; a tuple's cache is its
+//! members' caches, so every activation and its gradient is stored once and the memory is a
+//! compile-time number ([`Zeroed::FLOATS`]).
+//!
 //! ```compile_fail
 //! use microfit_core::prelude::*;
 //! // 16 outputs feed a layer that expects 8 inputs: does not compile.
 //! let _ = Network::new((Dense::<4, 16>::new(Activation::Relu), Dense::<8, 3>::new(Activation::Softmax)), 0);
 //! ```
 //!
-//! The per-layer math is in plain functions over slices (e.g. [`dense::forward`],
-//! [`dense::backward`]) shared with models built at run time.
+//! The per-layer math is in plain functions over flat slices of a tile (e.g.
+//! [`dense::forward`], [`dense::backward`]), shared with models built at run time, and generic
+//! over the [`Backend`] that runs them.
 //!
 //! [`constant::Const`] turns a layer (or a whole tuple) given as a `const` into a zero-sized
 //! layer: for firmware whose model is fixed when it is built.
@@ -27,9 +38,11 @@ pub mod flatten;
 pub mod pool;
 
 use crate::activation::Activation;
+use crate::backend::Backend;
 use crate::params::ZeroParams;
+use crate::regularizer::Regularizer;
 use crate::rng::Rng;
-use crate::tensor::{Tensor, Zeroed};
+use crate::tensor::{Tensor, Tile, Zeroed};
 
 /// Which penalty of a layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -196,28 +209,179 @@ impl<const N: usize> Penalties<N> {
 /// Forward-pass context.
 #[derive(Debug)]
 pub struct ForwardCtx<'a> {
-    /// Training mode (dropout active) or inference.
+    /// Training mode (dropout and noise active) or inference.
     pub training: bool,
-    /// Random numbers for dropout.
+    /// The model's generator: dropout layers take their own stream from it the first time
+    /// they draw ([`Rng::split`]).
     pub rng: &'a mut Rng,
+    /// Index of the current layer in the model (set by tuples before each call).
+    pub layer: usize,
+    /// Where the activity penalties of the tile's samples are summed (undivided), when wanted
+    /// (training and evaluation; not inference).
+    pub penalties: Option<&'a mut Penalties>,
 }
 
 /// Backward-pass context.
-#[derive(Debug)]
-pub struct BackwardCtx<'a> {
-    /// `1 / batch_size` (activity penalties' gradient scale).
+#[derive(Debug, Clone, Copy)]
+pub struct BackwardCtx {
+    /// `1 / batch_size` (the activity penalties' gradient scale).
     pub inv_batch: f32,
-    /// Index of the current layer in the model (set by the tuple before each call).
+    /// Index of the current layer in the model (set by tuples before each call).
     pub layer: usize,
-    /// Where activity penalties are summed (undivided; the step divides by the batch size).
-    pub penalties: &'a mut Penalties,
+    /// The layer's `dy` holds `∂L/∂z` (the pre-activation gradient) rather than `∂L/∂y`: the
+    /// fused softmax/sigmoid + cross-entropy path. Tuples pass it to their last member only.
+    pub dy_is_pre: bool,
     /// The layer's input is the training step's input — checked finite before any work — and
-    /// the gradient accumulators started at `+0` (so hold no `-0`). Set by
-    /// [`Network`](crate::model::Network) for its first layer (tuples pass it to their first
-    /// element only). A `Dense` layer then accumulates its weight gradient column by column,
-    /// skipping inactive outputs ([`crate::kernels::dense::backward_columns`]: the same bits
-    /// under exactly these conditions). `false` is always correct.
+    /// the gradient accumulators started at `+0` (so hold no `-0`). Set by the models for their
+    /// first layer (tuples pass it to their first member only). A `Dense` layer then
+    /// accumulates its weight gradient column by column, skipping inactive outputs
+    /// ([`crate::kernels::dense::backward_columns`]: the same bits under exactly these
+    /// conditions). `false` is always correct.
     pub step_input: bool,
+}
+
+/// A layer's outputs for a tile and their gradients: the part of every [`Layer::Cache`] that
+/// the next layer (or the loss) reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outputs<Y, const T: usize> {
+    /// The outputs `y`, one row per sample.
+    pub y: Tile<Y, T>,
+    /// `∂L/∂y` (or `∂L/∂z` for a fused loss), one row per sample.
+    pub dy: Tile<Y, T>,
+}
+
+impl<Y: Tensor, const T: usize> Zeroed for Outputs<Y, T> {
+    const FLOATS: usize = 2 * T * Y::LEN;
+    fn zeroed() -> Self {
+        Outputs {
+            y: Zeroed::zeroed(),
+            dy: Zeroed::zeroed(),
+        }
+    }
+}
+
+impl<Y: Tensor, const T: usize> Outputs<Y, T> {
+    /// `(y, dy)` borrowed together.
+    #[inline]
+    pub fn split(&mut self) -> (&[Y], &mut [Y]) {
+        (&self.y.0, &mut self.dy.0)
+    }
+}
+
+/// What a layer without weights (pooling, flatten, dropout) keeps for a tile of `T` samples:
+/// its outputs and their gradients, and its state `S` (`()`, or a dropout layer's generator).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlainCache<Y, S, const T: usize> {
+    /// Outputs and their gradients.
+    pub out: Outputs<Y, T>,
+    /// The layer's state.
+    pub state: S,
+}
+
+impl<Y: Tensor, S: Zeroed, const T: usize> Zeroed for PlainCache<Y, S, T> {
+    const FLOATS: usize = 2 * T * Y::LEN + S::FLOATS;
+    fn zeroed() -> Self {
+        PlainCache {
+            out: Zeroed::zeroed(),
+            state: S::zeroed(),
+        }
+    }
+}
+
+/// The [`Layer`] methods that every layer without weights (cache: [`PlainCache`]) writes the
+/// same way: no parameters, its outputs, no logits, no weight penalty, a linear output, one
+/// leaf described as `$kind`.
+macro_rules! plain_layer_methods {
+    ($kind:expr) => {
+        type Params = ();
+        const LAYERS: usize = 1;
+
+        fn outputs<const TILE: usize>(
+            cache: &mut Self::Cache<TILE>,
+        ) -> (&[Self::Output], &mut [Self::Output]) {
+            cache.out.split()
+        }
+
+        fn output_rows<const TILE: usize>(cache: &Self::Cache<TILE>) -> &[Self::Output] {
+            &cache.out.y.0
+        }
+
+        fn loss_io<'c, const TILE: usize>(
+            &self,
+            cache: &'c mut Self::Cache<TILE>,
+        ) -> $crate::layer::LossIo<'c> {
+            $crate::layer::LossIo {
+                y: cache.out.y.flat(),
+                logits: None,
+                dy: cache.out.dy.flat_mut(),
+                width: <Self::Output as $crate::tensor::Tensor>::LEN,
+            }
+        }
+
+        fn weight_penalties<B: $crate::backend::Backend>(
+            &self,
+            _p: &(),
+            _g: Option<&mut ()>,
+            _layer: usize,
+            _pen: &mut $crate::layer::Penalties,
+        ) {
+        }
+
+        fn output_activation(&self) -> $crate::activation::Activation {
+            $crate::activation::Activation::Linear
+        }
+
+        fn has_activity_regularizer(&self) -> bool {
+            false
+        }
+
+        fn describe(&self, first: usize, f: &mut dyn FnMut(usize, $crate::layer::LayerInfo)) {
+            f(
+                first,
+                $crate::layer::LayerInfo {
+                    kind: $kind,
+                    params: 0,
+                    activation: $crate::activation::Activation::Linear,
+                },
+            );
+        }
+    };
+}
+pub(crate) use plain_layer_methods;
+
+/// What a layer with weights (Dense, the convolutions) keeps for a tile of `T` samples:
+/// pre-activations `z`, outputs and their gradients (`3 · T · Y::LEN` floats).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeightedCache<Y, const T: usize> {
+    /// Pre-activations `z`.
+    pub z: Tile<Y, T>,
+    /// Outputs and their gradients.
+    pub out: Outputs<Y, T>,
+}
+
+impl<Y: Tensor, const T: usize> Zeroed for WeightedCache<Y, T> {
+    const FLOATS: usize = 3 * T * Y::LEN;
+    fn zeroed() -> Self {
+        WeightedCache {
+            z: Zeroed::zeroed(),
+            out: Zeroed::zeroed(),
+        }
+    }
+}
+
+/// What the loss of a training step reads and writes: a model's last layer's outputs, its
+/// pre-activations when it keeps them (the cached-logits path), and the gradient buffer the
+/// loss fills. All `T` rows, flat; a step uses the first `n`.
+#[derive(Debug)]
+pub struct LossIo<'a> {
+    /// The outputs `y`.
+    pub y: &'a [f32],
+    /// The last layer's pre-activations `z`, if kept (see [`crate::Loss::fuses_with`]).
+    pub logits: Option<&'a [f32]>,
+    /// `∂L/∂y` (or `∂L/∂z` on the fused path), written by the loss.
+    pub dy: &'a mut [f32],
+    /// Values per sample (the output's length).
+    pub width: usize,
 }
 
 /// Static description of a layer, for reports and model summaries.
@@ -231,57 +395,62 @@ pub struct LayerInfo {
     pub activation: Activation,
 }
 
-/// A layer with fixed input and output shapes.
+/// A layer with fixed input and output shapes, run over tiles of samples.
 ///
-/// Implementations must not panic for any input values (NaN and infinities included):
-/// all indexing is bounded by the types.
+/// Implementations must not panic for any input values (NaN and infinities included): all
+/// indexing is bounded by the types.
 pub trait Layer {
-    /// Input tensor type.
+    /// Input tensor type (one sample).
     type Input: Tensor;
-    /// Output tensor type.
+    /// Output tensor type (one sample).
     type Output: Tensor;
     /// Trainable parameters (Keras variable order).
     type Params: ZeroParams;
-    /// What backprop keeps per sample besides the input and output (e.g. pre-activations).
-    type Cache: Zeroed;
+    /// What the layer keeps for a tile of `T` samples: its [`Outputs`] and whatever backprop
+    /// needs besides (pre-activations, a dropout layer's generator).
+    type Cache<const T: usize>: Zeroed;
     /// Number of leaf layers (a tuple counts its members).
     const LAYERS: usize;
 
     /// Fills `p` with the layer's initializers.
     fn init(&self, p: &mut Self::Params, rng: &mut Rng);
 
-    /// Forward pass of one sample: `x.len() == Input::LEN`, `y.len() == Output::LEN`.
-    fn forward(
+    /// Forward pass of the `n = x.len() <= T` samples of a tile into the cache's outputs;
+    /// activity penalty values (undivided) into `ctx.penalties` when given.
+    fn forward<B: Backend, const T: usize>(
         &self,
         p: &Self::Params,
-        x: &[f32],
-        y: &mut [f32],
-        cache: &mut Self::Cache,
+        x: &[Self::Input],
+        cache: &mut Self::Cache<T>,
         ctx: &mut ForwardCtx<'_>,
     );
 
-    /// Backward pass of one sample, accumulating into `g`.
-    ///
-    /// `d` holds `∂L/∂y` (or `∂L/∂z`, the pre-activation gradient, when `d_is_pre`: the
-    /// fused softmax/sigmoid + cross-entropy path); it is used as scratch. `dx` receives
-    /// `∂L/∂x` when given. Activity penalties are added to `ctx.penalties` (undivided) and their
-    /// gradient, scaled by `ctx.inv_batch`, flows into `d`.
-    fn backward(
+    /// Backward pass of the tile of the last [`Layer::forward`] (`x` the same rows),
+    /// accumulating into `g` in sample order from the cache's `dy`, which it may use as
+    /// scratch; writes `∂L/∂x` into `dx` when given. Activity penalties' gradients, scaled by
+    /// `ctx.inv_batch`, flow into `dy` first.
+    fn backward<B: Backend, const T: usize>(
         &self,
         p: &Self::Params,
         g: &mut Self::Params,
-        x: &[f32],
-        y: &[f32],
-        cache: &mut Self::Cache,
-        d: &mut [f32],
-        d_is_pre: bool,
-        dx: Option<&mut [f32]>,
-        ctx: &mut BackwardCtx<'_>,
+        x: &[Self::Input],
+        cache: &mut Self::Cache<T>,
+        dx: Option<&mut [Self::Input]>,
+        ctx: &BackwardCtx,
     );
 
-    /// Adds the weight penalties of this layer (index `layer`) to `pen`, and their
-    /// gradients to `g` when given.
-    fn weight_penalties(
+    /// The outputs `y` and their gradients `dy` (all `T` rows).
+    fn outputs<const T: usize>(cache: &mut Self::Cache<T>) -> (&[Self::Output], &mut [Self::Output]);
+
+    /// The outputs of the last forward pass (all `T` rows).
+    fn output_rows<const T: usize>(cache: &Self::Cache<T>) -> &[Self::Output];
+
+    /// What the loss needs (see [`LossIo`]).
+    fn loss_io<'c, const T: usize>(&self, cache: &'c mut Self::Cache<T>) -> LossIo<'c>;
+
+    /// Adds the weight penalties of this layer (index `layer`) to `pen`, and their gradients
+    /// to `g` when given.
+    fn weight_penalties<B: Backend>(
         &self,
         p: &Self::Params,
         g: Option<&mut Self::Params>,
@@ -289,20 +458,33 @@ pub trait Layer {
         pen: &mut Penalties,
     );
 
-    /// The last layer's pre-activation values, if this layer keeps them (for the fused loss).
-    fn logits<'c>(&self, cache: &'c Self::Cache) -> Option<&'c [f32]>;
-
     /// The activation applied to the output (the last layer's for a tuple).
     fn output_activation(&self) -> Activation;
 
     /// Calls `f(index, info)` for every leaf layer, starting at `first`.
     fn describe(&self, first: usize, f: &mut dyn FnMut(usize, LayerInfo));
 
-    /// False when no layer has an activity regularizer, so an evaluation can skip the
-    /// backward pass that only collects activity penalties. The default, `true`, is always
-    /// correct (that pass then adds nothing).
+    /// False when no layer has an activity regularizer, so an evaluation can skip collecting
+    /// activity penalties. The default, `true`, is always correct.
     fn has_activity_regularizer(&self) -> bool {
         true
+    }
+}
+
+/// The activity penalty of each of a tile's rows (`y`: rows of `width` values, a regularizer
+/// seeing `cols` columns per row) added to `ctx.penalties` when it is given, in sample order.
+#[inline]
+pub fn activity_penalties<R: Regularizer>(
+    reg: Option<&R>,
+    y: &[f32],
+    width: usize,
+    cols: usize,
+    ctx: &mut ForwardCtx<'_>,
+) {
+    if let (Some(r), Some(pen)) = (reg, ctx.penalties.as_deref_mut()) {
+        for row in y.chunks_exact(width.max(1)) {
+            pen.add(ctx.layer, PenaltyKind::Activity, r.penalty(row, cols));
+        }
     }
 }
 

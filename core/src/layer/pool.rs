@@ -1,5 +1,5 @@
-//! `MaxPooling1D/2D/3D` and `AveragePooling1D/2D/3D` (Keras, channels last): no weights, no
-//! cache.
+//! `MaxPooling1D/2D/3D` and `AveragePooling1D/2D/3D` (Keras, channels last): no weights; the
+//! cache is the outputs and their gradients.
 //!
 //! The math is [`crate::kernels::pool`] over a [`ConvGeometry`] (the convolution's windows).
 //! Sizes are const generics as for the conv layers: input, pool size, **output** (checked at
@@ -23,11 +23,12 @@
 use core::marker::PhantomData;
 
 use super::conv::{PaddingMode, Valid, checked_geometry};
-use super::{BackwardCtx, ForwardCtx, Layer, LayerInfo, Penalties};
-use crate::activation::Activation;
+use super::{BackwardCtx, ForwardCtx, Layer, PlainCache};
+use crate::backend::Backend;
 use crate::kernels::conv::ConvGeometry;
 use crate::kernels::pool;
 use crate::rng::Rng;
+use crate::tensor::Tensor;
 
 mod sealed {
     pub trait Sealed {}
@@ -88,70 +89,46 @@ impl PoolKind for Average {
 
 macro_rules! pool_layer_body {
     ($rank:literal) => {
-        type Params = ();
-        type Cache = ();
-        const LAYERS: usize = 1;
+        type Cache<const T: usize> = PlainCache<Self::Output, (), T>;
+        super::plain_layer_methods!(K::KINDS[$rank - 1]);
 
         fn init(&self, _p: &mut (), _rng: &mut Rng) {
             let _ = Self::GEOMETRY;
         }
 
         #[inline]
-        fn forward(
+        fn forward<B: Backend, const T: usize>(
             &self,
             _p: &(),
-            x: &[f32],
-            y: &mut [f32],
-            _cache: &mut (),
+            x: &[Self::Input],
+            cache: &mut Self::Cache<T>,
             _ctx: &mut ForwardCtx<'_>,
         ) {
-            K::forward(&Self::GEOMETRY, x, y);
-        }
-
-        #[inline]
-        fn backward(
-            &self,
-            _p: &(),
-            _g: &mut (),
-            x: &[f32],
-            _y: &[f32],
-            _cache: &mut (),
-            d: &mut [f32],
-            _d_is_pre: bool,
-            dx: Option<&mut [f32]>,
-            _ctx: &mut BackwardCtx<'_>,
-        ) {
-            if let Some(dx) = dx {
-                K::backward(&Self::GEOMETRY, x, d, dx);
+            for (xr, yr) in x.iter().zip(cache.out.y.0.iter_mut()) {
+                K::forward(&Self::GEOMETRY, Tensor::as_slice(xr), Tensor::as_mut_slice(yr));
             }
         }
 
-        fn weight_penalties(
+        #[inline]
+        fn backward<B: Backend, const T: usize>(
             &self,
             _p: &(),
-            _g: Option<&mut ()>,
-            _layer: usize,
-            _pen: &mut Penalties,
+            _g: &mut (),
+            x: &[Self::Input],
+            cache: &mut Self::Cache<T>,
+            dx: Option<&mut [Self::Input]>,
+            _ctx: &BackwardCtx,
         ) {
-        }
-
-        fn logits<'c>(&self, _cache: &'c ()) -> Option<&'c [f32]> {
-            None
-        }
-
-        fn output_activation(&self) -> Activation {
-            Activation::Linear
-        }
-
-        fn describe(&self, first: usize, f: &mut dyn FnMut(usize, LayerInfo)) {
-            f(
-                first,
-                LayerInfo {
-                    kind: K::KINDS[$rank - 1],
-                    params: 0,
-                    activation: Activation::Linear,
-                },
-            );
+            if let Some(dx) = dx {
+                for ((xr, dr), dxr) in x.iter().zip(cache.out.dy.0.iter()).zip(dx.iter_mut()) {
+                    K::backward(
+                        &Self::GEOMETRY,
+                        Tensor::as_slice(xr),
+                        Tensor::as_slice(dr),
+                        Tensor::as_mut_slice(dxr),
+                    );
+                }
+            }
         }
     };
 }

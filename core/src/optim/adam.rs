@@ -12,6 +12,7 @@
 
 use super::schedule::{LearningRate, Schedule};
 use super::{Common, Optimizer};
+use crate::backend::Backend;
 use crate::error::{Error, check_non_negative, check_unit_interval};
 use crate::math;
 use crate::params::{Params, ZeroParams};
@@ -62,6 +63,7 @@ impl AdamConfig {
 /// Adam with its two slots `m` and `v` stored as parameter sets of type `P`.
 ///
 /// ```
+/// use microfit_core::backend::Portable;
 /// use microfit_core::optim::{Adam, Optimizer};
 /// use microfit_core::layer::dense::DenseParams;
 /// use microfit_core::params::ZeroParams;
@@ -69,7 +71,7 @@ impl AdamConfig {
 /// let mut g = DenseParams::<1, 1>::zeroed();
 /// g.kernel[0][0] = 0.5;
 /// let mut opt = Adam::new(0.01, &w)?;
-/// opt.step(&mut w, &mut g);
+/// opt.step::<Portable>(&mut w, &mut g);
 /// // First step: m = 0.05, v = 0.00025, alpha = 0.01·sqrt(0.001)/0.1 → w ≈ -0.01.
 /// assert!((w.kernel[0][0] + 0.01).abs() < 1e-6);
 /// # Ok::<(), microfit_core::Error>(())
@@ -85,9 +87,10 @@ pub struct Adam<P> {
 /// What Adam changes while it trains — the slots `m` and `v` and the step count `t` — without
 /// its hyperparameters: `2 · PARAMS · 4 + 4` bytes. [`Adam`] is this plus its [`AdamConfig`];
 /// a firmware whose hyperparameters are constants keeps only this in RAM and steps it with
-/// [`AdamState::step_with_config`] (the very update of [`Adam`]).
+/// [`AdamState::step`] (the very update of [`Adam`]).
 ///
 /// ```
+/// use microfit_core::backend::Portable;
 /// use microfit_core::optim::adam::{AdamConfig, AdamState, keras_one_minus};
 /// use microfit_core::layer::dense::DenseParams;
 /// use microfit_core::params::ZeroParams;
@@ -96,7 +99,7 @@ pub struct Adam<P> {
 /// let mut state = AdamState::<DenseParams<1, 1>>::zeroed();
 /// let (mut w, mut g) = (DenseParams::<1, 1>::zeroed(), DenseParams::<1, 1>::zeroed());
 /// g.kernel[0][0] = 0.5;
-/// state.step_with_config(&config, one_minus, &mut w, &mut g, microfit_core::math::sqrt);
+/// state.step::<Portable>(&config, one_minus, &mut w, &mut g);
 /// assert_eq!(state.iterations(), 1);
 /// // alpha = 0.001·sqrt(0.001)/0.1, m = 0.05, v = 0.00025: w ≈ -0.001.
 /// assert!((w.kernel[0][0] + 0.001).abs() < 1e-6);
@@ -150,35 +153,33 @@ impl<P: Params> AdamState<P> {
         self.t = 0;
     }
 
-    /// One Keras Adam step with the hyperparameters `config`, their `(1 - β1, 1 - β2)` as
-    /// Keras computes them ([`keras_one_minus`]) and a correctly rounded square root (see
-    /// [`adam_update_with`]): `α = lr·√(1−β2ᵗ)/(1−β1ᵗ)`, then per parameter
-    /// `m += (g−m)(1−β1)`, `v += (g²−v)(1−β2)`, `w −= α·m/(√v + ε)`.
-    pub fn step_with_config(
+    /// One Keras Adam update of `w` from `g` with the hyperparameters `config` and Keras'
+    /// `(1 - β1, 1 - β2)` (see [`keras_one_minus`]: a firmware evaluates them at compile time),
+    /// its loops run by the backend `B` ([`Backend::adam_update`]; `B::sqrt` is the square
+    /// root). `Adam`'s [`Optimizer::step`] is this with its own configuration.
+    pub fn step<B: Backend>(
         &mut self,
         config: &AdamConfig,
-        (omb1, omb2): (f32, f32),
+        (one_minus_b1, one_minus_b2): (f32, f32),
         w: &mut P,
         g: &mut P,
-        sqrt: impl Fn(f32) -> f32 + Copy,
     ) {
         let c = config;
         let lr = c.learning_rate.at(self.t);
         c.common.before_update(w, g, lr);
         let t = self.t.wrapping_add(1);
-        let alpha = adam_alpha_with(lr, c.beta_1, c.beta_2, t, sqrt);
+        let alpha = adam_alpha::<B>(lr, c.beta_1, c.beta_2, t);
         for i in 0..w.tensor_count() {
-            adam_update_with(
-                w.tensor_mut(i),
-                g.tensor(i),
-                self.m.tensor_mut(i),
-                self.v.tensor_mut(i),
+            B::adam_update(Update {
+                w: w.tensor_mut(i),
+                g: g.tensor(i),
+                m: self.m.tensor_mut(i),
+                v: self.v.tensor_mut(i),
                 alpha,
-                omb1,
-                omb2,
-                c.epsilon,
-                sqrt,
-            );
+                one_minus_b1,
+                one_minus_b2,
+                epsilon: c.epsilon,
+            });
         }
         self.t = t;
     }
@@ -315,30 +316,21 @@ impl<P: ZeroParams> Adam<P> {
     }
 }
 
-/// Keras' `alpha = lr · sqrt(1 - β2^t) / (1 - β1^t)` for step `t` (1-based).
+/// Keras' step size at step `t` (1-based): `lr · sqrt(1 - β2^t) / (1 - β1^t)`, with `β^t` as
+/// Keras computes it in `f32` and `B::sqrt`.
 ///
 /// ```
-/// let a = microfit_core::optim::adam::adam_alpha(0.01, 0.9, 0.999, 1);
-/// assert_eq!(a, 0.01f32 * microfit_core::math::sqrt(1.0 - 0.999f32) / (1.0 - 0.9f32));
+/// use microfit_core::backend::Portable;
+/// use microfit_core::optim::adam::adam_alpha;
+/// let a = adam_alpha::<Portable>(0.01, 0.9, 0.999, 1);
+/// assert!((a - 0.01 * (1.0f32 - 0.999).sqrt() / (1.0 - 0.9)).abs() < 1e-6);
 /// ```
 #[inline]
-pub fn adam_alpha(lr: f32, beta_1: f32, beta_2: f32, t: u32) -> f32 {
-    adam_alpha_with(lr, beta_1, beta_2, t, math::sqrt)
-}
-
-/// [`adam_alpha`] with the square root given by the caller (see [`adam_update_with`]).
-#[inline]
-pub fn adam_alpha_with(
-    lr: f32,
-    beta_1: f32,
-    beta_2: f32,
-    t: u32,
-    sqrt: impl Fn(f32) -> f32,
-) -> f32 {
+pub fn adam_alpha<B: Backend>(lr: f32, beta_1: f32, beta_2: f32, t: u32) -> f32 {
     let tf = t as f32;
     let b1p = math::powf(beta_1, tf);
     let b2p = math::powf(beta_2, tf);
-    lr * sqrt(1.0 - b2p) / (1.0 - b1p)
+    lr * B::sqrt(1.0 - b2p) / (1.0 - b1p)
 }
 
 /// `1 - beta` exactly as Keras' `update_step` computes it: `1 - self.beta_1` is evaluated in
@@ -360,7 +352,7 @@ pub fn adam_alpha_with(
 /// ```
 ///
 /// A `const fn`: a firmware with compile-time betas evaluates it at compile time (see
-/// [`Adam::step_with_config`]) and links no double-precision code.
+/// [`AdamState::step`]) and links no double-precision code.
 pub const fn keras_one_minus(beta: f32) -> f32 {
     let b = beta as f64;
     if b > 0.0 && b < 1.0 {
@@ -386,19 +378,41 @@ const fn round_positive(x: f64) -> f64 {
     if x - t >= 0.5 { t + 1.0 } else { t }
 }
 
-/// One Adam update of one tensor (see the module formula).
-#[inline]
-pub fn adam_update(
-    w: &mut [f32],
-    g: &[f32],
-    m: &mut [f32],
-    v: &mut [f32],
-    alpha: f32,
-    one_minus_b1: f32,
-    one_minus_b2: f32,
-    eps: f32,
-) {
-    adam_update_with(
+/// The arguments of one Adam update of a tensor ([`update`]).
+#[derive(Debug)]
+pub struct Update<'a> {
+    /// The weights.
+    pub w: &'a mut [f32],
+    /// Their gradient.
+    pub g: &'a [f32],
+    /// The first-moment slot.
+    pub m: &'a mut [f32],
+    /// The second-moment slot.
+    pub v: &'a mut [f32],
+    /// The step size ([`adam_alpha`]).
+    pub alpha: f32,
+    /// `1 - β1` (see [`keras_one_minus`]).
+    pub one_minus_b1: f32,
+    /// `1 - β2`.
+    pub one_minus_b2: f32,
+    /// `ε`.
+    pub epsilon: f32,
+}
+
+/// One Adam update of a tensor, element by element in Keras' order:
+/// `m += (g - m)·(1 - β1)`, `v += (g² - v)·(1 - β2)`, `w -= (m·α) / (B::sqrt(v) + ε)`.
+///
+/// ```
+/// use microfit_core::backend::Portable;
+/// use microfit_core::optim::adam::{update, Update};
+/// let (mut w, mut m, mut v) = ([1.0f32], [0.0f32], [0.0f32]);
+/// update::<Portable>(Update { w: &mut w, g: &[0.5], m: &mut m, v: &mut v, alpha: 0.1, one_minus_b1: 0.1, one_minus_b2: 0.001, epsilon: 1e-7 });
+/// assert_eq!(m, [0.05]);
+/// assert_eq!(w[0], 1.0 - (0.05f32 * 0.1) / ((0.25f32 * 0.001).sqrt() + 1e-7));
+/// ```
+#[inline(always)]
+pub fn update<B: Backend>(u: Update<'_>) {
+    let Update {
         w,
         g,
         m,
@@ -406,100 +420,18 @@ pub fn adam_update(
         alpha,
         one_minus_b1,
         one_minus_b2,
-        eps,
-        math::sqrt,
-    );
-}
-
-/// [`adam_update`] with the square root given by the caller: one fused pass over the
-/// parameters, the same operations in the same order, so the same bits whenever `sqrt` is
-/// correctly rounded (every IEEE `sqrt` is: [`math::sqrt`], std's `f32::sqrt`, a hardware
-/// `vsqrt`). The std runtime passes `f32::sqrt`, which the compiler turns into vector
-/// square roots, where libm's `sqrtss` (inline assembly) keeps the loop scalar.
-///
-/// ```
-/// use microfit_core::optim::adam::{adam_update, adam_update_with};
-/// let (mut w1, mut m1, mut v1) = ([0.5f32, -1.0], [0.1, 0.0], [0.01, 0.0]);
-/// let (mut w2, mut m2, mut v2) = (w1, m1, v1);
-/// let g = [0.25, -3.0];
-/// adam_update(&mut w1, &g, &mut m1, &mut v1, 1e-3, 0.1, 0.001, 1e-7);
-/// adam_update_with(&mut w2, &g, &mut m2, &mut v2, 1e-3, 0.1, 0.001, 1e-7, microfit_core::math::sqrt);
-/// assert_eq!((w1, m1, v1), (w2, m2, v2));
-/// ```
-#[inline]
-pub fn adam_update_with(
-    w: &mut [f32],
-    g: &[f32],
-    m: &mut [f32],
-    v: &mut [f32],
-    alpha: f32,
-    one_minus_b1: f32,
-    one_minus_b2: f32,
-    eps: f32,
-    sqrt: impl Fn(f32) -> f32,
-) {
+        epsilon,
+    } = u;
     for (((wi, &gi), mi), vi) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
         let m1 = *mi + (gi - *mi) * one_minus_b1;
         let v1 = *vi + (gi * gi - *vi) * one_minus_b2;
         *mi = m1;
         *vi = v1;
-        *wi -= (m1 * alpha) / (sqrt(v1) + eps);
+        *wi -= (m1 * alpha) / (B::sqrt(v1) + epsilon);
     }
 }
 
 impl<P: Params> Adam<P> {
-    /// One step (exactly [`Optimizer::step`]) with the square root given by the caller; see
-    /// [`adam_update_with`] for why, and for the condition on `sqrt` (correct rounding) under
-    /// which the bits are those of [`Optimizer::step`].
-    pub fn step_with(&mut self, w: &mut P, g: &mut P, sqrt: impl Fn(f32) -> f32 + Copy) {
-        let one_minus = self.one_minus.get(self.config.beta_1, self.config.beta_2);
-        let config = self.config;
-        self.step_with_config(&config, one_minus, w, g, sqrt);
-    }
-
-    /// [`Adam::step_with`] with the hyperparameters given by the caller: `config` and its
-    /// `(1 - β1, 1 - β2)`. For the bits of [`Optimizer::step`] they must be `self.config` and
-    /// `(keras_one_minus(config.beta_1), keras_one_minus(config.beta_2))`.
-    ///
-    /// For firmware whose hyperparameters are constants: [`keras_one_minus`] is a `const fn`,
-    /// so both are computed at compile time, no double-precision code is linked, and the
-    /// compiler drops what the configuration does not use (schedule, clipping, weight decay).
-    ///
-    /// ```
-    /// use microfit_core::optim::adam::{Adam, AdamConfig, keras_one_minus};
-    /// use microfit_core::optim::{Clip, Common, Optimizer};
-    /// use microfit_core::optim::schedule::Schedule;
-    /// use microfit_core::layer::dense::DenseParams;
-    /// use microfit_core::params::ZeroParams;
-    /// const CONFIG: AdamConfig = AdamConfig {
-    ///     learning_rate: Schedule::Constant(0.01),
-    ///     beta_1: 0.9,
-    ///     beta_2: 0.999,
-    ///     epsilon: 1e-7,
-    ///     common: Common { weight_decay: None, clip: Clip { clipvalue: None, clipnorm: None, global_clipnorm: None } },
-    /// };
-    /// const ONE_MINUS: (f32, f32) = (keras_one_minus(CONFIG.beta_1), keras_one_minus(CONFIG.beta_2));
-    /// let (mut w1, mut g1) = (DenseParams::<2, 1>::zeroed(), DenseParams::<2, 1>::zeroed());
-    /// g1.kernel = [[0.5], [-0.25]];
-    /// let (mut w2, mut g2) = (w1.clone(), g1.clone());
-    /// let mut a = Adam::with_config(CONFIG, &w1)?;
-    /// let mut b = a.clone();
-    /// a.step(&mut w1, &mut g1);
-    /// b.step_with_config(&CONFIG, ONE_MINUS, &mut w2, &mut g2, microfit_core::math::sqrt);
-    /// assert_eq!((w1, a), (w2, b));
-    /// # Ok::<(), microfit_core::Error>(())
-    /// ```
-    pub fn step_with_config(
-        &mut self,
-        config: &AdamConfig,
-        one_minus: (f32, f32),
-        w: &mut P,
-        g: &mut P,
-        sqrt: impl Fn(f32) -> f32 + Copy,
-    ) {
-        self.state.step_with_config(config, one_minus, w, g, sqrt);
-    }
-
     /// The slots and step count.
     pub fn state(&self) -> &AdamState<P> {
         &self.state
@@ -508,8 +440,10 @@ impl<P: Params> Adam<P> {
 
 impl<P: Params> Optimizer<P> for Adam<P> {
     const SLOTS: usize = 2;
-    fn step(&mut self, w: &mut P, g: &mut P) {
-        self.step_with(w, g, math::sqrt);
+    fn step<B: Backend>(&mut self, w: &mut P, g: &mut P) {
+        let one_minus = self.one_minus.get(self.config.beta_1, self.config.beta_2);
+        let config = self.config;
+        self.state.step::<B>(&config, one_minus, w, g);
     }
     fn iterations(&self) -> u32 {
         self.state.t

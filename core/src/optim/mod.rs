@@ -23,6 +23,7 @@ pub use clip::Clip;
 pub use schedule::{ExponentialDecay, LearningRate};
 pub use sgd::{Momentum, Sgd};
 
+use crate::backend::Backend;
 use crate::error::{Error, check_non_negative};
 use crate::params::Params;
 
@@ -30,8 +31,9 @@ use crate::params::Params;
 pub trait Optimizer<P: Params> {
     /// Number of state slots per parameter (0 for SGD, 1 for momentum, 2 for Adam).
     const SLOTS: usize;
-    /// Applies one update of `w` from the gradient `g` (which may be clipped in place).
-    fn step(&mut self, w: &mut P, g: &mut P);
+    /// Applies one update of `w` from the gradient `g` (which may be clipped in place), its
+    /// loops run by the backend `B` (the same bits on every backend).
+    fn step<B: Backend>(&mut self, w: &mut P, g: &mut P);
     /// Updates done so far (Keras `optimizer.iterations`).
     fn iterations(&self) -> u32;
     /// Resets the state (slots to zero, `iterations` to 0), keeping the hyperparameters.
@@ -149,11 +151,11 @@ impl<P: Params> AnyOptimizer<P> {
 
 impl<P: Params> Optimizer<P> for AnyOptimizer<P> {
     const SLOTS: usize = 2;
-    fn step(&mut self, w: &mut P, g: &mut P) {
+    fn step<B: Backend>(&mut self, w: &mut P, g: &mut P) {
         match self {
-            AnyOptimizer::Sgd(o) => o.step(w, g),
-            AnyOptimizer::Momentum(o) => o.step(w, g),
-            AnyOptimizer::Adam(o) => o.step(w, g),
+            AnyOptimizer::Sgd(o) => o.step::<B>(w, g),
+            AnyOptimizer::Momentum(o) => o.step::<B>(w, g),
+            AnyOptimizer::Adam(o) => o.step::<B>(w, g),
         }
     }
     fn iterations(&self) -> u32 {

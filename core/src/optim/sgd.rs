@@ -2,12 +2,14 @@
 
 use super::schedule::{LearningRate, Schedule};
 use super::{Common, Optimizer};
+use crate::backend::Backend;
 use crate::error::{Error, check_positive};
 use crate::params::Params;
 
 /// Plain SGD: `w -= lr·g`. No state beyond the iteration counter.
 ///
 /// ```
+/// use microfit_core::backend::Portable;
 /// use microfit_core::optim::{Optimizer, Sgd};
 /// use microfit_core::layer::dense::DenseParams;
 /// use microfit_core::params::{Params, ZeroParams};
@@ -15,7 +17,7 @@ use crate::params::Params;
 /// let mut g = DenseParams::<1, 1>::zeroed();
 /// g.kernel[0][0] = 2.0;
 /// let mut opt = Sgd::new(0.1)?;
-/// opt.step(&mut w, &mut g);
+/// opt.step::<Portable>(&mut w, &mut g);
 /// assert_eq!(w.kernel[0][0], -0.2);
 /// # Ok::<(), microfit_core::Error>(())
 /// ```
@@ -83,11 +85,11 @@ pub fn momentum_update(w: &mut [f32], g: &[f32], m: &mut [f32], lr: f32, mu: f32
 
 impl<P: Params> Optimizer<P> for Sgd {
     const SLOTS: usize = 0;
-    fn step(&mut self, w: &mut P, g: &mut P) {
+    fn step<B: Backend>(&mut self, w: &mut P, g: &mut P) {
         let lr = self.learning_rate.at(self.t);
         self.common.before_update(w, g, lr);
         for i in 0..w.tensor_count() {
-            sgd_update(w.tensor_mut(i), g.tensor(i), lr);
+            B::sgd_update(w.tensor_mut(i), g.tensor(i), lr);
         }
         self.t = self.t.wrapping_add(1);
     }
@@ -102,6 +104,7 @@ impl<P: Params> Optimizer<P> for Sgd {
 /// SGD with momentum μ (Keras sign convention, optional Nesterov); one slot per parameter.
 ///
 /// ```
+/// use microfit_core::backend::Portable;
 /// use microfit_core::optim::{Momentum, Optimizer};
 /// use microfit_core::layer::dense::DenseParams;
 /// use microfit_core::params::{Params, ZeroParams};
@@ -109,8 +112,8 @@ impl<P: Params> Optimizer<P> for Sgd {
 /// let mut g = DenseParams::<1, 1>::zeroed();
 /// let mut opt = Momentum::new(0.1, 0.9, false, &w)?;
 /// g.kernel[0][0] = 1.0;
-/// opt.step(&mut w, &mut g.clone());
-/// opt.step(&mut w, &mut g);
+/// opt.step::<Portable>(&mut w, &mut g.clone());
+/// opt.step::<Portable>(&mut w, &mut g);
 /// // m1 = -0.1, w1 = -0.1; m2 = -0.09 - 0.1, w2 = -0.1 + m2
 /// assert_eq!(w.kernel[0][0], -0.1f32 + (-0.1f32 * 0.9 - 0.1));
 /// # Ok::<(), microfit_core::Error>(())
@@ -199,11 +202,11 @@ impl<P: Params> Momentum<P> {
 
 impl<P: Params> Optimizer<P> for Momentum<P> {
     const SLOTS: usize = 1;
-    fn step(&mut self, w: &mut P, g: &mut P) {
+    fn step<B: Backend>(&mut self, w: &mut P, g: &mut P) {
         let lr = self.learning_rate.at(self.t);
         self.common.before_update(w, g, lr);
         for i in 0..w.tensor_count() {
-            momentum_update(
+            B::momentum_update(
                 w.tensor_mut(i),
                 g.tensor(i),
                 self.m.tensor_mut(i),
