@@ -304,7 +304,8 @@ impl Loss {
                 let rows = rows.min(z.len() / w);
                 let softmax = matches!(
                     self,
-                    Loss::CategoricalCrossentropy { .. } | Loss::SparseCategoricalCrossentropy { .. }
+                    Loss::CategoricalCrossentropy { .. }
+                        | Loss::SparseCategoricalCrossentropy { .. }
                 );
                 if rows > 1 && softmax {
                     let io = LossIo {
@@ -318,7 +319,8 @@ impl Loss {
                     for r in 0..rows {
                         let (zr, yr) = (&z[r * w..(r + 1) * w], &y[r * w..(r + 1) * w]);
                         let g = grad_range(r).and_then(|range| dy.get_mut(range));
-                        *sum += self.fused_value_grad_with_output(zr, yr, target(r), g, grad_scale)?;
+                        *sum +=
+                            self.fused_value_grad_with_output(zr, yr, target(r), g, grad_scale)?;
                     }
                 }
                 Ok(true)

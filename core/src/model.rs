@@ -206,12 +206,8 @@ impl<L: Layer, const T: usize> Trainable for Network<L, T> {
             layer: 0,
             penalties: pen,
         };
-        self.layers.forward::<B, T>(
-            &self.params,
-            L::Input::rows(x),
-            &mut self.cache,
-            &mut ctx,
-        );
+        self.layers
+            .forward::<B, T>(&self.params, L::Input::rows(x), &mut self.cache, &mut ctx);
     }
 
     fn output_activation(&self) -> Activation {

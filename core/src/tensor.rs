@@ -113,11 +113,21 @@ impl<const A: usize, const B: usize, const C: usize> Tensor for [[[f32; C]; B]; 
     }
     #[inline]
     fn rows(flat: &[f32]) -> &[Self] {
-        flat.as_chunks::<C>().0.as_chunks::<B>().0.as_chunks::<A>().0
+        flat.as_chunks::<C>()
+            .0
+            .as_chunks::<B>()
+            .0
+            .as_chunks::<A>()
+            .0
     }
     #[inline]
     fn rows_mut(flat: &mut [f32]) -> &mut [Self] {
-        flat.as_chunks_mut::<C>().0.as_chunks_mut::<B>().0.as_chunks_mut::<A>().0
+        flat.as_chunks_mut::<C>()
+            .0
+            .as_chunks_mut::<B>()
+            .0
+            .as_chunks_mut::<A>()
+            .0
     }
     #[inline]
     fn flat(rows: &[Self]) -> &[f32] {
@@ -125,7 +135,9 @@ impl<const A: usize, const B: usize, const C: usize> Tensor for [[[f32; C]; B]; 
     }
     #[inline]
     fn flat_mut(rows: &mut [Self]) -> &mut [f32] {
-        rows.as_flattened_mut().as_flattened_mut().as_flattened_mut()
+        rows.as_flattened_mut()
+            .as_flattened_mut()
+            .as_flattened_mut()
     }
 }
 
@@ -149,7 +161,14 @@ impl<const A: usize, const B: usize, const C: usize, const D: usize> Tensor
     }
     #[inline]
     fn rows(flat: &[f32]) -> &[Self] {
-        flat.as_chunks::<D>().0.as_chunks::<C>().0.as_chunks::<B>().0.as_chunks::<A>().0
+        flat.as_chunks::<D>()
+            .0
+            .as_chunks::<C>()
+            .0
+            .as_chunks::<B>()
+            .0
+            .as_chunks::<A>()
+            .0
     }
     #[inline]
     fn rows_mut(flat: &mut [f32]) -> &mut [Self] {
@@ -164,7 +183,10 @@ impl<const A: usize, const B: usize, const C: usize, const D: usize> Tensor
     }
     #[inline]
     fn flat(rows: &[Self]) -> &[f32] {
-        rows.as_flattened().as_flattened().as_flattened().as_flattened()
+        rows.as_flattened()
+            .as_flattened()
+            .as_flattened()
+            .as_flattened()
     }
     #[inline]
     fn flat_mut(rows: &mut [Self]) -> &mut [f32] {

@@ -429,7 +429,17 @@ fn check_row(samples: &Samples<'_>, rows: Rows<'_>, k: usize) -> Result<(), Erro
 /// The input rows of the next tile of a batch, from its `k`-th sample: a contiguous range gives
 /// up to `tile` rows, an index list one row. Returns the rows and their count.
 #[inline]
-fn next_tile<'a>(samples: &Samples<'a>, rows: Rows<'_>, k: usize, tile: usize) -> (&'a [f32], usize) {
+fn next_tile<'a>(
+    samples: &Samples<'a>,
+    rows: Rows<'_>,
+    k: usize,
+    tile: usize,
+) -> (&'a [f32], usize) {
+    if tile <= 1 {
+        // A microcontroller's tile: one row, wherever it is (a constant count, so the loops
+        // over the tile's rows below vanish).
+        return (samples.input(rows.get(k)), 1);
+    }
     match rows {
         Rows::Range(a, b) => {
             let m = b.saturating_sub(a).saturating_sub(k).min(tile.max(1));

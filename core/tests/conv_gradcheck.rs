@@ -561,7 +561,13 @@ fn training_step_gradients_match_finite_differences_of_the_total_loss() {
     let y = [0u32, 3, 1];
     let data = Samples::new(&x, 84, Targets::Classes(&y)).expect("samples");
     let loss = Loss::SparseCategoricalCrossentropy { from_logits: false };
-    let rep = compute_gradients::<microfit_core::backend::Portable, _>(&mut net, loss, &data, Rows::Range(0, b)).expect("gradients");
+    let rep = compute_gradients::<microfit_core::backend::Portable, _>(
+        &mut net,
+        loss,
+        &data,
+        Rows::Range(0, b),
+    )
+    .expect("gradients");
     assert!(
         rep.penalties
             .get(0, microfit_core::layer::PenaltyKind::Activity)
@@ -578,9 +584,14 @@ fn training_step_gradients_match_finite_differences_of_the_total_loss() {
                 net.params = base.clone();
                 net.params.tensor_mut(t)[i] += delta;
                 f64::from(
-                    compute_gradients::<microfit_core::backend::Portable, _>(&mut net, loss, &data, Rows::Range(0, b))
-                        .expect("step")
-                        .total_loss,
+                    compute_gradients::<microfit_core::backend::Portable, _>(
+                        &mut net,
+                        loss,
+                        &data,
+                        Rows::Range(0, b),
+                    )
+                    .expect("step")
+                    .total_loss,
                 )
             };
             let num = (total(eps) - total(-eps)) / (2.0 * f64::from(eps));

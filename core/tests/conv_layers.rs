@@ -161,8 +161,13 @@ fn activity_penalty_is_divided_by_the_batch_only() {
         let y = net.predict_slice(data.input(s)).expect("predict").to_vec();
         expected += Reg::l1(0.01).penalty(&y, 2);
     }
-    let rep = compute_gradients::<microfit_core::backend::Portable, _>(&mut net, Loss::MeanSquaredError, &data, Rows::Range(0, b))
-        .expect("step");
+    let rep = compute_gradients::<microfit_core::backend::Portable, _>(
+        &mut net,
+        Loss::MeanSquaredError,
+        &data,
+        Rows::Range(0, b),
+    )
+    .expect("step");
     let got = rep.penalties.get(0, PenaltyKind::Activity);
     assert!(expected > 0.0);
     assert!(
@@ -347,7 +352,13 @@ fn use_bias_false_keeps_the_bias_at_zero() {
         },
     )
     .expect("samples");
-    compute_gradients::<microfit_core::backend::Portable, _>(&mut net, Loss::MeanSquaredError, &data, Rows::Range(0, 1)).expect("step");
+    compute_gradients::<microfit_core::backend::Portable, _>(
+        &mut net,
+        Loss::MeanSquaredError,
+        &data,
+        Rows::Range(0, 1),
+    )
+    .expect("step");
     assert_eq!(net.grads.bias, [0.0; 3]);
 }
 
@@ -361,14 +372,26 @@ fn bad_values_never_panic() {
     x[70] = f32::NAN;
     let y = [1u32, 2];
     let data = Samples::new(&x, 64, Targets::Classes(&y)).expect("samples");
-    let e = microfit_core::train::train_step::<microfit_core::backend::Portable, _, _>(&mut net, &mut adam, loss, &data, Rows::Range(0, 2));
+    let e = microfit_core::train::train_step::<microfit_core::backend::Portable, _, _>(
+        &mut net,
+        &mut adam,
+        loss,
+        &data,
+        Rows::Range(0, 2),
+    );
     assert_eq!(e.err(), Some(Error::NonFiniteInput { sample: 1 }));
     x[70] = 0.5;
     let data = Samples::new(&x, 64, Targets::Classes(&y)).expect("samples");
     let before = net.params.clone();
     net.params.0.kernel[1][1][0][3] = f32::NAN;
     let nan_params = net.params.clone();
-    let e = microfit_core::train::train_step::<microfit_core::backend::Portable, _, _>(&mut net, &mut adam, loss, &data, Rows::Range(0, 2));
+    let e = microfit_core::train::train_step::<microfit_core::backend::Portable, _, _>(
+        &mut net,
+        &mut adam,
+        loss,
+        &data,
+        Rows::Range(0, 2),
+    );
     assert!(
         matches!(
             e,
@@ -383,13 +406,25 @@ fn bad_values_never_panic() {
     );
     net.params = before;
     net.params.0.kernel[0][0][0][0] = f32::INFINITY;
-    let _ = microfit_core::train::train_step::<microfit_core::backend::Portable, _, _>(&mut net, &mut adam, loss, &data, Rows::Range(0, 2));
+    let _ = microfit_core::train::train_step::<microfit_core::backend::Portable, _, _>(
+        &mut net,
+        &mut adam,
+        loss,
+        &data,
+        Rows::Range(0, 2),
+    );
     // Label out of range.
     let bad = [1u32, 10];
     let data = Samples::new(&x, 64, Targets::Classes(&bad)).expect("samples");
     assert!(
-        microfit_core::train::train_step::<microfit_core::backend::Portable, _, _>(&mut net, &mut adam, loss, &data, Rows::Range(0, 2))
-            .is_err()
+        microfit_core::train::train_step::<microfit_core::backend::Portable, _, _>(
+            &mut net,
+            &mut adam,
+            loss,
+            &data,
+            Rows::Range(0, 2)
+        )
+        .is_err()
     );
 
     // The kernels with slices of the wrong lengths write zeros or skip, and never panic.

@@ -4,7 +4,9 @@
 //! 4 × 16 block and the 256-step panels, and sample counts below, at and above them.
 
 use microfit_core::kernels::dense::{backward, forward};
-use microfit_core::kernels::gemm::{MatMul, MatMulAtAcc, MatMulBt, matmul, matmul_at_acc, matmul_bt};
+use microfit_core::kernels::gemm::{
+    MatMul, MatMulAtAcc, MatMulBt, matmul, matmul_at_acc, matmul_bt,
+};
 /// xorshift64*: deterministic test data without a dependency.
 struct Gen(u64);
 
@@ -59,7 +61,11 @@ fn check(n: usize, k: usize, m: usize, seed: u64, special: bool) {
     for s in 0..n {
         let mut z1 = vec![0.0f32; m];
         forward(&x[s * k..(s + 1) * k], &w, Some(&b), &mut z1);
-        assert_eq!(bits(&z[s * m..(s + 1) * m]), bits(&z1), "matmul row {s} {ctx}");
+        assert_eq!(
+            bits(&z[s * m..(s + 1) * m]),
+            bits(&z1),
+            "matmul row {s} {ctx}"
+        );
     }
 
     // Backward: the input gradient of each row, and the weight gradient accumulated sample

@@ -3,8 +3,8 @@
 //! one-pass `penalty_and_grad`, Adam's state stepped with a constant configuration
 //! (`AdamState::step`) and `train::fit_epoch_into`.
 
-use microfit_core::layer::constant::{Const, ConstLayer};
 use microfit_core::backend::{Backend, Portable};
+use microfit_core::layer::constant::{Const, ConstLayer};
 use microfit_core::optim::adam::{AdamState, keras_one_minus};
 use microfit_core::optim::schedule::Schedule;
 use microfit_core::optim::{AdamConfig, Clip, Common, Optimizer};
@@ -122,8 +122,10 @@ fn constant_model_and_adam_train_with_the_same_bits() {
 
     for e in 0..5 {
         let ra = a.fit_epoch(&samples, 7, None).unwrap();
-        fit_epoch_into::<Portable, _, _, _>(&mut net_b, &mut opt_b, loss, &samples, 7, None, &mut rb)
-            .unwrap();
+        fit_epoch_into::<Portable, _, _, _>(
+            &mut net_b, &mut opt_b, loss, &samples, 7, None, &mut rb,
+        )
+        .unwrap();
         assert_eq!(ra, rb, "epoch {e}");
     }
     assert_eq!(weights_hash(&a.model.params), weights_hash(&net_b.params));

@@ -356,8 +356,13 @@ fn check(c: &Case) -> Result<bool, TestCaseError> {
         }
     };
     let samples = Samples::new(&c.x[..b * N_IN], N_IN, targets).expect("samples");
-    let rep = compute_gradients::<microfit_core::backend::Portable, _>(&mut net, c.loss, &samples, Rows::Range(0, b))
-        .expect("compute_gradients");
+    let rep = compute_gradients::<microfit_core::backend::Portable, _>(
+        &mut net,
+        c.loss,
+        &samples,
+        Rows::Range(0, b),
+    )
+    .expect("compute_gradients");
     prop_assert!(
         (f64::from(rep.total_loss) - l0).abs() <= 1e-5 * l0.abs().max(1.0),
         "loss {} vs f64 reference {l0}",

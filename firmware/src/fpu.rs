@@ -44,3 +44,16 @@ pub fn sqrt(x: f32) -> f32 {
         microfit_core::math::sqrt(x)
     }
 }
+
+/// The chip's backend for the core's engine: the core's portable code with this module's
+/// square root ([`sqrt`], the FPU's `vsqrt.f32` on a Cortex-M4F). Same bits as
+/// `microfit_core::backend::Portable`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Chip;
+
+impl microfit_core::backend::Backend for Chip {
+    #[inline(always)]
+    fn sqrt(x: f32) -> f32 {
+        sqrt(x)
+    }
+}

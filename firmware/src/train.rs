@@ -10,7 +10,7 @@
 //!   only the code they use (no other activation, regularizer, loss, schedule or clipping);
 //! * Adam's `1 - β` are evaluated at compile time ([`ONE_MINUS`]), so no double-precision code
 //!   is linked;
-//! * Adam takes the FPU's square root ([`crate::fpu::sqrt`]).
+//! * the core's engine runs on the chip's backend ([`Chip`]: the FPU's square root).
 
 use microfit_core::layer::constant::{Const, ConstLayer};
 use microfit_core::layer::dense::DenseParams;
@@ -22,6 +22,7 @@ use microfit_core::prelude::*;
 use microfit_core::regularizer::L2;
 use microfit_core::train::EpochReport;
 
+use crate::fpu::Chip;
 use crate::workload as wl;
 
 /// The model of a workload as a compile-time constant (see `microfit_core::layer::constant`):
@@ -96,9 +97,9 @@ pub const ADAM: AdamConfig = AdamConfig {
 pub const ONE_MINUS: (f32, f32) = (keras_one_minus(ADAM.beta_1), keras_one_minus(ADAM.beta_2));
 
 /// The core's Keras Adam state ([`AdamState`]: `m`, `v`, `t`; the hyperparameters are the
-/// constant [`ADAM`] and [`ONE_MINUS`], so they take no RAM) stepped with the chip's square
-/// root ([`crate::fpu::sqrt`]): `AdamState::step_with_config`, the same bits as
-/// [`Optimizer::step`] of an `Adam` built with [`ADAM`].
+/// constant [`ADAM`] and [`ONE_MINUS`], so they take no RAM) stepped on the chip's backend
+/// ([`Chip`]: its square root): `AdamState::step`, the same bits as [`Optimizer::step`] of an
+/// `Adam` built with [`ADAM`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChipAdam<P> {
     /// The optimizer's slots and step count.
@@ -108,9 +109,8 @@ pub struct ChipAdam<P> {
 impl<P: Params> Optimizer<P> for ChipAdam<P> {
     const SLOTS: usize = 2;
     #[inline]
-    fn step(&mut self, w: &mut P, g: &mut P) {
-        self.state
-            .step_with_config(&ADAM, ONE_MINUS, w, g, crate::fpu::sqrt);
+    fn step<B: Backend>(&mut self, w: &mut P, g: &mut P) {
+        self.state.step::<B>(&ADAM, ONE_MINUS, w, g);
     }
     fn iterations(&self) -> u32 {
         self.state.iterations()
@@ -210,7 +210,7 @@ pub fn train_epoch<
     report: &mut EpochReport<N>,
 ) -> Result<(), Error> {
     let data = Samples::new(x.as_flattened(), I, Targets::Classes(labels))?;
-    microfit_core::train::fit_epoch_into(
+    microfit_core::train::fit_epoch_into::<Chip, _, _, N>(
         &mut model.net,
         &mut model.opt,
         LOSS,
@@ -231,7 +231,7 @@ pub fn evaluate<const I: usize, const H: usize, const O: usize, const L2B: u32>(
     labels: &[u32],
 ) -> Result<EpochReport, Error> {
     let data = Samples::new(x.as_flattened(), I, Targets::Classes(labels))?;
-    microfit_core::train::evaluate(&mut model.net, LOSS, &data, x.len())
+    microfit_core::train::evaluate::<Chip, _>(&mut model.net, LOSS, &data, x.len())
 }
 
 /// FNV-1a 64 of the weights' bits in Keras variable order (`microfit_core::params::weights_hash`).

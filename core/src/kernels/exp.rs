@@ -288,7 +288,10 @@ mod tests {
             check_ln_range(c.saturating_sub(3000), (c + 3000).min(1 << 32), 1);
         }
         let v: Vec<f32> = (1..3000).map(|i| i as f32 * 0.731).collect();
-        assert!(v.iter().all(|&x| ln(x).to_bits() == libm::logf(x).to_bits()));
+        assert!(
+            v.iter()
+                .all(|&x| ln(x).to_bits() == libm::logf(x).to_bits())
+        );
     }
 
     /// All 2³² inputs of `lnf`: opt-in like the `exp` one.

@@ -98,11 +98,7 @@ pub struct MatMulAtAcc<'a> {
 /// `acc[r][l] += x[r]·y[l]` for each packed step, in order (IEEE multiplication commutes, so
 /// the operands' order in the per-sample kernels does not matter).
 #[inline(always)]
-fn micro<const R: usize>(
-    acc: &mut [[f32; NR]; R],
-    xs: &[[f32; MR]],
-    ys: &[[f32; NR]],
-) {
+fn micro<const R: usize>(acc: &mut [[f32; NR]; R], xs: &[[f32; MR]], ys: &[[f32; NR]]) {
     for (x, y) in xs.iter().zip(ys) {
         for r in 0..R {
             let xr = x[r];
@@ -204,7 +200,9 @@ pub fn matmul(mm: MatMul<'_>) {
     if m == 0 {
         return;
     }
-    let rows = rows.min(c.len() / m).min(a.len().checked_div(k).unwrap_or(rows));
+    let rows = rows
+        .min(c.len() / m)
+        .min(a.len().checked_div(k).unwrap_or(rows));
     let b = b.get(..k * m).unwrap_or(b);
     if k == 0 || !crate::math::all_finite_inline(b) {
         // Non-finite weights (or no inputs): the per-sample kernel, which skips zero inputs.

@@ -31,8 +31,8 @@ use core::fmt;
 use core::marker::PhantomData;
 
 use super::{BackwardCtx, ForwardCtx, Layer, LayerInfo, LossIo, Penalties};
-use crate::backend::Backend;
 use crate::activation::Activation;
+use crate::backend::Backend;
 use crate::rng::Rng;
 
 /// A layer (or a tuple of layers) given as a constant; see [`Const`].

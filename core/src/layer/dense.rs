@@ -386,16 +386,23 @@ impl<const IN: usize, const OUT: usize, R: Regularizer> Layer for Dense<IN, OUT,
         cache: &mut Self::Cache<T>,
         ctx: &mut ForwardCtx<'_>,
     ) {
+        let (kernel, bias) = (p.kernel.as_flattened(), &p.bias);
+        if T == 1 {
+            // A microcontroller's tile of one: every length below is a constant.
+            let (z, y) = (cache.z.0.first_mut(), cache.out.y.0.first_mut());
+            if let (Some(x), Some(z), Some(y)) = (x.first(), z, y) {
+                forward::<B, R>(&self.config, kernel, bias, x, z, y, ctx);
+            }
+            return;
+        }
         let n = x.len().min(T);
-        forward::<B, R>(
-            &self.config,
-            p.kernel.as_flattened(),
-            &p.bias,
+        let (z, y) = (&mut cache.z.0[..n], &mut cache.out.y.0[..n]);
+        let (x, z, y) = (
             x[..n].as_flattened(),
-            cache.z.0[..n].as_flattened_mut(),
-            cache.out.y.0[..n].as_flattened_mut(),
-            ctx,
+            z.as_flattened_mut(),
+            y.as_flattened_mut(),
         );
+        forward::<B, R>(&self.config, kernel, bias, x, z, y, ctx);
     }
 
     #[inline]
@@ -408,21 +415,39 @@ impl<const IN: usize, const OUT: usize, R: Regularizer> Layer for Dense<IN, OUT,
         dx: Option<&mut [[f32; IN]]>,
         ctx: &BackwardCtx,
     ) {
+        let (kernel, grad_kernel) = (p.kernel.as_flattened(), g.kernel.as_flattened_mut());
+        if T == 1 {
+            // A microcontroller's tile of one: every length below is a constant.
+            let (y, z) = (cache.out.y.0.first(), cache.z.0.first_mut());
+            if let (Some(x), Some(y), Some(z), Some(dy)) =
+                (x.first(), y, z, cache.out.dy.0.first_mut())
+            {
+                let io = WeightedBackward {
+                    kernel,
+                    grad_kernel,
+                    grad_bias: &mut g.bias,
+                    x,
+                    y,
+                    z,
+                    dy,
+                    dx: dx.and_then(|d| d.first_mut()).map(|d| &mut d[..]),
+                };
+                backward::<B, R>(&self.config, io, ctx);
+            }
+            return;
+        }
         let n = x.len().min(T);
-        backward::<B, R>(
-            &self.config,
-            WeightedBackward {
-                kernel: p.kernel.as_flattened(),
-                grad_kernel: g.kernel.as_flattened_mut(),
-                grad_bias: &mut g.bias,
-                x: x[..n].as_flattened(),
-                y: cache.out.y.0[..n].as_flattened(),
-                z: cache.z.0[..n].as_flattened_mut(),
-                dy: cache.out.dy.0[..n].as_flattened_mut(),
-                dx: dx.map(|d| d.as_flattened_mut()),
-            },
-            ctx,
-        );
+        let io = WeightedBackward {
+            kernel,
+            grad_kernel,
+            grad_bias: &mut g.bias,
+            x: x[..n].as_flattened(),
+            y: cache.out.y.0[..n].as_flattened(),
+            z: cache.z.0[..n].as_flattened_mut(),
+            dy: cache.out.dy.0[..n].as_flattened_mut(),
+            dx: dx.map(|d| d.as_flattened_mut()),
+        };
+        backward::<B, R>(&self.config, io, ctx);
     }
 
     fn outputs<const T: usize>(cache: &mut Self::Cache<T>) -> (&[[f32; OUT]], &mut [[f32; OUT]]) {

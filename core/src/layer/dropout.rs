@@ -246,7 +246,12 @@ impl<T: Tensor> Layer for Dropout<T> {
         _ctx: &BackwardCtx,
     ) {
         if let Some(dx) = dx {
-            backward(&self.config, &cache.state, cache.out.dy.flat(), T::flat_mut(dx));
+            backward(
+                &self.config,
+                &cache.state,
+                cache.out.dy.flat(),
+                T::flat_mut(dx),
+            );
         }
     }
 }

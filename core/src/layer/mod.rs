@@ -440,7 +440,9 @@ pub trait Layer {
     );
 
     /// The outputs `y` and their gradients `dy` (all `T` rows).
-    fn outputs<const T: usize>(cache: &mut Self::Cache<T>) -> (&[Self::Output], &mut [Self::Output]);
+    fn outputs<const T: usize>(
+        cache: &mut Self::Cache<T>,
+    ) -> (&[Self::Output], &mut [Self::Output]);
 
     /// The outputs of the last forward pass (all `T` rows).
     fn output_rows<const T: usize>(cache: &Self::Cache<T>) -> &[Self::Output];

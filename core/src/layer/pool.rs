@@ -105,7 +105,11 @@ macro_rules! pool_layer_body {
             _ctx: &mut ForwardCtx<'_>,
         ) {
             for (xr, yr) in x.iter().zip(cache.out.y.0.iter_mut()) {
-                K::forward(&Self::GEOMETRY, Tensor::as_slice(xr), Tensor::as_mut_slice(yr));
+                K::forward(
+                    &Self::GEOMETRY,
+                    Tensor::as_slice(xr),
+                    Tensor::as_mut_slice(yr),
+                );
             }
         }
 
