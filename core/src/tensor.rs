@@ -13,7 +13,7 @@
 /// assert_eq!(t[1][1], 1.0f32);
 /// assert_eq!(<[[f32; 3]; 2] as Tensor>::LEN, 6);
 /// ```
-pub trait Tensor: Sized + Clone {
+pub trait Tensor: Sized + Clone + core::fmt::Debug {
     /// Number of `f32` elements.
     const LEN: usize;
     /// A tensor of zeros.

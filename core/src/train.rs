@@ -180,6 +180,11 @@ impl<'a> Samples<'a> {
         self.n_in
     }
 
+    /// The targets.
+    pub fn targets(&self) -> Targets<'a> {
+        self.targets
+    }
+
     /// Input row `i` (empty if out of range).
     pub fn input(&self, i: usize) -> &'a [f32] {
         self.x

@@ -14,7 +14,7 @@
 use microfit_core::activation::Activation;
 use microfit_core::kernels::conv::{ConvGeometry, Padding};
 use microfit_core::kernels::pool;
-use microfit_core::layer::dense::{DenseConfig, WeightedBackward};
+use microfit_core::layer::dense::{DenseConfig, WeightedBackward, WeightedForward};
 use microfit_core::layer::{BackwardCtx, ForwardCtx, Penalties, conv};
 use microfit_core::prelude::*;
 use microfit_core::train::compute_gradients;
@@ -283,7 +283,14 @@ fn forward(
         layer: 0,
         penalties: None,
     };
-    conv::forward::<Portable, _>(cfg, g, w, b, x, z, y, &mut ctx);
+    let io = WeightedForward {
+        kernel: w,
+        bias: b,
+        x,
+        z,
+        y,
+    };
+    conv::forward::<Portable, _>(cfg, g, io, &mut ctx);
 }
 
 /// Central differences of `f` at `v` in every coordinate.

@@ -2,11 +2,10 @@
 //!
 //! ```text
 //! cargo run --release --example host_workloads -- [--model A|B|C] [--json] [--reps N]
-//!     [--path batched|per-sample] [--once] [--peak]
-//! # the figures of record (docs/PERFORMANCE.md) use an AVX2 build, pinned to one core:
-//! RUSTFLAGS="-C target-cpu=x86-64-v3" CARGO_TARGET_DIR=target/v3 \
-//!     cargo build --release --example host_workloads
-//! taskset -c 1 target/v3/release/examples/host_workloads --json
+//!     [--path tiled|runtime|per-sample] [--once] [--peak]
+//! # the figures of record (docs/PERFORMANCE.md): a plain release build, pinned to one core
+//! cargo build --release --example host_workloads
+//! taskset -c 1 target/release/examples/host_workloads --json
 //! ```
 //! Protocol (WORKLOAD.md): build once; reset to the initial weights with a fresh optimizer and
 //! train one warm-up epoch; then `reps` repetitions (default 5) of `E` epochs, each from the same
@@ -20,15 +19,19 @@
 //! process from outside, e.g. `/usr/bin/time -f %e`). `--peak` measures the core's FP32 peak
 //! (fused multiply-add and separate multiply + add loops) instead.
 //!
-//! `--path per-sample` runs the core's per-sample [`Trainer`] (the path the firmware runs);
-//! `--path batched` (the default) runs the std runtime's batched host path
-//! ([`microfit::fast::BatchTrainer`]), which gives the same bits (same `weights_hash`).
+//! Every path trains through the core's one engine and gives the same bits (same
+//! `weights_hash`): `--path tiled` (the default) a typed `Network<_, 32>` on the std runtime's
+//! [`Host`] backend (the running CPU's best vector unit, chosen at run time; `MICROFIT_SIMD`
+//! caps it); `--path runtime` the same model built at run time (`Sequential`, what the CLI
+//! trains); `--path per-sample` a typed `Network` of tile 1 on the portable backend (the path
+//! a microcontroller runs). The JSON's `simd` says which vector unit `Host` used.
 
 use std::time::Instant;
 
+use microfit::core::optim::Optimizer;
 use microfit::core::prelude::*;
 use microfit::core::train::Trainable;
-use microfit::fast::{BatchLayer, BatchNetwork, BatchTrainer, HostOptimizer};
+use microfit::host::Host;
 
 #[path = "host_data/workloads.rs"]
 mod workloads;
@@ -36,8 +39,19 @@ use workloads::*;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum PathKind {
-    Batched,
+    Tiled,
+    Runtime,
     PerSample,
+}
+
+impl PathKind {
+    fn name(self) -> &'static str {
+        match self {
+            PathKind::Tiled => "tiled",
+            PathKind::Runtime => "runtime",
+            PathKind::PerSample => "per-sample",
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -55,7 +69,7 @@ fn parse_args() -> Opts {
         models: vec!['A', 'B', 'C'],
         json: false,
         reps: 5,
-        path: PathKind::Batched,
+        path: PathKind::Tiled,
         once: false,
         peak: false,
     };
@@ -75,14 +89,15 @@ fn parse_args() -> Opts {
             "--reps" => o.reps = args.next().and_then(|v| v.parse().ok()).expect("--reps N"),
             "--path" => {
                 o.path = match args.next().as_deref() {
-                    Some("batched") => PathKind::Batched,
+                    Some("tiled") => PathKind::Tiled,
+                    Some("runtime") => PathKind::Runtime,
                     Some("per-sample") => PathKind::PerSample,
-                    p => panic!("--path batched|per-sample, got {p:?}"),
+                    p => panic!("--path tiled|runtime|per-sample, got {p:?}"),
                 }
             }
             "-h" | "--help" => {
                 println!(
-                    "host_workloads [--model A|B|C] [--json] [--reps N] [--path batched|per-sample] [--once] [--peak]"
+                    "host_workloads [--model A|B|C] [--json] [--reps N] [--path tiled|runtime|per-sample] [--once] [--peak]"
                 );
                 std::process::exit(0);
             }
@@ -129,26 +144,13 @@ impl Measured {
 /// The protocol, over any training loop: `reset` restores the initial weights and a fresh
 /// optimizer, `epoch` trains one epoch, `eval` returns (data loss, accuracy, weights hash).
 fn protocol(
-    model: char,
-    epochs: usize,
-    n: usize,
+    mut m: Measured,
     opts: &Opts,
-    build_s: f64,
     mut reset: impl FnMut(),
     mut epoch: impl FnMut(),
     mut eval: impl FnMut() -> (f32, f32, u64),
 ) -> Measured {
-    let mut m = Measured {
-        model,
-        epochs,
-        n,
-        build_s,
-        warmup_s: 0.0,
-        rates: Vec::new(),
-        loss: 0.0,
-        acc: 0.0,
-        weights_hash: 0,
-    };
+    let (epochs, n) = (m.epochs, m.n);
     if opts.once {
         reset();
         for _ in 0..epochs {
@@ -183,79 +185,90 @@ fn protocol(
     m
 }
 
-/// Runs a typed network through the protocol on the chosen path.
-fn run_network<L, O>(
+/// A workload: its name, typed layers, initial weights, run-time spec, batch size and epochs.
+struct Workload<L: Layer> {
     model: char,
     layers: L,
     init: L::Params,
-    make_opt: impl Fn(&L::Params) -> O,
-    loss: Loss,
-    data: &Samples<'_>,
+    spec: microfit::model::ModelSpec,
     batch: usize,
     epochs: usize,
+}
+
+/// Runs any trainer through the protocol: `init` the initial weights.
+fn run_trainer<M: Trainable, O: Optimizer<M::Params>, B: Backend>(
+    m: Measured,
+    tr: Trainer<M, O, B>,
+    init: &M::Params,
+    data: &Samples<'_>,
+    batch: usize,
+    opts: &Opts,
+) -> Measured {
+    let n = data.len();
+    let tr = std::cell::RefCell::new(tr);
+    protocol(
+        m,
+        opts,
+        || {
+            let mut tr = tr.borrow_mut();
+            tr.model.params_mut().copy_from(init);
+            tr.optimizer.reset();
+        },
+        || {
+            tr.borrow_mut().fit_epoch(data, batch, None).expect("epoch");
+        },
+        || {
+            let mut tr = tr.borrow_mut();
+            let ev = tr.evaluate(data, n).expect("evaluate");
+            let h = microfit::core::params::weights_hash(tr.model.params());
+            (ev.data_loss, ev.metrics.accuracy(), h)
+        },
+    )
+}
+
+/// Runs a workload through the protocol on the chosen path, with its optimizer for the typed
+/// (`make_opt`) and the run-time model (`make_vec_opt`).
+fn run_network<L, O, V>(
+    w: Workload<L>,
+    make_opt: impl Fn(&L::Params) -> O,
+    make_vec_opt: impl Fn(&microfit::model::VecParams) -> V,
+    data: &Samples<'_>,
     opts: &Opts,
 ) -> Measured
 where
-    L: BatchLayer<32> + Clone,
-    O: HostOptimizer<L::Params>,
+    L: Layer + Clone,
+    O: Optimizer<L::Params>,
+    V: Optimizer<microfit::model::VecParams>,
 {
-    let n = data.len();
+    let t = Instant::now();
+    let measured = |t: Instant| Measured {
+        model: w.model,
+        epochs: w.epochs,
+        n: data.len(),
+        build_s: t.elapsed().as_secs_f64(),
+        warmup_s: 0.0,
+        rates: Vec::new(),
+        loss: 0.0,
+        acc: 0.0,
+        weights_hash: 0,
+    };
+    let (init, batch) = (&w.init, w.batch);
     match opts.path {
         PathKind::PerSample => {
-            let t = Instant::now();
-            let net = Network::with_params(layers, init.clone());
-            let opt = make_opt(&net.params);
-            let tr = std::cell::RefCell::new(Trainer::new(net, opt, loss));
-            let build_s = t.elapsed().as_secs_f64();
-            protocol(
-                model,
-                epochs,
-                n,
-                opts,
-                build_s,
-                || {
-                    let mut tr = tr.borrow_mut();
-                    tr.model.params_mut().copy_from(&init);
-                    tr.optimizer.reset();
-                },
-                || {
-                    tr.borrow_mut().fit_epoch(data, batch, None).expect("epoch");
-                },
-                || {
-                    let mut tr = tr.borrow_mut();
-                    let ev = tr.evaluate(data, n).expect("evaluate");
-                    let h = microfit::core::params::weights_hash(tr.model.params());
-                    (ev.data_loss, ev.metrics.accuracy(), h)
-                },
-            )
+            let net = Network::with_params(w.layers, init.clone());
+            let tr = Trainer::new(net, make_opt(init), LOSS);
+            run_trainer(measured(t), tr, init, data, batch, opts)
         }
-        PathKind::Batched => {
-            let t = Instant::now();
-            let net = BatchNetwork::<L, 32>::with_params(layers, init.clone());
-            let opt = make_opt(&net.params);
-            let tr = std::cell::RefCell::new(BatchTrainer::new(net, opt, loss));
-            let build_s = t.elapsed().as_secs_f64();
-            protocol(
-                model,
-                epochs,
-                n,
-                opts,
-                build_s,
-                || {
-                    let mut tr = tr.borrow_mut();
-                    tr.model.params.copy_from(&init);
-                    tr.optimizer.reset();
-                },
-                || {
-                    tr.borrow_mut().fit_epoch(data, batch, None).expect("epoch");
-                },
-                || {
-                    let mut tr = tr.borrow_mut();
-                    let ev = tr.evaluate(data, n).expect("evaluate");
-                    let h = microfit::core::params::weights_hash(&tr.model.params);
-                    (ev.data_loss, ev.metrics.accuracy(), h)
-                },
-            )
+        PathKind::Tiled => {
+            let net = Network::<L, 32>::with_params_tiled(w.layers, init.clone());
+            let tr = Trainer::<_, _, Host>::with_backend(net, make_opt(init), LOSS);
+            run_trainer(measured(t), tr, init, data, batch, opts)
+        }
+        PathKind::Runtime => {
+            let net = sequential(w.spec, init);
+            let vinit = net.params.clone();
+            let tr = Trainer::<_, _, Host>::with_backend(net, make_vec_opt(&vinit), LOSS);
+            run_trainer(measured(t), tr, &vinit, data, batch, opts)
         }
     }
 }
@@ -263,49 +276,43 @@ where
 fn model_a(opts: &Opts) -> Measured {
     let d = Data::read("digits.csv");
     assert_eq!(d.width, 64);
-    run_network(
-        'A',
-        a_layers(),
-        a_init(),
-        a_opt,
-        LOSS,
-        &d.samples(),
-        A_BATCH,
-        A_EPOCHS,
-        opts,
-    )
+    let w = Workload {
+        model: 'A',
+        layers: a_layers(),
+        init: a_init(),
+        spec: a_spec(),
+        batch: A_BATCH,
+        epochs: A_EPOCHS,
+    };
+    run_network(w, a_opt, a_opt, &d.samples(), opts)
 }
 
 fn model_b(opts: &Opts) -> Measured {
     let d = Data::read("iris.csv");
     assert_eq!(d.width, 4);
-    run_network(
-        'B',
-        b_layers(),
-        b_init(),
-        b_opt,
-        LOSS,
-        &d.samples(),
-        B_BATCH,
-        B_EPOCHS,
-        opts,
-    )
+    let w = Workload {
+        model: 'B',
+        layers: b_layers(),
+        init: b_init(),
+        spec: b_spec(),
+        batch: B_BATCH,
+        epochs: B_EPOCHS,
+    };
+    run_network(w, b_opt, b_opt, &d.samples(), opts)
 }
 
 fn model_c(opts: &Opts) -> Measured {
     let d = Data::read("digits.csv");
     assert_eq!(d.width, 64);
-    run_network(
-        'C',
-        c_layers(),
-        c_init(),
-        c_opt,
-        LOSS,
-        &d.samples(),
-        C_BATCH,
-        C_EPOCHS,
-        opts,
-    )
+    let w = Workload {
+        model: 'C',
+        layers: c_layers(),
+        init: c_init(),
+        spec: c_spec(),
+        batch: C_BATCH,
+        epochs: C_EPOCHS,
+    };
+    run_network(w, c_opt, c_opt, &d.samples(), opts)
 }
 
 fn report(m: &Measured, opts: &Opts) {
@@ -316,7 +323,7 @@ fn report(m: &Measured, opts: &Opts) {
     );
     if opts.json {
         println!(
-            "{{\"model\":\"{}\",\"samples_per_s_median\":{:.0},\"samples_per_s_min\":{:.0},\"samples_per_s_max\":{:.0},\"loss\":{:.6},\"acc\":{:.6},\"epochs\":{},\"reps\":{},\"build_s\":{:.6},\"warmup_s\":{:.6},\"path\":\"{}\",\"weights_hash\":\"{:016x}\"}}",
+            "{{\"model\":\"{}\",\"samples_per_s_median\":{:.0},\"samples_per_s_min\":{:.0},\"samples_per_s_max\":{:.0},\"loss\":{:.6},\"acc\":{:.6},\"epochs\":{},\"reps\":{},\"build_s\":{:.6},\"warmup_s\":{:.6},\"path\":\"{}\",\"simd\":\"{}\",\"weights_hash\":\"{:016x}\"}}",
             m.model,
             m.median(),
             min,
@@ -327,16 +334,16 @@ fn report(m: &Measured, opts: &Opts) {
             m.rates.len(),
             m.build_s,
             m.warmup_s,
-            match opts.path {
-                PathKind::Batched => "batched",
-                PathKind::PerSample => "per-sample",
-            },
+            opts.path.name(),
+            microfit::host::level().name(),
             m.weights_hash
         );
     } else {
         println!(
-            "model {}: {} epochs x {} samples, {} reps: median {:.0} samples/s (min {:.0}, max {:.0}); loss {:.4} acc {:.3}; build {:.2e} s, warm-up {:.2e} s; weights {:016x}",
+            "model {} ({}, {}): {} epochs x {} samples, {} reps: median {:.0} samples/s (min {:.0}, max {:.0}); loss {:.4} acc {:.3}; build {:.2e} s, warm-up {:.2e} s; weights {:016x}",
             m.model,
+            opts.path.name(),
+            microfit::host::level().name(),
             m.epochs,
             m.n,
             m.rates.len(),

@@ -7,7 +7,8 @@
 pub use microfit_core as core;
 
 pub mod data;
-pub mod fast;
+pub mod fit;
+pub mod host;
 pub mod keras;
 pub mod model;
 

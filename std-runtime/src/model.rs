@@ -20,19 +20,22 @@
 use std::fmt;
 
 use microfit_core::activation::Activation;
+use microfit_core::backend::Backend;
 use microfit_core::init::Initializer;
 use microfit_core::kernels::conv::{ConvGeometry, Padding};
-use microfit_core::kernels::pool;
 use microfit_core::layer::conv;
-use microfit_core::layer::dense::{self, DenseConfig};
+use microfit_core::layer::dense::{self, DenseConfig, WeightedBackward, WeightedForward};
 use microfit_core::layer::dropout::{self, DropoutConfig, DropoutState};
 use microfit_core::layer::flatten;
-use microfit_core::layer::{BackwardCtx, Penalties};
+use microfit_core::layer::pool::{self, Average, Max};
+use microfit_core::layer::{BackwardCtx, ForwardCtx, LossIo, Penalties};
 use microfit_core::params::Params;
 use microfit_core::regularizer::Reg;
 use microfit_core::rng::Rng;
 use microfit_core::train::Trainable;
 use serde::{Deserialize, Serialize};
+
+use crate::host::Host;
 
 /// One layer of a model described at run time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -600,7 +603,25 @@ impl Built {
     }
 }
 
-/// A model built at run time from a [`ModelSpec`]; implements the core's `Trainable`.
+/// A layer's buffers for a tile: pre-activations (layers with weights), outputs and their
+/// gradients, `tile` rows each.
+#[derive(Debug, Clone, Default)]
+struct Buffers {
+    z: Vec<f32>,
+    y: Vec<f32>,
+    dy: Vec<f32>,
+}
+
+/// Activation values a [`Sequential`] keeps for its tile at most (4 MiB of `f32`): the default
+/// tile is the largest power of two up to [`DEFAULT_TILE`] whose buffers fit.
+pub const TILE_BUDGET_FLOATS: usize = 1 << 20;
+
+/// The largest default tile of a [`Sequential`]: samples per forward/backward pass of a layer.
+pub const DEFAULT_TILE: usize = 32;
+
+/// A model built at run time from a [`ModelSpec`]; implements the core's `Trainable`, so it
+/// trains through the core's one engine, a tile of samples at a time (see
+/// [`Sequential::tile`]), with the very kernels of the typed `Network` — the same bits.
 #[derive(Debug, Clone)]
 pub struct Sequential {
     spec: ModelSpec,
@@ -612,9 +633,8 @@ pub struct Sequential {
     /// The gradients.
     pub grads: VecParams,
     in_len: usize,
-    zs: Vec<Vec<f32>>,
-    outs: Vec<Vec<f32>>,
-    ds: Vec<Vec<f32>>,
+    tile: usize,
+    bufs: Vec<Buffers>,
     dropout: Vec<DropoutState>,
     rng: Rng,
 }
@@ -808,38 +828,60 @@ impl ModelSpec {
         }
         let mut grads = params.clone();
         grads.fill(0.0);
-        let zs = built.iter().map(|b| vec![0.0; b.z_len()]).collect();
         let dropout = built.iter().map(|_| DropoutState::new()).collect();
-        let outs: Vec<Vec<f32>> = built.iter().map(|b| vec![0.0; b.out_len()]).collect();
-        let ds = outs.clone();
-        Ok(Sequential {
+        let mut model = Sequential {
             spec: self.clone(),
             built,
             layer_names: names,
             params,
             grads,
             in_len: self.input_shape.iter().product(),
-            zs,
-            outs,
-            ds,
+            tile: 0,
+            bufs: Vec::new(),
             dropout,
             rng,
-        })
+        };
+        let per_sample: usize = model
+            .built
+            .iter()
+            .map(|b| b.z_len() + 2 * b.out_len())
+            .sum();
+        let mut tile = DEFAULT_TILE;
+        while tile > 1 && tile.saturating_mul(per_sample) > TILE_BUDGET_FLOATS {
+            tile /= 2;
+        }
+        model.set_tile(tile);
+        Ok(model)
     }
 }
 
 impl Sequential {
-    /// The random generator of the `Dropout` layers (its state is part of a checkpoint).
+    /// The model's generator (seeded by [`ModelSpec::build`]; dropout layers without a seed split
+    /// their own streams from it the first time they draw). Part of a checkpoint, with
+    /// [`Sequential::dropout_generators`].
     pub fn rng(&self) -> &Rng {
         &self.rng
     }
 
-    /// Replaces the `Dropout` layers' random generator (resuming from a checkpoint).
+    /// Restores the generator (resuming from a checkpoint).
     pub fn set_rng(&mut self, rng: Rng) {
         self.rng = rng;
     }
 
-    /// The spec this model was built from.
+    /// Each layer's dropout generator once it has drawn (`None` for other layers and before):
+    /// part of a checkpoint.
+    pub fn dropout_generators(&self) -> Vec<Option<[u64; 2]>> {
+        self.dropout.iter().map(DropoutState::generator).collect()
+    }
+
+    /// Restores [`Sequential::dropout_generators`] (entries past the model's layers are ignored).
+    pub fn set_dropout_generators(&mut self, g: &[Option<[u64; 2]>]) {
+        for (state, g) in self.dropout.iter_mut().zip(g) {
+            state.set_generator(*g);
+        }
+    }
+
+    /// The spec the model was built from.
     pub fn spec(&self) -> &ModelSpec {
         &self.spec
     }
@@ -849,10 +891,32 @@ impl Sequential {
         self.params.len()
     }
 
-    /// Replaces the weights by name; every tensor must be given with its exact size.
+    /// Samples per forward/backward pass of a layer (see `microfit_core::Network`'s tile): by
+    /// default the largest power of two up to [`DEFAULT_TILE`] whose activations fit in
+    /// [`TILE_BUDGET_FLOATS`]. It never changes a result, only the speed and the memory.
+    pub fn tile(&self) -> usize {
+        self.tile
+    }
+
+    /// Sets the tile (at least 1) and sizes the buffers for it.
+    pub fn set_tile(&mut self, tile: usize) {
+        let tile = tile.max(1);
+        self.tile = tile;
+        self.bufs = self
+            .built
+            .iter()
+            .map(|b| Buffers {
+                z: vec![0.0; tile * b.z_len()],
+                y: vec![0.0; tile * b.out_len()],
+                dy: vec![0.0; tile * b.out_len()],
+            })
+            .collect();
+    }
+
+    /// Sets weights by variable name (`dense/kernel`, ...).
     ///
     /// # Errors
-    /// A [`SpecError`] naming the missing or mis-sized tensor.
+    /// An unknown name or a wrong number of values.
     pub fn set_weights(&mut self, named: &[(String, Vec<f32>)]) -> Result<(), SpecError> {
         for (name, values) in named {
             let i = self
@@ -874,10 +938,10 @@ impl Sequential {
         Ok(())
     }
 
-    /// Inference on one sample.
+    /// Inference on one sample (no dropout).
     ///
     /// # Errors
-    /// A [`SpecError`] if `x` has the wrong length.
+    /// A wrong input length.
     pub fn predict(&mut self, x: &[f32]) -> Result<&[f32], SpecError> {
         if x.len() != self.in_len {
             return Err(spec_err(
@@ -885,13 +949,47 @@ impl Sequential {
                 format!("has {} values, the model expects {}", x.len(), self.in_len),
             ));
         }
-        self.forward_sample(x, false);
-        Ok(self.output())
+        self.forward_tile::<Host>(x, false, None);
+        Ok(self.output_rows(1))
+    }
+
+    /// Inference on many samples (rows of the input length, one after the other), a tile at a
+    /// time: the outputs, one row per sample.
+    ///
+    /// # Errors
+    /// Inputs that are not whole rows.
+    pub fn predict_rows(&mut self, x: &[f32]) -> Result<Vec<f32>, SpecError> {
+        let il = self.in_len.max(1);
+        if !x.len().is_multiple_of(il) {
+            return Err(spec_err(
+                "input",
+                format!("has {} values, not whole rows of {}", x.len(), self.in_len),
+            ));
+        }
+        let mut out = Vec::with_capacity(x.len() / il * self.output_len());
+        for chunk in x.chunks(il * self.tile) {
+            self.forward_tile::<Host>(chunk, false, None);
+            out.extend_from_slice(self.output_rows(chunk.len() / il));
+        }
+        Ok(out)
+    }
+
+    /// The first `n` output rows of the last forward pass.
+    fn output_rows(&self, n: usize) -> &[f32] {
+        let width = self.output_len();
+        self.bufs
+            .last()
+            .and_then(|b| b.y.get(..n * width))
+            .unwrap_or(&[])
     }
 }
 
 impl Trainable for Sequential {
     type Params = VecParams;
+
+    fn tile(&self) -> usize {
+        self.tile
+    }
 
     fn input_len(&self) -> usize {
         self.in_len
@@ -913,48 +1011,52 @@ impl Trainable for Sequential {
         (&mut self.params, &mut self.grads)
     }
 
-    fn forward_sample(&mut self, x: &[f32], training: bool) {
-        for i in 0..self.built.len() {
-            let (before, rest) = self.outs.split_at_mut(i);
-            let input: &[f32] = if i == 0 { x } else { &before[i - 1] };
-            let y = &mut rest[0];
-            match &self.built[i] {
+    fn forward_tile<B: Backend>(&mut self, x: &[f32], training: bool, pen: Option<&mut Penalties>) {
+        let n = (x.len() / self.in_len.max(1)).min(self.tile);
+        let mut ctx = ForwardCtx {
+            training,
+            rng: &mut self.rng,
+            layer: 0,
+            penalties: pen,
+        };
+        for (i, built) in self.built.iter().enumerate() {
+            ctx.layer = i;
+            let (before, rest) = self.bufs.split_at_mut(i);
+            let (Some(b), w) = (rest.first_mut(), built.out_len()) else {
+                break;
+            };
+            let input: &[f32] = match before.last() {
+                None => x,
+                Some(p) => &p.y[..n * self.built[i - 1].out_len()],
+            };
+            let (z, y) = (&mut b.z[..], &mut b.y[..n * w]);
+            let z = z.get_mut(..n * w).unwrap_or(&mut []);
+            let t = &self.params.tensors;
+            let weighted = |kernel: &usize, bias: &usize, z, y| WeightedForward {
+                kernel: &t[*kernel],
+                bias: &t[*bias],
+                x: input,
+                z,
+                y,
+            };
+            match built {
                 Built::Dense {
                     cfg, kernel, bias, ..
-                } => dense::forward(
-                    cfg,
-                    &self.params.tensors[*kernel],
-                    &self.params.tensors[*bias],
-                    input,
-                    &mut self.zs[i],
-                    y,
-                ),
+                } => dense::forward::<B, Reg>(cfg, weighted(kernel, bias, z, y), &mut ctx),
                 Built::Conv {
                     cfg,
                     geom,
                     kernel,
                     bias,
-                } => conv::forward(
-                    cfg,
-                    geom,
-                    &self.params.tensors[*kernel],
-                    &self.params.tensors[*bias],
-                    input,
-                    &mut self.zs[i],
-                    y,
-                ),
-                Built::Pool { geom, max: true } => pool::max_forward(geom, input, y),
-                Built::Pool { geom, max: false } => pool::avg_forward(geom, input, y),
+                } => conv::forward::<B, Reg>(cfg, geom, weighted(kernel, bias, z, y), &mut ctx),
+                Built::Pool { geom, max: true } => pool::forward_rows::<Max>(geom, input, y),
+                Built::Pool { geom, max: false } => pool::forward_rows::<Average>(geom, input, y),
                 Built::Flatten { .. } => flatten::copy(input, y),
                 Built::Dropout { cfg, .. } => {
-                    dropout::forward(cfg, &mut self.dropout[i], input, y, training, &mut self.rng);
+                    dropout::forward(cfg, &mut self.dropout[i], input, y, training, ctx.rng);
                 }
             }
         }
-    }
-
-    fn output(&self) -> &[f32] {
-        self.outs.last().map_or(&[], |v| &v[..])
     }
 
     fn output_activation(&self) -> Activation {
@@ -963,157 +1065,142 @@ impl Trainable for Sequential {
             .map_or(Activation::Linear, Built::activation)
     }
 
-    fn loss_io(&mut self) -> (&[f32], Option<&[f32]>, &mut [f32]) {
-        let last = self.built.len().saturating_sub(1);
-        let logits = match self.built.last() {
-            Some(Built::Dense { .. }) => Some(&self.zs[last][..]),
+    fn loss_io(&mut self) -> LossIo<'_> {
+        let width = self.output_len();
+        let last = self.built.last();
+        let Some(b) = self.bufs.last_mut() else {
+            return LossIo {
+                y: &[],
+                logits: None,
+                dy: &mut [],
+                width,
+            };
+        };
+        let logits = match last {
+            Some(Built::Dense { .. }) => Some(&b.z[..]),
             Some(Built::Conv { cfg, geom, .. }) => {
-                conv::fused_logits(cfg.activation, geom, &self.zs[last][..])
+                conv::fused_logits(cfg.activation, geom, &b.z[..])
             }
             _ => None,
         };
-        (&self.outs[last][..], logits, &mut self.ds[last][..])
+        LossIo {
+            y: &b.y,
+            logits,
+            dy: &mut b.dy,
+            width,
+        }
     }
 
-    fn backward_sample(&mut self, x: &[f32], d_is_pre: bool, inv_batch: f32, pen: &mut Penalties) {
-        let n = self.built.len();
-        for i in (0..n).rev() {
-            let mut ctx = BackwardCtx {
+    fn backward_tile<B: Backend>(&mut self, x: &[f32], dy_is_pre: bool, inv_batch: f32) {
+        let n = (x.len() / self.in_len.max(1)).min(self.tile);
+        let last = self.built.len().saturating_sub(1);
+        for i in (0..self.built.len()).rev() {
+            let ctx = BackwardCtx {
                 inv_batch,
                 layer: i,
-                penalties: pen,
-                step_input: false,
+                dy_is_pre: dy_is_pre && i == last,
+                step_input: i == 0,
             };
-            let (ds_before, ds_rest) = self.ds.split_at_mut(i);
-            let d = &mut ds_rest[0];
-            let dx = if i == 0 {
-                None
-            } else {
-                Some(&mut ds_before[i - 1][..])
+            let (before, rest) = self.bufs.split_at_mut(i);
+            let Some(b) = rest.first_mut() else {
+                continue;
             };
-            let input: &[f32] = if i == 0 { x } else { &self.outs[i - 1] };
-            let pre = d_is_pre && i == n - 1;
+            let w = self.built[i].out_len();
+            let (input, dx): (&[f32], Option<&mut [f32]>) = match before.last_mut() {
+                None => (x, None),
+                Some(p) => {
+                    let pw = self.built[i - 1].out_len();
+                    (&p.y[..n * pw], Some(&mut p.dy[..n * pw]))
+                }
+            };
+            let (y, dy) = (&b.y[..n * w], &mut b.dy[..n * w]);
             match &self.built[i] {
                 Built::Dense {
                     cfg, kernel, bias, ..
-                } => {
-                    let (gk, gb) = two_mut(&mut self.grads.tensors, *kernel, *bias);
-                    dense::backward(
-                        cfg,
-                        &self.params.tensors[*kernel],
-                        gk,
-                        gb,
-                        input,
-                        &self.outs[i],
-                        &mut self.zs[i],
-                        d,
-                        pre,
-                        dx,
-                        &mut ctx,
-                    );
                 }
-                Built::Conv {
-                    cfg,
-                    geom,
-                    kernel,
-                    bias,
+                | Built::Conv {
+                    cfg, kernel, bias, ..
                 } => {
                     let (gk, gb) = two_mut(&mut self.grads.tensors, *kernel, *bias);
-                    conv::backward(
-                        cfg,
-                        geom,
-                        &self.params.tensors[*kernel],
-                        gk,
-                        gb,
-                        input,
-                        &self.outs[i],
-                        &mut self.zs[i],
-                        d,
-                        pre,
+                    let io = WeightedBackward {
+                        kernel: &self.params.tensors[*kernel],
+                        grad_kernel: gk,
+                        grad_bias: gb,
+                        x: input,
+                        y,
+                        z: b.z.get_mut(..n * w).unwrap_or(&mut []),
+                        dy,
                         dx,
-                        &mut ctx,
-                    );
+                    };
+                    match &self.built[i] {
+                        Built::Conv { geom, .. } => conv::backward(cfg, geom, io, &ctx),
+                        _ => dense::backward::<B, Reg>(cfg, io, &ctx),
+                    }
                 }
                 Built::Pool { geom, max } => {
                     if let Some(dx) = dx {
                         if *max {
-                            pool::max_backward(geom, input, d, dx);
+                            pool::backward_rows::<Max>(geom, input, dy, dx);
                         } else {
-                            pool::avg_backward(geom, d, dx);
+                            pool::backward_rows::<Average>(geom, input, dy, dx);
                         }
                     }
                 }
                 Built::Flatten { .. } => {
                     if let Some(dx) = dx {
-                        flatten::copy(d, dx);
+                        flatten::copy(dy, dx);
                     }
                 }
                 Built::Dropout { cfg, .. } => {
                     if let Some(dx) = dx {
-                        dropout::backward(cfg, &self.dropout[i], d, dx);
+                        dropout::backward(cfg, &self.dropout[i], dy, dx);
                     }
                 }
             }
         }
     }
 
-    fn weight_penalties(&mut self, with_grads: bool, pen: &mut Penalties) {
+    fn weight_penalties<B: Backend>(&mut self, with_grads: bool, pen: &mut Penalties) {
         for (i, b) in self.built.iter().enumerate() {
-            match b {
+            let (cfg, cols, kernel, bias) = match b {
                 Built::Dense {
                     cfg,
                     n_out,
                     kernel,
                     bias,
-                    ..
-                } => {
-                    let g = if with_grads {
-                        Some(two_mut(&mut self.grads.tensors, *kernel, *bias))
-                    } else {
-                        None
-                    };
-                    dense::weight_penalties(
-                        cfg,
-                        &self.params.tensors[*kernel],
-                        &self.params.tensors[*bias],
-                        g,
-                        *n_out,
-                        i,
-                        pen,
-                    );
-                }
+                } => (cfg, *n_out, *kernel, *bias),
                 Built::Conv {
                     cfg,
                     geom,
                     kernel,
                     bias,
-                } => {
-                    let g = if with_grads {
-                        Some(two_mut(&mut self.grads.tensors, *kernel, *bias))
-                    } else {
-                        None
-                    };
-                    conv::weight_penalties(
-                        cfg,
-                        geom,
-                        &self.params.tensors[*kernel],
-                        &self.params.tensors[*bias],
-                        g,
-                        i,
-                        pen,
-                    );
-                }
-                Built::Pool { .. } | Built::Flatten { .. } | Built::Dropout { .. } => {}
-            }
+                } => (cfg, geom.filters(), *kernel, *bias),
+                Built::Pool { .. } | Built::Flatten { .. } | Built::Dropout { .. } => continue,
+            };
+            let g = if with_grads {
+                Some(two_mut(&mut self.grads.tensors, kernel, bias))
+            } else {
+                None
+            };
+            let t = &self.params.tensors;
+            dense::weight_penalties(cfg, &t[kernel], &t[bias], g, cols, i, pen);
         }
     }
 
     fn zero_grads(&mut self) {
         self.grads.fill(0.0);
     }
+
+    fn has_activity_penalties(&self) -> bool {
+        self.built.iter().any(|b| match b {
+            Built::Dense { cfg, .. } | Built::Conv { cfg, .. } => {
+                cfg.activity_regularizer.is_some()
+            }
+            _ => false,
+        })
+    }
 }
 
-/// Two distinct mutable tensors (`a < b`).
 fn two_mut(v: &mut [Vec<f32>], a: usize, b: usize) -> (&mut [f32], &mut [f32]) {
     let (lo, hi) = v.split_at_mut(b);
     (&mut lo[a][..], &mut hi[0][..])

@@ -1,10 +1,10 @@
 //! The trained-model file (`model.mfit`, also used for `checkpoint.mfit`).
 //!
-//! # Format (version 2; version 1 is still read)
+//! # Format (version 3; versions 1 and 2 are still read)
 //! ```text
 //! offset  size  what
 //! 0       4     magic b"MFIT"
-//! 4       2     format version, u16 little-endian (2)
+//! 4       2     format version, u16 little-endian (3)
 //! 6       4     payload length N, u32 little-endian
 //! 10      N     payload: a postcard-encoded `ModelFile`
 //! 10+N    4     CRC-32 (IEEE, as zlib/PNG) of the payload, u32 little-endian
@@ -13,9 +13,10 @@
 //! on the serde layout of the model types), the data description (source, feature and class
 //! names, a fingerprint), the fitted scaler, the weights with their Keras names and shapes, the
 //! optimizer state (slots and iteration count), the training progress (epochs done, history,
-//! early-stopping state) and the state of the `Dropout` layers' random generator, which is
-//! what `--resume` needs. Version 1 (before the generator state was kept) is the same payload
-//! without its last field.
+//! early-stopping state) and the state of the random generators — the model's and each
+//! `Dropout` layer's own stream — which is what `--resume` needs. Version 2 (one generator for
+//! every dropout layer) is the same payload without its last field, version 1 without its last
+//! two.
 //!
 //! Files are written atomically: to a temporary file in the same directory, flushed to disk,
 //! then renamed over the target, so a crash leaves either the old file or the new one.
@@ -37,8 +38,9 @@ use crate::spec::{DataShape, ModelOverrides, SpecFile, TrainConfig};
 
 /// File magic.
 pub const MAGIC: [u8; 4] = *b"MFIT";
-/// Current format version (2: with the dropout generator's state; version 1 is still read).
-pub const FORMAT_VERSION: u16 = 2;
+/// Current format version (3: with each dropout layer's generator; versions 1 and 2 are still
+/// read).
+pub const FORMAT_VERSION: u16 = 3;
 /// Bytes before the payload.
 pub const HEADER_LEN: usize = 10;
 /// Bytes after the payload (the CRC).
@@ -197,6 +199,36 @@ pub struct ModelFile {
     /// (`Rng::to_parts`), so that a resumed run draws the masks an uninterrupted one would.
     /// `None` in version-1 files (written before it was kept).
     pub rng: Option<[u64; 2]>,
+    /// Each layer's dropout generator once it has drawn
+    /// (`Sequential::dropout_generators`); empty in files before version 3.
+    pub dropout_rngs: Vec<Option<[u64; 2]>>,
+}
+
+/// A version-2 file: everything but the dropout layers' generators.
+#[derive(Deserialize)]
+struct ModelFileV2 {
+    spec_toml: String,
+    data: DataInfo,
+    scaler: Scaler,
+    weights: VecParams,
+    optimizer: OptimizerState,
+    progress: Progress,
+    rng: Option<[u64; 2]>,
+}
+
+impl From<ModelFileV2> for ModelFile {
+    fn from(f: ModelFileV2) -> Self {
+        ModelFile {
+            spec_toml: f.spec_toml,
+            data: f.data,
+            scaler: f.scaler,
+            weights: f.weights,
+            optimizer: f.optimizer,
+            progress: f.progress,
+            rng: f.rng,
+            dropout_rngs: Vec::new(),
+        }
+    }
 }
 
 /// A version-1 file: everything but the generator state.
@@ -220,6 +252,7 @@ impl From<ModelFileV1> for ModelFile {
             optimizer: f.optimizer,
             progress: f.progress,
             rng: None,
+            dropout_rngs: Vec::new(),
         }
     }
 }
@@ -308,7 +341,7 @@ impl fmt::Display for ModelFileError {
             ),
             ModelFileError::UnsupportedVersion { path, found } => write!(
                 f,
-                "{}: model file format version {found} is not supported (this microfit reads versions 1 and {FORMAT_VERSION})",
+                "{}: model file format version {found} is not supported (this microfit reads versions 1 to {FORMAT_VERSION})",
                 path.display()
             ),
             ModelFileError::LengthMismatch {
@@ -386,7 +419,7 @@ impl ModelFile {
             });
         }
         let version = u16::from_le_bytes([bytes[4], bytes[5]]);
-        if version != FORMAT_VERSION && version != 1 {
+        if !(1..=FORMAT_VERSION).contains(&version) {
             return Err(ModelFileError::UnsupportedVersion {
                 path: p(),
                 found: version,
@@ -418,6 +451,10 @@ impl ModelFile {
         };
         let file: ModelFile = if version == 1 {
             postcard::from_bytes::<ModelFileV1>(payload)
+                .map_err(decode)?
+                .into()
+        } else if version == 2 {
+            postcard::from_bytes::<ModelFileV2>(payload)
                 .map_err(decode)?
                 .into()
         } else {
@@ -612,6 +649,7 @@ mod tests {
             optimizer: OptimizerState::default(),
             progress: Progress::default(),
             rng: None,
+            dropout_rngs: vec![None, Some([3, 5])],
         };
         let bytes = f.to_bytes().unwrap();
         let p = Path::new("m.mfit");
@@ -631,10 +669,11 @@ mod tests {
         assert!(e.contains("CRC32 mismatch"), "{e}");
     }
 
-    /// A version-1 file (the payload without the generator state, which postcard writes last:
-    /// `None` is one zero byte) still loads; version 2 keeps the state.
+    /// Files of versions 1 and 2 (the payload without its last field(s), which postcard writes
+    /// last: `None` is one zero byte, an empty vector one zero byte) still load; version 3 keeps
+    /// every generator.
     #[test]
-    fn version_1_files_load_and_version_2_keeps_the_generator() {
+    fn older_versions_load_and_version_3_keeps_the_generators() {
         let mut f = ModelFile {
             spec_toml: "epochs = 1\n".into(),
             data: DataInfo::default(),
@@ -643,24 +682,35 @@ mod tests {
             optimizer: OptimizerState::default(),
             progress: Progress::default(),
             rng: None,
+            dropout_rngs: Vec::new(),
         };
-        let v2 = f.to_bytes().unwrap();
-        let payload = &v2[HEADER_LEN..v2.len() - TRAILER_LEN];
-        assert_eq!(payload.last(), Some(&0), "None is the last byte");
-        let p1 = &payload[..payload.len() - 1];
-        let mut v1 = MAGIC.to_vec();
-        v1.extend_from_slice(&1u16.to_le_bytes());
-        v1.extend_from_slice(&(p1.len() as u32).to_le_bytes());
-        v1.extend_from_slice(p1);
-        v1.extend_from_slice(&crc32fast::hash(p1).to_le_bytes());
+        let v3 = f.to_bytes().unwrap();
+        let payload = &v3[HEADER_LEN..v3.len() - TRAILER_LEN];
+        assert_eq!(
+            &payload[payload.len() - 2..],
+            &[0, 0],
+            "None, then an empty vector"
+        );
+        let with_version = |version: u16, p: &[u8]| {
+            let mut b = MAGIC.to_vec();
+            b.extend_from_slice(&version.to_le_bytes());
+            b.extend_from_slice(&(p.len() as u32).to_le_bytes());
+            b.extend_from_slice(p);
+            b.extend_from_slice(&crc32fast::hash(p).to_le_bytes());
+            b
+        };
         let p = Path::new("old.mfit");
+        let v1 = with_version(1, &payload[..payload.len() - 2]);
+        let v2 = with_version(2, &payload[..payload.len() - 1]);
         assert_eq!(ModelFile::from_bytes(p, &v1).unwrap(), f);
+        assert_eq!(ModelFile::from_bytes(p, &v2).unwrap(), f);
         f.rng = Some([u64::MAX - 1, 0x1234_5678_9abc_def1]);
+        f.dropout_rngs = vec![None, Some([7, 9])];
         let back = ModelFile::from_bytes(p, &f.to_bytes().unwrap()).unwrap();
-        assert_eq!(back.rng, f.rng);
-        let mut v3 = f.to_bytes().unwrap();
-        v3[4] = 3;
-        let e = ModelFile::from_bytes(p, &v3).unwrap_err().to_string();
-        assert!(e.contains("version 3 is not supported"), "{e}");
+        assert_eq!((back.rng, &back.dropout_rngs), (f.rng, &f.dropout_rngs));
+        let mut v4 = f.to_bytes().unwrap();
+        v4[4] = 4;
+        let e = ModelFile::from_bytes(p, &v4).unwrap_err().to_string();
+        assert!(e.contains("version 4 is not supported"), "{e}");
     }
 }

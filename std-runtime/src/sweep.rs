@@ -61,6 +61,7 @@ pub struct SweepResult {
 /// # Errors
 /// The first run's [`RunError`] (a bad spec, data, ...). A run whose loss becomes NaN is not an
 /// error: its result says so in `stop` and holds the last good epoch's model.
+#[allow(clippy::too_many_arguments)] // the sweep's settings; folded into a struct by the CLI work
 pub fn run_sweep(
     spec: &SpecFile,
     spec_name: &str,

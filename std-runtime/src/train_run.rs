@@ -25,7 +25,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use microfit_core::optim::AnyOptimizer;
-use microfit_core::train::{EpochReport, Samples, Targets, Trainer, evaluate};
+use microfit_core::train::{EpochReport, Samples, Targets, evaluate};
+
+use crate::fit::{HostTrainer, Shuffled, fit_epoch};
+use crate::host::Host;
 use microfit_core::{Error as CoreError, Loss};
 
 use crate::data::{
@@ -373,6 +376,7 @@ impl FileBase {
             optimizer: OptimizerState::capture(opt),
             progress: progress.clone(),
             rng: Some(model.rng().to_parts()),
+            dropout_rngs: model.dropout_generators(),
         }
     }
 }
@@ -423,7 +427,7 @@ pub fn evaluate_set(
     batch_size: u32,
 ) -> Result<EpochReport, CoreError> {
     let s = set.samples()?;
-    evaluate(model, loss, &s, batch_size.max(1) as usize)
+    evaluate::<Host, _>(model, loss, &s, batch_size.max(1) as usize)
 }
 
 /// Trains `cfg.model` on `data` (see the module docs).
@@ -465,6 +469,7 @@ pub fn train(
         if let Some(parts) = file.rng {
             model.set_rng(microfit_core::rng::Rng::from_parts(parts));
         }
+        model.set_dropout_generators(&file.dropout_rngs);
         resumed_at = Some(progress.epochs_done);
     }
     if cfg.early_stopping.is_some() && progress.early_stopping.is_none() {
@@ -483,7 +488,8 @@ pub fn train(
     })?;
     let n = data.train.len();
     let bs = cfg.batch_size.max(1) as usize;
-    let mut trainer = Trainer::new(model, optimizer, cfg.loss);
+    let mut trainer = HostTrainer::with_backend(model, optimizer, cfg.loss);
+    let mut scratch = Shuffled::default();
     let mut stop = StopReason::Completed;
     if let Some(st) = progress
         .early_stopping
@@ -507,14 +513,16 @@ pub fn train(
             trainer.model.params.tensors.clone(),
             trainer.optimizer.clone(),
             trainer.model.rng().clone(),
+            trainer.model.dropout_generators(),
         );
-        let rep = match trainer.fit_epoch(&train_samples, bs, Some(&order)) {
+        let rep = match fit_epoch(&mut trainer, &train_samples, bs, Some(&order), &mut scratch) {
             Ok(r) => r,
             Err(e @ (CoreError::NonFiniteLoss | CoreError::NonFiniteGradient { .. })) => {
                 // TerminateOnNaN: back to the last good state (the last checkpoint).
                 trainer.model.params.tensors = before.0;
                 trainer.optimizer = before.1;
                 trainer.model.set_rng(before.2);
+                trainer.model.set_dropout_generators(&before.3);
                 obs.on_event(&format!(
                     "Epoch {}: invalid loss, terminating training ({e})",
                     epoch + 1

@@ -24,6 +24,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use microfit::core::activation::Activation;
+use microfit::core::backend::Portable;
 use microfit::core::init::{Initializer, fans};
 use microfit::core::layer::PenaltyKind;
 use microfit::core::loss::{Loss, Target};
@@ -519,13 +520,14 @@ pub fn trace_steps<M: Trainable>(
     for rows in batches {
         let mut y_pred = Vec::new();
         let mut logits = Vec::new();
+        let width = model.output_len();
         for k in 0..rows.len() {
-            model.forward_sample(samples.input(rows.get(k)), true);
-            let (y, z, _) = model.loss_io();
-            y_pred.extend_from_slice(y);
-            logits.extend_from_slice(z.unwrap_or(&[]));
+            model.forward_tile::<Portable>(samples.input(rows.get(k)), true, None);
+            let io = model.loss_io();
+            y_pred.extend_from_slice(&io.y[..width]);
+            logits.extend_from_slice(io.logits.map_or(&[][..], |z| &z[..width]));
         }
-        let report = train_step(model, opt, loss, samples, *rows)
+        let report = train_step::<Portable, _, _>(model, opt, loss, samples, *rows)
             .unwrap_or_else(|e| panic!("train_step: {e}"));
         let grads = {
             let (_, g) = model.weights_and_grads();
@@ -1334,11 +1336,13 @@ pub fn run_dense_step() -> Summary {
         let mut m = build_with(&case.spec, &case.initial);
         let samples = case.samples();
         let (mut y, mut z) = (Vec::new(), Vec::new());
+        let width = m.output_len();
         for i in 0..b {
-            m.forward_sample(samples.input(i), true);
-            let (out, logits, _) = m.loss_io();
-            y.extend_from_slice(out);
-            z.extend_from_slice(logits.expect("a Dense layer keeps its pre-activations"));
+            m.forward_tile::<Portable>(samples.input(i), true, None);
+            let io = m.loss_io();
+            y.extend_from_slice(&io.y[..width]);
+            let logits = io.logits.expect("a Dense layer keeps its pre-activations");
+            z.extend_from_slice(&logits[..width]);
         }
         c.close32(
             &format!("{name}: pre_activation"),
@@ -1347,7 +1351,7 @@ pub fn run_dense_step() -> Summary {
             FWD,
         );
         c.close32(&format!("{name}: y_pred"), &y, &floats(&f["y_pred"]), FWD);
-        let rep = compute_gradients(&mut m, case.loss, &samples, Rows::Range(0, b))
+        let rep = compute_gradients::<Portable, _>(&mut m, case.loss, &samples, Rows::Range(0, b))
             .expect("compute_gradients");
         c.close1(
             &format!("{name}: data_loss"),
@@ -1386,8 +1390,9 @@ pub fn run_dense_step() -> Summary {
             Some(FWD),
         );
         let mut plain = build_with(&without_regularizers(&case.spec), &case.initial);
-        let rep0 = compute_gradients(&mut plain, case.loss, &samples, Rows::Range(0, b))
-            .expect("compute_gradients");
+        let rep0 =
+            compute_gradients::<Portable, _>(&mut plain, case.loss, &samples, Rows::Range(0, b))
+                .expect("compute_gradients");
         c.truth(
             &format!("{name}: no penalties without regularizers"),
             rep0.penalties.entries().is_empty(),
@@ -1501,7 +1506,7 @@ pub fn run_dense_step() -> Summary {
                 }
                 let mut g = proto.clone();
                 set_tensors(&mut g, &weights_in_order(&case.layers, &st["grads"]));
-                opt.step(&mut w, &mut g);
+                opt.step::<Portable>(&mut w, &mut g);
                 check_named(
                     &mut c,
                     &format!("{what}: weights_after"),
@@ -1897,7 +1902,8 @@ pub fn run_activity_scaling() -> Summary {
         )
         .expect("samples");
         let rep =
-            compute_gradients(&mut m, Loss::MeanSquaredError, &s, Rows::Range(0, b)).expect("step");
+            compute_gradients::<Portable, _>(&mut m, Loss::MeanSquaredError, &s, Rows::Range(0, b))
+                .expect("step");
         let ll = &case["layer_losses"];
         let what = format!("B = {b}");
         c.close1(
@@ -1920,8 +1926,8 @@ pub fn run_activity_scaling() -> Summary {
         );
         let mut raw = 0.0f32;
         for i in 0..b {
-            m.forward_sample(s.input(i), false);
-            raw += Reg::l2(0.01).penalty(m.output(), 5);
+            let out = m.predict(s.input(i)).expect("input");
+            raw += Reg::l2(0.01).penalty(out, 5);
         }
         c.close1(
             &format!("{what}: raw activity (undivided)"),
@@ -1953,7 +1959,8 @@ pub fn run_activity_scaling() -> Summary {
     )
     .expect("samples");
     let rep =
-        compute_gradients(&mut m, Loss::MeanSquaredError, &s, Rows::Range(0, b)).expect("step");
+        compute_gradients::<Portable, _>(&mut m, Loss::MeanSquaredError, &s, Rows::Range(0, b))
+            .expect("step");
     c.close1("fit_check: mse", rep.data_loss, num(&fc["mse"]), FWD);
     c.close1(
         "fit_check: raw activity",

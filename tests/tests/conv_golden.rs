@@ -16,6 +16,7 @@
 //! Run with `--nocapture` for the summary lines (max errors).
 
 use microfit::core::activation::Activation;
+use microfit::core::backend::Portable;
 use microfit::core::kernels::conv::{ConvGeometry, Padding};
 use microfit::core::layer::Layer;
 use microfit::core::layer::PenaltyKind;
@@ -222,13 +223,13 @@ fn run_case<M: Trainable>(
     );
     let mut y = Vec::new();
     for i in 0..case.batch {
-        m.forward_sample(samples.input(i), true);
-        y.extend_from_slice(m.output());
+        m.forward_tile::<Portable>(samples.input(i), true, None);
+        y.extend_from_slice(&m.loss_io().y[..case.out_len]);
     }
     c.close32(&format!("{what}: y_pred"), &y, &floats(&j["y_pred"]), FWD);
 
     // Losses and gradients.
-    let rep = compute_gradients(&mut m, Loss::MeanSquaredError, &samples, all)
+    let rep = compute_gradients::<Portable, _>(&mut m, Loss::MeanSquaredError, &samples, all)
         .expect("compute_gradients");
     c.close1(
         &format!("{what}: data_loss"),
@@ -282,8 +283,9 @@ fn run_case<M: Trainable>(
             KerasOptimizer::from_keras_class(class, &run["config_given"]).expect("optimizer");
         let mut m = fresh();
         let mut opt = kopt.build(m.params()).expect("build optimizer");
-        let r = train_step(&mut m, &mut opt, Loss::MeanSquaredError, &samples, all)
-            .expect("train_step");
+        let r =
+            train_step::<Portable, _, _>(&mut m, &mut opt, Loss::MeanSquaredError, &samples, all)
+                .expect("train_step");
         c.close1(
             &format!("{label}: fit_check history loss"),
             r.total_loss,
@@ -331,7 +333,7 @@ fn run_case<M: Trainable>(
             floats(&j["grads"]["conv/bias"]),
         ];
         set_tensors(&mut g, &recorded);
-        opt.step(w.params_mut(), &mut g);
+        opt.step::<Portable>(w.params_mut(), &mut g);
         check_named(
             c,
             &format!("{label}: update from recorded grads"),

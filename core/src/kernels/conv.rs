@@ -204,8 +204,7 @@ impl ConvGeometry {
             strides,
             dilation,
             padding,
-            in_channels,
-            filters,
+            (in_channels, filters),
             "kernel_size",
         )
     }
@@ -217,8 +216,7 @@ impl ConvGeometry {
         strides: &[usize],
         dilation: &[usize],
         padding: Padding,
-        in_channels: usize,
-        filters: usize,
+        (in_channels, filters): (usize, usize),
         kname: &'static str,
     ) -> Result<Self, Error> {
         let n = input.len();
@@ -368,8 +366,7 @@ impl ConvGeometry {
             strides,
             dil,
             padding,
-            channels,
-            channels,
+            (channels, channels),
             "pool_size",
         )
     }

@@ -39,8 +39,8 @@ use super::dense;
 const MR: usize = 4;
 /// Columns of a micro-kernel block (16 lanes: two AVX2 vectors, one AVX-512 vector).
 const NR: usize = 16;
-/// Reduction steps per packed panel (the panels live on the stack: `KC · (MR + NR)` floats).
-const KC: usize = 256;
+/// Reduction steps per packed panel (a panel lives on the stack: `KC · NR` floats).
+const KC: usize = 64;
 
 /// `c = a·b (+ bias)`: `a` is `rows × k`, `b` is `k × m`, `c` is `rows × m`, all row-major.
 #[derive(Debug)]
@@ -95,11 +95,23 @@ pub struct MatMulAtAcc<'a> {
     pub m: usize,
 }
 
-/// `acc[r][l] += x[r]·y[l]` for each packed step, in order (IEEE multiplication commutes, so
-/// the operands' order in the per-sample kernels does not matter).
+/// `acc[r][l] += x[r]·y[l]` for each step, in order (IEEE multiplication commutes, so the
+/// operands' order in the per-sample kernels does not matter).
 #[inline(always)]
-fn micro<const R: usize>(acc: &mut [[f32; NR]; R], xs: &[[f32; MR]], ys: &[[f32; NR]]) {
-    for (x, y) in xs.iter().zip(ys) {
+fn micro<'y, const R: usize>(
+    acc: &mut [[f32; NR]; R],
+    steps: impl Iterator<Item = ([f32; R], &'y [f32; NR])>,
+) {
+    if let Ok(acc4) = <&mut [[f32; NR]; 4]>::try_from(&mut acc[..]) {
+        return micro4(
+            acc4,
+            steps.map(|(x, y)| {
+                let x4: [f32; 4] = core::array::from_fn(|r| x.get(r).copied().unwrap_or(0.0));
+                (x4, y)
+            }),
+        );
+    }
+    for (x, y) in steps {
         for r in 0..R {
             let xr = x[r];
             for l in 0..NR {
@@ -109,50 +121,25 @@ fn micro<const R: usize>(acc: &mut [[f32; NR]; R], xs: &[[f32; MR]], ys: &[[f32;
     }
 }
 
-/// Runs [`micro`] for a block of `rows <= MR` rows of `c` (row `r` at `c[(r0 + r) · ldc ..]`,
-/// columns `j0..j0 + NR`): the sums start at 0 when `first`, else at `c`'s values, and are
-/// stored back (the lanes past the end of a row are dropped).
+/// `NR` zeros.
+static ZEROS: [f32; NR] = [0.0; NR];
+
+/// `row[j0..j0 + NR]` when all those lanes exist (zeros otherwise: never on the paths that use
+/// it, which only read whole lanes).
 #[inline(always)]
-fn block(
-    rows: usize,
-    xs: &[[f32; MR]],
-    ys: &[[f32; NR]],
-    c: &mut [f32],
-    (r0, ldc, j0): (usize, usize, usize),
-    first: bool,
-) {
-    macro_rules! run {
-        ($r:literal) => {{
-            let mut acc: [[f32; NR]; $r] = core::array::from_fn(|r| {
-                if first {
-                    [0.0; NR]
-                } else {
-                    lanes(c.get((r0 + r) * ldc..(r0 + r + 1) * ldc).unwrap_or(&[]), j0)
-                }
-            });
-            micro::<$r>(&mut acc, xs, ys);
-            for (r, a) in acc.iter().enumerate() {
-                if let Some(row) = c.get_mut((r0 + r) * ldc..(r0 + r + 1) * ldc) {
-                    put(row, j0, a);
-                }
-            }
-        }};
-    }
-    match rows {
-        1 => run!(1),
-        2 => run!(2),
-        3 => run!(3),
-        _ => run!(4),
-    }
+fn whole(row: &[f32], j0: usize) -> &[f32; NR] {
+    row.get(j0..)
+        .and_then(<[f32]>::first_chunk::<NR>)
+        .unwrap_or(&ZEROS)
 }
 
-/// `out[l] = row[j0 + l]` for the lanes that exist, `0` for the others.
+/// `row[j0..j0 + NR]`, the lanes past the end of `row` as 0.
 #[inline(always)]
-fn lanes<const N: usize>(row: &[f32], j0: usize) -> [f32; N] {
-    match row.get(j0..).and_then(<[f32]>::first_chunk::<N>) {
+fn lanes(row: &[f32], j0: usize) -> [f32; NR] {
+    match row.get(j0..).and_then(<[f32]>::first_chunk::<NR>) {
         Some(v) => *v,
         None => {
-            let mut v = [0.0; N];
+            let mut v = [0.0; NR];
             for (d, &s) in v.iter_mut().zip(row.get(j0..).unwrap_or(&[])) {
                 *d = s;
             }
@@ -179,6 +166,110 @@ fn has_neg_zero(v: &[f32]) -> bool {
         z |= x.to_bits() == 0x8000_0000;
     }
     z
+}
+
+/// The hot micro-kernel: four rows of sums in four named accumulators (kept in registers) over
+/// the steps `(x, y)`: `a_r += x_r·y` lane by lane, the steps in order.
+#[inline(always)]
+fn micro4<'y>(acc: &mut [[f32; NR]; 4], steps: impl Iterator<Item = ([f32; 4], &'y [f32; NR])>) {
+    let [mut a0, mut a1, mut a2, mut a3] = *acc;
+    for (x, y) in steps {
+        let y = *y;
+        for l in 0..NR {
+            a0[l] += x[0] * y[l];
+            a1[l] += x[1] * y[l];
+            a2[l] += x[2] * y[l];
+            a3[l] += x[3] * y[l];
+        }
+    }
+    *acc = [a0, a1, a2, a3];
+}
+
+/// Runs `f::<R>` with `R = rows` (1 to [`MR`]): the micro-kernel's row count as a constant.
+macro_rules! by_rows {
+    ($rows:expr, $f:ident($($arg:expr),*)) => {
+        match $rows {
+            1 => $f::<1>($($arg),*),
+            2 => $f::<2>($($arg),*),
+            3 => $f::<3>($($arg),*),
+            _ => $f::<4>($($arg),*),
+        }
+    };
+}
+
+/// `R` rows of `c` (row `r` at `c[(r0 + r)·ldc ..]`), lanes `j0..j0 + NR` (the lanes past a
+/// row's end are dropped): the starting sums, or zeros.
+#[inline(always)]
+fn load<const R: usize>(
+    c: &[f32],
+    (r0, ldc, j0): (usize, usize, usize),
+    zero: bool,
+) -> [[f32; NR]; R] {
+    core::array::from_fn(|r| {
+        if zero {
+            [0.0; NR]
+        } else {
+            lanes(c.get((r0 + r) * ldc..(r0 + r + 1) * ldc).unwrap_or(&[]), j0)
+        }
+    })
+}
+
+/// Stores what [`load`] loaded.
+#[inline(always)]
+fn store<const R: usize>(
+    c: &mut [f32],
+    (r0, ldc, j0): (usize, usize, usize),
+    acc: &[[f32; NR]; R],
+) {
+    for (r, a) in acc.iter().enumerate() {
+        if let Some(row) = c.get_mut((r0 + r) * ldc..(r0 + r + 1) * ldc) {
+            put(row, j0, a);
+        }
+    }
+}
+
+/// A block of [`matmul`]: rows `r0..r0 + R` of `c`, lanes `j0..`, the steps `p0..` of `b`'s
+/// panel `bp`.
+#[inline(always)]
+fn matmul_block<const R: usize>(
+    a: &[f32],
+    bp: Panel<'_>,
+    c: &mut [f32],
+    (r0, k, m, j0, p0): (usize, usize, usize, usize, usize),
+) {
+    let steps = match bp {
+        Panel::Rows(b) => b.len() / m.max(1),
+        Panel::Packed(ys) => ys.len(),
+    };
+    let arows: [&[f32]; R] = core::array::from_fn(|r| {
+        a.get((r0 + r) * k + p0..)
+            .and_then(|s| s.get(..steps))
+            .unwrap_or(&[])
+    });
+    let mut acc: [[f32; NR]; R] = load(c, (r0, m, j0), p0 == 0);
+    if arows.iter().all(|x| x.len() == steps) {
+        let x = |p: usize| -> [f32; R] { core::array::from_fn(|r| arows[r][p]) };
+        match bp {
+            Panel::Rows(b) => micro(
+                &mut acc,
+                b.chunks_exact(m)
+                    .enumerate()
+                    .map(|(p, row)| (x(p), whole(row, j0))),
+            ),
+            Panel::Packed(ys) => micro(&mut acc, ys.iter().enumerate().map(|(p, y)| (x(p), y))),
+        }
+    }
+    store(c, (r0, m, j0), &acc);
+}
+
+/// The `NR`-lane columns of a block of steps: read in place (rows of the matrix, every lane
+/// there) or packed (a zero-padded copy on the stack).
+#[derive(Clone, Copy)]
+enum Panel<'a> {
+    /// Rows of the matrix from the block's first step (the lanes `j0..j0 + NR` all exist).
+    Rows(&'a [f32]),
+    /// One padded row per step.
+    Packed(&'a [[f32; NR]]),
 }
 
 /// `c = a·b (+ bias)` ([`MatMul`]), each `c[r][j] = ((0 + a[r][0]·b[0][j]) + a[r][1]·b[1][j] +
@@ -211,30 +302,28 @@ pub fn matmul(mm: MatMul<'_>) {
         }
         return;
     }
-    let mut xs = [[0.0f32; MR]; KC];
-    let mut ys = [[0.0f32; NR]; KC];
+    let mut packed = [[0.0f32; NR]; KC];
     let mut j0 = 0;
     while j0 < m {
+        let full = j0 + NR <= m;
         let mut p0 = 0;
         while p0 < k {
             let kc = KC.min(k - p0);
-            for (p, y) in ys.iter_mut().enumerate().take(kc) {
-                let row = b.get((p0 + p) * m..(p0 + p + 1) * m).unwrap_or(&[]);
-                *y = lanes(row, j0);
+            let rest = b.get(p0 * m..).unwrap_or(&[]);
+            if !full {
+                for (y, row) in packed.iter_mut().zip(rest.chunks_exact(m)).take(kc) {
+                    *y = lanes(row, j0);
+                }
             }
+            let panel = if full {
+                Panel::Rows(rest.get(..kc * m).unwrap_or(&[]))
+            } else {
+                Panel::Packed(&packed[..kc])
+            };
             let mut r0 = 0;
             while r0 < rows {
                 let mr = MR.min(rows - r0);
-                for (p, x) in xs.iter_mut().enumerate().take(kc) {
-                    for (r, v) in x.iter_mut().enumerate() {
-                        *v = if r < mr {
-                            a.get((r0 + r) * k + p0 + p).copied().unwrap_or(0.0)
-                        } else {
-                            0.0
-                        };
-                    }
-                }
-                block(mr, &xs[..kc], &ys[..kc], c, (r0, m, j0), p0 == 0);
+                by_rows!(mr, matmul_block(a, panel, c, (r0, k, m, j0, p0)));
                 r0 += mr;
             }
             p0 += kc;
@@ -276,41 +365,58 @@ pub fn matmul_bt(mm: MatMulBt<'_>) {
         return;
     }
     let rows = rows.min(a.len() / m);
-    let mut xs = [[0.0f32; MR]; KC];
-    let mut ys = [[0.0f32; NR]; KC];
+    // The panel of `bᵀ`: packed[j][l] = b[i0 + l][j0 + j].
+    let mut packed = [[0.0f32; NR]; KC];
     let mut i0 = 0;
     while i0 < k {
         let mut j0 = 0;
         while j0 < m {
             let jc = KC.min(m - j0);
-            // The panel of `bᵀ`: ys[j][l] = b[i0 + l][j0 + j].
-            for (j, y) in ys.iter_mut().enumerate().take(jc) {
-                for (l, v) in y.iter_mut().enumerate() {
-                    *v = b.get((i0 + l) * m + j0 + j).copied().unwrap_or(0.0);
-                    if i0 + l >= k {
-                        *v = 0.0;
-                    }
+            for (l, brow) in b.chunks_exact(m).skip(i0).take(NR).enumerate() {
+                for (y, &v) in packed.iter_mut().zip(brow.get(j0..j0 + jc).unwrap_or(&[])) {
+                    y[l] = v;
+                }
+            }
+            for l in k - i0..NR {
+                for y in packed.iter_mut().take(jc) {
+                    y[l] = 0.0;
                 }
             }
             let mut r0 = 0;
             while r0 < rows {
                 let mr = MR.min(rows - r0);
-                for (j, x) in xs.iter_mut().enumerate().take(jc) {
-                    for (r, v) in x.iter_mut().enumerate() {
-                        *v = if r < mr {
-                            a.get((r0 + r) * m + j0 + j).copied().unwrap_or(0.0)
-                        } else {
-                            0.0
-                        };
-                    }
-                }
-                block(mr, &xs[..jc], &ys[..jc], c, (r0, k, i0), j0 == 0);
+                by_rows!(mr, matmul_bt_block(a, &packed[..jc], c, (r0, k, m, i0, j0)));
                 r0 += mr;
             }
             j0 += jc;
         }
         i0 += NR;
     }
+}
+
+/// A block of [`matmul_bt`]: rows `r0..r0 + R` of `c`, lanes `i0..`, the steps `j0..` packed.
+#[inline(always)]
+fn matmul_bt_block<const R: usize>(
+    a: &[f32],
+    ys: &[[f32; NR]],
+    c: &mut [f32],
+    (r0, k, m, i0, j0): (usize, usize, usize, usize, usize),
+) {
+    let arows: [&[f32]; R] = core::array::from_fn(|r| {
+        a.get((r0 + r) * m + j0..)
+            .and_then(|s| s.get(..ys.len()))
+            .unwrap_or(&[])
+    });
+    let mut acc: [[f32; NR]; R] = load(c, (r0, k, i0), j0 == 0);
+    if arows.iter().all(|x| x.len() == ys.len()) {
+        micro(
+            &mut acc,
+            ys.iter()
+                .enumerate()
+                .map(|(j, y)| (core::array::from_fn(|r| arows[r][j]), y)),
+        );
+    }
+    store(c, (r0, k, i0), &acc);
 }
 
 /// `c += aᵀ·b` ([`MatMulAtAcc`]), each `c[i][j] += a[r][i]·b[r][j]` for the rows `r` in
@@ -344,31 +450,60 @@ pub fn matmul_at_acc(mm: MatMulAtAcc<'_>) {
         }
         return;
     }
-    let mut xs = [[0.0f32; MR]; KC];
-    let mut ys = [[0.0f32; NR]; KC];
+    let mut packed = [[0.0f32; NR]; KC];
     let mut r0 = 0;
     while r0 < rows {
         let rc = KC.min(rows - r0);
+        let rest = b.get(r0 * m..).unwrap_or(&[]);
         let mut j0 = 0;
         while j0 < m {
-            for (r, y) in ys.iter_mut().enumerate().take(rc) {
-                *y = lanes(b.get((r0 + r) * m..(r0 + r + 1) * m).unwrap_or(&[]), j0);
+            let full = j0 + NR <= m;
+            if !full {
+                for (y, row) in packed.iter_mut().zip(rest.chunks_exact(m)).take(rc) {
+                    *y = lanes(row, j0);
+                }
             }
+            let panel = if full {
+                Panel::Rows(rest.get(..rc * m).unwrap_or(&[]))
+            } else {
+                Panel::Packed(&packed[..rc])
+            };
             let mut i0 = 0;
             while i0 < k {
                 let mi = MR.min(k - i0);
-                for (r, x) in xs.iter_mut().enumerate().take(rc) {
-                    let row = a.get((r0 + r) * k..(r0 + r + 1) * k).unwrap_or(&[]);
-                    *x = lanes(row, i0);
-                    for v in x.iter_mut().skip(mi) {
-                        *v = 0.0;
-                    }
-                }
-                block(mi, &xs[..rc], &ys[..rc], c, (i0, m, j0), false);
+                by_rows!(mi, matmul_at_block(a, panel, c, (r0, k, m, i0, j0)));
                 i0 += mi;
             }
             j0 += NR;
         }
         r0 += rc;
     }
+}
+
+/// A block of [`matmul_at_acc`]: rows `i0..i0 + R` of `c`, lanes `j0..`, the samples of the
+/// panel (from sample `r0`).
+#[inline(always)]
+fn matmul_at_block<const R: usize>(
+    a: &[f32],
+    bp: Panel<'_>,
+    c: &mut [f32],
+    (r0, k, m, i0, j0): (usize, usize, usize, usize, usize),
+) {
+    static NONE: [f32; MR] = [0.0; MR];
+    let mut acc: [[f32; NR]; R] = load(c, (i0, m, j0), false);
+    let rows = a.get(r0 * k..).unwrap_or(&[]).chunks_exact(k.max(1));
+    let x = |row: &[f32]| -> [f32; R] {
+        *row.get(i0..)
+            .and_then(<[f32]>::first_chunk::<R>)
+            .unwrap_or_else(|| NONE.first_chunk::<R>().unwrap_or(&[0.0; R]))
+    };
+    match bp {
+        Panel::Rows(b) => micro(
+            &mut acc,
+            rows.zip(b.chunks_exact(m))
+                .map(|(ar, br)| (x(ar), whole(br, j0))),
+        ),
+        Panel::Packed(ys) => micro(&mut acc, rows.zip(ys).map(|(ar, y)| (x(ar), y))),
+    }
+    store(c, (i0, m, j0), &acc);
 }

@@ -57,7 +57,7 @@
 
 use core::marker::PhantomData;
 
-use super::dense::{DenseConfig, WeightedBackward, output_backward};
+use super::dense::{DenseConfig, WeightedBackward, WeightedForward, output_backward};
 use super::{BackwardCtx, ForwardCtx, Layer, LayerInfo, LossIo, Penalties, WeightedCache};
 use crate::activation::Activation;
 use crate::backend::Backend;
@@ -151,6 +151,33 @@ impl ConstMsg {
     }
 }
 
+/// A typed convolution's or pooling's shape as its type declares it, for [`checked_geometry`]:
+/// one value per spatial axis for `input` … `dilation` and `declared` (the output sizes the type
+/// says).
+#[derive(Debug, Clone, Copy)]
+pub struct Declared<'a> {
+    /// The layer's name in messages (`"Conv2D"`).
+    pub layer: &'static str,
+    /// Input sizes.
+    pub input: &'a [usize],
+    /// Kernel (or window) sizes.
+    pub kernel: &'a [usize],
+    /// Strides.
+    pub strides: &'a [usize],
+    /// Dilation rates.
+    pub dilation: &'a [usize],
+    /// Padding.
+    pub padding: Padding,
+    /// Input channels.
+    pub in_channels: usize,
+    /// Output channels (the input's for pooling).
+    pub filters: usize,
+    /// The output sizes the type declares.
+    pub declared: &'a [usize],
+    /// A pooling window rather than a convolution.
+    pub pool: bool,
+}
+
 /// The geometry of a typed conv or pooling layer, checked at compile time.
 ///
 /// For every spatial axis `a`, `declared[a]` must equal
@@ -160,26 +187,38 @@ impl ConstMsg {
 /// strides and dilation both above 1) panics with the reason.
 ///
 /// ```
-/// use microfit_core::layer::conv::{checked_geometry, Padding};
+/// use microfit_core::layer::conv::{checked_geometry, Declared, Padding};
 /// const G: microfit_core::kernels::conv::ConvGeometry =
-///     checked_geometry("Conv1D", &[7], &[3], &[2], &[1], Padding::Same, 2, 3, &[4], false);
+///     checked_geometry(Declared {
+///         layer: "Conv1D",
+///         input: &[7],
+///         kernel: &[3],
+///         strides: &[2],
+///         dilation: &[1],
+///         padding: Padding::Same,
+///         in_channels: 2,
+///         filters: 3,
+///         declared: &[4],
+///         pool: false,
+///     });
 /// assert_eq!(G.pads(2), (1, 1));
 /// ```
 ///
 /// # Panics
 /// On any mismatch (at compile time when used in a `const`).
-pub const fn checked_geometry(
-    layer: &'static str,
-    input: &[usize],
-    kernel: &[usize],
-    strides: &[usize],
-    dilation: &[usize],
-    padding: Padding,
-    in_channels: usize,
-    filters: usize,
-    declared: &[usize],
-    pool: bool,
-) -> ConvGeometry {
+pub const fn checked_geometry(d: Declared<'_>) -> ConvGeometry {
+    let Declared {
+        layer,
+        input,
+        kernel,
+        strides,
+        dilation,
+        padding,
+        in_channels,
+        filters,
+        declared,
+        pool,
+    } = d;
     let mut a = 0;
     while a < input.len()
         && a < kernel.len()
@@ -264,13 +303,16 @@ pub const fn checked_geometry(
 pub fn forward<B: Backend, R: Regularizer>(
     cfg: &DenseConfig<R>,
     g: &ConvGeometry,
-    kernel: &[f32],
-    bias: &[f32],
-    x: &[f32],
-    z: &mut [f32],
-    y: &mut [f32],
+    io: WeightedForward<'_>,
     ctx: &mut ForwardCtx<'_>,
 ) {
+    let WeightedForward {
+        kernel,
+        bias,
+        x,
+        z,
+        y,
+    } = io;
     let (il, ol) = (g.in_len().max(1), g.out_len().max(1));
     for (xr, zr) in x.chunks_exact(il).zip(z.chunks_exact_mut(ol)) {
         kernels::conv::forward(g, xr, kernel, cfg.use_bias.then_some(bias), zr);
@@ -306,7 +348,7 @@ pub fn backward<R: Regularizer>(
         dx,
     } = io;
     let (il, ol) = (g.in_len().max(1), g.out_len().max(1));
-    output_backward(cfg, ol, g.filters(), y, z, dy, ctx, false);
+    output_backward(cfg, (ol, g.filters()), y, z, dy, ctx, false);
     let mut dx = dx.map(|d| d.chunks_exact_mut(il));
     for (xr, dr) in x.chunks_exact(il).zip(dy.chunks_exact(ol)) {
         let dxr = dx.as_mut().and_then(Iterator::next);
@@ -521,16 +563,14 @@ macro_rules! conv_layer_body {
             ctx: &mut ForwardCtx<'_>,
         ) {
             let n = x.len().min(T);
-            forward::<B, R>(
-                &self.config,
-                &Self::GEOMETRY,
-                Tensor::as_slice(&p.kernel),
-                &p.bias,
-                <Self::Input as Tensor>::flat(&x[..n]),
-                <Self::Output as Tensor>::flat_mut(&mut cache.z.0[..n]),
-                <Self::Output as Tensor>::flat_mut(&mut cache.out.y.0[..n]),
-                ctx,
-            );
+            let io = WeightedForward {
+                kernel: Tensor::as_slice(&p.kernel),
+                bias: &p.bias,
+                x: <Self::Input as Tensor>::flat(&x[..n]),
+                z: <Self::Output as Tensor>::flat_mut(&mut cache.z.0[..n]),
+                y: <Self::Output as Tensor>::flat_mut(&mut cache.out.y.0[..n]),
+            };
+            forward::<B, R>(&self.config, &Self::GEOMETRY, io, ctx);
         }
 
         #[inline]
@@ -666,18 +706,18 @@ impl<
 > Conv1D<W, CIN, FILTERS, K, OW, P, S, DIL, R>
 {
     /// The checked geometry (a wrong `OW` fails the build here).
-    pub const GEOMETRY: ConvGeometry = checked_geometry(
-        "Conv1D",
-        &[W],
-        &[K],
-        &[S],
-        &[DIL],
-        P::PADDING,
-        CIN,
-        FILTERS,
-        &[OW],
-        false,
-    );
+    pub const GEOMETRY: ConvGeometry = checked_geometry(Declared {
+        layer: "Conv1D",
+        input: &[W],
+        kernel: &[K],
+        strides: &[S],
+        dilation: &[DIL],
+        padding: P::PADDING,
+        in_channels: CIN,
+        filters: FILTERS,
+        declared: &[OW],
+        pool: false,
+    });
     const CHECK: () = {
         let _ = Self::GEOMETRY;
     };
@@ -776,18 +816,18 @@ impl<
 > Conv2D<H, W, CIN, FILTERS, KH, KW, OH, OW, P, SH, SW, DH, DW, R>
 {
     /// The checked geometry (a wrong `OH`/`OW` fails the build here).
-    pub const GEOMETRY: ConvGeometry = checked_geometry(
-        "Conv2D",
-        &[H, W],
-        &[KH, KW],
-        &[SH, SW],
-        &[DH, DW],
-        P::PADDING,
-        CIN,
-        FILTERS,
-        &[OH, OW],
-        false,
-    );
+    pub const GEOMETRY: ConvGeometry = checked_geometry(Declared {
+        layer: "Conv2D",
+        input: &[H, W],
+        kernel: &[KH, KW],
+        strides: &[SH, SW],
+        dilation: &[DH, DW],
+        padding: P::PADDING,
+        in_channels: CIN,
+        filters: FILTERS,
+        declared: &[OH, OW],
+        pool: false,
+    });
     const CHECK: () = {
         let _ = Self::GEOMETRY;
     };
@@ -912,18 +952,18 @@ impl<
 > Conv3D<D, H, W, CIN, FILTERS, KD, KH, KW, OD, OH, OW, P, SD, SH, SW, DD, DH, DW, R>
 {
     /// The checked geometry (a wrong output size fails the build here).
-    pub const GEOMETRY: ConvGeometry = checked_geometry(
-        "Conv3D",
-        &[D, H, W],
-        &[KD, KH, KW],
-        &[SD, SH, SW],
-        &[DD, DH, DW],
-        P::PADDING,
-        CIN,
-        FILTERS,
-        &[OD, OH, OW],
-        false,
-    );
+    pub const GEOMETRY: ConvGeometry = checked_geometry(Declared {
+        layer: "Conv3D",
+        input: &[D, H, W],
+        kernel: &[KD, KH, KW],
+        strides: &[SD, SH, SW],
+        dilation: &[DD, DH, DW],
+        padding: P::PADDING,
+        in_channels: CIN,
+        filters: FILTERS,
+        declared: &[OD, OH, OW],
+        pool: false,
+    });
     const CHECK: () = {
         let _ = Self::GEOMETRY;
     };

@@ -68,13 +68,16 @@ impl<R> DenseConfig<R> {
 #[inline(always)]
 pub fn forward<B: Backend, R: Regularizer>(
     cfg: &DenseConfig<R>,
-    kernel: &[f32],
-    bias: &[f32],
-    x: &[f32],
-    z: &mut [f32],
-    y: &mut [f32],
+    io: WeightedForward<'_>,
     ctx: &mut ForwardCtx<'_>,
 ) {
+    let WeightedForward {
+        kernel,
+        bias,
+        x,
+        z,
+        y,
+    } = io;
     let out = bias.len();
     let n = z.len().checked_div(out).unwrap_or(0);
     let b = cfg.use_bias.then_some(bias);
@@ -95,6 +98,23 @@ pub fn forward<B: Backend, R: Regularizer>(
         cfg.activation.forward_groups::<B>(out, z, y);
     }
     super::activity_penalties(cfg.activity_regularizer.as_ref(), y, out, out, ctx);
+}
+
+/// What the forward pass of a layer with a kernel and a bias works on, for a tile of `n`
+/// samples (flat rows): the weights, the tile's inputs, and where its pre-activations and
+/// outputs go.
+#[derive(Debug)]
+pub struct WeightedForward<'a> {
+    /// The kernel.
+    pub kernel: &'a [f32],
+    /// The bias.
+    pub bias: &'a [f32],
+    /// The inputs, `n` rows.
+    pub x: &'a [f32],
+    /// The pre-activations, `n` rows (written).
+    pub z: &'a mut [f32],
+    /// The outputs, `n` rows (written).
+    pub y: &'a mut [f32],
 }
 
 /// What the backward pass of a layer with a kernel and a bias works on, for a tile of `n`
@@ -129,8 +149,7 @@ pub struct WeightedBackward<'a> {
 #[inline(always)]
 pub(crate) fn output_backward<R: Regularizer>(
     cfg: &DenseConfig<R>,
-    row: usize,
-    group: usize,
+    (row, group): (usize, usize),
     y: &[f32],
     z: &mut [f32],
     dy: &mut [f32],
@@ -199,7 +218,7 @@ pub fn backward<B: Backend, R: Regularizer>(
         // zero inputs.
         let columns = ctx.step_input && dx.is_none() && x.len() <= out;
         let fold_relu = columns && !ctx.dy_is_pre && cfg.activation == Activation::Relu;
-        output_backward(cfg, out, out, y, z, dy, ctx, fold_relu);
+        output_backward(cfg, (out, out), y, z, dy, ctx, fold_relu);
         match dx {
             None if columns => {
                 kernels::dense::backward_columns(x, dy, gk, gb, fold_relu.then_some(y));
@@ -208,7 +227,7 @@ pub fn backward<B: Backend, R: Regularizer>(
         }
         return;
     }
-    output_backward(cfg, out, out, y, z, dy, ctx, false);
+    output_backward(cfg, (out, out), y, z, dy, ctx, false);
     let k = x.len().checked_div(n).unwrap_or(0);
     if let Some(dx) = dx {
         B::matmul_bt(MatMulBt {
@@ -391,18 +410,26 @@ impl<const IN: usize, const OUT: usize, R: Regularizer> Layer for Dense<IN, OUT,
             // A microcontroller's tile of one: every length below is a constant.
             let (z, y) = (cache.z.0.first_mut(), cache.out.y.0.first_mut());
             if let (Some(x), Some(z), Some(y)) = (x.first(), z, y) {
-                forward::<B, R>(&self.config, kernel, bias, x, z, y, ctx);
+                let io = WeightedForward {
+                    kernel,
+                    bias,
+                    x,
+                    z,
+                    y,
+                };
+                forward::<B, R>(&self.config, io, ctx);
             }
             return;
         }
         let n = x.len().min(T);
-        let (z, y) = (&mut cache.z.0[..n], &mut cache.out.y.0[..n]);
-        let (x, z, y) = (
-            x[..n].as_flattened(),
-            z.as_flattened_mut(),
-            y.as_flattened_mut(),
-        );
-        forward::<B, R>(&self.config, kernel, bias, x, z, y, ctx);
+        let io = WeightedForward {
+            kernel,
+            bias,
+            x: x[..n].as_flattened(),
+            z: cache.z.0[..n].as_flattened_mut(),
+            y: cache.out.y.0[..n].as_flattened_mut(),
+        };
+        forward::<B, R>(&self.config, io, ctx);
     }
 
     #[inline]

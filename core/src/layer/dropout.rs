@@ -82,6 +82,25 @@ impl DropoutState {
     }
 }
 
+impl DropoutState {
+    /// The layer's own generator once it has drawn (`None` before): saved in a checkpoint so
+    /// that a resumed run draws the very masks an uninterrupted one would.
+    pub fn generator(&self) -> Option<[u64; 2]> {
+        self.seeded.then(|| self.own.to_parts())
+    }
+
+    /// Restores what [`DropoutState::generator`] returned.
+    pub fn set_generator(&mut self, g: Option<[u64; 2]>) {
+        match g {
+            Some(parts) => {
+                self.own = Rng::from_parts(parts);
+                self.seeded = true;
+            }
+            None => self.seeded = false,
+        }
+    }
+}
+
 impl Default for DropoutState {
     fn default() -> Self {
         Self::new()

@@ -408,7 +408,7 @@ pub trait Layer {
     type Params: ZeroParams;
     /// What the layer keeps for a tile of `T` samples: its [`Outputs`] and whatever backprop
     /// needs besides (pre-activations, a dropout layer's generator).
-    type Cache<const T: usize>: Zeroed;
+    type Cache<const T: usize>: Zeroed + Clone + core::fmt::Debug;
     /// Number of leaf layers (a tuple counts its members).
     const LAYERS: usize;
 

@@ -22,7 +22,7 @@
 
 use core::marker::PhantomData;
 
-use super::conv::{PaddingMode, Valid, checked_geometry};
+use super::conv::{Declared, PaddingMode, Valid, checked_geometry};
 use super::{BackwardCtx, ForwardCtx, Layer, PlainCache};
 use crate::backend::Backend;
 use crate::kernels::conv::ConvGeometry;
@@ -87,6 +87,29 @@ impl PoolKind for Average {
     }
 }
 
+/// Forward pass of a tile's rows (flat: `g.in_len()` inputs and `g.out_len()` outputs per
+/// sample), sample after sample; shared with models built at run time.
+#[inline]
+pub fn forward_rows<K: PoolKind>(g: &ConvGeometry, x: &[f32], y: &mut [f32]) {
+    let (il, ol) = (g.in_len().max(1), g.out_len().max(1));
+    for (xr, yr) in x.chunks_exact(il).zip(y.chunks_exact_mut(ol)) {
+        K::forward(g, xr, yr);
+    }
+}
+
+/// Backward pass of a tile's rows (see [`forward_rows`]): writes `dx` from `dy`.
+#[inline]
+pub fn backward_rows<K: PoolKind>(g: &ConvGeometry, x: &[f32], dy: &[f32], dx: &mut [f32]) {
+    let (il, ol) = (g.in_len().max(1), g.out_len().max(1));
+    for ((xr, dr), dxr) in x
+        .chunks_exact(il)
+        .zip(dy.chunks_exact(ol))
+        .zip(dx.chunks_exact_mut(il))
+    {
+        K::backward(g, xr, dr, dxr);
+    }
+}
+
 macro_rules! pool_layer_body {
     ($rank:literal) => {
         type Cache<const T: usize> = PlainCache<Self::Output, (), T>;
@@ -124,14 +147,12 @@ macro_rules! pool_layer_body {
             _ctx: &BackwardCtx,
         ) {
             if let Some(dx) = dx {
-                for ((xr, dr), dxr) in x.iter().zip(cache.out.dy.0.iter()).zip(dx.iter_mut()) {
-                    K::backward(
-                        &Self::GEOMETRY,
-                        Tensor::as_slice(xr),
-                        Tensor::as_slice(dr),
-                        Tensor::as_mut_slice(dxr),
-                    );
-                }
+                backward_rows::<K>(
+                    &Self::GEOMETRY,
+                    <Self::Input as Tensor>::flat(x),
+                    <Self::Output as Tensor>::flat(&cache.out.dy.0),
+                    <Self::Input as Tensor>::flat_mut(dx),
+                );
             }
         }
     };
@@ -285,18 +306,18 @@ impl<
 > Pooling1D<K, W, C, PW, OW, P, SW>
 {
     /// The checked geometry (a wrong `OW` fails the build here).
-    pub const GEOMETRY: ConvGeometry = checked_geometry(
-        K::CLASSES[0],
-        &[W],
-        &[PW],
-        &[SW],
-        &[1],
-        P::PADDING,
-        C,
-        C,
-        &[OW],
-        true,
-    );
+    pub const GEOMETRY: ConvGeometry = checked_geometry(Declared {
+        layer: K::CLASSES[0],
+        input: &[W],
+        kernel: &[PW],
+        strides: &[SW],
+        dilation: &[1],
+        padding: P::PADDING,
+        in_channels: C,
+        filters: C,
+        declared: &[OW],
+        pool: true,
+    });
 
     /// The layer (it has no options besides its type).
     pub const fn new() -> Self {
@@ -335,18 +356,18 @@ impl<
 > Pooling2D<K, H, W, C, PH, PW, OH, OW, P, SH, SW>
 {
     /// The checked geometry (a wrong `OH`/`OW` fails the build here).
-    pub const GEOMETRY: ConvGeometry = checked_geometry(
-        K::CLASSES[1],
-        &[H, W],
-        &[PH, PW],
-        &[SH, SW],
-        &[1, 1],
-        P::PADDING,
-        C,
-        C,
-        &[OH, OW],
-        true,
-    );
+    pub const GEOMETRY: ConvGeometry = checked_geometry(Declared {
+        layer: K::CLASSES[1],
+        input: &[H, W],
+        kernel: &[PH, PW],
+        strides: &[SH, SW],
+        dilation: &[1, 1],
+        padding: P::PADDING,
+        in_channels: C,
+        filters: C,
+        declared: &[OH, OW],
+        pool: true,
+    });
 
     /// The layer (it has no options besides its type).
     pub const fn new() -> Self {
@@ -393,18 +414,18 @@ impl<
 > Pooling3D<K, D, H, W, C, PD, PH, PW, OD, OH, OW, P, SD, SH, SW>
 {
     /// The checked geometry (a wrong output size fails the build here).
-    pub const GEOMETRY: ConvGeometry = checked_geometry(
-        K::CLASSES[2],
-        &[D, H, W],
-        &[PD, PH, PW],
-        &[SD, SH, SW],
-        &[1, 1, 1],
-        P::PADDING,
-        C,
-        C,
-        &[OD, OH, OW],
-        true,
-    );
+    pub const GEOMETRY: ConvGeometry = checked_geometry(Declared {
+        layer: K::CLASSES[2],
+        input: &[D, H, W],
+        kernel: &[PD, PH, PW],
+        strides: &[SD, SH, SW],
+        dilation: &[1, 1, 1],
+        padding: P::PADDING,
+        in_channels: C,
+        filters: C,
+        declared: &[OD, OH, OW],
+        pool: true,
+    });
 
     /// The layer (it has no options besides its type).
     pub const fn new() -> Self {

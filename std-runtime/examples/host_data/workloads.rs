@@ -1,6 +1,6 @@
 //! The three host workloads of `WORKLOAD.md` (this directory): data, initial weights, layers
 //! and hyperparameters. Shared source (`#[path]`-included) by `examples/host_workloads.rs`,
-//! `benches/training.rs` and `tests/fast_identity.rs`.
+//! `benches/training.rs` and `tests/engine_identity.rs`.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -168,4 +168,55 @@ pub fn c_init() -> <ModelC as Layer>::Params {
 /// Model C's optimizer.
 pub fn c_opt<P: Params>(p: &P) -> Adam<P> {
     Adam::new(1e-3, p).expect("adam")
+}
+
+/// The run-time form of a workload's model: its [`ModelSpec`](microfit::model::ModelSpec)
+/// built into a `Sequential` with the typed model's initial weights (same names, same order).
+pub fn sequential(
+    spec: microfit::model::ModelSpec,
+    init: &impl Params,
+) -> microfit::model::Sequential {
+    let mut m = spec.build(0).expect("spec");
+    for i in 0..m.params.tensor_count() {
+        m.params.tensor_mut(i).copy_from_slice(init.tensor(i));
+    }
+    m
+}
+
+/// Model A as a run-time spec.
+pub fn a_spec() -> microfit::model::ModelSpec {
+    use microfit::model::{LayerSpec, ModelSpec};
+    ModelSpec {
+        input_shape: vec![64],
+        layers: vec![
+            LayerSpec::dense(32, Activation::Relu).with_kernel_regularizer(Reg::l2(1e-4)),
+            LayerSpec::dense(10, Activation::Softmax),
+        ],
+    }
+}
+
+/// Model B as a run-time spec.
+pub fn b_spec() -> microfit::model::ModelSpec {
+    use microfit::model::{LayerSpec, ModelSpec};
+    ModelSpec {
+        input_shape: vec![4],
+        layers: vec![
+            LayerSpec::dense(16, Activation::Relu).with_kernel_regularizer(Reg::l2(1e-3)),
+            LayerSpec::dense(3, Activation::Softmax),
+        ],
+    }
+}
+
+/// Model C as a run-time spec.
+pub fn c_spec() -> microfit::model::ModelSpec {
+    use microfit::model::{LayerSpec, ModelSpec};
+    ModelSpec {
+        input_shape: vec![8, 8, 1],
+        layers: vec![
+            LayerSpec::conv2d(8, [3, 3], Activation::Relu).with_kernel_regularizer(Reg::l2(1e-4)),
+            LayerSpec::max_pooling(&[2, 2]),
+            LayerSpec::Flatten,
+            LayerSpec::dense(10, Activation::Softmax),
+        ],
+    }
 }
