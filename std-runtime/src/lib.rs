@@ -14,6 +14,7 @@ pub mod model;
 // The `microfit` CLI and what it writes.
 pub mod cli;
 pub mod export;
+pub mod formats;
 pub mod history;
 pub mod modelfile;
 pub mod plot;
