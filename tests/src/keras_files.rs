@@ -678,3 +678,250 @@ fn check_first_step(
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Files for the manual Keras check (std-runtime/tests/keras_check/check_load.py)
+// ---------------------------------------------------------------------------------------------
+
+/// A small deterministic data set: `n` rows of `n_in` values in [-1, 1) and a target per row
+/// from `label` (of the row).
+fn synthetic(n: usize, n_in: usize, label: impl Fn(&[f32]) -> f32) -> CaseData {
+    let mut s: u32 = 12345;
+    let mut x = Vec::with_capacity(n * n_in);
+    for _ in 0..n * n_in {
+        s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        x.push((s >> 8) as f32 / (1u32 << 23) as f32 - 1.0);
+    }
+    let y = x.chunks(n_in).map(label).collect();
+    CaseData {
+        x,
+        y,
+        n_features: n_in,
+    }
+}
+
+fn rows_json(x: &[f32], width: usize) -> Value {
+    Value::Array(
+        x.chunks(width)
+            .map(|r| Value::Array(r.iter().map(|&v| serde_json::json!(v)).collect()))
+            .collect(),
+    )
+}
+
+/// Trains `spec` for 2 epochs with `opt` and `loss` on `data`, writes `<dir>/<name>.keras` and
+/// `<dir>/<name>.json` (inputs, targets, microfit's predictions, `iterations`, and, unless the
+/// model has Dropout, microfit's loss and weights after one more epoch).
+#[allow(clippy::too_many_arguments)]
+fn export_case(
+    dir: &Path,
+    name: &str,
+    spec: microfit::model::ModelSpec,
+    opt: OptimizerConfig,
+    loss: Loss,
+    data: &CaseData,
+    batch: usize,
+) {
+    let model = spec.build(7).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let state = opt
+        .build(&model.params)
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let targets = OwnedTargets::new(&data.y, loss, model.output_len());
+    let samples = Samples::new(&data.x, data.n_features, targets.view()).expect("samples");
+    let (_, mut model, state) = fit(model, state, loss, &samples, batch, 2);
+    let file = KerasModel::from_trained(&model, Some((&opt, &state)), Some(loss));
+    file.save(&dir.join(format!("{name}.keras")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let n = data.y.len();
+    let pred = predict(&mut model, &data.x, n);
+    let mut out = serde_json::json!({
+        "input_shape": spec.input_shape,
+        "x": rows_json(&data.x, data.n_features),
+        "y": data.y,
+        "batch_size": batch,
+        "predict": rows_json(&pred, pred.len() / n),
+        "iterations": state.iterations(),
+        "layer_names": model.layer_names,
+    });
+    let dropout = spec
+        .layers
+        .iter()
+        .any(|l| matches!(l, microfit::model::LayerSpec::Dropout { .. }));
+    if !dropout {
+        let (rep, m2, _) = fit(model, state, loss, &samples, batch, 1);
+        let weights: serde_json::Map<String, Value> = m2
+            .params
+            .names
+            .iter()
+            .zip(&m2.params.tensors)
+            .zip(&m2.params.shapes)
+            .map(|((n, t), s)| (n.clone(), serde_json::json!({"shape": s, "data": t})))
+            .collect();
+        out["continue"] = serde_json::json!({"loss": rep[0].loss, "weights_after": weights});
+    }
+    let p = dir.join(format!("{name}.json"));
+    std::fs::write(&p, out.to_string()).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    println!("wrote {}", p.display());
+}
+
+/// Writes the models the manual Keras check loads (see `check_load.py`): every golden case
+/// trained by microfit, and models of other shapes, losses and optimizers.
+///
+/// # Panics
+/// On any failure.
+pub fn write_manual_check(dir: &Path) {
+    use microfit::core::activation::Activation;
+    use microfit::core::optim::Common;
+    use microfit::core::optim::schedule::{ExponentialDecay, Schedule};
+    use microfit::core::regularizer::Reg;
+    use microfit::model::{LayerSpec, ModelSpec};
+    std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    for case in case_dirs() {
+        if !unsupported_layers(&case.join("model.keras")).is_empty() {
+            continue;
+        }
+        let name = case
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let k = KerasModel::load(&case.join("model.keras")).unwrap_or_else(|e| panic!("{e}"));
+        let data = read_data(&case.join("data.csv"));
+        let opt = k.optimizer.clone().expect("optimizer");
+        export_case(
+            dir,
+            &name,
+            k.spec.clone(),
+            opt,
+            k.loss.expect("loss"),
+            &data,
+            32,
+        );
+    }
+    let adam = OptimizerConfig::adam(0.01);
+    let class3 = |r: &[f32]| {
+        let s: f32 = r.iter().sum();
+        if s < -0.4 {
+            0.0
+        } else if s < 0.4 {
+            1.0
+        } else {
+            2.0
+        }
+    };
+    let scce = Loss::SparseCategoricalCrossentropy { from_logits: false };
+    // SGD with Nesterov momentum, L1L2 and activity regularizers.
+    let sgd_nesterov = OptimizerConfig {
+        kind: OptimizerKind::Sgd,
+        momentum: 0.9,
+        nesterov: true,
+        learning_rate: Schedule::Constant(0.05),
+        ..adam.clone()
+    };
+    export_case(
+        dir,
+        "mlp_sgd_nesterov",
+        ModelSpec {
+            input_shape: vec![6],
+            layers: vec![
+                LayerSpec::dense(8, Activation::Tanh)
+                    .with_kernel_regularizer(Reg::l1l2(1e-3, 1e-3))
+                    .with_activity_regularizer(Reg::l2(1e-3)),
+                LayerSpec::dense(3, Activation::Softmax),
+            ],
+        },
+        sgd_nesterov,
+        scce,
+        &synthetic(90, 6, class3),
+        16,
+    );
+    // AdamW, binary cross-entropy, a layer without bias.
+    let adamw = OptimizerConfig {
+        kind: OptimizerKind::AdamW,
+        common: Common {
+            weight_decay: Some(0.004),
+            ..Common::default()
+        },
+        ..adam.clone()
+    };
+    let mut no_bias = LayerSpec::dense(5, Activation::Relu);
+    if let Some(c) = no_bias.dense_config_mut() {
+        c.use_bias = false;
+    }
+    export_case(
+        dir,
+        "mlp_adamw_binary",
+        ModelSpec {
+            input_shape: vec![5],
+            layers: vec![no_bias, LayerSpec::dense(1, Activation::Sigmoid)],
+        },
+        adamw,
+        Loss::BinaryCrossentropy { from_logits: false },
+        &synthetic(70, 5, |r| f32::from(u8::from(r[0] + r[1] > 0.0))),
+        16,
+    );
+    // Regression (MSE), SGD with an ExponentialDecay schedule (no learning-rate variable).
+    let sgd_decay = OptimizerConfig {
+        kind: OptimizerKind::Sgd,
+        learning_rate: Schedule::Exponential(
+            ExponentialDecay::new(0.05, 3, 0.9, false).expect("schedule"),
+        ),
+        ..adam.clone()
+    };
+    export_case(
+        dir,
+        "regression_sgd_decay",
+        ModelSpec {
+            input_shape: vec![4],
+            layers: vec![
+                LayerSpec::dense(6, Activation::Relu).with_bias_regularizer(Reg::l1(1e-3)),
+                LayerSpec::dense(1, Activation::Linear),
+            ],
+        },
+        sgd_decay,
+        Loss::MeanSquaredError,
+        &synthetic(50, 4, |r| r[0] * 0.5 - r[3]),
+        8,
+    );
+    // Conv1D, average pooling, Dropout (predictions only), Adam.
+    export_case(
+        dir,
+        "conv1d_pool_dropout",
+        ModelSpec {
+            input_shape: vec![10, 2],
+            layers: vec![
+                LayerSpec::conv1d(3, 3, Activation::Relu),
+                LayerSpec::average_pooling(&[2]),
+                LayerSpec::Flatten,
+                LayerSpec::dropout(0.25),
+                LayerSpec::dense(3, Activation::Softmax),
+            ],
+        },
+        adam.clone(),
+        scce,
+        &synthetic(40, 20, class3),
+        8,
+    );
+    // Conv2D (same padding, stride 2), max pooling, plain SGD, categorical cross-entropy.
+    let sgd = OptimizerConfig {
+        kind: OptimizerKind::Sgd,
+        learning_rate: Schedule::Constant(0.1),
+        ..adam
+    };
+    export_case(
+        dir,
+        "conv2d_same_sgd",
+        ModelSpec {
+            input_shape: vec![6, 6, 1],
+            layers: vec![
+                LayerSpec::conv2d(2, [3, 3], Activation::Relu)
+                    .with_padding(microfit::core::kernels::conv::Padding::Same)
+                    .with_strides(&[2]),
+                LayerSpec::max_pooling(&[2, 2]),
+                LayerSpec::Flatten,
+                LayerSpec::dense(3, Activation::Softmax),
+            ],
+        },
+        sgd,
+        Loss::CategoricalCrossentropy { from_logits: false },
+        &synthetic(30, 36, class3),
+        8,
+    );
+}
