@@ -2,7 +2,9 @@
 //! README) read, trained and written by microfit ([`microfit::formats::KerasModel`]).
 //!
 //! Every folder holding a `model.keras` is a case (none is named here, so hold-out folders run
-//! the same way). For each:
+//! the same way), in the golden folder and in `std-runtime/tests/fixtures/keras_cases` (binary
+//! cross-entropy + AdamW, regression + SGD-Nesterov + no bias, Conv1D: written by Keras with
+//! `keras_check/make_cases.py`). For each:
 //! * inference on `model.keras` equals `predict_initial`, on `model_trained.keras`
 //!   `predict_after_fit` (rtol 1e-5, atol 1e-6);
 //! * `model_trained.keras` holds `weights_after_fit` bit for bit, and `iterations` =
@@ -167,13 +169,18 @@ pub fn fit(
 // The cases
 // ---------------------------------------------------------------------------------------------
 
-/// The case folders: subfolders of `<golden>/keras_files` holding a `model.keras`, sorted.
-///
-/// # Panics
-/// If the folder cannot be listed.
-pub fn case_dirs() -> Vec<PathBuf> {
-    let root = golden::golden_dir().join("keras_files");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&root)
+/// The fixtures Keras wrote for these tests (`std-runtime/tests/fixtures/<name>`).
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../std-runtime/tests/fixtures"
+    ))
+    .join(name)
+}
+
+/// The subfolders of `root` holding a `model.keras`, sorted.
+fn cases_in(root: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", root.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.join("model.keras").is_file())
@@ -182,13 +189,27 @@ pub fn case_dirs() -> Vec<PathBuf> {
     v
 }
 
+/// The case folders: `<golden>/keras_files/*` (at least one), then the Keras-written cases of
+/// other shapes, losses and optimizers in `std-runtime/tests/fixtures/keras_cases/*`
+/// (`keras_check/make_cases.py`).
+///
+/// # Panics
+/// If a folder cannot be listed or the golden folder has no case.
+pub fn case_dirs() -> Vec<PathBuf> {
+    let root = golden::golden_dir().join("keras_files");
+    let mut v = cases_in(&root);
+    assert!(
+        !v.is_empty(),
+        "no case folders (with model.keras) under {}",
+        root.display()
+    );
+    v.extend(cases_in(&fixture("keras_cases")));
+    v
+}
+
 /// The Keras-written continuation fixture of a case, if any.
 fn continuation(case: &str) -> Option<Value> {
-    let p = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../std-runtime/tests/fixtures/keras"
-    ))
-    .join(format!("{case}.continue.json"));
+    let p = fixture("keras").join(format!("{case}.continue.json"));
     let text = std::fs::read_to_string(&p).ok()?;
     Some(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
 }
@@ -344,28 +365,20 @@ fn keras_rule(o: &OptimizerConfig, t: u32, w: &[f32], g: &[f32], slots: &[&[f32]
 /// Listing every failed check.
 pub fn run_keras_files() -> golden::Summary {
     let dirs = case_dirs();
-    assert!(
-        !dirs.is_empty(),
-        "no case folders (with model.keras) under {}/keras_files",
-        golden::golden_dir().display()
-    );
     let mut c = Checker::new("keras_files");
     for dir in &dirs {
         run_case(&mut c, dir);
     }
     // The unsupported-layer fixture written by Keras (std-runtime/tests/fixtures/keras).
-    let fixture = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../std-runtime/tests/fixtures/keras/batchnorm.keras"
-    ));
+    let bn = fixture("keras").join("batchnorm.keras");
     c.case();
-    let bad = unsupported_layers(&fixture);
+    let bad = unsupported_layers(&bn);
     c.truth(
         "batchnorm.keras has a BatchNormalization layer",
         !bad.is_empty(),
     );
     if let Some(l) = bad.first() {
-        check_unsupported(&mut c, "batchnorm.keras", &fixture, l);
+        check_unsupported(&mut c, "batchnorm.keras", &bn, l);
     }
     c.finish()
 }

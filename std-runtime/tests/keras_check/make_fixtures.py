@@ -64,7 +64,11 @@ def continue_case(case_dir, out_dir):
         "iterations_before": before,
         "iterations_after": int(model.optimizer.iterations.numpy()),
         "history_loss": [float(v) for v in hist.history["loss"]],
-        "weights_after": {v.path: tensor(v.numpy()) for v in model.trainable_variables},
+        "weights_after": {
+            f"{layer.name}/{v.name}": tensor(v.numpy())
+            for layer in model.layers
+            for v in layer.trainable_variables
+        },
     }
     path = os.path.join(out_dir, f"{case}.continue.json")
     with open(path, "w") as f:
