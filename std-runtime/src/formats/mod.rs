@@ -6,6 +6,24 @@
 //! | `model.weights.h5` | [`keras_weights`] | Keras 3's variable store in HDF5 (`layers/dense/vars/0`, `optimizer/vars/<i>`), read and written in pure Rust |
 //!
 //! Every error is a [`FormatError`] naming the file, the place in it and what is wrong.
+//!
+//! Fine-tuning a model Keras trained, and handing it back (the README's example):
+//!
+//! ```no_run
+//! use microfit::core::train::{Samples, Targets, Trainer};
+//! use microfit::formats::KerasModel;
+//!
+//! let k = KerasModel::load("model_trained.keras".as_ref())?;     // Sequential, compiled, fitted
+//! let model = k.build(0)?;                                       // the weights Keras saved
+//! let opt = k.optimizer(&model)?.expect("compiled");             // Adam m, v, iterations restored
+//! let mut trainer = Trainer::new(model, opt, k.loss.expect("compiled"));
+//! let (x, y) = (vec![0.0f32; 4 * 2], vec![0u32, 1]);
+//! let data = Samples::new(&x, 4, Targets::Classes(&y))?;
+//! trainer.fit_epoch(&data, 32, None)?;                           // step iterations + 1, as in Keras
+//! KerasModel::from_trained(&trainer.model, k.optimizer.as_ref().map(|c| (c, &trainer.optimizer)), k.loss)
+//!     .save("fine_tuned.keras".as_ref())?;                        // keras.saving.load_model reads it
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::fmt;
 
