@@ -166,12 +166,33 @@ fn unsupported_layers_and_options_name_the_layer_and_class() {
         e,
         "m.keras: config.json: layer `out` (Dense): config.layers[2].config.kernel_constraint: kernel_constraint is not supported"
     );
-    let e = err(&with_config(|v| {
+}
+
+#[test]
+fn an_unsupported_optimizer_or_loss_leaves_the_model_readable_but_not_trainable() {
+    let bytes = with_config(|v| {
         v["compile_config"]["optimizer"]["config"]["amsgrad"] = true.into();
-    }));
+    });
+    let k = KerasModel::from_bytes(&bytes, "m.keras").unwrap();
+    let expected =
+        "m.keras: config.json: compile_config.optimizer.config.amsgrad: `amsgrad` is not supported";
+    assert_eq!(k.compile_error.as_ref().unwrap().to_string(), expected);
     assert_eq!(
-        e,
-        "m.keras: config.json: compile_config.optimizer.config.amsgrad: `amsgrad` is not supported"
+        (k.loss, k.optimizer.as_ref(), k.optimizer_state.as_ref()),
+        (None, None, None)
+    );
+    let mut m = k.build(0).unwrap();
+    assert_eq!(m.predict(&[0.1, 0.2, 0.3, 0.4]).unwrap().len(), 3);
+    assert_eq!(k.optimizer(&m).unwrap_err().to_string(), expected);
+    let k = KerasModel::from_bytes(
+        &with_config(|v| v["compile_config"]["loss"] = "huber".into()),
+        "m.keras",
+    )
+    .unwrap();
+    let e = k.compile_error.unwrap().to_string();
+    assert!(
+        e.starts_with("m.keras: config.json: compile_config.loss: unsupported loss `huber`"),
+        "{e}"
     );
 }
 

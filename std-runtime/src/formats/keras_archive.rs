@@ -26,7 +26,9 @@
 //! **Strict.** A layer class or option microfit does not support is an error naming the layer
 //! and its class (`bn: BatchNormalization is not supported (config.layers[2]; ...)`), and so is
 //! any stored variable the model has no place for, a missing one, or a shape that does not fit:
-//! nothing is skipped silently.
+//! nothing is skipped silently. An optimizer or loss microfit does not have (`RMSprop`,
+//! `huber`) leaves the model readable for inference and is kept as
+//! [`KerasModel::compile_error`], which [`KerasModel::optimizer`] returns.
 //!
 //! ```
 //! use microfit::core::prelude::*;
@@ -61,7 +63,8 @@ use serde_json::{Value, json};
 use super::FormatError;
 use super::keras_weights::{StoreEntry, StoredVar, VarValues, WeightsStore};
 use crate::keras::{
-    KerasCompile, KerasError, KerasOptimizer, keras_file_config, spec_from_keras_value,
+    KerasCompile, KerasError, KerasOptimizer, compile_from_keras, keras_file_config,
+    spec_from_keras_value,
 };
 use crate::model::{ModelSpec, Sequential, VecParams};
 use crate::modelfile::{OptimizerState, SlotState};
@@ -102,6 +105,12 @@ pub struct KerasModel {
     pub optimizer_state: Option<OptimizerState>,
     /// `metadata.json`'s `keras_version`, when read from a file.
     pub keras_version: Option<String>,
+    /// Why the file's `compile_config` cannot be used (an optimizer or loss microfit does not
+    /// have, e.g. `RMSprop`): the architecture and weights are still read, so the model can
+    /// predict and be evaluated with another loss, but `loss`, `optimizer` and
+    /// `optimizer_state` are empty and [`KerasModel::optimizer`] returns this error, so
+    /// training from the file reports it instead of starting another optimizer silently.
+    pub compile_error: Option<FormatError>,
 }
 
 /// The slot names, in Keras' per-variable order, of an optimizer.
@@ -187,21 +196,41 @@ impl KerasModel {
         let weights_bytes = member(&mut zip, file, WEIGHTS, MAX_WEIGHTS)?
             .ok_or_else(|| FormatError::invalid(file, WEIGHTS, "missing from the archive"))?;
 
-        let (spec, compile) =
-            spec_from_keras_value(&config).map_err(|error| FormatError::Keras {
+        // The compile config is read on its own: one microfit cannot use leaves the model
+        // readable (see `compile_error`).
+        let mut model_config = config.clone();
+        let compile_config = model_config
+            .as_object_mut()
+            .and_then(|m| m.remove("compile_config"))
+            .filter(|c| !c.is_null());
+        let (spec, _) =
+            spec_from_keras_value(&model_config).map_err(|error| FormatError::Keras {
                 file: file.to_string(),
                 layer: layer_of_error(&config, &error),
                 error: Box::new(error),
             })?;
+        let none = KerasCompile {
+            loss: None,
+            optimizer: None,
+            metrics: Vec::new(),
+        };
+        let (compile, compile_error) = match compile_config.as_ref().map(compile_from_keras) {
+            None => (none, None),
+            Some(Ok(c)) => (c, None),
+            Some(Err(e)) => (
+                none,
+                Some(FormatError::Keras {
+                    file: file.to_string(),
+                    layer: None,
+                    error: Box::new(under_compile_config(e)),
+                }),
+            ),
+        };
         let KerasCompile {
             loss,
             optimizer,
             metrics,
-        } = compile.unwrap_or(KerasCompile {
-            loss: None,
-            optimizer: None,
-            metrics: Vec::new(),
-        });
+        } = compile;
         let mut optimizer = optimizer.as_ref().map(KerasOptimizer::to_optimizer_config);
         let model = spec.build(0).map_err(|e| {
             FormatError::invalid(file, CONFIG, format!("{}: {}", e.field, e.reason))
@@ -248,6 +277,8 @@ impl KerasModel {
         let opt_entry = store.entries.remove("optimizer");
         let optimizer_state = match (&mut optimizer, opt_entry) {
             (_, None) => None,
+            // The optimizer's variables belong to the optimizer microfit cannot build.
+            (None, Some(_)) if compile_error.is_some() => None,
             (None, Some(e)) if e.vars.is_empty() => None,
             (None, Some(_)) => {
                 return Err(FormatError::invalid(
@@ -274,6 +305,7 @@ impl KerasModel {
             metrics,
             optimizer_state,
             keras_version,
+            compile_error,
         })
     }
 
@@ -307,12 +339,16 @@ impl KerasModel {
     /// an optimizer.
     ///
     /// # Errors
-    /// [`FormatError::Invalid`] if a hyperparameter is out of range or the state does not fit
-    /// `model`.
+    /// [`KerasModel::compile_error`] when the file's optimizer or loss is not one microfit
+    /// has; [`FormatError::Invalid`] if a hyperparameter is out of range or the state does not
+    /// fit `model`.
     pub fn optimizer(
         &self,
         model: &Sequential,
     ) -> Result<Option<AnyOptimizer<VecParams>>, FormatError> {
+        if let Some(e) = &self.compile_error {
+            return Err(e.clone());
+        }
         let Some(config) = &self.optimizer else {
             return Ok(None);
         };
@@ -343,6 +379,7 @@ impl KerasModel {
             metrics: Vec::new(),
             optimizer_state: optimizer.map(|(_, o)| OptimizerState::capture(o)),
             keras_version: None,
+            compile_error: None,
         }
     }
 
@@ -525,6 +562,21 @@ fn member(
         .read_to_end(&mut out)
         .map_err(|e| FormatError::invalid(file, name, e.to_string()))?;
     Ok(Some(out))
+}
+
+/// A `compile_config` error with its path under `compile_config`.
+fn under_compile_config(e: KerasError) -> KerasError {
+    match e {
+        KerasError::Invalid { path, reason } => KerasError::Invalid {
+            path: if path.is_empty() {
+                "compile_config".into()
+            } else {
+                format!("compile_config.{path}")
+            },
+            reason,
+        },
+        other => other,
+    }
 }
 
 /// The Keras layers of a config (without the `InputLayer`).
