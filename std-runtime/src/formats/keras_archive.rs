@@ -556,11 +556,19 @@ fn member(
             format!("{} bytes, more than the {max} microfit reads", f.size()),
         ));
     }
-    let mut out = Vec::with_capacity(f.size() as usize);
+    // The declared size is only a hint: read at most `max + 1` bytes and check.
+    let mut out = Vec::with_capacity(f.size().min(1 << 20) as usize);
     f.by_ref()
         .take(max + 1)
         .read_to_end(&mut out)
         .map_err(|e| FormatError::invalid(file, name, e.to_string()))?;
+    if out.len() as u64 > max {
+        return Err(FormatError::invalid(
+            file,
+            name,
+            format!("more than the {max} bytes microfit reads"),
+        ));
+    }
     Ok(Some(out))
 }
 
