@@ -122,34 +122,25 @@ fn slot_names(o: &OptimizerConfig) -> &'static [&'static str] {
     }
 }
 
-/// Keras' name of an optimizer (its `name` config and `vars` attribute).
-fn optimizer_name(o: &OptimizerConfig) -> &'static str {
-    o.kind.name()
-}
-
-/// For each spec layer with weights: (layer index, kernel index, bias index if Keras has it).
-fn keras_variables(
-    spec: &ModelSpec,
-    params: &VecParams,
-    keys: &[String],
-) -> Vec<Option<(usize, Option<usize>)>> {
+/// For each spec layer, its Keras variables (`vars/0`, `vars/1`, ...) as indices into the
+/// [`Sequential`] parameters: `[kernel, bias]`, `[kernel]` without bias, `[]` without weights.
+fn keras_variables(spec: &ModelSpec, params: &VecParams, keys: &[String]) -> Vec<Vec<usize>> {
     spec.layers
         .iter()
         .zip(keys)
         .map(|(l, key)| {
-            let cfg = l.dense_config()?;
-            let kernel = params.index_of(&format!("{key}/kernel"))?;
-            let bias = params.index_of(&format!("{key}/bias"));
-            Some((kernel, bias.filter(|_| cfg.use_bias)))
+            let Some(cfg) = l.dense_config() else {
+                return Vec::new();
+            };
+            let bias = params
+                .index_of(&format!("{key}/bias"))
+                .filter(|_| cfg.use_bias);
+            params
+                .index_of(&format!("{key}/kernel"))
+                .into_iter()
+                .chain(bias)
+                .collect()
         })
-        .collect()
-}
-
-/// Keras' trainable variables in order, as indices into the [`Sequential`] parameters.
-fn trainable(vars: &[Option<(usize, Option<usize>)>]) -> Vec<usize> {
-    vars.iter()
-        .flatten()
-        .flat_map(|(k, b)| std::iter::once(*k).chain(*b))
         .collect()
 }
 
@@ -196,36 +187,7 @@ impl KerasModel {
         let weights_bytes = member(&mut zip, file, WEIGHTS, MAX_WEIGHTS)?
             .ok_or_else(|| FormatError::invalid(file, WEIGHTS, "missing from the archive"))?;
 
-        // The compile config is read on its own: one microfit cannot use leaves the model
-        // readable (see `compile_error`).
-        let mut model_config = config.clone();
-        let compile_config = model_config
-            .as_object_mut()
-            .and_then(|m| m.remove("compile_config"))
-            .filter(|c| !c.is_null());
-        let (spec, _) =
-            spec_from_keras_value(&model_config).map_err(|error| FormatError::Keras {
-                file: file.to_string(),
-                layer: layer_of_error(&config, &error),
-                error: Box::new(error),
-            })?;
-        let none = KerasCompile {
-            loss: None,
-            optimizer: None,
-            metrics: Vec::new(),
-        };
-        let (compile, compile_error) = match compile_config.as_ref().map(compile_from_keras) {
-            None => (none, None),
-            Some(Ok(c)) => (c, None),
-            Some(Err(e)) => (
-                none,
-                Some(FormatError::Keras {
-                    file: file.to_string(),
-                    layer: None,
-                    error: Box::new(under_compile_config(e)),
-                }),
-            ),
-        };
+        let (spec, compile, compile_error) = read_config(&config, file)?;
         let KerasCompile {
             loss,
             optimizer,
@@ -245,10 +207,7 @@ impl KerasModel {
         for (k, key) in keys.iter().enumerate() {
             let path = format!("layers/{key}");
             let entry = store.entries.remove(&path).unwrap_or_default();
-            let expected: Vec<usize> = vars[k]
-                .map(|(kernel, bias)| std::iter::once(kernel).chain(bias).collect())
-                .unwrap_or_default();
-            if entry.vars.len() != expected.len() {
+            if entry.vars.len() != vars[k].len() {
                 return Err(FormatError::invalid(
                     &wfile,
                     format!("{path}/vars"),
@@ -256,17 +215,16 @@ impl KerasModel {
                         "layer `{}` ({}) has {} variables, the file has {}",
                         layer_names[k],
                         spec.layers[k].kind(),
-                        expected.len(),
+                        vars[k].len(),
                         entry.vars.len()
                     ),
                 ));
             }
-            for (i, (&p, var)) in expected.iter().zip(&entry.vars).enumerate() {
+            for (i, (&p, var)) in vars[k].iter().zip(&entry.vars).enumerate() {
                 weights.tensors[p] =
                     f32_values(var, &weights.shapes[p], &wfile, &format!("{path}/vars/{i}"))?;
             }
-        }
-        for (k, key) in keys.iter().enumerate() {
+            // Named after the Keras layer (`hidden/kernel`), as Keras names its variables.
             for part in ["kernel", "bias"] {
                 if let Some(i) = weights.index_of(&format!("{key}/{part}")) {
                     weights.names[i] = format!("{}/{part}", layer_names[k]);
@@ -287,7 +245,7 @@ impl KerasModel {
                     "optimizer variables, but config.json compiles no optimizer",
                 ));
             }
-            (Some(o), Some(e)) => read_optimizer(o, &e, &trainable(&vars), &weights, &wfile)?,
+            (Some(o), Some(e)) => read_optimizer(o, &e, &vars.concat(), &weights, &wfile)?,
         };
         if let Some((path, _)) = store.entries.iter().find(|(_, e)| !e.vars.is_empty()) {
             return Err(FormatError::invalid(
@@ -451,13 +409,9 @@ impl KerasModel {
         };
         for (k, key) in keys.iter().enumerate() {
             let vs = vars[k]
-                .map(|(kernel, bias)| {
-                    std::iter::once(kernel)
-                        .chain(bias)
-                        .map(|p| var(p, &self.weights.tensors[p]))
-                        .collect()
-                })
-                .unwrap_or_default();
+                .iter()
+                .map(|&p| var(p, &self.weights.tensors[p]))
+                .collect();
             store.entries.insert(
                 format!("layers/{key}"),
                 StoreEntry {
@@ -489,7 +443,7 @@ impl KerasModel {
                         })
                     })
                     .collect::<Result<_, _>>()?;
-                for p in trainable(&vars) {
+                for p in vars.concat() {
                     for s in &slots {
                         let t = s
                             .tensors
@@ -509,7 +463,7 @@ impl KerasModel {
             store.entries.insert(
                 "optimizer".into(),
                 StoreEntry {
-                    name: Some(optimizer_name(o).into()),
+                    name: Some(o.kind.name().into()),
                     vars: vs,
                 },
             );
@@ -535,6 +489,42 @@ impl KerasModel {
         }
         Ok(zip.finish().map_err(zerr)?.into_inner())
     }
+}
+
+/// `config.json` → the model, its compile settings, and why those cannot be used, if so (read
+/// on their own: a compile config microfit cannot use leaves the model readable).
+fn read_config(
+    config: &Value,
+    file: &str,
+) -> Result<(ModelSpec, KerasCompile, Option<FormatError>), FormatError> {
+    let mut model_config = config.clone();
+    let compile_config = model_config
+        .as_object_mut()
+        .and_then(|m| m.remove("compile_config"))
+        .filter(|c| !c.is_null());
+    let (spec, _) = spec_from_keras_value(&model_config).map_err(|error| FormatError::Keras {
+        file: file.to_string(),
+        layer: layer_of_error(config, &error),
+        error: Box::new(error),
+    })?;
+    let none = KerasCompile {
+        loss: None,
+        optimizer: None,
+        metrics: Vec::new(),
+    };
+    Ok(match compile_config.as_ref().map(compile_from_keras) {
+        None => (spec, none, None),
+        Some(Ok(c)) => (spec, c, None),
+        Some(Err(e)) => (
+            spec,
+            none,
+            Some(FormatError::Keras {
+                file: file.to_string(),
+                layer: None,
+                error: Box::new(under_compile_config(e)),
+            }),
+        ),
+    })
 }
 
 /// One zip member's bytes (`None` if absent), refusing one larger than `max`.
