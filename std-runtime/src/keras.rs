@@ -51,6 +51,7 @@ use microfit_core::regularizer::{OrthoMode, Reg};
 use serde_json::{Map, Value, json};
 
 use crate::model::{LayerSpec, ModelSpec};
+use crate::spec::{OptimizerConfig, OptimizerKind};
 
 /// A Keras configuration that microfit cannot read (or a model it cannot write).
 #[derive(Debug, Clone, PartialEq)]
@@ -72,6 +73,8 @@ pub enum KerasError {
     Unsupported {
         /// JSON path of the layer (`layers[3]`).
         layer: String,
+        /// The layer's name (`config.name`, e.g. `"bn"`), when the config gives one.
+        name: Option<String>,
         /// Its Keras class name (`"Conv2D"`, `"LSTM"`, ...).
         class_name: String,
     },
@@ -85,9 +88,22 @@ impl fmt::Display for KerasError {
                 let p = if path.is_empty() { "<root>" } else { path };
                 write!(f, "{p}: {reason}")
             }
-            KerasError::Unsupported { layer, class_name } => write!(
+            KerasError::Unsupported {
+                layer,
+                name: Some(name),
+                class_name,
+            } => write!(
                 f,
-                "{layer}: layer class `{class_name}` is not supported by microfit (supported: {})",
+                "{name}: {class_name} is not supported ({layer}; microfit supports {})",
+                SUPPORTED_LAYERS.join(", ")
+            ),
+            KerasError::Unsupported {
+                layer,
+                name: None,
+                class_name,
+            } => write!(
+                f,
+                "{layer}: {class_name} is not supported (microfit supports {})",
                 SUPPORTED_LAYERS.join(", ")
             ),
         }
@@ -1198,6 +1214,7 @@ fn layer_from_keras(
         "Dropout" => dropout_from_keras(cfg, p),
         other => Err(KerasError::Unsupported {
             layer: layer.0.clone(),
+            name: cfg.get("name").and_then(Value::as_str).map(str::to_string),
             class_name: other.to_string(),
         }),
     }
@@ -1402,6 +1419,7 @@ pub fn spec_to_keras_config(spec: &ModelSpec) -> Result<Value, KerasError> {
             _ => {
                 return Err(KerasError::Unsupported {
                     layer: lp.idx(i + 1).0,
+                    name: None,
                     class_name: l.kind().to_string(),
                 });
             }
@@ -1643,6 +1661,74 @@ impl KerasOptimizer {
                 AnyOptimizer::Adam(Adam::with_config(*config, like)?)
             }
         })
+    }
+
+    /// The training spec's form of this optimizer (what [`OptimizerConfig::build`] builds).
+    /// Keras ignores `nesterov` when `momentum` is 0 (plain SGD, no slot), so it reads as false.
+    ///
+    /// ```
+    /// use microfit::keras::KerasOptimizer;
+    /// use microfit::spec::OptimizerKind;
+    /// use serde_json::json;
+    /// let o = KerasOptimizer::from_keras_class("AdamW", &json!({"learning_rate": 0.01}))?;
+    /// let c = o.to_optimizer_config();
+    /// assert_eq!((c.kind, c.common.weight_decay), (OptimizerKind::AdamW, Some(0.004)));
+    /// assert_eq!(KerasOptimizer::from_optimizer_config(&c), o);
+    /// # Ok::<(), microfit::keras::KerasError>(())
+    /// ```
+    pub fn to_optimizer_config(&self) -> OptimizerConfig {
+        match *self {
+            KerasOptimizer::Sgd {
+                learning_rate,
+                momentum,
+                nesterov,
+                common,
+            } => OptimizerConfig {
+                kind: OptimizerKind::Sgd,
+                learning_rate,
+                momentum,
+                nesterov: nesterov && momentum != 0.0,
+                common,
+                ..OptimizerConfig::adam(0.0)
+            },
+            KerasOptimizer::Adam { config, adamw } => OptimizerConfig {
+                kind: if adamw {
+                    OptimizerKind::AdamW
+                } else {
+                    OptimizerKind::Adam
+                },
+                learning_rate: config.learning_rate,
+                momentum: 0.0,
+                nesterov: false,
+                beta_1: config.beta_1,
+                beta_2: config.beta_2,
+                epsilon: config.epsilon,
+                common: config.common,
+            },
+        }
+    }
+
+    /// The Keras optimizer of a training spec's optimizer (inverse of
+    /// [`KerasOptimizer::to_optimizer_config`]).
+    pub fn from_optimizer_config(c: &OptimizerConfig) -> Self {
+        match c.kind {
+            OptimizerKind::Sgd => KerasOptimizer::Sgd {
+                learning_rate: c.learning_rate,
+                momentum: c.momentum,
+                nesterov: c.nesterov,
+                common: c.common,
+            },
+            OptimizerKind::Adam | OptimizerKind::AdamW => KerasOptimizer::Adam {
+                config: AdamConfig {
+                    learning_rate: c.learning_rate,
+                    beta_1: c.beta_1,
+                    beta_2: c.beta_2,
+                    epsilon: c.epsilon,
+                    common: c.common,
+                },
+                adamw: c.kind == OptimizerKind::AdamW,
+            },
+        }
     }
 
     /// The Keras 3 serialized form (`{"module": "keras.optimizers", "class_name", "config", ...}`).
@@ -2027,11 +2113,19 @@ mod tests {
         ))
         .unwrap_err();
         assert!(
-            matches!(&e, KerasError::Unsupported { layer, class_name } if layer == "layers[2]" && class_name == "LSTM")
+            matches!(&e, KerasError::Unsupported { layer, class_name, .. } if layer == "layers[2]" && class_name == "LSTM")
         );
         assert!(
-            e.to_string()
-                .starts_with("layers[2]: layer class `LSTM` is not supported")
+            e.to_string().starts_with(
+                "layers[2]: LSTM is not supported (microfit supports InputLayer, Dense"
+            )
+        );
+        let e = err_of(&format!(
+            r#"{head} {{"class_name": "BatchNormalization", "config": {{"name": "bn"}}}}]}}"#
+        ));
+        assert!(
+            e.starts_with("bn: BatchNormalization is not supported (layers[1]; microfit supports"),
+            "{e}"
         );
         let e = err_of(
             r#"{"class_name": "Sequential", "config": {"layers": [{"class_name": "Dense", "config": {"units": 2}}]}}"#,

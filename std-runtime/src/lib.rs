@@ -2,7 +2,8 @@
 //!
 //! Re-exports [`microfit_core`] as [`core`] and adds what needs an operating system:
 //! datasets ([`data`]), models described at run time ([`model`]), the `microfit` CLI, reports,
-//! plots and export to firmware.
+//! plots and export to firmware. Keras interop: configs in [`keras`], real `.keras` files
+//! (architecture, weights, optimizer state) in [`formats`].
 
 pub use microfit_core as core;
 
@@ -15,6 +16,7 @@ pub mod model;
 // The `microfit` CLI and what it writes.
 pub mod cli;
 pub mod export;
+pub mod formats;
 pub mod history;
 pub mod modelfile;
 pub mod plot;

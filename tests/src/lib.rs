@@ -1,3 +1,4 @@
 //! Cross-crate test helpers.
 pub mod golden;
+pub mod keras_files;
 pub mod qemu;
