@@ -37,6 +37,12 @@ fn main() {
     let src = generate_workload(&json_path);
     fs::write(out_dir.join("workload.rs"), src).expect("write workload.rs");
 
+    // thumbv6m (Cortex-M0/M0+, no FPU): the firmware's own `__aeabi_f*` routines (src/aeabi.rs).
+    println!("cargo::rustc-check-cfg=cfg(microfit_m0_float)");
+    if env::var("TARGET").is_ok_and(|t| t.starts_with("thumbv6m")) {
+        println!("cargo::rustc-cfg=microfit_m0_float");
+    }
+
     // The rest is for the microcontroller only.
     if env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("none") {
         return;

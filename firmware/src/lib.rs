@@ -16,6 +16,18 @@
 
 pub mod train;
 
+pub mod softfloat;
+
+/// `softfloat` as the Cortex-M0's `__aeabi_f*` run-time routines (thumbv6m builds only).
+#[cfg(microfit_m0_float)]
+#[allow(unsafe_code)] // `#[unsafe(no_mangle)]`: the ARM EABI symbol names.
+pub mod aeabi;
+
+/// The `softfloat-check` firmware: [`aeabi`] against compiler-builtins on the Cortex-M0.
+#[cfg(all(microfit_m0_float, feature = "softfloat-check"))]
+#[allow(unsafe_code)] // calls compiler-builtins' routines by their symbol names.
+pub mod softfloat_check;
+
 #[allow(unsafe_code)] // declares the out-of-line `vsqrt.f32` function (an `unsafe extern` block).
 pub mod fpu;
 

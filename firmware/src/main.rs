@@ -28,6 +28,9 @@ use defmt_semihosting as _;
 #[inline(always)]
 fn train_and_exit() -> ! {
     use microfit_firmware::app;
+    #[cfg(all(target_arch = "arm", feature = "softfloat-check"))]
+    arch::exit(microfit_firmware::softfloat_check::run());
+    #[allow(unreachable_code)]
     let mut state = app::State::zeroed();
     // Test-only features: both must end the QEMU run with a non-zero exit code.
     if cfg!(feature = "fault-panic") {
