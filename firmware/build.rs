@@ -60,6 +60,11 @@ fn main() {
     } else {
         "memory-mps2-an386.x"
     };
+    if feature("persist") && memory != "memory-mps2-an386.x" {
+        panic!(
+            "feature `persist` under QEMU runs on mps2-an386 (thumbv7em-none-eabihf): its RAM keeps the checkpoints across a reset"
+        );
+    }
     if memory == "memory-microbit.x" && workload == "w2" {
         panic!(
             "W2 needs about 40 KiB of RAM; QEMU's microbit (thumbv6m-none-eabi) has 16 KiB: use W1 there"

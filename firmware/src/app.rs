@@ -91,6 +91,12 @@ fn start(model: &mut State) -> bool {
         defmt::error!("invalid hyperparameters: {}", e);
         return false;
     }
+    log_start();
+    true
+}
+
+/// The `start` line: the workload and its sizes.
+pub(crate) fn log_start() {
     info!(
         "start workload={=str} l2={=u32:x} params={=u32} samples={=u32} epochs={=u32} batch={=u32}",
         wl::NAME,
@@ -100,7 +106,6 @@ fn start(model: &mut State) -> bool {
         wl::EPOCHS,
         wl::BATCH_SIZE as u32
     );
-    true
 }
 
 /// Every epoch, each one a measured region, with its `epoch` line; the samples trained, or
@@ -140,7 +145,7 @@ fn train(model: &mut State) -> Option<u32> {
 /// The `epoch` line. Never inlined: its formatting temporaries then take stack only while it
 /// logs, not in [`train`]'s frame, which is on the stack during every training step.
 #[inline(never)]
-fn log_epoch<const N: usize>(epoch: u32, r: &EpochReport<N>) {
+pub(crate) fn log_epoch<const N: usize>(epoch: u32, r: &EpochReport<N>) {
     let [loss, frac, pct, tenth] = readable(r.data_loss, r.metrics.correct, r.metrics.samples);
     info!(
         "epoch {=u32} loss {=u32}.{=u32:05} acc {=u32}.{=u32} % | data_loss={=u32:x} penalty={=u32:x} acc={=u32:x}",
@@ -179,6 +184,17 @@ fn finish(model: &mut State, trained: u32, stack_usage: fn() -> StackUsage) -> b
             return false;
         }
     };
+    let _ = trained;
+    log_result(&ev, weights_hash(model), stack_usage())
+}
+
+/// The `eval`, `weights_hash`, `stack` and `result` lines of the full-data evaluation `ev`;
+/// whether its accuracy reached [`MIN_ACCURACY`].
+pub(crate) fn log_result<const N: usize>(
+    ev: &EpochReport<N>,
+    hash: u64,
+    stack: StackUsage,
+) -> bool {
     let acc = ev.metrics.accuracy();
     let [loss, frac, pct, tenth] = readable(ev.data_loss, ev.metrics.correct, ev.metrics.samples);
     info!(
@@ -193,9 +209,7 @@ fn finish(model: &mut State, trained: u32, stack_usage: fn() -> StackUsage) -> b
         ev.penalties.total().to_bits(),
         acc.to_bits()
     );
-    let _ = trained;
-    info!("weights_hash={=u64:x}", weights_hash(model));
-    let stack = stack_usage();
+    info!("weights_hash={=u64:x}", hash);
     info!(
         "stack peak_bytes={=u32} size_bytes={=u32}",
         stack.peak_bytes, stack.size_bytes

@@ -18,6 +18,12 @@ pub mod train;
 
 pub mod softfloat;
 
+#[cfg(feature = "persist")]
+pub mod persist;
+
+#[cfg(feature = "persist")]
+pub mod resume;
+
 /// `softfloat` as the Cortex-M0's `__aeabi_f*` run-time routines (thumbv6m builds only).
 #[cfg(microfit_m0_float)]
 #[allow(unsafe_code)] // `#[unsafe(no_mangle)]`: the ARM EABI symbol names.

@@ -30,6 +30,8 @@ fn train_and_exit() -> ! {
     use microfit_firmware::app;
     #[cfg(all(target_arch = "arm", feature = "softfloat-check"))]
     arch::exit(microfit_firmware::softfloat_check::run());
+    #[cfg(all(target_arch = "arm", feature = "persist"))]
+    arch::exit(arch::train_persistent());
     #[allow(unreachable_code)]
     let mut state = app::State::zeroed();
     // Test-only features: both must end the QEMU run with a non-zero exit code.
@@ -104,6 +106,138 @@ mod arch {
     /// `udf`: a UsageFault, escalated to HardFault (not enabled separately).
     pub fn undefined_instruction() {
         cortex_m::asm::udf();
+    }
+
+    /// Feature `persist`: training with a checkpoint after every epoch in [`ram_nor::RamNor`],
+    /// resuming from the last one at boot. With `persist-reset-test` the chip resets itself
+    /// (SYSRESETREQ) after epochs 20 and 40: three boots make one run.
+    #[cfg(feature = "persist")]
+    pub fn train_persistent() -> bool {
+        use microfit_firmware::persist::Checkpoints;
+        use microfit_firmware::{app, resume};
+        let mut flash = ram_nor::RamNor::power_on();
+        let mut store = match Checkpoints::new(&mut flash, 0..ram_nor::SIZE) {
+            Ok(s) => s,
+            Err(e) => {
+                defmt::error!("checkpoints: {}", e);
+                return false;
+            }
+        };
+        let mut state = resume::State::zeroed();
+        let after_save = |epoch: u32| {
+            if cfg!(feature = "persist-reset-test") && epoch.is_multiple_of(20) {
+                defmt::info!("reset after epoch {=u32}", epoch);
+                cortex_m::peripheral::SCB::sys_reset();
+            }
+        };
+        resume::run(
+            &mut app::NoLed,
+            &mut state,
+            &mut store,
+            after_save,
+            stack_usage,
+        )
+    }
+
+    /// A NOR flash simulated in QEMU's RAM, for feature `persist` on `mps2-an386`. That machine
+    /// has no flash: its code memory is 4 MiB of RAM at 0. QEMU keeps RAM across a system reset
+    /// (SYSRESETREQ) and only copies the ELF's segments back, so 256 KiB at 0x0030_0000 — above
+    /// the image (`memory-mps2-an386.x` ends at 512 KiB) — keep their contents across a reset, as
+    /// a flash does. At power-on QEMU's RAM is zero, a real flash is erased (or holds data): a
+    /// magic word right after the region tells the two apart, and the first boot erases it.
+    #[cfg(feature = "persist")]
+    mod ram_nor {
+        use embedded_storage::nor_flash::{ErrorType, NorFlash, NorFlashErrorKind, ReadNorFlash};
+
+        const BASE: usize = 0x0030_0000;
+        /// Size of the region, in bytes: 8 erase pages.
+        pub const SIZE: u32 = 256 * 1024;
+        const PAGE: usize = 32 * 1024;
+        const MAGIC: u32 = u32::from_le_bytes(*b"NOR!");
+
+        /// The simulated flash (see the module docs).
+        pub struct RamNor;
+
+        fn at(offset: usize) -> *mut u8 {
+            (BASE + offset) as *mut u8
+        }
+
+        impl RamNor {
+            /// The flash; erased on the first boot after QEMU started.
+            pub fn power_on() -> Self {
+                let magic = at(SIZE as usize) as *mut u32;
+                // SAFETY: `magic` and `BASE..BASE + SIZE` lie in mps2-an386's 4 MiB of code RAM
+                // at 0, above everything the linker places (512 KiB, `memory-mps2-an386.x`):
+                // no Rust object lives there. Word-aligned.
+                unsafe {
+                    if magic.read_volatile() != MAGIC {
+                        for i in 0..SIZE as usize {
+                            at(i).write_volatile(0xff);
+                        }
+                        magic.write_volatile(MAGIC);
+                    }
+                }
+                RamNor
+            }
+        }
+
+        impl ErrorType for RamNor {
+            type Error = NorFlashErrorKind;
+        }
+
+        fn check(offset: u32, len: usize) -> Result<usize, NorFlashErrorKind> {
+            let start = offset as usize;
+            if start + len > SIZE as usize {
+                return Err(NorFlashErrorKind::OutOfBounds);
+            }
+            Ok(start)
+        }
+
+        impl ReadNorFlash for RamNor {
+            const READ_SIZE: usize = 1;
+            fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), Self::Error> {
+                let start = check(offset, bytes.len())?;
+                for (i, b) in bytes.iter_mut().enumerate() {
+                    // SAFETY: inside the region (checked above), see `power_on`.
+                    *b = unsafe { at(start + i).read_volatile() };
+                }
+                Ok(())
+            }
+            fn capacity(&self) -> usize {
+                SIZE as usize
+            }
+        }
+
+        impl NorFlash for RamNor {
+            const WRITE_SIZE: usize = 4;
+            const ERASE_SIZE: usize = PAGE;
+            fn erase(&mut self, from: u32, to: u32) -> Result<(), Self::Error> {
+                let start = check(from, (to - from) as usize)?;
+                if !(from as usize).is_multiple_of(PAGE) || !(to as usize).is_multiple_of(PAGE) {
+                    return Err(NorFlashErrorKind::NotAligned);
+                }
+                for i in start..to as usize {
+                    // SAFETY: inside the region (checked above), see `power_on`.
+                    unsafe { at(i).write_volatile(0xff) };
+                }
+                Ok(())
+            }
+            fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Self::Error> {
+                let start = check(offset, bytes.len())?;
+                if !start.is_multiple_of(4) || !bytes.len().is_multiple_of(4) {
+                    return Err(NorFlashErrorKind::NotAligned);
+                }
+                for (i, &b) in bytes.iter().enumerate() {
+                    // SAFETY: inside the region (checked above), see `power_on`. A NOR write
+                    // only clears bits.
+                    unsafe {
+                        let p = at(start + i);
+                        p.write_volatile(p.read_volatile() & b);
+                    }
+                }
+                Ok(())
+            }
+        }
     }
 
     pub fn exit(ok: bool) -> ! {

@@ -8,6 +8,10 @@
 //! ```
 //! The app itself (`microfit_firmware::app`) is the one the QEMU tests run: this file only
 //! brings up the clock, the LED and a delay (embassy's layout: one thin binary per board).
+//!
+//! Feature `persist`: a checkpoint after every epoch in the chip's own flash (sectors 6 and 7,
+//! through stm32f4xx-hal's `NorFlash` driver); after a reset or a power cut, training resumes
+//! from the last one (`microfit_firmware::resume`).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(not(target_os = "none"))]
@@ -52,10 +56,36 @@ mod board {
         )
     }
 
+    /// Feature `persist`: the resumable app over the chip's flash.
+    #[cfg(feature = "persist")]
+    mod persist {
+        use embedded_hal::digital::OutputPin;
+        use microfit_firmware::persist::Checkpoints;
+        use microfit_firmware::resume;
+        use stm32f4xx_hal::flash::{FlashExt, LockedFlash};
+        use stm32f4xx_hal::pac::FLASH;
+
+        /// Sectors 6 and 7 (offsets from the start of the flash; two 128 KiB erase pages, the
+        /// driver's `ERASE_SIZE`).
+        const RANGE: core::ops::Range<u32> = 0x4_0000..0x8_0000;
+
+        pub fn train<P: OutputPin>(flash: FLASH, led: &mut P) -> bool {
+            let mut flash = LockedFlash::new(flash);
+            let mut unlocked = flash.unlocked();
+            let mut store = match Checkpoints::new(&mut unlocked, RANGE) {
+                Ok(s) => s,
+                Err(e) => {
+                    defmt::error!("checkpoints: {}", e);
+                    return false;
+                }
+            };
+            let mut state = resume::State::zeroed();
+            resume::run(led, &mut state, &mut store, |_| {}, super::stack_usage)
+        }
+    }
+
     #[entry]
     fn main() -> ! {
-        // The model lives in `main`'s frame (see the QEMU binary, `firmware/src/main.rs`).
-        let mut state = app::State::zeroed();
         let (Some(dp), Some(cp)) = (pac::Peripherals::take(), cortex_m::Peripherals::take()) else {
             defmt::panic!("peripherals taken twice");
         };
@@ -64,7 +94,14 @@ mod board {
         let mut led = ActiveLow(gpioc.pc13.into_push_pull_output());
         let _ = led.set_low();
         let mut delay = cp.SYST.delay(&rcc.clocks);
-        let ok = app::run(&mut led, &mut delay, &mut state, stack_usage);
+        // The model lives in `main`'s frame (see the QEMU binary, `firmware/src/main.rs`).
+        #[cfg(not(feature = "persist"))]
+        let ok = {
+            let mut state = app::State::zeroed();
+            app::run(&mut led, &mut delay, &mut state, stack_usage)
+        };
+        #[cfg(feature = "persist")]
+        let ok = persist::train(dp.FLASH, &mut led);
         loop {
             if ok {
                 app::blink(&mut led, &mut delay, 1);
