@@ -225,6 +225,19 @@ pub(crate) fn log_result<const N: usize>(
     ok
 }
 
+/// What a board does once [`run`] returned `ok`: blinks the LED once a second when the model
+/// reached the target accuracy, keeps it off otherwise.
+pub fn signal_forever<P: OutputPin, D: DelayNs>(ok: bool, led: &mut P, delay: &mut D) -> ! {
+    loop {
+        if ok {
+            blink(led, delay, 1);
+        } else {
+            let _ = led.set_low();
+        }
+        delay.delay_ms(800);
+    }
+}
+
 /// Blinks the LED `times` times (200 ms period).
 pub fn blink<P: OutputPin, D: DelayNs>(led: &mut P, delay: &mut D, times: u32) {
     for _ in 0..times {

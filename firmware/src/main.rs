@@ -65,7 +65,6 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
 mod arch {
     use cortex_m_rt::{ExceptionFrame, entry, exception};
     use cortex_m_semihosting::debug;
-    use microfit_firmware::measure::{self, StackUsage};
 
     #[entry]
     fn main() -> ! {
@@ -88,20 +87,10 @@ mod arch {
     unsafe extern "C" {
         /// cortex-m-rt's default exception handler (`DefaultHandler_` unless overridden).
         fn DefaultHandler();
-        /// Top of the stack (cortex-m-rt).
-        static _stack_start: u32;
-        /// Bottom of the stack (cortex-m-rt), painted with `0xCCCC_CCCC` at reset (feature
-        /// `paint-stack`).
-        static _stack_end: u32;
     }
 
-    /// Peak stack from cortex-m-rt's painting.
-    pub fn stack_usage() -> StackUsage {
-        measure::stack_usage(
-            (&raw const _stack_end) as usize,
-            (&raw const _stack_start) as usize,
-        )
-    }
+    /// Peak stack from cortex-m-rt's painting (feature `paint-stack`).
+    pub use microfit_firmware::measure::cortex_m_rt_stack_usage as stack_usage;
 
     /// `udf`: a UsageFault, escalated to HardFault (not enabled separately).
     pub fn undefined_instruction() {

@@ -59,3 +59,19 @@ pub fn paint_below(bottom: usize, sp: usize) {
         p += 4;
     }
 }
+
+/// The stack use of a cortex-m-rt program (its `_stack_end` .. `_stack_start` region, painted at
+/// reset with feature `paint-stack`): what the Arm binaries pass to `app::run`.
+#[cfg(target_arch = "arm")]
+pub fn cortex_m_rt_stack_usage() -> StackUsage {
+    unsafe extern "C" {
+        /// Top of the stack (cortex-m-rt's link.x).
+        static _stack_start: u32;
+        /// Bottom of the stack (cortex-m-rt's link.x).
+        static _stack_end: u32;
+    }
+    stack_usage(
+        (&raw const _stack_end) as usize,
+        (&raw const _stack_start) as usize,
+    )
+}

@@ -23,7 +23,7 @@ mod board {
     use defmt_rtt as _;
     use embedded_hal::digital::{ErrorType, OutputPin};
     use microfit_firmware::app;
-    use microfit_firmware::measure::{self, StackUsage};
+    use microfit_firmware::measure::cortex_m_rt_stack_usage as stack_usage;
     use panic_probe as _;
     use stm32f4xx_hal::{pac, prelude::*, rcc::Config};
 
@@ -41,19 +41,6 @@ mod board {
         fn set_high(&mut self) -> Result<(), P::Error> {
             self.0.set_low()
         }
-    }
-
-    unsafe extern "C" {
-        /// Top and bottom of the stack (cortex-m-rt; painted at reset, feature `paint-stack`).
-        static _stack_start: u32;
-        static _stack_end: u32;
-    }
-
-    fn stack_usage() -> StackUsage {
-        measure::stack_usage(
-            (&raw const _stack_end) as usize,
-            (&raw const _stack_start) as usize,
-        )
     }
 
     /// Feature `persist`: the resumable app over the chip's flash.
@@ -102,13 +89,6 @@ mod board {
         };
         #[cfg(feature = "persist")]
         let ok = persist::train(dp.FLASH, &mut led);
-        loop {
-            if ok {
-                app::blink(&mut led, &mut delay, 1);
-                delay.delay_ms(800_u32);
-            } else {
-                cortex_m::asm::wfi();
-            }
-        }
+        app::signal_forever(ok, &mut led, &mut delay)
     }
 }
