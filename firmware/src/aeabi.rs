@@ -4,11 +4,11 @@
 //! `microfit_m0_float`): targets with an FPU never call them.
 //!
 //! * `__aeabi_fadd`, `__aeabi_fsub`, `__aeabi_fmul` and `__aeabi_fdiv`: Thumb-1 assembly for two
-//!   normal operands with a normal result — the case that matters for speed — (about 40, 55 and
-//!   150 instructions, against about 90, 120 and 130 with its 64-bit multiplications for
-//!   compiler-builtins' routines on the M0), and for `x + 0`; every other case (zeros,
-//!   subnormals, infinities, NaNs, overflow, underflow) branches to [`crate::softfloat`]'s
-//!   complete Rust routines.
+//!   normal operands with a normal result — the case that matters for speed — (about 43, 56 and
+//!   150 instructions, against about 90, 122 and 170 for compiler-builtins' routines on the M0,
+//!   whose products go through the 64-bit `__aeabi_lmul`), and for `x + 0`; every other case
+//!   (zeros, subnormals, infinities, NaNs, overflow, underflow) branches to
+//!   [`crate::softfloat`]'s complete Rust routines.
 //! * the comparisons: [`crate::softfloat`] as it is.
 //!
 //! The linker takes these definitions first and so never pulls compiler-builtins' versions of the
