@@ -5,9 +5,10 @@
 //!    hyperparameters as `const`s, the dataset and the initial weights as `static` arrays
 //!    (one copy in flash, with a fixed symbol name so `cargo xtask fw-bench` can read their
 //!    sizes with `nm`). Every number is written so that it parses back to the same `f32` bits.
-//! 2. Only for `target_os = "none"`: checks the board features, puts the board's `memory.x`
-//!    into `$OUT_DIR` and passes `-Tlink.x` / `-Tdefmt.x` to the linker (link args live here,
-//!    not in `.cargo/config.toml`, so they apply whatever directory cargo is started from).
+//! 2. Only for `target_os = "none"` with feature `qemu` (the QEMU binary): puts the machine's
+//!    `memory.x` into `$OUT_DIR` and passes `-Tlink.x` / `-Tdefmt.x` to the linker (link args
+//!    live here, not in `.cargo/config.toml`, so they apply whatever directory cargo is started
+//!    from). The boards' crates in `boards/` link their own images.
 
 use std::env;
 use std::fmt::Write as _;
@@ -36,35 +37,42 @@ fn main() {
     let src = generate_workload(&json_path);
     fs::write(out_dir.join("workload.rs"), src).expect("write workload.rs");
 
+    // thumbv6m (Cortex-M0/M0+, no FPU): the firmware's own `__aeabi_f*` routines (src/aeabi.rs).
+    println!("cargo::rustc-check-cfg=cfg(microfit_m0_float)");
+    if env::var("TARGET").is_ok_and(|t| t.starts_with("thumbv6m")) {
+        println!("cargo::rustc-cfg=microfit_m0_float");
+    }
+
     // The rest is for the microcontroller only.
     if env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("none") {
         return;
     }
     let target = env::var("TARGET").expect("TARGET");
-    let qemu = feature("qemu");
-    let blackpill = feature("blackpill");
-    let memory = match (qemu, blackpill) {
-        (true, true) => panic!(
-            "features `qemu` and `blackpill` are exclusive: use `--no-default-features --features blackpill`"
-        ),
-        (false, false) => panic!("select a board: feature `qemu` (default) or `blackpill`"),
-        (false, true) if target.starts_with("thumbv6m") => {
-            panic!(
-                "feature `blackpill` (STM32F411, Cortex-M4F) needs --target thumbv7em-none-eabihf"
-            )
-        }
-        (false, true) => "memory-blackpill.x",
-        (true, false) if target.starts_with("thumbv6m") => "memory-microbit.x",
-        (true, false) => "memory-mps2-an386.x",
+    // Only the QEMU binary links here; the boards' crates (boards/*) link their own images and
+    // use this package as a library (`default-features = false`).
+    if !feature("qemu") {
+        return;
+    }
+    let memory = if target.starts_with("riscv32") {
+        "memory-virt.x"
+    } else if target.starts_with("thumbv6m") {
+        "memory-microbit.x"
+    } else {
+        "memory-mps2-an386.x"
     };
+    if feature("persist") && memory != "memory-mps2-an386.x" {
+        panic!(
+            "feature `persist` under QEMU runs on mps2-an386 (thumbv7em-none-eabihf): its RAM keeps the checkpoints across a reset"
+        );
+    }
     if memory == "memory-microbit.x" && workload == "w2" {
         panic!(
             "W2 needs about 40 KiB of RAM; QEMU's microbit (thumbv6m-none-eabi) has 16 KiB: use W1 there"
         );
     }
-    if qemu {
-        // `cortex-m-rt/device` (feature `qemu`): the firmware supplies `__INTERRUPTS` itself
-        // (one vector) and there are no device interrupt handlers to provide to the linker.
+    if target.starts_with("thumb") {
+        // `cortex-m-rt/device`: the firmware supplies `__INTERRUPTS` itself (one vector) and
+        // there are no device interrupt handlers to provide to the linker.
         fs::write(
             out_dir.join("device.x"),
             "/* microfit-firmware (qemu): no device interrupt handlers */\n",

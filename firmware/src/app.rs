@@ -1,17 +1,20 @@
 //! The board-agnostic training app: trains the selected workload from flash, drives an LED
 //! (on while training, blinking on success) and logs through defmt.
 //!
-//! Log format (one defmt `info!` frame per line; the `u32`s are `f32::to_bits`, for bit-exact
-//! comparison with a host run; `{=u32:x}` prints lowercase hex):
+//! Log format (one defmt `info!` frame per line): numbers for a person first (the data loss
+//! with five decimals, the accuracy in percent with one), then after `|` the exact values as
+//! `f32::to_bits` in lowercase hex, for bit-exact comparison with a host run:
 //! ```text
 //! start workload=W1 l2=3a83126f params=131 samples=150 epochs=50 batch=10
-//! epoch 1 data_loss=3f8a… penalty=0 acc=0.5          (× EPOCHS)
+//! epoch 1 loss 1.09822 acc 29.3 % | data_loss=3f8c92a0 penalty=0 acc=3e962fc9     (× EPOCHS)
 //! trained samples=7500 steps=750 regions=50
-//! eval data_loss=3d2e… penalty=… acc=0.98666... correct=148 n=150
+//! eval loss 0.04260 acc 98.7 % correct=148 n=150 | data_loss=3d2e81ae penalty=0 acc=3f7c9c4d
 //! weights_hash=0123456789abcdef
 //! stack peak_bytes=452 size_bytes=129000
-//! result acc=0.98666... ok=true
+//! result acc 98.7 % ok=true | acc=3f7c9c4d
 //! ```
+//! The readable numbers are rounded on the chip with integer arithmetic (defmt has no
+//! precision for floats) and printed as integers, so no float formatting code is linked.
 //! `cargo xtask fw-bench` and `tests/src/qemu.rs` parse these lines.
 
 use defmt::info;
@@ -21,7 +24,7 @@ use embedded_hal::digital::OutputPin;
 use microfit_core::optim::Optimizer;
 use microfit_core::train::EpochReport;
 
-use crate::measure::{icount_mark, stack_usage};
+use crate::measure::{StackUsage, icount_mark};
 use crate::train::{Model, evaluate, train_epoch, weights_hash};
 use crate::workload as wl;
 
@@ -52,7 +55,14 @@ pub const MIN_ACCURACY: f32 = 0.95;
 /// The three phases are separate functions that are never inlined, so their frames (epoch
 /// report, evaluation report, log arguments) are not on the stack at the same time: the stack
 /// is part of the RAM budget.
-pub fn run<P: OutputPin, D: DelayNs>(led: &mut P, delay: &mut D, state: &mut State) -> bool {
+/// `stack_usage` reads the peak stack at the end (the runtime knows where its stack is, see
+/// `measure::stack_usage`).
+pub fn run<P: OutputPin, D: DelayNs>(
+    led: &mut P,
+    delay: &mut D,
+    state: &mut State,
+    stack_usage: fn() -> StackUsage,
+) -> bool {
     if !start(state) {
         return false;
     }
@@ -62,7 +72,7 @@ pub fn run<P: OutputPin, D: DelayNs>(led: &mut P, delay: &mut D, state: &mut Sta
     let Some(trained) = trained else {
         return false;
     };
-    let ok = finish(state, trained);
+    let ok = finish(state, trained, stack_usage);
     if ok {
         blink(led, delay, 3);
     }
@@ -81,6 +91,12 @@ fn start(model: &mut State) -> bool {
         defmt::error!("invalid hyperparameters: {}", e);
         return false;
     }
+    log_start();
+    true
+}
+
+/// The `start` line: the workload and its sizes.
+pub(crate) fn log_start() {
     info!(
         "start workload={=str} l2={=u32:x} params={=u32} samples={=u32} epochs={=u32} batch={=u32}",
         wl::NAME,
@@ -90,7 +106,6 @@ fn start(model: &mut State) -> bool {
         wl::EPOCHS,
         wl::BATCH_SIZE as u32
     );
-    true
 }
 
 /// Every epoch, each one a measured region, with its `epoch` line; the samples trained, or
@@ -130,20 +145,38 @@ fn train(model: &mut State) -> Option<u32> {
 /// The `epoch` line. Never inlined: its formatting temporaries then take stack only while it
 /// logs, not in [`train`]'s frame, which is on the stack during every training step.
 #[inline(never)]
-fn log_epoch<const N: usize>(epoch: u32, r: &EpochReport<N>) {
+pub(crate) fn log_epoch<const N: usize>(epoch: u32, r: &EpochReport<N>) {
+    let [loss, frac, pct, tenth] = readable(r.data_loss, r.metrics.correct, r.metrics.samples);
     info!(
-        "epoch {=u32} data_loss={=u32:x} penalty={=u32:x} acc={=f32}",
+        "epoch {=u32} loss {=u32}.{=u32:05} acc {=u32}.{=u32} % | data_loss={=u32:x} penalty={=u32:x} acc={=u32:x}",
         epoch,
+        loss,
+        frac,
+        pct,
+        tenth,
         r.data_loss.to_bits(),
         r.penalties.total().to_bits(),
-        r.metrics.accuracy()
+        r.metrics.accuracy().to_bits()
     );
+}
+
+/// A loss and an accuracy for a person, in integers (defmt has no precision for floats, and
+/// integer arguments link no float formatting): `[int, decimals, percent, tenths]` with
+/// `loss ≥ 0` rounded to five decimals and `correct / n` in percent rounded to one decimal,
+/// printed `{int}.{decimals:05}` and `{percent}.{tenths} %`: `(0.047004, 148, 150) →
+/// [0, 4700, 98, 7]`, i.e. `0.04700` and `98.7 %`. The loss saturates at `u32::MAX / 10⁵` (NaN
+/// gives 0): the hex bits printed beside it say what it was. Out of line: one copy for every line.
+#[inline(never)]
+fn readable(loss: f32, correct: u32, n: u32) -> [u32; 4] {
+    let l = (loss * 100_000.0 + 0.5) as u32;
+    let tenths = (correct * 1000 + n / 2) / n.max(1);
+    [l / 100_000, l % 100_000, tenths / 10, tenths % 10]
 }
 
 /// The full-data evaluation, the weights' hash, the stack peak and the `result` line; whether
 /// the accuracy reached [`MIN_ACCURACY`].
 #[inline(never)]
-fn finish(model: &mut State, trained: u32) -> bool {
+fn finish(model: &mut State, trained: u32, stack_usage: fn() -> StackUsage) -> bool {
     let ev = match evaluate(model, &wl::MICROFIT_DATASET_X, &wl::MICROFIT_DATASET_LABELS) {
         Ok(ev) => ev,
         Err(e) => {
@@ -151,25 +184,58 @@ fn finish(model: &mut State, trained: u32) -> bool {
             return false;
         }
     };
+    let _ = trained;
+    log_result(&ev, weights_hash(model), stack_usage())
+}
+
+/// The `eval`, `weights_hash`, `stack` and `result` lines of the full-data evaluation `ev`;
+/// whether its accuracy reached [`MIN_ACCURACY`].
+pub(crate) fn log_result<const N: usize>(
+    ev: &EpochReport<N>,
+    hash: u64,
+    stack: StackUsage,
+) -> bool {
     let acc = ev.metrics.accuracy();
+    let [loss, frac, pct, tenth] = readable(ev.data_loss, ev.metrics.correct, ev.metrics.samples);
     info!(
-        "eval data_loss={=u32:x} penalty={=u32:x} acc={=f32} correct={=u32} n={=u32}",
+        "eval loss {=u32}.{=u32:05} acc {=u32}.{=u32} % correct={=u32} n={=u32} | data_loss={=u32:x} penalty={=u32:x} acc={=u32:x}",
+        loss,
+        frac,
+        pct,
+        tenth,
+        ev.metrics.correct,
+        wl::SAMPLES as u32,
         ev.data_loss.to_bits(),
         ev.penalties.total().to_bits(),
-        acc,
-        ev.metrics.correct,
-        wl::SAMPLES as u32
+        acc.to_bits()
     );
-    let _ = trained;
-    info!("weights_hash={=u64:x}", weights_hash(model));
-    let stack = stack_usage();
+    info!("weights_hash={=u64:x}", hash);
     info!(
         "stack peak_bytes={=u32} size_bytes={=u32}",
         stack.peak_bytes, stack.size_bytes
     );
     let ok = acc >= MIN_ACCURACY;
-    info!("result acc={=f32} ok={=bool}", acc, ok);
+    info!(
+        "result acc {=u32}.{=u32} % ok={=bool} | acc={=u32:x}",
+        pct,
+        tenth,
+        ok,
+        acc.to_bits()
+    );
     ok
+}
+
+/// What a board does once [`run`] returned `ok`: blinks the LED once a second when the model
+/// reached the target accuracy, keeps it off otherwise.
+pub fn signal_forever<P: OutputPin, D: DelayNs>(ok: bool, led: &mut P, delay: &mut D) -> ! {
+    loop {
+        if ok {
+            blink(led, delay, 1);
+        } else {
+            let _ = led.set_low();
+        }
+        delay.delay_ms(800);
+    }
 }
 
 /// Blinks the LED `times` times (200 ms period).
@@ -180,4 +246,29 @@ pub fn blink<P: OutputPin, D: DelayNs>(led: &mut P, delay: &mut D, times: u32) {
         let _ = led.set_low();
         delay.delay_ms(100);
     }
+}
+
+/// An LED that is not there (QEMU's machines model none): every call does nothing.
+#[derive(Debug)]
+pub struct NoLed;
+
+impl embedded_hal::digital::ErrorType for NoLed {
+    type Error = core::convert::Infallible;
+}
+
+impl OutputPin for NoLed {
+    fn set_low(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+    fn set_high(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+/// No waiting (under QEMU).
+#[derive(Debug)]
+pub struct NoDelay;
+
+impl DelayNs for NoDelay {
+    fn delay_ns(&mut self, _ns: u32) {}
 }

@@ -1,6 +1,7 @@
 //! Firmware smoke tests under QEMU: W1 trains on an emulated Cortex-M4F (`mps2-an386`) to the
 //! target accuracy, the same program computes the very same bits on an emulated Cortex-M0
-//! (`microbit`, soft float), and the `l2` feature turns the kernel penalty on.
+//! (`microbit`, soft float) and an emulated RISC-V RV32IMAC (`virt`, soft float), and the `l2`
+//! feature turns the kernel penalty on.
 //!
 //! Each test builds the firmware with a nested `cargo build --profile fw` (shared target dir)
 //! and decodes its defmt log in-process (see `microfit_tests::qemu`). Without qemu-system-arm or
@@ -9,7 +10,7 @@
 
 use std::time::Duration;
 
-use microfit_tests::qemu::{FirmwareRun, M0, M4F, require_qemu};
+use microfit_tests::qemu::{Board, FirmwareRun, M0, M4F, RV32, require_qemu};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 const W1_EPOCHS: u32 = 50;
@@ -102,31 +103,44 @@ fn w1_trains_on_cortex_m4f() -> Result<(), String> {
     Ok(())
 }
 
-#[test]
-fn w1_on_cortex_m0_computes_the_same_bits_as_the_m4f() -> Result<(), String> {
-    let Some(m0) = require_qemu(M0)? else {
+/// W1 on a soft-float core (`board`) against the M4F: every epoch line, the final loss and the
+/// weights' hash are the same bits.
+fn same_bits_as_the_m4f(board: Board) -> Result<(), String> {
+    let Some(soft) = require_qemu(board)? else {
         return Ok(());
     };
     let Some(m4f) = require_qemu(M4F)? else {
         return Ok(());
     };
-    let soft = m0.build_and_run(&["qemu", "w1"], TIMEOUT)?;
+    let soft = soft.build_and_run(&["qemu", "w1"], TIMEOUT)?;
     check_w1(&soft)?;
     let hard = m4f.build_and_run(&["qemu", "w1"], TIMEOUT)?;
     check_w1(&hard)?;
     assert_eq!(
         soft.log.weights_hash, hard.log.weights_hash,
-        "weights differ between M0 (soft float) and M4F"
+        "weights differ between {} (soft float) and M4F",
+        board.label
     );
     assert_eq!(
         soft.log.epochs, hard.log.epochs,
-        "epoch lines differ between M0 and M4F"
+        "epoch lines differ between {} and M4F",
+        board.label
     );
     assert_eq!(
         soft.log.eval_data_loss.map(f32::to_bits),
         hard.log.eval_data_loss.map(f32::to_bits)
     );
     Ok(())
+}
+
+#[test]
+fn w1_on_cortex_m0_computes_the_same_bits_as_the_m4f() -> Result<(), String> {
+    same_bits_as_the_m4f(M0)
+}
+
+#[test]
+fn w1_on_riscv32_computes_the_same_bits_as_the_m4f() -> Result<(), String> {
+    same_bits_as_the_m4f(RV32)
 }
 
 #[test]
@@ -152,18 +166,21 @@ fn w1_with_kernel_l2_reports_a_penalty() -> Result<(), String> {
     Ok(())
 }
 
-/// A panic and a HardFault must fail the QEMU run (exit code 1 through semihosting), with the
-/// reason in the log, on both cores.
+/// A panic and a fault (HardFault on Arm, an illegal-instruction exception on RISC-V) must
+/// fail the QEMU run (exit code 1 through semihosting), with the reason in the log, on every
+/// core.
 #[test]
 fn panic_and_hardfault_exit_non_zero() -> Result<(), String> {
-    for board in [M4F, M0] {
+    for board in [M4F, M0, RV32] {
         let Some(qemu) = require_qemu(board)? else {
             continue;
         };
-        for (feature, logged) in [
-            ("fault-panic", "panic at "),
-            ("fault-hardfault", "HardFault pc="),
-        ] {
+        let fault = if board == RV32 {
+            "exception mcause=2 "
+        } else {
+            "HardFault pc="
+        };
+        for (feature, logged) in [("fault-panic", "panic at "), ("fault-hardfault", fault)] {
             let run = qemu.build_and_run(&["qemu", "w1", feature], Duration::from_secs(30))?;
             assert!(
                 !run.run.timed_out,

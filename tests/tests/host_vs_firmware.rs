@@ -12,7 +12,7 @@ use std::time::Duration;
 use microfit::core::layer::dense::DenseParams;
 use microfit::core::params::weights_hash;
 use microfit::core::prelude::*;
-use microfit_tests::qemu::{EpochLine, M4F, require_qemu};
+use microfit_tests::qemu::{Board, EpochLine, M0, M4F, RV32, require_qemu};
 
 type W1 = (Dense<4, 16>, Dense<16, 3>);
 
@@ -119,8 +119,8 @@ fn bits(e: &[EpochLine]) -> Vec<(u32, u32, u32, u32)> {
         .collect()
 }
 
-fn compare(features: &[&str], l2: f32) -> Result<(), String> {
-    let Some(qemu) = require_qemu(M4F)? else {
+fn compare(board: Board, features: &[&str], l2: f32) -> Result<(), String> {
+    let Some(qemu) = require_qemu(board)? else {
         return Ok(());
     };
     let fw = qemu.build_and_run(features, Duration::from_secs(120))?;
@@ -162,12 +162,25 @@ fn same_bits(fw: &microfit_tests::qemu::FirmwareRun, host: &HostRun) {
 
 #[test]
 fn w1_host_and_cortex_m4f_agree_bit_for_bit() -> Result<(), String> {
-    compare(&["qemu", "w1"], 0.0)
+    compare(M4F, &["qemu", "w1"], 0.0)
 }
 
 #[test]
 fn w1_with_l2_host_and_cortex_m4f_agree_bit_for_bit() -> Result<(), String> {
-    compare(&["qemu", "w1", "l2"], 1e-3)
+    compare(M4F, &["qemu", "w1", "l2"], 1e-3)
+}
+
+/// The Cortex-M0 (soft float through compiler-builtins, or the firmware's own routines on
+/// thumbv6m) against the host: the same bits.
+#[test]
+fn w1_host_and_cortex_m0_agree_bit_for_bit() -> Result<(), String> {
+    compare(M0, &["qemu", "w1"], 0.0)
+}
+
+/// The third instruction set: RISC-V RV32IMAC (QEMU `virt`, soft float) against the host.
+#[test]
+fn w1_host_and_riscv32_agree_bit_for_bit() -> Result<(), String> {
+    compare(RV32, &["qemu", "w1"], 0.0)
 }
 
 /// `microfit train` on the host, `microfit export --target firmware --with-data`, then the

@@ -19,15 +19,19 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::elf::{Elf, panic_sites};
-use crate::fw::{self, Arch, Log};
+use xtask::elf::{Elf, panic_sites};
+use xtask::harness::{self, Board, M0, M4F, Qemu, RV32};
 
-/// Instructions the marker call itself adds to each measured region (tools/qemu-icount/README.md).
-const MARKER_OVERHEAD: u64 = 4;
+/// Instructions the marker call itself adds to each measured region (tools/qemu-icount/README.md):
+/// on Thumb the marker's body (`push`, `mov`, `pop`) and the next `bl icount_mark`; on RISC-V
+/// its `ret` and the next call, `auipc ra` + `jalr` (rust-lld does not relax the calls here).
+fn marker_overhead(board: Board) -> u64 {
+    if board == RV32 { 3 } else { 4 }
+}
 
 struct Variant {
     name: &'static str,
-    arch: Arch,
+    arch: Board,
     features: &'static [&'static str],
     l2: f64,
 }
@@ -35,31 +39,37 @@ struct Variant {
 const VARIANTS: &[Variant] = &[
     Variant {
         name: "W1",
-        arch: Arch::M4f,
+        arch: M4F,
         features: &["qemu", "w1"],
         l2: 0.0,
     },
     Variant {
         name: "W1+L2",
-        arch: Arch::M4f,
+        arch: M4F,
         features: &["qemu", "w1", "l2"],
         l2: 1e-3,
     },
     Variant {
         name: "W2",
-        arch: Arch::M4f,
+        arch: M4F,
         features: &["qemu", "w2"],
         l2: 0.0,
     },
     Variant {
         name: "W2+L2",
-        arch: Arch::M4f,
+        arch: M4F,
         features: &["qemu", "w2", "l2"],
         l2: 1e-4,
     },
     Variant {
         name: "W1",
-        arch: Arch::M0,
+        arch: M0,
+        features: &["qemu", "w1"],
+        l2: 0.0,
+    },
+    Variant {
+        name: "W1",
+        arch: RV32,
         features: &["qemu", "w1"],
         l2: 0.0,
     },
@@ -67,7 +77,7 @@ const VARIANTS: &[Variant] = &[
 
 /// Builds the instruction-counting plugin into the target dir (again only when the source is newer).
 fn build_plugin(target: &Path) -> Result<PathBuf, String> {
-    let src = fw::root().join("tools/qemu-icount/icount_plugin.c");
+    let src = harness::workspace_root().join("tools/qemu-icount/icount_plugin.c");
     let out = target.join("libicount.so");
     let fresh = match (
         std::fs::metadata(&src).and_then(|m| m.modified()),
@@ -91,19 +101,6 @@ fn build_plugin(target: &Path) -> Result<PathBuf, String> {
     Ok(out)
 }
 
-/// Whether rustup (or the sysroot) has the standard library for `triple`.
-pub fn target_installed(triple: &str) -> bool {
-    let Ok(out) = Command::new("rustc").args(["--print", "sysroot"]).output() else {
-        return false;
-    };
-    let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    Path::new(&sysroot)
-        .join("lib/rustlib")
-        .join(triple)
-        .join("lib")
-        .is_dir()
-}
-
 fn sym_size(elf: &Elf<'_>, name: &str) -> u64 {
     elf.symbol(name).map(|s| u64::from(s.size)).unwrap_or(0)
 }
@@ -113,18 +110,19 @@ fn file_name(v: &Variant) -> String {
     format!(
         "{}-{}",
         v.name.to_lowercase().replace('+', "-"),
-        v.arch.label().to_lowercase()
+        v.arch.label.to_lowercase()
     )
 }
 
 fn bench_one(
     v: &Variant,
+    qemu: &Qemu,
     plugin: &Path,
     target: &Path,
     prof: usize,
 ) -> Result<serde_json::Value, String> {
     let file = file_name(v);
-    let elf_path = fw::build(v.arch, v.features, &file)?;
+    let elf_path = harness::build_firmware(v.arch, v.features, None, Some(&file))?;
     let bytes = std::fs::read(&elf_path).map_err(|e| format!("{}: {e}", elf_path.display()))?;
     let elf = Elf::parse(&bytes)?;
     let (text, data, bss) = elf.berkeley();
@@ -163,28 +161,20 @@ fn bench_one(
     ];
     eprintln!(
         "xtask: running {} on {} (QEMU {})",
-        v.name,
-        v.arch.label(),
-        v.arch.machine()
+        v.name, v.arch.label, v.arch.machine
     );
-    let run = fw::run_qemu(
-        v.arch.machine(),
-        &elf_path,
-        &extra,
-        Duration::from_secs(600),
-    )?;
-    let lines = fw::decode_defmt(&bytes, &run.stdout)?;
-    let log = Log::parse(&lines);
-    if run.timed_out || run.code != Some(0) {
-        for l in &lines {
+    let fw = qemu.run_elf(&elf_path, &extra, Duration::from_secs(600))?;
+    let log = &fw.log;
+    if fw.run.timed_out || fw.exit_code() != Some(0) {
+        for l in &fw.lines {
             eprintln!("  {l}");
         }
         return Err(format!(
             "{} on {}: QEMU exit {:?} (timed out: {})",
             v.name,
-            v.arch.label(),
-            run.code,
-            run.timed_out
+            v.arch.label,
+            fw.exit_code(),
+            fw.run.timed_out
         ));
     }
     let plugin_log =
@@ -205,18 +195,21 @@ fn bench_one(
         ));
     }
     let regions = marks.len() as u64 / 2;
-    if log.regions.is_some_and(|r| r != regions) {
+    if log.regions.is_some_and(|r| u64::from(r) != regions) {
         return Err(format!(
             "{}: {} measured regions but the log says {:?}",
             v.name, regions, log.regions
         ));
     }
-    let train_instr: u64 = marks.chunks(2).map(|p| p[1] - p[0] - MARKER_OVERHEAD).sum();
+    let train_instr: u64 = marks
+        .chunks(2)
+        .map(|p| p[1] - p[0] - marker_overhead(v.arch))
+        .sum();
     let samples = log
         .samples_trained
         .ok_or("no `trained samples=` line in the log")?;
     let stack = log
-        .peak_stack
+        .peak_stack_bytes
         .ok_or("no `stack peak_bytes=` line in the log")?;
     let per_sample = train_instr as f64 / samples as f64;
     // `PROF symbol N`: instructions per symbol between the first and the last marker (the
@@ -226,16 +219,16 @@ fn bench_one(
         .filter_map(|l| l.strip_prefix("PROF "))
         .filter_map(|l| {
             let (sym, n) = l.rsplit_once(' ')?;
-            Some((crate::elf::demangle(sym), n.trim().parse().ok()?))
+            Some((xtask::elf::demangle(sym), n.trim().parse().ok()?))
         })
         .collect();
     profile.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     profile.truncate(prof);
     Ok(json!({
         "workload": v.name,
-        "cpu": v.arch.label(),
-        "target": v.arch.triple(),
-        "machine": v.arch.machine(),
+        "cpu": v.arch.label,
+        "target": v.arch.target,
+        "machine": v.arch.machine,
         "features": v.features.join(","),
         "l2": v.l2,
         "epochs": log.epochs.len(),
@@ -252,11 +245,11 @@ fn bench_one(
         "bss_bytes": bss,
         "static_ram_bytes": data + bss,
         "peak_stack_bytes": stack,
-        "ram_total_bytes": data + bss + stack,
+        "ram_total_bytes": data + bss + u64::from(stack),
         "final_data_loss": log.eval_data_loss,
         "final_penalty": log.eval_penalty,
-        "final_accuracy": log.eval_acc,
-        "last_epoch_data_loss": log.epochs.last().map(|e| e.1),
+        "final_accuracy": log.eval_accuracy,
+        "last_epoch_data_loss": log.epochs.last().map(|e| e.data_loss),
         "weights_hash": log.weights_hash.map(|h| format!("{h:016x}")),
         "result_ok": log.result_ok,
         "panic_call_sites": panics.total(),
@@ -270,12 +263,14 @@ fn bench_one(
 }
 
 pub fn fw_bench(args: &[String]) -> Result<ExitCode, String> {
-    let (mut as_json, mut m0, mut prof, mut only) = (false, true, 0usize, None::<Vec<String>>);
+    let (mut as_json, mut prof, mut only) = (false, 0usize, None::<Vec<String>>);
+    let (mut m0, mut rv32) = (true, true);
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
             "--json" => as_json = true,
             "--no-m0" => m0 = false,
+            "--no-rv32" => rv32 = false,
             "--prof" => {
                 i += 1;
                 prof = args
@@ -305,45 +300,74 @@ pub fn fw_bench(args: &[String]) -> Result<ExitCode, String> {
             names.join(", ")
         ));
     }
-    let selected = |v: &&Variant| only.as_ref().is_none_or(|o| o.contains(&file_name(v)));
-    if !VARIANTS.iter().filter(selected).any(|v| v.arch == Arch::M0) {
-        m0 = false;
+    let wanted = |b: Board| match b.label {
+        "M0" => m0,
+        "RV32" => rv32,
+        _ => true,
+    };
+    let selected =
+        |v: &&Variant| only.as_ref().is_none_or(|o| o.contains(&file_name(v))) && wanted(v.arch);
+    // The M4F rows are the reference: their tools must be there. An M0 or RISC-V row whose
+    // emulator or target is missing is skipped with a warning.
+    let mut boards: Vec<Qemu> = Vec::new();
+    for b in harness::BOARDS {
+        if !VARIANTS.iter().filter(selected).any(|v| v.arch == b) {
+            continue;
+        }
+        let missing = harness::missing_tools(b);
+        if missing.is_empty() {
+            boards.push(Qemu::find(b)?);
+        } else if b == M4F {
+            return Err(format!("the M4F rows need {}", missing.join(" and ")));
+        } else {
+            eprintln!(
+                "xtask: WARNING: skipping the {} rows: missing {}",
+                b.label,
+                missing.join(" and ")
+            );
+        }
     }
-    fw::qemu_binary()?;
-    if !target_installed("thumbv7em-none-eabihf") {
-        return Err("rustup target thumbv7em-none-eabihf is missing (rustup target add thumbv7em-none-eabihf)".into());
-    }
-    if m0 && !target_installed("thumbv6m-none-eabi") {
-        eprintln!("xtask: WARNING: rustup target thumbv6m-none-eabi missing: skipping the M0 row");
-        m0 = false;
-    }
-    let target = fw::target_dir()?;
+    let target = target_dir()?;
     let plugin = build_plugin(&target)?;
     let mut rows = Vec::new();
-    for v in VARIANTS
-        .iter()
-        .filter(selected)
-        .filter(|v| m0 || v.arch != Arch::M0)
-    {
-        rows.push(bench_one(v, &plugin, &target, prof)?);
+    for v in VARIANTS.iter().filter(selected) {
+        if let Some(qemu) = boards.iter().find(|q| q.board == v.arch) {
+            rows.push(bench_one(v, qemu, &plugin, &target, prof)?);
+        }
     }
-    // The M0 (soft float) must compute the very same bits as the M4F.
+    // Every instruction set must compute the very same bits as the M4F.
     let hash = |w: &str, cpu: &str| {
         rows.iter()
             .find(|r| r["workload"] == w && r["cpu"] == cpu)
             .map(|r| r["weights_hash"].clone())
     };
-    let same_bits = match (hash("W1", "M4F"), hash("W1", "M0")) {
+    let same_as_m4f = |cpu: &str| match (hash("W1", "M4F"), hash("W1", cpu)) {
         (Some(a), Some(b)) => Some(a == b),
         _ => None,
     };
+    let (m0_same, rv32_same) = (same_as_m4f("M0"), same_as_m4f("RV32"));
     if as_json {
         let doc = json!({
             "tool": "cargo xtask fw-bench",
-            "qemu_machines": {"M4F": "mps2-an386 -cpu cortex-m4", "M0": "microbit"},
+            "qemu_machines": {
+                "M4F": "mps2-an386 -cpu cortex-m4",
+                "M0": "microbit",
+                "RV32": "virt -bios none",
+            },
+            "qemu_binaries": {
+                "M4F": M4F.qemu,
+                "M0": M0.qemu,
+                "RV32": RV32.qemu,
+            },
             "profile": "fw",
-            "marker_overhead_per_region": MARKER_OVERHEAD,
-            "w1_m0_weights_equal_m4f": same_bits,
+            "marker_overhead_per_region": marker_overhead(M4F),
+            "marker_overhead_per_region_by_cpu": {
+                "M4F": marker_overhead(M4F),
+                "M0": marker_overhead(M0),
+                "RV32": marker_overhead(RV32),
+            },
+            "w1_m0_weights_equal_m4f": m0_same,
+            "w1_rv32_weights_equal_m4f": rv32_same,
             "rows": rows,
         });
         println!(
@@ -356,18 +380,42 @@ pub fn fw_bench(args: &[String]) -> Result<ExitCode, String> {
         if prof > 0 {
             print_profiles(&rows);
         }
-        if let Some(s) = same_bits {
-            println!(
-                "W1 weights hash, M0 (soft float) vs M4F: {}",
-                if s { "identical" } else { "DIFFERENT" }
-            );
+        for (cpu, same) in [
+            ("M0 (soft float)", m0_same),
+            ("RV32 (soft float)", rv32_same),
+        ] {
+            if let Some(s) = same {
+                println!(
+                    "W1 weights hash, {cpu} vs M4F: {}",
+                    if s { "identical" } else { "DIFFERENT" }
+                );
+            }
         }
     }
-    Ok(if same_bits == Some(false) {
+    Ok(if m0_same == Some(false) || rv32_same == Some(false) {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The workspace target directory (honours `CARGO_TARGET_DIR` and `build.target-dir`).
+fn target_dir() -> Result<PathBuf, String> {
+    let out = Command::new(harness::cargo())
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .current_dir(harness::workspace_root())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cargo metadata: {e}"))?;
+    if !out.status.success() {
+        return Err("cargo metadata failed".into());
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("cargo metadata: {e}"))?;
+    v["target_directory"]
+        .as_str()
+        .map(PathBuf::from)
+        .ok_or_else(|| "cargo metadata: no target_directory".into())
 }
 
 fn print_panic_details(rows: &[serde_json::Value]) {

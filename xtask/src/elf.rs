@@ -1,5 +1,5 @@
-//! Just enough of ELF32 (little-endian, ARM) to read section sizes, symbols and code bytes,
-//! plus a Thumb branch decoder for the panic-site count. No binutils needed: Debian's `size`
+//! Just enough of ELF32 (little-endian, Arm or RISC-V) to read section sizes, symbols and code
+//! bytes, plus Thumb and RISC-V branch decoders for the panic-site count. No binutils needed: Debian's `size`
 //! and `nm` would do for the sizes (they read ARM ELFs), but its `objdump` does not know ARM,
 //! and `llvm-objdump` needs the `llvm-tools` rustup component.
 
@@ -30,6 +30,8 @@ pub struct Symbol {
 #[derive(Debug)]
 pub struct Elf<'a> {
     pub bytes: &'a [u8],
+    /// `e_machine`: 40 Arm, 243 RISC-V.
+    pub machine: u16,
     pub sections: Vec<Section>,
     pub symbols: Vec<Symbol>,
 }
@@ -40,6 +42,7 @@ const SHT_NOBITS: u32 = 8;
 const SHF_WRITE: u32 = 1;
 const SHF_ALLOC: u32 = 2;
 const STT_FUNC: u8 = 2;
+const EM_RISCV: u16 = 243;
 
 fn u16_at(b: &[u8], o: usize) -> Result<u16, String> {
     b.get(o..o + 2)
@@ -114,6 +117,7 @@ impl<'a> Elf<'a> {
         }
         Ok(Self {
             bytes,
+            machine: u16_at(bytes, 18)?,
             sections: raw.into_iter().map(|r| r.1).collect(),
             symbols,
         })
@@ -122,10 +126,15 @@ impl<'a> Elf<'a> {
     /// Berkeley sizes, as `size` prints them: `text` = allocated read-only sections with
     /// contents (vector table, code, rodata), `data` = allocated writable sections with
     /// contents, `bss` = allocated sections without contents. Flash = text + data,
-    /// static RAM = data + bss.
+    /// static RAM = data + bss. riscv-rt's `.stack` and `.heap` sections (the room reserved
+    /// for them, not static data) are left out; the stack is measured separately.
     pub fn berkeley(&self) -> (u64, u64, u64) {
         let (mut text, mut data, mut bss) = (0, 0, 0);
-        for s in self.sections.iter().filter(|s| s.flags & SHF_ALLOC != 0) {
+        for s in self
+            .sections
+            .iter()
+            .filter(|s| s.flags & SHF_ALLOC != 0 && s.name != ".stack" && s.name != ".heap")
+        {
             let size = u64::from(s.size);
             match (s.kind, s.flags & SHF_WRITE != 0) {
                 (SHT_NOBITS, _) => bss += size,
@@ -352,8 +361,16 @@ pub fn panic_sites(elf: &Elf<'_>, root: &str) -> Result<PanicReport, String> {
     let mut sites: BTreeMap<(String, String), usize> = BTreeMap::new();
     while let Some(a) = queue.pop_front() {
         let f = funcs[&a].clone();
-        report.indirect += indirect_branches(elf, &f, &data_ranges);
-        for (_pc, t) in branch_targets(elf, &f, &data_ranges) {
+        let (targets, indirect) = if elf.machine == EM_RISCV {
+            riscv_branches(elf, &f)
+        } else {
+            (
+                branch_targets(elf, &f, &data_ranges),
+                indirect_branches(elf, &f, &data_ranges),
+            )
+        };
+        report.indirect += indirect;
+        for (_pc, t) in targets {
             let Some(callee) = funcs.get(&t) else {
                 continue;
             };
@@ -371,6 +388,105 @@ pub fn panic_sites(elf: &Elf<'_>, root: &str) -> Result<PanicReport, String> {
     report.reachable = seen.len();
     report.sites = sites.into_iter().map(|((a, b), n)| (a, b, n)).collect();
     Ok(report)
+}
+
+/// RISC-V (RV32IC): the direct branch targets leaving `f` — `jal`, `c.jal`, `c.j`, `auipc` +
+/// `jalr` pairs (calls the linker did not relax), and conditional branches (`b*`, `c.beqz`,
+/// `c.bnez`) that leave the function — and the number of indirect jumps and calls (`jalr` and
+/// `c.jr`/`c.jalr` other than a return through `ra` or an `auipc` pair).
+fn riscv_branches(elf: &Elf<'_>, f: &Func) -> (Vec<(u32, u32)>, usize) {
+    let (mut out, mut indirect) = (Vec::new(), 0usize);
+    let Some(code) = elf.bytes_at(f.start, f.size) else {
+        return (out, 0);
+    };
+    let inside = |t: u32| t >= f.start && t < f.start + f.size;
+    // The last `auipc`: (pc, rd, upper immediate).
+    let mut auipc: Option<(u32, u32, u32)> = None;
+    let mut i = 0usize;
+    while i + 2 <= code.len() {
+        let pc = f.start + i as u32;
+        let lo = u16::from_le_bytes([code[i], code[i + 1]]) as u32;
+        if lo & 3 == 3 {
+            if i + 4 > code.len() {
+                break;
+            }
+            let w = lo | (u16::from_le_bytes([code[i + 2], code[i + 3]]) as u32) << 16;
+            let (opcode, rd, rs1) = (w & 0x7f, (w >> 7) & 31, (w >> 15) & 31);
+            let prev = auipc.take();
+            match opcode {
+                0x17 => auipc = Some((pc, rd, w & 0xffff_f000)),
+                0x6f => {
+                    let imm = ((w >> 31) << 20)
+                        | (((w >> 21) & 0x3ff) << 1)
+                        | (((w >> 20) & 1) << 11)
+                        | (((w >> 12) & 0xff) << 12);
+                    let t = pc.wrapping_add(sign_extend(imm, 21));
+                    if rd != 0 || !inside(t) {
+                        out.push((pc, t));
+                    }
+                }
+                0x63 => {
+                    let imm = ((w >> 31) << 12)
+                        | (((w >> 25) & 0x3f) << 5)
+                        | (((w >> 8) & 0xf) << 1)
+                        | (((w >> 7) & 1) << 11);
+                    let t = pc.wrapping_add(sign_extend(imm, 13));
+                    if !inside(t) {
+                        out.push((pc, t));
+                    }
+                }
+                0x67 => {
+                    let imm = sign_extend(w >> 20, 12);
+                    match prev {
+                        Some((apc, ard, upper)) if ard == rs1 => {
+                            out.push((pc, apc.wrapping_add(upper).wrapping_add(imm)));
+                        }
+                        _ if rd == 0 && rs1 == 1 && imm == 0 => {} // ret
+                        _ => indirect += 1,
+                    }
+                }
+                _ => {}
+            }
+            i += 4;
+        } else {
+            auipc = None;
+            let (op, funct3) = (lo & 3, lo >> 13);
+            if op == 1 && (funct3 == 1 || funct3 == 5) {
+                // c.jal (RV32) / c.j: offset[11|4|9:8|10|6|7|3:1|5].
+                let imm = (((lo >> 12) & 1) << 11)
+                    | (((lo >> 11) & 1) << 4)
+                    | (((lo >> 9) & 3) << 8)
+                    | (((lo >> 8) & 1) << 10)
+                    | (((lo >> 7) & 1) << 6)
+                    | (((lo >> 6) & 1) << 7)
+                    | (((lo >> 3) & 7) << 1)
+                    | (((lo >> 2) & 1) << 5);
+                let t = pc.wrapping_add(sign_extend(imm, 12));
+                if funct3 == 1 || !inside(t) {
+                    out.push((pc, t));
+                }
+            } else if op == 1 && (funct3 == 6 || funct3 == 7) {
+                // c.beqz / c.bnez: offset[8|4:3] = [12|11:10], offset[7:6|2:1|5] = [6:5|4:3|2].
+                let imm = (((lo >> 12) & 1) << 8)
+                    | (((lo >> 10) & 3) << 3)
+                    | (((lo >> 5) & 3) << 6)
+                    | (((lo >> 3) & 3) << 1)
+                    | (((lo >> 2) & 1) << 5);
+                let t = pc.wrapping_add(sign_extend(imm, 9));
+                if !inside(t) {
+                    out.push((pc, t));
+                }
+            } else if op == 2 && funct3 == 4 && (lo >> 2) & 31 == 0 && (lo >> 7) & 31 != 0 {
+                // c.jr rs1 (bit 12 clear) / c.jalr rs1 (bit 12 set); `c.jr ra` is a return.
+                let (link, rs1) = ((lo >> 12) & 1 == 1, (lo >> 7) & 31);
+                if link || rs1 != 1 {
+                    indirect += 1;
+                }
+            }
+            i += 2;
+        }
+    }
+    (out, indirect)
 }
 
 /// `blx rN` and `bx rN` (other than `bx lr`) in the code of `f`.
@@ -428,6 +544,54 @@ mod tests {
         ] {
             assert!(!is_panic_entry(n), "{n}");
         }
+    }
+
+    /// Hand-assembled RV32IC: `jal ra, +8` / `c.j -2` / `auipc t1, 0; jalr ra, 16(t1)` /
+    /// `jalr a5` / `ret` (`jalr x0, 0(ra)`) / `c.jr ra` / `c.jalr a0` / `c.jal +8` (encodings
+    /// checked with `llvm-mc -triple=riscv32 -mattr=+c -show-encoding`).
+    #[test]
+    fn riscv_decoder() {
+        let code: Vec<u8> = [
+            0x0080_00ef_u32.to_le_bytes().to_vec(), // 0x00: jal ra, 0x08
+            0xbffd_u16.to_le_bytes().to_vec(),      // 0x04: c.j 0x02
+            0x0000_0317_u32.to_le_bytes().to_vec(), // 0x06: auipc t1, 0
+            0x0103_00e7_u32.to_le_bytes().to_vec(), // 0x0a: jalr ra, 16(t1) -> 0x16
+            0x0007_80e7_u32.to_le_bytes().to_vec(), // 0x0e: jalr ra, 0(a5)
+            0x0000_8067_u32.to_le_bytes().to_vec(), // 0x12: ret
+            0x8082_u16.to_le_bytes().to_vec(),      // 0x16: c.jr ra
+            0x9502_u16.to_le_bytes().to_vec(),      // 0x18: c.jalr a0
+            0x2021_u16.to_le_bytes().to_vec(),      // 0x1a: c.jal 0x22
+        ]
+        .concat();
+        let elf = Elf {
+            bytes: &code,
+            machine: EM_RISCV,
+            sections: vec![Section {
+                name: ".text".into(),
+                kind: SHT_PROGBITS,
+                flags: SHF_ALLOC | 0x4,
+                addr: 0x100,
+                offset: 0,
+                size: code.len() as u32,
+            }],
+            symbols: Vec::new(),
+        };
+        // As one function at 0x100: the jal (a call) and the auipc pair; c.j stays inside.
+        let f = Func {
+            name: "f".into(),
+            start: 0x100,
+            size: code.len() as u32,
+        };
+        let (targets, indirect) = riscv_branches(&elf, &f);
+        assert_eq!(targets, [(0x100, 0x108), (0x10a, 0x116), (0x11a, 0x122)]);
+        assert_eq!(indirect, 2);
+        // A function of 4 bytes at 0x104 (the c.j and beyond): c.j leaves it.
+        let g = Func {
+            name: "g".into(),
+            start: 0x104,
+            size: 2,
+        };
+        assert_eq!(riscv_branches(&elf, &g).0, [(0x104, 0x102)]);
     }
 
     #[test]
