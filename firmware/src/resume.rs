@@ -1,55 +1,18 @@
-//! Training that resumes after a reset (feature `persist`): the workload's model with an
-//! optimizer whose state can be restored, a checkpoint after every epoch
-//! ([`crate::persist`]), and the app that resumes from the last one.
-//!
-//! The model is [`crate::train`]'s (same layers, loss and Adam hyperparameters, the chip's
-//! square root), with the core's [`Adam`] in place of `ChipAdam`: `Adam` lets the slots and the
-//! step count be set (`m_mut`, `v_mut`, `set_iterations`), and it is stepped with the same
-//! constant configuration (`Adam::step_with_config`), so the bits are the same as the firmware's
-//! plain run (tested below, and on QEMU by `tests/tests/persist_qemu.rs`).
+//! Training that resumes after a reset (feature `persist`): the firmware's own model
+//! ([`crate::train::Model`]: the core's engine, the same code and bits as a plain run) with a
+//! checkpoint after every epoch ([`crate::persist`]: the weights, Adam's `m` and `v`, its step
+//! count and the epoch), and the app that resumes from the last one.
 
 use embedded_storage::nor_flash::NorFlash;
-use microfit_core::layer::constant::Const;
-use microfit_core::optim::{Adam, Optimizer};
-use microfit_core::params::{Params, ZeroParams};
-use microfit_core::prelude::*;
-use microfit_core::train::EpochReport;
+use microfit_core::optim::Optimizer;
+use microfit_core::params::ZeroParams;
 
 use crate::persist::{Checkpoints, ParamSets, PersistError, Progress};
-use crate::train::{ADAM, LOSS, Layers, ONE_MINUS, Weights};
+use crate::train::{Model, Weights};
 
-/// Keras Adam with the workload's constant hyperparameters ([`ADAM`], [`ONE_MINUS`]) and the
-/// chip's square root, as `crate::train::ChipAdam`, over the core's [`Adam`] (restorable).
-#[derive(Clone, Debug)]
-pub struct ResumableAdam<P>(pub Adam<P>);
-
-impl<P: Params> Optimizer<P> for ResumableAdam<P> {
-    const SLOTS: usize = 2;
-    #[inline]
-    fn step(&mut self, w: &mut P, g: &mut P) {
-        self.0
-            .step_with_config(&ADAM, ONE_MINUS, w, g, crate::fpu::sqrt);
-    }
-    fn iterations(&self) -> u32 {
-        self.0.iterations()
-    }
-    fn reset(&mut self) {
-        Optimizer::reset(&mut self.0);
-    }
-}
-
-/// The workload's model and a restorable Adam: a [`ParamSets`] of three sets — the weights,
-/// Adam's `m`, Adam's `v`.
-#[derive(Clone, Debug)]
-pub struct Resumable<const I: usize, const H: usize, const O: usize, const L2B: u32> {
-    /// Weights, gradients, activation buffers.
-    pub net: Network<Layers<I, H, O, L2B>>,
-    /// Adam and its slots.
-    pub opt: ResumableAdam<Weights<I, H, O>>,
-}
-
+/// A checkpoint of [`Model`] is three parameter sets: the weights, Adam's `m`, Adam's `v`.
 impl<const I: usize, const H: usize, const O: usize, const L2B: u32> ParamSets
-    for Resumable<I, H, O, L2B>
+    for Model<I, H, O, L2B>
 {
     type P = Weights<I, H, O>;
     fn sets(&self) -> usize {
@@ -58,118 +21,56 @@ impl<const I: usize, const H: usize, const O: usize, const L2B: u32> ParamSets
     fn set(&self, i: usize) -> &Self::P {
         match i {
             0 => &self.net.params,
-            1 => self.opt.0.m(),
-            _ => self.opt.0.v(),
+            1 => self.opt.state.m(),
+            _ => self.opt.state.v(),
         }
     }
     fn set_mut(&mut self, i: usize) -> &mut Self::P {
         match i {
             0 => &mut self.net.params,
-            1 => self.opt.0.m_mut(),
-            _ => self.opt.0.v_mut(),
+            1 => self.opt.state.m_mut(),
+            _ => self.opt.state.v_mut(),
         }
     }
 }
 
-/// Bytes of the checkpoint buffer for the workload `Resumable<I, H, O, _>`.
+/// Bytes of the checkpoint buffer for `Model<I, H, O, _>`.
 pub const fn buffer_len<const I: usize, const H: usize, const O: usize>() -> usize {
     crate::persist::buffer_len(3, <Weights<I, H, O> as ZeroParams>::LEN)
 }
 
-impl<const I: usize, const H: usize, const O: usize, const L2B: u32> Resumable<I, H, O, L2B> {
-    /// Zero weights and a fresh Adam with [`ADAM`].
-    pub fn zeroed() -> Self {
-        Resumable {
-            net: Network::with_params(Const::new(), ZeroParams::zeroed()),
-            opt: ResumableAdam(Adam::new_unchecked(ADAM)),
-        }
-    }
+/// Stores the state of `model` after `epoch` finished epochs (replacing the previous
+/// checkpoint).
+///
+/// # Errors
+/// Flash errors.
+pub fn save<F: NorFlash, const I: usize, const H: usize, const O: usize, const L2B: u32>(
+    model: &Model<I, H, O, L2B>,
+    store: &mut Checkpoints<F>,
+    buffer: &mut [u8],
+    epoch: u32,
+) -> Result<(), PersistError<F::Error>> {
+    let progress = Progress {
+        epoch,
+        iterations: model.opt.iterations(),
+    };
+    store.save(buffer, progress, model)
+}
 
-    /// Checks [`ADAM`], resets the optimizer and loads the initial weights: a fresh start.
-    ///
-    /// # Errors
-    /// Invalid hyperparameters (`Error::InvalidHyperparameter`).
-    pub fn start(
-        &mut self,
-        kernel0: &[[f32; H]; I],
-        bias0: &[f32; H],
-        kernel1: &[[f32; O]; H],
-        bias1: &[f32; O],
-    ) -> Result<(), Error> {
-        ADAM.validate()?;
-        Optimizer::reset(&mut self.opt);
-        let w = &mut self.net.params;
-        w.0.kernel
-            .as_flattened_mut()
-            .copy_from_slice(kernel0.as_flattened());
-        w.0.bias.copy_from_slice(bias0);
-        w.1.kernel
-            .as_flattened_mut()
-            .copy_from_slice(kernel1.as_flattened());
-        w.1.bias.copy_from_slice(bias1);
-        Ok(())
+/// Restores the last checkpoint into `model`, if any: the epochs it had finished.
+///
+/// # Errors
+/// Flash errors or a checkpoint of another model; the state is then untouched.
+pub fn resume<F: NorFlash, const I: usize, const H: usize, const O: usize, const L2B: u32>(
+    model: &mut Model<I, H, O, L2B>,
+    store: &mut Checkpoints<F>,
+    buffer: &mut [u8],
+) -> Result<Option<Progress>, PersistError<F::Error>> {
+    let found = store.load(buffer, model)?;
+    if let Some(p) = found {
+        model.opt.state.set_iterations(p.iterations);
     }
-
-    /// One epoch over `x`/`labels` in file order (as `crate::train::train_epoch`).
-    ///
-    /// # Errors
-    /// Shape, label and non-finite errors of the core's training step.
-    pub fn train_epoch<const N: usize>(
-        &mut self,
-        x: &[[f32; I]],
-        labels: &[u32],
-        batch_size: usize,
-        report: &mut EpochReport<N>,
-    ) -> Result<(), Error> {
-        let data = Samples::new(x.as_flattened(), I, Targets::Classes(labels))?;
-        microfit_core::train::fit_epoch_into(
-            &mut self.net,
-            &mut self.opt,
-            LOSS,
-            &data,
-            batch_size,
-            None,
-            report,
-        )
-    }
-
-    /// Stores the state after `epoch` finished epochs (replacing the previous checkpoint).
-    ///
-    /// # Errors
-    /// Flash errors.
-    pub fn save<F: NorFlash>(
-        &self,
-        store: &mut Checkpoints<F>,
-        buffer: &mut [u8],
-        epoch: u32,
-    ) -> Result<(), PersistError<F::Error>> {
-        let progress = Progress {
-            epoch,
-            iterations: self.opt.iterations(),
-        };
-        store.save(buffer, progress, self)
-    }
-
-    /// Restores the last checkpoint, if any: the epochs it had finished.
-    ///
-    /// # Errors
-    /// Flash errors or a checkpoint of another model; the state is then untouched.
-    pub fn resume<F: NorFlash>(
-        &mut self,
-        store: &mut Checkpoints<F>,
-        buffer: &mut [u8],
-    ) -> Result<Option<Progress>, PersistError<F::Error>> {
-        let found = store.load(buffer, self)?;
-        if let Some(p) = found {
-            self.opt.0.set_iterations(p.iterations);
-        }
-        Ok(found)
-    }
-
-    /// FNV-1a 64 of the weights (`microfit_core::params::weights_hash`).
-    pub fn weights_hash(&self) -> u64 {
-        microfit_core::params::weights_hash(&self.net.params)
-    }
+    Ok(found)
 }
 
 #[cfg(target_os = "none")]
@@ -181,15 +82,15 @@ mod app {
     use embedded_hal::digital::OutputPin;
     use embedded_storage::nor_flash::NorFlash;
 
-    use super::Resumable;
     use crate::app::{L2, log_epoch, log_result, log_start};
     use crate::measure::{StackUsage, icount_mark};
     use crate::persist::Checkpoints;
+    use crate::train::{Model, evaluate, train_epoch, weights_hash};
     use crate::workload as wl;
     use microfit_core::train::EpochReport;
 
-    /// The selected workload's resumable state.
-    pub type State = Resumable<{ wl::INPUTS }, { wl::HIDDEN }, { wl::CLASSES }, { L2.to_bits() }>;
+    /// The selected workload's model (what a checkpoint holds).
+    pub type State = Model<{ wl::INPUTS }, { wl::HIDDEN }, { wl::CLASSES }, { L2.to_bits() }>;
 
     /// The app of `crate::app::run`, resuming from the last checkpoint in `store` and saving one
     /// after every epoch. `after_save(epoch)` runs after each checkpoint (a test resets the chip
@@ -207,7 +108,7 @@ mod app {
         stack_usage: fn() -> StackUsage,
     ) -> bool {
         let mut buf = [0u8; super::buffer_len::<{ wl::INPUTS }, { wl::HIDDEN }, { wl::CLASSES }>()];
-        if let Err(e) = state.start(
+        if let Err(e) = state.load(
             &wl::MICROFIT_INIT_DENSE_0_KERNEL,
             &wl::MICROFIT_INIT_DENSE_0_BIAS,
             &wl::MICROFIT_INIT_DENSE_1_KERNEL,
@@ -217,7 +118,7 @@ mod app {
             return false;
         }
         log_start();
-        let first = match state.resume(store, &mut buf) {
+        let first = match super::resume(state, store, &mut buf) {
             Ok(Some(p)) => {
                 info!("resume epoch={=u32} steps={=u32}", p.epoch, p.iterations);
                 p.epoch
@@ -230,7 +131,7 @@ mod app {
                 // A checkpoint of another model (or a damaged one): start over; the next save
                 // replaces it.
                 defmt::warn!("checkpoint not used: {}", e);
-                let _ = state.start(
+                let _ = state.load(
                     &wl::MICROFIT_INIT_DENSE_0_KERNEL,
                     &wl::MICROFIT_INIT_DENSE_0_BIAS,
                     &wl::MICROFIT_INIT_DENSE_1_KERNEL,
@@ -244,7 +145,8 @@ mod app {
         let mut trained = 0u32;
         for epoch in first + 1..=wl::EPOCHS {
             icount_mark();
-            let done = state.train_epoch(
+            let done = train_epoch(
+                state,
                 &wl::MICROFIT_DATASET_X,
                 &wl::MICROFIT_DATASET_LABELS,
                 wl::BATCH_SIZE,
@@ -257,7 +159,7 @@ mod app {
             }
             trained += r.metrics.samples;
             log_epoch(epoch, &r);
-            if let Err(e) = state.save(store, &mut buf, epoch) {
+            if let Err(e) = super::save(state, store, &mut buf, epoch) {
                 defmt::error!("checkpoint after epoch {=u32}: {}", epoch, e);
                 return false;
             }
@@ -270,24 +172,14 @@ mod app {
             microfit_core::optim::Optimizer::iterations(&state.opt),
             wl::EPOCHS - first
         );
-        let ev = match microfit_core::train::evaluate(
-            &mut state.net,
-            crate::train::LOSS,
-            &microfit_core::prelude::Samples::new(
-                wl::MICROFIT_DATASET_X.as_flattened(),
-                wl::INPUTS,
-                microfit_core::prelude::Targets::Classes(&wl::MICROFIT_DATASET_LABELS),
-            )
-            .unwrap_or_else(|_| defmt::panic!("bundled dataset")),
-            wl::SAMPLES,
-        ) {
+        let ev = match evaluate(state, &wl::MICROFIT_DATASET_X, &wl::MICROFIT_DATASET_LABELS) {
             Ok(ev) => ev,
             Err(e) => {
                 defmt::error!("evaluation: {}", e);
                 return false;
             }
         };
-        log_result(&ev, state.weights_hash(), stack_usage())
+        log_result(&ev, weights_hash(state), stack_usage())
     }
 }
 
@@ -296,8 +188,9 @@ mod tests {
     use super::*;
     use crate::persist::sim::{SimError, SimFlash};
     use crate::workload as wl;
+    use microfit_core::train::EpochReport;
 
-    type W1 = Resumable<{ wl::INPUTS }, { wl::HIDDEN }, { wl::CLASSES }, 0>;
+    type W1 = Model<{ wl::INPUTS }, { wl::HIDDEN }, { wl::CLASSES }, 0>;
     const BUF: usize = buffer_len::<{ wl::INPUTS }, { wl::HIDDEN }, { wl::CLASSES }>();
     /// Epochs of the power-cut runs.
     const EPOCHS: u32 = 6;
@@ -307,7 +200,7 @@ mod tests {
 
     fn fresh() -> Box<W1> {
         let mut m = Box::new(W1::zeroed());
-        m.start(
+        m.load(
             &wl::MICROFIT_INIT_DENSE_0_KERNEL,
             &wl::MICROFIT_INIT_DENSE_0_BIAS,
             &wl::MICROFIT_INIT_DENSE_1_KERNEL,
@@ -345,21 +238,21 @@ mod tests {
             let mut model = fresh();
             let mut store = Checkpoints::new(&mut *flash, 0..8 * 2048).unwrap();
             let mut buf = [0u8; BUF];
-            let resumed = model.resume(&mut store, &mut buf);
+            let resumed = resume(&mut model, &mut store, &mut buf);
             if is_cut(&resumed) {
                 continue 'boot; // sequential-storage repairs as it reads: that can be cut too
             }
             let first = resumed.unwrap().map_or(0, |p| p.epoch);
             let mut r = EpochReport::<0>::default();
             for epoch in first + 1..=EPOCHS {
-                model
-                    .train_epoch(
-                        &wl::MICROFIT_DATASET_X,
-                        &wl::MICROFIT_DATASET_LABELS,
-                        wl::BATCH_SIZE,
-                        &mut r,
-                    )
-                    .unwrap();
+                crate::train::train_epoch(
+                    &mut model,
+                    &wl::MICROFIT_DATASET_X,
+                    &wl::MICROFIT_DATASET_LABELS,
+                    wl::BATCH_SIZE,
+                    &mut r,
+                )
+                .unwrap();
                 let bits = r.data_loss.to_bits();
                 let slot = &mut losses[epoch as usize - 1];
                 assert!(
@@ -367,35 +260,22 @@ mod tests {
                     "epoch {epoch} rerun after a cut at {cut:?} gave other bits"
                 );
                 *slot = Some(bits);
-                let saved = model.save(&mut store, &mut buf, epoch);
+                let saved = save(&model, &mut store, &mut buf, epoch);
                 if is_cut(&saved) {
                     continue 'boot;
                 }
                 saved.unwrap();
             }
             let losses = losses.into_iter().map(|b| b.unwrap()).collect();
-            return (losses, model.weights_hash(), boots);
+            return (losses, crate::train::weights_hash(&model), boots);
         }
     }
 
-    /// The resumable model trains exactly as the firmware's plain one (`crate::train::Model`
-    /// with `ChipAdam`): same bits after every epoch.
+    /// Checkpointing changes nothing: the run with a checkpoint after every epoch trains
+    /// exactly as a plain run of the same model (same bits after every epoch).
     #[test]
-    fn resumable_model_trains_as_the_plain_one() {
-        let mut plain = Box::new(crate::train::Model::<
-            { wl::INPUTS },
-            { wl::HIDDEN },
-            { wl::CLASSES },
-            0,
-        >::zeroed());
-        plain
-            .load(
-                &wl::MICROFIT_INIT_DENSE_0_KERNEL,
-                &wl::MICROFIT_INIT_DENSE_0_BIAS,
-                &wl::MICROFIT_INIT_DENSE_1_KERNEL,
-                &wl::MICROFIT_INIT_DENSE_1_BIAS,
-            )
-            .unwrap();
+    fn checkpointed_run_trains_as_a_plain_one() {
+        let mut plain = fresh();
         let mut flash = Flash::new();
         let (losses, hash, boots) = device(&mut flash, None);
         assert_eq!(boots, 1);
@@ -451,8 +331,8 @@ mod tests {
             )
             .unwrap();
         let mut model = fresh();
-        let before = model.weights_hash();
-        let got = model.resume(&mut store, &mut buf);
+        let before = crate::train::weights_hash(&model);
+        let got = resume(&mut model, &mut store, &mut buf);
         assert_eq!(
             got,
             Err(PersistError::Mismatch {
@@ -460,6 +340,6 @@ mod tests {
                 expected: (3, 131)
             })
         );
-        assert_eq!(model.weights_hash(), before);
+        assert_eq!(crate::train::weights_hash(&model), before);
     }
 }

@@ -153,6 +153,21 @@ impl<P: Params> AdamState<P> {
         self.t = 0;
     }
 
+    /// `m`, mutable (restoring a checkpoint).
+    pub fn m_mut(&mut self) -> &mut P {
+        &mut self.m
+    }
+
+    /// `v`, mutable (restoring a checkpoint).
+    pub fn v_mut(&mut self) -> &mut P {
+        &mut self.v
+    }
+
+    /// Sets the step count (restoring a checkpoint).
+    pub fn set_iterations(&mut self, t: u32) {
+        self.t = t;
+    }
+
     /// One Keras Adam update of `w` from `g` with the hyperparameters `config` and Keras'
     /// `(1 - β1, 1 - β2)` (see [`keras_one_minus`]: a firmware evaluates them at compile time),
     /// its loops run by the backend `B` ([`Backend::adam_update`]; `B::sqrt` is the square
