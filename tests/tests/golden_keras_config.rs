@@ -69,7 +69,9 @@ fn written_config_has_the_shape_of_the_real_one() {
     };
     let (spec, _) = spec_from_keras_value(&real).expect("keras_model_config");
     let mut ours = spec_to_keras_config(&spec).expect("write");
-    // Only the layer names differ: Keras' were given (d1, d2), ours are the automatic ones.
+    // Only the names differ: Keras' layer names were given (d1, d2), ours are the automatic
+    // ones, and the model's is Keras' session counter (`sequential`, `sequential_69`, ...).
+    ours["name"] = real["name"].clone();
     let names: Vec<Value> = real["layers"]
         .as_array()
         .unwrap()
