@@ -21,7 +21,10 @@ mod firmware {
     use microfit_firmware::app;
 
     #[entry]
+    #[cfg_attr(feature = "powf-check", allow(unreachable_code, unused))]
     fn main() -> ! {
+        #[cfg(all(feature = "powf-check", feature = "qemu"))]
+        board::exit(microfit_firmware::powf_check::run()); // a test image: nothing trained
         // The model lives in `main`'s frame, which never returns: RAM = .data + .bss + this
         // stack (a `static` would sit in `.data`, costing its size in flash too). `zeroed`
         // writes it in place (see `Model::zeroed`).
@@ -108,7 +111,7 @@ mod firmware {
             exit(false)
         }
 
-        fn exit(ok: bool) -> ! {
+        pub fn exit(ok: bool) -> ! {
             debug::exit(if ok {
                 debug::EXIT_SUCCESS
             } else {

@@ -212,6 +212,20 @@ impl Qemu {
         features: &[&str],
         workload: Option<&Path>,
     ) -> Result<PathBuf, String> {
+        self.build_firmware_with(features, workload, &[])
+    }
+
+    /// [`Qemu::build_firmware_from`] with extra environment variables for the build (e.g. the
+    /// compiled-in sample of the `powf-check` image).
+    ///
+    /// # Errors
+    /// If the build fails.
+    pub fn build_firmware_with(
+        &self,
+        features: &[&str],
+        workload: Option<&Path>,
+        env: &[(&str, &str)],
+    ) -> Result<PathBuf, String> {
         let _guard = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let feats = features.join(",");
@@ -220,6 +234,9 @@ impl Qemu {
             Some(w) => cmd.env("MICROFIT_FW_WORKLOAD", w),
             None => cmd.env_remove("MICROFIT_FW_WORKLOAD"),
         };
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         let out = cmd
             .current_dir(workspace_root())
             .args([
@@ -362,7 +379,21 @@ impl Qemu {
         workload: Option<&Path>,
         timeout: Duration,
     ) -> Result<FirmwareRun, String> {
-        let elf = self.build_firmware_from(features, workload)?;
+        self.build_and_run_with(features, workload, &[], timeout)
+    }
+
+    /// [`Qemu::build_and_run`] with [`Qemu::build_firmware_with`]'s extra build environment.
+    ///
+    /// # Errors
+    /// As [`Qemu::build_and_run`].
+    pub fn build_and_run_with(
+        &self,
+        features: &[&str],
+        workload: Option<&Path>,
+        env: &[(&str, &str)],
+        timeout: Duration,
+    ) -> Result<FirmwareRun, String> {
+        let elf = self.build_firmware_with(features, workload, env)?;
         let run = self.run(&elf, timeout)?;
         let bytes = std::fs::read(&elf).map_err(|e| format!("{}: {e}", elf.display()))?;
         let lines = decode_defmt(&bytes, &run.stdout)?;
