@@ -25,7 +25,10 @@ fn every_firmware_build_has_no_panic_site_and_no_indirect_call() -> Result<(), S
         .output()
         .map_err(|e| format!("cargo xtask fw-bench: {e}"))?;
     if !out.status.success() {
-        return Err(format!("cargo xtask fw-bench --json failed: {}", out.status));
+        return Err(format!(
+            "cargo xtask fw-bench --json failed: {}",
+            out.status
+        ));
     }
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
         .map_err(|e| format!("fw-bench --json printed no JSON: {e}"))?;

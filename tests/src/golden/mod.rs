@@ -69,8 +69,8 @@ pub use tensor::{
     var_index, weights_in_order, without_regularizers,
 };
 pub use trace::{
-    FitTrace, StepTrace, batches, fit_trace, same_bits, same_fit, same_metrics, same_report,
-    same_tensors, same_trace, trace_steps,
+    FitTrace, StepTrace, batches, fit_trace, same_bits, same_fit, same_metrics, same_penalties,
+    same_report, same_tensors, same_trace, trace_steps,
 };
 
 /// Environment variable naming the folder of the golden files.

@@ -145,7 +145,11 @@ pub fn same_tensors(what: &str, a: &[Vec<f32>], b: &[Vec<f32>]) -> Result<(), St
     Ok(())
 }
 
-fn same_penalties(what: &str, a: &Penalties, b: &Penalties) -> Result<(), String> {
+/// `Err` unless two sets of named penalties are the same, values compared with `to_bits`.
+///
+/// # Errors
+/// As described.
+pub fn same_penalties(what: &str, a: &Penalties, b: &Penalties) -> Result<(), String> {
     let key = |p: &Penalties| -> Vec<(u16, PenaltyKind, u32)> {
         p.entries()
             .iter()
