@@ -83,9 +83,11 @@ impl Clip {
             } else {
                 inv_c
             };
-            // `+ (n - n)`: 0 for a finite norm, NaN for ±∞ or NaN (Keras' way to poison it).
-            #[allow(clippy::eq_op)]
-            let scale = c * smaller + (norm - norm);
+            // Keras adds `n - n`, which makes the scale NaN when the norm is not finite: the
+            // gradients are finite here (checked before the update), so that is a norm whose
+            // square overflowed, and NaN weights would follow. The core clips them to 0 instead
+            // (what `clipnorm` does in that case, in Keras too); a finite norm is Keras' bits.
+            let scale = if norm.is_finite() { c * smaller } else { 0.0 };
             for i in 0..g.tensor_count() {
                 for x in g.tensor_mut(i) {
                     *x *= scale;
