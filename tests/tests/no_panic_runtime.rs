@@ -152,8 +152,8 @@ fn optimizer(i: u8, lr: f32, clip: u8, like: &VecParams) -> AnyOptimizer<VecPara
         weight_decay: (i % 2 == 1).then_some(0.01),
         clip,
     };
-    let schedule = if i % 3 == 0 {
-        Schedule::Exponential(ExponentialDecay::new(lr, 3, 0.9, i % 2 == 0).unwrap())
+    let schedule = if i.is_multiple_of(3) {
+        Schedule::Exponential(ExponentialDecay::new(lr, 3, 0.9, i.is_multiple_of(2)).unwrap())
     } else {
         lr.into()
     };
