@@ -16,6 +16,7 @@ use microfit::model::{LayerSpec, ModelSpec, Sequential};
 use serde_json::{Value, json};
 
 use super::check::{Checker, FWD};
+use super::regularizer_config::constructor_config;
 use super::regularizers::reg_of;
 use super::tensor::{build_with, floats, loss_in_text, num, shape};
 
@@ -49,28 +50,8 @@ fn constant(s: &str) -> f32 {
 
 /// A regularizer written as `L1(0.01)`, `L2(l2=0.5)` or `L1L2(l1=0.01, l2=0.02)`.
 fn reg_call(s: &str) -> Reg {
-    let (class, rest) = s.split_once('(').expect("a call");
-    let args = rest.strip_suffix(')').unwrap_or(rest);
-    let positional: &[&str] = match class {
-        "L1" => &["l1"],
-        "L2" => &["l2"],
-        "L1L2" => &["l1", "l2"],
-        other => panic!("unknown regularizer {other}"),
-    };
-    let mut cfg = serde_json::Map::new();
-    for (i, a) in args
-        .split(',')
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-        .enumerate()
-    {
-        let (k, v) = match a.split_once('=') {
-            Some((k, v)) => (k.trim().to_string(), v.trim()),
-            None => (positional[i].to_string(), a),
-        };
-        cfg.insert(k, json!(v.parse::<f64>().expect("a factor")));
-    }
-    reg_of(&json!(class), &Value::Object(cfg))
+    let (class, cfg) = constructor_config(s);
+    reg_of(&json!(class), &cfg)
 }
 
 impl DenseText {

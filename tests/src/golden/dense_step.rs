@@ -8,7 +8,7 @@
 use microfit::core::loss::Loss;
 use microfit::core::optim::Optimizer;
 use microfit::core::regularizer::Regularizer;
-use microfit::core::train::{Rows, Samples, Targets, Trainable, compute_gradients};
+use microfit::core::train::{Rows, Samples, Trainable, compute_gradients};
 use microfit::keras::{KerasOptimizer, spec_from_keras_value};
 use microfit::model::ModelSpec;
 use serde_json::{Value, json};
@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use super::check::{Checker, FWD};
 use super::named::{check_named, check_reg_losses, recorded_slots};
 use super::tensor::{
-    build_with, floats, labels, layer_order, num, set_tensors, shape, tensors, weights_in_order,
-    without_regularizers,
+    build_with, floats, labels, layer_order, num, samples_of, set_tensors, shape, tensors,
+    weights_in_order, without_regularizers,
 };
 use super::trace::{StepTrace, trace_steps};
 
@@ -64,15 +64,13 @@ pub struct DenseStepCase {
 impl DenseStepCase {
     /// The samples of the case.
     pub fn samples(&self) -> Samples<'_> {
-        let t = if self.classes.is_empty() {
-            Targets::Dense {
-                values: &self.y,
-                width: self.width,
-            }
-        } else {
-            Targets::Classes(&self.classes)
-        };
-        Samples::new(&self.x, self.spec.input_shape.iter().product(), t).expect("samples")
+        samples_of(
+            &self.x,
+            &self.spec.input_shape,
+            &self.y,
+            &self.classes,
+            self.width,
+        )
     }
     /// Number of samples.
     pub fn batch(&self) -> usize {

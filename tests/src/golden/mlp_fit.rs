@@ -6,7 +6,7 @@
 
 use microfit::core::loss::Loss;
 use microfit::core::regularizer::Reg;
-use microfit::core::train::{Rows, Samples, Targets};
+use microfit::core::train::{Rows, Samples};
 use microfit::keras::{KerasOptimizer, spec_from_keras_value};
 use microfit::model::ModelSpec;
 use serde_json::Value;
@@ -14,8 +14,8 @@ use serde_json::Value;
 use super::check::{Checker, FIT, FWD};
 use super::named::{check_named, check_reg_losses};
 use super::tensor::{
-    build_with, floats, labels, layer_order, loss_in_text, num, shape, weights_in_order,
-    without_regularizers,
+    build_with, floats, labels, layer_order, loss_in_text, num, samples_of, shape,
+    weights_in_order, without_regularizers,
 };
 use super::trace::{FitTrace, StepTrace, batches, fit_trace, same_bits, trace_steps};
 
@@ -56,15 +56,13 @@ pub struct MlpFit {
 impl MlpFit {
     /// The training samples (one-hot targets).
     pub fn samples(&self) -> Samples<'_> {
-        let t = if self.classes.is_empty() {
-            Targets::Dense {
-                values: &self.y,
-                width: self.width,
-            }
-        } else {
-            Targets::Classes(&self.classes)
-        };
-        Samples::new(&self.x, self.spec.input_shape.iter().product(), t).expect("samples")
+        samples_of(
+            &self.x,
+            &self.spec.input_shape,
+            &self.y,
+            &self.classes,
+            self.width,
+        )
     }
     /// Number of samples.
     pub fn n(&self) -> usize {
@@ -132,6 +130,26 @@ pub fn mlp_fit(v: &Value) -> MlpFit {
         batch_size: v["batch_size"].as_u64().expect("batch_size") as usize,
         epochs: v["epochs"].as_u64().expect("epochs") as usize,
         json: v.clone(),
+    }
+}
+
+/// Keras' running mean of the step totals within an epoch, weighted by the batch sizes.
+#[derive(Debug, Default)]
+struct RunningMean {
+    sum: f32,
+    n: f32,
+}
+
+impl RunningMean {
+    /// Adds step `t` (restarting at an epoch's first step) and returns the mean so far.
+    fn add(&mut self, restart: bool, t: &StepTrace, width: usize) -> f32 {
+        if restart {
+            *self = RunningMean::default();
+        }
+        let n = t.y_pred.len() as f32 / width as f32;
+        self.sum += t.report.total_loss * n;
+        self.n += n;
+        self.sum / self.n
     }
 }
 
@@ -203,7 +221,7 @@ pub(super) fn run(c: &mut Checker, v: &Value) {
         "eager replay: step count",
         steps.len() == rj["steps"].as_array().map_or(0, Vec::len),
     );
-    let (mut run_sum, mut run_n) = (0.0f32, 0.0f32);
+    let mut running = RunningMean::default();
     for (i, (t, st)) in steps
         .iter()
         .zip(rj["steps"].as_array().expect("steps"))
@@ -234,33 +252,23 @@ pub(super) fn run(c: &mut Checker, v: &Value) {
             tol_at(i),
         );
         // Keras' batch-end logs: running batch-size-weighted mean within the epoch.
-        if i % nb == 0 {
-            (run_sum, run_n) = (0.0, 0.0);
-        }
-        let n = t.y_pred.len() as f32 / m.width as f32;
-        run_sum += t.report.total_loss * n;
-        run_n += n;
+        let mean = running.add(i % nb == 0, t, m.width);
         if let Some(&l) = logs.get(i) {
-            c.close1(
-                &format!("{what}: batch-end logs loss"),
-                run_sum / run_n,
-                l,
-                tol_at(i),
-            );
+            c.close1(&format!("{what}: batch-end logs loss"), mean, l, tol_at(i));
         }
         if i % nb == nb - 1 {
             let e = i / nb;
             if let Some(x) = rj["epoch_mean_of_step_total_loss"].get(e) {
                 c.close1(
                     &format!("eager epoch {e}: mean of step totals"),
-                    run_sum / run_n,
+                    mean,
                     num(x),
                     FIT,
                 );
             }
             c.truth(
                 &format!("eager epoch {e}: same bits as fit_epoch's report"),
-                (run_sum / run_n).to_bits() == fit.epochs[e].loss.to_bits(),
+                (mean).to_bits() == fit.epochs[e].loss.to_bits(),
             );
         }
     }
@@ -301,7 +309,7 @@ fn custom_loop(c: &mut Checker, v: &Value, m: &MlpFit, nb: usize) {
         "custom loop: step count",
         steps.len() == cj["steps"].as_array().map_or(0, Vec::len),
     );
-    let (mut s, mut nsum) = (0.0f32, 0.0f32);
+    let mut running = RunningMean::default();
     for (i, (t, st)) in steps
         .iter()
         .zip(cj["steps"].as_array().expect("steps"))
@@ -327,18 +335,13 @@ fn custom_loop(c: &mut Checker, v: &Value, m: &MlpFit, nb: usize) {
             num(&st["total_loss"]),
             tol_at(i),
         );
-        if i % nb == 0 {
-            (s, nsum) = (0.0, 0.0);
-        }
-        let n = t.y_pred.len() as f32 / m.width as f32;
-        s += t.report.total_loss * n;
-        nsum += n;
+        let mean = running.add(i % nb == 0, t, m.width);
         if i % nb == nb - 1 {
             let e = i / nb;
             if let Some(x) = cj["epoch_mean_of_step_total_loss"].get(e) {
                 c.close1(
                     &format!("custom loop epoch {e}: mean of step totals"),
-                    s / nsum,
+                    mean,
                     num(x),
                     FIT,
                 );
@@ -346,7 +349,7 @@ fn custom_loop(c: &mut Checker, v: &Value, m: &MlpFit, nb: usize) {
             if let Some(x) = cj["equivalence_check"]["history_loss_per_epoch"].get(e) {
                 c.close1(
                     &format!("custom loop epoch {e}: fit() with L2(λ/2) history"),
-                    s / nsum,
+                    mean,
                     num(x),
                     FIT,
                 );

@@ -10,7 +10,7 @@ use super::regularizers::reg_of;
 
 /// Parses a Python constructor call as written in the file's labels: `L1(0.1)`,
 /// `L1L2(l1=0.01, l2=0.02)`, `OrthogonalRegularizer(0.1, 'columns')`, `L2()`.
-fn constructor_config(label: &str) -> (String, Value) {
+pub(super) fn constructor_config(label: &str) -> (String, Value) {
     let (name, rest) = label
         .split_once('(')
         .unwrap_or_else(|| panic!("not a call: {label}"));

@@ -4,6 +4,7 @@ use microfit::core::activation::Activation;
 use microfit::core::layer::PenaltyKind;
 use microfit::core::loss::Loss;
 use microfit::core::params::Params;
+use microfit::core::train::{Samples, Targets};
 use microfit::model::{ModelSpec, Sequential};
 use serde_json::Value;
 
@@ -44,6 +45,26 @@ pub fn labels(t: &Value) -> Vec<u32> {
 pub fn num(v: &Value) -> f64 {
     v.as_f64()
         .unwrap_or_else(|| panic!("expected a number, found {v}"))
+}
+
+/// Samples of `x` (rows of the model's input size) with dense targets `y` (rows of `width`), or
+/// class labels when `classes` is not empty (a sparse loss).
+///
+/// # Panics
+/// If the sizes do not fit.
+pub fn samples_of<'a>(
+    x: &'a [f32],
+    input_shape: &[usize],
+    y: &'a [f32],
+    classes: &'a [u32],
+    width: usize,
+) -> Samples<'a> {
+    let t = if classes.is_empty() {
+        Targets::Dense { values: y, width }
+    } else {
+        Targets::Classes(classes)
+    };
+    Samples::new(x, input_shape.iter().product(), t).expect("samples")
 }
 
 /// Every tensor of a parameter set, in order.
