@@ -113,11 +113,18 @@ fn invalid_hyperparameters_are_rejected_at_construction() {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
-    /// Any values (including NaN, ±∞, subnormals) and any labels: a step returns, never panics,
-    /// and on error the weights are unchanged.
+    /// Any values — finite most of the time (ordinary, extreme up to `f32::MAX`, subnormal,
+    /// ±0), any f32 (NaN, ±∞) one time in six — and any labels: a step returns, never panics,
+    /// and on error the weights are unchanged. (`tests/tests/no_panic_runtime.rs` does the same
+    /// for the run-time `Sequential`, conv and pooling layers, every loss and optimizer.)
     #[test]
     fn any_batch_never_panics(
-        xs in proptest::collection::vec(proptest::num::f32::ANY, 3..30),
+        xs in proptest::collection::vec(prop_oneof![
+            3 => -4.0f32..4.0,
+            1 => proptest::num::f32::NORMAL | proptest::num::f32::SUBNORMAL | proptest::num::f32::ZERO,
+            1 => proptest::sample::select(vec![f32::MAX, f32::MIN, 3e38, -3e38, 1e-40, -0.0]),
+            1 => proptest::num::f32::ANY,
+        ], 3..30),
         labels in proptest::collection::vec(0u32..4, 1..10),
     ) {
         let n = (xs.len() / 3).min(labels.len()).max(1);
@@ -133,7 +140,10 @@ proptest! {
         let mut model = t.model.clone();
         let r = train_step::<microfit_core::backend::Portable, _, _>(&mut model, &mut t.optimizer, t.loss, &s, Rows::Range(0, n));
         if r.is_err() {
-            prop_assert_eq!(&model.params, &before);
+            prop_assert_eq!(
+                microfit_core::params::weights_hash(&model.params),
+                microfit_core::params::weights_hash(&before)
+            );
         } else {
             prop_assert!(model.params.first_non_finite().is_none());
         }

@@ -42,7 +42,8 @@ proptest! {
         prop_assert_eq!(r.penalty(&w, w.len()).to_bits(), (lambda * l2_loss).to_bits());
         let g = grad(&r, &w, w.len());
         for (gi, wi) in g.iter().zip(&w) {
-            prop_assert_eq!(*gi, lambda * wi);
+            // The gradient buffer starts at +0, so `0 + λ·w` (`+0` for `w = -0`).
+            prop_assert_eq!(gi.to_bits(), (0.0 + lambda * wi).to_bits());
         }
     }
 
@@ -52,8 +53,9 @@ proptest! {
         let n = w.len();
         prop_assert_eq!(Reg::l1l2(f, 0.0).penalty(&w, n).to_bits(), Reg::l1(f).penalty(&w, n).to_bits());
         prop_assert_eq!(Reg::l1l2(0.0, f).penalty(&w, n).to_bits(), Reg::l2(f).penalty(&w, n).to_bits());
-        prop_assert_eq!(grad(&Reg::l1l2(f, 0.0), &w, n), grad(&Reg::l1(f), &w, n));
-        prop_assert_eq!(grad(&Reg::l1l2(0.0, f), &w, n), grad(&Reg::l2(f), &w, n));
+        let bits = |g: Vec<f32>| g.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        prop_assert_eq!(bits(grad(&Reg::l1l2(f, 0.0), &w, n)), bits(grad(&Reg::l1(f), &w, n)));
+        prop_assert_eq!(bits(grad(&Reg::l1l2(0.0, f), &w, n)), bits(grad(&Reg::l2(f), &w, n)));
     }
 }
 

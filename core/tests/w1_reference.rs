@@ -1,7 +1,10 @@
 //! W1 (iris 4→16 relu→3 softmax, Adam 0.01, batch 10, 50 epochs) against the NumPy
 //! reference `shared/workloads/reference.py`:
 //! `reference.py w1.json` → final loss 0.042604, accuracy 0.986667;
-//! `reference.py w1.json --l2 0.001` → 0.049420, 0.980000.
+//! `reference.py w1.json --l2 0.001` → 0.049420, 0.980000;
+//! `reference.py w1.json [--l2 0.001] --epochs 3 --curve` → the loss of each of the first three
+//! epochs (the first 45 steps, every one with Keras' `β^t`) and the evaluation after them.
+//! (The reference's NumPy `pow` may differ from TensorFlow's by an ULP: hence `1e-4`.)
 
 use microfit_core::layer::dense::DenseParams;
 use microfit_core::prelude::*;
@@ -31,6 +34,11 @@ fn dense<const I: usize, const O: usize>(k: &Value, b: &Value) -> DenseParams<I,
 }
 
 fn run(l2: Option<f32>) -> (f32, f32) {
+    run_epochs(l2, 50).1
+}
+
+/// The loss of each epoch and the final evaluation `(loss, accuracy)` after `epochs` epochs.
+fn run_epochs(l2: Option<f32>, epochs: usize) -> (Vec<f32>, (f32, f32)) {
     let w = workload();
     let x = floats(&w["x"]);
     let y: Vec<u32> = w["labels"]["data"]
@@ -58,11 +66,41 @@ fn run(l2: Option<f32>) -> (f32, f32) {
         Loss::CategoricalCrossentropy { from_logits: false },
     );
     let data = Samples::new(&x, 4, Targets::Classes(&y)).unwrap();
-    for _ in 0..50 {
-        tr.fit_epoch(&data, 10, None).unwrap();
+    let mut losses = Vec::new();
+    for _ in 0..epochs {
+        losses.push(tr.fit_epoch(&data, 10, None).unwrap().loss);
     }
     let ev = tr.evaluate(&data, 150).unwrap();
-    (ev.data_loss, ev.metrics.accuracy())
+    (losses, (ev.data_loss, ev.metrics.accuracy()))
+}
+
+#[test]
+fn w1_first_three_epochs_match_reference_step_by_step() {
+    for (l2, curve, (loss, acc)) in [
+        (None, [1.168532, 0.578391, 0.389166], (0.341393, 0.853333)),
+        (
+            Some(1e-3),
+            [1.179634, 0.591428, 0.405136],
+            (0.343193, 0.853333),
+        ),
+    ] {
+        let (got, (l, a)) = run_epochs(l2, 3);
+        for (e, (g, want)) in got.iter().zip(curve).enumerate() {
+            assert!(
+                (g - want).abs() < 1e-4,
+                "l2 {l2:?} epoch {}: {g} vs {want}",
+                e + 1
+            );
+        }
+        assert!(
+            (l - loss).abs() < 1e-4,
+            "l2 {l2:?}: loss after 45 steps {l}"
+        );
+        assert!(
+            (a - acc).abs() < 1e-4,
+            "l2 {l2:?}: accuracy after 45 steps {a}"
+        );
+    }
 }
 
 #[test]

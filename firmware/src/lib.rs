@@ -46,6 +46,10 @@ pub mod workload {
 #[cfg(target_os = "none")]
 pub mod app;
 
+/// Feature `powf-check`: `β^t` computed on the chip for `tests/tests/powf_on_chip.rs`.
+#[cfg(all(target_os = "none", feature = "powf-check"))]
+pub mod powf_check;
+
 #[cfg(target_os = "none")]
 #[allow(unsafe_code)] // a `#[unsafe(no_mangle)]` marker and volatile reads of the painted stack.
 pub mod measure;

@@ -30,6 +30,9 @@ fn train_and_exit() -> ! {
     use microfit_firmware::app;
     #[cfg(all(target_arch = "arm", feature = "softfloat-check"))]
     arch::exit(microfit_firmware::softfloat_check::run());
+    // A test image: computes `β^t` on the chip, nothing trained.
+    #[cfg(all(feature = "powf-check", feature = "qemu"))]
+    arch::exit(microfit_firmware::powf_check::run());
     #[cfg(all(target_arch = "arm", feature = "persist"))]
     arch::exit(arch::train_persistent());
     #[allow(unreachable_code)]

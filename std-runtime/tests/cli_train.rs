@@ -631,6 +631,15 @@ fn same_as_straight_run(
     for (x, y) in a.weights.tensors.iter().zip(&b.weights.tensors) {
         assert_eq!(bits(x), bits(y));
     }
-    assert_eq!(a.optimizer, b.optimizer);
+    // The optimizer's state, every slot value compared with `to_bits`.
+    assert_eq!(a.optimizer.iterations, b.optimizer.iterations);
+    assert_eq!(a.optimizer.slots.len(), b.optimizer.slots.len());
+    for (x, y) in a.optimizer.slots.iter().zip(&b.optimizer.slots) {
+        assert_eq!(x.name, y.name);
+        assert_eq!(x.tensors.len(), y.tensors.len());
+        for (p, q) in x.tensors.iter().zip(&y.tensors) {
+            assert_eq!(bits(p), bits(q), "slot {}", x.name);
+        }
+    }
     (a, b)
 }

@@ -106,7 +106,8 @@ fn transform_row_is_offset_then_multiply() {
     for i in 0..wine.n_samples() {
         let mut row = wine.row(i).to_vec();
         s.transform_row(&mut row).unwrap();
-        assert_eq!(row, all.row(i));
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&row), bits(all.row(i)), "row {i}");
     }
 }
 

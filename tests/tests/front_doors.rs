@@ -3,6 +3,7 @@
 
 use microfit::core::prelude::*;
 use microfit::model::{LayerSpec, ModelSpec};
+use microfit_tests::golden::{same_bits, same_penalties};
 
 type Net = (Dense<4, 16>, Dense<16, 3>);
 
@@ -59,11 +60,13 @@ fn typed_and_runtime_models_train_to_identical_bits() {
     let rt = spec.build(7).unwrap();
     // Same seed → same initial weights.
     for i in 0..4 {
-        assert_eq!(
+        if let Err(e) = same_bits(
+            &format!("initial tensor {i}"),
             typed.params.tensor(i),
             rt.params.tensor(i),
-            "initial tensor {i}"
-        );
+        ) {
+            panic!("{e}");
+        }
     }
     let ot = Adam::new(0.01, &typed.params).unwrap();
     let or = Adam::new(0.01, &rt.params).unwrap();
@@ -74,7 +77,9 @@ fn typed_and_runtime_models_train_to_identical_bits() {
         let a = tt.fit_epoch(&data, 10, None).unwrap();
         let b = tr.fit_epoch(&data, 10, None).unwrap();
         assert_eq!(a.loss.to_bits(), b.loss.to_bits(), "epoch {epoch} loss");
-        assert_eq!(a.penalties, b.penalties, "epoch {epoch} penalties");
+        if let Err(e) = same_penalties(&format!("epoch {epoch}"), &a.penalties, &b.penalties) {
+            panic!("{e}");
+        }
     }
     assert!(tt.model.params.tensor_count() == 4);
     for i in 0..4 {

@@ -1,6 +1,9 @@
 //! The golden networks again, as typed `Network`s with compile-time shapes: they must agree
 //! with the runtime `Sequential` run of the golden runner **to the bit** (same kernels, same
-//! step). The layer configurations (activations, regularizers) still come from the files.
+//! step; `to_bits` of every value). The layer configurations (activations, regularizers) still
+//! come from the files; the sizes are the shipped files' (`Dense<4, 3>`, `4 → 8 → 3`), so with
+//! `MICROFIT_GOLDEN_DIR` pointing at other files these tests skip with a message (the
+//! file-driven runner, `golden_files.rs`, checks those).
 
 use microfit::core::layer::dense::{Dense, DenseParams};
 use microfit::core::model::Network;
@@ -25,9 +28,30 @@ fn dense<const I: usize, const O: usize>(l: &LayerSpec, n_in: usize) -> Dense<I,
     Dense { config: *config }
 }
 
+/// `Ok` when a file's layer has these sizes.
+fn sizes(what: &str, got: (u64, u64), want: (u64, u64)) -> Result<(), String> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!("{what} is {got:?}, the typed network {want:?}"))
+    }
+}
+
 #[test]
 fn typed_dense_step_agrees_with_the_runner_to_the_bit() {
-    let v = golden::load("dense_step_k3.json");
+    let Some(v) = golden::shipped_or_skip("typed_dense_step", "dense_step_k3.json", |v| {
+        let l = &v["meta"]["layer"];
+        sizes(
+            "meta.layer (input_dim, units)",
+            (
+                l["input_dim"].as_u64().unwrap_or(0),
+                l["units"].as_u64().unwrap_or(0),
+            ),
+            (4, 3),
+        )
+    }) else {
+        return;
+    };
     let mut runs = 0;
     for case in dense_step_cases(&v) {
         let layer: Dense<4, 3> = dense(&case.spec.layers[0], case.spec.input_shape[0]);
@@ -47,7 +71,7 @@ fn typed_dense_step_agrees_with_the_runner_to_the_bit() {
         }
     }
     println!("dense_step: {runs} optimizer runs, typed == runtime bit for bit");
-    assert_eq!(runs, 32);
+    assert!(runs > 0);
 }
 
 type Mlp = (Dense<4, 8>, Dense<8, 3>);
@@ -62,9 +86,27 @@ fn typed_mlp(m: &golden::MlpFit, spec: &microfit::model::ModelSpec) -> Network<M
 
 #[test]
 fn typed_mlp_fit_agrees_with_the_runner_to_the_bit() {
-    let v = golden::load("mlp_fit_k3.json");
+    let Some(v) = golden::shipped_or_skip("typed_mlp_fit", "mlp_fit_k3.json", |v| {
+        let m = mlp_fit(v);
+        let units: Vec<usize> = m
+            .spec
+            .shapes()
+            .map_err(|e| e.to_string())?
+            .iter()
+            .map(|s| s.iter().product())
+            .collect();
+        if m.spec.input_shape == [4] && units == [8, 3] {
+            Ok(())
+        } else {
+            Err(format!(
+                "the MLP is {:?} → {units:?}, the typed one [4] → [8, 3]",
+                m.spec.input_shape
+            ))
+        }
+    }) else {
+        return;
+    };
     let m = mlp_fit(&v);
-    assert_eq!(m.spec.layers.len(), 2, "mlp_fit is 4 → Dense(8) → Dense(3)");
 
     // fit(): Trainer::fit_epoch, epoch reports and weights after each epoch.
     let net = typed_mlp(&m, &m.spec);
@@ -75,10 +117,11 @@ fn typed_mlp_fit_agrees_with_the_runner_to_the_bit() {
     }
 
     // Eager replay (train_step per batch) and the l2_loss custom loop.
-    for (label, spec) in [
-        ("eager replay", &m.spec),
-        ("custom_loop_l2_loss", &m.l2_loss_spec),
-    ] {
+    let mut specs = vec![("eager replay", &m.spec)];
+    if let Some(s) = &m.l2_loss_spec {
+        specs.push(("custom_loop_l2_loss", s));
+    }
+    for (label, spec) in specs {
         let mut net = typed_mlp(&m, spec);
         let mut opt = m.optimizer.build(&net.params).expect("optimizer");
         let typed = trace_steps(&mut net, &mut opt, m.loss, &m.samples(), &m.batches());
@@ -87,17 +130,4 @@ fn typed_mlp_fit_agrees_with_the_runner_to_the_bit() {
         }
     }
     println!("mlp_fit: fit, eager replay and l2_loss loop, typed == runtime bit for bit");
-}
-
-#[test]
-fn missing_golden_folder_names_the_variable() {
-    let e = golden::resolve_golden_dir(Some("/nonexistent/golden".into())).unwrap_err();
-    assert!(
-        e.contains("/nonexistent/golden") && e.contains(golden::ENV),
-        "{e}"
-    );
-    assert!(
-        golden::resolve_golden_dir(None).is_ok(),
-        "the default golden folder is missing"
-    );
 }

@@ -1,8 +1,9 @@
-//! Host and firmware agree to the bit: the Cortex-M4F build of W1 (with and without kernel L2)
-//! runs under QEMU, its defmt log is decoded in-process, and the same W1 is trained on the host
-//! with the same core from `firmware/data/w1.json` (read here, independently of the firmware's
-//! build script). Every epoch's data loss, penalty and accuracy and the final weight hash must
-//! be identical bit for bit.
+//! Host and firmware agree to the bit: the Cortex-M4F builds of W1 and W2 (each with and
+//! without kernel L2) run under QEMU, their defmt logs are decoded in-process, and the same
+//! workload is trained on the host with the same core from `firmware/data/w1.json` /
+//! `w2.json` (read here, independently of the firmware's build script). Every epoch's data
+//! loss, penalty and accuracy (`to_bits`), the final evaluation loss and the hash of the bits
+//! of every final weight must be identical.
 //!
 //! Skips loudly without `qemu-system-arm` or the target, unless `MICROFIT_REQUIRE_QEMU=1`.
 
@@ -13,8 +14,6 @@ use microfit::core::layer::dense::DenseParams;
 use microfit::core::params::weights_hash;
 use microfit::core::prelude::*;
 use microfit_tests::qemu::{Board, EpochLine, M0, M4F, RV32, require_qemu};
-
-type W1 = (Dense<4, 16>, Dense<16, 3>);
 
 struct HostRun {
     epochs: Vec<EpochLine>,
@@ -40,14 +39,26 @@ fn dense<const I: usize, const O: usize>(w: &serde_json::Value, name: &str) -> D
     p
 }
 
-fn host_w1(l2: f32) -> HostRun {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../firmware/data/w1.json");
-    host_run(Path::new(path), Some(l2))
+/// The bundled workload `name` (`w1`: 4 → 16 relu → 3 softmax; `w2`: 64 → 32 relu → 10
+/// softmax) trained on the host with kernel L2 `l2`.
+fn host_bundled(name: &str, l2: f32) -> HostRun {
+    let path = format!(
+        "{}/../firmware/data/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    match name {
+        "w1" => host_run::<4, 16, 3>(Path::new(&path), Some(l2)),
+        "w2" => host_run::<64, 32, 10>(Path::new(&path), Some(l2)),
+        other => panic!("no workload {other}"),
+    }
 }
 
-/// Trains the workload file `path` (W1's shape: 4 → 16 relu → 3 softmax) on the host with the
-/// core, with kernel L2 `l2`, or the file's `kernel_l2` when `None`.
-fn host_run(path: &Path, l2: Option<f32>) -> HostRun {
+/// Trains the workload file `path` (`I → H relu → O softmax`) on the host with the core, with
+/// kernel L2 `l2`, or the file's `kernel_l2` when `None`.
+fn host_run<const I: usize, const H: usize, const O: usize>(
+    path: &Path,
+    l2: Option<f32>,
+) -> HostRun {
     let w: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
     )
@@ -62,13 +73,13 @@ fn host_run(path: &Path, l2: Option<f32>) -> HostRun {
         .collect();
     let tr = &w["training"];
     let iw = &w["initial_weights"];
-    let mut a = Dense::<4, 16>::new(Activation::Relu);
-    let mut b = Dense::<16, 3>::new(Activation::Softmax);
+    let mut a = Dense::<I, H>::new(Activation::Relu);
+    let mut b = Dense::<H, O>::new(Activation::Softmax);
     if l2 > 0.0 {
         a = a.kernel_regularizer(Reg::l2(l2));
         b = b.kernel_regularizer(Reg::l2(l2));
     }
-    let net: Network<W1> =
+    let net: Network<(Dense<I, H>, Dense<H, O>)> =
         Network::with_params((a, b), (dense(iw, "dense_0"), dense(iw, "dense_1")));
     let opt = Adam::with_config(
         microfit::core::optim::AdamConfig {
@@ -86,7 +97,7 @@ fn host_run(path: &Path, l2: Option<f32>) -> HostRun {
         opt,
         Loss::CategoricalCrossentropy { from_logits: false },
     );
-    let data = Samples::new(&x, 4, Targets::Classes(&y)).unwrap();
+    let data = Samples::new(&x, I, Targets::Classes(&y)).unwrap();
     let batch = tr["batch_size"].as_u64().unwrap() as usize;
     let mut epochs = Vec::new();
     for e in 1..=tr["epochs"].as_u64().unwrap() as u32 {
@@ -98,7 +109,7 @@ fn host_run(path: &Path, l2: Option<f32>) -> HostRun {
             accuracy: r.metrics.accuracy(),
         });
     }
-    let ev = t.evaluate(&data, x.len() / 4).unwrap();
+    let ev = t.evaluate(&data, x.len() / I).unwrap();
     HostRun {
         epochs,
         eval_loss: ev.data_loss,
@@ -123,7 +134,8 @@ fn compare(board: Board, features: &[&str], l2: f32) -> Result<(), String> {
     let Some(qemu) = require_qemu(board)? else {
         return Ok(());
     };
-    let fw = qemu.build_and_run(features, Duration::from_secs(120))?;
+    let workload = if features.contains(&"w2") { "w2" } else { "w1" };
+    let fw = qemu.build_and_run(features, Duration::from_secs(300))?;
     if fw.exit_code() != Some(0) {
         return Err(format!(
             "firmware exit {:?}\n{}",
@@ -131,7 +143,11 @@ fn compare(board: Board, features: &[&str], l2: f32) -> Result<(), String> {
             fw.transcript()
         ));
     }
-    same_bits(&fw, &host_w1(l2));
+    assert_eq!(
+        fw.log.workload.as_deref(),
+        Some(workload.to_uppercase().as_str())
+    );
+    same_bits(&fw, &host_bundled(workload, l2));
     Ok(())
 }
 
@@ -181,6 +197,16 @@ fn w1_host_and_cortex_m0_agree_bit_for_bit() -> Result<(), String> {
 #[test]
 fn w1_host_and_riscv32_agree_bit_for_bit() -> Result<(), String> {
     compare(RV32, &["qemu", "w1"], 0.0)
+}
+
+#[test]
+fn w2_host_and_cortex_m4f_agree_bit_for_bit() -> Result<(), String> {
+    compare(M4F, &["qemu", "w2"], 0.0)
+}
+
+#[test]
+fn w2_with_l2_host_and_cortex_m4f_agree_bit_for_bit() -> Result<(), String> {
+    compare(M4F, &["qemu", "w2", "l2"], 1e-4)
 }
 
 /// `microfit train` on the host, `microfit export --target firmware --with-data`, then the
@@ -252,7 +278,7 @@ fn exported_model_keeps_training_on_the_cortex_m4f_bit_for_bit() -> Result<(), S
     }
     assert_eq!(fw.log.workload.as_deref(), Some("exported"));
     assert_eq!(fw.log.l2.map(f32::to_bits), Some(1e-3f32.to_bits()));
-    same_bits(&fw, &host_run(&workload, None));
+    same_bits(&fw, &host_run::<4, 16, 3>(&workload, None));
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

@@ -16,6 +16,7 @@ use microfit::core::prelude::*;
 use microfit::core::zoo;
 use microfit::data::{Bundled, SplitSpec, epoch_order, split};
 use microfit::model::{LayerSpec, ModelSpec};
+use microfit_tests::golden::{same_bits, same_penalties};
 
 /// The number of epochs within which the CNN must reach 95 % validation accuracy. Measured:
 /// first ≥ 95 % after epoch 33 (0.9526), 0.9554 after epoch 40 (same bits on every target:
@@ -165,11 +166,13 @@ fn typed_and_runtime_cnn_train_to_identical_bits() {
     let rt = cnn_spec(0.25).build(7).expect("runtime");
     assert_eq!(rt.param_count(), Network::<WithDropout>::PARAMS);
     for i in 0..4 {
-        assert_eq!(
+        if let Err(e) = same_bits(
+            &format!("initial tensor {i}"),
             typed.params.tensor(i),
             rt.params.tensor(i),
-            "initial tensor {i}"
-        );
+        ) {
+            panic!("{e}");
+        }
     }
     let loss = Loss::SparseCategoricalCrossentropy { from_logits: false };
     let (ot, or) = (
@@ -182,7 +185,9 @@ fn typed_and_runtime_cnn_train_to_identical_bits() {
         let a = tt.fit_epoch(&train, 32, Some(&o)).expect("typed epoch");
         let b = tr.fit_epoch(&train, 32, Some(&o)).expect("runtime epoch");
         assert_eq!(a.loss.to_bits(), b.loss.to_bits(), "epoch {epoch} loss");
-        assert_eq!(a.penalties, b.penalties, "epoch {epoch} penalties");
+        if let Err(e) = same_penalties(&format!("epoch {epoch}"), &a.penalties, &b.penalties) {
+            panic!("{e}");
+        }
         let (ea, eb) = (
             tt.evaluate(&train, 64).expect("eval"),
             tr.evaluate(&train, 64).expect("eval"),

@@ -259,6 +259,21 @@ pub fn build_firmware(
     workload: Option<&Path>,
     name: Option<&str>,
 ) -> Result<PathBuf, String> {
+    build_firmware_with(board, features, workload, name, &[])
+}
+
+/// [`build_firmware`] with extra environment variables for the build (e.g. the compiled-in
+/// sample of the `powf-check` image).
+///
+/// # Errors
+/// If cargo fails or reports no executable.
+pub fn build_firmware_with(
+    board: Board,
+    features: &[&str],
+    workload: Option<&Path>,
+    name: Option<&str>,
+    env: &[(&str, &str)],
+) -> Result<PathBuf, String> {
     let _guard = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let feats = features.join(",");
     let mut cmd = Command::new(cargo());
@@ -266,6 +281,9 @@ pub fn build_firmware(
         Some(w) => cmd.env("MICROFIT_FW_WORKLOAD", w),
         None => cmd.env_remove("MICROFIT_FW_WORKLOAD"),
     };
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
     let out = cmd
         .current_dir(workspace_root())
         .args([
@@ -513,7 +531,21 @@ impl Qemu {
         workload: Option<&Path>,
         timeout: Duration,
     ) -> Result<FirmwareRun, String> {
-        let elf = build_firmware(self.board, features, workload, None)?;
+        self.build_and_run_with(features, workload, &[], timeout)
+    }
+
+    /// [`Qemu::build_and_run_from`] with [`build_firmware_with`]'s extra build environment.
+    ///
+    /// # Errors
+    /// As [`Qemu::build_and_run`].
+    pub fn build_and_run_with(
+        &self,
+        features: &[&str],
+        workload: Option<&Path>,
+        env: &[(&str, &str)],
+        timeout: Duration,
+    ) -> Result<FirmwareRun, String> {
+        let elf = build_firmware_with(self.board, features, workload, None, env)?;
         self.run_elf(&elf, &[], timeout)
     }
 }

@@ -8,7 +8,10 @@ use crate::params::Params;
 ///
 /// * `clipvalue`: `g = clip(g, -v, v)` elementwise;
 /// * `clipnorm`: each tensor scaled by `c / max(‖g‖, c)`;
-/// * `global_clipnorm`: all tensors scaled by `c / max(‖g‖_global, c)`.
+/// * `global_clipnorm`: all tensors scaled by `c · min(1/‖g‖_global, 1/c)`.
+///
+/// Norms are summed in TensorFlow's order and the formulas are Keras' own, so a clipped update
+/// matches Keras to the bit (`optimizer_long_k3.json`).
 ///
 /// ```
 /// use microfit_core::optim::clip::clip_by_norm;
@@ -67,15 +70,27 @@ impl Clip {
     /// Applies the clipping to every gradient tensor of `g`.
     pub fn apply<P: Params>(&self, g: &mut P) {
         if let Some(c) = self.global_clipnorm {
-            let mut sq = 0.0f32;
-            for i in 0..g.tensor_count() {
-                sq += crate::regularizer::sum_sq(g.tensor(i));
-            }
-            let norm = if sq > 0.0 { math::sqrt(sq) } else { sq };
-            let denom = if norm > c { norm } else { c };
+            // Keras `clip_by_global_norm`: `n = sqrt(sum(stack([sum(square(t)) for t])))`,
+            // `scale = c · min(1/n, 1/c) + (n - n)`, `t · scale`; `1/c` in double precision on
+            // the Python float, the sums in TensorFlow's order.
+            let sq =
+                math::reduce::tf_sum_by(g.tensor_count(), |i| math::reduce::tf_sum_sq(g.tensor(i)));
+            let norm = math::sqrt(sq);
+            let inv_norm = 1.0 / norm;
+            let inv_c = (1.0 / math::keras_decimal(c)) as f32;
+            let smaller = if inv_norm.is_nan() || inv_norm < inv_c {
+                inv_norm
+            } else {
+                inv_c
+            };
+            // Keras adds `n - n`, which makes the scale NaN when the norm is not finite: the
+            // gradients are finite here (checked before the update), so that is a norm whose
+            // square overflowed, and NaN weights would follow. The core clips them to 0 instead
+            // (what `clipnorm` does in that case, in Keras too); a finite norm is Keras' bits.
+            let scale = if norm.is_finite() { c * smaller } else { 0.0 };
             for i in 0..g.tensor_count() {
                 for x in g.tensor_mut(i) {
-                    *x = *x * c / denom;
+                    *x *= scale;
                 }
             }
         }
@@ -99,9 +114,10 @@ impl Clip {
     }
 }
 
-/// Keras `_clip_by_norm`: `g · c / max(‖g‖, c)` (unchanged when `‖g‖ ≤ c`).
+/// Keras `_clip_by_norm`: `(g · c) / max(‖g‖, c)`, with `‖g‖² = sum(square(g))` summed in
+/// TensorFlow's order ([`math::reduce::tf_sum_sq`]): the same bits as Keras.
 pub fn clip_by_norm(g: &mut [f32], c: f32) {
-    let sq = crate::regularizer::sum_sq(g);
+    let sq = math::reduce::tf_sum_sq(g);
     let norm = if sq > 0.0 { math::sqrt(sq) } else { sq };
     let denom = if norm > c { norm } else { c };
     for x in g {

@@ -9,9 +9,17 @@
 //! error for `exp`/`ln`), and training then no longer matches Keras or the host bit for
 //! bit; `sqrt` stays on libm so that Adam keeps its exact denominator.
 //!
+//! `powf` (Adam's `β^t`, `ExponentialDecay`'s `rate^p`) is TensorFlow's own algorithm, not
+//! libm's: see [`powf`](mod@powf).
+//!
 //! Note: the calls below are written as free functions on purpose. With `std` in the crate
 //! graph, `x.sqrt()` would silently resolve to std's inherent method on the host while the
 //! MCU ran the libm one; calling `libm::sqrtf` explicitly keeps both identical.
+
+pub mod powf;
+pub mod reduce;
+
+pub use powf::powf;
 
 /// `e^x`.
 ///
@@ -89,14 +97,43 @@ pub fn tanh(x: f32) -> f32 {
     }
 }
 
-/// `base^exp` in f32 (used for Adam's `beta^t`, as Keras' `ops.power`).
+/// The Python float a Keras user wrote for the f32 `x`: the shortest decimal with at most 15
+/// fractional digits that rounds to `x`, as the nearest f64 (`0.2f32` → `0.2`), or `x` itself
+/// when there is none (or `x` is not positive). Keras computes some constants from that float
+/// in double precision before casting to float32 — `1 - β` in Adam, `1 / global_clipnorm` — so
+/// matching it to the bit needs the decimal, not the f32. Exact f64 arithmetic: the same bits on
+/// every target; a `const fn`, so a compile-time `x` costs nothing at run time.
 ///
 /// ```
-/// assert_eq!(microfit_core::math::powf(0.5, 2.0), 0.25);
+/// use microfit_core::math::keras_decimal;
+/// assert_eq!(keras_decimal(0.2), 0.2f64);
+/// assert_ne!(0.2f32 as f64, 0.2f64);
+/// assert_eq!(keras_decimal(5.0), 5.0);
+/// assert_eq!((1.0 / keras_decimal(0.3)) as f32, (1.0 / 0.3f64) as f32);
 /// ```
-#[inline]
-pub fn powf(base: f32, exp: f32) -> f32 {
-    libm::powf(base, exp)
+pub const fn keras_decimal(x: f32) -> f64 {
+    let b = x as f64;
+    if b.is_nan() || b <= 0.0 || b >= 1e15 {
+        return b;
+    }
+    let mut scale = 1.0f64;
+    let mut k = 0;
+    while k <= 15 {
+        let v = b * scale;
+        if v >= 4.5e15 {
+            break;
+        }
+        // 10^k and n < 2^53 are exact doubles, so n / 10^k is the f64 nearest the decimal.
+        let t = v as u64 as f64;
+        let n = if v - t >= 0.5 { t + 1.0 } else { t };
+        let d = n / scale;
+        if d as f32 == x {
+            return d;
+        }
+        scale *= 10.0;
+        k += 1;
+    }
+    b
 }
 
 /// Largest integer `<= x`.
