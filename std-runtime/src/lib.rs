@@ -9,6 +9,7 @@ pub use microfit_core as core;
 pub mod data;
 pub mod fast;
 pub mod keras;
+pub mod limits;
 pub mod model;
 
 // The `microfit` CLI and what it writes.
@@ -19,5 +20,6 @@ pub mod modelfile;
 pub mod plot;
 pub mod report;
 pub mod spec;
+pub mod summary;
 pub mod sweep;
 pub mod train_run;

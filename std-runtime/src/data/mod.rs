@@ -39,7 +39,9 @@ pub use load::{
 };
 pub use rng::SplitMix64;
 pub use scale::{Scaler, ScalerKind};
-pub use split::{SplitIndices, SplitSpec, Splits, epoch_order, split, split_indices};
+pub use split::{
+    SplitIndices, SplitSpec, Splits, epoch_order, kfold_indices, split, split_indices,
+};
 
 /// What a dataset's samples are labelled with.
 #[derive(Debug, Clone, PartialEq)]
