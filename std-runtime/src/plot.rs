@@ -313,7 +313,7 @@ fn epoch_chart<DB: DrawingBackend>(
         .label_style((FONT, 14))
         .axis_desc_style((FONT, 16));
     // Linear ticks with as many decimals as their spacing needs (and no "-0.0").
-    let decimals = (-((yhi - ylo) / 10.0).log10().floor()).clamp(0.0, 8.0) as usize;
+    let decimals = (-((yhi - ylo) / 5.0).log10()).ceil().clamp(0.0, 8.0) as usize;
     let linear_label = move |v: &f64| {
         let v = if v.abs() < 1e-12 { 0.0 } else { *v };
         format!("{v:.decimals$}")
