@@ -1,7 +1,7 @@
 //! Writing to stdout and stderr without panicking.
 //!
 //! `println!` panics when stdout is closed (`microfit predict … | head -1`). Everything the CLI
-//! prints goes through [`line`] / [`text`] instead: a closed pipe becomes
+//! prints goes through [`line()`] / [`text()`] instead: a closed pipe becomes
 //! [`CliError::broken_pipe`], which ends the program quietly with [`EXIT_BROKEN_PIPE`] (what a
 //! shell reports for a program stopped by `SIGPIPE`). Messages on stderr use [`note`], which
 //! ignores a closed stderr.
@@ -31,7 +31,7 @@ pub fn line(s: &str) -> Result<(), CliError> {
     raw_line(s).map_err(|e| stdout_error(&e))
 }
 
-/// [`line`] with the raw I/O error (for the training observers).
+/// [`line()`] with the raw I/O error (for the training observers).
 ///
 /// # Errors
 /// The write error.
