@@ -344,7 +344,7 @@ fn epoch_chart<DB: DrawingBackend>(
             }
             Stroke::Dashed => {
                 chart
-                    .draw_series(DashedLineSeries::new(p, 6, 4, c.stroke_width(2).into()))
+                    .draw_series(DashedLineSeries::new(p, 6, 4, c.stroke_width(2)))
                     .map_err(e2s)?;
             }
         }
@@ -361,7 +361,7 @@ fn epoch_chart<DB: DrawingBackend>(
                 [(x, ylo), (x, yhi)],
                 6,
                 4,
-                MARK.stroke_width(2).into(),
+                MARK.stroke_width(2),
             ))
             .map_err(e2s)?;
         entries.push(Entry {
@@ -743,7 +743,7 @@ fn draw_sweep<DB: DrawingBackend>(
                     [(x(c), ylo), (x(c), yhi)],
                     6,
                     4,
-                    MARK.stroke_width(2).into(),
+                    MARK.stroke_width(2),
                 ))
                 .map_err(e2s)?;
         }
