@@ -2,15 +2,13 @@
 //! feature columns by header name, `--drop` / `--features` choose them for training, duplicate
 //! header names and single-class files are errors.
 
+mod common;
+use common::*;
+
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use microfit::modelfile::ModelFile;
 use predicates::prelude::*;
-
-fn microfit() -> Command {
-    Command::cargo_bin("microfit").unwrap()
-}
 
 /// The bundled iris CSV with its columns in another order: label first, then the features
 /// reversed, and an extra column the model never saw.

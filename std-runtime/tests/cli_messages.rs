@@ -1,11 +1,9 @@
 //! Messages a new user meets (issue 13, item 10) and size limits (item 11).
 
-use assert_cmd::Command;
-use predicates::prelude::*;
+mod common;
+use common::*;
 
-fn microfit() -> Command {
-    Command::cargo_bin("microfit").unwrap()
-}
+use predicates::prelude::*;
 
 #[test]
 fn a_negative_seed_says_what_a_seed_is() {

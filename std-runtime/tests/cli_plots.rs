@@ -2,14 +2,12 @@
 //! axis when the loss spans decades, the penalty as its own line, the best epoch and the chosen
 //! λ marked, weights and biases counted apart, and every tick label inside the image.
 
+mod common;
+use common::*;
+
 use std::path::Path;
 
-use assert_cmd::Command;
 use microfit::modelfile::ModelFile;
-
-fn microfit() -> Command {
-    Command::cargo_bin("microfit").unwrap()
-}
 
 /// A `<text>` element.
 #[derive(Debug)]

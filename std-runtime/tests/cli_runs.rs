@@ -3,50 +3,18 @@
 //! progress is one line per epoch without a terminal, `history.csv` grows per epoch, and
 //! `--resume` takes the command line that started the run.
 
-use std::collections::BTreeMap;
+mod common;
+use common::*;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
 use microfit::modelfile::ModelFile;
 use predicates::prelude::*;
 
-fn microfit() -> Command {
-    Command::cargo_bin("microfit").unwrap()
-}
-
 fn bin() -> StdCommand {
     StdCommand::new(env!("CARGO_BIN_EXE_microfit"))
-}
-
-/// Every file of a folder (name → bytes).
-fn folder_bytes(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect()
-}
-
-fn partial(out: &Path) -> PathBuf {
-    let mut name = out.file_name().unwrap().to_os_string();
-    name.push(".partial");
-    out.with_file_name(name)
-}
-
-fn train_quiet(out: &Path, extra: &[&str]) {
-    microfit()
-        .args(["train", "--quiet", "--out"])
-        .arg(out)
-        .args(extra)
-        .assert()
-        .success();
 }
 
 /// A regression CSV: `y = 3·x1 − 2·x2 + 0.5` on 60 rows.
@@ -301,13 +269,7 @@ fn resume_takes_the_original_command_line() {
         std::fs::read(out.join("history.json")).unwrap(),
         std::fs::read(straight.join("history.json")).unwrap()
     );
-    let (a, b) = (
-        ModelFile::load(&out.join("model.mfit")).unwrap(),
-        ModelFile::load(&straight.join("model.mfit")).unwrap(),
-    );
-    for (x, y) in a.weights.tensors.iter().zip(&b.weights.tensors) {
-        assert!(x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits()));
-    }
+    same_weights(&out.join("model.mfit"), &straight.join("model.mfit"));
     // Another setting is refused, naming what differs.
     microfit()
         .args(cmd("8").iter().map(|a| if *a == "8" { "9" } else { a }))

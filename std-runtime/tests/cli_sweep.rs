@@ -1,20 +1,13 @@
 //! `microfit sweep` (issue 13, item 9): each λ judged at its best validation epoch, every λ's
 //! run kept in its own folder, λ printed as `%g`, and k-fold cross-validation.
 
+mod common;
+use common::*;
+
 use std::path::Path;
 
-use assert_cmd::Command;
-use microfit::history::History;
 use microfit::modelfile::ModelFile;
 use predicates::prelude::*;
-
-fn microfit() -> Command {
-    Command::cargo_bin("microfit").unwrap()
-}
-
-fn history(dir: &Path) -> History {
-    History::from_json(&std::fs::read_to_string(dir.join("history.json")).unwrap()).unwrap()
-}
 
 /// `sweep.csv` as (header, rows).
 fn csv(dir: &Path) -> (Vec<String>, Vec<Vec<String>>) {
@@ -84,13 +77,7 @@ fn each_lambda_is_judged_at_its_best_epoch_and_kept_in_its_folder() {
             .arg(&single)
             .assert()
             .success();
-        let s = ModelFile::load(&single.join("model.mfit")).unwrap();
-        for (a, b) in m.weights.tensors.iter().zip(&s.weights.tensors) {
-            assert!(
-                a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()),
-                "{folder}"
-            );
-        }
+        same_weights(&dir.join("model.mfit"), &single.join("model.mfit"));
     }
     assert!(
         best_is_not_last,

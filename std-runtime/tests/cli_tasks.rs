@@ -2,14 +2,12 @@
 //! explained on the first line, and MSE, RMSE, MAE and R² wherever classification shows the
 //! accuracy (progress, report, history, plots, `evaluate`, `predict`).
 
+mod common;
+use common::*;
+
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use predicates::prelude::*;
-
-fn microfit() -> Command {
-    Command::cargo_bin("microfit").unwrap()
-}
 
 /// A "diabetes-like" file: an integer score 0–5 that is really a quantity.
 fn scores(dir: &Path) -> PathBuf {

@@ -2,22 +2,15 @@
 //! spec, resume after a killed run, TerminateOnNaN, early stopping, JSON lines and the
 //! no-argument default run.
 
+mod common;
+use common::*;
+
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
-use microfit::history::History;
 use microfit::modelfile::{ModelFile, ModelFileError};
 use predicates::prelude::*;
-
-fn microfit() -> Command {
-    Command::cargo_bin("microfit").unwrap()
-}
-
-fn history(dir: &Path) -> History {
-    History::from_json(&std::fs::read_to_string(dir.join("history.json")).unwrap()).unwrap()
-}
 
 fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
@@ -580,13 +573,6 @@ fn resume_with_dropout_continues_to_the_same_bits() {
     assert_eq!(b.0.rng, b.1.rng);
 }
 
-/// `<out>.partial`, where a run is written until it has a model to show.
-fn partial(out: &Path) -> std::path::PathBuf {
-    let mut name = out.file_name().unwrap().to_os_string();
-    name.push(".partial");
-    out.with_file_name(name)
-}
-
 /// Loads a checkpoint that a running (or killed) process writes: there is either none yet
 /// (`None`), or a complete, CRC-valid one. Anything else (a torn or half-written file) fails.
 fn poll_checkpoint(path: &Path) -> Option<ModelFile> {
@@ -676,20 +662,6 @@ fn runs_killed_at_many_points_leave_whole_files_and_the_old_run() {
         seen_epochs.len() >= 3,
         "the kills should land before, at and after the first epochs: {seen_epochs:?}"
     );
-}
-
-/// Every file of a folder (name → bytes).
-fn folder_bytes(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect()
 }
 
 /// Trains `<extra>` for `total` epochs without interruption into `straight` and checks that

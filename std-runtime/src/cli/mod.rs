@@ -229,6 +229,24 @@ pub struct CommonArgs {
     pub early_stopping: Option<u32>,
 }
 
+/// The kernel regularizer flags of `train` and `summary`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct KernelArgs {
+    /// Kernel L1 factor on every layer (replaces the spec's kernel regularizers)
+    #[arg(long, value_name = "X", value_parser = non_negative_f32, allow_hyphen_values = true)]
+    pub l1: Option<f32>,
+    /// Kernel L2 factor on every layer (replaces the spec's kernel regularizers) [default model: 1e-3]
+    #[arg(long, value_name = "X", value_parser = non_negative_f32, allow_hyphen_values = true)]
+    pub l2: Option<f32>,
+}
+
+impl KernelArgs {
+    /// Whether either is given.
+    pub fn any(&self) -> bool {
+        self.l1.is_some() || self.l2.is_some()
+    }
+}
+
 /// A seed: a whole number in `0..=u64::MAX`.
 fn seed(s: &str) -> Result<u64, String> {
     s.trim().parse::<u64>().map_err(|_| {

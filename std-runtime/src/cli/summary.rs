@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::out::text;
-use super::{CliError, CommonArgs, EXIT_OK, non_negative_f32};
+use super::{CliError, CommonArgs, EXIT_OK, KernelArgs};
 use crate::model::ModelSpec;
 use crate::modelfile::ModelFile;
 use crate::spec::{DataShape, LossToml, TrainConfig};
@@ -21,12 +21,9 @@ pub struct SummaryArgs {
     /// The model as `train` would build it: --spec, --keras-config, --hidden, --data, ...
     #[command(flatten)]
     pub common: CommonArgs,
-    /// Kernel L1 factor on every layer (as for `train`)
-    #[arg(long, value_name = "X", value_parser = non_negative_f32, allow_hyphen_values = true)]
-    pub l1: Option<f32>,
-    /// Kernel L2 factor on every layer (as for `train`)
-    #[arg(long, value_name = "X", value_parser = non_negative_f32, allow_hyphen_values = true)]
-    pub l2: Option<f32>,
+    /// Kernel regularizer factors.
+    #[command(flatten)]
+    pub kernel: KernelArgs,
 }
 
 /// The data shape a complete model implies (its input and output sizes), when no data is given:
@@ -60,7 +57,7 @@ fn config(a: &SummaryArgs) -> Result<TrainConfig, CliError> {
         Some(p) => Some(super::keras_model(p, &mut spec, &a.common)?),
         None => None,
     };
-    let overrides = super::overrides(&a.common, a.l1, a.l2);
+    let overrides = super::overrides(&a.common, a.kernel.l1, a.kernel.l2);
     let complete = match &imported {
         Some(m) => Some(m.clone()),
         None => spec.listed_model(&name)?,
@@ -82,7 +79,7 @@ fn config(a: &SummaryArgs) -> Result<TrainConfig, CliError> {
 pub fn run(a: &SummaryArgs) -> Result<u8, CliError> {
     let cfg = match &a.model {
         Some(p) => {
-            if a.common.any_setting() || a.l1.is_some() || a.l2.is_some() {
+            if a.common.any_setting() || a.kernel.any() {
                 return Err(CliError::usage(
                     "--model describes a trained model; it takes no other settings",
                 ));

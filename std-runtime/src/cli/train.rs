@@ -11,7 +11,7 @@ use clap::Args;
 use super::out::{line, note};
 use super::progress::{Ui, Verbosity};
 use super::run_dir::RunDir;
-use super::{CliError, CommonArgs, EXIT_DIVERGED, EXIT_OK, non_negative_f32, write_text};
+use super::{CliError, CommonArgs, EXIT_DIVERGED, EXIT_OK, KernelArgs, write_text};
 use crate::data::{Dataset, Target, TaskKind};
 use crate::history::{json_object, json_string};
 use crate::modelfile::ModelFile;
@@ -32,12 +32,9 @@ pub struct TrainArgs {
     /// Data, spec and training settings.
     #[command(flatten)]
     pub common: CommonArgs,
-    /// Kernel L1 factor on every layer (replaces the spec's kernel regularizers)
-    #[arg(long, value_name = "X", value_parser = non_negative_f32, allow_hyphen_values = true)]
-    pub l1: Option<f32>,
-    /// Kernel L2 factor on every layer (replaces the spec's kernel regularizers) [default model: 1e-3]
-    #[arg(long, value_name = "X", value_parser = non_negative_f32, allow_hyphen_values = true)]
-    pub l2: Option<f32>,
+    /// Kernel regularizer factors.
+    #[command(flatten)]
+    pub kernel: KernelArgs,
     /// Keep the epoch with the lowest val_loss as the model (Keras ModelCheckpoint(save_best_only=True))
     #[arg(long)]
     pub save_best_only: bool,
@@ -83,7 +80,7 @@ fn config_from_flags(a: &TrainArgs) -> Result<(TrainConfig, Dataset), CliError> 
     let data_cfg = spec.data_config(&name)?;
     let dataset = load_dataset(&data_cfg).map_err(CliError::from_run)?;
     let shape: DataShape = data_shape(&dataset);
-    let overrides = super::overrides(&a.common, a.l1, a.l2);
+    let overrides = super::overrides(&a.common, a.kernel.l1, a.kernel.l2);
     let cfg = spec.resolve(&name, &shape, model, &overrides)?;
     Ok((cfg, dataset))
 }
@@ -156,7 +153,7 @@ fn resume_setup(a: &TrainArgs, run: &RunDir) -> Result<Setup, CliError> {
     let mut file = ModelFile::load(&ckpt)?;
     let stored = file.config(&ckpt)?;
     let mut cfg = stored.clone();
-    if a.common.any_setting() || a.l1.is_some() || a.l2.is_some() || a.save_best_only {
+    if a.common.any_setting() || a.kernel.any() || a.save_best_only {
         // The command line that started the run: it must ask for the same configuration.
         let (asked, _) = config_from_flags(a)?;
         let diff = differences(&asked, &stored);

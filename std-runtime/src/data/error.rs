@@ -242,6 +242,21 @@ pub(crate) fn truncate_text(text: &str) -> String {
     }
 }
 
+/// `; available columns: "a", "b"` (nothing when there are none).
+fn write_available(f: &mut fmt::Formatter<'_>, available: &[String]) -> fmt::Result {
+    if available.is_empty() {
+        return Ok(());
+    }
+    write!(f, "; available columns: ")?;
+    for (k, col) in available.iter().enumerate() {
+        if k > 0 {
+            write!(f, ", ")?;
+        }
+        write!(f, "{col:?}")?;
+    }
+    Ok(())
+}
+
 impl fmt::Display for DataError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -287,16 +302,7 @@ impl fmt::Display for DataError {
                         write!(f, "{file}: there is no label column named {name:?}")?
                     }
                 }
-                if !available.is_empty() {
-                    write!(f, "; available columns: ")?;
-                    for (k, col) in available.iter().enumerate() {
-                        if k > 0 {
-                            write!(f, ", ")?;
-                        }
-                        write!(f, "{col:?}")?;
-                    }
-                }
-                Ok(())
+                write_available(f, available)
             }
             DataError::NoFeatureColumns { file } => write!(
                 f,
@@ -323,14 +329,7 @@ impl fmt::Display for DataError {
                     f,
                     "{file}: there is no column {requested:?} (given as {role})"
                 )?;
-                write!(f, "; available columns: ")?;
-                for (k, col) in available.iter().enumerate() {
-                    if k > 0 {
-                        write!(f, ", ")?;
-                    }
-                    write!(f, "{col:?}")?;
-                }
-                Ok(())
+                write_available(f, available)
             }
             DataError::InvalidColumnChoice { file, reason } => write!(f, "{file}: {reason}"),
             DataError::Malformed {

@@ -255,12 +255,7 @@ pub fn first_record(
     bytes: &[u8],
     opts: &LoadOptions,
 ) -> Result<Option<Vec<String>>, DataError> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(delimiter_for(bytes, opts))
-        .from_reader(bytes);
+    let mut reader = csv_reader(bytes, opts);
     let mut record = csv::ByteRecord::new();
     if !read_record(name, &mut reader, &mut record)? {
         return Ok(None);
@@ -289,6 +284,16 @@ pub fn delimiter_for(bytes: &[u8], opts: &LoadOptions) -> u8 {
     }
 }
 
+/// A CSV reader of `bytes` (a leading byte-order mark skipped) with the delimiter `opts` gives.
+fn csv_reader<'b>(bytes: &'b [u8], opts: &LoadOptions) -> csv::Reader<&'b [u8]> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter_for(bytes, opts))
+        .from_reader(bytes)
+}
+
 /// What [`read_table`] found.
 struct Table<'a> {
     has_header: bool,
@@ -305,12 +310,7 @@ fn read_table<'a>(
     opts: &LoadOptions,
     with_label: bool,
 ) -> Result<Table<'a>, DataError> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(delimiter_for(bytes, opts))
-        .from_reader(bytes);
+    let mut reader = csv_reader(bytes, opts);
     let mut record = csv::ByteRecord::new();
 
     if !read_record(name, &mut reader, &mut record)? {
