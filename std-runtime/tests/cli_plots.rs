@@ -7,8 +7,6 @@ use common::*;
 
 use std::path::Path;
 
-use microfit::modelfile::ModelFile;
-
 /// A `<text>` element.
 #[derive(Debug)]
 struct Text {
@@ -128,29 +126,30 @@ fn legends_sit_beside_the_curves() {
     legend_clear_of_curves(&svg(&sweep.join("sweep.svg")), &["training", "validation"]);
 }
 
-/// An early-stopped run marks its best (restored) epoch; `--save-best-only` marks the saved one.
+/// `--save-best-only` marks the saved epoch (an early-stopped run marks the restored one, see
+/// `cli_train::early_stopping_stops_after_patience_and_restores_the_best_epoch`).
 #[test]
 fn the_best_epoch_is_marked() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("es");
-    microfit()
-        .args([
-            "train",
-            "--quiet",
+    let out = tmp.path().join("best");
+    train_quiet(
+        &out,
+        &[
+            "--data",
+            "wine",
             "--lr",
             "0.3",
             "--epochs",
-            "300",
-            "--early-stopping",
-            "3",
-            "--out",
-        ])
-        .arg(&out)
-        .assert()
-        .success();
-    let m = ModelFile::load(&out.join("model.mfit")).unwrap();
-    let best = m.progress.early_stopping.unwrap().best_epoch + 1;
-    let label = format!("best epoch {best} (weights restored)");
+            "20",
+            "--save-best-only",
+        ],
+    );
+    let val = history(&out).get("val_loss").unwrap().to_vec();
+    let best = (0..val.len())
+        .min_by(|&a, &b| val[a].total_cmp(&val[b]))
+        .unwrap()
+        + 1;
+    let label = format!("best epoch {best} (lowest val_loss; saved)");
     for plot in ["loss.svg", "accuracy.svg"] {
         assert!(
             says(&texts(&svg(&out.join(plot))), &label),

@@ -410,6 +410,12 @@ fn early_stopping_stops_after_patience_and_restores_the_best_epoch() {
         es.best_weights.unwrap(),
         "best weights restored"
     );
+    // The plots mark it (issue 13, item 7).
+    let label = format!("best epoch {} (weights", best + 1);
+    for plot in ["loss.svg", "accuracy.svg"] {
+        let svg = std::fs::read_to_string(out.join(plot)).unwrap();
+        assert!(svg.contains(&label), "{plot}: no {label:?}");
+    }
 }
 
 #[test]
@@ -649,7 +655,9 @@ fn runs_killed_at_many_points_leave_whole_files_and_the_old_run() {
         seen_epochs.insert(done);
         if let Some(m) = &ck {
             assert_eq!(m.progress.history.epochs(), done);
-            let csv = std::fs::read_to_string(partial(&out).join("history.csv")).unwrap();
+            // Killed between the checkpoint and the first line: no file yet.
+            let csv =
+                std::fs::read_to_string(partial(&out).join("history.csv")).unwrap_or_default();
             let rows = csv.lines().skip(1).filter(|l| !l.is_empty()).count();
             assert!(
                 rows == done || rows + 1 == done,

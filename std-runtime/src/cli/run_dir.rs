@@ -94,7 +94,10 @@ impl RunDir {
                 "note: discarding the unfinished run in {} (train with --resume to continue one)",
                 self.partial.display()
             ));
-            std::fs::remove_dir_all(&self.partial)
+            // Renamed aside first (atomic), so a kill never leaves half of the old partial run.
+            let trash = self.aside("discarded");
+            std::fs::rename(&self.partial, &trash)
+                .and_then(|()| std::fs::remove_dir_all(&trash))
                 .map_err(|e| CliError::new(format!("{}: {e}", self.partial.display())))?;
         }
         self.create_partial()
@@ -106,6 +109,14 @@ impl RunDir {
     /// The folder cannot be created.
     pub fn create_partial(&self) -> Result<(), CliError> {
         super::ensure_dir(&self.partial)
+    }
+
+    /// A hidden name beside `out` for a folder on its way out: `.<name>.<what>-<pid>`.
+    fn aside(&self, what: &str) -> PathBuf {
+        let mut name = std::ffi::OsString::from(".");
+        name.push(self.out.file_name().unwrap_or_default());
+        name.push(format!(".{what}-{}", std::process::id()));
+        self.out.with_file_name(name)
     }
 
     /// Replaces `out` with the partial folder.
@@ -124,10 +135,7 @@ impl RunDir {
         if !self.out.exists() {
             return std::fs::rename(&self.partial, &self.out).map_err(|e| fail("rename", e));
         }
-        let mut old_name = std::ffi::OsString::from(".");
-        old_name.push(self.out.file_name().unwrap_or_default());
-        old_name.push(format!(".old-{}", std::process::id()));
-        let old = self.out.with_file_name(old_name);
+        let old = self.aside("old");
         std::fs::rename(&self.out, &old).map_err(|e| fail("moving the old run aside", e))?;
         if let Err(e) = std::fs::rename(&self.partial, &self.out) {
             let _ = std::fs::rename(&old, &self.out);
