@@ -7,7 +7,9 @@ use predicates::prelude::*;
 
 #[test]
 fn a_negative_seed_says_what_a_seed_is() {
+    let tmp = tempfile::tempdir().unwrap();
     microfit()
+        .current_dir(tmp.path())
         .args(["train", "--seed=-1"])
         .assert()
         .code(2)
@@ -100,7 +102,9 @@ fn evaluate_without_the_label_column_says_so() {
 
 #[test]
 fn early_stopping_without_validation_names_the_flag() {
+    let tmp = tempfile::tempdir().unwrap();
     microfit()
+        .current_dir(tmp.path())
         .args(["train", "--early-stopping", "5", "--validation-split", "0"])
         .assert()
         .code(1)
@@ -114,7 +118,9 @@ fn early_stopping_without_validation_names_the_flag() {
 /// anything is allocated, and the error names the layer.
 #[test]
 fn oversized_models_are_refused_before_allocating() {
+    let tmp = tempfile::tempdir().unwrap();
     microfit()
+        .current_dir(tmp.path())
         .args(["train", "--hidden", "3000000000000", "--epochs", "1"])
         .assert()
         .code(1)
@@ -123,6 +129,7 @@ fn oversized_models_are_refused_before_allocating() {
              values (microfit::limits::MAX_VALUES)",
         ));
     microfit()
+        .current_dir(tmp.path())
         .args(["train", "--hidden", "5000,5000", "--epochs", "1"])
         .assert()
         .code(1)
@@ -130,7 +137,6 @@ fn oversized_models_are_refused_before_allocating() {
             "layers[1]: dense on 5000 inputs brings the model to more than 16777216 parameters \
              (microfit::limits::MAX_PARAMS)",
         ));
-    let tmp = tempfile::tempdir().unwrap();
     let spec = tmp.path().join("cnn.toml");
     std::fs::write(
         &spec,
@@ -142,6 +148,7 @@ fn oversized_models_are_refused_before_allocating() {
     .unwrap();
     for cmd in ["train", "summary"] {
         microfit()
+            .current_dir(tmp.path())
             .args([cmd, "--spec"])
             .arg(&spec)
             .assert()

@@ -49,7 +49,7 @@ fn a_failed_run_leaves_the_previous_run_untouched() {
             out.display(),
             partial(&out).display()
         )));
-    assert_eq!(folder_bytes(&out), before, "the good run was changed");
+    assert_unchanged(&out, &before, "a failed run");
     assert!(partial(&out).join("spec.toml").is_file());
 }
 
@@ -132,7 +132,7 @@ fn a_closed_stdout_ends_quietly() {
     );
     assert_eq!(code, Some(141), "{err}");
     assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(folder_bytes(&out), before, "--out changed");
+    assert_unchanged(&out, &before, "train --json with a closed stdout");
 
     let cwd = tmp.path().join("cwd");
     std::fs::create_dir(&cwd).unwrap();

@@ -664,7 +664,7 @@ fn runs_killed_at_many_points_leave_whole_files_and_the_old_run() {
                 "kill {k}: history.csv has {rows} rows, the checkpoint {done} epochs"
             );
         }
-        assert_eq!(folder_bytes(&out), before, "kill {k}: --out changed");
+        assert_unchanged(&out, &before, &format!("kill {k}"));
     }
     assert!(
         seen_epochs.len() >= 3,

@@ -54,6 +54,22 @@ pub fn folder_bytes(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
+/// Asserts that a folder holds exactly the files `before` recorded, byte for byte (the message
+/// names the files that differ, not their bytes).
+pub fn assert_unchanged(dir: &Path, before: &BTreeMap<String, Vec<u8>>, what: &str) {
+    let now = folder_bytes(dir);
+    let differ: Vec<&String> = now
+        .keys()
+        .chain(before.keys())
+        .filter(|k| now.get(*k) != before.get(*k))
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "{what}: {} changed: {differ:?}",
+        dir.display()
+    );
+}
+
 /// Asserts that two model files hold the same weights, bit for bit.
 pub fn same_weights(a: &Path, b: &Path) {
     let (a, b) = (ModelFile::load(a).unwrap(), ModelFile::load(b).unwrap());
