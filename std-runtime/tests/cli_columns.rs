@@ -95,7 +95,7 @@ fn predict_names_missing_columns_and_says_when_it_matched_by_position() {
         .success();
     let model = out.join("model.mfit");
     let xyz = tmp.path().join("xyz.csv");
-    std::fs::write(&xyz, "x,y,z,w\n1,2,3,4\n").unwrap();
+    std::fs::write(&xyz, "x,y,z\n1,2,3\n").unwrap();
     microfit()
         .args(["predict", "--model"])
         .arg(&model)
