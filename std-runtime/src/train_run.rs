@@ -13,11 +13,16 @@
 //!   stops early, as in Keras).
 //! * **TerminateOnNaN**: a step whose loss or gradient is not finite is refused by the core
 //!   (weights untouched); training stops, the model goes back to the state at the end of the
-//!   last complete epoch (the last checkpoint, which is not overwritten), and the outcome says
-//!   why ([`StopReason::NonFinite`]).
+//!   last complete epoch (the last checkpoint, which is not overwritten) — or, with early
+//!   stopping's `restore_best_weights`, to the best epoch's weights — and the outcome says why
+//!   ([`StopReason::NonFinite`]).
+//! * **Throughput**: the wall time of the training steps alone (`fit_epoch`, not evaluation or
+//!   files) is measured, giving [`TrainOutcome::train_samples_per_s`].
 //! * **Checkpoints**: after every epoch, the whole state (weights, optimizer slots and
 //!   iteration count, history, early-stopping state, the `Dropout` layers' random generator) is
-//!   written atomically. A resumed run ends with the same bits as an uninterrupted one, with or
+//!   written atomically, then one line is appended to `history.csv` (Keras `CSVLogger`), and
+//!   with [`TrainConfig::save_best`] the best model so far is kept (`ModelCheckpoint`), see
+//!   [`RunFiles`]. A resumed run ends with the same bits as an uninterrupted one, with or
 //!   without dropout. (A version-1 checkpoint has no generator state: resuming one with
 //!   `Dropout` layers draws other masks than the interrupted run would have.)
 
@@ -556,9 +561,11 @@ impl RunFiles<'_> {
         use std::io::Write as _;
         let path = self.dir.join("history.csv");
         let header = h.csv_header();
-        let same_columns = std::fs::read(&path)
-            .ok()
-            .is_some_and(|b| b.starts_with(header.as_bytes()));
+        let same_columns = std::fs::File::open(&path).ok().is_some_and(|f| {
+            use std::io::BufRead as _;
+            let mut first = String::new();
+            std::io::BufReader::new(f).read_line(&mut first).is_ok() && first == header
+        });
         if !same_columns {
             return self.write_history(h);
         }

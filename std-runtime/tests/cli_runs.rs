@@ -314,3 +314,48 @@ fn the_run_reports_training_samples_per_second() {
         "{report}"
     );
 }
+
+/// Item 2: a run stopped by a NaN after good epochs has a model to show: it replaces `--out`
+/// (exit 3), and with early stopping's `restore_best_weights` that model is the best epoch's.
+#[test]
+fn a_nan_after_good_epochs_keeps_the_best_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    train_quiet(&out, &["--epochs", "2"]);
+    microfit()
+        .args([
+            "train",
+            "--quiet",
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "30",
+            "--epochs",
+            "50",
+            "--early-stopping",
+            "100",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("TerminateOnNaN"));
+    assert!(!partial(&out).exists());
+    let m = ModelFile::load(&out.join("model.mfit")).unwrap();
+    let es = m.progress.early_stopping.clone().unwrap();
+    assert!(m.progress.epochs_done >= 1 && m.progress.epochs_done < 50);
+    assert_eq!(
+        Some(&m.weights.tensors),
+        es.best_weights.as_ref(),
+        "best weights kept"
+    );
+    let val = history(&out).get("val_loss").unwrap().to_vec();
+    let best = (0..val.len())
+        .min_by(|&a, &b| val[a].total_cmp(&val[b]))
+        .unwrap();
+    assert_eq!(es.best_epoch as usize, best);
+    assert!(
+        best + 1 < val.len(),
+        "the test needs a best epoch before the last good one: {val:?}"
+    );
+}

@@ -1,4 +1,4 @@
-//! The `microfit` command line: `train`, `evaluate`, `predict`, `sweep`, `export`.
+//! The `microfit` command line: `train`, `evaluate`, `predict`, `sweep`, `export`, `summary`.
 //!
 //! Exit codes: [`EXIT_OK`] (0), [`EXIT_ERROR`] (1: bad data, spec, model file, I/O),
 //! [`EXIT_USAGE`] (2: bad command line, from clap), [`EXIT_DIVERGED`] (3: training stopped on a
