@@ -48,11 +48,7 @@ fn accuracy(model: &Path, data: &str) -> f64 {
 fn evaluate_matches_columns_by_name() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("m");
-    microfit()
-        .args(["train", "--quiet", "--epochs", "30", "--out"])
-        .arg(&out)
-        .assert()
-        .success();
+    train_quiet(&out, &["--epochs", "30"]);
     let model = out.join("model.mfit");
     let plain = accuracy(&model, "iris");
     let shuffled = shuffled_iris(tmp.path());
@@ -88,11 +84,7 @@ fn evaluate_matches_columns_by_name() {
 fn predict_names_missing_columns_and_says_when_it_matched_by_position() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("m");
-    microfit()
-        .args(["train", "--quiet", "--epochs", "5", "--out"])
-        .arg(&out)
-        .assert()
-        .success();
+    train_quiet(&out, &["--epochs", "5"]);
     let model = out.join("model.mfit");
     let xyz = tmp.path().join("xyz.csv");
     std::fs::write(&xyz, "x,y,z\n1,2,3\n").unwrap();

@@ -75,11 +75,7 @@ fn an_unknown_loss_lists_the_supported_ones() {
 fn evaluate_without_the_label_column_says_so() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("m");
-    microfit()
-        .args(["train", "--quiet", "--epochs", "2", "--out"])
-        .arg(&out)
-        .assert()
-        .success();
+    train_quiet(&out, &["--epochs", "2"]);
     let feats = tmp.path().join("features.csv");
     std::fs::write(
         &feats,

@@ -100,11 +100,7 @@ fn legend_clear_of_curves(svg: &str, labels: &[&str]) {
 fn legends_sit_beside_the_curves() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    microfit()
-        .args(["train", "--quiet", "--epochs", "15", "--out"])
-        .arg(&out)
-        .assert()
-        .success();
+    train_quiet(&out, &["--epochs", "15"]);
     legend_clear_of_curves(
         &svg(&out.join("loss.svg")),
         &["training loss", "validation loss"],
@@ -223,21 +219,17 @@ fn a_loss_over_decades_gets_a_log_axis_and_the_penalty_a_line() {
 fn weights_and_biases_are_counted_apart_and_ticks_fit() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("long");
-    microfit()
-        .args([
-            "train",
-            "--quiet",
+    train_quiet(
+        &out,
+        &[
             "--epochs",
             "1000",
             "--batch-size",
             "150",
             "--validation-split",
             "0",
-            "--out",
-        ])
-        .arg(&out)
-        .assert()
-        .success();
+        ],
+    );
     let w = texts(&svg(&out.join("weights.svg")));
     assert!(
         w.iter()

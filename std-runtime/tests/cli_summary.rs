@@ -106,13 +106,7 @@ fn summary_memory_matches_the_core_counts() {
 fn summary_reads_keras_configs_and_model_files() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    microfit()
-        .args([
-            "train", "--quiet", "--epochs", "1", "--data", "wine", "--hidden", "12", "--out",
-        ])
-        .arg(&out)
-        .assert()
-        .success();
+    train_quiet(&out, &["--epochs", "1", "--data", "wine", "--hidden", "12"]);
     let from_model = stdout(
         microfit()
             .args(["summary", "--model"])
@@ -137,21 +131,10 @@ fn summary_reads_keras_configs_and_model_files() {
 fn the_report_has_precision_recall_f1_and_the_confusion_matrix() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    microfit()
-        .args([
-            "train",
-            "--quiet",
-            "--epochs",
-            "3",
-            "--lr",
-            "0.02",
-            "--validation-split",
-            "0",
-            "--out",
-        ])
-        .arg(&out)
-        .assert()
-        .success();
+    train_quiet(
+        &out,
+        &["--epochs", "3", "--lr", "0.02", "--validation-split", "0"],
+    );
     let report = std::fs::read_to_string(out.join("report.txt")).unwrap();
     let preds = stdout(
         microfit()

@@ -493,10 +493,9 @@ fn no_arguments_trains_the_default_model_on_iris() {
 fn a_keras_config_trains_like_the_model_it_came_from() {
     let tmp = tempfile::tempdir().unwrap();
     let first = tmp.path().join("first");
-    microfit()
-        .args([
-            "train",
-            "--quiet",
+    train_quiet(
+        &first,
+        &[
             "--epochs",
             "3",
             "--hidden",
@@ -505,11 +504,8 @@ fn a_keras_config_trains_like_the_model_it_came_from() {
             "sgd",
             "--lr",
             "0.05",
-            "--out",
-        ])
-        .arg(&first)
-        .assert()
-        .success();
+        ],
+    );
     // model.keras.json carries the model and the compile config (loss, optimizer).
     let second = tmp.path().join("second");
     microfit()
@@ -633,11 +629,7 @@ fn killed_run(out: &Path, extra: &[&str], epochs: u32) -> ModelFile {
 fn runs_killed_at_many_points_leave_whole_files_and_the_old_run() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    microfit()
-        .args(["train", "--quiet", "--epochs", "2", "--out"])
-        .arg(&out)
-        .assert()
-        .success();
+    train_quiet(&out, &["--epochs", "2"]);
     let before = folder_bytes(&out);
     let ckpt = partial(&out).join("checkpoint.mfit");
     let mut seen_epochs = std::collections::BTreeSet::new();
