@@ -52,7 +52,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut model = outcome.model;
     let metrics = final_metrics(&mut model, &cfg, &data)?;
-    println!("{}", report::build(&model, &metrics, true).to_text());
+    println!("{}", report::build(&mut model, &metrics, &data)?.to_text());
 
     let input = ExportInput {
         spec: &cfg.model,

@@ -3,8 +3,10 @@
 //! Keys, in this order:
 //! * `loss`: the batch-size-weighted mean of the pre-update total losses of the epoch (data loss
 //!   plus every penalty, as Keras reports it);
-//! * `accuracy` (classification) or `mse` and `mae` (regression): metrics on the pre-update
-//!   outputs of each batch, as Keras computes its running training metrics;
+//! * `accuracy` (classification) or `mse`, `rmse`, `mae` and `r2` (regression): metrics on the
+//!   pre-update outputs of each batch, as Keras computes its running training metrics
+//!   (`r2 = 1 - mse / var(y)`, the variance of the targets of the same part, as Keras'
+//!   `R2Score` accumulated over the epoch);
 //! * `data_loss`: the loss without penalties;
 //! * one key per penalty, `<layer>/<kind>_penalty` (`dense/kernel_penalty`,
 //!   `dense_1/activity_penalty`, ...), with the same weighting;
@@ -146,24 +148,39 @@ impl History {
 
     /// CSV like Keras' `CSVLogger`: an `epoch` column (0-based) then one column per key.
     pub fn to_csv(&self) -> String {
+        let mut s = self.csv_header();
+        for e in 0..self.epochs() {
+            s.push_str(&self.csv_row(e));
+        }
+        s
+    }
+
+    /// The CSV header line (with its newline).
+    pub fn csv_header(&self) -> String {
         let mut s = String::from("epoch");
         for k in &self.keys {
             s.push(',');
             s.push_str(k);
         }
         s.push('\n');
-        for e in 0..self.epochs() {
-            let _ = write!(s, "{e}");
-            for col in &self.values {
-                let v = col[e];
-                if v.is_finite() {
-                    let _ = write!(s, ",{v}");
-                } else {
-                    s.push_str(",nan");
-                }
-            }
-            s.push('\n');
+        s
+    }
+
+    /// The CSV line of 0-based epoch `e` (with its newline; empty if there is no such epoch).
+    pub fn csv_row(&self, e: usize) -> String {
+        if e >= self.epochs() {
+            return String::new();
         }
+        let mut s = format!("{e}");
+        for col in &self.values {
+            let v = col[e];
+            if v.is_finite() {
+                let _ = write!(s, ",{v}");
+            } else {
+                s.push_str(",nan");
+            }
+        }
+        s.push('\n');
         s
     }
 }
@@ -188,20 +205,82 @@ pub fn penalty_key(layer_name: &str, kind: PenaltyKind) -> String {
     format!("{layer_name}/{}_penalty", kind.as_str())
 }
 
+/// What the metrics of a part are: classification (accuracy) or regression, with the variance
+/// of the part's targets for R².
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TaskMetrics {
+    /// Accuracy.
+    Classification,
+    /// MSE, RMSE, MAE and R².
+    Regression {
+        /// Population variance of the part's targets, `Σ(y - ȳ)² / n`.
+        target_variance: f32,
+    },
+}
+
+impl TaskMetrics {
+    /// Whether this is classification.
+    pub fn is_classification(self) -> bool {
+        self == TaskMetrics::Classification
+    }
+
+    /// The metrics of a report, by history key without prefix: `accuracy`, or `mse`, `rmse`,
+    /// `mae`, `r2`.
+    pub fn metrics(self, r: &EpochReport) -> Vec<(&'static str, f32)> {
+        match self {
+            TaskMetrics::Classification => vec![("accuracy", r.metrics.accuracy())],
+            TaskMetrics::Regression { target_variance } => {
+                let mse = r.metrics.mse();
+                vec![
+                    ("mse", mse),
+                    ("rmse", mse.sqrt()),
+                    ("mae", r.metrics.mae()),
+                    ("r2", r2(mse, target_variance)),
+                ]
+            }
+        }
+    }
+}
+
+/// The coefficient of determination `R² = 1 - MSE / var(y)` (NaN when the targets do not vary).
+///
+/// ```
+/// assert_eq!(microfit::history::r2(0.25, 1.0), 0.75);
+/// assert!(microfit::history::r2(0.0, 0.0).is_nan());
+/// ```
+pub fn r2(mse: f32, target_variance: f32) -> f32 {
+    if target_variance > 0.0 {
+        1.0 - mse / target_variance
+    } else {
+        f32::NAN
+    }
+}
+
+/// Population variance `Σ(y - ȳ)² / n` of `values`, accumulated in `f64` (0 when empty).
+pub fn variance(values: &[f32]) -> f32 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let n = values.len() as f64;
+    let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+    (values
+        .iter()
+        .map(|&v| (f64::from(v) - mean).powi(2))
+        .sum::<f64>()
+        / n) as f32
+}
+
 /// One epoch's (or evaluation's) values: `loss`, the metrics, `data_loss`, the penalties, all
 /// with `prefix` (`""` or `"val_"`).
 pub fn report_row(
     prefix: &str,
     r: &EpochReport,
     layer_names: &[String],
-    classification: bool,
+    task: TaskMetrics,
 ) -> Vec<(String, f32)> {
     let mut row = vec![(format!("{prefix}loss"), r.loss)];
-    if classification {
-        row.push((format!("{prefix}accuracy"), r.metrics.accuracy()));
-    } else {
-        row.push((format!("{prefix}mse"), r.metrics.mse()));
-        row.push((format!("{prefix}mae"), r.metrics.mae()));
+    for (k, v) in task.metrics(r) {
+        row.push((format!("{prefix}{k}"), v));
     }
     row.push((format!("{prefix}data_loss"), r.data_loss));
     for e in r.penalties.entries() {
@@ -219,14 +298,13 @@ pub fn report_row(
 
 /// The history row of one epoch: the training report, then the validation one if any.
 pub fn epoch_row(
-    train: &EpochReport,
-    val: Option<&EpochReport>,
+    train: (&EpochReport, TaskMetrics),
+    val: Option<(&EpochReport, TaskMetrics)>,
     layer_names: &[String],
-    classification: bool,
 ) -> Vec<(String, f32)> {
-    let mut row = report_row("", train, layer_names, classification);
-    if let Some(v) = val {
-        row.extend(report_row("val_", v, layer_names, classification));
+    let mut row = report_row("", train.0, layer_names, train.1);
+    if let Some((v, t)) = val {
+        row.extend(report_row("val_", v, layer_names, t));
     }
     row
 }

@@ -11,6 +11,7 @@ pub mod data;
 pub mod fit;
 pub mod host;
 pub mod keras;
+pub mod limits;
 pub mod model;
 
 // The `microfit` CLI and what it writes.
@@ -22,5 +23,6 @@ pub mod modelfile;
 pub mod plot;
 pub mod report;
 pub mod spec;
+pub mod summary;
 pub mod sweep;
 pub mod train_run;

@@ -645,19 +645,40 @@ impl ModelSpec {
     /// # Errors
     /// A [`SpecError`] naming the field.
     pub fn shapes(&self) -> Result<Vec<Vec<usize>>, SpecError> {
+        use crate::limits::{MAX_PARAMS, MAX_VALUES, product};
         if self.input_shape.is_empty() || self.input_shape.contains(&0) {
             return Err(spec_err("input_shape", "must be non-empty with sizes > 0"));
+        }
+        if product(&self.input_shape).is_none_or(|n| n > MAX_VALUES) {
+            return Err(spec_err(
+                "input_shape",
+                format!(
+                    "{:?} holds more than {MAX_VALUES} values (microfit::limits::MAX_VALUES)",
+                    self.input_shape
+                ),
+            ));
         }
         if self.layers.is_empty() {
             return Err(spec_err("layers", "a model needs at least one layer"));
         }
         let mut shape = self.input_shape.clone();
-        let mut out = Vec::new();
+        let mut out: Vec<Vec<usize>> = Vec::new();
+        let mut total_params = 0usize;
         for (i, l) in self.layers.iter().enumerate() {
+            let in_len = product(&shape).unwrap_or(usize::MAX);
             shape = match l {
                 LayerSpec::Dense { units, config } => {
                     if *units == 0 {
                         return Err(spec_err(format!("layers[{i}].units"), "must be > 0"));
+                    }
+                    if *units > MAX_VALUES {
+                        return Err(spec_err(
+                            format!("layers[{i}].units"),
+                            format!(
+                                "{units} units: a layer's output is limited to {MAX_VALUES} values \
+                                 (microfit::limits::MAX_VALUES)"
+                            ),
+                        ));
                     }
                     if shape.len() != 1 {
                         return Err(spec_err(
@@ -723,6 +744,48 @@ impl ModelSpec {
                     .validate()
                     .map_err(|e| spec_err(format!("layers[{i}].rate"), e.to_string()))?;
                     shape.clone()
+                }
+            };
+            let out_len = product(&shape);
+            if out_len.is_none_or(|n| n > MAX_VALUES) {
+                return Err(spec_err(
+                    format!("layers[{i}]"),
+                    format!(
+                        "{} output of shape {shape:?} holds more than {MAX_VALUES} values \
+                         (microfit::limits::MAX_VALUES)",
+                        l.kind()
+                    ),
+                ));
+            }
+            // Weights: a kernel of `in · out` (Dense) or `taps · cin · filters` (conv), a bias.
+            let params = match l {
+                LayerSpec::Dense { units, .. } => in_len
+                    .checked_mul(*units)
+                    .and_then(|k| k.checked_add(*units)),
+                LayerSpec::Conv1D { filters, .. }
+                | LayerSpec::Conv2D { filters, .. }
+                | LayerSpec::Conv3D { filters, .. } => l
+                    .geometry(
+                        i,
+                        out.last()
+                            .map_or(&self.input_shape[..], |s: &Vec<usize>| &s[..]),
+                    )?
+                    .and_then(|g| g.taps().checked_mul(g.in_channels()))
+                    .and_then(|k| k.checked_mul(*filters))
+                    .and_then(|k| k.checked_add(*filters)),
+                _ => Some(0),
+            };
+            total_params = match params.and_then(|p| total_params.checked_add(p)) {
+                Some(t) if t <= MAX_PARAMS => t,
+                _ => {
+                    return Err(spec_err(
+                        format!("layers[{i}]"),
+                        format!(
+                            "{} on {in_len} inputs brings the model to more than {MAX_PARAMS} \
+                             parameters (microfit::limits::MAX_PARAMS)",
+                            l.kind()
+                        ),
+                    ));
                 }
             };
             out.push(shape.clone());

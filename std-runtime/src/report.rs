@@ -1,5 +1,7 @@
 //! The end-of-training report: per layer its penalties, per weight tensor its norms and
-//! sparsity, and the loss and metrics on every part of the data.
+//! sparsity, the loss and metrics on every part of the data (accuracy; or MSE, RMSE, MAE and
+//! R² for regression), and for classification the per-class precision, recall and F1 with the
+//! confusion matrix (as scikit-learn's `classification_report` and `confusion_matrix`).
 //!
 //! Penalties are those of the final weights (kernel and bias regularizers) and the mean activity
 //! penalty over the training set, from the Keras-style evaluation of the final model; they are
@@ -12,7 +14,7 @@ use microfit_core::train::EpochReport;
 use serde::Serialize;
 
 use crate::model::Sequential;
-use crate::train_run::FinalMetrics;
+use crate::train_run::{FinalMetrics, PreparedData, SampleSet, SetReport};
 
 /// Magnitude under which a weight counts as "near zero" in the sparsity columns.
 pub const NEAR_ZERO: f32 = 1e-3;
@@ -76,8 +78,188 @@ pub struct MetricRow {
     pub accuracy: Option<f32>,
     /// Mean squared error (regression).
     pub mse: Option<f32>,
+    /// Root mean squared error (regression).
+    pub rmse: Option<f32>,
     /// Mean absolute error (regression).
     pub mae: Option<f32>,
+    /// Coefficient of determination `1 - MSE / var(y)` (regression).
+    pub r2: Option<f32>,
+}
+
+/// Precision, recall, F1 and support of one class.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClassRow {
+    /// The class name.
+    pub class: String,
+    /// `TP / (TP + FP)` (0 when nothing was predicted as the class, as scikit-learn).
+    pub precision: f32,
+    /// `TP / (TP + FN)` (0 without samples of the class).
+    pub recall: f32,
+    /// `2 · precision · recall / (precision + recall)` (0 when both are 0).
+    pub f1: f32,
+    /// Samples of the class.
+    pub support: u32,
+}
+
+/// The classification report of one part: per class, their macro and weighted averages, and
+/// the confusion matrix.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClassReport {
+    /// `train`, `validation` or `test`.
+    pub set: String,
+    /// One row per class.
+    pub classes: Vec<ClassRow>,
+    /// Unweighted means of precision, recall and F1 (`support` = all samples).
+    pub macro_avg: ClassRow,
+    /// Means weighted by support.
+    pub weighted_avg: ClassRow,
+    /// `confusion[true][predicted]`.
+    pub confusion: Vec<Vec<u32>>,
+}
+
+impl ClassReport {
+    /// The report of a confusion matrix (`confusion[true][predicted]`).
+    ///
+    /// ```
+    /// use microfit::report::ClassReport;
+    /// // 3 samples of a: 2 right, 1 called b; 2 samples of b: both right.
+    /// let r = ClassReport::from_confusion("validation", &["a".into(), "b".into()], vec![vec![2, 1], vec![0, 2]]);
+    /// assert_eq!((r.classes[0].precision, r.classes[0].recall), (1.0, 2.0 / 3.0));
+    /// assert_eq!((r.classes[1].precision, r.classes[1].recall), (2.0 / 3.0, 1.0));
+    /// assert_eq!(r.classes[0].f1, 0.8);
+    /// ```
+    pub fn from_confusion(set: &str, names: &[String], confusion: Vec<Vec<u32>>) -> ClassReport {
+        let k = confusion.len();
+        let total: u32 = confusion.iter().flatten().sum();
+        let ratio = |a: u32, b: u32| if b == 0 { 0.0 } else { a as f32 / b as f32 };
+        let classes: Vec<ClassRow> = (0..k)
+            .map(|c| {
+                let tp = confusion[c][c];
+                let support: u32 = confusion[c].iter().sum();
+                let predicted: u32 = confusion.iter().map(|row| row[c]).sum();
+                let precision = ratio(tp, predicted);
+                let recall = ratio(tp, support);
+                let f1 = if precision + recall > 0.0 {
+                    2.0 * precision * recall / (precision + recall)
+                } else {
+                    0.0
+                };
+                ClassRow {
+                    class: names.get(c).cloned().unwrap_or_else(|| c.to_string()),
+                    precision,
+                    recall,
+                    f1,
+                    support,
+                }
+            })
+            .collect();
+        let avg = |name: &str, weight: &dyn Fn(&ClassRow) -> f32| {
+            let w: f32 = classes.iter().map(weight).sum();
+            let mean = |f: fn(&ClassRow) -> f32| {
+                if w > 0.0 {
+                    classes.iter().map(|r| weight(r) * f(r)).sum::<f32>() / w
+                } else {
+                    0.0
+                }
+            };
+            ClassRow {
+                class: name.to_string(),
+                precision: mean(|r| r.precision),
+                recall: mean(|r| r.recall),
+                f1: mean(|r| r.f1),
+                support: total,
+            }
+        };
+        let macro_avg = avg("macro avg", &|_| 1.0);
+        let weighted_avg = avg("weighted avg", &|r| r.support as f32);
+        ClassReport {
+            set: set.to_string(),
+            classes,
+            macro_avg,
+            weighted_avg,
+            confusion,
+        }
+    }
+
+    /// The report as text: the per-class table, then the confusion matrix.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        let f = |v: f32| format!("{v:.3}");
+        let mut rows: Vec<Vec<String>> = self
+            .classes
+            .iter()
+            .chain([&self.macro_avg, &self.weighted_avg])
+            .map(|r| {
+                vec![
+                    r.class.clone(),
+                    f(r.precision),
+                    f(r.recall),
+                    f(r.f1),
+                    r.support.to_string(),
+                ]
+            })
+            .collect();
+        // A blank line between the classes and the averages, as scikit-learn prints it.
+        rows.insert(self.classes.len(), vec![String::new(); 5]);
+        s.push_str(&table(
+            &["class", "precision", "recall", "f1-score", "support"],
+            &rows,
+        ));
+        let _ = writeln!(
+            s,
+            "\nConfusion matrix, {} (rows: true class, columns: predicted)",
+            self.set
+        );
+        let names: Vec<&str> = self.classes.iter().map(|c| c.class.as_str()).collect();
+        s.push_str(&confusion_table(&names, &self.confusion));
+        s
+    }
+}
+
+/// A confusion matrix as a text table.
+pub fn confusion_table(names: &[&str], confusion: &[Vec<u32>]) -> String {
+    let mut headers: Vec<&str> = vec!["true \\ predicted"];
+    headers.extend(names);
+    let rows: Vec<Vec<String>> = confusion
+        .iter()
+        .zip(names)
+        .map(|(row, n)| {
+            let mut r = vec![(*n).to_string()];
+            r.extend(row.iter().map(ToString::to_string));
+            r
+        })
+        .collect();
+    table(&headers, &rows)
+}
+
+/// Class predicted from an output row (argmax, or `> 0.5` for one sigmoid unit).
+pub fn predicted_class(out: &[f32]) -> usize {
+    if out.len() == 1 {
+        usize::from(out[0] > 0.5)
+    } else {
+        microfit_core::loss::argmax(out)
+    }
+}
+
+/// The confusion matrix (`[true][predicted]`, `k` classes) of `model` on a classification part.
+///
+/// # Errors
+/// A sample that does not fit the model.
+pub fn confusion_matrix(
+    model: &mut Sequential,
+    set: &SampleSet,
+    k: usize,
+) -> Result<Vec<Vec<u32>>, crate::model::SpecError> {
+    let mut confusion = vec![vec![0u32; k]; k];
+    let d = set.n_features;
+    for i in 0..set.len() {
+        let Some(y) = set.class_of(i) else { continue };
+        let p = predicted_class(model.predict(&set.x[i * d..(i + 1) * d])?);
+        if y < k && p < k {
+            confusion[y][p] += 1;
+        }
+    }
+    Ok(confusion)
 }
 
 /// The whole report.
@@ -89,18 +271,32 @@ pub struct Report {
     pub tensors: Vec<TensorRow>,
     /// Metrics per part.
     pub metrics: Vec<MetricRow>,
+    /// Classification: precision, recall, F1 and the confusion matrix, on the validation and
+    /// test parts (the training part when there are neither).
+    pub classification: Vec<ClassReport>,
 }
 
-fn metric_row(set: &str, r: &EpochReport, classification: bool) -> MetricRow {
+/// The metrics row of one evaluated part.
+pub fn metric_row(set: &str, m: &SetReport) -> MetricRow {
+    let r: &EpochReport = &m.report;
+    let get = |k: &str| {
+        m.task
+            .metrics(r)
+            .into_iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v)
+    };
     MetricRow {
         set: set.to_string(),
         samples: r.metrics.samples,
         loss: r.loss,
         data_loss: r.data_loss,
         penalty: r.penalties.total(),
-        accuracy: classification.then(|| r.metrics.accuracy()),
-        mse: (!classification).then(|| r.metrics.mse()),
-        mae: (!classification).then(|| r.metrics.mae()),
+        accuracy: get("accuracy"),
+        mse: get("mse"),
+        rmse: get("rmse"),
+        mae: get("mae"),
+        r2: get("r2"),
     }
 }
 
@@ -134,11 +330,18 @@ pub fn tensor_row(name: &str, shape: &[usize], w: &[f32]) -> TensorRow {
     }
 }
 
-/// Builds the report of `model` from its final evaluation.
-pub fn build(model: &Sequential, m: &FinalMetrics, classification: bool) -> Report {
-    let spec = model.spec();
+/// Builds the report of `model` from its final evaluation `m` on the parts of `data`.
+///
+/// # Errors
+/// A sample that does not fit the model (not for data the model was trained on).
+pub fn build(
+    model: &mut Sequential,
+    m: &FinalMetrics,
+    data: &PreparedData,
+) -> Result<Report, crate::model::SpecError> {
+    let spec = model.spec().clone();
     let shapes = spec.shapes().unwrap_or_default();
-    let pen = &m.train.penalties;
+    let pen = &m.train.report.penalties;
     let mut layers = Vec::new();
     for (i, l) in spec.layers.iter().enumerate() {
         let name = model
@@ -190,18 +393,37 @@ pub fn build(model: &Sequential, m: &FinalMetrics, classification: bool) -> Repo
         .zip(&model.params.tensors)
         .map(|((n, s), t)| tensor_row(n, s, t))
         .collect();
-    let mut metrics = vec![metric_row("train", &m.train, classification)];
+    let mut metrics = vec![metric_row("train", &m.train)];
     if let Some(v) = &m.validation {
-        metrics.push(metric_row("validation", v, classification));
+        metrics.push(metric_row("validation", v));
     }
     if let Some(t) = &m.test {
-        metrics.push(metric_row("test", t, classification));
+        metrics.push(metric_row("test", t));
     }
-    Report {
+    let mut classification = Vec::new();
+    if data.info.classification {
+        let names = &data.info.class_names;
+        let mut parts: Vec<(&str, &SampleSet)> = Vec::new();
+        if let Some(v) = &data.validation {
+            parts.push(("validation", v));
+        }
+        if let Some(t) = &data.test {
+            parts.push(("test", t));
+        }
+        if parts.is_empty() {
+            parts.push(("train", &data.train));
+        }
+        for (set, part) in parts {
+            let c = confusion_matrix(model, part, names.len())?;
+            classification.push(ClassReport::from_confusion(set, names, c));
+        }
+    }
+    Ok(Report {
         layers,
         tensors,
         metrics,
-    }
+        classification,
+    })
 }
 
 /// A regularizer in words: `L2(0.001)`, `L1L2(0.0001, 0.001)`, `Orthogonal(0.01, rows)`.
@@ -291,6 +513,30 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// `x` in C's `%g` layout with the shortest digits that read back as the same `f32`: plain from
+/// 1e-4 up to 1e6 (`0.001`, `250`), scientific otherwise with a signed exponent of at least two
+/// digits (`1e-05`, `1e+30`, `1.5e-07`).
+///
+/// ```
+/// use microfit::report::g;
+/// assert_eq!([g(0.0), g(1e-3), g(1e-4), g(1e-5), g(2.5e-7), g(123456.0), g(1e30)],
+///            ["0", "0.001", "0.0001", "1e-05", "2.5e-07", "123456", "1e+30"]);
+/// ```
+pub fn g(x: f32) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    let e = format!("{x:e}");
+    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if (-4..6).contains(&exp) {
+        format!("{x}")
+    } else {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{mant}e{sign}{:02}", exp.abs())
+    }
 }
 
 /// A number for a table: 4 significant digits, scientific when small or large.
@@ -415,8 +661,7 @@ impl Report {
                             .map_or_else(|| "-".into(), |a| format!("{:.2}%", 100.0 * a)),
                     );
                 } else {
-                    r.push(opt(m.mse));
-                    r.push(opt(m.mae));
+                    r.extend([opt(m.mse), opt(m.rmse), opt(m.mae), opt(m.r2)]);
                 }
                 r
             })
@@ -425,9 +670,14 @@ impl Report {
         if classification {
             headers.push("accuracy");
         } else {
-            headers.extend(["mse", "mae"]);
+            headers.extend(["mse", "rmse", "mae", "r2"]);
         }
         s.push_str(&table(&headers, &rows));
+        for c in &self.classification {
+            let n: u32 = c.confusion.iter().flatten().sum();
+            let _ = writeln!(s, "\nClassification report, {} ({n} samples)", c.set);
+            s.push_str(&c.to_text());
+        }
         s
     }
 

@@ -193,6 +193,10 @@ pub struct SpecFile {
     /// Early stopping (none by default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_stopping: Option<EarlyStoppingToml>,
+    /// Keras `ModelCheckpoint(save_best_only=True)`: the model file keeps the epoch with the
+    /// lowest `val_loss` (`loss` without a validation split), not the last one (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub save_best_only: Option<bool>,
     /// The optimizer (default Adam, learning rate [`DEFAULT_LEARNING_RATE`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub optimizer: Option<OptimizerToml>,
@@ -231,6 +235,13 @@ pub struct DataToml {
     /// `"auto"` (default), `"classification"` or `"regression"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<String>,
+    /// The feature columns, in order (header names or 0-based indices); default: every column
+    /// except the label and `drop`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<Vec<String>>,
+    /// Columns that are not features (an ID column, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drop: Option<Vec<String>>,
 }
 
 /// `[split]`: validation and test fractions.
@@ -548,12 +559,25 @@ pub struct DataConfig {
     pub label: Option<String>,
     /// Task kind.
     pub task: TaskKind,
+    /// Feature columns in order (`None`: every column but the label and `drop`).
+    pub features: Option<Vec<String>>,
+    /// Columns left out.
+    pub drop: Vec<String>,
 }
 
 impl DataConfig {
     /// The loader's label column.
     pub fn label_column(&self) -> LabelColumn {
         parse_label_column(self.label.as_deref())
+    }
+
+    /// The loader's options: label, task and feature columns.
+    pub fn load_options(&self) -> crate::data::LoadOptions {
+        crate::data::LoadOptions::default()
+            .with_label(self.label_column())
+            .with_task(self.task)
+            .with_features(self.features.clone())
+            .with_drop(self.drop.clone())
     }
 }
 
@@ -598,6 +622,9 @@ pub struct TrainConfig {
     pub split: SplitConfig,
     /// Early stopping, if any.
     pub early_stopping: Option<EarlyStopping>,
+    /// Keep the epoch with the lowest value of this history key as the model (Keras
+    /// `ModelCheckpoint(save_best_only=True)`: `val_loss`, or `loss` without validation).
+    pub save_best: Option<String>,
     /// The optimizer.
     pub optimizer: OptimizerConfig,
     /// The model.
@@ -721,6 +748,27 @@ impl SpecFile {
         Self::parse(&file, &text)
     }
 
+    /// The model the spec lists, when it gives both its layers and its `input_shape` (so that
+    /// no data is needed to know it); `None` otherwise.
+    ///
+    /// # Errors
+    /// A [`SpecError`] naming a bad layer field.
+    pub fn listed_model(&self, file: &str) -> Result<Option<ModelSpec>, SpecError> {
+        let ctx = Ctx { file };
+        let (Some(input_shape), Some(layers)) = (&self.input_shape, &self.layers) else {
+            return Ok(None);
+        };
+        let layers = layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| layer_from_toml(&ctx, i, l))
+            .collect::<Result<_, _>>()?;
+        Ok(Some(ModelSpec {
+            input_shape: input_shape.clone(),
+            layers,
+        }))
+    }
+
     /// The data settings (source defaults to [`DEFAULT_DATA`]).
     ///
     /// # Errors
@@ -743,6 +791,8 @@ impl SpecFile {
             source: d.source.unwrap_or_else(|| DEFAULT_DATA.to_string()),
             label: d.label,
             task,
+            features: d.features,
+            drop: d.drop.unwrap_or_default(),
         })
     }
 
@@ -817,8 +867,10 @@ impl SpecFile {
                 };
                 if monitor_val && validation == 0.0 {
                     return Err(ctx.err(
-                        "early_stopping.monitor",
-                        "val_loss needs a validation split (split.validation > 0), or monitor \"loss\"",
+                        "early_stopping",
+                        "early stopping watches val_loss, which needs a validation split: give \
+                         --validation-split > 0 (split.validation in a spec), or watch the training \
+                         loss with monitor = \"loss\" under [early_stopping] in a spec",
                     ));
                 }
                 Some(EarlyStopping {
@@ -832,6 +884,13 @@ impl SpecFile {
                 })
             }
         };
+        let save_best = self.save_best_only.unwrap_or(false).then(|| {
+            if validation > 0.0 {
+                "val_loss".to_string()
+            } else {
+                "loss".to_string()
+            }
+        });
         let optimizer = resolve_optimizer(&ctx, self.optimizer.as_ref())?;
 
         // The model.
@@ -922,6 +981,7 @@ impl SpecFile {
             scaling,
             split,
             early_stopping,
+            save_best,
             optimizer,
             model,
         })
@@ -956,6 +1016,22 @@ fn fraction(ctx: &Ctx<'_>, field: &str, v: f64) -> Result<f32, SpecError> {
     }
 }
 
+/// The Keras loss names the spec and `--loss` accept (each also under its Keras class name).
+pub const LOSS_NAMES: [&str; 5] = [
+    "sparse_categorical_crossentropy",
+    "categorical_crossentropy",
+    "binary_crossentropy",
+    "mean_squared_error (mse)",
+    "mean_absolute_error (mae)",
+];
+
+fn unknown_loss(name: &str) -> String {
+    format!(
+        "unknown loss {name:?}; supported: {}",
+        LOSS_NAMES.join(", ")
+    )
+}
+
 fn resolve_loss(
     ctx: &Ctx<'_>,
     loss: Option<&LossToml>,
@@ -968,11 +1044,12 @@ fn resolve_loss(
                 None => Loss::MeanSquaredError,
             });
         }
-        Some(LossToml::Name(n)) => Loss::from_keras_name(n)
-            .ok_or_else(|| ctx.err("loss", format!("unknown loss {n:?}")))?,
+        Some(LossToml::Name(n)) => {
+            Loss::from_keras_name(n).ok_or_else(|| ctx.err("loss", unknown_loss(n)))?
+        }
         Some(LossToml::Table { name, from_logits }) => {
             let l = Loss::from_keras_name(name)
-                .ok_or_else(|| ctx.err("loss.name", format!("unknown loss {name:?}")))?;
+                .ok_or_else(|| ctx.err("loss.name", unknown_loss(name)))?;
             match (l, from_logits.unwrap_or(false)) {
                 (l, false) => l,
                 (Loss::BinaryCrossentropy { .. }, true) => {
@@ -1001,7 +1078,7 @@ fn resolve_loss(
             "loss",
             format!(
                 "{} is a regression loss, but the target holds classes (use sparse_categorical_crossentropy, \
-                 or `task = \"regression\"` under [data])",
+                 or --task regression / `task = \"regression\"` under [data])",
                 loss.keras_name()
             ),
         )),
@@ -1565,6 +1642,8 @@ impl TrainConfig {
                     TaskKind::Classification => Some("classification".into()),
                     TaskKind::Regression => Some("regression".into()),
                 },
+                features: self.data.features.clone(),
+                drop: (!self.data.drop.is_empty()).then(|| self.data.drop.clone()),
             }),
             split: Some(SplitToml {
                 validation: Some(pretty(self.split.validation)),
@@ -1577,6 +1656,7 @@ impl TrainConfig {
                 min_delta: Some(pretty(e.min_delta)),
                 restore_best_weights: Some(e.restore_best_weights),
             }),
+            save_best_only: self.save_best.is_some().then_some(true),
             optimizer: Some(optimizer),
             layers: Some(self.model.layers.iter().map(layer_to_toml).collect()),
         }

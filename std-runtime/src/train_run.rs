@@ -13,16 +13,22 @@
 //!   stops early, as in Keras).
 //! * **TerminateOnNaN**: a step whose loss or gradient is not finite is refused by the core
 //!   (weights untouched); training stops, the model goes back to the state at the end of the
-//!   last complete epoch (the last checkpoint, which is not overwritten), and the outcome says
-//!   why ([`StopReason::NonFinite`]).
+//!   last complete epoch (the last checkpoint, which is not overwritten) — or, with early
+//!   stopping's `restore_best_weights`, to the best epoch's weights — and the outcome says why
+//!   ([`StopReason::NonFinite`]).
+//! * **Throughput**: the wall time of the training steps alone (`fit_epoch`, not evaluation or
+//!   files) is measured, giving [`TrainOutcome::train_samples_per_s`].
 //! * **Checkpoints**: after every epoch, the whole state (weights, optimizer slots and
 //!   iteration count, history, early-stopping state, the `Dropout` layers' random generator) is
-//!   written atomically. A resumed run ends with the same bits as an uninterrupted one, with or
+//!   written atomically, then one line is appended to `history.csv` (Keras `CSVLogger`), and
+//!   with [`TrainConfig::save_best`] the best model so far is kept (`ModelCheckpoint`), see
+//!   [`RunFiles`]. A resumed run ends with the same bits as an uninterrupted one, with or
 //!   without dropout. (A version-1 checkpoint has no generator state: resuming one with
 //!   `Dropout` layers draws other masks than the interrupted run would have.)
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use microfit_core::optim::AnyOptimizer;
 use microfit_core::train::{EpochReport, Samples, Targets, evaluate};
@@ -32,13 +38,13 @@ use crate::host::Host;
 use microfit_core::{Error as CoreError, Loss};
 
 use crate::data::{
-    DataError, Dataset, LoadOptions, Scaler, SplitSpec, Target, epoch_order, load_source_with,
-    split,
+    DataError, Dataset, Scaler, SplitSpec, Target, epoch_order, load_source_with, split,
 };
-use crate::history::epoch_row;
+use crate::history::{History, TaskMetrics, epoch_row};
 use crate::model::{Sequential, VecParams};
 use crate::modelfile::{
-    DataInfo, EarlyStoppingState, ModelFile, ModelFileError, OptimizerState, Progress, fingerprint,
+    DataInfo, EarlyStoppingState, ModelFile, ModelFileError, OptimizerState, Progress,
+    atomic_write, fingerprint,
 };
 use crate::spec::{DataConfig, DataShape, SpecError, TrainConfig};
 
@@ -67,6 +73,8 @@ pub enum RunError {
         /// The core's error.
         source: CoreError,
     },
+    /// Writing progress to the terminal or a pipe failed (stdout closed); training stopped.
+    Output(std::io::Error),
     /// Anything else, with its message.
     Other(String),
 }
@@ -79,6 +87,7 @@ impl fmt::Display for RunError {
             RunError::ModelFile(e) => e.fmt(f),
             RunError::Io { path, source } => write!(f, "{}: {source}", path.display()),
             RunError::Training { epoch, source } => write!(f, "epoch {}: {source}", epoch + 1),
+            RunError::Output(e) => write!(f, "cannot write the progress: {e}"),
             RunError::Other(m) => f.write_str(m),
         }
     }
@@ -104,10 +113,11 @@ impl From<ModelFileError> for RunError {
     }
 }
 
-/// Loads the dataset a [`DataConfig`] names (bundled name or CSV path).
+/// Loads the dataset a [`DataConfig`] names (bundled name or CSV path), with its column choice,
+/// and checks that it can be trained on (a classification target needs two classes).
 ///
 /// # Errors
-/// The loader's [`DataError`] (file, line, column).
+/// The loader's [`DataError`] (file, line, column), or a single-class target.
 pub fn load_dataset(cfg: &DataConfig) -> Result<Dataset, RunError> {
     let src = cfg.source.trim();
     if crate::data::Bundled::from_name(src).is_none() && !Path::new(src).exists() {
@@ -115,10 +125,16 @@ pub fn load_dataset(cfg: &DataConfig) -> Result<Dataset, RunError> {
             "{src}: no such file, and not a bundled dataset (iris, digits, wine, breast_cancer)"
         )));
     }
-    let opts = LoadOptions::default()
-        .with_label(cfg.label_column())
-        .with_task(cfg.task);
-    Ok(load_source_with(&cfg.source, &opts)?)
+    let d = load_source_with(&cfg.source, &cfg.load_options())?;
+    if d.is_classification() && d.n_classes() < 2 {
+        return Err(RunError::Other(format!(
+            "{src}: the label column {:?} holds a single class ({:?}): there is nothing to \
+             classify. If it is a number to predict, give --task regression",
+            d.target_name,
+            d.class_names().first().map_or("", String::as_str)
+        )));
+    }
+    Ok(d)
 }
 
 /// The shape a spec is resolved against.
@@ -140,26 +156,39 @@ pub struct SampleSet {
     pub classes: Vec<u32>,
     /// Dense targets (regression values, or 0/1 labels for one-unit binary cross-entropy).
     pub dense: Vec<f32>,
+    /// What the metrics of this part are (with the target variance for regression).
+    pub task: TaskMetrics,
 }
 
 impl SampleSet {
     /// Builds the set for `loss` and a model with `n_outputs` outputs.
     pub fn new(d: &Dataset, loss: Loss, n_outputs: usize) -> SampleSet {
-        let (classes, dense) = match &d.target {
+        let (classes, dense, task) = match &d.target {
             Target::Classes { labels, .. } => {
                 if matches!(loss, Loss::BinaryCrossentropy { .. }) && n_outputs == 1 {
-                    (Vec::new(), labels.iter().map(|&l| l as f32).collect())
+                    (
+                        Vec::new(),
+                        labels.iter().map(|&l| l as f32).collect(),
+                        TaskMetrics::Classification,
+                    )
                 } else {
-                    (labels.clone(), Vec::new())
+                    (labels.clone(), Vec::new(), TaskMetrics::Classification)
                 }
             }
-            Target::Regression { values } => (Vec::new(), values.clone()),
+            Target::Regression { values } => (
+                Vec::new(),
+                values.clone(),
+                TaskMetrics::Regression {
+                    target_variance: crate::history::variance(values),
+                },
+            ),
         };
         SampleSet {
             x: d.features.clone(),
             n_features: d.n_features(),
             classes,
             dense,
+            task,
         }
     }
 
@@ -171,6 +200,17 @@ impl SampleSet {
     /// True if there are no samples.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The class label of sample `i` (classification; one-unit binary targets as 0/1).
+    pub fn class_of(&self, i: usize) -> Option<usize> {
+        if !self.task.is_classification() {
+            return None;
+        }
+        self.classes
+            .get(i)
+            .map(|&c| c as usize)
+            .or_else(|| self.dense.get(i).map(|&v| v as usize))
     }
 
     /// The core's view.
@@ -229,15 +269,30 @@ pub fn prepare(d: &Dataset, cfg: &TrainConfig) -> Result<PreparedData, RunError>
             stratify: cfg.split.stratify,
         },
     )?;
-    let scaler = Scaler::fit(&parts.train, cfg.scaling);
+    prepare_parts(d, cfg, parts.train, parts.validation, parts.test)
+}
+
+/// Fits the scaler on `train` and scales every part (the parts of `d`, e.g. one fold of a
+/// cross-validation).
+///
+/// # Errors
+/// Scaling errors.
+pub fn prepare_parts(
+    d: &Dataset,
+    cfg: &TrainConfig,
+    train: Dataset,
+    validation: Option<Dataset>,
+    test: Option<Dataset>,
+) -> Result<PreparedData, RunError> {
+    let scaler = Scaler::fit(&train, cfg.scaling);
     let n_out = cfg.n_outputs();
     let mut make = |mut part: Dataset| -> Result<SampleSet, RunError> {
         scaler.transform(&mut part)?;
         Ok(SampleSet::new(&part, cfg.loss, n_out))
     };
-    let train = make(parts.train)?;
-    let validation = parts.validation.map(&mut make).transpose()?;
-    let test = parts.test.map(&mut make).transpose()?;
+    let train = make(train)?;
+    let validation = validation.map(&mut make).transpose()?;
+    let test = test.map(&mut make).transpose()?;
     let info = DataInfo {
         source: cfg.data.source.clone(),
         label: cfg.data.label.clone(),
@@ -278,6 +333,9 @@ pub enum StopReason {
         epoch: u32,
         /// The core's error.
         error: CoreError,
+        /// The 0-based epoch whose weights the model holds: the best epoch's with
+        /// `restore_best_weights`, else the last good one (`None`: no epoch completed).
+        kept_epoch: Option<u32>,
     },
 }
 
@@ -300,10 +358,17 @@ impl StopReason {
                     ""
                 }
             ),
-            StopReason::NonFinite { epoch, error } => format!(
-                "stopped during epoch {}: {error} (TerminateOnNaN); the model is the one at the end of epoch {}",
+            StopReason::NonFinite {
+                epoch,
+                error,
+                kept_epoch,
+            } => format!(
+                "stopped during epoch {}: {error} (TerminateOnNaN); {}",
                 epoch + 1,
-                epoch
+                match kept_epoch {
+                    Some(k) => format!("the model is the one at the end of epoch {}", k + 1),
+                    None => "no epoch completed, so there is no trained model".to_string(),
+                }
             ),
         }
     }
@@ -316,6 +381,19 @@ impl StopReason {
             StopReason::NonFinite { .. } => "non_finite_loss",
         }
     }
+}
+
+/// The best epoch by a monitored history key (Keras `ModelCheckpoint(save_best_only=True)`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BestEpoch {
+    /// The history key watched (`val_loss`, `val_data_loss`, ...).
+    pub monitor: String,
+    /// 0-based epoch.
+    pub epoch: u32,
+    /// Its value.
+    pub value: f32,
+    /// The weights at the end of that epoch.
+    pub weights: Vec<Vec<f32>>,
 }
 
 /// What a run produced.
@@ -331,16 +409,72 @@ pub struct TrainOutcome {
     pub stop: StopReason,
     /// Epochs already done when this run started (`Some` when resumed).
     pub resumed_at: Option<u32>,
+    /// The best epoch by [`TrainConfig::save_best`], when it is set and an epoch completed.
+    pub best: Option<BestEpoch>,
+    /// Wall time spent in training steps (`fit_epoch`) in this run: not evaluation, not files.
+    pub train_time: Duration,
+    /// Training samples processed by those steps.
+    pub train_samples: u64,
 }
 
-/// Called as training goes (progress bars, JSON lines).
+impl TrainOutcome {
+    /// Training throughput of this run: samples / seconds spent in training steps (0 when
+    /// nothing was timed).
+    pub fn train_samples_per_s(&self) -> f64 {
+        let s = self.train_time.as_secs_f64();
+        if s > 0.0 {
+            self.train_samples as f64 / s
+        } else {
+            0.0
+        }
+    }
+
+    /// Whether there is a model to show: at least one epoch completed (in this run or before).
+    pub fn has_model(&self) -> bool {
+        self.progress.epochs_done > 0
+    }
+
+    /// The model to keep: the best epoch's weights with `save_best`, else [`model`](Self::model).
+    pub fn kept_model(&self) -> Sequential {
+        let mut m = self.model.clone();
+        if let Some(b) = &self.best {
+            m.params.tensors.clone_from(&b.weights);
+        }
+        m
+    }
+}
+
+/// Called as training goes (progress lines, JSON lines). An error (stdout closed) stops
+/// training; what was trained so far stays in the checkpoint.
 pub trait EpochObserver {
     /// Before the first epoch of this run: `first` epochs are already done, of `total`.
-    fn on_start(&mut self, _first: u32, _total: u32) {}
-    /// After each epoch (0-based) with its history row.
-    fn on_epoch(&mut self, _epoch: u32, _total: u32, _row: &[(String, f32)]) {}
+    ///
+    /// # Errors
+    /// An output error; training does not start.
+    fn on_start(&mut self, _first: u32, _total: u32) -> std::io::Result<()> {
+        Ok(())
+    }
+    /// After each epoch (0-based) with its history row and its wall time (training and
+    /// validation).
+    ///
+    /// # Errors
+    /// An output error; training stops after this epoch.
+    fn on_epoch(
+        &mut self,
+        _epoch: u32,
+        _total: u32,
+        _row: &[(String, f32)],
+        _elapsed: Duration,
+    ) -> std::io::Result<()> {
+        Ok(())
+    }
     /// A notable event (`Epoch 12: early stopping`).
-    fn on_event(&mut self, _message: &str) {}
+    ///
+    /// # Errors
+    /// An output error; training stops.
+    fn on_event(&mut self, _message: &str) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// An observer that ignores everything.
@@ -368,16 +502,85 @@ impl FileBase {
         opt: &AnyOptimizer<VecParams>,
         progress: &Progress,
     ) -> ModelFile {
+        self.snapshot_weights(&model.params, model, opt, progress)
+    }
+
+    /// A model file with `weights` and the generators of `model` (its own and its dropout
+    /// layers').
+    fn snapshot_weights(
+        &self,
+        weights: &VecParams,
+        model: &Sequential,
+        opt: &AnyOptimizer<VecParams>,
+        progress: &Progress,
+    ) -> ModelFile {
         ModelFile {
             spec_toml: self.spec_toml.clone(),
             data: self.data.clone(),
             scaler: self.scaler.clone(),
-            weights: model.params.clone(),
+            weights: weights.clone(),
             optimizer: OptimizerState::capture(opt),
             progress: progress.clone(),
             rng: Some(model.rng().to_parts()),
             dropout_rngs: model.dropout_generators(),
         }
+    }
+}
+
+/// The files a run keeps up to date as it goes, in the folder `dir`:
+/// * `checkpoint.mfit` after every epoch (atomic: a reader sees the old file or the new one);
+/// * `history.csv`, one line appended per epoch (Keras `CSVLogger`);
+/// * with [`TrainConfig::save_best`], `model.mfit` each time the monitored value improves
+///   (Keras `ModelCheckpoint(save_best_only=True)`).
+#[derive(Debug, Clone, Copy)]
+pub struct RunFiles<'a> {
+    /// The folder.
+    pub dir: &'a Path,
+    /// The model file's fixed parts.
+    pub base: &'a FileBase,
+}
+
+impl RunFiles<'_> {
+    /// `dir/checkpoint.mfit`.
+    pub fn checkpoint(&self) -> PathBuf {
+        self.dir.join("checkpoint.mfit")
+    }
+
+    fn io(path: PathBuf) -> impl FnOnce(std::io::Error) -> RunError {
+        move |source| RunError::Io { path, source }
+    }
+
+    /// Rewrites `history.csv` from `h` (at the start of a run or a resume).
+    fn write_history(&self, h: &History) -> Result<(), RunError> {
+        let path = self.dir.join("history.csv");
+        if h.epochs() == 0 {
+            return match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Self::io(path)(e)),
+                _ => Ok(()),
+            };
+        }
+        atomic_write(&path, h.to_csv().as_bytes()).map_err(Self::io(path))
+    }
+
+    /// Appends the last epoch of `h` to `history.csv` (the whole file when the columns changed).
+    fn append_history(&self, h: &History) -> Result<(), RunError> {
+        use std::io::Write as _;
+        let path = self.dir.join("history.csv");
+        let header = h.csv_header();
+        let same_columns = std::fs::File::open(&path).ok().is_some_and(|f| {
+            use std::io::BufRead as _;
+            let mut first = String::new();
+            std::io::BufReader::new(f).read_line(&mut first).is_ok() && first == header
+        });
+        if !same_columns {
+            return self.write_history(h);
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(Self::io(path.clone()))?;
+        f.write_all(h.csv_row(h.epochs().saturating_sub(1)).as_bytes())
+            .map_err(Self::io(path))
     }
 }
 
@@ -432,17 +635,21 @@ pub fn evaluate_set(
 
 /// Trains `cfg.model` on `data` (see the module docs).
 ///
-/// * `resume`: a checkpoint to continue from (its weights, optimizer state and progress).
-/// * `checkpoint`: where to write the state after every epoch, with `base` for the rest.
+/// * `resume`: a checkpoint to continue from (its weights, optimizer state and progress);
+///   `best_so_far`: with [`TrainConfig::save_best`], the best epoch of the run before the resume.
+/// * `files`: the folder whose checkpoint, `history.csv` and best model are kept up to date.
+///
+/// The calls into the core's trainer (`fit_epoch`, `evaluate`) are in this function only.
 ///
 /// # Errors
 /// A [`RunError`] for a problem that is not a non-finite loss (those end in
-/// [`StopReason::NonFinite`]); a checkpoint that cannot be written is an error.
+/// [`StopReason::NonFinite`]); a file that cannot be written, or an observer's output error,
+/// is an error.
 pub fn train(
     cfg: &TrainConfig,
     data: &PreparedData,
-    resume: Option<&ModelFile>,
-    checkpoint: Option<(&Path, &FileBase)>,
+    resume: Option<(&ModelFile, Option<BestEpoch>)>,
+    files: Option<RunFiles<'_>>,
     obs: &mut dyn EpochObserver,
 ) -> Result<TrainOutcome, RunError> {
     let mut model = cfg
@@ -455,7 +662,8 @@ pub fn train(
         .map_err(|e| RunError::Other(format!("optimizer: {e}")))?;
     let mut progress = Progress::default();
     let mut resumed_at = None;
-    if let Some(file) = resume {
+    let mut best: Option<BestEpoch> = None;
+    if let Some((file, best_so_far)) = resume {
         if file.weights.names != model.params.names || file.weights.shapes != model.params.shapes {
             return Err(RunError::Other(
                 "the checkpoint's weights do not fit the model of its spec".into(),
@@ -471,6 +679,7 @@ pub fn train(
         }
         model.set_dropout_generators(&file.dropout_rngs);
         resumed_at = Some(progress.epochs_done);
+        best = best_so_far.filter(|b| Some(&b.monitor) == cfg.save_best.as_ref());
     }
     if cfg.early_stopping.is_some() && progress.early_stopping.is_none() {
         progress.early_stopping = Some(EarlyStoppingState {
@@ -481,7 +690,9 @@ pub fn train(
     if progress.epochs_done >= cfg.epochs {
         progress.finished = true;
     }
-    let classification = data.info.classification;
+    if let Some(f) = &files {
+        f.write_history(&progress.history)?;
+    }
     let train_samples = data.train.samples().map_err(|e| RunError::Training {
         epoch: 0,
         source: e,
@@ -502,9 +713,14 @@ pub fn train(
             restored: cfg.early_stopping.is_some_and(|e| e.restore_best_weights),
         };
     }
-    obs.on_start(progress.epochs_done, cfg.epochs);
+    let mut train_time = Duration::ZERO;
+    let mut trained: u64 = 0;
+    let out_err = RunError::Output;
+    obs.on_start(progress.epochs_done, cfg.epochs)
+        .map_err(out_err)?;
     let mut epoch = progress.epochs_done;
     while !progress.finished && epoch < cfg.epochs {
+        let started = Instant::now();
         let order: Vec<u32> = epoch_order(n, cfg.seed, u64::from(epoch))
             .into_iter()
             .map(|i| i as u32)
@@ -515,7 +731,10 @@ pub fn train(
             trainer.model.rng().clone(),
             trainer.model.dropout_generators(),
         );
-        let rep = match fit_epoch(&mut trainer, &train_samples, bs, Some(&order), &mut scratch) {
+        let step_start = Instant::now();
+        let fitted = fit_epoch(&mut trainer, &train_samples, bs, Some(&order), &mut scratch);
+        train_time += step_start.elapsed();
+        let rep = match fitted {
             Ok(r) => r,
             Err(e @ (CoreError::NonFiniteLoss | CoreError::NonFiniteGradient { .. })) => {
                 // TerminateOnNaN: back to the last good state (the last checkpoint).
@@ -526,12 +745,33 @@ pub fn train(
                 obs.on_event(&format!(
                     "Epoch {}: invalid loss, terminating training ({e})",
                     epoch + 1
-                ));
-                stop = StopReason::NonFinite { epoch, error: e };
+                ))
+                .map_err(out_err)?;
+                let mut kept_epoch = epoch.checked_sub(1);
+                // With restore_best_weights, the best epoch's weights are kept.
+                if let (Some(es), Some(st)) = (&cfg.early_stopping, &progress.early_stopping)
+                    && es.restore_best_weights
+                    && let Some(w) = &st.best_weights
+                    && kept_epoch.is_some()
+                {
+                    trainer.model.params.tensors.clone_from(w);
+                    kept_epoch = Some(st.best_epoch);
+                    obs.on_event(&format!(
+                        "Restoring model weights from the end of the best epoch: {}.",
+                        st.best_epoch + 1
+                    ))
+                    .map_err(out_err)?;
+                }
+                stop = StopReason::NonFinite {
+                    epoch,
+                    error: e,
+                    kept_epoch,
+                };
                 break;
             }
             Err(e) => return Err(RunError::Training { epoch, source: e }),
         };
+        trained += n as u64;
         let val = match &data.validation {
             Some(v) => Some(
                 evaluate_set(&mut trainer.model, cfg.loss, v, cfg.batch_size)
@@ -540,13 +780,33 @@ pub fn train(
             None => None,
         };
         let row = epoch_row(
-            &rep,
-            val.as_ref(),
+            (&rep, data.train.task),
+            val.as_ref()
+                .zip(data.validation.as_ref())
+                .map(|(r, v)| (r, v.task)),
             &trainer.model.layer_names,
-            classification,
         );
         progress.history.push_epoch(&row);
         progress.epochs_done = epoch + 1;
+        let improved = match &cfg.save_best {
+            Some(key) => {
+                let current = row
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map_or(f32::NAN, |(_, v)| *v);
+                let better = current.is_finite() && best.as_ref().is_none_or(|b| current < b.value);
+                if better {
+                    best = Some(BestEpoch {
+                        monitor: key.clone(),
+                        epoch,
+                        value: current,
+                        weights: trainer.model.params.tensors.clone(),
+                    });
+                }
+                better
+            }
+            None => false,
+        };
         let mut stopped = false;
         if let (Some(es), Some(st)) = (&cfg.early_stopping, progress.early_stopping.as_mut()) {
             let current = if es.monitor_val {
@@ -566,7 +826,23 @@ pub fn train(
         if stopped || progress.epochs_done >= cfg.epochs {
             progress.finished = true;
         }
-        obs.on_epoch(epoch, cfg.epochs, &row);
+        if let Some(f) = &files {
+            f.base
+                .snapshot(&trainer.model, &trainer.optimizer, &progress)
+                .save(&f.checkpoint())
+                .map_err(RunError::ModelFile)?;
+            if improved && let Some(b) = &best {
+                let mut weights = trainer.model.params.clone();
+                weights.tensors.clone_from(&b.weights);
+                f.base
+                    .snapshot_weights(&weights, &trainer.model, &trainer.optimizer, &progress)
+                    .save(&f.dir.join("model.mfit"))
+                    .map_err(RunError::ModelFile)?;
+            }
+            f.append_history(&progress.history)?;
+        }
+        obs.on_epoch(epoch, cfg.epochs, &row, started.elapsed())
+            .map_err(out_err)?;
         if let StopReason::EarlyStopped {
             epoch: e,
             best_epoch,
@@ -574,18 +850,15 @@ pub fn train(
         } = &stop
             && stopped
         {
-            obs.on_event(&format!("Epoch {}: early stopping", e + 1));
+            obs.on_event(&format!("Epoch {}: early stopping", e + 1))
+                .map_err(out_err)?;
             if *restored {
                 obs.on_event(&format!(
                     "Restoring model weights from the end of the best epoch: {}.",
                     best_epoch + 1
-                ));
+                ))
+                .map_err(out_err)?;
             }
-        }
-        if let Some((path, base)) = checkpoint {
-            base.snapshot(&trainer.model, &trainer.optimizer, &progress)
-                .save(path)
-                .map_err(RunError::ModelFile)?;
         }
         epoch += 1;
     }
@@ -595,18 +868,42 @@ pub fn train(
         progress,
         stop,
         resumed_at,
+        best,
+        train_time,
+        train_samples: trained,
     })
+}
+
+/// A part's Keras-style evaluation with what its metrics are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetReport {
+    /// The core's report.
+    pub report: EpochReport,
+    /// Classification, or regression with the part's target variance.
+    pub task: TaskMetrics,
+}
+
+impl SetReport {
+    /// The value of metric `key` (`accuracy`, `mse`, `rmse`, `mae`, `r2`), NaN if the task has
+    /// no such metric.
+    pub fn metric(&self, key: &str) -> f32 {
+        self.task
+            .metrics(&self.report)
+            .into_iter()
+            .find(|(k, _)| *k == key)
+            .map_or(f32::NAN, |(_, v)| v)
+    }
 }
 
 /// The final Keras-style evaluation of a model on every part.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FinalMetrics {
     /// On the training part.
-    pub train: EpochReport,
+    pub train: SetReport,
     /// On the validation part.
-    pub validation: Option<EpochReport>,
+    pub validation: Option<SetReport>,
     /// On the test part.
-    pub test: Option<EpochReport>,
+    pub test: Option<SetReport>,
 }
 
 /// Evaluates `model` on every part of `data`.
@@ -618,17 +915,15 @@ pub fn final_metrics(
     cfg: &TrainConfig,
     data: &PreparedData,
 ) -> Result<FinalMetrics, CoreError> {
-    let train = evaluate_set(model, cfg.loss, &data.train, cfg.batch_size)?;
-    let validation = data
-        .validation
-        .as_ref()
-        .map(|v| evaluate_set(model, cfg.loss, v, cfg.batch_size))
-        .transpose()?;
-    let test = data
-        .test
-        .as_ref()
-        .map(|v| evaluate_set(model, cfg.loss, v, cfg.batch_size))
-        .transpose()?;
+    let mut eval = |set: &SampleSet| -> Result<SetReport, CoreError> {
+        Ok(SetReport {
+            report: evaluate_set(model, cfg.loss, set, cfg.batch_size)?,
+            task: set.task,
+        })
+    };
+    let train = eval(&data.train)?;
+    let validation = data.validation.as_ref().map(&mut eval).transpose()?;
+    let test = data.test.as_ref().map(&mut eval).transpose()?;
     Ok(FinalMetrics {
         train,
         validation,

@@ -113,7 +113,7 @@ fn plots_are_valid_sized_and_not_blank() {
             "{stem}.svg size"
         );
     }
-    // A regression run plots the MSE instead of the accuracy.
+    // A regression run plots R² instead of the accuracy (the MSE is the loss plot).
     let csv = tmp.path().join("reg.csv");
     let mut text = String::from("x1,x2,y\n");
     for i in 0..40 {
@@ -129,8 +129,9 @@ fn plots_are_valid_sized_and_not_blank() {
         .arg(&reg)
         .assert()
         .success();
-    let (_, _, colors) = png_info(&reg.join("mse.png"));
+    let (_, _, colors) = png_info(&reg.join("r2.png"));
     assert!(colors > 10);
+    assert!(!reg.join("mse.png").exists());
     let h = std::fs::read_to_string(reg.join("history.json")).unwrap();
     assert!(
         h.contains("\"mse\"") && h.contains("\"val_mae\"") && !h.contains("accuracy"),
@@ -356,7 +357,7 @@ fn sweep_writes_its_files_and_matches_single_runs() {
         .assert()
         .success()
         .stdout(predicate::str::contains(
-            "best λ (kernel L2) by validation data loss:",
+            "best λ (kernel L2) by best-epoch validation data loss:",
         ));
     let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
     let rows: Vec<Vec<&str>> = csv
@@ -370,9 +371,9 @@ fn sweep_writes_its_files_and_matches_single_runs() {
         ["0", "0.001", "0.1"]
     );
     let (w, h, colors) = png_info(&out.join("sweep.png"));
-    assert_eq!((w, h), (1200, 560));
+    assert_eq!((w, h), (1450, 560));
     assert!(colors > 10);
-    assert_eq!(svg_size(&out.join("sweep.svg")), (1200, 560));
+    assert_eq!(svg_size(&out.join("sweep.svg")), (1450, 560));
     // Each sweep run is the same as a plain `train` with that strength (deterministic, whatever
     // the thread scheduling).
     let single = trained(tmp.path(), "single", &["--l2", "0.001", "--epochs", "5"]);
@@ -457,7 +458,8 @@ fn evaluate_and_predict_use_the_stored_scaler_and_class_names() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains(
-            "the model expects 4 feature columns",
+            "the file has 2 columns and no header; matched by position, the model needs its 4 \
+             feature columns",
         ));
 }
 

@@ -2,22 +2,15 @@
 //! spec, resume after a killed run, TerminateOnNaN, early stopping, JSON lines and the
 //! no-argument default run.
 
+mod common;
+use common::*;
+
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
-use microfit::history::History;
-use microfit::modelfile::ModelFile;
+use microfit::modelfile::{ModelFile, ModelFileError};
 use predicates::prelude::*;
-
-fn microfit() -> Command {
-    Command::cargo_bin("microfit").unwrap()
-}
-
-fn history(dir: &Path) -> History {
-    History::from_json(&std::fs::read_to_string(dir.join("history.json")).unwrap()).unwrap()
-}
 
 fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
@@ -325,13 +318,15 @@ fn resume_after_a_killed_run_continues_to_the_same_bits() {
     assert_eq!(resumed.epochs(), total as usize, "history continues");
     // An uninterrupted run of as many epochs ends with the very same history and weights.
     same_as_straight_run(&out, &tmp.path().join("straight"), &[], total);
-    // Resume refuses to change the spec, and needs a checkpoint.
+    // Resume refuses a command line that asks for another spec, and needs a checkpoint.
     microfit()
         .args(["train", "--resume", "--lr", "0.1", "--out"])
         .arg(&out)
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("--lr cannot be changed"));
+        .stderr(predicate::str::contains(
+            "--resume: this command line asks for another optimizer than the run",
+        ));
     microfit()
         .args(["train", "--resume", "--out"])
         .arg(tmp.path().join("nothing"))
@@ -415,6 +410,12 @@ fn early_stopping_stops_after_patience_and_restores_the_best_epoch() {
         es.best_weights.unwrap(),
         "best weights restored"
     );
+    // The plots mark it (issue 13, item 7).
+    let label = format!("best epoch {} (weights", best + 1);
+    for plot in ["loss.svg", "accuracy.svg"] {
+        let svg = std::fs::read_to_string(out.join(plot)).unwrap();
+        assert!(svg.contains(&label), "{plot}: no {label:?}");
+    }
 }
 
 #[test]
@@ -435,7 +436,10 @@ fn json_mode_prints_one_object_per_epoch_then_a_summary() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 4, "{text}");
+    assert_eq!(lines.len(), 5, "{text}");
+    assert_eq!(lines[0]["event"], "start");
+    assert_eq!(lines[0]["task"], "classification");
+    let lines = &lines[1..];
     for (e, l) in lines[..3].iter().enumerate() {
         assert_eq!(l["event"], "epoch");
         assert_eq!(l["epoch"], e + 1);
@@ -489,10 +493,9 @@ fn no_arguments_trains_the_default_model_on_iris() {
 fn a_keras_config_trains_like_the_model_it_came_from() {
     let tmp = tempfile::tempdir().unwrap();
     let first = tmp.path().join("first");
-    microfit()
-        .args([
-            "train",
-            "--quiet",
+    train_quiet(
+        &first,
+        &[
             "--epochs",
             "3",
             "--hidden",
@@ -501,11 +504,8 @@ fn a_keras_config_trains_like_the_model_it_came_from() {
             "sgd",
             "--lr",
             "0.05",
-            "--out",
-        ])
-        .arg(&first)
-        .assert()
-        .success();
+        ],
+    );
     // model.keras.json carries the model and the compile config (loss, optimizer).
     let second = tmp.path().join("second");
     microfit()
@@ -575,11 +575,20 @@ fn resume_with_dropout_continues_to_the_same_bits() {
     assert_eq!(b.0.rng, b.1.rng);
 }
 
-/// Starts `microfit train <extra> --epochs 100000 --out out`, kills it once its checkpoint
-/// has `epochs` epochs, and returns that checkpoint.
-fn killed_run(out: &Path, extra: &[&str], epochs: u32) -> ModelFile {
-    let ckpt = out.join("checkpoint.mfit");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_microfit"))
+/// Loads a checkpoint that a running (or killed) process writes: there is either none yet
+/// (`None`), or a complete, CRC-valid one. Anything else (a torn or half-written file) fails.
+fn poll_checkpoint(path: &Path) -> Option<ModelFile> {
+    match ModelFile::load(path) {
+        Ok(m) => Some(m),
+        Err(ModelFileError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            None
+        }
+        Err(e) => panic!("a reader saw a damaged checkpoint: {e}"),
+    }
+}
+
+fn spawn_endless(out: &Path, extra: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_microfit"))
         .args(["train", "--quiet", "--epochs", "100000"])
         .args(extra)
         .arg("--out")
@@ -587,23 +596,72 @@ fn killed_run(out: &Path, extra: &[&str], epochs: u32) -> ModelFile {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Starts `microfit train <extra> --epochs 100000 --out out`, kills it once its checkpoint
+/// (in `out.partial`) has `epochs` epochs, and returns that checkpoint. Every poll sees no
+/// checkpoint or a whole one.
+fn killed_run(out: &Path, extra: &[&str], epochs: u32) -> ModelFile {
+    let ckpt = partial(out).join("checkpoint.mfit");
+    let mut child = spawn_endless(out, extra);
     let start = Instant::now();
     loop {
-        if let Ok(m) = ModelFile::load(&ckpt)
-            && m.progress.epochs_done >= epochs
-        {
+        if poll_checkpoint(&ckpt).is_some_and(|m| m.progress.epochs_done >= epochs) {
             break;
         }
         assert!(
             start.elapsed() < Duration::from_secs(60),
             "no checkpoint after 60 s"
         );
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(2));
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    ModelFile::load(&ckpt).unwrap()
+    poll_checkpoint(&ckpt).unwrap()
+}
+
+/// The kill test: runs killed at many points (from start-up through the first epochs) leave,
+/// at every poll and after the kill, either no checkpoint or a complete CRC-valid one, a
+/// `history.csv` with one line per checkpointed epoch (or one fewer, when killed between the
+/// two writes), and the previous run in `--out` untouched.
+#[test]
+fn runs_killed_at_many_points_leave_whole_files_and_the_old_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    train_quiet(&out, &["--epochs", "2"]);
+    let before = folder_bytes(&out);
+    let ckpt = partial(&out).join("checkpoint.mfit");
+    let mut seen_epochs = std::collections::BTreeSet::new();
+    for k in 0..24u64 {
+        let mut child = spawn_endless(&out, &["--data", "wine"]);
+        let kill_at = Duration::from_millis(k * k);
+        let start = Instant::now();
+        while start.elapsed() < kill_at {
+            let _ = poll_checkpoint(&ckpt);
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let ck = poll_checkpoint(&ckpt);
+        let done = ck.as_ref().map_or(0, |m| m.progress.epochs_done as usize);
+        seen_epochs.insert(done);
+        if let Some(m) = &ck {
+            assert_eq!(m.progress.history.epochs(), done);
+            // Killed between the checkpoint and the first line: no file yet.
+            let csv =
+                std::fs::read_to_string(partial(&out).join("history.csv")).unwrap_or_default();
+            let rows = csv.lines().skip(1).filter(|l| !l.is_empty()).count();
+            assert!(
+                rows == done || rows + 1 == done,
+                "kill {k}: history.csv has {rows} rows, the checkpoint {done} epochs"
+            );
+        }
+        assert_unchanged(&out, &before, &format!("kill {k}"));
+    }
+    assert!(
+        seen_epochs.len() >= 3,
+        "the kills should land before, at and after the first epochs: {seen_epochs:?}"
+    );
 }
 
 /// Trains `<extra>` for `total` epochs without interruption into `straight` and checks that

@@ -71,6 +71,7 @@ fn arb_options() -> impl Strategy<Value = LoadOptions> {
         has_header,
         task,
         delimiter,
+        ..LoadOptions::default()
     })
 }
 

@@ -42,7 +42,8 @@ fn every_firmware_build_has_no_panic_site_and_no_indirect_call() -> Result<(), S
         ("W1", "RV32"),
     ] {
         assert!(
-            rows.iter().any(|r| r["workload"] == workload && r["cpu"] == cpu),
+            rows.iter()
+                .any(|r| r["workload"] == workload && r["cpu"] == cpu),
             "fw-bench has no {workload} row on {cpu}: {doc:#}"
         );
     }

@@ -15,6 +15,8 @@
 //! Note: the calls below are written as free functions on purpose. With `std` in the crate
 //! graph, `x.sqrt()` would silently resolve to std's inherent method on the host while the
 //! MCU ran the libm one; calling `libm::sqrtf` explicitly keeps both identical.
+//!
+//! [`micromath`]: https://docs.rs/micromath
 
 pub mod powf;
 pub mod reduce;

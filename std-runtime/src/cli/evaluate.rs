@@ -1,22 +1,28 @@
 //! `microfit evaluate` and `microfit predict`.
+//!
+//! A model remembers its feature names, their order and its label column. A CSV with a header
+//! is matched **by name**: the model's feature columns are picked wherever they are, extra
+//! columns are ignored, and missing ones are an error naming them. A file without a header
+//! must have the model's number of feature columns (plus the label column where it was during
+//! training), and a note says that the columns were matched by position.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 use microfit_core::activation::Activation;
-use microfit_core::loss::argmax;
 use microfit_core::train::Trainable;
 
+use super::out::{line, note, text};
 use super::{CliError, EXIT_OK, write_text};
 use crate::data::{
-    Bundled, DataError, Dataset, LoadOptions, Location, MAX_FIELD_TEXT, Target, TaskKind,
-    load_source_with,
+    DataError, Dataset, LabelColumn, LoadOptions, Target, TaskKind, first_record, parse_csv_bytes,
+    parse_features_bytes, source_bytes,
 };
 use crate::history::{json_f32, json_object, json_string};
 use crate::model::Sequential;
-use crate::modelfile::ModelFile;
-use crate::report;
+use crate::modelfile::{DataInfo, ModelFile};
+use crate::report::{self, ClassReport, confusion_matrix, predicted_class};
 use crate::spec::{TrainConfig, parse_label_column};
 use crate::train_run::{SampleSet, evaluate_set};
 
@@ -26,10 +32,12 @@ pub struct EvaluateArgs {
     /// The trained model (model.mfit)
     #[arg(long, value_name = "FILE")]
     pub model: PathBuf,
-    /// Dataset: a bundled name or a CSV path [default: the data the model was trained on]
+    /// Dataset: a bundled name or a CSV path; columns are matched to the model's by header
+    /// name [default: the data the model was trained on]
     #[arg(long, value_name = "NAME|PATH.csv")]
     pub data: Option<String>,
-    /// Label column of the CSV file: a header name, a 0-based index, or `last`
+    /// Label column of the CSV file: a header name, a 0-based index, or `last` [default: the
+    /// model's label column name]
     #[arg(long, value_name = "COL")]
     pub label: Option<String>,
     /// Evaluation batch size (only matters for activity penalties) [default: the training batch size]
@@ -46,7 +54,8 @@ pub struct PredictArgs {
     /// The trained model (model.mfit)
     #[arg(long, value_name = "FILE")]
     pub model: PathBuf,
-    /// CSV file of features (optionally with the label column), or a bundled dataset name
+    /// CSV file of features (columns matched to the model's by header name; the label column,
+    /// when present, adds an error summary), or a bundled dataset name
     #[arg(long, value_name = "PATH.csv|NAME")]
     pub data: String,
     /// Label column, when the file has one: a header name, a 0-based index, or `last`
@@ -70,39 +79,174 @@ fn load_model(path: &Path) -> Result<Loaded, CliError> {
     Ok(Loaded { file, cfg, model })
 }
 
-/// Loads `source` with the model's task, checks the features and maps the class names onto the
-/// model's class indices; the features are left unscaled.
-///
-/// # Errors
-/// The data cannot be loaded, has the wrong number of features, or a class the model does not know.
-pub(crate) fn load_raw_for_model(
-    file: &ModelFile,
+/// Whether the label column must be there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Labels {
+    Required,
+    IfPresent,
+}
+
+/// The model's columns read from a file (features unscaled).
+struct ModelInput {
+    /// The features, the model's columns in its order, row-major.
+    x: Vec<f32>,
+    /// The whole dataset, when the file has the label column (classes mapped to the model's).
+    labelled: Option<Dataset>,
+}
+
+/// Whether the model's feature names were made up (`feature_0`, …: trained without a header).
+fn generated_names(info: &DataInfo) -> bool {
+    info.feature_names
+        .iter()
+        .enumerate()
+        .all(|(j, n)| *n == format!("feature_{j}"))
+}
+
+fn quoted(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Reads the model's feature columns (by name with a header, by position without) and the label
+/// column if there (see the module docs).
+fn read_for_model(
+    info: &DataInfo,
     source: &str,
     label: Option<&str>,
-) -> Result<Dataset, CliError> {
-    let info = &file.data;
+    labels: Labels,
+) -> Result<ModelInput, CliError> {
     let task = if info.classification {
         TaskKind::Classification
     } else {
         TaskKind::Regression
     };
-    let label = label.or(if source == info.source {
-        info.label.as_deref()
-    } else {
-        None
-    });
-    let opts = LoadOptions::default()
-        .with_label(parse_label_column(label))
-        .with_task(task);
-    let mut d = load_source_with(source, &opts)?;
-    let n = info.feature_names.len();
-    if d.n_features() != n {
+    let (name, bytes, opts) = source_bytes(source, &LoadOptions::default().with_task(task))?;
+    let first = first_record(&name, &bytes, &opts)?
+        .ok_or_else(|| CliError::from(DataError::EmptyFile { file: name.clone() }))?;
+    let names = &info.feature_names;
+    let n = names.len();
+    let by_name = !generated_names(info) && names.iter().all(|f| first.contains(f));
+    let load = |opts: &LoadOptions, with_label: bool| -> Result<ModelInput, CliError> {
+        if with_label {
+            let d = parse_csv_bytes(&name, &bytes, opts)?;
+            Ok(ModelInput {
+                x: d.features.clone(),
+                labelled: Some(map_classes(info, &name, d)?),
+            })
+        } else {
+            let t = parse_features_bytes(&name, &bytes, opts)?;
+            Ok(ModelInput {
+                x: t.features,
+                labelled: None,
+            })
+        }
+    };
+    if by_name {
+        let label_name = label.map_or_else(|| info.target_name.clone(), str::to_string);
+        let column = parse_label_column(Some(&label_name));
+        let present = match &column {
+            LabelColumn::Name(l) => first.iter().any(|f| f == l),
+            LabelColumn::Index(i) => *i < first.len(),
+            LabelColumn::Last => true,
+        };
+        let opts = opts
+            .clone()
+            .with_header(Some(true))
+            .with_features(Some(names.clone()))
+            .with_label(column);
+        if present {
+            return load(&opts, true);
+        }
+        if labels == Labels::Required {
+            return Err(CliError::new(format!(
+                "{name}: there is no label column {label_name:?} (the column the model was trained \
+                 to predict), so there is nothing to compare the predictions with; the file has \
+                 {}. Name the label column with --label, or use `microfit predict` for data \
+                 without labels",
+                quoted(&first)
+            )));
+        }
+        return load(&opts, false);
+    }
+    // Not every feature name is there: a header naming other columns, or no header at all.
+    let label_at = |len: usize| match label
+        .map(|l| parse_label_column(Some(l)))
+        .or_else(|| info.label.as_deref().map(|l| parse_label_column(Some(l))))
+    {
+        Some(LabelColumn::Index(i)) if i < len => i,
+        _ => len.saturating_sub(1),
+    };
+    let numeric = |skip: Option<usize>| {
+        first
+            .iter()
+            .enumerate()
+            .all(|(c, f)| Some(c) == skip || f.parse::<f32>().is_ok())
+    };
+    let with_label = first.len() == n + 1;
+    let headerless = numeric(None) || (with_label && numeric(Some(label_at(first.len()))));
+    let header = !headerless;
+    if header && !generated_names(info) {
+        let missing: Vec<String> = names
+            .iter()
+            .filter(|f| !first.contains(f))
+            .cloned()
+            .collect();
         return Err(CliError::new(format!(
-            "{source}: the data has {} feature columns, the model expects {n} ({})",
-            d.n_features(),
-            info.feature_names.join(", ")
+            "{name}: the header does not name every feature of the model: {} missing (the file \
+             has {}; the model was trained on {})",
+            quoted(&missing),
+            quoted(&first),
+            quoted(names)
         )));
     }
+    if first.len() != n && !with_label {
+        return Err(CliError::new(format!(
+            "{name}: the file has {} columns and {}; matched by position, the model needs its \
+             {n} feature columns ({}){}",
+            first.len(),
+            if header {
+                "a header that does not name the model's features"
+            } else {
+                "no header"
+            },
+            names.join(", "),
+            if labels == Labels::Required {
+                " and the label column".to_string()
+            } else {
+                format!(", or {} with the label column", n + 1)
+            }
+        )));
+    }
+    if !with_label && labels == Labels::Required {
+        return Err(CliError::new(format!(
+            "{name}: the file has the model's {n} feature columns but no label column, so there \
+             is nothing to compare the predictions with; use `microfit predict` for data \
+             without labels"
+        )));
+    }
+    note(&format!(
+        "note: {name} {}; its columns were matched to the model's features by position ({})",
+        if header {
+            "has a header but the model was trained without one"
+        } else {
+            "has no header row"
+        },
+        names.join(", ")
+    ));
+    let opts = opts.clone().with_header(Some(header));
+    let opts = if with_label {
+        opts.with_label(LabelColumn::Index(label_at(first.len())))
+    } else {
+        opts
+    };
+    load(&opts, with_label)
+}
+
+/// Maps the class names of `d` onto the model's class indices.
+fn map_classes(info: &DataInfo, source: &str, mut d: Dataset) -> Result<Dataset, CliError> {
     if let Target::Classes {
         labels,
         class_names,
@@ -129,14 +273,34 @@ pub(crate) fn load_raw_for_model(
             class_names: info.class_names.clone(),
         };
     }
+    d.feature_names.clone_from(&info.feature_names);
     Ok(d)
 }
 
-/// [`load_raw_for_model`], then the model's scaler.
-fn load_for_model(l: &Loaded, source: &str, label: Option<&str>) -> Result<Dataset, CliError> {
-    let mut d = load_raw_for_model(&l.file, source, label)?;
-    l.file.scaler.transform(&mut d)?;
-    Ok(d)
+/// Loads `source` for the model in `file`, with its label column: the model's feature columns
+/// (by name, see the module docs), classes mapped onto the model's; features unscaled.
+///
+/// # Errors
+/// The data cannot be loaded, lacks a feature or the label column, or has a class the model
+/// does not know.
+pub(crate) fn load_raw_for_model(
+    file: &ModelFile,
+    source: &str,
+    label: Option<&str>,
+) -> Result<Dataset, CliError> {
+    let input = read_for_model(&file.data, source, label, Labels::Required)?;
+    input
+        .labelled
+        .ok_or_else(|| CliError::new(format!("{source}: no label column")))
+}
+
+/// The value of a report's metric for people: `92.00%` or a number.
+fn metric_text(key: &str, v: f32) -> String {
+    if key == "accuracy" {
+        format!("{:.2}%", 100.0 * v)
+    } else {
+        report::num(v)
+    }
 }
 
 /// Runs `microfit evaluate`.
@@ -146,33 +310,20 @@ fn load_for_model(l: &Loaded, source: &str, label: Option<&str>) -> Result<Datas
 pub fn run_evaluate(a: &EvaluateArgs) -> Result<u8, CliError> {
     let mut l = load_model(&a.model)?;
     let source = a.data.clone().unwrap_or_else(|| l.file.data.source.clone());
-    let d = load_for_model(&l, &source, a.label.as_deref())?;
+    let mut d = load_raw_for_model(&l.file, &source, a.label.as_deref())?;
+    l.file.scaler.transform(&mut d)?;
     let n_out = l.model.output_len();
     let set = SampleSet::new(&d, l.cfg.loss, n_out);
     let bs = a.batch_size.unwrap_or(l.cfg.batch_size);
     let r = evaluate_set(&mut l.model, l.cfg.loss, &set, bs)?;
-    let classification = l.file.data.classification;
-    // Confusion matrix (rows: true class, columns: predicted).
-    let k = l.file.data.class_names.len();
-    let mut confusion = vec![vec![0u32; k]; k];
-    if classification {
-        for (i, &y) in set.classes.iter().enumerate() {
-            let out = l.model.predict(d.row(i))?;
-            let p = predicted_class(out);
-            if let (Some(row), true) = (confusion.get_mut(y as usize), p < k) {
-                row[p] += 1;
-            }
-        }
-        // One-unit binary models use dense 0/1 targets.
-        for (i, &y) in set.dense.iter().enumerate() {
-            let out = l.model.predict(d.row(i))?;
-            let p = predicted_class(out);
-            let y = y as usize;
-            if y < k && p < k {
-                confusion[y][p] += 1;
-            }
-        }
-    }
+    let metrics = set.task.metrics(&r);
+    let names = &l.file.data.class_names;
+    let classes = if set.task.is_classification() {
+        let c = confusion_matrix(&mut l.model, &set, names.len())?;
+        Some(ClassReport::from_confusion("data", names, c))
+    } else {
+        None
+    };
     if a.json {
         let mut pairs = vec![
             (
@@ -185,21 +336,24 @@ pub fn run_evaluate(a: &EvaluateArgs) -> Result<u8, CliError> {
             ("data_loss".to_string(), json_f32(r.data_loss)),
             ("penalty".to_string(), json_f32(r.penalties.total())),
         ];
-        if classification {
-            pairs.push(("accuracy".into(), json_f32(r.metrics.accuracy())));
+        for (k, v) in &metrics {
+            pairs.push(((*k).to_string(), json_f32(*v)));
+        }
+        if let Some(c) = &classes {
             pairs.push((
                 "class_names".into(),
-                serde_json::to_string(&l.file.data.class_names).unwrap_or_default(),
+                serde_json::to_string(names).unwrap_or_default(),
             ));
             pairs.push((
                 "confusion".into(),
-                serde_json::to_string(&confusion).unwrap_or_default(),
+                serde_json::to_string(&c.confusion).unwrap_or_default(),
             ));
-        } else {
-            pairs.push(("mse".into(), json_f32(r.metrics.mse())));
-            pairs.push(("mae".into(), json_f32(r.metrics.mae())));
+            pairs.push((
+                "classes".into(),
+                serde_json::to_string(&c.classes).unwrap_or_default(),
+            ));
         }
-        println!("{}", json_object(&pairs));
+        line(&json_object(&pairs))?;
         return Ok(EXIT_OK);
     }
     let mut s = String::new();
@@ -216,145 +370,15 @@ pub fn run_evaluate(a: &EvaluateArgs) -> Result<u8, CliError> {
         report::num(r.data_loss),
         report::num(r.penalties.total())
     );
-    if classification {
-        let _ = writeln!(s, "accuracy   {:.2}%", 100.0 * r.metrics.accuracy());
-        let _ = writeln!(
-            s,
-            "\nConfusion matrix (rows: true class, columns: predicted)"
-        );
-        let names = &l.file.data.class_names;
-        let mut headers: Vec<&str> = vec!["true \\ predicted"];
-        headers.extend(names.iter().map(String::as_str));
-        let rows: Vec<Vec<String>> = confusion
-            .iter()
-            .zip(names)
-            .map(|(row, n)| {
-                let mut r = vec![n.clone()];
-                r.extend(row.iter().map(ToString::to_string));
-                r
-            })
-            .collect();
-        s.push_str(&report::table(&headers, &rows));
-    } else {
-        let _ = writeln!(s, "mse        {}", report::num(r.metrics.mse()));
-        let _ = writeln!(s, "mae        {}", report::num(r.metrics.mae()));
+    for (k, v) in &metrics {
+        let _ = writeln!(s, "{k:<10} {}", metric_text(k, *v));
     }
-    print!("{s}");
+    if let Some(c) = &classes {
+        let _ = writeln!(s);
+        s.push_str(&c.to_text());
+    }
+    text(&s)?;
     Ok(EXIT_OK)
-}
-
-/// Class predicted from an output row (argmax, or `> 0.5` for one sigmoid unit).
-fn predicted_class(out: &[f32]) -> usize {
-    if out.len() == 1 {
-        usize::from(out[0] > 0.5)
-    } else {
-        argmax(out)
-    }
-}
-
-/// The first record's number of fields, if any.
-fn first_record_len(bytes: &[u8]) -> Option<usize> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut r = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(bytes);
-    r.byte_records()
-        .filter_map(Result::ok)
-        .find(|rec| {
-            !(rec.is_empty() || rec.len() == 1 && rec[0].iter().all(u8::is_ascii_whitespace))
-        })
-        .map(|rec| rec.len())
-}
-
-fn cut(text: &str) -> String {
-    match text.char_indices().nth(MAX_FIELD_TEXT) {
-        Some((i, _)) => format!("{}…", &text[..i]),
-        None => text.to_string(),
-    }
-}
-
-/// Reads a CSV of features only (`n` columns, optional header), with the data layer's errors.
-fn read_features(file: &str, bytes: &[u8], n: usize) -> Result<Vec<f32>, DataError> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut r = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(bytes);
-    let mut header: Option<Vec<String>> = None;
-    let mut out = Vec::new();
-    let mut first = true;
-    let mut records = 0usize;
-    for rec in r.byte_records() {
-        let rec = rec.map_err(|e| DataError::Malformed {
-            file: file.to_string(),
-            line: e.position().map(|p| p.line()),
-            message: e.to_string(),
-        })?;
-        let line = rec.position().map_or(0, |p| p.line());
-        if rec.is_empty() || (rec.len() == 1 && rec[0].is_empty()) {
-            continue;
-        }
-        records += 1;
-        let text: Vec<String> = rec
-            .iter()
-            .map(|f| String::from_utf8_lossy(f).into_owned())
-            .collect();
-        if first {
-            first = false;
-            if text.iter().any(|t| t.parse::<f32>().is_err()) {
-                if text.len() != n {
-                    return Err(DataError::RaggedRow {
-                        file: file.to_string(),
-                        line,
-                        expected: n,
-                        found: text.len(),
-                    });
-                }
-                header = Some(text);
-                continue;
-            }
-        }
-        if text.len() != n {
-            return Err(DataError::RaggedRow {
-                file: file.to_string(),
-                line,
-                expected: n,
-                found: text.len(),
-            });
-        }
-        for (j, t) in text.iter().enumerate() {
-            let at = Location {
-                file: file.to_string(),
-                line,
-                column: j + 1,
-                column_name: header.as_ref().and_then(|h| h.get(j).cloned()),
-            };
-            if t.is_empty() {
-                return Err(DataError::EmptyField { at });
-            }
-            let v: f32 = t.parse().map_err(|_| DataError::NonNumeric {
-                at: at.clone(),
-                text: cut(t),
-            })?;
-            if !v.is_finite() {
-                return Err(DataError::NonFinite { at, text: cut(t) });
-            }
-            out.push(v);
-        }
-    }
-    if records == 0 {
-        return Err(DataError::EmptyFile {
-            file: file.to_string(),
-        });
-    }
-    if out.is_empty() {
-        return Err(DataError::NoDataRows {
-            file: file.to_string(),
-        });
-    }
-    Ok(out)
 }
 
 /// Runs `microfit predict`.
@@ -365,42 +389,15 @@ pub fn run_predict(a: &PredictArgs) -> Result<u8, CliError> {
     let mut l = load_model(&a.model)?;
     let info = l.file.data.clone();
     let n = info.feature_names.len();
-    // Features, and the true labels when the data has them.
-    let (x, actual): (Vec<f32>, Option<Vec<String>>) = if Bundled::from_name(&a.data).is_some() {
-        let d = load_for_model(&l, &a.data, a.label.as_deref())?;
-        let names: Vec<String> = (0..d.n_samples()).map(|i| label_text(&d, i)).collect();
-        (d.features.clone(), Some(names))
-    } else {
-        let bytes = std::fs::read(&a.data)
-            .map_err(|e| CliError::new(format!("{}: cannot read: {e}", a.data)))?;
-        match first_record_len(&bytes) {
-            Some(k) if k == n && a.label.is_none() => {
-                let mut x = read_features(&a.data, &bytes, n)?;
-                for row in x.chunks_exact_mut(n) {
-                    l.file.scaler.transform_row(row)?;
-                }
-                (x, None)
-            }
-            Some(k) if k == n + 1 || a.label.is_some() => {
-                let d = load_for_model(&l, &a.data, a.label.as_deref())?;
-                let names: Vec<String> = (0..d.n_samples()).map(|i| label_text(&d, i)).collect();
-                (d.features.clone(), Some(names))
-            }
-            Some(k) => {
-                return Err(CliError::new(format!(
-                    "{}: the file has {k} columns; the model expects {n} feature columns ({}), or {} with a label column",
-                    a.data,
-                    info.feature_names.join(", "),
-                    n + 1
-                )));
-            }
-            None => {
-                return Err(CliError::from(DataError::EmptyFile {
-                    file: a.data.clone(),
-                }));
-            }
-        }
-    };
+    let input = read_for_model(&info, &a.data, a.label.as_deref(), Labels::IfPresent)?;
+    let mut x = input.x;
+    for row in x.chunks_exact_mut(n.max(1)) {
+        l.file.scaler.transform_row(row)?;
+    }
+    let actual: Option<Vec<String>> = input
+        .labelled
+        .as_ref()
+        .map(|d| (0..d.n_samples()).map(|i| label_text(d, i)).collect());
     let classification = info.classification;
     let one_unit_binary = classification && l.model.output_len() == 1;
     let mut csv = String::from("row,predicted");
@@ -453,23 +450,39 @@ pub fn run_predict(a: &PredictArgs) -> Result<u8, CliError> {
     match &a.out {
         Some(p) => {
             write_text(p, &csv)?;
-            eprintln!("wrote {rows} predictions to {}", p.display());
+            note(&format!("wrote {rows} predictions to {}", p.display()));
         }
-        None => print!("{csv}"),
+        None => text(&csv)?,
     }
     if classification {
-        eprintln!("classes: {}", info.class_names.join(", "));
+        note(&format!("classes: {}", info.class_names.join(", ")));
         if !output_is_probability {
-            eprintln!(
-                "note: the model's output layer is not softmax/sigmoid, so the p_ columns are raw outputs"
+            note(
+                "note: the model's output layer is not softmax/sigmoid, so the p_ columns are raw outputs",
             );
         }
         if actual.is_some() && rows > 0 {
-            eprintln!(
+            note(&format!(
                 "accuracy against the label column: {:.2}% ({correct}/{rows})",
                 100.0 * correct as f64 / rows as f64
-            );
+            ));
         }
+    } else if let Some(mut d) = input.labelled {
+        // Regression with targets: the errors, as `evaluate` computes them.
+        l.file.scaler.transform(&mut d)?;
+        let set = SampleSet::new(&d, l.cfg.loss, l.model.output_len());
+        let r = evaluate_set(&mut l.model, l.cfg.loss, &set, l.cfg.batch_size)?;
+        let errors: Vec<String> = set
+            .task
+            .metrics(&r)
+            .iter()
+            .map(|(k, v)| format!("{k} {}", report::num(*v)))
+            .collect();
+        note(&format!(
+            "against the target column {:?} ({rows} rows): {}",
+            info.target_name,
+            errors.join(", ")
+        ));
     }
     Ok(EXIT_OK)
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use super::out::{line, note};
 use super::{CliError, EXIT_OK, ensure_dir, write_text};
 use crate::data::Target;
 use crate::export::{
@@ -120,10 +121,12 @@ pub fn run(a: &ExportArgs) -> Result<u8, CliError> {
                 write_text(&path, &text)?;
                 workload = Some(path);
             }
-            Err(why) => eprintln!("note: no workload.json (firmware training): {why}"),
+            Err(why) => note(&format!(
+                "note: no workload.json (firmware training): {why}"
+            )),
         }
     }
-    println!(
+    line(&format!(
         "Wrote {} ({} bytes: {} layers, {} weights, CRC32 checked) and {}{}.",
         bin.display(),
         blob.len(),
@@ -134,13 +137,13 @@ pub fn run(a: &ExportArgs) -> Result<u8, CliError> {
             " with {} samples as X/Y",
             d.n_samples()
         ))
-    );
+    ))?;
     if let Some(w) = workload {
-        println!(
+        line(&format!(
             "Wrote {}: train it on the microcontroller with MICROFIT_FW_WORKLOAD={} cargo fw",
             w.display(),
             w.display()
-        );
+        ))?;
     }
     Ok(EXIT_OK)
 }

@@ -1,8 +1,9 @@
-//! The `microfit` command line: `train`, `evaluate`, `predict`, `sweep`, `export`.
+//! The `microfit` command line: `train`, `evaluate`, `predict`, `sweep`, `export`, `summary`.
 //!
 //! Exit codes: [`EXIT_OK`] (0), [`EXIT_ERROR`] (1: bad data, spec, model file, I/O),
 //! [`EXIT_USAGE`] (2: bad command line, from clap), [`EXIT_DIVERGED`] (3: training stopped on a
-//! NaN/infinite loss; what was trained up to the last good epoch is still written).
+//! NaN/infinite loss; what was trained up to the last good epoch is still written),
+//! [`out::EXIT_BROKEN_PIPE`] (141: stdout was closed, e.g. by `| head -1`; nothing is printed).
 
 use std::ffi::OsString;
 use std::fmt;
@@ -17,9 +18,14 @@ use crate::spec::{
     DataToml, EarlyStoppingToml, LossToml, ModelOverrides, OptimizerConfig, OptimizerKind,
     OptimizerToml, ScheduleToml, SpecFile, SplitToml, pretty,
 };
+use crate::train_run::RunError;
 
 pub mod evaluate;
 pub mod export;
+pub mod out;
+pub mod progress;
+pub mod run_dir;
+pub mod summary;
 pub mod sweep;
 pub mod train;
 
@@ -40,20 +46,30 @@ Examples:
   microfit                                      train on the bundled iris set with the defaults
   microfit train --data wine --epochs 50 --l2 1e-3 --out runs/wine
   microfit train --data my.csv --label species --hidden 32,16 --early-stopping 10
+  microfit train --data houses.csv --label price --task regression --drop id
   microfit train --spec spec.toml               model, optimizer and training from a TOML spec
   microfit train --keras-config config.json     a Keras Sequential config (get_config / .keras)
   microfit train --out runs/wine --resume       continue an interrupted run from its checkpoint
+  microfit summary --spec spec.toml             Keras model.summary(): layers, params, memory
   microfit evaluate --model runs/wine/model.mfit --data wine
   microfit predict --model runs/wine/model.mfit --data new.csv --out preds.csv
-  microfit sweep --data digits --l2 1e-5,1e-4,1e-3,1e-2 --epochs 30
+  microfit sweep --data digits --l2 1e-5,1e-4,1e-3,1e-2 --epochs 30 --folds 5
   microfit export --model runs/wine/model.mfit --target firmware --out fw/ --with-data wine
 
-Bundled datasets: iris, digits, wine, breast_cancer (or give a CSV path; the label is the last
-column unless --label names it).
+Data: bundled datasets iris, digits, wine, breast_cancer, or a CSV path (`,` `;` or tab
+separated; a header row is detected). The label is the last column unless --label names it;
+--features / --drop choose the feature columns by name. The task is detected from the label
+column (text or at most 100 distinct integers: classification; other numbers: regression) and
+the first line of output says what was chosen and why; --task overrides it. Regression reports
+MSE, RMSE, MAE and R². A model remembers its feature names: evaluate and predict pick the
+columns by name from any CSV with a header.
+
+Run folders: a run is written to <out>.partial/ and replaces <out> only when it has a model to
+show; a failed run leaves <out> untouched and says where its partial files are.
 
 Exit codes: 0 success, 1 error (bad data, spec or model file; the message names the file and
 where), 2 bad command line, 3 training stopped on a NaN/infinite loss (TerminateOnNaN: the last
-good epoch is kept and written).";
+good epoch is kept and written), 141 stdout was closed (e.g. `| head -1`).";
 
 /// The command line.
 #[derive(Debug, Parser)]
@@ -77,6 +93,51 @@ pub enum Command {
     Sweep(sweep::SweepArgs),
     /// Export a trained model for a microcontroller (binary blob + Rust source).
     Export(export::ExportArgs),
+    /// Print a model's layers, output shapes, parameters and regularizers (Keras
+    /// model.summary()) and the memory training it needs on a microcontroller.
+    Summary(summary::SummaryArgs),
+}
+
+/// Tasks on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TaskArg {
+    /// Predict a class (accuracy, precision, recall, F1).
+    Classification,
+    /// Predict a number (MSE, RMSE, MAE, R²).
+    Regression,
+}
+
+/// Losses on the command line (Keras names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LossArg {
+    /// Integer class labels, softmax outputs (the classification default).
+    #[value(name = "sparse_categorical_crossentropy")]
+    SparseCategoricalCrossentropy,
+    /// One-hot class targets.
+    #[value(name = "categorical_crossentropy")]
+    CategoricalCrossentropy,
+    /// Two classes, one sigmoid output (or two softmax outputs).
+    #[value(name = "binary_crossentropy")]
+    BinaryCrossentropy,
+    /// Mean squared error (the regression default).
+    #[value(name = "mse", alias = "mean_squared_error")]
+    Mse,
+    /// Mean absolute error.
+    #[value(name = "mae", alias = "mean_absolute_error")]
+    Mae,
+}
+
+impl LossArg {
+    /// The Keras name.
+    pub fn keras_name(self) -> &'static str {
+        match self {
+            LossArg::SparseCategoricalCrossentropy => "sparse_categorical_crossentropy",
+            LossArg::CategoricalCrossentropy => "categorical_crossentropy",
+            LossArg::BinaryCrossentropy => "binary_crossentropy",
+            LossArg::Mse => "mse",
+            LossArg::Mae => "mae",
+        }
+    }
 }
 
 /// Optimizers on the command line.
@@ -111,6 +172,19 @@ pub struct CommonArgs {
     /// Label column of a CSV file: a header name, a 0-based index, or `last` [default: last]
     #[arg(long, value_name = "COL")]
     pub label: Option<String>,
+    /// Feature columns, in order, by header name (or 0-based index) [default: every column but
+    /// the label]
+    #[arg(long, value_name = "COLS", value_delimiter = ',')]
+    pub features: Option<Vec<String>>,
+    /// Columns that are not features, e.g. an ID column: --drop id,date
+    #[arg(long, value_name = "COLS", value_delimiter = ',')]
+    pub drop: Option<Vec<String>>,
+    /// Classification or regression [default: detected from the label column, and explained]
+    #[arg(long, value_enum)]
+    pub task: Option<TaskArg>,
+    /// Loss (Keras name) [default: sparse_categorical_crossentropy, or mse for regression]
+    #[arg(long, value_enum)]
+    pub loss: Option<LossArg>,
     /// TOML training spec (model, optimizer, loss, training settings)
     #[arg(long, value_name = "FILE.toml")]
     pub spec: Option<PathBuf>,
@@ -139,7 +213,7 @@ pub struct CommonArgs {
     #[arg(long, value_name = "SIZES", value_parser = parse_hidden)]
     pub hidden: Option<Hidden>,
     /// Seed of the weights, the split and the shuffles [default: 42]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = seed, allow_hyphen_values = true)]
     pub seed: Option<u64>,
     /// Fraction of the data held out for validation (stratified) [default: 0.2]
     #[arg(long, value_name = "F", value_parser = fraction)]
@@ -153,6 +227,81 @@ pub struct CommonArgs {
     /// Stop when val_loss has not improved for PATIENCE epochs, restoring the best weights
     #[arg(long, value_name = "PATIENCE")]
     pub early_stopping: Option<u32>,
+}
+
+/// The kernel regularizer flags of `train` and `summary`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct KernelArgs {
+    /// Kernel L1 factor on every layer (replaces the spec's kernel regularizers)
+    #[arg(long, value_name = "X", value_parser = non_negative_f32, allow_hyphen_values = true)]
+    pub l1: Option<f32>,
+    /// Kernel L2 factor on every layer (replaces the spec's kernel regularizers) [default model: 1e-3]
+    #[arg(long, value_name = "X", value_parser = non_negative_f32, allow_hyphen_values = true)]
+    pub l2: Option<f32>,
+}
+
+impl KernelArgs {
+    /// Whether either is given.
+    pub fn any(&self) -> bool {
+        self.l1.is_some() || self.l2.is_some()
+    }
+}
+
+/// A seed: a whole number in `0..=u64::MAX`.
+fn seed(s: &str) -> Result<u64, String> {
+    s.trim().parse::<u64>().map_err(|_| {
+        format!(
+            "{s:?} is not a seed: give a whole number from 0 to {}",
+            u64::MAX
+        )
+    })
+}
+
+impl CommonArgs {
+    /// Whether any setting (anything but `--epochs`) is given.
+    pub fn any_setting(&self) -> bool {
+        let CommonArgs {
+            data,
+            label,
+            features,
+            drop,
+            task,
+            loss,
+            spec,
+            keras_config,
+            epochs: _,
+            batch_size,
+            lr,
+            optimizer,
+            activity_l1,
+            activity_l2,
+            hidden,
+            seed,
+            validation_split,
+            test_split,
+            scale,
+            early_stopping,
+        } = self;
+        data.is_some()
+            || label.is_some()
+            || features.is_some()
+            || drop.is_some()
+            || task.is_some()
+            || loss.is_some()
+            || spec.is_some()
+            || keras_config.is_some()
+            || batch_size.is_some()
+            || lr.is_some()
+            || optimizer.is_some()
+            || activity_l1.is_some()
+            || activity_l2.is_some()
+            || hidden.is_some()
+            || seed.is_some()
+            || validation_split.is_some()
+            || test_split.is_some()
+            || scale.is_some()
+            || early_stopping.is_some()
+    }
 }
 
 /// Hidden sizes (a newtype so clap does not read a list of lists).
@@ -238,6 +387,22 @@ pub struct CliError {
 }
 
 impl CliError {
+    /// stdout was closed: exit quietly with [`out::EXIT_BROKEN_PIPE`].
+    pub fn broken_pipe() -> Self {
+        CliError {
+            code: out::EXIT_BROKEN_PIPE,
+            message: String::new(),
+        }
+    }
+
+    /// A training error; a closed stdout is [`CliError::broken_pipe`].
+    pub fn from_run(e: RunError) -> Self {
+        match e {
+            RunError::Output(io) => out::stdout_error(&io),
+            e => CliError::new(e.to_string()),
+        }
+    }
+
     /// A runtime error (exit code 1).
     pub fn new(message: impl Into<String>) -> Self {
         CliError {
@@ -276,6 +441,7 @@ where
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
+            // `--help | head -1`: clap's output error is ignored, and clap does not panic.
             let _ = e.print();
             return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
         }
@@ -287,17 +453,20 @@ where
         Some(Command::Predict(a)) => evaluate::run_predict(&a),
         Some(Command::Sweep(a)) => sweep::run(&a),
         Some(Command::Export(a)) => export::run(&a),
+        Some(Command::Summary(a)) => summary::run(&a),
     };
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {}", e.message);
+            if !e.message.is_empty() {
+                out::note(&format!("error: {}", e.message));
+            }
             ExitCode::from(e.code)
         }
     }
 }
 
-/// True when progress bars may be drawn.
+/// True when stdout and stderr are terminals (progress bars, not lines).
 pub fn interactive() -> bool {
     std::io::stdout().is_terminal() && std::io::stderr().is_terminal()
 }
@@ -311,18 +480,43 @@ pub fn spec_with_flags(a: &CommonArgs) -> Result<(SpecFile, String), CliError> {
         Some(p) => (SpecFile::load(p)?, p.display().to_string()),
         None => (SpecFile::default(), "command line".to_string()),
     };
-    if a.data.is_some() || a.label.is_some() {
+    if a.data.is_some()
+        || a.label.is_some()
+        || a.task.is_some()
+        || a.features.is_some()
+        || a.drop.is_some()
+    {
         let d = spec.data.get_or_insert_with(DataToml::default);
         if let Some(s) = &a.data {
-            d.source = Some(s.clone());
-            // A new data source does not inherit the spec's label column.
-            if a.label.is_none() {
+            if d.source.as_deref() != Some(s.as_str()) {
+                // A new data source does not inherit the spec's columns.
                 d.label = None;
+                d.features = None;
+                d.drop = None;
             }
+            d.source = Some(s.clone());
         }
         if let Some(l) = &a.label {
             d.label = Some(l.clone());
         }
+        if let Some(t) = a.task {
+            d.task = Some(
+                match t {
+                    TaskArg::Classification => "classification",
+                    TaskArg::Regression => "regression",
+                }
+                .into(),
+            );
+        }
+        if let Some(f) = &a.features {
+            d.features = Some(f.clone());
+        }
+        if let Some(f) = &a.drop {
+            d.drop = Some(f.clone());
+        }
+    }
+    if let Some(l) = a.loss {
+        spec.loss = Some(LossToml::Name(l.keras_name().into()));
     }
     if let Some(e) = a.epochs {
         spec.epochs = Some(e);

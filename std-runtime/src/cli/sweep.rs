@@ -1,13 +1,21 @@
 //! `microfit sweep`.
+//!
+//! Like a training run, a sweep is a transaction: it is written to `<out>.partial/` and
+//! replaces `--out` when every run is done.
 
 use std::path::PathBuf;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{CliError, CommonArgs, EXIT_OK, ensure_dir, interactive, parse_list, write_text};
+use super::out::line;
+use super::run_dir::RunDir;
+use super::{CliError, CommonArgs, EXIT_OK, interactive, parse_list, write_text};
 use crate::history::{json_f32, json_object, json_string};
-use crate::sweep::{SweepParam, best, points, run_sweep, to_csv, to_table};
+use crate::report::g;
+use crate::sweep::{
+    SweepOptions, SweepParam, best, metric_key, points, run_sweep, to_csv, to_table,
+};
 use crate::train_run::{data_shape, load_dataset};
 
 /// Default output directory of a sweep.
@@ -35,13 +43,17 @@ pub struct SweepArgs {
     /// Kernel L1 strengths to compare, comma-separated (instead of --l2)
     #[arg(long, value_name = "LIST", value_parser = lambdas)]
     pub l1: Option<Lambdas>,
-    /// Output directory [default: microfit-sweep]
+    /// K-fold cross-validation: train each λ K times, each fold the validation set once, and
+    /// judge it by the mean (instead of --validation-split)
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(2..))]
+    pub folds: Option<u32>,
+    /// Output directory; replaced as a whole when the sweep is done [default: microfit-sweep]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Print only the best λ
     #[arg(long)]
     pub quiet: bool,
-    /// One JSON object per run, then a summary object
+    /// One JSON object per λ, then a summary object
     #[arg(long)]
     pub json: bool,
 }
@@ -65,22 +77,35 @@ pub fn run(a: &SweepArgs) -> Result<u8, CliError> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_SWEEP_OUT));
+    let run_dir = RunDir::new(&out)?;
     let (mut spec, name) = super::spec_with_flags(&a.common)?;
     let model = match &a.common.keras_config {
         Some(p) => Some(super::keras_model(p, &mut spec, &a.common)?),
         None => None,
     };
-    let dataset = load_dataset(&spec.data_config(&name)?)?;
+    let dataset = load_dataset(&spec.data_config(&name)?).map_err(CliError::from_run)?;
     let overrides = super::overrides(&a.common, None, None);
+    let folds = a.folds.map(|k| k as usize);
+    if folds.is_some() && a.common.validation_split.is_some_and(|v| v > 0.0) {
+        return Err(CliError::usage(
+            "--folds makes its own validation sets; leave out --validation-split",
+        ));
+    }
+    if folds.is_some() {
+        // The folds are the validation sets.
+        let sp = spec.split.get_or_insert_with(Default::default);
+        sp.validation = Some(0.0);
+    }
     // Check the spec once (and that there is a validation set) before starting the runs.
     let cfg = spec.resolve(&name, &data_shape(&dataset), model.clone(), &overrides)?;
-    if cfg.split.validation == 0.0 {
+    if folds.is_none() && cfg.split.validation == 0.0 {
         return Err(CliError::usage(
-            "a sweep compares strengths on the validation set: give --validation-split > 0",
+            "a sweep compares strengths on validation data: give --validation-split > 0, or \
+             --folds K",
         ));
     }
     let classification = dataset.is_classification();
-    ensure_dir(&out)?;
+    run_dir.begin()?;
     let bar = (!a.quiet && !a.json && interactive()).then(|| {
         let b =
             ProgressBar::with_draw_target(Some(values.len() as u64), ProgressDrawTarget::stderr());
@@ -90,105 +115,115 @@ pub fn run(a: &SweepArgs) -> Result<u8, CliError> {
         );
         b
     });
-    let json = a.json;
-    let on_done = |r: &crate::sweep::SweepResult| {
-        if let Some(b) = &bar {
-            b.inc(1);
-        }
-        if json {
-            let v = r.metrics.validation.as_ref();
-            println!(
-                "{}",
-                json_object(&[
-                    ("event".into(), json_string("run")),
-                    ("lambda".into(), json_f32(r.lambda)),
-                    ("train_loss".into(), json_f32(r.metrics.train.loss)),
-                    (
-                        "train_data_loss".into(),
-                        json_f32(r.metrics.train.data_loss)
-                    ),
-                    ("val_loss".into(), json_f32(v.map_or(f32::NAN, |v| v.loss))),
-                    (
-                        "val_data_loss".into(),
-                        json_f32(v.map_or(f32::NAN, |v| v.data_loss))
-                    ),
-                    ("epochs".into(), r.epochs_done.to_string()),
-                    ("stop".into(), json_string(r.stop.tag())),
-                ])
-            );
-        }
-    };
     let results = run_sweep(
         &spec,
         &name,
         model.as_ref(),
         &dataset,
         &overrides,
-        param,
-        &values,
-        &on_done,
-    )?;
+        SweepOptions {
+            param,
+            values: &values,
+            folds,
+            out: Some(&run_dir.partial),
+        },
+        &|_| {
+            if let Some(b) = &bar {
+                b.inc(1);
+            }
+        },
+    )
+    .map_err(CliError::from_run)?;
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    write_text(&out.join("sweep.csv"), &to_csv(&results, classification))?;
-    let metric = if classification { "accuracy" } else { "mse" };
+    let dir = &run_dir.partial;
+    let metric = metric_key(classification);
+    write_text(&dir.join("sweep.csv"), &to_csv(&results, classification))?;
+    let best_i = best(&results);
     crate::plot::plot_sweep(
         &points(&results, classification),
         param.label(),
         metric,
-        &out,
+        best_i.map(|i| results[i].lambda),
+        dir,
     )?;
     let table = to_table(&results, param, classification);
-    let best_i = best(&results);
+    let judged = match folds {
+        Some(k) => format!("mean over {k} folds of the best-epoch validation data loss"),
+        None => "best-epoch validation data loss".to_string(),
+    };
     let best_line = match best_i {
         Some(i) => {
             let r = &results[i];
-            let v = r.metrics.validation.as_ref();
+            let m = r.val(|v| v.metric(metric));
             format!(
-                "best λ ({}) by validation data loss: {} (val data loss {}, val {metric} {})",
+                "best λ ({}) by {judged}: {} (val data loss {}, val {metric} {}); its runs are in {}",
                 param.label(),
-                r.lambda,
-                v.map_or_else(|| "-".into(), |v| crate::report::num(v.data_loss)),
-                v.map_or_else(
-                    || "-".into(),
-                    |v| if classification {
-                        format!("{:.2}%", 100.0 * v.metrics.accuracy())
-                    } else {
-                        crate::report::num(v.metrics.mse())
-                    }
-                ),
+                g(r.lambda),
+                crate::report::num(r.score()),
+                if classification {
+                    format!("{:.2}%", 100.0 * m)
+                } else {
+                    crate::report::num(m)
+                },
+                out.join(param.folder(r.lambda)).display()
             )
         }
         None => "no run ended with a finite validation loss".into(),
     };
-    write_text(&out.join("sweep.txt"), &format!("{table}\n{best_line}\n"))?;
+    write_text(&dir.join("sweep.txt"), &format!("{table}\n{best_line}\n"))?;
+    run_dir.commit()?;
     if a.json {
-        println!(
-            "{}",
-            json_object(&[
-                ("event".into(), json_string("summary")),
-                ("param".into(), json_string(param.label())),
+        for r in &results {
+            line(&json_object(&[
+                ("event".into(), json_string("run")),
+                ("lambda".into(), json_f32(r.lambda)),
+                ("train_loss".into(), json_f32(r.train(|t| t.report.loss))),
                 (
-                    "best_lambda".into(),
-                    best_i.map_or("null".into(), |i| json_f32(results[i].lambda))
+                    "train_data_loss".into(),
+                    json_f32(r.train(|t| t.report.data_loss)),
                 ),
-                ("out_dir".into(), json_string(&out.display().to_string())),
-            ])
-        );
+                ("val_loss".into(), json_f32(r.val(|v| v.report.loss))),
+                (
+                    "val_data_loss".into(),
+                    json_f32(r.val(|v| v.report.data_loss)),
+                ),
+                (
+                    format!("val_{metric}"),
+                    json_f32(r.val(|v| v.metric(metric))),
+                ),
+                ("best_epoch".into(), json_string(&r.best_epochs())),
+                ("epochs".into(), json_string(&r.epochs())),
+                ("stop".into(), json_string(&r.stops())),
+                (
+                    "dir".into(),
+                    json_string(&out.join(param.folder(r.lambda)).display().to_string()),
+                ),
+            ]))?;
+        }
+        line(&json_object(&[
+            ("event".into(), json_string("summary")),
+            ("param".into(), json_string(param.label())),
+            (
+                "best_lambda".into(),
+                best_i.map_or("null".into(), |i| json_f32(results[i].lambda)),
+            ),
+            ("out_dir".into(), json_string(&out.display().to_string())),
+        ]))?;
     } else {
         if !a.quiet {
-            println!("{table}");
+            line(&table)?;
         }
-        println!("{best_line}");
+        line(&best_line)?;
         if !a.quiet {
-            println!(
-                "Wrote {}, {}, {} and {}.",
+            line(&format!(
+                "Wrote {}, {}, {} and {}, and one folder per λ.",
                 out.join("sweep.csv").display(),
                 out.join("sweep.txt").display(),
                 out.join("sweep.png").display(),
                 out.join("sweep.svg").display()
-            );
+            ))?;
         }
     }
     Ok(EXIT_OK)

@@ -94,9 +94,21 @@ impl Bundled {
     /// None in practice (the embedded files are checked by the tests); any [`DataError`] of
     /// [`parse_csv_bytes`] is passed on rather than panicking.
     pub fn load(self) -> Result<Dataset, DataError> {
-        let opts = LoadOptions::default()
-            .with_header(Some(true))
-            .with_task(TaskKind::Classification);
+        self.load_with(&LoadOptions::default())
+    }
+
+    /// As [`load`](Self::load), with the label and the feature columns of `opts`
+    /// ([`LoadOptions::label`], [`features`](LoadOptions::features),
+    /// [`drop`](LoadOptions::drop)) and its task when it is not `Auto` (the header and the
+    /// delimiter are known).
+    ///
+    /// # Errors
+    /// As [`parse_csv_bytes`] (an unknown column name, ...).
+    pub fn load_with(self, opts: &LoadOptions) -> Result<Dataset, DataError> {
+        let mut opts = opts.clone().with_header(Some(true)).with_delimiter(b',');
+        if opts.task == TaskKind::Auto {
+            opts.task = TaskKind::Classification;
+        }
         let mut data = parse_csv_bytes(self.file_name(), self.csv_text().as_bytes(), &opts)?;
         data.name = self.name().to_owned();
         Ok(data)
@@ -147,14 +159,45 @@ pub fn load_source(source: &str) -> Result<Dataset, DataError> {
     load_source_with(source, &LoadOptions::default())
 }
 
-/// As [`load_source`], reading a file with `opts` (bundled datasets ignore `opts`: their layout
-/// is known).
+/// As [`load_source`], reading a file with `opts` (a bundled dataset takes only the column
+/// choice and task of `opts`, see [`Bundled::load_with`]).
 ///
 /// # Errors
-/// As [`Bundled::load`] or [`load_csv`].
+/// As [`Bundled::load_with`] or [`load_csv`].
 pub fn load_source_with(source: &str, opts: &LoadOptions) -> Result<Dataset, DataError> {
     match Bundled::from_name(source) {
-        Some(bundled) => bundled.load(),
+        Some(bundled) => bundled.load_with(opts),
         None => load_csv(source, opts),
+    }
+}
+
+/// The bytes of `source` (a bundled dataset's embedded CSV, or the file at that path) and the
+/// name to use in messages, with the options that read it (a bundled dataset has a header and
+/// commas).
+///
+/// # Errors
+/// [`DataError::Io`] if the file cannot be read.
+pub fn source_bytes(
+    source: &str,
+    opts: &LoadOptions,
+) -> Result<(String, std::borrow::Cow<'static, [u8]>, LoadOptions), DataError> {
+    match Bundled::from_name(source) {
+        Some(b) => Ok((
+            b.file_name().to_owned(),
+            std::borrow::Cow::Borrowed(b.csv_text().as_bytes()),
+            opts.clone().with_header(Some(true)).with_delimiter(b','),
+        )),
+        None => std::fs::read(source)
+            .map(|bytes| {
+                (
+                    source.to_owned(),
+                    std::borrow::Cow::Owned(bytes),
+                    opts.clone(),
+                )
+            })
+            .map_err(|e| DataError::Io {
+                path: source.into(),
+                source: e,
+            }),
     }
 }

@@ -149,6 +149,35 @@ pub enum DataError {
         /// The file name.
         file: String,
     },
+    /// Two header fields have the same name, so a column cannot be chosen by name.
+    DuplicateColumn {
+        /// The file name.
+        file: String,
+        /// The repeated name.
+        name: String,
+        /// 1-based column of its first use.
+        first: usize,
+        /// 1-based column of its second use.
+        second: usize,
+    },
+    /// A feature or dropped column asked for does not exist.
+    UnknownColumn {
+        /// The file name.
+        file: String,
+        /// The name (or index) asked for.
+        requested: String,
+        /// What it was asked for as (`feature`, `--drop`).
+        role: &'static str,
+        /// The available columns: header names, or 0-based indices without a header.
+        available: Vec<String>,
+    },
+    /// The chosen columns do not fit together (a feature that is also the label, listed twice, …).
+    InvalidColumnChoice {
+        /// The file name.
+        file: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The CSV reader reported a syntax error that fits no other variant.
     Malformed {
         /// The file name.
@@ -213,6 +242,21 @@ pub(crate) fn truncate_text(text: &str) -> String {
     }
 }
 
+/// `; available columns: "a", "b"` (nothing when there are none).
+fn write_available(f: &mut fmt::Formatter<'_>, available: &[String]) -> fmt::Result {
+    if available.is_empty() {
+        return Ok(());
+    }
+    write!(f, "; available columns: ")?;
+    for (k, col) in available.iter().enumerate() {
+        if k > 0 {
+            write!(f, ", ")?;
+        }
+        write!(f, "{col:?}")?;
+    }
+    Ok(())
+}
+
 impl fmt::Display for DataError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -258,21 +302,36 @@ impl fmt::Display for DataError {
                         write!(f, "{file}: there is no label column named {name:?}")?
                     }
                 }
-                if !available.is_empty() {
-                    write!(f, "; available columns: ")?;
-                    for (k, col) in available.iter().enumerate() {
-                        if k > 0 {
-                            write!(f, ", ")?;
-                        }
-                        write!(f, "{col:?}")?;
-                    }
-                }
-                Ok(())
+                write_available(f, available)
             }
             DataError::NoFeatureColumns { file } => write!(
                 f,
-                "{file}: the file has only the label column, no feature columns"
+                "{file}: no feature columns are left besides the label (if the file is separated \
+                 by something other than ',', ';' or tabs, convert it to commas)"
             ),
+            DataError::DuplicateColumn {
+                file,
+                name,
+                first,
+                second,
+            } => write!(
+                f,
+                "{file}: columns {first} and {second} are both named {name:?}; rename one so that \
+                 columns can be chosen by name"
+            ),
+            DataError::UnknownColumn {
+                file,
+                requested,
+                role,
+                available,
+            } => {
+                write!(
+                    f,
+                    "{file}: there is no column {requested:?} (given as {role})"
+                )?;
+                write_available(f, available)
+            }
+            DataError::InvalidColumnChoice { file, reason } => write!(f, "{file}: {reason}"),
             DataError::Malformed {
                 file,
                 line,

@@ -67,7 +67,8 @@ pub enum TaskKind {
 }
 
 /// How to read a CSV file. `LoadOptions::default()` reads the label from the last column,
-/// auto-detects the header row and the task, and splits fields at commas.
+/// uses every other column as a feature, auto-detects the header row and the task, and splits
+/// fields at commas (or at `;` / tabs when the first line has no comma but one of those).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadOptions {
     /// Which column holds the label.
@@ -80,6 +81,14 @@ pub struct LoadOptions {
     pub task: TaskKind,
     /// The field delimiter byte (`b','` by default; `b';'` and `b'\t'` are common too).
     pub delimiter: u8,
+    /// With the `,` delimiter: when the first line holds no comma but a `;` or a tab, split
+    /// at that instead (default `true`).
+    pub detect_delimiter: bool,
+    /// The feature columns, in this order (header names, or 0-based indices); `None` (the
+    /// default) takes every column except the label and [`drop`](Self::drop).
+    pub features: Option<Vec<String>>,
+    /// Columns left out of the features (header names or 0-based indices), e.g. an ID column.
+    pub drop: Vec<String>,
 }
 
 impl Default for LoadOptions {
@@ -89,6 +98,9 @@ impl Default for LoadOptions {
             has_header: None,
             task: TaskKind::Auto,
             delimiter: b',',
+            detect_delimiter: true,
+            features: None,
+            drop: Vec::new(),
         }
     }
 }
@@ -117,9 +129,22 @@ impl LoadOptions {
         self
     }
 
-    /// Sets the field delimiter byte.
+    /// Sets the field delimiter byte (and turns off the `;` / tab detection).
     pub fn with_delimiter(mut self, delimiter: u8) -> Self {
         self.delimiter = delimiter;
+        self.detect_delimiter = false;
+        self
+    }
+
+    /// Keeps only these feature columns, in this order (header names or 0-based indices).
+    pub fn with_features(mut self, features: Option<Vec<String>>) -> Self {
+        self.features = features;
+        self
+    }
+
+    /// Leaves these columns out of the features (header names or 0-based indices).
+    pub fn with_drop(mut self, drop: Vec<String>) -> Self {
+        self.drop = drop;
         self
     }
 }
@@ -165,16 +190,127 @@ pub fn load_csv_reader(
 ///
 /// # Errors
 /// The first problem found, in file order: [`DataError::EmptyFile`], [`DataError::InvalidUtf8`],
-/// [`DataError::UnknownLabelColumn`], [`DataError::NoFeatureColumns`],
-/// [`DataError::RaggedRow`], [`DataError::EmptyField`], [`DataError::NonNumeric`],
-/// [`DataError::NonFinite`], [`DataError::NoDataRows`] or [`DataError::Malformed`].
+/// [`DataError::DuplicateColumn`], [`DataError::UnknownLabelColumn`],
+/// [`DataError::UnknownColumn`], [`DataError::NoFeatureColumns`], [`DataError::RaggedRow`],
+/// [`DataError::EmptyField`], [`DataError::NonNumeric`], [`DataError::NonFinite`],
+/// [`DataError::NoDataRows`] or [`DataError::Malformed`].
 pub fn parse_csv_bytes(name: &str, bytes: &[u8], opts: &LoadOptions) -> Result<Dataset, DataError> {
+    let t = read_table(name, bytes, opts, true)?;
+    let target = t.rows.resolve_target(opts.task)?;
+    Ok(Dataset {
+        name: name.into(),
+        features: t.rows.features,
+        feature_names: t.feature_names,
+        target_name: t.target_name,
+        target,
+    })
+}
+
+/// Feature columns read without a label column (data to predict on).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureTable {
+    /// The file name as given.
+    pub name: String,
+    /// The features, row-major.
+    pub features: Vec<f32>,
+    /// One name per feature column (header names, or `feature_0`, … without a header).
+    pub feature_names: Vec<String>,
+    /// Whether the first row was a header.
+    pub has_header: bool,
+}
+
+impl FeatureTable {
+    /// Number of rows.
+    pub fn n_rows(&self) -> usize {
+        self.features.len() / self.feature_names.len().max(1)
+    }
+}
+
+/// Parses CSV data that has no label column: every column (or [`LoadOptions::features`], minus
+/// [`LoadOptions::drop`]) is a feature; [`LoadOptions::label`] and `task` are not used.
+///
+/// # Errors
+/// As [`parse_csv_bytes`].
+pub fn parse_features_bytes(
+    name: &str,
+    bytes: &[u8],
+    opts: &LoadOptions,
+) -> Result<FeatureTable, DataError> {
+    let t = read_table(name, bytes, opts, false)?;
+    Ok(FeatureTable {
+        name: name.into(),
+        features: t.rows.features,
+        feature_names: t.feature_names,
+        has_header: t.has_header,
+    })
+}
+
+/// The first record of CSV data (trimmed fields), with the delimiter `opts` would use; `None`
+/// when the data holds no record.
+///
+/// # Errors
+/// [`DataError::Malformed`], [`DataError::InvalidUtf8`].
+pub fn first_record(
+    name: &str,
+    bytes: &[u8],
+    opts: &LoadOptions,
+) -> Result<Option<Vec<String>>, DataError> {
+    let mut reader = csv_reader(bytes, opts);
+    let mut record = csv::ByteRecord::new();
+    if !read_record(name, &mut reader, &mut record)? {
+        return Ok(None);
+    }
+    decode_record(name, &record, record_line(&record), None).map(Some)
+}
+
+/// The delimiter to split `bytes` at: [`LoadOptions::delimiter`], or `;` / tab when detection is
+/// on, the delimiter is `,`, and the first non-blank line has no comma but one of those.
+pub fn delimiter_for(bytes: &[u8], opts: &LoadOptions) -> u8 {
+    if !opts.detect_delimiter || opts.delimiter != b',' {
+        return opts.delimiter;
+    }
+    let line = bytes
+        .split(|&b| b == b'\n')
+        .find(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .unwrap_or(&[]);
+    if line.contains(&b',') {
+        b','
+    } else if line.contains(&b';') {
+        b';'
+    } else if line.contains(&b'\t') {
+        b'\t'
+    } else {
+        b','
+    }
+}
+
+/// A CSV reader of `bytes` (a leading byte-order mark skipped) with the delimiter `opts` gives.
+fn csv_reader<'b>(bytes: &'b [u8], opts: &LoadOptions) -> csv::Reader<&'b [u8]> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut reader = csv::ReaderBuilder::new()
+    csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .delimiter(opts.delimiter)
-        .from_reader(bytes);
+        .delimiter(delimiter_for(bytes, opts))
+        .from_reader(bytes)
+}
+
+/// What [`read_table`] found.
+struct Table<'a> {
+    has_header: bool,
+    feature_names: Vec<String>,
+    target_name: String,
+    rows: RowParser<'a>,
+}
+
+/// Reads the whole table: the header (if any), the chosen feature columns and, when
+/// `with_label`, the label column.
+fn read_table<'a>(
+    name: &'a str,
+    bytes: &[u8],
+    opts: &LoadOptions,
+    with_label: bool,
+) -> Result<Table<'a>, DataError> {
+    let mut reader = csv_reader(bytes, opts);
     let mut record = csv::ByteRecord::new();
 
     if !read_record(name, &mut reader, &mut record)? {
@@ -184,35 +320,41 @@ pub fn parse_csv_bytes(name: &str, bytes: &[u8], opts: &LoadOptions) -> Result<D
     let first = decode_record(name, &record, first_line, None)?;
     let n_fields = first.len();
 
-    let (label_idx, has_header) = resolve_label(name, &first, opts)?;
-    if n_fields < 2 {
-        return Err(DataError::NoFeatureColumns { file: name.into() });
-    }
-    let n_features = n_fields - 1;
-
-    let header: Option<Vec<String>> = has_header.then(|| first.clone());
-    let mut feature_names = Vec::with_capacity(n_features);
-    for (c, field) in first.iter().enumerate() {
-        if c == label_idx {
-            continue;
-        }
-        let j = feature_names.len();
-        feature_names.push(match &header {
-            Some(_) if !field.is_empty() => field.clone(),
-            _ => format!("feature_{j}"),
+    let (label_idx, has_header) = if with_label {
+        let (i, h) = resolve_label(name, &first, opts)?;
+        (Some(i), h)
+    } else {
+        let h = opts.has_header.unwrap_or_else(|| {
+            names_columns(opts) || first.iter().any(|f| f.parse::<f32>().is_err())
         });
+        (None, h)
+    };
+    let header: Option<Vec<String>> = has_header.then(|| first.clone());
+    if let Some(h) = &header {
+        check_duplicate_names(name, h)?;
     }
-    let target_name = match &header {
-        Some(h) if !h[label_idx].is_empty() => h[label_idx].clone(),
+    let columns = feature_columns(name, &first, header.as_deref(), label_idx, opts)?;
+    let feature_names = columns
+        .iter()
+        .enumerate()
+        .map(|(j, &c)| match &header {
+            Some(h) if !h[c].is_empty() => h[c].clone(),
+            _ => format!("feature_{j}"),
+        })
+        .collect();
+    let target_name = match (&header, label_idx) {
+        (Some(h), Some(l)) if !h[l].is_empty() => h[l].clone(),
         _ => "label".to_owned(),
     };
 
     let mut rows = RowParser {
         name,
-        header: header.as_deref(),
+        header: header.clone(),
+        columns,
         label_idx,
         features: Vec::new(),
         labels: Vec::new(),
+        n_rows: 0,
     };
     if !has_header {
         rows.push(&first, first_line)?;
@@ -230,18 +372,114 @@ pub fn parse_csv_bytes(name: &str, bytes: &[u8], opts: &LoadOptions) -> Result<D
         let fields = decode_record(name, &record, line, header.as_deref())?;
         rows.push(&fields, line)?;
     }
-    if rows.labels.is_empty() {
+    if rows.n_rows == 0 {
         return Err(DataError::NoDataRows { file: name.into() });
     }
-
-    let target = rows.resolve_target(opts.task)?;
-    Ok(Dataset {
-        name: name.into(),
-        features: rows.features,
+    Ok(Table {
+        has_header,
         feature_names,
         target_name,
-        target,
+        rows,
     })
+}
+
+/// Two header fields with the same (non-empty) name are an error naming both columns.
+fn check_duplicate_names(name: &str, header: &[String]) -> Result<(), DataError> {
+    for (j, b) in header.iter().enumerate() {
+        if b.is_empty() {
+            continue;
+        }
+        if let Some(i) = header[..j].iter().position(|a| a == b) {
+            return Err(DataError::DuplicateColumn {
+                file: name.into(),
+                name: b.clone(),
+                first: i + 1,
+                second: j + 1,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The 0-based column `wanted` names: an exact header name, else the only case-insensitive
+/// match, else a 0-based index.
+fn find_column(first: &[String], header: bool, wanted: &str) -> Option<usize> {
+    let wanted = wanted.trim();
+    if header {
+        if let Some(c) = first.iter().position(|f| f == wanted) {
+            return Some(c);
+        }
+        let lower = wanted.to_lowercase();
+        let mut matches = first
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.to_lowercase() == lower);
+        if let (Some((c, _)), None) = (matches.next(), matches.next()) {
+            return Some(c);
+        }
+    }
+    wanted.parse::<usize>().ok().filter(|&i| i < first.len())
+}
+
+/// The feature columns: [`LoadOptions::features`] in order, or every column except the label
+/// and [`LoadOptions::drop`].
+fn feature_columns(
+    name: &str,
+    first: &[String],
+    header: Option<&[String]>,
+    label_idx: Option<usize>,
+    opts: &LoadOptions,
+) -> Result<Vec<usize>, DataError> {
+    let available = || match header {
+        Some(h) => h.to_vec(),
+        None => (0..first.len()).map(|i| i.to_string()).collect(),
+    };
+    let find = |wanted: &String, role: &'static str| {
+        find_column(first, header.is_some(), wanted).ok_or_else(|| DataError::UnknownColumn {
+            file: name.into(),
+            requested: wanted.clone(),
+            role,
+            available: available(),
+        })
+    };
+    let column_name = |c: usize| match header {
+        Some(h) if !h[c].is_empty() => format!("{:?}", h[c]),
+        _ => format!("{}", c + 1),
+    };
+    let mut dropped = Vec::with_capacity(opts.drop.len());
+    for d in &opts.drop {
+        dropped.push(find(d, "--drop")?);
+    }
+    let columns: Vec<usize> = match &opts.features {
+        Some(list) => {
+            let mut cols = Vec::with_capacity(list.len());
+            for f in list {
+                let c = find(f, "feature")?;
+                if Some(c) == label_idx || cols.contains(&c) || dropped.contains(&c) {
+                    let why = if Some(c) == label_idx {
+                        "it is the label column"
+                    } else if cols.contains(&c) {
+                        "it is listed twice"
+                    } else {
+                        "it is also dropped"
+                    };
+                    return Err(DataError::InvalidColumnChoice {
+                        file: name.into(),
+                        reason: format!("column {} cannot be a feature: {why}", column_name(c)),
+                    });
+                }
+                cols.push(c);
+            }
+            cols
+        }
+        None => (0..first.len())
+            .filter(|c| Some(*c) != label_idx && !dropped.contains(c))
+            .collect(),
+    };
+    if columns.is_empty() {
+        return Err(DataError::NoFeatureColumns { file: name.into() });
+    }
+    Ok(columns)
 }
 
 /// Reads the next record, skipping lines that hold only whitespace; `Ok(false)` at the end of
@@ -377,43 +615,61 @@ fn resolve_label(
             }
             let header = opts
                 .has_header
-                .unwrap_or_else(|| any_non_numeric(Some(idx)));
+                .unwrap_or_else(|| names_columns(opts) || any_non_numeric(Some(idx)));
             Ok((idx, header))
         }
     }
 }
 
+/// Whether the feature choice names a column by a header name (so the file needs a header).
+fn names_columns(opts: &LoadOptions) -> bool {
+    opts.features
+        .iter()
+        .flatten()
+        .chain(&opts.drop)
+        .any(|c| c.trim().parse::<usize>().is_err())
+}
+
 /// Accumulates the data rows.
 struct RowParser<'a> {
     name: &'a str,
-    header: Option<&'a [String]>,
-    label_idx: usize,
+    header: Option<Vec<String>>,
+    /// The feature columns, in feature order.
+    columns: Vec<usize>,
+    label_idx: Option<usize>,
     features: Vec<f32>,
     /// The label text of each row and the line it is on.
     labels: Vec<(String, u64)>,
+    n_rows: usize,
 }
 
 impl RowParser<'_> {
     /// Parses one row's features and keeps its label text.
     fn push(&mut self, fields: &[String], line: u64) -> Result<(), DataError> {
-        for (c, text) in fields.iter().enumerate() {
-            if c == self.label_idx {
-                continue;
-            }
+        for &c in &self.columns {
+            let text = &fields[c];
             let value = parse_number(text).map_err(|kind| self.error(kind, line, c, text))?;
             self.features.push(value);
         }
-        let label = &fields[self.label_idx];
-        if label.is_empty() {
-            return Err(self.error(NumberError::Empty, line, self.label_idx, label));
+        if let Some(l) = self.label_idx {
+            let label = &fields[l];
+            if label.is_empty() {
+                return Err(self.error(NumberError::Empty, line, l, label));
+            }
+            self.labels.push((label.clone(), line));
         }
-        self.labels.push((label.clone(), line));
+        self.n_rows += 1;
         Ok(())
+    }
+
+    /// The label column (0 when there is none; only used in errors about labels).
+    fn label_column(&self) -> usize {
+        self.label_idx.unwrap_or(0)
     }
 
     /// Builds the error for field `text` at 0-based column `c` of `line`.
     fn error(&self, kind: NumberError, line: u64, c: usize, text: &str) -> DataError {
-        let at = location(self.name, line, c, self.header);
+        let at = location(self.name, line, c, self.header.as_deref());
         match kind {
             NumberError::Empty => DataError::EmptyField { at },
             NumberError::NotANumber => DataError::NonNumeric {
@@ -459,7 +715,8 @@ impl RowParser<'_> {
             .labels
             .iter()
             .map(|(text, line)| {
-                parse_number(text).map_err(|kind| self.error(kind, *line, self.label_idx, text))
+                parse_number(text)
+                    .map_err(|kind| self.error(kind, *line, self.label_column(), text))
             })
             .collect::<Result<Vec<f32>, DataError>>()?;
         Ok(Target::Regression { values })

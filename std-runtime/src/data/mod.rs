@@ -31,15 +31,17 @@ mod rng;
 mod scale;
 mod split;
 
-pub use bundled::{Bundled, UnknownBundled, load_source, load_source_with};
+pub use bundled::{Bundled, UnknownBundled, load_source, load_source_with, source_bytes};
 pub use error::{DataError, Location, MAX_FIELD_TEXT, SplitPart};
 pub use load::{
-    LabelColumn, LoadOptions, MAX_AUTO_CLASSES, TaskKind, load_csv, load_csv_reader,
-    parse_csv_bytes,
+    FeatureTable, LabelColumn, LoadOptions, MAX_AUTO_CLASSES, TaskKind, delimiter_for,
+    first_record, load_csv, load_csv_reader, parse_csv_bytes, parse_features_bytes,
 };
 pub use rng::SplitMix64;
 pub use scale::{Scaler, ScalerKind};
-pub use split::{SplitIndices, SplitSpec, Splits, epoch_order, split, split_indices};
+pub use split::{
+    SplitIndices, SplitSpec, Splits, epoch_order, kfold_indices, split, split_indices,
+};
 
 /// What a dataset's samples are labelled with.
 #[derive(Debug, Clone, PartialEq)]

@@ -16,6 +16,8 @@ const STREAM_RANDOM: u64 = 0x5241_4E44_0000_0000; // "RAND"
 const STREAM_CLASS: u64 = 0x5354_5241_0000_0000; // "STRA"
 /// Base sub-stream of the final shuffle of each part of a stratified split (plus the part).
 const STREAM_PART: u64 = 0x5041_5254_0000_0000; // "PART"
+/// Sub-stream of the k-fold shuffle (per class: plus the class index).
+const STREAM_FOLD: u64 = 0x464F_4C44_0000_0000; // "FOLD"
 
 /// How to split a dataset.
 ///
@@ -139,6 +141,89 @@ pub fn split_indices(data: &Dataset, spec: SplitSpec) -> Result<SplitIndices, Da
             })
         }
     }
+}
+
+/// The folds of a k-fold cross-validation of `data`: `k` disjoint lists of sample indices that
+/// together hold every sample once, sorted ascending.
+///
+/// The samples are shuffled with `seed` and dealt out in turn (fold 0, 1, …, k-1, 0, …), so
+/// fold sizes differ by at most one. With `stratify` on a classification dataset each class is
+/// shuffled and dealt on its own, continuing where the previous class stopped, so that every
+/// fold keeps the class proportions (scikit-learn's `StratifiedKFold` with shuffling does the
+/// same in spirit, not in the same order).
+///
+/// ```
+/// use microfit::data::{Bundled, kfold_indices};
+/// let iris = Bundled::Iris.load()?;
+/// let folds = kfold_indices(&iris, 3, 7, true)?;
+/// assert_eq!(folds.iter().map(Vec::len).collect::<Vec<_>>(), [50, 50, 50]);
+/// // 50 of each class, so every fold holds 16 or 17 of each.
+/// assert!(folds[0].iter().filter(|&&i| iris.label(i) == Some(0)).count() >= 16);
+/// # Ok::<(), microfit::data::DataError>(())
+/// ```
+///
+/// # Errors
+/// [`DataError::InvalidSplitSpec`] when `k < 2`, [`DataError::TooFewSamples`] when there are
+/// fewer samples than folds, [`DataError::EmptyClassInSplit`] when stratifying and a class has
+/// fewer samples than folds.
+pub fn kfold_indices(
+    data: &Dataset,
+    k: usize,
+    seed: u64,
+    stratify: bool,
+) -> Result<Vec<Vec<usize>>, DataError> {
+    if k < 2 {
+        return Err(DataError::InvalidSplitSpec {
+            reason: format!("k-fold cross-validation needs at least 2 folds, got {k}"),
+        });
+    }
+    let n = data.n_samples();
+    if n < k {
+        return Err(DataError::TooFewSamples {
+            dataset: data.name.clone(),
+            available: n,
+            needed: k,
+        });
+    }
+    let groups: Vec<Vec<usize>> = match &data.target {
+        Target::Classes {
+            labels,
+            class_names,
+        } if stratify => {
+            let mut g = vec![Vec::new(); class_names.len()];
+            for (i, &l) in labels.iter().enumerate() {
+                g[l as usize].push(i);
+            }
+            for (c, members) in g.iter_mut().enumerate() {
+                if !members.is_empty() && members.len() < k {
+                    return Err(DataError::EmptyClassInSplit {
+                        dataset: data.name.clone(),
+                        class: class_names[c].clone(),
+                        samples: members.len(),
+                        part: SplitPart::Validation,
+                        parts: k,
+                    });
+                }
+                SplitMix64::stream(seed, STREAM_FOLD + c as u64).shuffle(members);
+            }
+            g
+        }
+        _ => {
+            let mut all: Vec<usize> = (0..n).collect();
+            SplitMix64::stream(seed, STREAM_FOLD).shuffle(&mut all);
+            vec![all]
+        }
+    };
+    let mut folds = vec![Vec::with_capacity(n / k + 1); k];
+    let mut next = 0;
+    for i in groups.into_iter().flatten() {
+        folds[next].push(i);
+        next = (next + 1) % k;
+    }
+    for f in &mut folds {
+        f.sort_unstable();
+    }
+    Ok(folds)
 }
 
 /// A new order of `0..n` for epoch `epoch`: the Fisher–Yates shuffle of `0..n` by
