@@ -368,6 +368,57 @@ fn keras_files_through_the_cli() {
     println!("{} .keras cases through the CLI", all.len());
 }
 
+/// A `.keras` model of the firmware's architecture (Dense relu → Dense softmax, Adam) goes to the
+/// board like any other: `export --target firmware --with-data` writes the workload the firmware
+/// trains, holding the `.keras` file's weights bit for bit and Adam's settings.
+#[test]
+fn a_keras_model_goes_to_the_firmware() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    common::train_quiet(&run, &["--epochs", "2", "--scale", "none", "--hidden", "8"]);
+    let k = tmp.path().join("m.keras");
+    microfit()
+        .args(["export", "--format", "keras", "--model"])
+        .arg(run.join("model.mfit"))
+        .arg("--out")
+        .arg(&k)
+        .assert()
+        .success();
+    let fw = tmp.path().join("fw");
+    microfit()
+        .args([
+            "export",
+            "--target",
+            "firmware",
+            "--with-data",
+            "iris",
+            "--model",
+        ])
+        .arg(&k)
+        .arg("--out")
+        .arg(&fw)
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("workload.json"));
+    let w = json(&fw.join("workload.json"));
+    let keras = KerasModel::load(&k).unwrap();
+    // The workload's numbers are the f32 widened: the same f32 bits back.
+    let in_workload: Vec<u32> = floats(&w["initial_weights"]["dense_0/kernel"])
+        .iter()
+        .map(|&v| (v as f32).to_bits())
+        .collect();
+    let kernel: Vec<u32> = keras.weights.tensors[0]
+        .iter()
+        .map(|v| v.to_bits())
+        .collect();
+    assert_eq!(in_workload, kernel);
+    assert_eq!(w["training"]["optimizer"], "adam");
+    assert_eq!(
+        w["training"]["learning_rate"].as_f64(),
+        Some(f64::from(0.01f32))
+    );
+}
+
 /// A layer microfit does not have: every command that reads the model says which, and its
 /// class, and nothing else is written.
 #[test]

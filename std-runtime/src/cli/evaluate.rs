@@ -238,7 +238,7 @@ fn read_for_model(
     note(&format!(
         "note: {name} {}; its columns were matched to the model's features by position ({})",
         if header {
-            "has a header but the model was trained without one"
+            "has a header but the model does not name its features (trained without a header, or a .keras model)"
         } else {
             "has no header row"
         },
@@ -260,10 +260,33 @@ fn map_classes(info: &DataInfo, source: &str, mut d: Dataset) -> Result<Dataset,
         class_names,
     } = &d.target
     {
+        let number = |s: &str| s.trim().parse::<f64>().ok();
+        // A model that does not name its classes (a `.keras` model: `0`, `1`, …) and a file
+        // that names them in words: the file's classes in their order.
+        let unnamed = info
+            .class_names
+            .iter()
+            .enumerate()
+            .all(|(i, c)| *c == i.to_string());
+        if unnamed
+            && class_names.len() <= info.class_names.len()
+            && class_names.iter().any(|c| number(c).is_none())
+        {
+            note(&format!(
+                "note: the model does not name its classes; the classes of {source} ({}) are its \
+                 classes 0, 1, … in that order",
+                class_names.join(", ")
+            ));
+            d.target = Target::Classes {
+                labels: labels.clone(),
+                class_names: info.class_names.clone(),
+            };
+            d.feature_names.clone_from(&info.feature_names);
+            return Ok(d);
+        }
         let map: Vec<u32> = class_names
             .iter()
             .map(|c| {
-                let number = |s: &str| s.trim().parse::<f64>().ok();
                 info.class_names
                     .iter()
                     .position(|m| m == c)

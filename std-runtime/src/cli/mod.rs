@@ -61,6 +61,10 @@ Examples:
   microfit predict --model runs/wine/model.mfit --data new.csv --out preds.csv
   microfit sweep --data digits --l2 1e-5,1e-4,1e-3,1e-2 --epochs 30 --folds 5
   microfit export --model runs/wine/model.mfit --target firmware --out fw/ --with-data wine
+  microfit export --model runs/wine/model.mfit --format keras --out wine.keras
+  microfit predict --model model.keras --data x.csv --raw   Keras model.predict (any --model: .mfit or .keras)
+  microfit train --model model.keras --data d.csv --no-shuffle --scale none --validation-split 0
+                                                keras fit(shuffle=False) from the file's weights and optimizer state
 
 Data: bundled datasets iris, digits, wine, breast_cancer, or a CSV path (`,` `;` or tab
 separated; a header row is detected). The label is the last column unless --label names it;
