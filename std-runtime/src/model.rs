@@ -185,19 +185,10 @@ impl ModelSpec {
         let shapes = self.shapes()?;
         let mut params = VecParams::default();
         let mut built = Vec::new();
-        let mut names = Vec::new();
-        let mut counts: std::collections::HashMap<&'static str, usize> = Default::default();
+        let names = self.layer_names();
         let mut rng = Rng::new(seed);
         let mut in_shape = self.input_shape.clone();
-        for (i, l) in self.layers.iter().enumerate() {
-            let kind = l.kind();
-            let c = counts.entry(kind).or_insert(0);
-            let name = if *c == 0 {
-                kind.to_string()
-            } else {
-                format!("{kind}_{c}")
-            };
-            *c += 1;
+        for (i, (l, name)) in self.layers.iter().zip(&names).enumerate() {
             match l {
                 LayerSpec::Dense { units, config } => {
                     let n_in = in_shape[0];
@@ -269,7 +260,6 @@ impl ModelSpec {
                     len: shapes[i].iter().product(),
                 }),
             }
-            names.push(name);
             in_shape = shapes[i].clone();
         }
         let mut grads = params.clone();

@@ -154,6 +154,19 @@ fn train_from(from: &Path, data: &Path, batch: usize, epochs: usize, out: &Path)
         .success();
 }
 
+/// `microfit export <flags> --model <model> --out <out>`, which must succeed.
+fn export(flags: &[&str], model: &Path, out: &Path) -> String {
+    stdout(
+        microfit()
+            .arg("export")
+            .args(flags)
+            .arg("--model")
+            .arg(model)
+            .arg("--out")
+            .arg(out),
+    )
+}
+
 /// The weights of a run's `model.mfit` by Keras variable name (`hidden/kernel`), the names
 /// taken from the case's `model.keras` (same order).
 fn named_weights(run: &Path, keras: &KerasModel) -> Vec<(String, Vec<f32>)> {
@@ -278,13 +291,7 @@ fn keras_files_through_the_cli() {
 
         // Round trip: microfit's model → .keras → the same bits, predictions and bytes.
         let rt = work.join("rt.keras");
-        microfit()
-            .args(["export", "--format", "keras", "--model"])
-            .arg(run.join("model.mfit"))
-            .arg("--out")
-            .arg(&rt)
-            .assert()
-            .success();
+        export(&["--format", "keras"], &run.join("model.mfit"), &rt);
         let mfit = ModelFile::load(&run.join("model.mfit")).unwrap();
         let back = KerasModel::load(&rt).unwrap();
         let bits = |t: &[Vec<f32>]| -> Vec<Vec<u32>> {
@@ -316,13 +323,7 @@ fn keras_files_through_the_cli() {
             "{case}: predictions of model.mfit and its .keras"
         );
         let rt2 = work.join("rt2.keras");
-        microfit()
-            .args(["export", "--format", "keras", "--model"])
-            .arg(&rt)
-            .arg("--out")
-            .arg(&rt2)
-            .assert()
-            .success();
+        export(&["--format", "keras"], &rt, &rt2);
         assert!(
             std::fs::read(&rt).unwrap() == std::fs::read(&rt2).unwrap(),
             "{case}: .keras → .keras is not the same bytes"
@@ -347,13 +348,7 @@ fn keras_files_through_the_cli() {
             "{case}: {summary}"
         );
         let fw = work.join("fw");
-        microfit()
-            .args(["export", "--target", "firmware", "--model"])
-            .arg(&trained)
-            .arg("--out")
-            .arg(&fw)
-            .assert()
-            .success();
+        export(&["--target", "firmware"], &trained, &fw);
         let blob = read_blob(&std::fs::read(fw.join("model.bin")).unwrap()).unwrap();
         let in_blob: Vec<Vec<u32>> = bits(&blob.tensors);
         assert_eq!(
@@ -377,29 +372,11 @@ fn a_keras_model_goes_to_the_firmware() {
     let run = tmp.path().join("run");
     common::train_quiet(&run, &["--epochs", "2", "--scale", "none", "--hidden", "8"]);
     let k = tmp.path().join("m.keras");
-    microfit()
-        .args(["export", "--format", "keras", "--model"])
-        .arg(run.join("model.mfit"))
-        .arg("--out")
-        .arg(&k)
-        .assert()
-        .success();
+    export(&["--format", "keras"], &run.join("model.mfit"), &k);
     let fw = tmp.path().join("fw");
-    microfit()
-        .args([
-            "export",
-            "--target",
-            "firmware",
-            "--with-data",
-            "iris",
-            "--model",
-        ])
-        .arg(&k)
-        .arg("--out")
-        .arg(&fw)
-        .assert()
-        .success()
-        .stdout(predicates::str::contains("workload.json"));
+    assert!(
+        export(&["--target", "firmware", "--with-data", "iris"], &k, &fw).contains("workload.json")
+    );
     let w = json(&fw.join("workload.json"));
     let keras = KerasModel::load(&k).unwrap();
     // The workload's numbers are the f32 widened: the same f32 bits back.

@@ -277,6 +277,17 @@ fn class_and_config<'a>(
     Ok((class, config))
 }
 
+/// The value of a key `class` cannot do without.
+fn required<'a>(
+    cfg: &'a Map<String, Value>,
+    key: &str,
+    p: &Path,
+    class: &str,
+) -> Result<&'a Value, KerasError> {
+    cfg.get(key)
+        .ok_or_else(|| p.err(format!("{class} needs `{key}`")))
+}
+
 /// Rejects config keys outside `allowed`.
 fn check_keys(
     cfg: &Map<String, Value>,
@@ -503,27 +514,20 @@ fn initializer_at(v: &Value, default: Initializer, p: &Path) -> Result<Initializ
         }
         Ok(())
     };
+    // The variance-scaling classes with their own names take a seed and the fan axes only.
+    let named = match class {
+        "GlorotUniform" | "glorot_uniform" => Some(Initializer::GlorotUniform),
+        "GlorotNormal" | "glorot_normal" => Some(Initializer::GlorotNormal),
+        "HeUniform" | "he_uniform" => Some(Initializer::HeUniform),
+        "HeNormal" | "he_normal" => Some(Initializer::HeNormal),
+        _ => None,
+    };
+    if let Some(init) = named {
+        check_keys(cfg, &vs_keys, &cfg_path, class)?;
+        null_axes(cfg)?;
+        return Ok(init);
+    }
     let init = match class {
-        "GlorotUniform" | "glorot_uniform" => {
-            check_keys(cfg, &vs_keys, &cfg_path, class)?;
-            null_axes(cfg)?;
-            Initializer::GlorotUniform
-        }
-        "GlorotNormal" | "glorot_normal" => {
-            check_keys(cfg, &vs_keys, &cfg_path, class)?;
-            null_axes(cfg)?;
-            Initializer::GlorotNormal
-        }
-        "HeUniform" | "he_uniform" => {
-            check_keys(cfg, &vs_keys, &cfg_path, class)?;
-            null_axes(cfg)?;
-            Initializer::HeUniform
-        }
-        "HeNormal" | "he_normal" => {
-            check_keys(cfg, &vs_keys, &cfg_path, class)?;
-            null_axes(cfg)?;
-            Initializer::HeNormal
-        }
         "VarianceScaling" | "variance_scaling" => {
             null_axes(cfg)?;
             let scale = match cfg.get("scale") {
@@ -633,6 +637,20 @@ fn check_dtype(v: &Value, p: &Path) -> Result<(), KerasError> {
     }
 }
 
+/// Checks the keys every model and layer config may carry: `dtype` float32, and `trainable`
+/// (`what` is not supported when false).
+fn float32_trainable(cfg: &Map<String, Value>, p: &Path, what: &str) -> Result<(), KerasError> {
+    if let Some(d) = cfg.get("dtype") {
+        check_dtype(d, &p.key("dtype"))?;
+    }
+    if let Some(t) = cfg.get("trainable")
+        && !as_bool(t, &p.key("trainable"))?
+    {
+        return Err(p.key("trainable").err(format!("{what} are not supported")));
+    }
+    Ok(())
+}
+
 /// A `[null, d1, d2, ...]` batch shape → `[d1, d2, ...]`.
 fn batch_shape(v: &Value, p: &Path) -> Result<Vec<usize>, KerasError> {
     let a = v.as_array().ok_or_else(|| {
@@ -738,16 +756,7 @@ pub fn spec_from_keras_value(v: &Value) -> Result<(ModelSpec, Option<KerasCompil
              (`class_name` and `config`)",
         ));
     };
-    if let Some(d) = cfg.get("dtype") {
-        check_dtype(d, &cfg_path.key("dtype"))?;
-    }
-    if let Some(t) = cfg.get("trainable")
-        && !as_bool(t, &cfg_path.key("trainable"))?
-    {
-        return Err(cfg_path
-            .key("trainable")
-            .err("non-trainable models are not supported"));
-    }
+    float32_trainable(cfg, &cfg_path, "non-trainable models")?;
     let lp = cfg_path.key("layers");
     let layers = cfg
         .get("layers")
@@ -772,17 +781,7 @@ pub fn spec_from_keras_value(v: &Value) -> Result<(ModelSpec, Option<KerasCompil
             input_shape = Some(input_layer_shape(lcfg, &cp)?);
             continue;
         }
-        // Common layer keys.
-        if let Some(d) = lcfg.get("dtype") {
-            check_dtype(d, &cp.key("dtype"))?;
-        }
-        if let Some(t) = lcfg.get("trainable")
-            && !as_bool(t, &cp.key("trainable"))?
-        {
-            return Err(cp
-                .key("trainable")
-                .err("frozen (non-trainable) layers are not supported"));
-        }
+        float32_trainable(lcfg, &cp, "frozen (non-trainable) layers")?;
         if input_shape.is_none()
             && specs.is_empty()
             && let Some(s) = lcfg
@@ -1010,11 +1009,7 @@ fn dense_from_keras(cfg: &Map<String, Value>, p: &Path) -> Result<LayerSpec, Ker
         p,
         "Dense",
     )?;
-    let units = as_size(
-        cfg.get("units")
-            .ok_or_else(|| p.err("Dense needs `units`"))?,
-        &p.key("units"),
-    )?;
+    let units = as_size(required(cfg, "units", p, "Dense")?, &p.key("units"))?;
     Ok(LayerSpec::Dense {
         units,
         config: weighted_config(cfg, p)?,
@@ -1096,14 +1091,9 @@ fn conv_from_keras(
         class,
     )?;
     channels_last(cfg, p)?;
-    let filters = as_size(
-        cfg.get("filters")
-            .ok_or_else(|| p.err(format!("{class} needs `filters`")))?,
-        &p.key("filters"),
-    )?;
+    let filters = as_size(required(cfg, "filters", p, class)?, &p.key("filters"))?;
     let kernel_size = per_axis(
-        cfg.get("kernel_size")
-            .ok_or_else(|| p.err(format!("{class} needs `kernel_size`")))?,
+        required(cfg, "kernel_size", p, class)?,
         rank,
         &p.key("kernel_size"),
     )?;
@@ -1124,32 +1114,12 @@ fn conv_from_keras(
     }
     let padding = padding_at(cfg, p)?;
     let config = weighted_config(cfg, p)?;
-    Ok(match rank {
-        1 => LayerSpec::Conv1D {
-            filters,
-            kernel_size,
-            strides,
-            padding,
-            dilation_rate,
-            config,
-        },
-        2 => LayerSpec::Conv2D {
-            filters,
-            kernel_size,
-            strides,
-            padding,
-            dilation_rate,
-            config,
-        },
-        _ => LayerSpec::Conv3D {
-            filters,
-            kernel_size,
-            strides,
-            padding,
-            dilation_rate,
-            config,
-        },
-    })
+    let conv = LayerSpec::conv(rank, filters, kernel_size, config)
+        .ok_or_else(|| p.err(format!("{rank} spatial axes")))?;
+    Ok(conv
+        .with_strides(&strides)
+        .with_padding(padding)
+        .with_dilation_rate(&dilation_rate))
 }
 
 fn pool_from_keras(
@@ -1207,11 +1177,7 @@ fn dropout_from_keras(cfg: &Map<String, Value>, p: &Path) -> Result<LayerSpec, K
         p,
         "Dropout",
     )?;
-    let rate = as_f32(
-        cfg.get("rate")
-            .ok_or_else(|| p.err("Dropout needs `rate`"))?,
-        &p.key("rate"),
-    )?;
+    let rate = as_f32(required(cfg, "rate", p, "Dropout")?, &p.key("rate"))?;
     let seed = match cfg.get("seed") {
         None | Some(Value::Null) => None,
         Some(v) => Some(v.as_u64().ok_or_else(|| {
@@ -1306,17 +1272,8 @@ pub fn spec_to_keras_config(spec: &ModelSpec) -> Result<Value, KerasError> {
         },
         "registered_name": null,
     })];
-    let mut counts: std::collections::HashMap<&'static str, usize> = Default::default();
     let mut in_shape = spec.input_shape.clone();
-    for (i, l) in spec.layers.iter().enumerate() {
-        let kind = l.kind();
-        let c = counts.entry(kind).or_insert(0);
-        let name = if *c == 0 {
-            kind.to_string()
-        } else {
-            format!("{kind}_{c}")
-        };
-        *c += 1;
+    for (i, (l, name)) in spec.layers.iter().zip(spec.layer_names()).enumerate() {
         let p = lp.idx(i + 1).key("config");
         let mut m = Map::new();
         m.insert("name".into(), json!(name));
@@ -1337,49 +1294,23 @@ pub fn spec_to_keras_config(spec: &ModelSpec) -> Result<Value, KerasError> {
                 m.insert("quantization_config".into(), Value::Null);
                 "Dense".into()
             }
-            LayerSpec::Conv1D {
-                filters,
-                kernel_size,
-                strides,
-                padding,
-                dilation_rate,
-                config,
-            }
-            | LayerSpec::Conv2D {
-                filters,
-                kernel_size,
-                strides,
-                padding,
-                dilation_rate,
-                config,
-            }
-            | LayerSpec::Conv3D {
-                filters,
-                kernel_size,
-                strides,
-                padding,
-                dilation_rate,
-                config,
-            } => {
-                let rank = match l {
-                    LayerSpec::Conv1D { .. } => 1,
-                    LayerSpec::Conv2D { .. } => 2,
-                    _ => 3,
-                };
-                m.insert("filters".into(), json!(filters));
+            LayerSpec::Conv1D { .. } | LayerSpec::Conv2D { .. } | LayerSpec::Conv3D { .. } => {
+                let c = l.conv_fields().ok_or_else(|| p.err("not a convolution"))?;
+                let rank = c.rank;
+                m.insert("filters".into(), json!(c.filters));
                 m.insert(
                     "kernel_size".into(),
-                    expand(kernel_size, rank, &vec![1; rank]),
+                    expand(c.kernel_size, rank, &vec![1; rank]),
                 );
-                m.insert("strides".into(), expand(strides, rank, &vec![1; rank]));
-                m.insert("padding".into(), json!(padding.as_str()));
+                m.insert("strides".into(), expand(c.strides, rank, &vec![1; rank]));
+                m.insert("padding".into(), json!(c.padding.as_str()));
                 m.insert("data_format".into(), json!("channels_last"));
                 m.insert(
                     "dilation_rate".into(),
-                    expand(dilation_rate, rank, &vec![1; rank]),
+                    expand(c.dilation_rate, rank, &vec![1; rank]),
                 );
                 m.insert("groups".into(), json!(1));
-                weighted_to_keras(&mut m, config, &p)?;
+                weighted_to_keras(&mut m, c.config, &p)?;
                 format!("Conv{rank}D")
             }
             LayerSpec::MaxPooling {
@@ -1731,10 +1662,7 @@ fn schedule_at(v: &Value, p: &Path) -> Result<Schedule, KerasError> {
                 &cp,
                 "ExponentialDecay",
             )?;
-            let need = |k: &str| {
-                cfg.get(k)
-                    .ok_or_else(|| cp.err(format!("ExponentialDecay needs `{k}`")))
-            };
+            let need = |k: &str| required(cfg, k, &cp, "ExponentialDecay");
             let lr = as_f32(
                 need("initial_learning_rate")?,
                 &cp.key("initial_learning_rate"),

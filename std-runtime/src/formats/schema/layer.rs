@@ -158,7 +158,90 @@ pub enum LayerSpec {
     },
 }
 
+/// The fields of a convolution of any rank ([`LayerSpec::conv_fields`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ConvFields<'a> {
+    /// Spatial axes: 1, 2 or 3.
+    pub rank: usize,
+    /// Output channels.
+    pub filters: usize,
+    /// Kernel size per spatial axis (one value: every axis).
+    pub kernel_size: &'a [usize],
+    /// Strides (empty: 1).
+    pub strides: &'a [usize],
+    /// `valid` or `same`.
+    pub padding: Padding,
+    /// Dilation (empty: 1).
+    pub dilation_rate: &'a [usize],
+    /// Activation, bias, regularizers, initializers.
+    pub config: &'a DenseConfig<Reg>,
+}
+
 impl LayerSpec {
+    /// The fields of a `Conv1D`, `Conv2D` or `Conv3D` layer (`None` for other layers).
+    pub fn conv_fields(&self) -> Option<ConvFields<'_>> {
+        let (rank, filters, kernel_size, strides, padding, dilation_rate, config) = match self {
+            LayerSpec::Conv1D {
+                filters,
+                kernel_size,
+                strides,
+                padding,
+                dilation_rate,
+                config,
+            } => (
+                1,
+                filters,
+                kernel_size,
+                strides,
+                padding,
+                dilation_rate,
+                config,
+            ),
+            LayerSpec::Conv2D {
+                filters,
+                kernel_size,
+                strides,
+                padding,
+                dilation_rate,
+                config,
+            } => (
+                2,
+                filters,
+                kernel_size,
+                strides,
+                padding,
+                dilation_rate,
+                config,
+            ),
+            LayerSpec::Conv3D {
+                filters,
+                kernel_size,
+                strides,
+                padding,
+                dilation_rate,
+                config,
+            } => (
+                3,
+                filters,
+                kernel_size,
+                strides,
+                padding,
+                dilation_rate,
+                config,
+            ),
+            _ => return None,
+        };
+        Some(ConvFields {
+            rank,
+            filters: *filters,
+            kernel_size,
+            strides,
+            padding: *padding,
+            dilation_rate,
+            config,
+        })
+    }
+
     /// `Dense(units, activation)` with Keras defaults.
     pub fn dense(units: usize, activation: Activation) -> Self {
         LayerSpec::Dense {
@@ -169,37 +252,68 @@ impl LayerSpec {
 
     /// `Conv1D(filters, kernel_size, activation)` with Keras defaults (stride 1, valid).
     pub fn conv1d(filters: usize, kernel_size: usize, activation: Activation) -> Self {
-        LayerSpec::Conv1D {
-            filters,
-            kernel_size: vec![kernel_size],
-            strides: Vec::new(),
-            padding: Padding::Valid,
-            dilation_rate: Vec::new(),
-            config: DenseConfig::new(activation),
-        }
+        let config = DenseConfig::new(activation);
+        Self::conv_of_rank(1, filters, vec![kernel_size], config)
     }
 
     /// `Conv2D(filters, (kh, kw), activation)` with Keras defaults (stride 1, valid).
     pub fn conv2d(filters: usize, kernel_size: [usize; 2], activation: Activation) -> Self {
-        LayerSpec::Conv2D {
-            filters,
-            kernel_size: kernel_size.to_vec(),
-            strides: Vec::new(),
-            padding: Padding::Valid,
-            dilation_rate: Vec::new(),
-            config: DenseConfig::new(activation),
-        }
+        let config = DenseConfig::new(activation);
+        Self::conv_of_rank(2, filters, kernel_size.to_vec(), config)
     }
 
     /// `Conv3D(filters, (kd, kh, kw), activation)` with Keras defaults (stride 1, valid).
     pub fn conv3d(filters: usize, kernel_size: [usize; 3], activation: Activation) -> Self {
-        LayerSpec::Conv3D {
-            filters,
-            kernel_size: kernel_size.to_vec(),
-            strides: Vec::new(),
-            padding: Padding::Valid,
-            dilation_rate: Vec::new(),
-            config: DenseConfig::new(activation),
+        let config = DenseConfig::new(activation);
+        Self::conv_of_rank(3, filters, kernel_size.to_vec(), config)
+    }
+
+    /// `Conv{rank}D(filters, kernel_size)` with `config` (stride 1, valid); `None` unless
+    /// `rank` is 1, 2 or 3.
+    pub fn conv(
+        rank: usize,
+        filters: usize,
+        kernel_size: Vec<usize>,
+        config: DenseConfig<Reg>,
+    ) -> Option<Self> {
+        (1..=3)
+            .contains(&rank)
+            .then(|| Self::conv_of_rank(rank, filters, kernel_size, config))
+    }
+
+    /// [`LayerSpec::conv`] for a rank of 1, 2 or 3 (3 for any other).
+    fn conv_of_rank(
+        rank: usize,
+        filters: usize,
+        kernel_size: Vec<usize>,
+        config: DenseConfig<Reg>,
+    ) -> Self {
+        let (strides, padding, dilation_rate) = (Vec::new(), Padding::Valid, Vec::new());
+        match rank {
+            1 => LayerSpec::Conv1D {
+                filters,
+                kernel_size,
+                strides,
+                padding,
+                dilation_rate,
+                config,
+            },
+            2 => LayerSpec::Conv2D {
+                filters,
+                kernel_size,
+                strides,
+                padding,
+                dilation_rate,
+                config,
+            },
+            _ => LayerSpec::Conv3D {
+                filters,
+                kernel_size,
+                strides,
+                padding,
+                dilation_rate,
+                config,
+            },
         }
     }
 
@@ -278,54 +392,6 @@ impl LayerSpec {
     ) -> Result<Option<ConvGeometry>, SpecError> {
         let field = |f: &str| format!("layers[{i}].{f}");
         let (rank, filters, kernel, strides, dilation, padding, is_pool) = match self {
-            LayerSpec::Conv1D {
-                filters,
-                kernel_size,
-                strides,
-                padding,
-                dilation_rate,
-                ..
-            } => (
-                1,
-                *filters,
-                kernel_size,
-                Some(strides),
-                Some(dilation_rate),
-                *padding,
-                false,
-            ),
-            LayerSpec::Conv2D {
-                filters,
-                kernel_size,
-                strides,
-                padding,
-                dilation_rate,
-                ..
-            } => (
-                2,
-                *filters,
-                kernel_size,
-                Some(strides),
-                Some(dilation_rate),
-                *padding,
-                false,
-            ),
-            LayerSpec::Conv3D {
-                filters,
-                kernel_size,
-                strides,
-                padding,
-                dilation_rate,
-                ..
-            } => (
-                3,
-                *filters,
-                kernel_size,
-                Some(strides),
-                Some(dilation_rate),
-                *padding,
-                false,
-            ),
             LayerSpec::MaxPooling {
                 pool_size,
                 strides,
@@ -338,13 +404,24 @@ impl LayerSpec {
             } => (
                 pool_size.len(),
                 0,
-                pool_size,
-                strides.as_ref(),
+                &pool_size[..],
+                strides.as_deref(),
                 None,
                 *padding,
                 true,
             ),
-            _ => return Ok(None),
+            _ => match self.conv_fields() {
+                Some(c) => (
+                    c.rank,
+                    c.filters,
+                    c.kernel_size,
+                    Some(c.strides),
+                    Some(c.dilation_rate),
+                    c.padding,
+                    false,
+                ),
+                None => return Ok(None),
+            },
         };
         let kname = if is_pool { "pool_size" } else { "kernel_size" };
         if !(1..=3).contains(&rank) {
@@ -383,7 +460,7 @@ impl LayerSpec {
         let g = if is_pool {
             ConvGeometry::pool(&in_shape[..rank], &k, &s, padding, channels)
         } else {
-            let d = per_axis(dilation.map_or(&[][..], |d| &d[..]), 1, "dilation_rate")?;
+            let d = per_axis(dilation.unwrap_or_default(), 1, "dilation_rate")?;
             ConvGeometry::new(&in_shape[..rank], &k, &s, &d, padding, channels, filters)
         };
         g.map(Some).map_err(|e| match e {

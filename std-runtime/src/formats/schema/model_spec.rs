@@ -86,6 +86,27 @@ fn validate_weighted(i: usize, config: &DenseConfig<Reg>, conv: bool) -> Result<
 }
 
 impl ModelSpec {
+    /// Keras' automatic name of every layer: its [`LayerSpec::kind`], then `_1`, `_2`, … for
+    /// the second, third, … of a kind (`dense`, `dense_1`, `conv2d`, `max_pooling2d`); the
+    /// run-time model's variables are named after them (`dense_1/kernel`).
+    pub fn layer_names(&self) -> Vec<String> {
+        let mut counts: std::collections::HashMap<&'static str, usize> = Default::default();
+        self.layers
+            .iter()
+            .map(|l| {
+                let kind = l.kind();
+                let c = counts.entry(kind).or_insert(0);
+                let name = if *c == 0 {
+                    kind.to_string()
+                } else {
+                    format!("{kind}_{c}")
+                };
+                *c += 1;
+                name
+            })
+            .collect()
+    }
+
     /// Output shape of every layer (checks sizes).
     ///
     /// # Errors
