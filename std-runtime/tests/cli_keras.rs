@@ -18,6 +18,9 @@
 //!   the same bytes again;
 //! * `evaluate`, `summary` and `export --target firmware` take the `.keras` file too.
 //!
+//! `train --model` also takes a `model.mfit`, and a `.keras` model of the firmware's
+//! architecture gets the firmware's training workload.
+//!
 //! And a `.keras` file with a layer microfit does not support fails naming the layer and its
 //! class.
 
@@ -394,6 +397,53 @@ fn a_keras_model_goes_to_the_firmware() {
         w["training"]["learning_rate"].as_f64(),
         Some(f64::from(0.01f32))
     );
+}
+
+/// `train --model` takes a `model.mfit` too: 2 epochs, then 1 more from that model file, end
+/// with the bits of 3 epochs in one run (the weights and the optimizer's state go on).
+#[test]
+fn train_from_a_model_file_continues_its_optimizer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let flags = [
+        "--no-shuffle",
+        "--scale",
+        "none",
+        "--validation-split",
+        "0",
+        "--batch-size",
+        "16",
+        "--optimizer",
+        "adam",
+    ];
+    let run = |out: &Path, epochs: &str, from: Option<&Path>| {
+        let mut c = microfit();
+        c.args(["train", "--quiet", "--epochs", epochs])
+            .args(flags)
+            .arg("--out")
+            .arg(out);
+        if let Some(m) = from {
+            c.arg("--model").arg(m);
+        }
+        c.assert().success();
+        ModelFile::load(&out.join("model.mfit")).unwrap()
+    };
+    let straight = run(&tmp.path().join("three"), "3", None);
+    let two = run(&tmp.path().join("two"), "2", None);
+    let more = run(
+        &tmp.path().join("more"),
+        "1",
+        Some(&tmp.path().join("two").join("model.mfit")),
+    );
+    let bits = |f: &ModelFile| -> Vec<Vec<u32>> {
+        f.weights
+            .tensors
+            .iter()
+            .map(|t| t.iter().map(|v| v.to_bits()).collect())
+            .collect()
+    };
+    assert_ne!(bits(&two), bits(&straight));
+    assert_eq!(bits(&more), bits(&straight));
+    assert_eq!(more.optimizer.iterations, straight.optimizer.iterations);
 }
 
 /// A layer microfit does not have: every command that reads the model says which, and its
