@@ -15,7 +15,7 @@
 //! `dz` is finite and no accumulator holds `-0`. Otherwise they fall back to the per-sample
 //! kernels row by row.
 //!
-//! **How**: one micro-kernel ([`micro`]): `MR = 4` rows × `NR = 16` columns of independent
+//! **How**: one micro-kernel (`micro`): `MR = 4` rows × `NR = 16` columns of independent
 //! sums in four named accumulators (registers) while the reduction index runs in order. Its
 //! four row values per step come from a small transposed copy of four rows of `a` on the stack,
 //! its 16 column values straight from the rows of `b` — or, at the right edge and for `bᵀ`,
