@@ -30,7 +30,7 @@
 //!     42,
 //! )?;
 //! let adam = Adam::new(0.01, &net.params)?;
-//! let mut trainer = Trainer::new(net, adam, Loss::CategoricalCrossentropy { from_logits: false });
+//! let mut trainer = Trainer::new(net, adam, Loss::CategoricalCrossentropy { from_logits: false, label_smoothing: 0.0 });
 //!
 //! let x = [[5.1f32, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3], [7.7, 3.0, 6.1, 2.3]];
 //! let y = [0u32, 1, 2];
@@ -74,6 +74,7 @@
 
 pub mod activation;
 pub mod backend;
+pub mod constraint;
 pub mod error;
 pub mod init;
 pub mod kernels;
@@ -105,6 +106,7 @@ pub use train::Trainer;
 pub mod prelude {
     pub use crate::activation::Activation;
     pub use crate::backend::{Backend, Portable};
+    pub use crate::constraint::{Axes, Constraint};
     pub use crate::error::Error;
     pub use crate::init::Initializer;
     pub use crate::layer::Layer;

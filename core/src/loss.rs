@@ -63,6 +63,26 @@ impl Target<'_> {
     }
 }
 
+/// A target as a loss sees it: Keras' label smoothing `t·a + b` applied when `ab` is set
+/// ([`Loss::smooth`]).
+#[derive(Debug, Clone, Copy)]
+struct Smoothed<'a> {
+    t: Target<'a>,
+    ab: Option<(f32, f32)>,
+}
+
+impl Smoothed<'_> {
+    /// Element `j` of the target, smoothed (`y · a + b` in float32, as Keras).
+    #[inline]
+    fn at(&self, j: usize) -> f32 {
+        let y = self.t.at(j);
+        match self.ab {
+            Some((a, b)) => y * a + b,
+            None => y,
+        }
+    }
+}
+
 /// Index of the largest value (first one on ties; 0 for an empty slice).
 ///
 /// ```
@@ -94,11 +114,16 @@ pub enum Loss {
     BinaryCrossentropy {
         /// Predictions are logits.
         from_logits: bool,
+        /// Keras `label_smoothing` in `[0, 1]`: targets become `y·(1 − ls) + ls/2` (0: none).
+        label_smoothing: f32,
     },
     /// `categorical_crossentropy`.
     CategoricalCrossentropy {
         /// Predictions are logits.
         from_logits: bool,
+        /// Keras `label_smoothing` in `[0, 1]`: targets become `y·(1 − ls) + ls/classes`
+        /// (0: none).
+        label_smoothing: f32,
     },
     /// `sparse_categorical_crossentropy`.
     SparseCategoricalCrossentropy {
@@ -112,7 +137,7 @@ impl Loss {
     ///
     /// ```
     /// use microfit_core::Loss;
-    /// assert_eq!(Loss::CategoricalCrossentropy { from_logits: false }.keras_name(), "categorical_crossentropy");
+    /// assert_eq!(Loss::CategoricalCrossentropy { from_logits: false, label_smoothing: 0.0 }.keras_name(), "categorical_crossentropy");
     /// ```
     pub fn keras_name(&self) -> &'static str {
         match self {
@@ -134,11 +159,15 @@ impl Loss {
         Some(match name {
             "mse" | "mean_squared_error" | "MeanSquaredError" => Loss::MeanSquaredError,
             "mae" | "mean_absolute_error" | "MeanAbsoluteError" => Loss::MeanAbsoluteError,
-            "binary_crossentropy" | "BinaryCrossentropy" => {
-                Loss::BinaryCrossentropy { from_logits: false }
-            }
+            "binary_crossentropy" | "BinaryCrossentropy" => Loss::BinaryCrossentropy {
+                from_logits: false,
+                label_smoothing: 0.0,
+            },
             "categorical_crossentropy" | "CategoricalCrossentropy" => {
-                Loss::CategoricalCrossentropy { from_logits: false }
+                Loss::CategoricalCrossentropy {
+                    from_logits: false,
+                    label_smoothing: 0.0,
+                }
             }
             "sparse_categorical_crossentropy" | "SparseCategoricalCrossentropy" => {
                 Loss::SparseCategoricalCrossentropy { from_logits: false }
@@ -152,21 +181,102 @@ impl Loss {
     ///
     /// ```
     /// use microfit_core::{Activation, Loss};
-    /// assert!(Loss::CategoricalCrossentropy { from_logits: false }.fuses_with(Activation::Softmax));
+    /// assert!(Loss::CategoricalCrossentropy { from_logits: false, label_smoothing: 0.0 }.fuses_with(Activation::Softmax));
     /// assert!(!Loss::MeanSquaredError.fuses_with(Activation::Softmax));
     /// ```
     pub fn fuses_with(&self, act: Activation) -> bool {
         matches!(
             (self, act),
             (
-                Loss::CategoricalCrossentropy { from_logits: false }
-                    | Loss::SparseCategoricalCrossentropy { from_logits: false },
+                Loss::CategoricalCrossentropy {
+                    from_logits: false,
+                    ..
+                } | Loss::SparseCategoricalCrossentropy { from_logits: false },
                 Activation::Softmax
             ) | (
-                Loss::BinaryCrossentropy { from_logits: false },
+                Loss::BinaryCrossentropy {
+                    from_logits: false,
+                    ..
+                },
                 Activation::Sigmoid
             )
         )
+    }
+
+    /// Keras `label_smoothing` (0 for the losses that have none).
+    pub fn label_smoothing(&self) -> f32 {
+        match *self {
+            Loss::BinaryCrossentropy {
+                label_smoothing, ..
+            }
+            | Loss::CategoricalCrossentropy {
+                label_smoothing, ..
+            } => label_smoothing,
+            _ => 0.0,
+        }
+    }
+
+    /// The same loss with Keras `label_smoothing = ls` (binary and categorical cross-entropy;
+    /// other losses, which have none, are returned unchanged).
+    ///
+    /// ```
+    /// use microfit_core::Loss;
+    /// let l = Loss::from_keras_name("categorical_crossentropy").unwrap().with_label_smoothing(0.1);
+    /// assert_eq!(l.label_smoothing(), 0.1);
+    /// ```
+    pub fn with_label_smoothing(mut self, ls: f32) -> Self {
+        if let Loss::BinaryCrossentropy {
+            label_smoothing, ..
+        }
+        | Loss::CategoricalCrossentropy {
+            label_smoothing, ..
+        } = &mut self
+        {
+            *label_smoothing = ls;
+        }
+        self
+    }
+
+    /// Checks the loss' settings.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] for a `label_smoothing` outside `[0, 1]` (Keras' range).
+    ///
+    /// ```
+    /// use microfit_core::Loss;
+    /// let l = Loss::BinaryCrossentropy { from_logits: true, label_smoothing: 1.5 };
+    /// assert!(l.validate().is_err());
+    /// ```
+    pub fn validate(&self) -> Result<(), Error> {
+        let ls = self.label_smoothing();
+        if (0.0..=1.0).contains(&ls) {
+            Ok(())
+        } else {
+            Err(Error::InvalidHyperparameter {
+                name: "label_smoothing",
+                reason: "must be in [0, 1]",
+            })
+        }
+    }
+
+    /// The target as this loss sees it for `classes` outputs: Keras' label smoothing applied
+    /// when set (`y·(1 − ls) + ls/classes` for CCE, `y·(1 − ls) + 0.5·ls` for BCE; `1 − ls` and
+    /// `0.5·ls` in double precision on the Python float, then float32, as Keras computes them).
+    #[inline]
+    fn smooth<'t>(&self, t: Target<'t>, classes: usize) -> Smoothed<'t> {
+        let ls = self.label_smoothing();
+        // Keras: `if label_smoothing:` — 0 leaves the target as it is.
+        let ab = if ls == 0.0 {
+            None
+        } else {
+            let d = math::keras_decimal(ls);
+            let a = (1.0 - d) as f32;
+            Some(match self {
+                Loss::BinaryCrossentropy { .. } => (a, (0.5 * d) as f32),
+                _ => (a, ls / classes as f32),
+            })
+        };
+        Smoothed { t, ab }
     }
 
     /// True for losses whose metric is classification accuracy.
@@ -198,8 +308,8 @@ impl Loss {
         scale: f32,
     ) -> Result<f32, Error> {
         let logits = match *self {
-            Loss::BinaryCrossentropy { from_logits }
-            | Loss::CategoricalCrossentropy { from_logits }
+            Loss::BinaryCrossentropy { from_logits, .. }
+            | Loss::CategoricalCrossentropy { from_logits, .. }
             | Loss::SparseCategoricalCrossentropy { from_logits } => from_logits,
             _ => false,
         };
@@ -236,7 +346,7 @@ impl Loss {
     ///
     /// ```
     /// use microfit_core::{Activation, Loss, loss::Target};
-    /// let l = Loss::CategoricalCrossentropy { from_logits: false };
+    /// let l = Loss::CategoricalCrossentropy { from_logits: false, label_smoothing: 0.0 };
     /// let z = [40.0f32, -40.0, 0.0];
     /// let mut y = [0.0; 3];
     /// Activation::Softmax.forward(&z, &mut y);
@@ -259,11 +369,13 @@ impl Loss {
         match *self {
             Loss::CategoricalCrossentropy { .. } | Loss::SparseCategoricalCrossentropy { .. } => {
                 self.check_target(z.len(), target)?;
-                Ok(softmax_xent(z, Some(y), target, grad_z, scale))
+                let t = self.smooth(target, z.len());
+                Ok(softmax_xent(z, Some(y), t, grad_z, scale))
             }
             Loss::BinaryCrossentropy { .. } => {
                 self.check_target(z.len(), target)?;
-                Ok(sigmoid_xent(z, Some(y), target, grad_z, scale))
+                let t = self.smooth(target, z.len());
+                Ok(sigmoid_xent(z, Some(y), t, grad_z, scale))
             }
             _ => self.fused_value_grad(z, target, grad_z, scale),
         }
@@ -336,6 +448,52 @@ impl Loss {
         }
     }
 
+    /// [`Loss::tile_value_grad`] with Keras' `sample_weight`: row `r`'s loss is multiplied by
+    /// `weight(r)` before it is added to `sum` (`values * sample_weight`, then Keras'
+    /// `sum_over_batch_size` divides by the batch size), and its gradient is written with the
+    /// scale `scale · weight(r)`. Row by row, each row exactly as the unweighted call computes
+    /// it (a weight of 1 gives the same bits).
+    ///
+    /// # Errors
+    /// As [`Loss::tile_value_grad`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn weighted_tile_value_grad<'t, B: Backend>(
+        &self,
+        io: LossIo<'_>,
+        rows: usize,
+        fused: bool,
+        target: impl Fn(usize) -> Target<'t>,
+        weight: impl Fn(usize) -> f32,
+        scale: Option<f32>,
+        sum: &mut f32,
+    ) -> Result<bool, Error> {
+        let LossIo {
+            y,
+            logits,
+            dy,
+            width,
+        } = io;
+        let w = width.max(1);
+        let mut pre = false;
+        for r in 0..rows.min(y.len() / w) {
+            let range = r * w..(r + 1) * w;
+            let (Some(yr), Some(dyr)) = (y.get(range.clone()), dy.get_mut(range.clone())) else {
+                break;
+            };
+            let row = LossIo {
+                y: yr,
+                logits: logits.and_then(|z| z.get(range)),
+                dy: dyr,
+                width: w,
+            };
+            let wr = weight(r);
+            let mut v = 0.0f32;
+            pre = self.tile_value_grad::<B>(row, 1, fused, |_| target(r), scale.map(|s| s * wr), &mut v)?;
+            *sum += v * wr;
+        }
+        Ok(pre)
+    }
+
     /// The softmax cross-entropy of a tile's rows on their cached logits, reusing the forward
     /// pass's softmax `y` ([`softmax_xent`] row by row), the `ln`s of up to 64 rows in one bulk
     /// pass.
@@ -382,7 +540,8 @@ impl Loss {
                     Some(_) => dy.get_mut(row * w..(row + 1) * w),
                     None => None,
                 };
-                *sum += softmax_xent_tail(zr, Some(yr), lse, target(row), g, scale.unwrap_or(1.0));
+                let t = self.smooth(target(row), w);
+                *sum += softmax_xent_tail(zr, Some(yr), lse, t, g, scale.unwrap_or(1.0));
             }
             start += cnt;
         }
@@ -430,6 +589,7 @@ impl Loss {
         let n = p.len();
         self.check_target(n, t)?;
         let d = n.max(1) as f32;
+        let t = self.smooth(t, n);
         match (*self, logits) {
             (Loss::MeanSquaredError, _) => {
                 let mut s = 0.0f32;
@@ -512,7 +672,7 @@ impl Loss {
                 Ok(softmax_xent(p, None, t, grad, scale))
             }
             (Loss::SparseCategoricalCrossentropy { .. }, false) => {
-                let k = t.class().min(n - 1);
+                let k = t.t.class().min(n - 1);
                 let mut csum = 0.0f32;
                 for &pj in p {
                     csum += clip(pj);
@@ -546,7 +706,7 @@ impl Loss {
 fn softmax_xent(
     z: &[f32],
     y: Option<&[f32]>,
-    t: Target<'_>,
+    t: Smoothed<'_>,
     grad: Option<&mut [f32]>,
     scale: f32,
 ) -> f32 {
@@ -592,15 +752,32 @@ fn softmax_xent_tail(
     z: &[f32],
     y: Option<&[f32]>,
     Lse { m, sum, lse }: Lse,
-    t: Target<'_>,
+    t: Smoothed<'_>,
     grad: Option<&mut [f32]>,
     scale: f32,
 ) -> f32 {
     let (value, ysum) = match t {
-        Target::Class(k) => (z.get(k as usize).map_or(f32::NAN, |&zk| lse - zk), 1.0f32),
-        Target::Dense(td) => {
+        Smoothed {
+            t: Target::Class(k),
+            ab: None,
+        } => (z.get(k as usize).map_or(f32::NAN, |&zk| lse - zk), 1.0f32),
+        Smoothed {
+            t: Target::Dense(td),
+            ab: None,
+        } => {
             let (mut v, mut ysum) = (0.0f32, 0.0f32);
             for (&tj, &zj) in td.iter().zip(z) {
+                ysum += tj;
+                if tj != 0.0 {
+                    v += tj * (lse - zj);
+                }
+            }
+            (v, ysum)
+        }
+        smoothed => {
+            let (mut v, mut ysum) = (0.0f32, 0.0f32);
+            for (j, &zj) in z.iter().enumerate() {
+                let tj = smoothed.at(j);
                 ysum += tj;
                 if tj != 0.0 {
                     v += tj * (lse - zj);
@@ -643,7 +820,7 @@ fn max_and_index(z: &[f32]) -> (f32, usize) {
 fn sigmoid_xent(
     z: &[f32],
     y: Option<&[f32]>,
-    t: Target<'_>,
+    t: Smoothed<'_>,
     grad: Option<&mut [f32]>,
     scale: f32,
 ) -> f32 {

@@ -256,4 +256,9 @@ impl<L: Layer, const T: usize> Trainable for Network<L, T> {
     fn has_activity_penalties(&self) -> bool {
         self.layers.has_activity_regularizer()
     }
+
+    #[inline]
+    fn apply_constraints(&mut self) {
+        self.layers.apply_constraints(&mut self.params);
+    }
 }

@@ -16,7 +16,7 @@ use microfit_core::layer::constant::{Const, ConstLayer};
 use microfit_core::layer::dense::DenseParams;
 use microfit_core::optim::adam::keras_one_minus;
 use microfit_core::optim::schedule::Schedule;
-use microfit_core::optim::{AdamConfig, AdamState, Clip, Common};
+use microfit_core::optim::{AdamConfig, AdamState, Clip, Common, ExcludeFromWeightDecay};
 use microfit_core::params::Params;
 use microfit_core::prelude::*;
 use microfit_core::regularizer::L2;
@@ -73,7 +73,10 @@ pub type Weights<const I: usize, const H: usize, const O: usize> =
     (DenseParams<I, H>, DenseParams<H, O>);
 
 /// The loss of every workload (with the softmax output, Keras takes the cached-logits path).
-pub const LOSS: Loss = Loss::CategoricalCrossentropy { from_logits: false };
+pub const LOSS: Loss = Loss::CategoricalCrossentropy {
+    from_logits: false,
+    label_smoothing: 0.0,
+};
 
 /// Adam's hyperparameters of the selected workload; Keras' defaults otherwise (no clipping,
 /// no weight decay).
@@ -89,6 +92,7 @@ pub const ADAM: AdamConfig = AdamConfig {
             clipnorm: None,
             global_clipnorm: None,
         },
+        exclude_from_weight_decay: ExcludeFromWeightDecay::NONE,
     },
 };
 

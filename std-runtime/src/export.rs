@@ -853,7 +853,10 @@ pub fn firmware_workload(
         }
     };
     match cfg.loss {
-        Loss::CategoricalCrossentropy { from_logits: false }
+        Loss::CategoricalCrossentropy {
+            from_logits: false,
+            label_smoothing: 0.0,
+        }
         | Loss::SparseCategoricalCrossentropy { from_logits: false } => {}
         other => {
             return Err(format!(

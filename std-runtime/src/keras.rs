@@ -1481,7 +1481,7 @@ pub fn keras_file_config(
 /// use serde_json::json;
 /// assert_eq!(loss_from_keras(&json!("mse"))?, Loss::MeanSquaredError);
 /// let l = loss_from_keras(&json!({"class_name": "BinaryCrossentropy", "config": {"from_logits": true}}))?;
-/// assert_eq!(l, Loss::BinaryCrossentropy { from_logits: true });
+/// assert_eq!(l, Loss::BinaryCrossentropy { from_logits: true, label_smoothing: 0.0 });
 /// # Ok::<(), microfit::keras::KerasError>(())
 /// ```
 pub fn loss_from_keras(v: &Value) -> Result<Loss, KerasError> {
@@ -1528,8 +1528,8 @@ fn loss_at(v: &Value, p: &Path) -> Result<Loss, KerasError> {
                         "from_logits" => {
                             let fl = as_bool(val, &kp)?;
                             match &mut loss {
-                                Loss::BinaryCrossentropy { from_logits }
-                                | Loss::CategoricalCrossentropy { from_logits }
+                                Loss::BinaryCrossentropy { from_logits, .. }
+                                | Loss::CategoricalCrossentropy { from_logits, .. }
                                 | Loss::SparseCategoricalCrossentropy { from_logits } => {
                                     *from_logits = fl
                                 }
@@ -1554,8 +1554,8 @@ pub fn loss_to_keras(loss: &Loss) -> Value {
     let (class, from_logits) = match *loss {
         Loss::MeanSquaredError => ("MeanSquaredError", None),
         Loss::MeanAbsoluteError => ("MeanAbsoluteError", None),
-        Loss::BinaryCrossentropy { from_logits } => ("BinaryCrossentropy", Some(from_logits)),
-        Loss::CategoricalCrossentropy { from_logits } => {
+        Loss::BinaryCrossentropy { from_logits, .. } => ("BinaryCrossentropy", Some(from_logits)),
+        Loss::CategoricalCrossentropy { from_logits, .. } => {
             ("CategoricalCrossentropy", Some(from_logits))
         }
         Loss::SparseCategoricalCrossentropy { from_logits } => {
@@ -1898,6 +1898,7 @@ fn optimizer_class(
             clipnorm: f("clipnorm")?,
             global_clipnorm: f("global_clipnorm")?,
         },
+        ..Common::default()
     };
     for (k, unsupported_if) in [
         ("use_ema", "true"),
@@ -2185,7 +2186,13 @@ mod tests {
             Some(Reg::L1L2 { l1: 0.01, l2: 0.0 })
         );
         let c = compile.unwrap();
-        assert_eq!(c.loss, Some(Loss::BinaryCrossentropy { from_logits: true }));
+        assert_eq!(
+            c.loss,
+            Some(Loss::BinaryCrossentropy {
+                from_logits: true,
+                label_smoothing: 0.0
+            })
+        );
         assert_eq!(c.metrics, vec!["accuracy".to_string()]);
         let Some(KerasOptimizer::Adam {
             config,
@@ -2220,7 +2227,10 @@ mod tests {
         };
         adam.common.clip.clipnorm = Some(1.0);
         let compile = KerasCompile {
-            loss: Some(Loss::BinaryCrossentropy { from_logits: false }),
+            loss: Some(Loss::BinaryCrossentropy {
+                from_logits: false,
+                label_smoothing: 0.0,
+            }),
             optimizer: Some(KerasOptimizer::Adam {
                 config: adam,
                 adamw: false,
@@ -2421,7 +2431,10 @@ mod tests {
             ],
         };
         let compile = KerasCompile {
-            loss: Some(Loss::CategoricalCrossentropy { from_logits: false }),
+            loss: Some(Loss::CategoricalCrossentropy {
+                from_logits: false,
+                label_smoothing: 0.0,
+            }),
             optimizer: Some(
                 KerasOptimizer::from_keras_class("SGD", &json!({"momentum": 0.9})).unwrap(),
             ),

@@ -1052,12 +1052,14 @@ fn resolve_loss(
                 .ok_or_else(|| ctx.err("loss.name", unknown_loss(name)))?;
             match (l, from_logits.unwrap_or(false)) {
                 (l, false) => l,
-                (Loss::BinaryCrossentropy { .. }, true) => {
-                    Loss::BinaryCrossentropy { from_logits: true }
-                }
-                (Loss::CategoricalCrossentropy { .. }, true) => {
-                    Loss::CategoricalCrossentropy { from_logits: true }
-                }
+                (Loss::BinaryCrossentropy { .. }, true) => Loss::BinaryCrossentropy {
+                    from_logits: true,
+                    label_smoothing: 0.0,
+                },
+                (Loss::CategoricalCrossentropy { .. }, true) => Loss::CategoricalCrossentropy {
+                    from_logits: true,
+                    label_smoothing: 0.0,
+                },
                 (Loss::SparseCategoricalCrossentropy { .. }, true) => {
                     Loss::SparseCategoricalCrossentropy { from_logits: true }
                 }
@@ -1120,6 +1122,7 @@ fn resolve_optimizer(
             clipnorm: opt_f("clipnorm", o.clipnorm)?,
             global_clipnorm: opt_f("global_clipnorm", o.global_clipnorm)?,
         },
+        ..Common::default()
     };
     let sgd_only = |name: &str, set: bool| -> Result<(), SpecError> {
         if set && kind != OptimizerKind::Sgd {
@@ -1577,8 +1580,8 @@ pub fn layer_to_toml(spec: &LayerSpec) -> LayerToml {
 
 fn loss_to_toml(loss: &Loss) -> LossToml {
     let from_logits = match loss {
-        Loss::BinaryCrossentropy { from_logits }
-        | Loss::CategoricalCrossentropy { from_logits }
+        Loss::BinaryCrossentropy { from_logits, .. }
+        | Loss::CategoricalCrossentropy { from_logits, .. }
         | Loss::SparseCategoricalCrossentropy { from_logits } => *from_logits,
         _ => false,
     };

@@ -267,19 +267,31 @@ fn losses() -> Vec<(Loss, Activation)> {
         (Loss::MeanSquaredError, Activation::Linear),
         (Loss::MeanAbsoluteError, Activation::Tanh),
         (
-            Loss::BinaryCrossentropy { from_logits: false },
+            Loss::BinaryCrossentropy {
+                from_logits: false,
+                label_smoothing: 0.0,
+            },
             Activation::Sigmoid,
         ),
         (
-            Loss::BinaryCrossentropy { from_logits: true },
+            Loss::BinaryCrossentropy {
+                from_logits: true,
+                label_smoothing: 0.0,
+            },
             Activation::Linear,
         ),
         (
-            Loss::CategoricalCrossentropy { from_logits: false },
+            Loss::CategoricalCrossentropy {
+                from_logits: false,
+                label_smoothing: 0.0,
+            },
             Activation::Softmax,
         ),
         (
-            Loss::CategoricalCrossentropy { from_logits: true },
+            Loss::CategoricalCrossentropy {
+                from_logits: true,
+                label_smoothing: 0.0,
+            },
             Activation::Linear,
         ),
         (
@@ -376,7 +388,10 @@ fn two_dropout_layers() {
             LayerSpec::dense(3, Activation::Softmax),
         ],
     };
-    let loss = Loss::CategoricalCrossentropy { from_logits: false };
+    let loss = Loss::CategoricalCrossentropy {
+        from_logits: false,
+        label_smoothing: 0.0,
+    };
     six_ways("two dropouts", layers, &spec, loss, Opt::Adam);
 }
 
@@ -391,7 +406,10 @@ fn conv2d_max_pooling() {
     );
     for (loss, out_act) in [
         (
-            Loss::CategoricalCrossentropy { from_logits: false },
+            Loss::CategoricalCrossentropy {
+                from_logits: false,
+                label_smoothing: 0.0,
+            },
             Activation::Softmax,
         ),
         (Loss::MeanSquaredError, Activation::Sigmoid),

@@ -14,7 +14,7 @@ use microfit::core::kernels::conv::Padding;
 use microfit::core::loss::Loss;
 use microfit::core::optim::schedule::Schedule;
 use microfit::core::optim::{
-    Adam, AdamConfig, AnyOptimizer, Clip, Common, ExponentialDecay, Momentum, Sgd,
+    Adam, AdamConfig, AnyOptimizer, Clip, Common, ExcludeFromWeightDecay, ExponentialDecay, Momentum, Sgd,
 };
 use microfit::core::params::{Params, weights_hash};
 use microfit::core::regularizer::{OrthoMode, Reg};
@@ -123,10 +123,22 @@ fn loss(i: u8) -> Loss {
     [
         Loss::MeanSquaredError,
         Loss::MeanAbsoluteError,
-        Loss::BinaryCrossentropy { from_logits: false },
-        Loss::BinaryCrossentropy { from_logits: true },
-        Loss::CategoricalCrossentropy { from_logits: false },
-        Loss::CategoricalCrossentropy { from_logits: true },
+        Loss::BinaryCrossentropy {
+            from_logits: false,
+            label_smoothing: 0.0,
+        },
+        Loss::BinaryCrossentropy {
+            from_logits: true,
+            label_smoothing: 0.0,
+        },
+        Loss::CategoricalCrossentropy {
+            from_logits: false,
+            label_smoothing: 0.0,
+        },
+        Loss::CategoricalCrossentropy {
+            from_logits: true,
+            label_smoothing: 0.0,
+        },
         Loss::SparseCategoricalCrossentropy { from_logits: false },
         Loss::SparseCategoricalCrossentropy { from_logits: true },
     ][usize::from(i) % 8]
@@ -151,6 +163,10 @@ fn optimizer(i: u8, lr: f32, clip: u8, like: &VecParams) -> AnyOptimizer<VecPara
     let common = Common {
         weight_decay: (i % 2 == 1).then_some(0.01),
         clip,
+        exclude_from_weight_decay: ExcludeFromWeightDecay {
+            kernel: false,
+            bias: i % 4 == 1,
+        },
     };
     let schedule = if i.is_multiple_of(3) {
         Schedule::Exponential(ExponentialDecay::new(lr, 3, 0.9, i.is_multiple_of(2)).unwrap())
@@ -316,7 +332,10 @@ fn adam_with_huge_finite_gradients_keeps_finite_weights_or_errs() {
         },
     )
     .unwrap();
-    let loss = Loss::CategoricalCrossentropy { from_logits: true };
+    let loss = Loss::CategoricalCrossentropy {
+        from_logits: true,
+        label_smoothing: 0.0,
+    };
     let mut opt = optimizer(3, 1e-3, 0, &m.params);
     for step in 0..3 {
         let before = bits(&m);

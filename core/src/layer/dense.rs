@@ -17,6 +17,7 @@ use super::{
 };
 use crate::activation::Activation;
 use crate::backend::Backend;
+use crate::constraint::Constraint;
 use crate::init::Initializer;
 use crate::kernels;
 use crate::kernels::gemm::{MatMul, MatMulAtAcc, MatMulBt};
@@ -44,6 +45,18 @@ pub struct DenseConfig<R = Reg> {
     pub kernel_initializer: Initializer,
     /// Keras `bias_initializer` (default zeros).
     pub bias_initializer: Initializer,
+    /// Keras `kernel_constraint`, applied right after each optimizer update.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub kernel_constraint: Option<Constraint>,
+    /// Keras `bias_constraint`, applied right after each optimizer update.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub bias_constraint: Option<Constraint>,
 }
 
 impl<R> DenseConfig<R> {
@@ -57,6 +70,21 @@ impl<R> DenseConfig<R> {
             activity_regularizer: None,
             kernel_initializer: Initializer::GlorotUniform,
             bias_initializer: Initializer::Zeros,
+            kernel_constraint: None,
+            bias_constraint: None,
+        }
+    }
+
+    /// Applies `kernel_constraint` and `bias_constraint` to a kernel of shape `kernel_shape`
+    /// (Keras layout) and its bias (Keras: right after each optimizer update).
+    #[inline]
+    pub fn apply_constraints(&self, kernel: &mut [f32], kernel_shape: &[usize], bias: &mut [f32]) {
+        if let Some(c) = &self.kernel_constraint {
+            c.apply(kernel, kernel_shape);
+        }
+        if let Some(c) = &self.bias_constraint {
+            let n = bias.len();
+            c.apply(bias, &[n]);
         }
     }
 }
@@ -378,6 +406,19 @@ impl<const IN: usize, const OUT: usize, R> Dense<IN, OUT, R> {
         self.config.bias_initializer = init;
         self
     }
+
+    /// Sets `kernel_constraint` (Keras layout `(IN, OUT)`: `axis=0` constrains each output
+    /// unit's incoming weights).
+    pub const fn kernel_constraint(mut self, c: Constraint) -> Self {
+        self.config.kernel_constraint = Some(c);
+        self
+    }
+
+    /// Sets `bias_constraint`.
+    pub const fn bias_constraint(mut self, c: Constraint) -> Self {
+        self.config.bias_constraint = Some(c);
+        self
+    }
 }
 
 impl<const IN: usize, const OUT: usize, R: Regularizer> Layer for Dense<IN, OUT, R> {
@@ -519,6 +560,12 @@ impl<const IN: usize, const OUT: usize, R: Regularizer> Layer for Dense<IN, OUT,
 
     fn output_activation(&self) -> Activation {
         self.config.activation
+    }
+
+    #[inline]
+    fn apply_constraints(&self, p: &mut Self::Params) {
+        self.config
+            .apply_constraints(p.kernel.as_flattened_mut(), &[IN, OUT], &mut p.bias);
     }
 
     fn has_activity_regularizer(&self) -> bool {

@@ -615,8 +615,12 @@ pub fn keras_model(
             && let Some(l) = c.loss
         {
             spec.loss = Some(match l {
-                microfit_core::Loss::BinaryCrossentropy { from_logits: true }
-                | microfit_core::Loss::CategoricalCrossentropy { from_logits: true }
+                microfit_core::Loss::BinaryCrossentropy {
+                    from_logits: true, ..
+                }
+                | microfit_core::Loss::CategoricalCrossentropy {
+                    from_logits: true, ..
+                }
                 | microfit_core::Loss::SparseCategoricalCrossentropy { from_logits: true } => {
                     LossToml::Table {
                         name: l.keras_name().into(),
