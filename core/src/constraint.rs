@@ -172,7 +172,8 @@ impl<'de> serde::Deserialize<'de> for Axes {
             fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Axes, A::Error> {
                 let mut axes = Axes::list(&[]);
                 while let Some(a) = seq.next_element::<i64>()? {
-                    let a = i8::try_from(a).map_err(|_| serde::de::Error::custom("axis out of range"))?;
+                    let a = i8::try_from(a)
+                        .map_err(|_| serde::de::Error::custom("axis out of range"))?;
                     let one = Axes::one(a);
                     axes.pos |= one.pos;
                     axes.neg |= one.neg;

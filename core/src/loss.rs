@@ -63,23 +63,67 @@ impl Target<'_> {
     }
 }
 
-/// A target as a loss sees it: Keras' label smoothing `t·a + b` applied when `ab` is set
-/// ([`Loss::smooth`]).
+/// A sample's target as a loss reads it: the target itself ([`Target`]) or Keras' smoothed
+/// labels ([`Smoothed`]). The loss functions are generic over it, so a loss without label
+/// smoothing runs (and links) exactly the code it ran before smoothing existed.
+trait TargetRow: Copy {
+    /// Element `j`.
+    fn at(&self, j: usize) -> f32;
+    /// The class label of a sparse target (the one-hot fast path), if it is one.
+    fn label(&self) -> Option<u32>;
+    /// The values of a dense target, if it is one.
+    fn values(&self) -> Option<&[f32]>;
+    /// The class index (a label, or the argmax of a dense row).
+    fn class(&self) -> usize;
+}
+
+impl TargetRow for Target<'_> {
+    #[inline(always)]
+    fn at(&self, j: usize) -> f32 {
+        Target::at(self, j)
+    }
+    #[inline(always)]
+    fn label(&self) -> Option<u32> {
+        match *self {
+            Target::Class(k) => Some(k),
+            Target::Dense(_) => None,
+        }
+    }
+    #[inline(always)]
+    fn values(&self) -> Option<&[f32]> {
+        match *self {
+            Target::Dense(t) => Some(t),
+            Target::Class(_) => None,
+        }
+    }
+    #[inline(always)]
+    fn class(&self) -> usize {
+        Target::class(self)
+    }
+}
+
+/// Keras' label smoothing of a target: element `j` is `y_j·a + b` in float32
+/// ([`Loss::smoothing`]).
 #[derive(Debug, Clone, Copy)]
 struct Smoothed<'a> {
     t: Target<'a>,
-    ab: Option<(f32, f32)>,
+    a: f32,
+    b: f32,
 }
 
-impl Smoothed<'_> {
-    /// Element `j` of the target, smoothed (`y · a + b` in float32, as Keras).
+impl TargetRow for Smoothed<'_> {
     #[inline]
     fn at(&self, j: usize) -> f32 {
-        let y = self.t.at(j);
-        match self.ab {
-            Some((a, b)) => y * a + b,
-            None => y,
-        }
+        self.t.at(j) * self.a + self.b
+    }
+    fn label(&self) -> Option<u32> {
+        None
+    }
+    fn values(&self) -> Option<&[f32]> {
+        None
+    }
+    fn class(&self) -> usize {
+        self.t.class()
     }
 }
 
@@ -259,24 +303,23 @@ impl Loss {
         }
     }
 
-    /// The target as this loss sees it for `classes` outputs: Keras' label smoothing applied
-    /// when set (`y·(1 − ls) + ls/classes` for CCE, `y·(1 − ls) + 0.5·ls` for BCE; `1 − ls` and
-    /// `0.5·ls` in double precision on the Python float, then float32, as Keras computes them).
-    #[inline]
-    fn smooth<'t>(&self, t: Target<'t>, classes: usize) -> Smoothed<'t> {
+    /// Keras' label smoothing `(a, b)` for `classes` outputs, `None` when there is none (0):
+    /// targets become `y·a + b` with `a = 1 − ls`, `b = ls/classes` (CCE) or `0.5·ls` (BCE);
+    /// `1 − ls` and `0.5·ls` in double precision on the Python float, then float32, as Keras
+    /// computes them.
+    #[inline(always)]
+    fn smoothing(&self, classes: usize) -> Option<(f32, f32)> {
         let ls = self.label_smoothing();
         // Keras: `if label_smoothing:` — 0 leaves the target as it is.
-        let ab = if ls == 0.0 {
-            None
-        } else {
-            let d = math::keras_decimal(ls);
-            let a = (1.0 - d) as f32;
-            Some(match self {
-                Loss::BinaryCrossentropy { .. } => (a, (0.5 * d) as f32),
-                _ => (a, ls / classes as f32),
-            })
-        };
-        Smoothed { t, ab }
+        if ls == 0.0 {
+            return None;
+        }
+        let d = math::keras_decimal(ls);
+        let a = (1.0 - d) as f32;
+        Some(match self {
+            Loss::BinaryCrossentropy { .. } => (a, (0.5 * d) as f32),
+            _ => (a, ls / classes as f32),
+        })
     }
 
     /// True for losses whose metric is classification accuracy.
@@ -357,7 +400,9 @@ impl Loss {
     /// assert_eq!(a, 80.0); // not -log(clip(y_1)) = 16.118
     /// # Ok::<(), microfit_core::Error>(())
     /// ```
-    #[inline]
+    // Always inlined: a caller with a constant loss (a firmware) keeps only that loss's branch
+    // and calls `softmax_xent` directly (W1 on a Cortex-M4F: 26 instructions per sample).
+    #[inline(always)]
     pub fn fused_value_grad_with_output(
         &self,
         z: &[f32],
@@ -369,13 +414,21 @@ impl Loss {
         match *self {
             Loss::CategoricalCrossentropy { .. } | Loss::SparseCategoricalCrossentropy { .. } => {
                 self.check_target(z.len(), target)?;
-                let t = self.smooth(target, z.len());
-                Ok(softmax_xent(z, Some(y), t, grad_z, scale))
+                Ok(match self.smoothing(z.len()) {
+                    None => softmax_xent(z, Some(y), target, grad_z, scale),
+                    Some((a, b)) => {
+                        softmax_xent(z, Some(y), Smoothed { t: target, a, b }, grad_z, scale)
+                    }
+                })
             }
             Loss::BinaryCrossentropy { .. } => {
                 self.check_target(z.len(), target)?;
-                let t = self.smooth(target, z.len());
-                Ok(sigmoid_xent(z, Some(y), t, grad_z, scale))
+                Ok(match self.smoothing(z.len()) {
+                    None => sigmoid_xent(z, Some(y), target, grad_z, scale),
+                    Some((a, b)) => {
+                        sigmoid_xent(z, Some(y), Smoothed { t: target, a, b }, grad_z, scale)
+                    }
+                })
             }
             _ => self.fused_value_grad(z, target, grad_z, scale),
         }
@@ -488,7 +541,14 @@ impl Loss {
             };
             let wr = weight(r);
             let mut v = 0.0f32;
-            pre = self.tile_value_grad::<B>(row, 1, fused, |_| target(r), scale.map(|s| s * wr), &mut v)?;
+            pre = self.tile_value_grad::<B>(
+                row,
+                1,
+                fused,
+                |_| target(r),
+                scale.map(|s| s * wr),
+                &mut v,
+            )?;
             *sum += v * wr;
         }
         Ok(pre)
@@ -540,8 +600,13 @@ impl Loss {
                     Some(_) => dy.get_mut(row * w..(row + 1) * w),
                     None => None,
                 };
-                let t = self.smooth(target(row), w);
-                *sum += softmax_xent_tail(zr, Some(yr), lse, t, g, scale.unwrap_or(1.0));
+                let (t, k) = (target(row), scale.unwrap_or(1.0));
+                *sum += match self.smoothing(w) {
+                    None => softmax_xent_tail(zr, Some(yr), lse, t, g, k),
+                    Some((a, b)) => {
+                        softmax_xent_tail(zr, Some(yr), lse, Smoothed { t, a, b }, g, k)
+                    }
+                };
             }
             start += cnt;
         }
@@ -588,8 +653,23 @@ impl Loss {
     ) -> Result<f32, Error> {
         let n = p.len();
         self.check_target(n, t)?;
+        Ok(match self.smoothing(n) {
+            None => self.compute_checked(p, t, grad, scale, logits),
+            Some((a, b)) => self.compute_checked(p, Smoothed { t, a, b }, grad, scale, logits),
+        })
+    }
+
+    /// [`Loss::compute`] on a checked target.
+    fn compute_checked(
+        &self,
+        p: &[f32],
+        t: impl TargetRow,
+        grad: Option<&mut [f32]>,
+        scale: f32,
+        logits: bool,
+    ) -> f32 {
+        let n = p.len();
         let d = n.max(1) as f32;
-        let t = self.smooth(t, n);
         match (*self, logits) {
             (Loss::MeanSquaredError, _) => {
                 let mut s = 0.0f32;
@@ -602,7 +682,7 @@ impl Loss {
                         *gj = (2.0 * (pj - t.at(j)) / d) * scale;
                     }
                 }
-                Ok(s / d)
+                s / d
             }
             (Loss::MeanAbsoluteError, _) => {
                 let mut s = 0.0f32;
@@ -614,9 +694,9 @@ impl Loss {
                         *gj = (math::sign(pj - t.at(j)) / d) * scale;
                     }
                 }
-                Ok(s / d)
+                s / d
             }
-            (Loss::BinaryCrossentropy { .. }, true) => Ok(sigmoid_xent(p, None, t, grad, scale)),
+            (Loss::BinaryCrossentropy { .. }, true) => sigmoid_xent(p, None, t, grad, scale),
             (Loss::BinaryCrossentropy { .. }, false) => {
                 let mut s = 0.0f32;
                 for (j, &pj) in p.iter().enumerate() {
@@ -634,11 +714,9 @@ impl Loss {
                         };
                     }
                 }
-                Ok(s / d)
+                s / d
             }
-            (Loss::CategoricalCrossentropy { .. }, true) => {
-                Ok(softmax_xent(p, None, t, grad, scale))
-            }
+            (Loss::CategoricalCrossentropy { .. }, true) => softmax_xent(p, None, t, grad, scale),
             (Loss::CategoricalCrossentropy { .. }, false) => {
                 let mut total = 0.0f32;
                 for &pj in p {
@@ -666,13 +744,13 @@ impl Loss {
                         *gj = ((dq - dot) / total) * scale;
                     }
                 }
-                Ok(-s)
+                -s
             }
             (Loss::SparseCategoricalCrossentropy { .. }, true) => {
-                Ok(softmax_xent(p, None, t, grad, scale))
+                softmax_xent(p, None, t, grad, scale)
             }
             (Loss::SparseCategoricalCrossentropy { .. }, false) => {
-                let k = t.t.class().min(n - 1);
+                let k = t.class().min(n - 1);
                 let mut csum = 0.0f32;
                 for &pj in p {
                     csum += clip(pj);
@@ -688,7 +766,7 @@ impl Loss {
                         };
                     }
                 }
-                Ok(math::ln(csum) - math::ln(ck))
+                math::ln(csum) - math::ln(ck)
             }
         }
     }
@@ -703,10 +781,12 @@ impl Loss {
 /// [`Activation::Softmax`](crate::activation::softmax), whose largest output is `1 / Σ` (its
 /// `e^0` is 1). With `y` (the forward pass's softmax) nothing is recomputed; without it the
 /// `exp`s are evaluated (twice: no scratch memory), with the same bits. The target was checked.
+// Never inlined: one copy for every caller (firmware size).
+#[inline(never)]
 fn softmax_xent(
     z: &[f32],
     y: Option<&[f32]>,
-    t: Smoothed<'_>,
+    t: impl TargetRow,
     grad: Option<&mut [f32]>,
     scale: f32,
 ) -> f32 {
@@ -752,19 +832,13 @@ fn softmax_xent_tail(
     z: &[f32],
     y: Option<&[f32]>,
     Lse { m, sum, lse }: Lse,
-    t: Smoothed<'_>,
+    t: impl TargetRow,
     grad: Option<&mut [f32]>,
     scale: f32,
 ) -> f32 {
-    let (value, ysum) = match t {
-        Smoothed {
-            t: Target::Class(k),
-            ab: None,
-        } => (z.get(k as usize).map_or(f32::NAN, |&zk| lse - zk), 1.0f32),
-        Smoothed {
-            t: Target::Dense(td),
-            ab: None,
-        } => {
+    let (value, ysum) = match (t.label(), t.values()) {
+        (Some(k), _) => (z.get(k as usize).map_or(f32::NAN, |&zk| lse - zk), 1.0f32),
+        (None, Some(td)) => {
             let (mut v, mut ysum) = (0.0f32, 0.0f32);
             for (&tj, &zj) in td.iter().zip(z) {
                 ysum += tj;
@@ -774,10 +848,10 @@ fn softmax_xent_tail(
             }
             (v, ysum)
         }
-        smoothed => {
+        (None, None) => {
             let (mut v, mut ysum) = (0.0f32, 0.0f32);
             for (j, &zj) in z.iter().enumerate() {
-                let tj = smoothed.at(j);
+                let tj = t.at(j);
                 ysum += tj;
                 if tj != 0.0 {
                     v += tj * (lse - zj);
@@ -820,7 +894,7 @@ fn max_and_index(z: &[f32]) -> (f32, usize) {
 fn sigmoid_xent(
     z: &[f32],
     y: Option<&[f32]>,
-    t: Smoothed<'_>,
+    t: impl TargetRow,
     grad: Option<&mut [f32]>,
     scale: f32,
 ) -> f32 {

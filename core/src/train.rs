@@ -552,7 +552,15 @@ fn compute_gradients_into<B: Backend, M: Trainable>(
             Some(_) => {
                 let weight = |r: usize| samples.weight(rows.get(k + r));
                 let scale = Some(inv_b);
-                loss.weighted_tile_value_grad::<B>(io, m, fused, target, weight, scale, &mut data_sum)?
+                loss.weighted_tile_value_grad::<B>(
+                    io,
+                    m,
+                    fused,
+                    target,
+                    weight,
+                    scale,
+                    &mut data_sum,
+                )?
             }
         };
         model.backward_tile::<B>(x, pre, inv_b);

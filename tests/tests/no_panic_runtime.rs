@@ -14,7 +14,8 @@ use microfit::core::kernels::conv::Padding;
 use microfit::core::loss::Loss;
 use microfit::core::optim::schedule::Schedule;
 use microfit::core::optim::{
-    Adam, AdamConfig, AnyOptimizer, Clip, Common, ExcludeFromWeightDecay, ExponentialDecay, Momentum, Sgd,
+    Adam, AdamConfig, AnyOptimizer, Clip, Common, ExcludeFromWeightDecay, ExponentialDecay,
+    Momentum, Sgd,
 };
 use microfit::core::params::{Params, weights_hash};
 use microfit::core::regularizer::{OrthoMode, Reg};

@@ -186,7 +186,11 @@ pub fn alpha_dropout_forward(
     };
     let (alpha_p, a, b) = alpha_dropout_affine(cfg.rate);
     for (o, &v) in y.iter_mut().zip(x) {
-        let kept = if rng.next_f32() >= cfg.rate { v } else { alpha_p };
+        let kept = if rng.next_f32() >= cfg.rate {
+            v
+        } else {
+            alpha_p
+        };
         *o = a * kept + b;
     }
 }
