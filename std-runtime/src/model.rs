@@ -27,6 +27,7 @@ use microfit_core::layer::conv;
 use microfit_core::layer::dense::{self, DenseConfig, WeightedBackward, WeightedForward};
 use microfit_core::layer::dropout::{self, DropoutConfig, DropoutState};
 use microfit_core::layer::flatten;
+use microfit_core::layer::noise::{self, GaussianNoiseConfig};
 use microfit_core::layer::pool::{self, Average, Max};
 use microfit_core::layer::{BackwardCtx, ForwardCtx, LossIo, Penalties};
 use microfit_core::params::Params;
@@ -142,6 +143,80 @@ pub enum LayerSpec {
         #[serde(default)]
         seed: Option<u64>,
     },
+    /// Keras `GaussianNoise(stddev, seed)`: `x + N(0, stddev²)` in training, identity in
+    /// inference (`microfit_core::layer::noise`).
+    GaussianNoise {
+        /// Standard deviation, in `[0, 1]`.
+        stddev: f32,
+        /// The layer's own seed (`None`: the model's generator).
+        #[serde(default)]
+        seed: Option<u64>,
+    },
+    /// Keras `GaussianDropout(rate, seed)`: `x · N(1, rate/(1 − rate))` in training.
+    GaussianDropout {
+        /// Rate, in `[0, 1)`.
+        rate: f32,
+        /// The layer's own seed (`None`: the model's generator).
+        #[serde(default)]
+        seed: Option<u64>,
+    },
+    /// Keras `AlphaDropout(rate, seed)` (for SELU networks).
+    AlphaDropout {
+        /// Rate, in `[0, 1)`.
+        rate: f32,
+        /// The layer's own seed (`None`: the model's generator).
+        #[serde(default)]
+        seed: Option<u64>,
+    },
+    /// Keras `SpatialDropout1D(rate, seed)` on `(steps, channels)`: whole channels dropped.
+    #[serde(rename = "spatial_dropout1d")]
+    SpatialDropout1D {
+        /// Rate, in `[0, 1)`.
+        rate: f32,
+        /// The layer's own seed (`None`: the model's generator).
+        #[serde(default)]
+        seed: Option<u64>,
+    },
+    /// Keras `SpatialDropout2D(rate, seed)` on `(h, w, channels)`.
+    #[serde(rename = "spatial_dropout2d")]
+    SpatialDropout2D {
+        /// Rate, in `[0, 1)`.
+        rate: f32,
+        /// The layer's own seed (`None`: the model's generator).
+        #[serde(default)]
+        seed: Option<u64>,
+    },
+    /// Keras `SpatialDropout3D(rate, seed)` on `(d, h, w, channels)`.
+    #[serde(rename = "spatial_dropout3d")]
+    SpatialDropout3D {
+        /// Rate, in `[0, 1)`.
+        rate: f32,
+        /// The layer's own seed (`None`: the model's generator).
+        #[serde(default)]
+        seed: Option<u64>,
+    },
+    /// Keras `ActivityRegularization(l1, l2)`: the identity, with the activity penalty
+    /// `L1L2(l1, l2)` on its output (÷ batch size).
+    ActivityRegularization {
+        /// L1 factor.
+        #[serde(default)]
+        l1: f32,
+        /// L2 factor.
+        #[serde(default)]
+        l2: f32,
+    },
+}
+
+/// What a noise or regularization layer without weights needs at run time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Noise {
+    Dropout(DropoutConfig),
+    GaussianNoise(GaussianNoiseConfig),
+    GaussianDropout(DropoutConfig),
+    AlphaDropout(DropoutConfig),
+    /// Spatial dropout with this many channels (the last axis).
+    Spatial(DropoutConfig, usize),
+    ActivityRegularization(Reg),
 }
 
 impl LayerSpec {
@@ -210,6 +285,54 @@ impl LayerSpec {
     /// `Dropout(rate)` drawing from the model's generator.
     pub fn dropout(rate: f32) -> Self {
         LayerSpec::Dropout { rate, seed: None }
+    }
+
+    /// Sets Keras `trainable` of a layer with weights (ignored by others): `false` freezes it
+    /// (no gradient, no optimizer slot, no kernel or bias penalty; see
+    /// [`ModelSpec::freeze_first`]).
+    pub fn with_trainable(mut self, trainable: bool) -> Self {
+        if let Some(c) = self.dense_config_mut() {
+            c.trainable = trainable;
+        }
+        self
+    }
+
+    /// Sets the kernel constraint of a layer with weights (ignored by others).
+    pub fn with_kernel_constraint(mut self, c: microfit_core::constraint::Constraint) -> Self {
+        if let Some(cfg) = self.dense_config_mut() {
+            cfg.kernel_constraint = Some(c);
+        }
+        self
+    }
+
+    /// Sets the bias constraint of a layer with weights (ignored by others).
+    pub fn with_bias_constraint(mut self, c: microfit_core::constraint::Constraint) -> Self {
+        if let Some(cfg) = self.dense_config_mut() {
+            cfg.bias_constraint = Some(c);
+        }
+        self
+    }
+
+    /// The noise/regularization layer this spec describes, for an input of shape `shape`
+    /// (`None` for other layers).
+    fn noise(&self, shape: &[usize]) -> Option<Noise> {
+        let d = |rate: f32, seed: Option<u64>| DropoutConfig { rate, seed };
+        let channels = shape.last().copied().unwrap_or(1);
+        Some(match *self {
+            LayerSpec::Dropout { rate, seed } => Noise::Dropout(d(rate, seed)),
+            LayerSpec::GaussianNoise { stddev, seed } => {
+                Noise::GaussianNoise(GaussianNoiseConfig { stddev, seed })
+            }
+            LayerSpec::GaussianDropout { rate, seed } => Noise::GaussianDropout(d(rate, seed)),
+            LayerSpec::AlphaDropout { rate, seed } => Noise::AlphaDropout(d(rate, seed)),
+            LayerSpec::SpatialDropout1D { rate, seed }
+            | LayerSpec::SpatialDropout2D { rate, seed }
+            | LayerSpec::SpatialDropout3D { rate, seed } => Noise::Spatial(d(rate, seed), channels),
+            LayerSpec::ActivityRegularization { l1, l2 } => {
+                Noise::ActivityRegularization(Reg::l1l2(l1, l2))
+            }
+            _ => return None,
+        })
     }
 
     /// Sets the strides of a conv or pooling layer (ignored by others).
@@ -445,6 +568,13 @@ impl LayerSpec {
             },
             LayerSpec::Flatten => "flatten",
             LayerSpec::Dropout { .. } => "dropout",
+            LayerSpec::GaussianNoise { .. } => "gaussian_noise",
+            LayerSpec::GaussianDropout { .. } => "gaussian_dropout",
+            LayerSpec::AlphaDropout { .. } => "alpha_dropout",
+            LayerSpec::SpatialDropout1D { .. } => "spatial_dropout1d",
+            LayerSpec::SpatialDropout2D { .. } => "spatial_dropout2d",
+            LayerSpec::SpatialDropout3D { .. } => "spatial_dropout3d",
+            LayerSpec::ActivityRegularization { .. } => "activity_regularization",
         }
     }
 }
@@ -456,6 +586,32 @@ pub struct ModelSpec {
     pub input_shape: Vec<usize>,
     /// The layers in order.
     pub layers: Vec<LayerSpec>,
+}
+
+impl ModelSpec {
+    /// Freezes the first `n` layers (Keras `for l in model.layers[:n]: l.trainable = False`):
+    /// those with weights get `trainable = false` (fine-tuning the rest).
+    ///
+    /// ```
+    /// use microfit::model::{LayerSpec, ModelSpec};
+    /// use microfit::core::prelude::*;
+    /// let mut spec = ModelSpec {
+    ///     input_shape: vec![4],
+    ///     layers: vec![LayerSpec::dense(8, Activation::Relu), LayerSpec::dense(3, Activation::Softmax)],
+    /// };
+    /// spec.freeze_first(1);
+    /// let m = spec.build(0)?;
+    /// assert_eq!(m.param_count(), 8 * 3 + 3); // trainable weights only
+    /// assert_eq!(m.frozen.len(), 4 * 8 + 8);
+    /// # Ok::<(), microfit::model::SpecError>(())
+    /// ```
+    pub fn freeze_first(&mut self, n: usize) {
+        for l in self.layers.iter_mut().take(n) {
+            if let Some(c) = l.dense_config_mut() {
+                c.trainable = false;
+            }
+        }
+    }
 }
 
 /// An invalid model description.
@@ -529,6 +685,60 @@ impl Params for VecParams {
     }
 }
 
+/// Checks a weighted layer's constraints against its kernel of rank `rank` (Keras axes).
+fn validate_constraints(i: usize, config: &DenseConfig<Reg>, rank: usize) -> Result<(), SpecError> {
+    for (name, c, r) in [
+        ("kernel_constraint", &config.kernel_constraint, rank),
+        ("bias_constraint", &config.bias_constraint, 1),
+    ] {
+        if let Some(c) = c {
+            c.validate(r)
+                .map_err(|e| spec_err(format!("layers[{i}].{name}"), e.to_string()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks a noise or regularization layer's settings (Keras' ranges) and, for spatial
+/// dropout, the rank of its input.
+fn validate_noise(i: usize, l: &LayerSpec, shape: &[usize]) -> Result<(), SpecError> {
+    let at = |f: &str| format!("layers[{i}].{f}");
+    let rank = match l {
+        LayerSpec::SpatialDropout1D { .. } => Some(2),
+        LayerSpec::SpatialDropout2D { .. } => Some(3),
+        LayerSpec::SpatialDropout3D { .. } => Some(4),
+        _ => None,
+    };
+    if let Some(r) = rank
+        && shape.len() != r
+    {
+        return Err(spec_err(
+            format!("layers[{i}]"),
+            format!(
+                "{} needs an input of {r} axes (positions and channels, channels last), got shape {shape:?}",
+                l.kind()
+            ),
+        ));
+    }
+    match l.noise(shape) {
+        Some(
+            Noise::Dropout(c)
+            | Noise::GaussianDropout(c)
+            | Noise::AlphaDropout(c)
+            | Noise::Spatial(c, _),
+        ) => c
+            .validate()
+            .map_err(|e| spec_err(at("rate"), e.to_string())),
+        Some(Noise::GaussianNoise(c)) => c
+            .validate()
+            .map_err(|e| spec_err(at("stddev"), e.to_string())),
+        Some(Noise::ActivityRegularization(r)) => {
+            r.validate().map_err(|e| spec_err(at("l1"), e.to_string()))
+        }
+        None => Ok(()),
+    }
+}
+
 /// Checks a conv layer's regularizers (Keras' `OrthogonalRegularizer` takes rank-2 tensors only).
 fn validate_conv_config(i: usize, config: &DenseConfig<Reg>) -> Result<(), SpecError> {
     for (name, r) in [
@@ -572,8 +782,8 @@ enum Built {
     Flatten {
         len: usize,
     },
-    Dropout {
-        cfg: DropoutConfig,
+    Noise {
+        noise: Noise,
         len: usize,
     },
 }
@@ -583,7 +793,7 @@ impl Built {
         match self {
             Built::Dense { n_out, .. } => *n_out,
             Built::Conv { geom, .. } | Built::Pool { geom, .. } => geom.out_len(),
-            Built::Flatten { len } | Built::Dropout { len, .. } => *len,
+            Built::Flatten { len } | Built::Noise { len, .. } => *len,
         }
     }
 
@@ -599,6 +809,14 @@ impl Built {
         match self {
             Built::Dense { cfg, .. } | Built::Conv { cfg, .. } => cfg.activation,
             _ => Activation::Linear,
+        }
+    }
+
+    /// A layer with weights that does not train (`trainable: false`).
+    fn frozen(&self) -> bool {
+        match self {
+            Built::Dense { cfg, .. } | Built::Conv { cfg, .. } => !cfg.trainable,
+            _ => false,
         }
     }
 }
@@ -628,10 +846,16 @@ pub struct Sequential {
     built: Vec<Built>,
     /// Layer names (Keras style: `dense`, `dense_1`, ...).
     pub layer_names: Vec<String>,
-    /// The weights.
+    /// The trainable weights (Keras `trainable_weights`): what the optimizer updates.
     pub params: VecParams,
     /// The gradients.
     pub grads: VecParams,
+    /// The weights of the frozen layers (`trainable: false`; Keras `non_trainable_weights`),
+    /// in model order: no gradient, no optimizer slot.
+    pub frozen: VecParams,
+    /// A frozen layer after a trainable one passes the gradient on through its own backward
+    /// pass, whose weight gradients land here and are dropped.
+    scratch: VecParams,
     in_len: usize,
     tile: usize,
     bufs: Vec<Buffers>,
@@ -705,6 +929,7 @@ impl ModelSpec {
                             "OrthogonalRegularizer couples the samples of a batch; it is supported on kernels only",
                         ));
                     }
+                    validate_constraints(i, config, 2)?;
                     vec![*units]
                 }
                 LayerSpec::Conv1D {
@@ -723,6 +948,7 @@ impl ModelSpec {
                     let g = l
                         .geometry(i, &shape)?
                         .ok_or_else(|| spec_err(format!("layers[{i}]"), "no geometry"))?;
+                    validate_constraints(i, config, g.dims() + 2)?;
                     let mut s: Vec<usize> = g.output()[3 - g.dims()..].to_vec();
                     s.push(g.filters());
                     s
@@ -736,13 +962,15 @@ impl ModelSpec {
                     s
                 }
                 LayerSpec::Flatten => vec![shape.iter().product()],
-                LayerSpec::Dropout { rate, seed } => {
-                    DropoutConfig {
-                        rate: *rate,
-                        seed: *seed,
-                    }
-                    .validate()
-                    .map_err(|e| spec_err(format!("layers[{i}].rate"), e.to_string()))?;
+                LayerSpec::Dropout { .. }
+                | LayerSpec::GaussianNoise { .. }
+                | LayerSpec::GaussianDropout { .. }
+                | LayerSpec::AlphaDropout { .. }
+                | LayerSpec::SpatialDropout1D { .. }
+                | LayerSpec::SpatialDropout2D { .. }
+                | LayerSpec::SpatialDropout3D { .. }
+                | LayerSpec::ActivityRegularization { .. } => {
+                    validate_noise(i, l, &shape)?;
                     shape.clone()
                 }
             };
@@ -800,7 +1028,8 @@ impl ModelSpec {
     /// A [`SpecError`] naming the field.
     pub fn build(&self, seed: u64) -> Result<Sequential, SpecError> {
         let shapes = self.shapes()?;
-        let mut params = VecParams::default();
+        let mut trainable = VecParams::default();
+        let mut frozen = VecParams::default();
         let mut built = Vec::new();
         let mut names = Vec::new();
         let mut counts: std::collections::HashMap<&'static str, usize> = Default::default();
@@ -818,6 +1047,12 @@ impl ModelSpec {
             match l {
                 LayerSpec::Dense { units, config } => {
                     let n_in = in_shape[0];
+                    // A frozen layer's weights are initialized too (Keras does), elsewhere.
+                    let params = if config.trainable {
+                        &mut trainable
+                    } else {
+                        &mut frozen
+                    };
                     let kernel = params.push(format!("{name}/kernel"), vec![n_in, *units]);
                     let bias = params.push(format!("{name}/bias"), vec![*units]);
                     config.kernel_initializer.fill(
@@ -846,6 +1081,11 @@ impl ModelSpec {
                         .ok_or_else(|| spec_err(format!("layers[{i}]"), "no geometry"))?;
                     let mut kshape: Vec<usize> = geom.kernel()[3 - geom.dims()..].to_vec();
                     kshape.extend([geom.in_channels(), geom.filters()]);
+                    let params = if config.trainable {
+                        &mut trainable
+                    } else {
+                        &mut frozen
+                    };
                     let kernel = params.push(format!("{name}/kernel"), kshape.clone());
                     let bias = params.push(format!("{name}/bias"), vec![geom.filters()]);
                     config
@@ -878,26 +1118,39 @@ impl ModelSpec {
                 LayerSpec::Flatten => built.push(Built::Flatten {
                     len: shapes[i].iter().product(),
                 }),
-                LayerSpec::Dropout { rate, seed } => built.push(Built::Dropout {
-                    cfg: DropoutConfig {
-                        rate: *rate,
-                        seed: *seed,
-                    },
-                    len: shapes[i].iter().product(),
-                }),
+                LayerSpec::Dropout { .. }
+                | LayerSpec::GaussianNoise { .. }
+                | LayerSpec::GaussianDropout { .. }
+                | LayerSpec::AlphaDropout { .. }
+                | LayerSpec::SpatialDropout1D { .. }
+                | LayerSpec::SpatialDropout2D { .. }
+                | LayerSpec::SpatialDropout3D { .. }
+                | LayerSpec::ActivityRegularization { .. } => {
+                    let noise = l
+                        .noise(&in_shape)
+                        .ok_or_else(|| spec_err(format!("layers[{i}]"), "not a noise layer"))?;
+                    built.push(Built::Noise {
+                        noise,
+                        len: shapes[i].iter().product(),
+                    });
+                }
             }
             names.push(name);
             in_shape = shapes[i].clone();
         }
-        let mut grads = params.clone();
+        let mut grads = trainable.clone();
         grads.fill(0.0);
+        let mut scratch = frozen.clone();
+        scratch.fill(0.0);
         let dropout = built.iter().map(|_| DropoutState::new()).collect();
         let mut model = Sequential {
             spec: self.clone(),
             built,
             layer_names: names,
-            params,
+            params: trainable,
             grads,
+            frozen,
+            scratch,
             in_len: self.input_shape.iter().product(),
             tile: 0,
             bufs: Vec::new(),
@@ -931,8 +1184,9 @@ impl Sequential {
         self.rng = rng;
     }
 
-    /// Each layer's dropout generator once it has drawn (`None` for other layers and before):
-    /// part of a checkpoint.
+    /// Each noise layer's generator (`Dropout`, `GaussianNoise`, `GaussianDropout`,
+    /// `AlphaDropout`, `SpatialDropout*`) once it has drawn (`None` for other layers and before):
+    /// part of a checkpoint, so that a resumed run draws the noise an uninterrupted one would.
     pub fn dropout_generators(&self) -> Vec<Option<[u64; 2]>> {
         self.dropout.iter().map(DropoutState::generator).collect()
     }
@@ -980,25 +1234,55 @@ impl Sequential {
     ///
     /// # Errors
     /// An unknown name or a wrong number of values.
+    /// Frozen layers' weights (`trainable: false`) are set the same way.
     pub fn set_weights(&mut self, named: &[(String, Vec<f32>)]) -> Result<(), SpecError> {
         for (name, values) in named {
-            let i = self
-                .params
+            let store = if self.params.index_of(name).is_some() {
+                &mut self.params
+            } else {
+                &mut self.frozen
+            };
+            let i = store
                 .index_of(name)
                 .ok_or_else(|| spec_err(name.clone(), "no such variable in the model"))?;
-            if self.params.tensors[i].len() != values.len() {
+            if store.tensors[i].len() != values.len() {
                 return Err(spec_err(
                     name.clone(),
                     format!(
                         "has {} values, the model needs {}",
                         values.len(),
-                        self.params.tensors[i].len()
+                        store.tensors[i].len()
                     ),
                 ));
             }
-            self.params.tensors[i].copy_from_slice(values);
+            store.tensors[i].copy_from_slice(values);
         }
         Ok(())
+    }
+
+    /// Every weight in model order (Keras `model.weights`: each layer's kernel then bias,
+    /// frozen layers' included), by name.
+    pub fn weights(&self) -> Vec<(&str, &[f32])> {
+        let mut out = Vec::new();
+        for b in &self.built {
+            if let Built::Dense {
+                cfg, kernel, bias, ..
+            }
+            | Built::Conv {
+                cfg, kernel, bias, ..
+            } = b
+            {
+                let store = if cfg.trainable {
+                    &self.params
+                } else {
+                    &self.frozen
+                };
+                for &t in &[*kernel, *bias] {
+                    out.push((store.names[t].as_str(), &store.tensors[t][..]));
+                }
+            }
+        }
+        out
     }
 
     /// Inference on one sample (no dropout).
@@ -1094,7 +1378,11 @@ impl Trainable for Sequential {
             };
             let (z, y) = (&mut b.z[..], &mut b.y[..n * w]);
             let z = z.get_mut(..n * w).unwrap_or(&mut []);
-            let t = &self.params.tensors;
+            let t = if built.frozen() {
+                &self.frozen.tensors
+            } else {
+                &self.params.tensors
+            };
             let weighted = |kernel: &usize, bias: &usize, z, y| WeightedForward {
                 kernel: &t[*kernel],
                 bias: &t[*bias],
@@ -1115,8 +1403,31 @@ impl Trainable for Sequential {
                 Built::Pool { geom, max: true } => pool::forward_rows::<Max>(geom, input, y),
                 Built::Pool { geom, max: false } => pool::forward_rows::<Average>(geom, input, y),
                 Built::Flatten { .. } => flatten::copy(input, y),
-                Built::Dropout { cfg, .. } => {
-                    dropout::forward(cfg, &mut self.dropout[i], input, y, training, ctx.rng);
+                Built::Noise { noise, len } => {
+                    let st = &mut self.dropout[i];
+                    match noise {
+                        Noise::Dropout(c) => {
+                            dropout::forward(c, st, input, y, training, ctx.rng);
+                        }
+                        Noise::GaussianNoise(c) => {
+                            noise::gaussian_noise_forward(c, st, input, y, training, ctx.rng);
+                        }
+                        Noise::GaussianDropout(c) => {
+                            noise::gaussian_dropout_forward(c, st, input, y, training, ctx.rng);
+                        }
+                        Noise::AlphaDropout(c) => {
+                            noise::alpha_dropout_forward(c, st, input, y, training, ctx.rng);
+                        }
+                        Noise::Spatial(c, ch) => {
+                            let shape = (*len, *ch);
+                            noise::spatial_dropout_forward(
+                                c, shape, st, input, y, training, ctx.rng,
+                            );
+                        }
+                        Noise::ActivityRegularization(r) => {
+                            noise::activity_regularization_forward(r, *len, input, y, &mut ctx);
+                        }
+                    }
                 }
             }
         }
@@ -1157,7 +1468,10 @@ impl Trainable for Sequential {
     fn backward_tile<B: Backend>(&mut self, x: &[f32], dy_is_pre: bool, inv_batch: f32) {
         let n = (x.len() / self.in_len.max(1)).min(self.tile);
         let last = self.built.len().saturating_sub(1);
-        for i in (0..self.built.len()).rev() {
+        // The frozen layers at the start need no backward pass: nothing before them trains
+        // (as a typed network skips its frozen first members).
+        let skip = self.built.iter().take_while(|b| b.frozen()).count();
+        for i in (skip..self.built.len()).rev() {
             let ctx = BackwardCtx {
                 inv_batch,
                 layer: i,
@@ -1184,9 +1498,15 @@ impl Trainable for Sequential {
                 | Built::Conv {
                     cfg, kernel, bias, ..
                 } => {
-                    let (gk, gb) = two_mut(&mut self.grads.tensors, *kernel, *bias);
+                    // A frozen layer's weight gradients go to the scratch and are dropped.
+                    let (weights, grads) = if cfg.trainable {
+                        (&self.params, &mut self.grads)
+                    } else {
+                        (&self.frozen, &mut self.scratch)
+                    };
+                    let (gk, gb) = two_mut(&mut grads.tensors, *kernel, *bias);
                     let io = WeightedBackward {
-                        kernel: &self.params.tensors[*kernel],
+                        kernel: &weights.tensors[*kernel],
                         grad_kernel: gk,
                         grad_bias: gb,
                         x: input,
@@ -1214,9 +1534,24 @@ impl Trainable for Sequential {
                         flatten::copy(dy, dx);
                     }
                 }
-                Built::Dropout { cfg, .. } => {
-                    if let Some(dx) = dx {
-                        dropout::backward(cfg, &self.dropout[i], dy, dx);
+                Built::Noise { noise, len } => {
+                    let Some(dx) = dx else {
+                        continue;
+                    };
+                    let st = &self.dropout[i];
+                    match noise {
+                        Noise::Dropout(c) => dropout::backward(c, st, dy, dx),
+                        Noise::GaussianNoise(_) => flatten::copy(dy, dx),
+                        Noise::GaussianDropout(c) => {
+                            noise::gaussian_dropout_backward(c, st, dy, dx)
+                        }
+                        Noise::AlphaDropout(c) => noise::alpha_dropout_backward(c, st, dy, dx),
+                        Noise::Spatial(c, ch) => {
+                            noise::spatial_dropout_backward(c, (*len, *ch), st, dy, dx);
+                        }
+                        Noise::ActivityRegularization(r) => {
+                            noise::activity_regularization_backward(r, *len, y, dy, dx, inv_batch);
+                        }
                     }
                 }
             }
@@ -1238,8 +1573,12 @@ impl Trainable for Sequential {
                     kernel,
                     bias,
                 } => (cfg, geom.filters(), *kernel, *bias),
-                Built::Pool { .. } | Built::Flatten { .. } | Built::Dropout { .. } => continue,
+                Built::Pool { .. } | Built::Flatten { .. } | Built::Noise { .. } => continue,
             };
+            // Keras 3 drops a frozen layer's kernel and bias penalties.
+            if !cfg.trainable {
+                continue;
+            }
             let g = if with_grads {
                 Some(two_mut(&mut self.grads.tensors, kernel, bias))
             } else {
@@ -1259,8 +1598,30 @@ impl Trainable for Sequential {
             Built::Dense { cfg, .. } | Built::Conv { cfg, .. } => {
                 cfg.activity_regularizer.is_some()
             }
+            Built::Noise {
+                noise: Noise::ActivityRegularization(_),
+                ..
+            } => true,
             _ => false,
         })
+    }
+
+    fn apply_constraints(&mut self) {
+        for b in &self.built {
+            if let Built::Dense {
+                cfg, kernel, bias, ..
+            }
+            | Built::Conv {
+                cfg, kernel, bias, ..
+            } = b
+                && cfg.trainable
+                && (cfg.kernel_constraint.is_some() || cfg.bias_constraint.is_some())
+            {
+                let p = &mut self.params;
+                let (k, bt) = two_mut(&mut p.tensors, *kernel, *bias);
+                cfg.apply_constraints(k, &p.shapes[*kernel], bt);
+            }
+        }
     }
 }
 

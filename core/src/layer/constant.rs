@@ -165,4 +165,8 @@ impl<C: ConstLayer> Layer for Const<C> {
     fn apply_constraints(&self, p: &mut Self::Params) {
         C::LAYER.apply_constraints(p);
     }
+
+    fn validate(&self) -> Result<(), crate::error::Error> {
+        C::LAYER.validate()
+    }
 }

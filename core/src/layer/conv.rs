@@ -656,6 +656,10 @@ macro_rules! conv_layer_body {
             self.config.activation
         }
 
+        fn validate(&self) -> Result<(), crate::error::Error> {
+            self.config.validate_typed($kshape.len())
+        }
+
         #[inline]
         fn apply_constraints(&self, p: &mut Self::Params) {
             self.config.apply_constraints(

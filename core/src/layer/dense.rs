@@ -18,6 +18,7 @@ use super::{
 use crate::activation::Activation;
 use crate::backend::Backend;
 use crate::constraint::Constraint;
+use crate::error::Error;
 use crate::init::Initializer;
 use crate::kernels;
 use crate::kernels::gemm::{MatMul, MatMulAtAcc, MatMulBt};
@@ -57,6 +58,28 @@ pub struct DenseConfig<R = Reg> {
         serde(default, skip_serializing_if = "Option::is_none")
     )]
     pub bias_constraint: Option<Constraint>,
+    /// Keras `trainable` (default true). A model built at run time keeps a layer with
+    /// `trainable: false` out of training (no gradient, no optimizer slot, no kernel or bias
+    /// penalty; its activity penalty stays, as in Keras 3). A typed network freezes a layer
+    /// with [`Frozen`](super::frozen::Frozen) instead, which also takes its weights out of the
+    /// training memory; it refuses `trainable: false` ([`Layer::validate`]).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default = "yes", skip_serializing_if = "is_true")
+    )]
+    pub trainable: bool,
+}
+
+/// `true` (serde's default for `trainable`).
+#[cfg(feature = "serde")]
+fn yes() -> bool {
+    true
+}
+
+/// Whether a `trainable` flag is the default (not written out).
+#[cfg(feature = "serde")]
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 impl<R> DenseConfig<R> {
@@ -72,7 +95,29 @@ impl<R> DenseConfig<R> {
             bias_initializer: Initializer::Zeros,
             kernel_constraint: None,
             bias_constraint: None,
+            trainable: true,
         }
+    }
+
+    /// Checks the constraints against a kernel of rank `kernel_rank`, and that the layer is
+    /// trainable (a typed layer is frozen with [`Frozen`](super::frozen::Frozen)).
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] naming the constraint's bad value, or `trainable`.
+    pub fn validate_typed(&self, kernel_rank: usize) -> Result<(), Error> {
+        if let Some(c) = &self.kernel_constraint {
+            c.validate(kernel_rank)?;
+        }
+        if let Some(c) = &self.bias_constraint {
+            c.validate(1)?;
+        }
+        if !self.trainable {
+            return Err(Error::InvalidHyperparameter {
+                name: "trainable",
+                reason: "a typed layer is frozen with layer::frozen::Frozen, not trainable = false",
+            });
+        }
+        Ok(())
     }
 
     /// Applies `kernel_constraint` and `bias_constraint` to a kernel of shape `kernel_shape`
@@ -566,6 +611,10 @@ impl<const IN: usize, const OUT: usize, R: Regularizer> Layer for Dense<IN, OUT,
     fn apply_constraints(&self, p: &mut Self::Params) {
         self.config
             .apply_constraints(p.kernel.as_flattened_mut(), &[IN, OUT], &mut p.bias);
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        self.config.validate_typed(2)
     }
 
     fn has_activity_regularizer(&self) -> bool {

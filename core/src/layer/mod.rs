@@ -482,6 +482,15 @@ pub trait Layer {
         true
     }
 
+    /// Checks the layer's settings that its type cannot (a constraint's axes against its
+    /// kernel, ...); [`crate::Network::new`] calls it. The default accepts.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidHyperparameter`] naming the bad setting.
+    fn validate(&self) -> Result<(), crate::error::Error> {
+        Ok(())
+    }
+
     /// Applies the layer's weight constraints (`kernel_constraint`, `bias_constraint`) to `p`:
     /// Keras does it right after each optimizer update ([`crate::constraint`]). The default
     /// does nothing (a layer without constraints).

@@ -192,6 +192,11 @@ macro_rules! tuple_layer {
             fn apply_constraints(&self, p: &mut Self::Params) {
                 $(self.$i.apply_constraints(&mut p.$i);)+
             }
+
+            fn validate(&self) -> Result<(), crate::error::Error> {
+                $(self.$i.validate()?;)+
+                Ok(())
+            }
         }
     };
 }
