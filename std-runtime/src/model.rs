@@ -683,6 +683,9 @@ impl Params for VecParams {
             None => &mut [],
         }
     }
+    fn variable_name(&self, i: usize) -> &str {
+        self.names.get(i).map_or("", |n| n.as_str())
+    }
 }
 
 /// Checks a weighted layer's constraints against its kernel of rank `rank` (Keras axes).

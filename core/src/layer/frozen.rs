@@ -86,7 +86,15 @@ impl<L: Layer> Layer for Frozen<'_, L> {
     const LAYERS: usize = L::LAYERS;
     const FROZEN: bool = true;
 
-    fn init(&self, _p: &mut (), _rng: &mut Rng) {}
+    /// Draws the layer's initial weights — and drops them: the generator then stands where it
+    /// stands after the layer's initialization in an unfrozen network (and in a model built at
+    /// run time, which initializes frozen layers as Keras does), so the layers after it get
+    /// the same initial weights. The draws go through a temporary of the layer's size on the
+    /// stack, once, in `Network::new` (`Network::with_params` draws nothing).
+    fn init(&self, _p: &mut (), rng: &mut Rng) {
+        let mut scratch = <L::Params as ZeroParams>::zeroed();
+        self.layer.init(&mut scratch, rng);
+    }
 
     #[inline]
     fn forward<B: Backend, const T: usize>(
