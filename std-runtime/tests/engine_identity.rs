@@ -11,12 +11,12 @@
 //! (with `finalize_variable_values`), `exclude_from_weight_decay` and sample weights.
 
 use microfit::core::layer::Layer;
-use microfit::core::optim::schedule::{ExponentialDecay, Schedule};
 use microfit::core::layer::frozen::Frozen;
 use microfit::core::layer::noise::{
     ActivityRegularization, AlphaDropout, GaussianDropout, GaussianNoise, SpatialDropout1D,
     SpatialDropout2D, SpatialDropout3D,
 };
+use microfit::core::optim::schedule::{ExponentialDecay, Schedule};
 use microfit::core::optim::{
     Adam, AdamConfig, AnyOptimizer, Clip, Ema, EmaConfig, ExcludeFromWeightDecay, Momentum,
     Optimizer, Sgd,
@@ -317,7 +317,11 @@ fn six_ways_with<L: Layer + Clone>(
     let init = Network::new(layers.clone(), 7).unwrap().params;
     let with_init = |tile: usize| -> Sequential {
         let mut m = spec.build(7).unwrap();
-        assert_eq!(m.params.tensor_count(), init.tensor_count(), "{what}: trainable tensors");
+        assert_eq!(
+            m.params.tensor_count(),
+            init.tensor_count(),
+            "{what}: trainable tensors"
+        );
         for i in 0..m.params.tensor_count() {
             m.params.tensor_mut(i).copy_from_slice(init.tensor(i));
         }
@@ -676,7 +680,13 @@ fn dense_constraints() {
             from_logits: false,
             label_smoothing: 0.0,
         };
-        six_ways(&format!("dense constraint {ck:?}"), layers, &spec, loss, opt);
+        six_ways(
+            &format!("dense constraint {ck:?}"),
+            layers,
+            &spec,
+            loss,
+            opt,
+        );
     }
 }
 
@@ -684,7 +694,11 @@ fn dense_constraints() {
 /// `[0, 1]` with 16 filters (TensorFlow's packet order) and a Conv3D under MinMaxNorm.
 #[test]
 fn conv_constraints() {
-    type M2 = (Conv2D<6, 6, 2, 3, 3, 3, 4, 4>, Flatten<[[[f32; 3]; 4]; 4], 48>, Dense<48, 3>);
+    type M2 = (
+        Conv2D<6, 6, 2, 3, 3, 3, 4, 4>,
+        Flatten<[[[f32; 3]; 4]; 4], 48>,
+        Dense<48, 3>,
+    );
     let unit = Constraint::unit_norm(Axes::list(&[0, 1, 2]));
     let layers: M2 = (
         Conv2D::new(Activation::Relu).kernel_constraint(unit),
@@ -705,7 +719,11 @@ fn conv_constraints() {
     };
     six_ways("conv2d unit norm", layers, &spec, cce, Opt::Adam);
 
-    type M1 = (Conv1D<7, 3, 16, 3, 5>, Flatten<[[f32; 16]; 5], 80>, Dense<80, 3>);
+    type M1 = (
+        Conv1D<7, 3, 16, 3, 5>,
+        Flatten<[[f32; 16]; 5], 80>,
+        Dense<80, 3>,
+    );
     let max = Constraint::max_norm(0.3, Axes::list(&[0, 1]));
     let layers: M1 = (
         Conv1D::new(Activation::Tanh)
@@ -724,7 +742,13 @@ fn conv_constraints() {
             LayerSpec::dense(3, Activation::Linear),
         ],
     };
-    six_ways("conv1d max norm", layers, &spec, Loss::MeanSquaredError, Opt::Momentum);
+    six_ways(
+        "conv1d max norm",
+        layers,
+        &spec,
+        Loss::MeanSquaredError,
+        Opt::Momentum,
+    );
 
     type M3 = (
         Conv3D<3, 3, 3, 1, 2, 2, 2, 2, 2, 2, 2>,
@@ -745,7 +769,13 @@ fn conv_constraints() {
             LayerSpec::dense(3, Activation::Linear),
         ],
     };
-    six_ways("conv3d min-max norm", layers, &spec, Loss::MeanAbsoluteError, Opt::Adam);
+    six_ways(
+        "conv3d min-max norm",
+        layers,
+        &spec,
+        Loss::MeanAbsoluteError,
+        Opt::Adam,
+    );
 }
 
 /// Label smoothing in CCE and BCE, probabilities (the cached-logits path) and logits, sparse
@@ -939,7 +969,13 @@ fn spatial_dropout() {
             LayerSpec::dense(3, Activation::Linear),
         ],
     };
-    six_ways("spatial dropout 3d", layers, &spec, Loss::MeanSquaredError, Opt::Adam);
+    six_ways(
+        "spatial dropout 3d",
+        layers,
+        &spec,
+        Loss::MeanSquaredError,
+        Opt::Adam,
+    );
 }
 
 /// The frozen weights of `layer` drawn by a seeded initializer, as a constant.
@@ -1012,7 +1048,15 @@ fn frozen_layers() {
         ],
     };
     let frozen = named(&w1, &["dense_1/kernel", "dense_1/bias"]);
-    six_ways_with("frozen middle", layers, &spec, cce, Opt::Adam, &frozen, false);
+    six_ways_with(
+        "frozen middle",
+        layers,
+        &spec,
+        cce,
+        Opt::Adam,
+        &frozen,
+        false,
+    );
 
     // A frozen tuple of two layers, then dropout: the typed network skips the frozen prefix.
     let pair = (
@@ -1042,9 +1086,22 @@ fn frozen_layers() {
     spec.freeze_first(2);
     let frozen = named(
         &wp,
-        &["dense/kernel", "dense/bias", "dense_1/kernel", "dense_1/bias"],
+        &[
+            "dense/kernel",
+            "dense/bias",
+            "dense_1/kernel",
+            "dense_1/bias",
+        ],
     );
-    six_ways_with("frozen pair", layers, &spec, cce, Opt::Momentum, &frozen, false);
+    six_ways_with(
+        "frozen pair",
+        layers,
+        &spec,
+        cce,
+        Opt::Momentum,
+        &frozen,
+        false,
+    );
 }
 
 /// EMA (with and without overwrite frequency, finalized at the end), AdamW excluding the

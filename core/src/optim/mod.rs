@@ -218,6 +218,16 @@ impl<P: Params> AnyOptimizer<P> {
         }
     }
 
+    /// The settings shared by every optimizer (weight decay, clipping,
+    /// `exclude_from_weight_decay`), mutable.
+    pub fn common_mut(&mut self) -> &mut Common {
+        match self {
+            AnyOptimizer::Sgd(o) => &mut o.common,
+            AnyOptimizer::Momentum(o) => &mut o.common,
+            AnyOptimizer::Adam(o) => &mut o.config.common,
+        }
+    }
+
     /// Sets the iteration counter (to resume from a checkpoint).
     pub fn set_iterations(&mut self, t: u32) {
         match self {

@@ -48,22 +48,32 @@ impl FileOptimizer {
     /// An option microfit does not read, or a bad value.
     pub fn parse(class: &str, cfg: &Value) -> Result<Self, String> {
         let mut plain = cfg.clone();
-        let obj = plain.as_object_mut().ok_or("config_given is not an object")?;
+        let obj = plain
+            .as_object_mut()
+            .ok_or("config_given is not an object")?;
         let exclude = match obj.remove("exclude_from_weight_decay") {
             Some(Value::Object(e)) => {
                 let names: Vec<String> = e
                     .get("var_names")
                     .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(|n| n.as_str().map(String::from)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|n| n.as_str().map(String::from))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 ExcludeFromWeightDecay::from_var_names(&names).map_err(|e| e.to_string())?
             }
             Some(Value::Null) | None => ExcludeFromWeightDecay::default(),
             Some(other) => return Err(format!("exclude_from_weight_decay: {other}")),
         };
-        let use_ema = obj.remove("use_ema").is_some_and(|u| u == Value::Bool(true));
+        let use_ema = obj
+            .remove("use_ema")
+            .is_some_and(|u| u == Value::Bool(true));
         let momentum = obj.remove("ema_momentum").and_then(|m| m.as_f64());
-        let every = obj.remove("ema_overwrite_frequency").and_then(|m| m.as_u64());
+        let every = obj
+            .remove("ema_overwrite_frequency")
+            .and_then(|m| m.as_u64());
         let ema = use_ema.then(|| EmaConfig {
             ema_momentum: momentum.unwrap_or(0.99) as f32,
             ema_overwrite_frequency: every.map(|f| f as u32),
@@ -179,7 +189,9 @@ pub(super) fn run(c: &mut Checker, v: &Value) {
                 }
                 opt.inner.set_iterations(i as u32);
                 if ema {
-                    let prev = prev.get("ema_after").expect("ema_after of the previous step");
+                    let prev = prev
+                        .get("ema_after")
+                        .expect("ema_after of the previous step");
                     set_tensors(opt.average_mut(), &weights_in_order(&layers, prev));
                 }
             }
@@ -214,8 +226,7 @@ pub(super) fn run(c: &mut Checker, v: &Value) {
                 );
                 // `finalize_variable_values` at the end of `fit`: the last averages.
                 if i + 1 == steps.len()
-                    && let Some(fin) =
-                        c.optional(run, "weights_after_finalize_variable_values", "")
+                    && let Some(fin) = c.optional(run, "weights_after_finalize_variable_values", "")
                 {
                     let mut fw = w.clone();
                     opt.finalize_variable_values(&mut fw);
