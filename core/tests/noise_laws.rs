@@ -67,7 +67,13 @@ fn draw(
     fwd: impl Fn(&mut DropoutState, &[f32], &mut [f32], bool, &mut Rng),
 ) -> Vec<f32> {
     let mut y = vec![0.0f32; x.len()];
-    fwd(&mut DropoutState::new(), x, &mut y, true, &mut Rng::new(seed));
+    fwd(
+        &mut DropoutState::new(),
+        x,
+        &mut y,
+        true,
+        &mut Rng::new(seed),
+    );
     y
 }
 
@@ -83,7 +89,9 @@ fn gaussian_noise_adds_a_normal_law_of_stddev() {
         stddev: 0.3,
         seed: Some(41),
     };
-    let y = draw(&x, 0, |s, x, y, t, r| gaussian_noise_forward(&cfg, s, x, y, t, r));
+    let y = draw(&x, 0, |s, x, y, t, r| {
+        gaussian_noise_forward(&cfg, s, x, y, t, r)
+    });
     gaussian_noise_law(&y, &x, 0.3).unwrap();
     // Wrong laws are caught: variance stddev (not stddev²), a uniform law of the right
     // variance (kurtosis 1.8).
@@ -95,7 +103,14 @@ fn gaussian_noise_adds_a_normal_law_of_stddev() {
     assert!(err.contains("kurtosis"), "{err}");
     // Inference: the identity.
     let mut y = vec![0.0f32; 8];
-    gaussian_noise_forward(&cfg, &mut DropoutState::new(), &x[..8], &mut y, false, &mut Rng::new(0));
+    gaussian_noise_forward(
+        &cfg,
+        &mut DropoutState::new(),
+        &x[..8],
+        &mut y,
+        false,
+        &mut Rng::new(0),
+    );
     assert_eq!(&y, &x[..8]);
 }
 
@@ -112,7 +127,9 @@ fn gaussian_dropout_multiplies_by_a_normal_law_of_mean_one() {
         rate: 0.3,
         seed: None,
     };
-    let y = draw(&x, 5, |s, x, y, t, r| gaussian_dropout_forward(&cfg, s, x, y, t, r));
+    let y = draw(&x, 5, |s, x, y, t, r| {
+        gaussian_dropout_forward(&cfg, s, x, y, t, r)
+    });
     gaussian_dropout_law(&y, &x, 0.3).unwrap();
     // Variance `rate` (not `rate/(1 − rate)`): caught.
     let wrong: Vec<f32> = {
@@ -131,7 +148,12 @@ fn selu_inputs(n: usize) -> Vec<f32> {
     (0..n)
         .map(|_| {
             let z = r.normal();
-            scale * if z > 0.0 { z } else { alpha * (libm::expf(z) - 1.0) }
+            scale
+                * if z > 0.0 {
+                    z
+                } else {
+                    alpha * (libm::expf(z) - 1.0)
+                }
         })
         .collect()
 }
@@ -162,7 +184,9 @@ fn alpha_dropout_keeps_selu_mean_and_variance() {
         rate: 0.2,
         seed: Some(3),
     };
-    let y = draw(&x, 0, |s, x, y, t, r| alpha_dropout_forward(&cfg, s, x, y, t, r));
+    let y = draw(&x, 0, |s, x, y, t, r| {
+        alpha_dropout_forward(&cfg, s, x, y, t, r)
+    });
     alpha_dropout_law(&y, &x, 0.2).unwrap();
     // Dropping to SELU's saturation without the affine correction changes the moments.
     let (alpha_p, _, _) = alpha_dropout_affine(0.2);

@@ -31,8 +31,7 @@ impl ConstLayer for W2FineTune {
     type Layer = W2Frozen;
     const LAYER: W2Frozen = (
         Frozen::new(Dense::new(Activation::Relu), &W2_FIRST),
-        Dense::new(Activation::Softmax)
-            .kernel_constraint(Constraint::max_norm(1.0, Axes::one(0))),
+        Dense::new(Activation::Softmax).kernel_constraint(Constraint::max_norm(1.0, Axes::one(0))),
     );
 }
 
@@ -75,7 +74,10 @@ fn a_frozen_layer_is_gone_from_the_training_memory() {
     assert!(frozen * 100 < full * 40, "{frozen} B vs {full} B");
     // The frozen weights are not in the training state at all: a frozen layer's `Params` is
     // `()`, and the network holds a reference (none at all with `Const`).
-    assert_eq!(size_of::<<Frozen<'static, Dense<64, 32>> as Layer>::Params>(), 0);
+    assert_eq!(
+        size_of::<<Frozen<'static, Dense<64, 32>> as Layer>::Params>(),
+        0
+    );
     assert_eq!(size_of::<Const<W2FineTune>>(), 0);
 }
 
@@ -91,20 +93,33 @@ fn a_frozen_layer_keeps_its_activity_penalty_only() {
     let last = Dense::<4, 2>::new(Activation::Softmax).kernel_regularizer(Reg::l2(0.1));
     let full = Network::new((first, last), 5).unwrap();
     let w0 = full.params.0.clone();
-    let mut frozen = Network::with_params((Frozen::new(first, &w0), last), ((), full.params.1.clone()));
+    let mut frozen =
+        Network::with_params((Frozen::new(first, &w0), last), ((), full.params.1.clone()));
     let mut unfrozen = Network::with_params((first, last), full.params.clone());
     let x = [0.5f32, -1.0, 2.0, 1.0, 0.0, -0.5];
     let data = Samples::new(&x, 3, Targets::Classes(&[0, 1])).unwrap();
     let loss = Loss::SparseCategoricalCrossentropy { from_logits: false };
     let a = compute_gradients::<Portable, _>(&mut frozen, loss, &data, Rows::Range(0, 2)).unwrap();
-    let b = compute_gradients::<Portable, _>(&mut unfrozen, loss, &data, Rows::Range(0, 2)).unwrap();
-    let kinds: Vec<_> = a.penalties.entries().iter().map(|e| (e.layer, e.kind)).collect();
-    assert_eq!(kinds, [(0, PenaltyKind::Activity), (1, PenaltyKind::Kernel)]);
+    let b =
+        compute_gradients::<Portable, _>(&mut unfrozen, loss, &data, Rows::Range(0, 2)).unwrap();
+    let kinds: Vec<_> = a
+        .penalties
+        .entries()
+        .iter()
+        .map(|e| (e.layer, e.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [(0, PenaltyKind::Activity), (1, PenaltyKind::Kernel)]
+    );
     // The same forward pass: the same data loss and activity penalty; the total differs by
     // exactly the dropped kernel and bias penalties.
     assert_eq!(a.data_loss.to_bits(), b.data_loss.to_bits());
     for (l, k) in [(0, PenaltyKind::Activity), (1, PenaltyKind::Kernel)] {
-        assert_eq!(a.penalties.get(l, k).to_bits(), b.penalties.get(l, k).to_bits());
+        assert_eq!(
+            a.penalties.get(l, k).to_bits(),
+            b.penalties.get(l, k).to_bits()
+        );
     }
     let dropped = b.penalties.get(0, PenaltyKind::Kernel) + b.penalties.get(0, PenaltyKind::Bias);
     assert!(dropped > 0.0);
@@ -142,7 +157,9 @@ fn sample_weights_weight_each_sample_over_the_batch_size() {
         Dense::<5, 3>::new(Activation::Softmax),
     );
     let net = Network::new(layers, 11).unwrap();
-    let x = [0.5f32, -1.0, 2.0, 1.0, 0.0, -0.5, 0.25, 0.75, -2.0, 1.5, 1.5, 0.1];
+    let x = [
+        0.5f32, -1.0, 2.0, 1.0, 0.0, -0.5, 0.25, 0.75, -2.0, 1.5, 1.5, 0.1,
+    ];
     let y = [0u32, 1, 2, 1];
     let loss = Loss::CategoricalCrossentropy {
         from_logits: false,
@@ -185,7 +202,11 @@ fn sample_weights_weight_each_sample_over_the_batch_size() {
     // Bad weights are refused.
     assert!(plain.with_sample_weights(&[1.0; 3]).is_err());
     assert!(plain.with_sample_weights(&[1.0, -1.0, 1.0, 1.0]).is_err());
-    assert!(plain.with_sample_weights(&[1.0, f32::NAN, 1.0, 1.0]).is_err());
+    assert!(
+        plain
+            .with_sample_weights(&[1.0, f32::NAN, 1.0, 1.0])
+            .is_err()
+    );
 }
 
 /// EMA: the first step's average is the updated weights; `finalize_variable_values` copies
