@@ -306,7 +306,55 @@ pub fn weights_hash<L: Layer>(model: &Trained<L>) -> u64 {
     microfit_core::params::weights_hash(&model.net.params)
 }
 
-#[cfg(test)]
+#[cfg(all(test, microfit_frozen))]
+mod fine_tune_tests {
+    use super::*;
+
+    /// The fine-tuning model (`w2-frozen`): deterministic, and the constraint holds.
+    #[test]
+    fn fine_tunes_deterministically_under_its_constraint() {
+        let run = || {
+            let mut m = Box::new(FineTuneModel::<0>::zeroed());
+            m.load(
+                &wl::MICROFIT_INIT_DENSE_1_KERNEL,
+                &wl::MICROFIT_INIT_DENSE_1_BIAS,
+            )
+            .unwrap();
+            let mut rep = EpochReport::<0>::default();
+            for _ in 0..wl::EPOCHS {
+                train_epoch(
+                    &mut m,
+                    &wl::MICROFIT_DATASET_X,
+                    &wl::MICROFIT_DATASET_LABELS,
+                    wl::BATCH_SIZE,
+                    &mut rep,
+                )
+                .unwrap();
+            }
+            let ev = evaluate(
+                &mut m,
+                &wl::MICROFIT_DATASET_X,
+                &wl::MICROFIT_DATASET_LABELS,
+            )
+            .unwrap();
+            (ev, weights_hash(&m), m.net.params.1.clone())
+        };
+        let (a, ha, w) = run();
+        let (b, hb, _) = run();
+        assert_eq!((a.clone(), ha), (b, hb));
+        assert!(a.metrics.accuracy() >= 0.95, "{}", a.metrics.accuracy());
+        if let Some(Constraint::MaxNorm { max_value, .. }) = wl::KERNEL_CONSTRAINT_1 {
+            for j in 0..wl::CLASSES {
+                let n: f32 = (0..wl::HIDDEN)
+                    .map(|i| w.kernel[i][j] * w.kernel[i][j])
+                    .sum();
+                assert!(n.sqrt() <= max_value * (1.0 + 1e-6));
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(microfit_frozen)))]
 mod tests {
     use super::*;
 
