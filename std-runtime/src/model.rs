@@ -328,8 +328,9 @@ impl LayerSpec {
             LayerSpec::SpatialDropout1D { rate, seed }
             | LayerSpec::SpatialDropout2D { rate, seed }
             | LayerSpec::SpatialDropout3D { rate, seed } => Noise::Spatial(d(rate, seed), channels),
+            // Not `Reg::l1l2`, which panics on a bad factor: `validate_noise` reports it.
             LayerSpec::ActivityRegularization { l1, l2 } => {
-                Noise::ActivityRegularization(Reg::l1l2(l1, l2))
+                Noise::ActivityRegularization(Reg::L1L2 { l1, l2 })
             }
             _ => return None,
         })

@@ -593,6 +593,9 @@ pub struct ActivityRegularization<T> {
 impl<T> ActivityRegularization<T> {
     /// `ActivityRegularization(l1, l2)`. For a checked version use
     /// [`ActivityRegularization::try_new`].
+    ///
+    /// # Panics
+    /// If a factor is negative or not finite (at compile time when used in a `const`).
     pub const fn new(l1: f32, l2: f32) -> Self {
         ActivityRegularization {
             regularizer: Reg::l1l2(l1, l2),
