@@ -139,7 +139,12 @@ fn frozen_layers_have_no_slots_no_update_and_no_weight_penalty() {
     assert_eq!(m.params.names, ["dense_2/kernel", "dense_2/bias"]);
     assert_eq!(
         m.frozen.names,
-        ["dense/kernel", "dense/bias", "dense_1/kernel", "dense_1/bias"]
+        [
+            "dense/kernel",
+            "dense/bias",
+            "dense_1/kernel",
+            "dense_1/bias"
+        ]
     );
     let all: Vec<&str> = m.weights().iter().map(|(n, _)| *n).collect();
     assert_eq!(all.len(), 6);
@@ -160,7 +165,10 @@ fn frozen_layers_have_no_slots_no_update_and_no_weight_penalty() {
         .iter()
         .map(|e| (e.layer, e.kind))
         .collect();
-    assert_eq!(kinds, [(0, PenaltyKind::Activity), (2, PenaltyKind::Kernel)]);
+    assert_eq!(
+        kinds,
+        [(0, PenaltyKind::Activity), (2, PenaltyKind::Kernel)]
+    );
     assert_eq!(t.model.frozen, frozen_before);
     assert!(t.optimizer.iterations() > 0);
     // The constraint holds on the trainable kernel.
@@ -171,7 +179,8 @@ fn frozen_layers_have_no_slots_no_update_and_no_weight_penalty() {
     }
     // Frozen weights are set by name like any other.
     let mut m = t.model.clone();
-    m.set_weights(&[("dense/bias".into(), vec![1.0; 6])]).unwrap();
+    m.set_weights(&[("dense/bias".into(), vec![1.0; 6])])
+        .unwrap();
     assert_eq!(m.frozen.tensors[1], vec![1.0; 6]);
     let _ = m.forward_tile::<Portable>(&x[..4], false, None);
 }
