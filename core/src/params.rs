@@ -56,7 +56,11 @@ pub trait Params: Clone {
     /// names may give the full path (`dense_1/bias`). Used by
     /// [`crate::optim::ExcludeFromWeightDecay`].
     fn variable_name(&self, i: usize) -> &str {
-        if i % 2 == 0 { "kernel" } else { "bias" }
+        if i.is_multiple_of(2) {
+            "kernel"
+        } else {
+            "bias"
+        }
     }
 }
 

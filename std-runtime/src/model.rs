@@ -209,7 +209,7 @@ pub enum LayerSpec {
 
 /// What a noise or regularization layer without weights needs at run time.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Noise {
+enum NoiseKind {
     Dropout(DropoutConfig),
     GaussianNoise(GaussianNoiseConfig),
     GaussianDropout(DropoutConfig),
@@ -315,22 +315,24 @@ impl LayerSpec {
 
     /// The noise/regularization layer this spec describes, for an input of shape `shape`
     /// (`None` for other layers).
-    fn noise(&self, shape: &[usize]) -> Option<Noise> {
+    fn noise(&self, shape: &[usize]) -> Option<NoiseKind> {
         let d = |rate: f32, seed: Option<u64>| DropoutConfig { rate, seed };
         let channels = shape.last().copied().unwrap_or(1);
         Some(match *self {
-            LayerSpec::Dropout { rate, seed } => Noise::Dropout(d(rate, seed)),
+            LayerSpec::Dropout { rate, seed } => NoiseKind::Dropout(d(rate, seed)),
             LayerSpec::GaussianNoise { stddev, seed } => {
-                Noise::GaussianNoise(GaussianNoiseConfig { stddev, seed })
+                NoiseKind::GaussianNoise(GaussianNoiseConfig { stddev, seed })
             }
-            LayerSpec::GaussianDropout { rate, seed } => Noise::GaussianDropout(d(rate, seed)),
-            LayerSpec::AlphaDropout { rate, seed } => Noise::AlphaDropout(d(rate, seed)),
+            LayerSpec::GaussianDropout { rate, seed } => NoiseKind::GaussianDropout(d(rate, seed)),
+            LayerSpec::AlphaDropout { rate, seed } => NoiseKind::AlphaDropout(d(rate, seed)),
             LayerSpec::SpatialDropout1D { rate, seed }
             | LayerSpec::SpatialDropout2D { rate, seed }
-            | LayerSpec::SpatialDropout3D { rate, seed } => Noise::Spatial(d(rate, seed), channels),
+            | LayerSpec::SpatialDropout3D { rate, seed } => {
+                NoiseKind::Spatial(d(rate, seed), channels)
+            }
             // Not `Reg::l1l2`, which panics on a bad factor: `validate_noise` reports it.
             LayerSpec::ActivityRegularization { l1, l2 } => {
-                Noise::ActivityRegularization(Reg::L1L2 { l1, l2 })
+                NoiseKind::ActivityRegularization(Reg::L1L2 { l1, l2 })
             }
             _ => return None,
         })
@@ -726,17 +728,17 @@ fn validate_noise(i: usize, l: &LayerSpec, shape: &[usize]) -> Result<(), SpecEr
     }
     match l.noise(shape) {
         Some(
-            Noise::Dropout(c)
-            | Noise::GaussianDropout(c)
-            | Noise::AlphaDropout(c)
-            | Noise::Spatial(c, _),
+            NoiseKind::Dropout(c)
+            | NoiseKind::GaussianDropout(c)
+            | NoiseKind::AlphaDropout(c)
+            | NoiseKind::Spatial(c, _),
         ) => c
             .validate()
             .map_err(|e| spec_err(at("rate"), e.to_string())),
-        Some(Noise::GaussianNoise(c)) => c
+        Some(NoiseKind::GaussianNoise(c)) => c
             .validate()
             .map_err(|e| spec_err(at("stddev"), e.to_string())),
-        Some(Noise::ActivityRegularization(r)) => {
+        Some(NoiseKind::ActivityRegularization(r)) => {
             r.validate().map_err(|e| spec_err(at("l1"), e.to_string()))
         }
         None => Ok(()),
@@ -787,7 +789,7 @@ enum Built {
         len: usize,
     },
     Noise {
-        noise: Noise,
+        noise: NoiseKind,
         len: usize,
     },
 }
@@ -1410,25 +1412,25 @@ impl Trainable for Sequential {
                 Built::Noise { noise, len } => {
                     let st = &mut self.dropout[i];
                     match noise {
-                        Noise::Dropout(c) => {
+                        NoiseKind::Dropout(c) => {
                             dropout::forward(c, st, input, y, training, ctx.rng);
                         }
-                        Noise::GaussianNoise(c) => {
+                        NoiseKind::GaussianNoise(c) => {
                             noise::gaussian_noise_forward(c, st, input, y, training, ctx.rng);
                         }
-                        Noise::GaussianDropout(c) => {
+                        NoiseKind::GaussianDropout(c) => {
                             noise::gaussian_dropout_forward(c, st, input, y, training, ctx.rng);
                         }
-                        Noise::AlphaDropout(c) => {
+                        NoiseKind::AlphaDropout(c) => {
                             noise::alpha_dropout_forward(c, st, input, y, training, ctx.rng);
                         }
-                        Noise::Spatial(c, ch) => {
+                        NoiseKind::Spatial(c, ch) => {
                             let shape = (*len, *ch);
                             noise::spatial_dropout_forward(
                                 c, shape, st, input, y, training, ctx.rng,
                             );
                         }
-                        Noise::ActivityRegularization(r) => {
+                        NoiseKind::ActivityRegularization(r) => {
                             noise::activity_regularization_forward(r, *len, input, y, &mut ctx);
                         }
                     }
@@ -1544,16 +1546,16 @@ impl Trainable for Sequential {
                     };
                     let st = &self.dropout[i];
                     match noise {
-                        Noise::Dropout(c) => dropout::backward(c, st, dy, dx),
-                        Noise::GaussianNoise(_) => flatten::copy(dy, dx),
-                        Noise::GaussianDropout(c) => {
+                        NoiseKind::Dropout(c) => dropout::backward(c, st, dy, dx),
+                        NoiseKind::GaussianNoise(_) => flatten::copy(dy, dx),
+                        NoiseKind::GaussianDropout(c) => {
                             noise::gaussian_dropout_backward(c, st, dy, dx)
                         }
-                        Noise::AlphaDropout(c) => noise::alpha_dropout_backward(c, st, dy, dx),
-                        Noise::Spatial(c, ch) => {
+                        NoiseKind::AlphaDropout(c) => noise::alpha_dropout_backward(c, st, dy, dx),
+                        NoiseKind::Spatial(c, ch) => {
                             noise::spatial_dropout_backward(c, (*len, *ch), st, dy, dx);
                         }
-                        Noise::ActivityRegularization(r) => {
+                        NoiseKind::ActivityRegularization(r) => {
                             noise::activity_regularization_backward(r, *len, y, dy, dx, inv_batch);
                         }
                     }
@@ -1603,7 +1605,7 @@ impl Trainable for Sequential {
                 cfg.activity_regularizer.is_some()
             }
             Built::Noise {
-                noise: Noise::ActivityRegularization(_),
+                noise: NoiseKind::ActivityRegularization(_),
                 ..
             } => true,
             _ => false,

@@ -123,7 +123,7 @@ fn spec(
         ),
     };
     if dropout {
-        let seed = (tool % 2 == 0).then_some(u64::from(tool));
+        let seed = tool.is_multiple_of(2).then_some(u64::from(tool));
         let noise = match (tool % 6, arch % 5) {
             (0, _) => LayerSpec::dropout(0.3),
             (1, _) => LayerSpec::GaussianNoise { stddev: 0.5, seed },

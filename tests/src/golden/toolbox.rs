@@ -389,30 +389,31 @@ impl Training<'_> {
     }
 }
 
-/// The input shape, the data and the layer names of a training record with
-/// `initial_weights`.
-fn record_data(
-    t: &Value,
-) -> (
-    Vec<usize>,
-    Vec<f32>,
-    Vec<f32>,
-    usize,
-    Vec<String>,
-    Vec<Vec<f32>>,
-) {
+/// What a training record with `initial_weights` holds besides its steps.
+struct Record {
+    /// The input shape (without the batch axis).
+    input: Vec<usize>,
+    x: Vec<f32>,
+    y: Vec<f32>,
+    /// Target values per sample.
+    width: usize,
+    /// Keras layer names in order.
+    layers: Vec<String>,
+    /// Initial weights in model order.
+    initial: Vec<Vec<f32>>,
+}
+
+fn record_data(t: &Value) -> Record {
     let xs = shape(&t["x"]);
     let layers = layer_order(&t["initial_weights"], None);
-    let initial = weights_in_order(&layers, &t["initial_weights"]);
-    let width = shape(&t["y_true"])[1..].iter().product();
-    (
-        xs[1..].to_vec(),
-        floats(&t["x"]),
-        floats(&t["y_true"]),
-        width,
+    Record {
+        input: xs[1..].to_vec(),
+        x: floats(&t["x"]),
+        y: floats(&t["y_true"]),
+        width: shape(&t["y_true"])[1..].iter().product(),
+        initial: weights_in_order(&layers, &t["initial_weights"]),
         layers,
-        initial,
-    )
+    }
 }
 
 // ------------------------------------------------------------------------------- the files
@@ -444,7 +445,14 @@ pub(super) fn constraints(c: &mut Checker, v: &Value) {
             c.absent(&format!("{key}.steps"));
             continue;
         };
-        let (input, x, y, width, layers, initial) = record_data(t);
+        let Record {
+            input,
+            x,
+            y,
+            width,
+            layers,
+            initial,
+        } = record_data(t);
         let kernel = t["initial_weights"]
             .as_object()
             .and_then(|o| o.iter().find(|(k, _)| k.ends_with("/kernel")))
@@ -543,7 +551,14 @@ pub(super) fn label_smoothing(c: &mut Checker, v: &Value) {
     let text = desc
         .split_once("model_training:")
         .map_or(desc, |(_, rest)| rest);
-    let (input, x, y, width, layers, initial) = record_data(t);
+    let Record {
+        input,
+        x,
+        y,
+        width,
+        layers,
+        initial,
+    } = record_data(t);
     let act = text
         .find("Dense(")
         .map(|i| call_args(text, i + 5))
@@ -637,7 +652,14 @@ pub(super) fn regularization_layers(c: &mut Checker, v: &Value) {
     );
     let have_model = v.get("initial_weights").is_some() && v.get("x").is_some();
     if have_model {
-        let (input, x, y, width, layers, initial) = record_data(v);
+        let Record {
+            input,
+            x,
+            y,
+            width,
+            layers,
+            initial,
+        } = record_data(v);
         let units = (
             *shape(&v["initial_weights"][format!("{}/kernel", layers[0])])
                 .last()
