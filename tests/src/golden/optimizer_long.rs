@@ -28,7 +28,7 @@ use super::tensor::{
 
 /// Options of `config_given` that microfit's optimizers do not have yet, with the feature's
 /// name for the report. A run using one is reported, not replayed. (None today: EMA and
-/// `exclude_from_weight_decay` are read by [`FileOptimizer`].)
+/// `exclude_from_weight_decay` are read by `FileOptimizer`.)
 pub const NOT_YET: [(&str, &str); 0] = [];
 
 /// The optimizer a run's `class_name` and `config_given` describe: Keras' own options through
