@@ -1289,6 +1289,16 @@ pub fn spec_to_keras_config(spec: &ModelSpec) -> Result<Value, KerasError> {
         m.insert("dtype".into(), dtype_policy());
         let weighted =
             |m: &mut Map<String, Value>, config: &DenseConfig<Reg>| -> Result<(), KerasError> {
+                // Not written yet (issue 12, phase B): refuse rather than lose them.
+                for (key, set) in [
+                    ("kernel_constraint", config.kernel_constraint.is_some()),
+                    ("bias_constraint", config.bias_constraint.is_some()),
+                    ("trainable", !config.trainable),
+                ] {
+                    if set {
+                        return Err(p.key(key).err("not exported to a Keras config yet"));
+                    }
+                }
                 if let Some(r) = &config.activity_regularizer {
                     m.insert("activity_regularizer".into(), regularizer_to_keras(r));
                 }
