@@ -159,6 +159,7 @@ pub enum Loss {
         /// Predictions are logits.
         from_logits: bool,
         /// Keras `label_smoothing` in `[0, 1]`: targets become `y·(1 − ls) + ls/2` (0: none).
+        #[cfg_attr(feature = "serde", serde(default))]
         label_smoothing: f32,
     },
     /// `categorical_crossentropy`.
@@ -167,6 +168,7 @@ pub enum Loss {
         from_logits: bool,
         /// Keras `label_smoothing` in `[0, 1]`: targets become `y·(1 − ls) + ls/classes`
         /// (0: none).
+        #[cfg_attr(feature = "serde", serde(default))]
         label_smoothing: f32,
     },
     /// `sparse_categorical_crossentropy`.

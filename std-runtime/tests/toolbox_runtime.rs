@@ -232,3 +232,31 @@ fn specs_name_the_bad_field() {
     );
     assert!(e.contains("layers[0]"), "{e}");
 }
+
+/// A spec with the toolbox round-trips through serde (the model file's and the schema's
+/// form), and a spec written before it (no constraint, no `trainable`) still reads.
+#[test]
+fn specs_round_trip_through_serde() {
+    let mut spec = noisy_spec();
+    spec.layers[0] = LayerSpec::conv1d(3, 2, Activation::Relu)
+        .with_kernel_constraint(Constraint::unit_norm(Axes::list(&[0, 1])))
+        .with_trainable(false);
+    spec.layers[3] = LayerSpec::dense(8, Activation::Tanh)
+        .with_kernel_constraint(Constraint::min_max_norm(0.1, 0.9, 0.5, Axes::one(-1)))
+        .with_bias_constraint(Constraint::NonNeg);
+    let json = serde_json::to_string(&spec).unwrap();
+    let back: ModelSpec = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, spec);
+    assert!(json.contains("\"trainable\":false"), "{json}");
+    // Before the toolbox: no constraint, no `trainable` keys.
+    let old = r#"{"input_shape":[4],"layers":[{"type":"dense","units":3,"activation":"Relu","use_bias":true,"kernel_regularizer":null,"bias_regularizer":null,"activity_regularizer":null,"kernel_initializer":"GlorotUniform","bias_initializer":"Zeros"}]}"#;
+    let m: ModelSpec = serde_json::from_str(old).unwrap();
+    let c = m.layers[0].dense_config().unwrap();
+    assert!(c.trainable && c.kernel_constraint.is_none());
+    // The unchanged spec writes no toolbox key.
+    let plain = serde_json::to_string(&m).unwrap();
+    assert!(
+        !plain.contains("trainable") && !plain.contains("constraint"),
+        "{plain}"
+    );
+}
