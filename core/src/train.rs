@@ -20,7 +20,12 @@
 //!    once per batch, and reports the total);
 //! 4. if the total or any gradient is NaN/∞ returns [`Error::NonFiniteLoss`] /
 //!    [`Error::NonFiniteGradient`] **without touching the weights or the optimizer state**;
-//! 5. the optimizer update.
+//! 5. the optimizer update, then the model's weight constraints ([`Trainable::apply_constraints`],
+//!    Keras' `kernel_constraint`/`bias_constraint`, in Keras' order).
+//!
+//! With sample weights ([`Samples::with_sample_weights`], Keras' `sample_weight`; a
+//! `class_weight` is one) each sample's loss and gradient are multiplied by its weight and the
+//! data loss stays `Σ wᵢ·lossᵢ / B`.
 //!
 //! A batch given as a list of indices ([`Rows::Indices`], a shuffled order) runs one sample per
 //! tile (rows are not contiguous); the std runtime permutes its data once per epoch instead and
