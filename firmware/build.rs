@@ -20,10 +20,21 @@ use serde_json::Value;
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
-    let feature =
-        |name: &str| env::var_os(format!("CARGO_FEATURE_{}", name.to_uppercase())).is_some();
+    let feature = |name: &str| {
+        env::var_os(format!(
+            "CARGO_FEATURE_{}",
+            name.to_uppercase().replace('-', "_")
+        ))
+        .is_some()
+    };
 
-    let workload = if feature("w2") { "w2" } else { "w1" };
+    let workload = if feature("w2-frozen") {
+        "w2_frozen"
+    } else if feature("w2") {
+        "w2"
+    } else {
+        "w1"
+    };
     // `MICROFIT_FW_WORKLOAD=path/workload.json` (written by `microfit export --target firmware
     // --with-data ...`) replaces the bundled workload: the board keeps training the exported
     // model on the exported data.
@@ -34,8 +45,14 @@ fn main() {
     };
     println!("cargo:rerun-if-changed={}", json_path.display());
     println!("cargo:rerun-if-changed=build.rs");
-    let src = generate_workload(&json_path);
+    let (src, frozen) = generate_workload(&json_path);
     fs::write(out_dir.join("workload.rs"), src).expect("write workload.rs");
+    // A fine-tuning workload (`"frozen_layers": 1`): the firmware's `Frozen` model
+    // (`src/train.rs`); other workloads compile none of it.
+    println!("cargo::rustc-check-cfg=cfg(microfit_frozen)");
+    if frozen {
+        println!("cargo::rustc-cfg=microfit_frozen");
+    }
 
     // thumbv6m (Cortex-M0/M0+, no FPU): the firmware's own `__aeabi_f*` routines (src/aeabi.rs).
     println!("cargo::rustc-check-cfg=cfg(microfit_m0_float)");
@@ -65,7 +82,7 @@ fn main() {
             "feature `persist` under QEMU runs on mps2-an386 (thumbv7em-none-eabihf): its RAM keeps the checkpoints across a reset"
         );
     }
-    if memory == "memory-microbit.x" && workload == "w2" {
+    if memory == "memory-microbit.x" && workload != "w1" {
         panic!(
             "W2 needs about 40 KiB of RAM; QEMU's microbit (thumbv6m-none-eabi) has 16 KiB: use W1 there"
         );
@@ -143,7 +160,48 @@ fn f32_vec(t: &Tensor) -> String {
     format!("[{}]", items.join(", "))
 }
 
-fn generate_workload(path: &Path) -> String {
+/// The Rust expression of a Keras constraint (`{"class_name", "config"}`) for the last layer's
+/// kernel, or `None`.
+fn constraint_expr(v: &Value) -> String {
+    if v.is_null() {
+        return "None".into();
+    }
+    let class = v["class_name"]
+        .as_str()
+        .expect("kernel_constraint.class_name");
+    let cfg = &v["config"];
+    let f = |k: &str, d: f64| lit(cfg.get(k).and_then(Value::as_f64).unwrap_or(d));
+    let axes = match cfg.get("axis") {
+        Some(Value::Array(a)) => format!(
+            "microfit_core::constraint::Axes::list(&[{}])",
+            a.iter()
+                .map(|x| x.as_i64().expect("axis").to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Some(x) => format!(
+            "microfit_core::constraint::Axes::one({})",
+            x.as_i64().expect("axis")
+        ),
+        None => "microfit_core::constraint::Axes::one(0)".into(),
+    };
+    let c = "microfit_core::constraint::Constraint";
+    let e = match class {
+        "MaxNorm" => format!("{c}::max_norm({}, {axes})", f("max_value", 2.0)),
+        "MinMaxNorm" => format!(
+            "{c}::min_max_norm({}, {}, {}, {axes})",
+            f("min_value", 0.0),
+            f("max_value", 1.0),
+            f("rate", 1.0)
+        ),
+        "UnitNorm" => format!("{c}::unit_norm({axes})"),
+        "NonNeg" => format!("{c}::NonNeg"),
+        other => panic!("kernel_constraint: unknown constraint {other}"),
+    };
+    format!("Some({e})")
+}
+
+fn generate_workload(path: &Path) -> (String, bool) {
     let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let w: Value =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -190,6 +248,16 @@ fn generate_workload(path: &Path) -> String {
         kernel_l2 >= 0.0 && (kernel_l2 as f32).is_finite(),
         "kernel_l2 must be a finite number >= 0"
     );
+
+    // Fine-tuning: the first layer frozen (its weights constants in flash), a constraint on the
+    // last layer's kernel (written by `microfit export` for such a model; phase B of issue 12).
+    let frozen_layers = w["frozen_layers"].as_u64().unwrap_or(0);
+    assert!(
+        frozen_layers <= 1,
+        "frozen_layers: the firmware freezes the first layer or none"
+    );
+    let frozen = frozen_layers == 1;
+    let constraint = constraint_expr(&w["kernel_constraint"]);
 
     let mut s = String::new();
     writeln!(
@@ -274,9 +342,18 @@ fn generate_workload(path: &Path) -> String {
         .map(|&l| (l as u32).to_string())
         .collect();
     writeln!(s, "/// Class labels.\n#[unsafe(no_mangle)]\npub static MICROFIT_DATASET_LABELS: [u32; {n}] = [{}];", ls.join(", ")).unwrap();
-    writeln!(s, "/// Initial `dense_0/kernel`, `[in][out]`.\n#[unsafe(no_mangle)]\npub static MICROFIT_INIT_DENSE_0_KERNEL: [[f32; {hidden}]; {input}] = {};", f32_rows(&k0, hidden)).unwrap();
-    writeln!(s, "/// Initial `dense_0/bias`.\n#[unsafe(no_mangle)]\npub static MICROFIT_INIT_DENSE_0_BIAS: [f32; {hidden}] = {};", f32_vec(&b0)).unwrap();
+    writeln!(
+        s,
+        "/// The constraint on `dense_1/kernel`, applied after each update (a fine-tuning workload).\npub const KERNEL_CONSTRAINT_1: Option<microfit_core::constraint::Constraint> = {constraint};"
+    )
+    .unwrap();
+    if frozen {
+        writeln!(s, "/// `dense_0`, frozen: its weights, constants in flash (`microfit_core`'s `Frozen`).\n#[unsafe(no_mangle)]\npub static MICROFIT_FROZEN_DENSE_0: microfit_core::layer::dense::DenseParams<{input}, {hidden}> = microfit_core::layer::dense::DenseParams {{ kernel: {}, bias: {} }};", f32_rows(&k0, hidden), f32_vec(&b0)).unwrap();
+    } else {
+        writeln!(s, "/// Initial `dense_0/kernel`, `[in][out]`.\n#[unsafe(no_mangle)]\npub static MICROFIT_INIT_DENSE_0_KERNEL: [[f32; {hidden}]; {input}] = {};", f32_rows(&k0, hidden)).unwrap();
+        writeln!(s, "/// Initial `dense_0/bias`.\n#[unsafe(no_mangle)]\npub static MICROFIT_INIT_DENSE_0_BIAS: [f32; {hidden}] = {};", f32_vec(&b0)).unwrap();
+    }
     writeln!(s, "/// Initial `dense_1/kernel`, `[in][out]`.\n#[unsafe(no_mangle)]\npub static MICROFIT_INIT_DENSE_1_KERNEL: [[f32; {classes}]; {hidden}] = {};", f32_rows(&k1, classes)).unwrap();
     writeln!(s, "/// Initial `dense_1/bias`.\n#[unsafe(no_mangle)]\npub static MICROFIT_INIT_DENSE_1_BIAS: [f32; {classes}] = {};", f32_vec(&b1)).unwrap();
-    s
+    (s, frozen)
 }

@@ -25,12 +25,16 @@ use microfit_core::optim::Optimizer;
 use microfit_core::train::EpochReport;
 
 use crate::measure::{StackUsage, icount_mark};
-use crate::train::{Model, evaluate, train_epoch, weights_hash};
+use crate::train::{evaluate, train_epoch, weights_hash};
 use crate::workload as wl;
 
-/// Parameters of the selected workload.
-pub const PARAMS: usize =
-    wl::INPUTS * wl::HIDDEN + wl::HIDDEN + wl::HIDDEN * wl::CLASSES + wl::CLASSES;
+/// Trainable parameters of the selected workload (a fine-tuning workload trains its last layer
+/// only).
+pub const PARAMS: usize = if cfg!(microfit_frozen) {
+    wl::HIDDEN * wl::CLASSES + wl::CLASSES
+} else {
+    wl::INPUTS * wl::HIDDEN + wl::HIDDEN + wl::HIDDEN * wl::CLASSES + wl::CLASSES
+};
 
 /// Kernel L2 factor: feature `l2` turns it on (1e-3 for W1, 1e-4 for W2); otherwise the
 /// workload's own (`KERNEL_L2`: 0 for the bundled ones, the model's for an exported one).
@@ -42,7 +46,21 @@ pub const L2: f32 = match (cfg!(feature = "l2"), cfg!(feature = "w2")) {
 
 /// The model and optimizer state of the selected workload (`16 · PARAMS` bytes and the
 /// activations: it lives in `main`'s frame, see `main.rs`).
-pub type State = Model<{ wl::INPUTS }, { wl::HIDDEN }, { wl::CLASSES }, { L2.to_bits() }>;
+#[cfg(not(microfit_frozen))]
+pub type State =
+    crate::train::Model<{ wl::INPUTS }, { wl::HIDDEN }, { wl::CLASSES }, { L2.to_bits() }>;
+/// The fine-tuning model of the selected workload: the last layer's weights, gradients and
+/// Adam slots (`16 · PARAMS` bytes) and the activations; the frozen layer's weights stay in
+/// flash.
+#[cfg(microfit_frozen)]
+pub type State = crate::train::FineTuneModel<{ L2.to_bits() }>;
+
+/// Named penalties of the selected workload's model.
+const PENALTIES: usize = if cfg!(microfit_frozen) {
+    crate::train::penalties_fine_tune(L2.to_bits())
+} else {
+    crate::train::penalties(L2.to_bits())
+};
 
 /// Final full-data accuracy the run must reach for `run` to return `true`.
 pub const MIN_ACCURACY: f32 = 0.95;
@@ -82,12 +100,19 @@ pub fn run<P: OutputPin, D: DelayNs>(
 /// Loads the initial weights and logs the `start` line; false for invalid hyperparameters.
 #[inline(never)]
 fn start(model: &mut State) -> bool {
-    if let Err(e) = model.load(
+    #[cfg(not(microfit_frozen))]
+    let loaded = model.load(
         &wl::MICROFIT_INIT_DENSE_0_KERNEL,
         &wl::MICROFIT_INIT_DENSE_0_BIAS,
         &wl::MICROFIT_INIT_DENSE_1_KERNEL,
         &wl::MICROFIT_INIT_DENSE_1_BIAS,
-    ) {
+    );
+    #[cfg(microfit_frozen)]
+    let loaded = model.load(
+        &wl::MICROFIT_INIT_DENSE_1_KERNEL,
+        &wl::MICROFIT_INIT_DENSE_1_BIAS,
+    );
+    if let Err(e) = loaded {
         defmt::error!("invalid hyperparameters: {}", e);
         return false;
     }
@@ -114,7 +139,7 @@ pub(crate) fn log_start() {
 fn train(model: &mut State) -> Option<u32> {
     let mut trained = 0_u32;
     // Room for the model's named penalties only (`EpochReport<12>` would take 80 B more).
-    let mut r = EpochReport::<{ crate::train::penalties(L2.to_bits()) }>::default();
+    let mut r = EpochReport::<PENALTIES>::default();
     for epoch in 1..=wl::EPOCHS {
         // Measured region: training only (see `measure::icount_mark`).
         icount_mark();

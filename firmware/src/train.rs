@@ -11,12 +11,20 @@
 //! * Adam's `1 - β` are evaluated at compile time ([`ONE_MINUS`]), so no double-precision code
 //!   is linked;
 //! * the core's engine runs on the chip's backend ([`Chip`]: the FPU's square root).
+//!
+//! **Fine-tuning** (a workload whose file says `"frozen_layers": 1`, e.g. `data/w2_frozen.json`,
+//! feature `w2-frozen`): the first layer is `microfit_core`'s `Frozen` with its weights a
+//! `static` in flash ([`FineTune`]), so the training state holds the last layer's weights,
+//! gradients and Adam slots only; the workload's `kernel_constraint` (e.g. `MaxNorm`) applies to
+//! the last layer after each update. The build script sets `cfg(microfit_frozen)` for such a
+//! workload; a workload without it compiles none of this.
 
+use microfit_core::layer::Layer;
 use microfit_core::layer::constant::{Const, ConstLayer};
 use microfit_core::layer::dense::DenseParams;
 use microfit_core::optim::adam::keras_one_minus;
 use microfit_core::optim::schedule::Schedule;
-use microfit_core::optim::{AdamConfig, AdamState, Clip, Common};
+use microfit_core::optim::{AdamConfig, AdamState, Clip, Common, ExcludeFromWeightDecay};
 use microfit_core::params::Params;
 use microfit_core::prelude::*;
 use microfit_core::regularizer::L2;
@@ -72,8 +80,66 @@ pub type Layers<const I: usize, const H: usize, const O: usize, const L2B: u32> 
 pub type Weights<const I: usize, const H: usize, const O: usize> =
     (DenseParams<I, H>, DenseParams<H, O>);
 
+/// The fine-tuning model of a workload with `"frozen_layers": 1` (see the module docs):
+/// Dense(relu) frozen with the workload's weights, a `static` in flash (no kernel penalty: Keras
+/// 3 drops a frozen layer's), then Dense(softmax) with kernel L2 `f32::from_bits(L2B)` and the
+/// workload's kernel constraint.
+#[cfg(microfit_frozen)]
+#[derive(Debug)]
+pub struct FineTune<const L2B: u32>;
+
+#[cfg(microfit_frozen)]
+impl<const L2B: u32> ConstLayer for FineTune<L2B> {
+    type Layer = (
+        microfit_core::layer::frozen::Frozen<'static, Dense<{ wl::INPUTS }, { wl::HIDDEN }, L2>>,
+        Dense<{ wl::HIDDEN }, { wl::CLASSES }, L2>,
+    );
+    const LAYER: Self::Layer = (
+        microfit_core::layer::frozen::Frozen::new(
+            dense(Activation::Relu, 0),
+            &wl::MICROFIT_FROZEN_DENSE_0,
+        ),
+        match wl::KERNEL_CONSTRAINT_1 {
+            Some(c) => dense(Activation::Softmax, L2B).kernel_constraint(c),
+            None => dense(Activation::Softmax, L2B),
+        },
+    );
+}
+
+/// [`FineTune`]'s model: the trainable layer's weights, gradients and Adam slots only.
+#[cfg(microfit_frozen)]
+pub type FineTuneModel<const L2B: u32> = Trained<Const<FineTune<L2B>>>;
+
+#[cfg(microfit_frozen)]
+impl<const L2B: u32> FineTuneModel<L2B> {
+    /// Checks [`ADAM`], resets the optimizer and loads the trainable layer's initial weights.
+    ///
+    /// # Errors
+    /// Invalid hyperparameters (`Error::InvalidHyperparameter`).
+    pub fn load(
+        &mut self,
+        kernel1: &[[f32; wl::CLASSES]; wl::HIDDEN],
+        bias1: &[f32; wl::CLASSES],
+    ) -> Result<(), Error> {
+        ADAM.validate()?;
+        self.opt.reset();
+        let w = &mut self.net.params.1;
+        copy(w.kernel.as_flattened_mut(), kernel1.as_flattened());
+        copy(&mut w.bias, bias1);
+        Ok(())
+    }
+}
+
+/// Named penalties of [`FineTune`]: the trainable kernel's L2, if any.
+pub const fn penalties_fine_tune(l2_bits: u32) -> usize {
+    if l2_bits == 0 { 0 } else { 1 }
+}
+
 /// The loss of every workload (with the softmax output, Keras takes the cached-logits path).
-pub const LOSS: Loss = Loss::CategoricalCrossentropy { from_logits: false };
+pub const LOSS: Loss = Loss::CategoricalCrossentropy {
+    from_logits: false,
+    label_smoothing: 0.0,
+};
 
 /// Adam's hyperparameters of the selected workload; Keras' defaults otherwise (no clipping,
 /// no weight decay).
@@ -89,6 +155,7 @@ pub const ADAM: AdamConfig = AdamConfig {
             clipnorm: None,
             global_clipnorm: None,
         },
+        exclude_from_weight_decay: ExcludeFromWeightDecay::NONE,
     },
 };
 
@@ -128,17 +195,21 @@ pub fn fresh_adam<P: ZeroParams>() -> AdamState<P> {
     AdamState::zeroed()
 }
 
-/// Everything training changes: weights, gradients and activations (the network) and Adam's
+/// Everything training changes: weights, gradients and activations (the network `L`) and Adam's
 /// slots: `4 · PARAMS · 4` B + activations.
 #[derive(Clone, Debug)]
-pub struct Model<const I: usize, const H: usize, const O: usize, const L2B: u32> {
+pub struct Trained<L: Layer> {
     /// Weights, gradients, activation buffers.
-    pub net: Network<Layers<I, H, O, L2B>>,
+    pub net: Network<L>,
     /// Adam and its slots.
-    pub opt: ChipAdam<Weights<I, H, O>>,
+    pub opt: ChipAdam<L::Params>,
 }
 
-impl<const I: usize, const H: usize, const O: usize, const L2B: u32> Model<I, H, O, L2B> {
+/// The workload's model: [`Mlp`] as a constant, trained with Adam.
+pub type Model<const I: usize, const H: usize, const O: usize, const L2B: u32> =
+    Trained<Layers<I, H, O, L2B>>;
+
+impl<L: Layer + Default> Trained<L> {
     /// The model with zero weights and a fresh Adam with [`ADAM`] (checked by [`Model::load`]).
     ///
     /// Meant to initialise a local in place (`let mut model = Model::zeroed();`): inlined into
@@ -148,14 +219,16 @@ impl<const I: usize, const H: usize, const O: usize, const L2B: u32> Model<I, H,
     /// `opt-level = 3`, the `fw` profile; other levels may still copy through the stack.)
     #[inline(always)]
     pub fn zeroed() -> Self {
-        Model {
+        Trained {
             opt: ChipAdam {
                 state: fresh_adam(),
             },
-            net: Network::with_params(Const::new(), ZeroParams::zeroed()),
+            net: Network::with_params(L::default(), ZeroParams::zeroed()),
         }
     }
+}
 
+impl<const I: usize, const H: usize, const O: usize, const L2B: u32> Model<I, H, O, L2B> {
     /// Checks [`ADAM`], resets the optimizer and loads the initial weights (from flash): the
     /// start of a run, in place.
     ///
@@ -196,14 +269,8 @@ fn copy(dst: &mut [f32], src: &[f32]) {
 /// # Errors
 /// Shape, label and non-finite errors of the core's training step.
 #[inline(never)]
-pub fn train_epoch<
-    const I: usize,
-    const H: usize,
-    const O: usize,
-    const L2B: u32,
-    const N: usize,
->(
-    model: &mut Model<I, H, O, L2B>,
+pub fn train_epoch<L: Layer, const I: usize, const N: usize>(
+    model: &mut Trained<L>,
     x: &[[f32; I]],
     labels: &[u32],
     batch_size: usize,
@@ -225,8 +292,8 @@ pub fn train_epoch<
 ///
 /// # Errors
 /// Shape and label errors.
-pub fn evaluate<const I: usize, const H: usize, const O: usize, const L2B: u32>(
-    model: &mut Model<I, H, O, L2B>,
+pub fn evaluate<L: Layer, const I: usize>(
+    model: &mut Trained<L>,
     x: &[[f32; I]],
     labels: &[u32],
 ) -> Result<EpochReport, Error> {
@@ -235,13 +302,59 @@ pub fn evaluate<const I: usize, const H: usize, const O: usize, const L2B: u32>(
 }
 
 /// FNV-1a 64 of the weights' bits in Keras variable order (`microfit_core::params::weights_hash`).
-pub fn weights_hash<const I: usize, const H: usize, const O: usize, const L2B: u32>(
-    model: &Model<I, H, O, L2B>,
-) -> u64 {
+pub fn weights_hash<L: Layer>(model: &Trained<L>) -> u64 {
     microfit_core::params::weights_hash(&model.net.params)
 }
 
-#[cfg(test)]
+#[cfg(all(test, microfit_frozen))]
+mod fine_tune_tests {
+    use super::*;
+
+    /// The fine-tuning model (`w2-frozen`): deterministic, and the constraint holds.
+    #[test]
+    fn fine_tunes_deterministically_under_its_constraint() {
+        let run = || {
+            let mut m = Box::new(FineTuneModel::<0>::zeroed());
+            m.load(
+                &wl::MICROFIT_INIT_DENSE_1_KERNEL,
+                &wl::MICROFIT_INIT_DENSE_1_BIAS,
+            )
+            .unwrap();
+            let mut rep = EpochReport::<0>::default();
+            for _ in 0..wl::EPOCHS {
+                train_epoch(
+                    &mut m,
+                    &wl::MICROFIT_DATASET_X,
+                    &wl::MICROFIT_DATASET_LABELS,
+                    wl::BATCH_SIZE,
+                    &mut rep,
+                )
+                .unwrap();
+            }
+            let ev = evaluate(
+                &mut m,
+                &wl::MICROFIT_DATASET_X,
+                &wl::MICROFIT_DATASET_LABELS,
+            )
+            .unwrap();
+            (ev, weights_hash(&m), m.net.params.1.clone())
+        };
+        let (a, ha, w) = run();
+        let (b, hb, _) = run();
+        assert_eq!((a.clone(), ha), (b, hb));
+        assert!(a.metrics.accuracy() >= 0.95, "{}", a.metrics.accuracy());
+        if let Some(Constraint::MaxNorm { max_value, .. }) = wl::KERNEL_CONSTRAINT_1 {
+            for j in 0..wl::CLASSES {
+                let n: f32 = (0..wl::HIDDEN)
+                    .map(|i| w.kernel[i][j] * w.kernel[i][j])
+                    .sum();
+                assert!(n.sqrt() <= max_value * (1.0 + 1e-6));
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(microfit_frozen)))]
 mod tests {
     use super::*;
 

@@ -95,7 +95,10 @@ fn host_run<const I: usize, const H: usize, const O: usize>(
     let mut t = Trainer::new(
         net,
         opt,
-        Loss::CategoricalCrossentropy { from_logits: false },
+        Loss::CategoricalCrossentropy {
+            from_logits: false,
+            label_smoothing: 0.0,
+        },
     );
     let data = Samples::new(&x, I, Targets::Classes(&y)).unwrap();
     let batch = tr["batch_size"].as_u64().unwrap() as usize;

@@ -61,6 +61,14 @@ const VARIANTS: &[Variant] = &[
         features: &["qemu", "w2", "l2"],
         l2: 1e-4,
     },
+    // Fine-tuning (issue 12): W2 trained on the host, its first layer frozen (weights in flash),
+    // MaxNorm on the last kernel (`firmware/data/w2_frozen.json`).
+    Variant {
+        name: "W2-frozen",
+        arch: M4F,
+        features: &["qemu", "w2-frozen"],
+        l2: 0.0,
+    },
     Variant {
         name: "W1",
         arch: M0,
@@ -132,6 +140,7 @@ fn bench_one(
         "MICROFIT_INIT_DENSE_0_BIAS",
         "MICROFIT_INIT_DENSE_1_KERNEL",
         "MICROFIT_INIT_DENSE_1_BIAS",
+        "MICROFIT_FROZEN_DENSE_0",
     ]
     .iter()
     .map(|n| sym_size(&elf, n))

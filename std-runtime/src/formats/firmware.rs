@@ -258,6 +258,17 @@ pub fn write_blob(m: &ExportInput<'_>) -> Result<Vec<u8>, BlobError> {
                 });
             }
         };
+        if let Some(c) = layer.dense_config()
+            && (c.kernel_constraint.is_some() || c.bias_constraint.is_some() || !c.trainable)
+        {
+            // Not in format MFW1 yet (issue 12, phase B): refuse rather than lose them.
+            return Err(BlobError {
+                offset: 0,
+                reason: format!(
+                    "layers[{i}]: constraints and frozen layers are not supported by format MFW1 yet"
+                ),
+            });
+        }
         let (act, param, use_bias) = match layer.dense_config() {
             Some(c) => {
                 let (a, p) = activation_code(c.activation);
@@ -854,7 +865,10 @@ pub fn firmware_workload(
         }
     };
     match cfg.loss {
-        Loss::CategoricalCrossentropy { from_logits: false }
+        Loss::CategoricalCrossentropy {
+            from_logits: false,
+            label_smoothing: 0.0,
+        }
         | Loss::SparseCategoricalCrossentropy { from_logits: false } => {}
         other => {
             return Err(format!(
