@@ -15,7 +15,8 @@ use super::{CliError, CommonArgs, EXIT_DIVERGED, EXIT_OK, Imported, KernelArgs, 
 use crate::data::{Dataset, Target, TaskKind};
 use crate::history::{json_object, json_string};
 use crate::keras::KerasCompile;
-use crate::modelfile::{ModelFile, OptimizerState, Progress};
+use crate::model::VecParams;
+use crate::modelfile::{ModelFile, OptimizerState, Progress, ToolboxState};
 use crate::plot::EpochMark;
 use crate::report;
 use crate::spec::{DataShape, TrainConfig, scaling_name};
@@ -99,34 +100,52 @@ fn start_from(s: &Setup, m: &Imported) -> Result<Option<ModelFile>, CliError> {
     let Some(weights) = &m.weights else {
         return Ok(None);
     };
+    // The run's model (it may freeze other layers than the file's) with the file's weights,
+    // trainable and frozen, by name.
+    let mut model = s
+        .cfg
+        .model
+        .build(s.cfg.seed)
+        .map_err(|e| CliError::new(format!("model: {e}")))?;
+    let named = |p: &VecParams| -> Vec<(String, Vec<f32>)> {
+        p.names.iter().cloned().zip(p.tensors.iter().cloned()).collect()
+    };
+    model
+        .set_weights(&named(weights))
+        .and_then(|()| model.set_weights(&m.frozen.as_ref().map(named).unwrap_or_default()))
+        .map_err(|e| CliError::new(format!("{}: {e}", m.path.display())))?;
     let o = &s.cfg.optimizer;
     let fresh = o
-        .build(weights)
+        .build_run(&model.params)
         .map_err(|e| CliError::new(format!("optimizer: {e}")))?;
-    let same = m
-        .optimizer
-        .as_ref()
-        .is_some_and(|f| f.kind == o.kind && f.slot_names() == o.slot_names());
+    let same = m.optimizer.as_ref().is_some_and(|f| {
+        f.kind == o.kind && f.slot_names() == o.slot_names() && f.ema.is_some() == o.ema.is_some()
+    }) && weights.names == model.params.names;
     let optimizer = match &m.state {
         Some(st) if same => st.clone(),
         Some(_) => {
             note(&format!(
-                "note: the optimizer of {} is not the one this run trains with; its state is                  not used",
+                "note: the optimizer of {} is not the one this run trains with (or other layers \
+                 train); its state is not used",
                 m.path.display()
             ));
-            OptimizerState::capture(&fresh)
+            OptimizerState::capture_run(&fresh)
         }
-        None => OptimizerState::capture(&fresh),
+        None => OptimizerState::capture_run(&fresh),
     };
     Ok(Some(ModelFile {
         spec_toml: s.base.spec_toml.clone(),
         data: s.base.data.clone(),
         scaler: s.base.scaler.clone(),
-        weights: weights.clone(),
+        weights: model.params.clone(),
         optimizer,
         progress: Progress::default(),
         rng: None,
         dropout_rngs: Vec::new(),
+        toolbox: ToolboxState {
+            frozen: model.frozen.clone(),
+            ..ToolboxState::default()
+        },
     }))
 }
 
@@ -574,7 +593,12 @@ pub fn run(a: &TrainArgs, default_run: bool) -> Result<u8, CliError> {
     // The run's files, then the switch to --out.
     let best_saved = outcome.best.is_some() && dir.join("model.mfit").exists();
     if !best_saved {
-        base.snapshot(&model, &outcome.optimizer, &outcome.progress)
+        base.snapshot(
+            &model,
+            &outcome.optimizer,
+            &outcome.progress,
+            outcome.plateau.as_ref(),
+        )
             .save(&dir.join("model.mfit"))?;
     }
     let history = &outcome.progress.history;
