@@ -363,7 +363,7 @@ pub fn non_negative_f32(s: &str) -> Result<f32, String> {
     }
 }
 
-fn positive_f32(s: &str) -> Result<f32, String> {
+pub(crate) fn positive_f32(s: &str) -> Result<f32, String> {
     let v = parse_f32(s)?;
     if v > 0.0 {
         Ok(v)

@@ -19,7 +19,11 @@ use crate::model::VecParams;
 use crate::modelfile::{ModelFile, OptimizerState, Progress, ToolboxState};
 use crate::plot::EpochMark;
 use crate::report;
-use crate::spec::{DataShape, TrainConfig, scaling_name};
+use crate::callbacks::ClassWeight;
+use crate::core::Loss;
+use crate::spec::{DEFAULT_VALIDATION, DataShape, SpecFile, TrainConfig, scaling_name};
+use microfit_core::constraint::{Axes, Constraint};
+use microfit_core::optim::EmaConfig;
 use crate::train_run::{
     self, BestEpoch, FileBase, PreparedData, RunFiles, StopReason, TrainOutcome, data_shape,
     dataset_fingerprint, final_metrics, load_dataset, prepare,
@@ -37,6 +41,10 @@ pub struct TrainArgs {
     /// Kernel regularizer factors.
     #[command(flatten)]
     pub kernel: KernelArgs,
+    /// The regularization toolbox: label smoothing, MaxNorm, EMA, frozen layers, class
+    /// weights, ReduceLROnPlateau.
+    #[command(flatten)]
+    pub toolbox: ToolboxArgs,
     /// Start from a trained model: a .keras file (its weights, optimizer state, loss and
     /// optimizer; inputs unscaled unless --scale says otherwise) or a model.mfit
     #[arg(long, value_name = "M.keras|M.mfit", conflicts_with_all = ["keras_config", "resume"])]
@@ -63,6 +71,138 @@ pub struct TrainArgs {
     pub json: bool,
 }
 
+/// `microfit train`'s flags for Keras' regularization toolbox; each one is a setting of the
+/// training spec (see [`ToolboxArgs::apply`]), so the run's `spec.toml` and model file keep it.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ToolboxArgs {
+    /// Keras label_smoothing of the cross-entropy (targets y·(1−F) + F/classes); a sparse
+    /// categorical cross-entropy becomes a categorical one on the same labels
+    #[arg(long, value_name = "F", value_parser = unit_f32)]
+    pub label_smoothing: Option<f32>,
+    /// Keras kernel_constraint=MaxNorm(F) (axis 0 for Dense; all but the last for Conv) on
+    /// every Dense and Conv layer
+    #[arg(long, value_name = "F", value_parser = super::positive_f32)]
+    pub max_norm: Option<f32>,
+    /// Keras use_ema=True: exponential moving average of the weights (ema_momentum
+    /// [default: 0.99]), which become the model at the end of training
+    #[arg(long, value_name = "MOMENTUM", num_args = 0..=1, default_missing_value = "0.99", value_parser = unit_f32)]
+    pub ema: Option<f32>,
+    /// Freeze the first N layers (Keras layer.trainable = False): no gradients, no optimizer
+    /// slots; fine-tune the rest
+    #[arg(long, value_name = "N")]
+    pub freeze: Option<usize>,
+    /// Keras fit(class_weight=...): `balanced` weighs class c by n_samples / (n_classes ·
+    /// count(c)) (scikit-learn's recipe)
+    #[arg(long, value_name = "balanced", value_parser = ["balanced"])]
+    pub class_weight: Option<String>,
+    /// Keras ReduceLROnPlateau(): learning rate × factor after `patience` epochs without
+    /// improvement of val_loss (loss without a validation split)
+    #[arg(long)]
+    pub reduce_lr_on_plateau: bool,
+    /// ReduceLROnPlateau's factor, in (0, 1) [default: 0.1]
+    #[arg(long, value_name = "F", requires = "reduce_lr_on_plateau", value_parser = super::positive_f32)]
+    pub plateau_factor: Option<f32>,
+    /// ReduceLROnPlateau's patience in epochs [default: 10]
+    #[arg(long, value_name = "N", requires = "reduce_lr_on_plateau")]
+    pub plateau_patience: Option<u32>,
+}
+
+/// A number in `[0, 1]`.
+fn unit_f32(s: &str) -> Result<f32, String> {
+    let v = super::non_negative_f32(s)?;
+    if v <= 1.0 {
+        Ok(v)
+    } else {
+        Err(format!("{s} must be in [0, 1]"))
+    }
+}
+
+impl ToolboxArgs {
+    /// Whether any flag is given.
+    pub fn any(&self) -> bool {
+        self.label_smoothing.is_some()
+            || self.max_norm.is_some()
+            || self.ema.is_some()
+            || self.freeze.is_some()
+            || self.class_weight.is_some()
+            || self.reduce_lr_on_plateau
+    }
+
+    /// The settings of the spec file: EMA on the optimizer, class weights, ReduceLROnPlateau
+    /// (watching `val_loss`, or `loss` without a validation split).
+    pub fn apply_to_spec(&self, spec: &mut SpecFile) {
+        if let Some(m) = self.ema {
+            let o = spec.optimizer_or_default();
+            o.ema = Some(EmaConfig {
+                ema_momentum: m,
+                ..o.ema.unwrap_or_default()
+            });
+        }
+        if self.class_weight.is_some() {
+            spec.class_weight = Some(ClassWeight::Balanced);
+        }
+        if self.reduce_lr_on_plateau {
+            let validation = spec.split.map_or(DEFAULT_VALIDATION, |s| s.validation);
+            let mut r = spec.reduce_lr_on_plateau.clone().unwrap_or_default();
+            if validation == 0.0 && spec.reduce_lr_on_plateau.is_none() {
+                r.monitor = "loss".into();
+            }
+            r.factor = self.plateau_factor.unwrap_or(r.factor);
+            r.patience = self.plateau_patience.unwrap_or(r.patience);
+            spec.reduce_lr_on_plateau = Some(r);
+        }
+    }
+
+    /// The settings of the resolved configuration: MaxNorm and frozen layers on the model,
+    /// label smoothing on the loss; the model is checked again.
+    ///
+    /// # Errors
+    /// Label smoothing on a loss without it, `--freeze` past the last layer, a bad value.
+    pub fn apply_to_config(&self, cfg: &mut TrainConfig) -> Result<(), CliError> {
+        if let Some(v) = self.max_norm {
+            for l in &mut cfg.model.layers {
+                let rank = l.conv_fields().map_or(2, |c| c.rank + 2);
+                // Keras' MaxNorm reduces over every axis but the last (the units or filters).
+                let axes: Vec<i8> = (0..rank as i8 - 1).collect();
+                *l = l.clone().with_kernel_constraint(Constraint::max_norm(v, Axes::list(&axes)));
+            }
+        }
+        if let Some(n) = self.freeze {
+            if n > cfg.model.layers.len() {
+                return Err(CliError::usage(format!(
+                    "--freeze {n}: the model has {} layers",
+                    cfg.model.layers.len()
+                )));
+            }
+            cfg.model.freeze_first(n);
+        }
+        if let Some(ls) = self.label_smoothing {
+            cfg.loss = match cfg.loss {
+                Loss::SparseCategoricalCrossentropy { from_logits } => {
+                    Loss::CategoricalCrossentropy {
+                        from_logits,
+                        label_smoothing: ls,
+                    }
+                }
+                l @ (Loss::CategoricalCrossentropy { .. } | Loss::BinaryCrossentropy { .. }) => {
+                    l.with_label_smoothing(ls)
+                }
+                l => {
+                    return Err(CliError::usage(format!(
+                        "--label-smoothing: {} has no label smoothing (Keras has it for \
+                         categorical and binary cross-entropy)",
+                        l.keras_name()
+                    )));
+                }
+            };
+        }
+        cfg.model
+            .shapes()
+            .map_err(|e| CliError::usage(format!("command line: {e}")))?;
+        Ok(())
+    }
+}
+
 /// Everything needed to start (or resume) training.
 struct Setup {
     cfg: TrainConfig,
@@ -84,12 +224,14 @@ fn config_from_flags(a: &TrainArgs) -> Result<(TrainConfig, Dataset, Option<Impo
     if a.save_best_only {
         spec.save_best_only = Some(true);
     }
+    a.toolbox.apply_to_spec(&mut spec);
     let data_cfg = spec.data_config(&name)?;
     let dataset = load_dataset(&data_cfg).map_err(CliError::from_run)?;
     let shape: DataShape = data_shape(&dataset);
     let overrides = super::overrides(&a.common, a.kernel.l1, a.kernel.l2);
     let model = imported.as_ref().map(|m| m.model.clone());
-    let cfg = spec.resolve(&name, &shape, model, &overrides)?;
+    let mut cfg = spec.resolve(&name, &shape, model, &overrides)?;
+    a.toolbox.apply_to_config(&mut cfg)?;
     Ok((cfg, dataset, imported))
 }
 
@@ -188,6 +330,8 @@ fn differences(a: &TrainConfig, b: &TrainConfig) -> Vec<&'static str> {
     check("save_best_only", a.save_best == b.save_best);
     check("optimizer", a.optimizer == b.optimizer);
     check("model (layers, regularizers)", a.model == b.model);
+    check("class_weight", a.class_weight == b.class_weight);
+    check("reduce_lr_on_plateau", a.reduce_lr_on_plateau == b.reduce_lr_on_plateau);
     d
 }
 
@@ -218,7 +362,7 @@ fn resume_setup(a: &TrainArgs, run: &RunDir) -> Result<Setup, CliError> {
     let mut file = ModelFile::load(&ckpt)?;
     let stored = file.config(&ckpt)?;
     let mut cfg = stored.clone();
-    if a.common.any_setting() || a.kernel.any() || a.save_best_only {
+    if a.common.any_setting() || a.kernel.any() || a.save_best_only || a.toolbox.any() {
         // The command line that started the run: it must ask for the same configuration.
         let (asked, _, _) = config_from_flags(a)?;
         let diff = differences(&asked, &stored);
@@ -397,7 +541,7 @@ fn header(cfg: &TrainConfig, data: &PreparedData, outcome: &TrainOutcome, task: 
     let resumed = outcome
         .resumed_at
         .map_or_else(String::new, |e| format!(", resumed after epoch {e}"));
-    let kept = match &outcome.best {
+    let mut kept = match &outcome.best {
         Some(b) => format!(
             "\nmodel.mfit: epoch {} (lowest {} {}, --save-best-only)",
             b.epoch + 1,
@@ -406,10 +550,13 @@ fn header(cfg: &TrainConfig, data: &PreparedData, outcome: &TrainOutcome, task: 
         ),
         None => String::new(),
     };
+    if let Some(e) = &cfg.optimizer.ema {
+        kept.push_str(&ema_line(e.ema_momentum, outcome));
+    }
     format!(
         "{task}\n\
          data:      {} ({} samples: {parts}), {} features ({}) → {target}, scaling {}\n\
-         model:     {} ({} params)\n\
+         model:     {} ({} params{})\n\
          training:  loss {}, {opt}, batch {}, seed {}\n\
          epochs:    {}/{} ({}{resumed}){kept}\n\
          speed:     {:.0} training samples/s (training steps only, this run)\n",
@@ -419,7 +566,16 @@ fn header(cfg: &TrainConfig, data: &PreparedData, outcome: &TrainOutcome, task: 
         info.feature_names.join(", "),
         scaling_name(cfg.scaling),
         report::describe_model(&cfg.model),
-        outcome.model.param_count(),
+        outcome.model.param_count() + outcome.model.frozen.tensors.iter().map(Vec::len).sum::<usize>(),
+        if outcome.model.frozen.tensors.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ": {} trainable, {} non-trainable",
+                outcome.model.param_count(),
+                outcome.model.frozen.tensors.iter().map(Vec::len).sum::<usize>()
+            )
+        },
         cfg.loss.keras_name(),
         cfg.batch_size,
         cfg.seed,
@@ -428,6 +584,18 @@ fn header(cfg: &TrainConfig, data: &PreparedData, outcome: &TrainOutcome, task: 
         outcome.stop.describe(),
         outcome.train_samples_per_s(),
     )
+}
+
+/// The report's line on the EMA: which weights `model.mfit` holds.
+fn ema_line(momentum: f32, outcome: &TrainOutcome) -> String {
+    let which = if outcome.best.is_some() {
+        "the best epoch's weights (--save-best-only), not the averages"
+    } else if outcome.ema_weights {
+        "the moving averages (Keras finalize_variable_values at the end of fit)"
+    } else {
+        "the best epoch's weights restored by early stopping, not the averages"
+    };
+    format!("\nema:       use_ema, ema_momentum {momentum}: model.mfit holds {which}")
 }
 
 /// The epoch to mark on the plots: the best one kept, or the one early stopping restored.
@@ -654,6 +822,10 @@ pub fn run(a: &TrainArgs, default_run: bool) -> Result<u8, CliError> {
                 (
                     "train_samples_per_s".to_string(),
                     format!("{:.1}", outcome.train_samples_per_s()),
+                ),
+                (
+                    "ema_weights_saved".to_string(),
+                    (outcome.ema_weights && outcome.best.is_none()).to_string(),
                 ),
             ];
             if let serde_json::Value::Object(m) = rep.to_json() {
