@@ -39,13 +39,13 @@ use crate::fit::{HostTrainer, Shuffled, fit_epoch};
 use crate::host::Host;
 use microfit_core::{Error as CoreError, Loss};
 
+use crate::callbacks::{LearningRateControl, PlateauState, sample_weights};
 use crate::data::{
     DataError, Dataset, Scaler, SplitSpec, Target, epoch_order, load_source_with, split,
 };
+use crate::formats::schema::RunOptimizer;
 use crate::history::{History, TaskMetrics, epoch_row};
 use crate::model::{Sequential, VecParams};
-use crate::callbacks::{LearningRateControl, PlateauState, sample_weights};
-use crate::formats::schema::RunOptimizer;
 use crate::modelfile::{
     DataInfo, EarlyStoppingState, ModelFile, ModelFileError, OptimizerState, Progress,
     ToolboxState, atomic_write, fingerprint,

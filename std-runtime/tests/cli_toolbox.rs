@@ -34,7 +34,10 @@ fn freeze_keeps_the_first_layer_bit_identical() {
         assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()));
     }
     assert_eq!(f.weights.names, ["dense_1/kernel", "dense_1/bias"]);
-    assert_ne!(f.weights.tensors[0], initial.params.tensors[0], "the last layer trains");
+    assert_ne!(
+        f.weights.tensors[0], initial.params.tensors[0],
+        "the last layer trains"
+    );
     // `summary` of the run counts them like Keras.
     microfit()
         .args(["summary", "--model"])
@@ -54,13 +57,22 @@ fn max_norm_bounds_every_kernel_column() {
     train(&out, &["5", "--lr", "0.1", "--max-norm", "0.5"]);
     let f = ModelFile::load(&out.join("model.mfit")).unwrap();
     let mut largest = 0.0f64;
-    for ((name, shape), t) in f.weights.names.iter().zip(&f.weights.shapes).zip(&f.weights.tensors) {
+    for ((name, shape), t) in f
+        .weights
+        .names
+        .iter()
+        .zip(&f.weights.shapes)
+        .zip(&f.weights.tensors)
+    {
         if !name.ends_with("kernel") {
             continue;
         }
         let (rows, cols) = (shape[0], shape[1]);
         for j in 0..cols {
-            let n: f64 = (0..rows).map(|i| f64::from(t[i * cols + j]).powi(2)).sum::<f64>().sqrt();
+            let n: f64 = (0..rows)
+                .map(|i| f64::from(t[i * cols + j]).powi(2))
+                .sum::<f64>()
+                .sqrt();
             assert!(n <= 0.5 + 1e-6, "{name} column {j}: norm {n}");
             largest = largest.max(n);
         }
@@ -117,5 +129,8 @@ fn resume_with_ema_and_plateau_is_bit_identical() {
     assert!(lr < 0.05, "the plateau never reduced the rate ({lr})");
     // The report says the saved weights are the averages.
     let report = std::fs::read_to_string(straight.join("report.txt")).unwrap();
-    assert!(report.contains("model.mfit holds the moving averages"), "{report}");
+    assert!(
+        report.contains("model.mfit holds the moving averages"),
+        "{report}"
+    );
 }

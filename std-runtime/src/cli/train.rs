@@ -12,6 +12,8 @@ use super::out::{line, note};
 use super::progress::{Ui, Verbosity};
 use super::run_dir::RunDir;
 use super::{CliError, CommonArgs, EXIT_DIVERGED, EXIT_OK, Imported, KernelArgs, write_text};
+use crate::callbacks::ClassWeight;
+use crate::core::Loss;
 use crate::data::{Dataset, Target, TaskKind};
 use crate::history::{json_object, json_string};
 use crate::keras::KerasCompile;
@@ -19,15 +21,13 @@ use crate::model::VecParams;
 use crate::modelfile::{ModelFile, OptimizerState, Progress, ToolboxState};
 use crate::plot::EpochMark;
 use crate::report;
-use crate::callbacks::ClassWeight;
-use crate::core::Loss;
 use crate::spec::{DEFAULT_VALIDATION, DataShape, SpecFile, TrainConfig, scaling_name};
-use microfit_core::constraint::{Axes, Constraint};
-use microfit_core::optim::EmaConfig;
 use crate::train_run::{
     self, BestEpoch, FileBase, PreparedData, RunFiles, StopReason, TrainOutcome, data_shape,
     dataset_fingerprint, final_metrics, load_dataset, prepare,
 };
+use microfit_core::constraint::{Axes, Constraint};
+use microfit_core::optim::EmaConfig;
 
 /// Default output directory.
 pub const DEFAULT_OUT: &str = "microfit-out";
@@ -164,7 +164,9 @@ impl ToolboxArgs {
                 let rank = l.conv_fields().map_or(2, |c| c.rank + 2);
                 // Keras' MaxNorm reduces over every axis but the last (the units or filters).
                 let axes: Vec<i8> = (0..rank as i8 - 1).collect();
-                *l = l.clone().with_kernel_constraint(Constraint::max_norm(v, Axes::list(&axes)));
+                *l = l
+                    .clone()
+                    .with_kernel_constraint(Constraint::max_norm(v, Axes::list(&axes)));
             }
         }
         if let Some(n) = self.freeze {
@@ -250,7 +252,11 @@ fn start_from(s: &Setup, m: &Imported) -> Result<Option<ModelFile>, CliError> {
         .build(s.cfg.seed)
         .map_err(|e| CliError::new(format!("model: {e}")))?;
     let named = |p: &VecParams| -> Vec<(String, Vec<f32>)> {
-        p.names.iter().cloned().zip(p.tensors.iter().cloned()).collect()
+        p.names
+            .iter()
+            .cloned()
+            .zip(p.tensors.iter().cloned())
+            .collect()
     };
     model
         .set_weights(&named(weights))
@@ -331,7 +337,10 @@ fn differences(a: &TrainConfig, b: &TrainConfig) -> Vec<&'static str> {
     check("optimizer", a.optimizer == b.optimizer);
     check("model (layers, regularizers)", a.model == b.model);
     check("class_weight", a.class_weight == b.class_weight);
-    check("reduce_lr_on_plateau", a.reduce_lr_on_plateau == b.reduce_lr_on_plateau);
+    check(
+        "reduce_lr_on_plateau",
+        a.reduce_lr_on_plateau == b.reduce_lr_on_plateau,
+    );
     d
 }
 
@@ -566,14 +575,27 @@ fn header(cfg: &TrainConfig, data: &PreparedData, outcome: &TrainOutcome, task: 
         info.feature_names.join(", "),
         scaling_name(cfg.scaling),
         report::describe_model(&cfg.model),
-        outcome.model.param_count() + outcome.model.frozen.tensors.iter().map(Vec::len).sum::<usize>(),
+        outcome.model.param_count()
+            + outcome
+                .model
+                .frozen
+                .tensors
+                .iter()
+                .map(Vec::len)
+                .sum::<usize>(),
         if outcome.model.frozen.tensors.is_empty() {
             String::new()
         } else {
             format!(
                 ": {} trainable, {} non-trainable",
                 outcome.model.param_count(),
-                outcome.model.frozen.tensors.iter().map(Vec::len).sum::<usize>()
+                outcome
+                    .model
+                    .frozen
+                    .tensors
+                    .iter()
+                    .map(Vec::len)
+                    .sum::<usize>()
             )
         },
         cfg.loss.keras_name(),
@@ -767,7 +789,7 @@ pub fn run(a: &TrainArgs, default_run: bool) -> Result<u8, CliError> {
             &outcome.progress,
             outcome.plateau.as_ref(),
         )
-            .save(&dir.join("model.mfit"))?;
+        .save(&dir.join("model.mfit"))?;
     }
     let history = &outcome.progress.history;
     write_text(&dir.join("history.json"), &history.to_json())?;

@@ -862,9 +862,13 @@ pub fn firmware_workload(
     if !c1.trainable {
         return Err("the firmware trains the last layer (it cannot be frozen)".into());
     }
-    if c0.kernel_constraint.is_some() || c0.bias_constraint.is_some() || c1.bias_constraint.is_some()
+    if c0.kernel_constraint.is_some()
+        || c0.bias_constraint.is_some()
+        || c1.bias_constraint.is_some()
     {
-        return Err("the firmware's only constraint is a kernel constraint on the last layer".into());
+        return Err(
+            "the firmware's only constraint is a kernel constraint on the last layer".into(),
+        );
     }
     if cfg.optimizer.ema.is_some() {
         return Err("the firmware's Adam has no EMA (use_ema)".into());

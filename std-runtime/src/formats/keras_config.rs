@@ -40,16 +40,16 @@
 use std::fmt;
 
 use microfit_core::activation::Activation;
+use microfit_core::constraint::Constraint;
 use microfit_core::error::Error as CoreError;
 use microfit_core::init::Initializer;
 use microfit_core::kernels::conv::Padding;
 use microfit_core::layer::dense::DenseConfig;
 use microfit_core::loss::Loss;
-use microfit_core::constraint::Constraint;
-use microfit_core::optim::{Clip, EmaConfig, ExcludeFromWeightDecay};
-use serde::Deserialize as _;
 use microfit_core::optim::schedule::{ExponentialDecay, Schedule};
+use microfit_core::optim::{Clip, EmaConfig, ExcludeFromWeightDecay};
 use microfit_core::regularizer::{OrthoMode, Reg};
+use serde::Deserialize as _;
 use serde_json::{Map, Value, json};
 
 use super::schema::values::{ConstraintForm, relative_field};
@@ -1011,7 +1011,10 @@ fn weighted_to_keras(
         "kernel_constraint".into(),
         constraint(&config.kernel_constraint),
     );
-    m.insert("bias_constraint".into(), constraint(&config.bias_constraint));
+    m.insert(
+        "bias_constraint".into(),
+        constraint(&config.bias_constraint),
+    );
     Ok(())
 }
 
@@ -1040,11 +1043,13 @@ fn constraint_at(v: &Value, p: &Path) -> Result<Option<Constraint>, KerasError> 
             None => p.err(e),
         }
     })?;
-    Constraint::try_from(form).map(Some).map_err(|e| match relative_field(&e) {
-        Some("name") => p.key("class_name").err(e["name: ".len()..].to_string()),
-        Some(k) => p.key("config").key(k).err(e[k.len() + 2..].to_string()),
-        None => p.err(e),
-    })
+    Constraint::try_from(form)
+        .map(Some)
+        .map_err(|e| match relative_field(&e) {
+            Some("name") => p.key("class_name").err(e["name: ".len()..].to_string()),
+            Some(k) => p.key("config").key(k).err(e[k.len() + 2..].to_string()),
+            None => p.err(e),
+        })
 }
 
 /// The Keras 3 serialized form of a constraint (`{"module": "keras.constraints",
@@ -1663,7 +1668,9 @@ pub fn loss_to_keras(loss: &Loss) -> Value {
     if let Some(fl) = from_logits {
         cfg.insert("from_logits".into(), json!(fl));
     }
-    if let Loss::BinaryCrossentropy { label_smoothing, .. }
+    if let Loss::BinaryCrossentropy {
+        label_smoothing, ..
+    }
     | Loss::CategoricalCrossentropy {
         label_smoothing, ..
     } = *loss
@@ -1897,16 +1904,18 @@ fn optimizer_class(
         e.ema_overwrite_frequency = match cfg.get("ema_overwrite_frequency") {
             None | Some(Value::Null) => None,
             Some(v) => Some(
-                u32::try_from(as_size(v, &p.key("ema_overwrite_frequency"))?).map_err(|_| {
-                    p.key("ema_overwrite_frequency").err("too large")
-                })?,
+                u32::try_from(as_size(v, &p.key("ema_overwrite_frequency"))?)
+                    .map_err(|_| p.key("ema_overwrite_frequency").err("too large"))?,
             ),
         };
         o.ema = Some(e);
     }
     // Keras does not serialize `exclude_from_weight_decay` (a method call); microfit reads
     // it as the golden files write it, `{"var_names": [...]}` or a list of names.
-    if let Some(v) = cfg.get("exclude_from_weight_decay").filter(|v| !v.is_null()) {
+    if let Some(v) = cfg
+        .get("exclude_from_weight_decay")
+        .filter(|v| !v.is_null())
+    {
         let ep = p.key("exclude_from_weight_decay");
         let list = v.get("var_names").unwrap_or(v);
         let names = list
@@ -2543,9 +2552,8 @@ mod tests {
                     stddev: 0.1,
                     seed: None,
                 },
-                LayerSpec::dense(8, Activation::Tanh).with_kernel_constraint(
-                    Constraint::min_max_norm(0.5, 1.5, 0.5, Axes::one(0)),
-                ),
+                LayerSpec::dense(8, Activation::Tanh)
+                    .with_kernel_constraint(Constraint::min_max_norm(0.5, 1.5, 0.5, Axes::one(0))),
                 LayerSpec::AlphaDropout {
                     rate: 0.1,
                     seed: Some(1),
@@ -2554,7 +2562,10 @@ mod tests {
                     rate: 0.2,
                     seed: None,
                 },
-                LayerSpec::ActivityRegularization { l1: 0.01, l2: 0.001 },
+                LayerSpec::ActivityRegularization {
+                    l1: 0.01,
+                    l2: 0.001,
+                },
                 LayerSpec::dense(3, Activation::Softmax)
                     .with_kernel_constraint(Constraint::unit_norm(Axes::one(0))),
             ],
@@ -2587,8 +2598,14 @@ mod tests {
             back["config"]["layers"][1]["config"]["kernel_constraint"]["config"]["axis"],
             json!([0, 1, 2])
         );
-        assert_eq!(back["compile_config"]["loss"]["config"]["label_smoothing"], 0.1);
-        assert_eq!(back["compile_config"]["optimizer"]["config"]["use_ema"], true);
+        assert_eq!(
+            back["compile_config"]["loss"]["config"]["label_smoothing"],
+            0.1
+        );
+        assert_eq!(
+            back["compile_config"]["optimizer"]["config"]["use_ema"],
+            true
+        );
         let (spec2, c2) = spec_from_keras_value(&back).unwrap();
         assert_eq!(spec2, spec);
         assert_eq!(c2.unwrap(), c);

@@ -39,9 +39,9 @@ use serde::{Deserialize, Serialize};
 use super::schema::{
     DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DataConfig, OptimizerConfig, RunOptimizer, SplitConfig,
 };
-use crate::callbacks::PlateauState;
 use super::toml_spec::{DataShape, ModelOverrides, SpecFile};
 use super::{FormatError, KerasModel};
+use crate::callbacks::PlateauState;
 use crate::data::Scaler;
 use crate::history::History;
 use crate::model::{Sequential, VecParams};
@@ -150,9 +150,14 @@ impl OptimizerState {
         match (avg.first(), opt.average_mut()) {
             (Some(s), Some(a)) => {
                 if a.tensors.len() != s.tensors.len()
-                    || a.tensors.iter().zip(&s.tensors).any(|(x, y)| x.len() != y.len())
+                    || a.tensors
+                        .iter()
+                        .zip(&s.tensors)
+                        .any(|(x, y)| x.len() != y.len())
                 {
-                    return Err("optimizer slot \"average\" does not fit the model's weights".into());
+                    return Err(
+                        "optimizer slot \"average\" does not fit the model's weights".into(),
+                    );
                 }
                 a.tensors.clone_from(&s.tensors);
             }
@@ -675,9 +680,7 @@ impl ModelFile {
             )));
         }
         model.params.tensors.clone_from(&self.weights.tensors);
-        self.toolbox
-            .restore_frozen(&mut model)
-            .map_err(invalid)?;
+        self.toolbox.restore_frozen(&mut model).map_err(invalid)?;
         Ok((cfg, model))
     }
 }

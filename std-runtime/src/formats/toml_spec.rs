@@ -562,7 +562,10 @@ impl SpecFile {
                     ),
                 ));
             }
-            if !matches!(optimizer.learning_rate, microfit_core::optim::schedule::Schedule::Constant(_)) {
+            if !matches!(
+                optimizer.learning_rate,
+                microfit_core::optim::schedule::Schedule::Constant(_)
+            ) {
                 return Err(ctx.err(
                     "reduce_lr_on_plateau",
                     crate::callbacks::CallbackError::ScheduledLearningRate.to_string(),

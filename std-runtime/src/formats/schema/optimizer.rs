@@ -404,7 +404,9 @@ impl TryFrom<OptimizerForm> for OptimizerConfig {
         if o.use_ema != Some(true)
             && (o.ema_momentum.is_some() || o.ema_overwrite_frequency.is_some())
         {
-            return Err("use_ema: ema_momentum and ema_overwrite_frequency need use_ema = true".into());
+            return Err(
+                "use_ema: ema_momentum and ema_overwrite_frequency need use_ema = true".into(),
+            );
         }
         c.ema = (o.use_ema == Some(true)).then(|| EmaConfig {
             ema_momentum: o.ema_momentum.unwrap_or(EmaConfig::default().ema_momentum),
