@@ -72,7 +72,7 @@ pub struct TrainArgs {
 }
 
 /// `microfit train`'s flags for Keras' regularization toolbox; each one is a setting of the
-/// training spec (see [`ToolboxArgs::apply`]), so the run's `spec.toml` and model file keep it.
+/// training spec (see [`ToolboxArgs::apply_to_spec`], [`ToolboxArgs::apply_to_config`]), so the run's `spec.toml` and model file keep it.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ToolboxArgs {
     /// Keras label_smoothing of the cross-entropy (targets y·(1−F) + F/classes); a sparse
