@@ -108,6 +108,15 @@ impl<O: LearningRateControl, P> LearningRateControl for Ema<O, P> {
     }
 }
 
+impl<P: Params> LearningRateControl for crate::formats::schema::RunOptimizer<P> {
+    fn learning_rate(&self) -> Result<f32, CallbackError> {
+        self.any().learning_rate()
+    }
+    fn set_learning_rate(&mut self, lr: f32) -> Result<(), CallbackError> {
+        self.any_mut().set_learning_rate(lr)
+    }
+}
+
 /// Whether the monitored value should go down or up (Keras `mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -260,32 +260,41 @@ pub fn summary(model: &Sequential, slots: usize, optimizer: &str) -> Result<Stri
         &rows,
         &[false, false, true, false],
     ));
+    // Frozen layers (Keras `non_trainable_weights`) keep their weights but no gradients and no
+    // optimizer slots.
+    let frozen: usize = model.frozen.tensors.iter().map(Vec::len).sum();
+    let trainable = m.params - frozen.min(m.params);
     let _ = writeln!(
         s,
-        " Total params: {} ({})\n Trainable params: {} ({})\n Non-trainable params: 0 (0.00 B)",
+        " Total params: {} ({})\n Trainable params: {} ({})\n Non-trainable params: {} ({})",
         m.params,
         readable_bytes(m.weight_bytes()),
-        m.params,
-        readable_bytes(m.weight_bytes()),
+        trainable,
+        readable_bytes(4 * trainable),
+        frozen,
+        readable_bytes(4 * frozen),
     );
+    let grads = 4 * trainable;
+    let slot_bytes = 4 * slots * trainable;
+    let total = m.weight_bytes() + grads + slot_bytes + m.activation_bytes();
     let _ = writeln!(
         s,
         "\nTraining memory on a microcontroller (f32, one sample at a time):\n\
          \x20 weights          {:>12}  ({} params × 4 B)\n\
-         \x20 gradients        {:>12}  ({} × 4 B)\n\
-         \x20 optimizer slots  {:>12}  ({slots} slot{} per param, {optimizer})\n\
+         \x20 gradients        {:>12}  ({} trainable × 4 B)\n\
+         \x20 optimizer slots  {:>12}  ({slots} slot{} per trainable param, {optimizer})\n\
          \x20 activations      {:>12}  ({} values: layer outputs, their gradients, pre-activations)\n\
          \x20 total            {:>12}  ({} B)",
         readable_bytes(m.weight_bytes()),
         m.params,
-        readable_bytes(m.weight_bytes()),
-        m.params,
-        readable_bytes(m.slot_bytes()),
+        readable_bytes(grads),
+        trainable,
+        readable_bytes(slot_bytes),
         if slots == 1 { "" } else { "s" },
         readable_bytes(m.activation_bytes()),
         m.activation_floats,
-        readable_bytes(m.total_bytes()),
-        m.total_bytes()
+        readable_bytes(total),
+        total
     );
     Ok(s)
 }

@@ -300,7 +300,7 @@ fn write_run(
         data: data.info.clone(),
         scaler: data.scaler.clone(),
     };
-    base.snapshot(kept, &out.optimizer, &out.progress)
+    base.snapshot(kept, &out.optimizer, &out.progress, out.plateau.as_ref())
         .save(&dir.join("model.mfit"))?;
     let h = &out.progress.history;
     let report =

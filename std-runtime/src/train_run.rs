@@ -32,21 +32,23 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use microfit_core::optim::{AnyOptimizer, Optimizer};
+use microfit_core::optim::Optimizer;
 use microfit_core::train::{EpochReport, Samples, Targets, evaluate};
 
 use crate::fit::{HostTrainer, Shuffled, fit_epoch};
 use crate::host::Host;
 use microfit_core::{Error as CoreError, Loss};
 
+use crate::callbacks::{LearningRateControl, PlateauState, sample_weights};
 use crate::data::{
     DataError, Dataset, Scaler, SplitSpec, Target, epoch_order, load_source_with, split,
 };
+use crate::formats::schema::RunOptimizer;
 use crate::history::{History, TaskMetrics, epoch_row};
 use crate::model::{Sequential, VecParams};
 use crate::modelfile::{
     DataInfo, EarlyStoppingState, ModelFile, ModelFileError, OptimizerState, Progress,
-    atomic_write, fingerprint,
+    ToolboxState, atomic_write, fingerprint,
 };
 use crate::spec::{DataConfig, DataShape, SpecError, TrainConfig};
 
@@ -403,8 +405,14 @@ pub struct BestEpoch {
 pub struct TrainOutcome {
     /// The trained model (last good state; best weights when restored).
     pub model: Sequential,
-    /// The optimizer with its state.
-    pub optimizer: AnyOptimizer<VecParams>,
+    /// The optimizer with its state (and its EMA's averages with `use_ema`).
+    pub optimizer: RunOptimizer<VecParams>,
+    /// `ReduceLROnPlateau`'s counters, when it is on.
+    pub plateau: Option<PlateauState>,
+    /// With `use_ema`, whether the weights of [`TrainOutcome::model`] are the moving averages
+    /// (Keras `finalize_variable_values` at the end of `fit`; not when early stopping restored
+    /// the best epoch's weights, which win as in Keras).
+    pub ema_weights: bool,
     /// Epochs, history, early-stopping state.
     pub progress: Progress,
     /// Why training ended.
@@ -501,10 +509,11 @@ impl FileBase {
     pub fn snapshot(
         &self,
         model: &Sequential,
-        opt: &AnyOptimizer<VecParams>,
+        opt: &RunOptimizer<VecParams>,
         progress: &Progress,
+        plateau: Option<&PlateauState>,
     ) -> ModelFile {
-        self.snapshot_weights(&model.params, model, opt, progress)
+        self.snapshot_weights(&model.params, model, opt, progress, plateau)
     }
 
     /// A model file with `weights` and the generators of `model` (its own and its dropout
@@ -513,18 +522,24 @@ impl FileBase {
         &self,
         weights: &VecParams,
         model: &Sequential,
-        opt: &AnyOptimizer<VecParams>,
+        opt: &RunOptimizer<VecParams>,
         progress: &Progress,
+        plateau: Option<&PlateauState>,
     ) -> ModelFile {
         ModelFile {
             spec_toml: self.spec_toml.clone(),
             data: self.data.clone(),
             scaler: self.scaler.clone(),
             weights: weights.clone(),
-            optimizer: OptimizerState::capture(opt),
+            optimizer: OptimizerState::capture_run(opt),
             progress: progress.clone(),
             rng: Some(model.rng().to_parts()),
             dropout_rngs: model.dropout_generators(),
+            toolbox: ToolboxState {
+                frozen: model.frozen.clone(),
+                plateau: plateau.cloned(),
+                learning_rate: plateau.and_then(|_| opt.learning_rate().ok()),
+            },
         }
     }
 }
@@ -660,8 +675,9 @@ pub fn train(
         .map_err(|e| RunError::Other(format!("model: {e}")))?;
     let mut optimizer = cfg
         .optimizer
-        .build(&model.params)
+        .build_run(&model.params)
         .map_err(|e| RunError::Other(format!("optimizer: {e}")))?;
+    let mut plateau = cfg.reduce_lr_on_plateau.as_ref().map(|r| r.start());
     let mut progress = Progress::default();
     let mut resumed_at = None;
     let mut best: Option<BestEpoch> = None;
@@ -672,9 +688,19 @@ pub fn train(
             ));
         }
         model.params.tensors.clone_from(&file.weights.tensors);
-        file.optimizer
-            .restore(&mut optimizer)
-            .map_err(|e| RunError::Other(format!("checkpoint: {e}")))?;
+        let ckpt = |e: String| RunError::Other(format!("checkpoint: {e}"));
+        file.toolbox.restore_frozen(&mut model).map_err(ckpt)?;
+        file.optimizer.restore_run(&mut optimizer).map_err(ckpt)?;
+        if plateau.is_some() {
+            if let Some(st) = &file.toolbox.plateau {
+                plateau = Some(st.clone());
+            }
+            if let Some(lr) = file.toolbox.learning_rate {
+                optimizer
+                    .set_learning_rate(lr)
+                    .map_err(|e| ckpt(e.to_string()))?;
+            }
+        }
         progress = file.progress.clone();
         if let Some(parts) = file.rng {
             model.set_rng(microfit_core::rng::Rng::from_parts(parts));
@@ -696,10 +722,19 @@ pub fn train(
     if let Some(f) = &files {
         f.write_history(&progress.history)?;
     }
-    let train_samples = data.train.samples().map_err(|e| RunError::Training {
+    let train_err = |e| RunError::Training {
         epoch: 0,
         source: e,
-    })?;
+    };
+    let mut train_samples = data.train.samples().map_err(train_err)?;
+    // Keras `fit(class_weight=...)`: each training sample weighs its class's weight.
+    let weights = cfg
+        .class_weight
+        .as_ref()
+        .map(|cw| sample_weights(cw, &train_samples));
+    if let Some(w) = &weights {
+        train_samples = train_samples.with_sample_weights(w).map_err(train_err)?;
+    }
     let n = data.train.len();
     let bs = cfg.batch_size.max(1) as usize;
     let mut trainer = HostTrainer::with_backend(model, optimizer, cfg.loss);
@@ -818,6 +853,17 @@ pub fn train(
             }
             None => false,
         };
+        if let (Some(r), Some(st)) = (&cfg.reduce_lr_on_plateau, plateau.as_mut())
+            && let Some(lr) = r
+                .on_epoch_end(st, &row, &mut trainer.optimizer)
+                .map_err(|e| RunError::Other(format!("reduce_lr_on_plateau: {e}")))?
+        {
+            obs.on_event(&format!(
+                "Epoch {}: ReduceLROnPlateau reducing learning rate to {lr}.",
+                epoch + 1
+            ))
+            .map_err(out_err)?;
+        }
         let mut stopped = false;
         if let (Some(es), Some(st)) = (&cfg.early_stopping, progress.early_stopping.as_mut()) {
             let current = if es.monitor_val {
@@ -839,14 +885,25 @@ pub fn train(
         }
         if let Some(f) = &files {
             f.base
-                .snapshot(&trainer.model, &trainer.optimizer, &progress)
+                .snapshot(
+                    &trainer.model,
+                    &trainer.optimizer,
+                    &progress,
+                    plateau.as_ref(),
+                )
                 .save(&f.checkpoint())
                 .map_err(RunError::ModelFile)?;
             if improved && let Some(b) = &best {
                 let mut weights = trainer.model.params.clone();
                 weights.tensors.clone_from(&b.weights);
                 f.base
-                    .snapshot_weights(&weights, &trainer.model, &trainer.optimizer, &progress)
+                    .snapshot_weights(
+                        &weights,
+                        &trainer.model,
+                        &trainer.optimizer,
+                        &progress,
+                        plateau.as_ref(),
+                    )
                     .save(&f.dir.join("model.mfit"))
                     .map_err(RunError::ModelFile)?;
             }
@@ -875,14 +932,18 @@ pub fn train(
     }
     // Keras `fit` ends with `optimizer.finalize_variable_values` (an EMA's averages become the
     // weights) after its epochs, before `EarlyStopping` restores the best weights in
-    // `on_train_end`: restored weights win. (The CLI's optimizers have no EMA yet: nothing.)
+    // `on_train_end`: restored weights win.
     let restored = matches!(stop, StopReason::EarlyStopped { restored: true, .. });
+    let mut ema_weights = false;
     if trainer.optimizer.iterations() > 0 && !restored {
         trainer.finalize_variable_values();
+        ema_weights = trainer.optimizer.average().is_some();
     }
     Ok(TrainOutcome {
         model: trainer.model,
         optimizer: trainer.optimizer,
+        plateau,
+        ema_weights,
         progress,
         stop,
         resumed_at,

@@ -160,11 +160,12 @@ fn unsupported_layers_and_options_name_the_layer_and_class() {
     let e = err(&with_config(|v| {
         v["config"]["layers"][2]["config"]["name"] = "out".into();
         v["config"]["layers"][2]["config"]["kernel_constraint"] =
-            serde_json::json!({"class_name": "MaxNorm", "config": {"max_value": 2}});
+            serde_json::json!({"class_name": "RadialConstraint", "config": {}});
     }));
     assert_eq!(
         e,
-        "m.keras: config.json: layer `out` (Dense): config.layers[2].config.kernel_constraint: kernel_constraint is not supported"
+        "m.keras: config.json: layer `out` (Dense): config.layers[2].config.kernel_constraint.class_name: \
+         unknown constraint \"RadialConstraint\"; expected max_norm, min_max_norm, non_neg, unit_norm"
     );
 }
 

@@ -124,7 +124,13 @@ pub fn run(a: &ExportArgs) -> Result<u8, CliError> {
         let mut scaled = d.clone();
         file.scaler.transform(&mut scaled)?;
         let epochs = a.fw_epochs.unwrap_or(cfg.epochs);
-        match firmware_workload(&cfg, &model.params, &scaled, epochs, source) {
+        // Every weight in model order, the frozen layers' too.
+        let mut all = crate::model::VecParams::default();
+        for (name, values) in model.weights() {
+            let i = all.push(name.to_string(), vec![values.len()]);
+            all.tensors[i].copy_from_slice(values);
+        }
+        match firmware_workload(&cfg, &all, &scaled, epochs, source) {
             Ok(w) => {
                 let path = out.join("workload.json");
                 let text = serde_json::to_string(&w)
@@ -178,12 +184,16 @@ fn keras(
         .unwrap_or_else(|| PathBuf::from("model.keras"));
     let mut optimizer = cfg
         .optimizer
-        .build(&model.params)
+        .build_run(&model.params)
         .map_err(|e| CliError::new(format!("{}: optimizer: {e}", a.model.display())))?;
     file.optimizer
-        .restore(&mut optimizer)
+        .restore_run(&mut optimizer)
         .map_err(|e| CliError::new(format!("{}: {e}", a.model.display())))?;
-    let mut k = KerasModel::from_trained(model, Some((&cfg.optimizer, &optimizer)), Some(cfg.loss));
+    let mut k = KerasModel::from_trained(
+        model,
+        Some((&cfg.optimizer, optimizer.any())),
+        Some(cfg.loss),
+    );
     k.metrics = vec![
         if file.data.classification {
             "accuracy"

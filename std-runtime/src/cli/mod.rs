@@ -363,7 +363,7 @@ pub fn non_negative_f32(s: &str) -> Result<f32, String> {
     }
 }
 
-fn positive_f32(s: &str) -> Result<f32, String> {
+pub(crate) fn positive_f32(s: &str) -> Result<f32, String> {
     let v = parse_f32(s)?;
     if v > 0.0 {
         Ok(v)
@@ -502,8 +502,11 @@ pub struct Imported {
     pub optimizer: Option<OptimizerConfig>,
     /// The scaling the model's inputs had (a `.keras` model takes them as they are).
     pub scaling: Option<ScalerKind>,
-    /// The weights (named as [`ModelSpec::build`] names them), when the file has them.
+    /// The trainable weights (named as [`ModelSpec::build`] names them), when the file has
+    /// them.
     pub weights: Option<VecParams>,
+    /// The frozen layers' weights, when the file has them.
+    pub frozen: Option<VecParams>,
     /// The optimizer's state (slots and iterations), when the file has one.
     pub state: Option<OptimizerState>,
 }
@@ -527,6 +530,7 @@ impl Imported {
             optimizer,
             scaling: None,
             weights: None,
+            frozen: None,
             state: None,
         })
     }
@@ -554,6 +558,7 @@ impl Imported {
                 optimizer: k.optimizer.clone(),
                 scaling: Some(ScalerKind::None),
                 weights: Some(model.params),
+                frozen: Some(model.frozen),
                 state,
             })
         } else {
@@ -566,6 +571,7 @@ impl Imported {
                 optimizer: Some(cfg.optimizer),
                 scaling: Some(cfg.scaling),
                 weights: Some(model.params),
+                frozen: Some(model.frozen),
                 state: Some(file.optimizer),
             })
         }

@@ -91,7 +91,8 @@ pub fn run(a: &SummaryArgs) -> Result<u8, CliError> {
         .optimizer
         .build(&model.params)
         .map_err(|e| CliError::new(e.to_string()))?;
-    let slots = optimizer.slots();
+    // With use_ema the averages are one more slot (Keras' optimizer variables `average`).
+    let slots = optimizer.slots() + usize::from(cfg.optimizer.ema.is_some());
     let s = crate::summary::summary(&model, slots, cfg.optimizer.kind.name())
         .map_err(|e| CliError::new(e.to_string()))?;
     text(&s)?;

@@ -12,17 +12,22 @@ use super::out::{line, note};
 use super::progress::{Ui, Verbosity};
 use super::run_dir::RunDir;
 use super::{CliError, CommonArgs, EXIT_DIVERGED, EXIT_OK, Imported, KernelArgs, write_text};
+use crate::callbacks::ClassWeight;
+use crate::core::Loss;
 use crate::data::{Dataset, Target, TaskKind};
 use crate::history::{json_object, json_string};
 use crate::keras::KerasCompile;
-use crate::modelfile::{ModelFile, OptimizerState, Progress};
+use crate::model::VecParams;
+use crate::modelfile::{ModelFile, OptimizerState, Progress, ToolboxState};
 use crate::plot::EpochMark;
 use crate::report;
-use crate::spec::{DataShape, TrainConfig, scaling_name};
+use crate::spec::{DEFAULT_VALIDATION, DataShape, SpecFile, TrainConfig, scaling_name};
 use crate::train_run::{
     self, BestEpoch, FileBase, PreparedData, RunFiles, StopReason, TrainOutcome, data_shape,
     dataset_fingerprint, final_metrics, load_dataset, prepare,
 };
+use microfit_core::constraint::{Axes, Constraint};
+use microfit_core::optim::EmaConfig;
 
 /// Default output directory.
 pub const DEFAULT_OUT: &str = "microfit-out";
@@ -36,6 +41,10 @@ pub struct TrainArgs {
     /// Kernel regularizer factors.
     #[command(flatten)]
     pub kernel: KernelArgs,
+    /// The regularization toolbox: label smoothing, MaxNorm, EMA, frozen layers, class
+    /// weights, ReduceLROnPlateau.
+    #[command(flatten)]
+    pub toolbox: ToolboxArgs,
     /// Start from a trained model: a .keras file (its weights, optimizer state, loss and
     /// optimizer; inputs unscaled unless --scale says otherwise) or a model.mfit
     #[arg(long, value_name = "M.keras|M.mfit", conflicts_with_all = ["keras_config", "resume"])]
@@ -62,6 +71,140 @@ pub struct TrainArgs {
     pub json: bool,
 }
 
+/// `microfit train`'s flags for Keras' regularization toolbox; each one is a setting of the
+/// training spec (see [`ToolboxArgs::apply_to_spec`], [`ToolboxArgs::apply_to_config`]), so the run's `spec.toml` and model file keep it.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ToolboxArgs {
+    /// Keras label_smoothing of the cross-entropy (targets y·(1−F) + F/classes); a sparse
+    /// categorical cross-entropy becomes a categorical one on the same labels
+    #[arg(long, value_name = "F", value_parser = unit_f32)]
+    pub label_smoothing: Option<f32>,
+    /// Keras kernel_constraint=MaxNorm(F) (axis 0 for Dense; all but the last for Conv) on
+    /// every Dense and Conv layer
+    #[arg(long, value_name = "F", value_parser = super::positive_f32)]
+    pub max_norm: Option<f32>,
+    /// Keras use_ema=True: exponential moving average of the weights (ema_momentum
+    /// [default: 0.99]), which become the model at the end of training
+    #[arg(long, value_name = "MOMENTUM", num_args = 0..=1, default_missing_value = "0.99", value_parser = unit_f32)]
+    pub ema: Option<f32>,
+    /// Freeze the first N layers (Keras layer.trainable = False): no gradients, no optimizer
+    /// slots; fine-tune the rest
+    #[arg(long, value_name = "N")]
+    pub freeze: Option<usize>,
+    /// Keras fit(class_weight=...): `balanced` weighs class c by n_samples / (n_classes ·
+    /// count(c)) (scikit-learn's recipe)
+    #[arg(long, value_name = "balanced", value_parser = ["balanced"])]
+    pub class_weight: Option<String>,
+    /// Keras ReduceLROnPlateau(): learning rate × factor after `patience` epochs without
+    /// improvement of val_loss (loss without a validation split)
+    #[arg(long)]
+    pub reduce_lr_on_plateau: bool,
+    /// ReduceLROnPlateau's factor, in (0, 1) [default: 0.1]
+    #[arg(long, value_name = "F", requires = "reduce_lr_on_plateau", value_parser = super::positive_f32)]
+    pub plateau_factor: Option<f32>,
+    /// ReduceLROnPlateau's patience in epochs [default: 10]
+    #[arg(long, value_name = "N", requires = "reduce_lr_on_plateau")]
+    pub plateau_patience: Option<u32>,
+}
+
+/// A number in `[0, 1]`.
+fn unit_f32(s: &str) -> Result<f32, String> {
+    let v = super::non_negative_f32(s)?;
+    if v <= 1.0 {
+        Ok(v)
+    } else {
+        Err(format!("{s} must be in [0, 1]"))
+    }
+}
+
+impl ToolboxArgs {
+    /// Whether any flag is given.
+    pub fn any(&self) -> bool {
+        self.label_smoothing.is_some()
+            || self.max_norm.is_some()
+            || self.ema.is_some()
+            || self.freeze.is_some()
+            || self.class_weight.is_some()
+            || self.reduce_lr_on_plateau
+    }
+
+    /// The settings of the spec file: EMA on the optimizer, class weights, ReduceLROnPlateau
+    /// (watching `val_loss`, or `loss` without a validation split).
+    pub fn apply_to_spec(&self, spec: &mut SpecFile) {
+        if let Some(m) = self.ema {
+            let o = spec.optimizer_or_default();
+            o.ema = Some(EmaConfig {
+                ema_momentum: m,
+                ..o.ema.unwrap_or_default()
+            });
+        }
+        if self.class_weight.is_some() {
+            spec.class_weight = Some(ClassWeight::Balanced);
+        }
+        if self.reduce_lr_on_plateau {
+            let validation = spec.split.map_or(DEFAULT_VALIDATION, |s| s.validation);
+            let mut r = spec.reduce_lr_on_plateau.clone().unwrap_or_default();
+            if validation == 0.0 && spec.reduce_lr_on_plateau.is_none() {
+                r.monitor = "loss".into();
+            }
+            r.factor = self.plateau_factor.unwrap_or(r.factor);
+            r.patience = self.plateau_patience.unwrap_or(r.patience);
+            spec.reduce_lr_on_plateau = Some(r);
+        }
+    }
+
+    /// The settings of the resolved configuration: MaxNorm and frozen layers on the model,
+    /// label smoothing on the loss; the model is checked again.
+    ///
+    /// # Errors
+    /// Label smoothing on a loss without it, `--freeze` past the last layer, a bad value.
+    pub fn apply_to_config(&self, cfg: &mut TrainConfig) -> Result<(), CliError> {
+        if let Some(v) = self.max_norm {
+            for l in &mut cfg.model.layers {
+                let rank = l.conv_fields().map_or(2, |c| c.rank + 2);
+                // Keras' MaxNorm reduces over every axis but the last (the units or filters).
+                let axes: Vec<i8> = (0..rank as i8 - 1).collect();
+                *l = l
+                    .clone()
+                    .with_kernel_constraint(Constraint::max_norm(v, Axes::list(&axes)));
+            }
+        }
+        if let Some(n) = self.freeze {
+            if n > cfg.model.layers.len() {
+                return Err(CliError::usage(format!(
+                    "--freeze {n}: the model has {} layers",
+                    cfg.model.layers.len()
+                )));
+            }
+            cfg.model.freeze_first(n);
+        }
+        if let Some(ls) = self.label_smoothing {
+            cfg.loss = match cfg.loss {
+                Loss::SparseCategoricalCrossentropy { from_logits } => {
+                    Loss::CategoricalCrossentropy {
+                        from_logits,
+                        label_smoothing: ls,
+                    }
+                }
+                l @ (Loss::CategoricalCrossentropy { .. } | Loss::BinaryCrossentropy { .. }) => {
+                    l.with_label_smoothing(ls)
+                }
+                l => {
+                    return Err(CliError::usage(format!(
+                        "--label-smoothing: {} has no label smoothing (Keras has it for \
+                         categorical and binary cross-entropy)",
+                        l.keras_name()
+                    )));
+                }
+            };
+        }
+        cfg.model
+            .shapes()
+            .map_err(|e| CliError::usage(format!("command line: {e}")))?;
+        Ok(())
+    }
+}
+
 /// Everything needed to start (or resume) training.
 struct Setup {
     cfg: TrainConfig,
@@ -83,12 +226,14 @@ fn config_from_flags(a: &TrainArgs) -> Result<(TrainConfig, Dataset, Option<Impo
     if a.save_best_only {
         spec.save_best_only = Some(true);
     }
+    a.toolbox.apply_to_spec(&mut spec);
     let data_cfg = spec.data_config(&name)?;
     let dataset = load_dataset(&data_cfg).map_err(CliError::from_run)?;
     let shape: DataShape = data_shape(&dataset);
     let overrides = super::overrides(&a.common, a.kernel.l1, a.kernel.l2);
     let model = imported.as_ref().map(|m| m.model.clone());
-    let cfg = spec.resolve(&name, &shape, model, &overrides)?;
+    let mut cfg = spec.resolve(&name, &shape, model, &overrides)?;
+    a.toolbox.apply_to_config(&mut cfg)?;
     Ok((cfg, dataset, imported))
 }
 
@@ -99,34 +244,56 @@ fn start_from(s: &Setup, m: &Imported) -> Result<Option<ModelFile>, CliError> {
     let Some(weights) = &m.weights else {
         return Ok(None);
     };
+    // The run's model (it may freeze other layers than the file's) with the file's weights,
+    // trainable and frozen, by name.
+    let mut model = s
+        .cfg
+        .model
+        .build(s.cfg.seed)
+        .map_err(|e| CliError::new(format!("model: {e}")))?;
+    let named = |p: &VecParams| -> Vec<(String, Vec<f32>)> {
+        p.names
+            .iter()
+            .cloned()
+            .zip(p.tensors.iter().cloned())
+            .collect()
+    };
+    model
+        .set_weights(&named(weights))
+        .and_then(|()| model.set_weights(&m.frozen.as_ref().map(named).unwrap_or_default()))
+        .map_err(|e| CliError::new(format!("{}: {e}", m.path.display())))?;
     let o = &s.cfg.optimizer;
     let fresh = o
-        .build(weights)
+        .build_run(&model.params)
         .map_err(|e| CliError::new(format!("optimizer: {e}")))?;
-    let same = m
-        .optimizer
-        .as_ref()
-        .is_some_and(|f| f.kind == o.kind && f.slot_names() == o.slot_names());
+    let same = m.optimizer.as_ref().is_some_and(|f| {
+        f.kind == o.kind && f.slot_names() == o.slot_names() && f.ema.is_some() == o.ema.is_some()
+    }) && weights.names == model.params.names;
     let optimizer = match &m.state {
         Some(st) if same => st.clone(),
         Some(_) => {
             note(&format!(
-                "note: the optimizer of {} is not the one this run trains with; its state is                  not used",
+                "note: the optimizer of {} is not the one this run trains with (or other layers \
+                 train); its state is not used",
                 m.path.display()
             ));
-            OptimizerState::capture(&fresh)
+            OptimizerState::capture_run(&fresh)
         }
-        None => OptimizerState::capture(&fresh),
+        None => OptimizerState::capture_run(&fresh),
     };
     Ok(Some(ModelFile {
         spec_toml: s.base.spec_toml.clone(),
         data: s.base.data.clone(),
         scaler: s.base.scaler.clone(),
-        weights: weights.clone(),
+        weights: model.params.clone(),
         optimizer,
         progress: Progress::default(),
         rng: None,
         dropout_rngs: Vec::new(),
+        toolbox: ToolboxState {
+            frozen: model.frozen.clone(),
+            ..ToolboxState::default()
+        },
     }))
 }
 
@@ -169,6 +336,11 @@ fn differences(a: &TrainConfig, b: &TrainConfig) -> Vec<&'static str> {
     check("save_best_only", a.save_best == b.save_best);
     check("optimizer", a.optimizer == b.optimizer);
     check("model (layers, regularizers)", a.model == b.model);
+    check("class_weight", a.class_weight == b.class_weight);
+    check(
+        "reduce_lr_on_plateau",
+        a.reduce_lr_on_plateau == b.reduce_lr_on_plateau,
+    );
     d
 }
 
@@ -199,7 +371,7 @@ fn resume_setup(a: &TrainArgs, run: &RunDir) -> Result<Setup, CliError> {
     let mut file = ModelFile::load(&ckpt)?;
     let stored = file.config(&ckpt)?;
     let mut cfg = stored.clone();
-    if a.common.any_setting() || a.kernel.any() || a.save_best_only {
+    if a.common.any_setting() || a.kernel.any() || a.save_best_only || a.toolbox.any() {
         // The command line that started the run: it must ask for the same configuration.
         let (asked, _, _) = config_from_flags(a)?;
         let diff = differences(&asked, &stored);
@@ -378,7 +550,7 @@ fn header(cfg: &TrainConfig, data: &PreparedData, outcome: &TrainOutcome, task: 
     let resumed = outcome
         .resumed_at
         .map_or_else(String::new, |e| format!(", resumed after epoch {e}"));
-    let kept = match &outcome.best {
+    let mut kept = match &outcome.best {
         Some(b) => format!(
             "\nmodel.mfit: epoch {} (lowest {} {}, --save-best-only)",
             b.epoch + 1,
@@ -387,10 +559,13 @@ fn header(cfg: &TrainConfig, data: &PreparedData, outcome: &TrainOutcome, task: 
         ),
         None => String::new(),
     };
+    if let Some(e) = &cfg.optimizer.ema {
+        kept.push_str(&ema_line(e.ema_momentum, outcome));
+    }
     format!(
         "{task}\n\
          data:      {} ({} samples: {parts}), {} features ({}) → {target}, scaling {}\n\
-         model:     {} ({} params)\n\
+         model:     {} ({} params{})\n\
          training:  loss {}, {opt}, batch {}, seed {}\n\
          epochs:    {}/{} ({}{resumed}){kept}\n\
          speed:     {:.0} training samples/s (training steps only, this run)\n",
@@ -400,7 +575,29 @@ fn header(cfg: &TrainConfig, data: &PreparedData, outcome: &TrainOutcome, task: 
         info.feature_names.join(", "),
         scaling_name(cfg.scaling),
         report::describe_model(&cfg.model),
-        outcome.model.param_count(),
+        outcome.model.param_count()
+            + outcome
+                .model
+                .frozen
+                .tensors
+                .iter()
+                .map(Vec::len)
+                .sum::<usize>(),
+        if outcome.model.frozen.tensors.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ": {} trainable, {} non-trainable",
+                outcome.model.param_count(),
+                outcome
+                    .model
+                    .frozen
+                    .tensors
+                    .iter()
+                    .map(Vec::len)
+                    .sum::<usize>()
+            )
+        },
         cfg.loss.keras_name(),
         cfg.batch_size,
         cfg.seed,
@@ -409,6 +606,18 @@ fn header(cfg: &TrainConfig, data: &PreparedData, outcome: &TrainOutcome, task: 
         outcome.stop.describe(),
         outcome.train_samples_per_s(),
     )
+}
+
+/// The report's line on the EMA: which weights `model.mfit` holds.
+fn ema_line(momentum: f32, outcome: &TrainOutcome) -> String {
+    let which = if outcome.best.is_some() {
+        "the best epoch's weights (--save-best-only), not the averages"
+    } else if outcome.ema_weights {
+        "the moving averages (Keras finalize_variable_values at the end of fit)"
+    } else {
+        "the best epoch's weights restored by early stopping, not the averages"
+    };
+    format!("\nema:       use_ema, ema_momentum {momentum}: model.mfit holds {which}")
 }
 
 /// The epoch to mark on the plots: the best one kept, or the one early stopping restored.
@@ -574,8 +783,13 @@ pub fn run(a: &TrainArgs, default_run: bool) -> Result<u8, CliError> {
     // The run's files, then the switch to --out.
     let best_saved = outcome.best.is_some() && dir.join("model.mfit").exists();
     if !best_saved {
-        base.snapshot(&model, &outcome.optimizer, &outcome.progress)
-            .save(&dir.join("model.mfit"))?;
+        base.snapshot(
+            &model,
+            &outcome.optimizer,
+            &outcome.progress,
+            outcome.plateau.as_ref(),
+        )
+        .save(&dir.join("model.mfit"))?;
     }
     let history = &outcome.progress.history;
     write_text(&dir.join("history.json"), &history.to_json())?;
@@ -630,6 +844,10 @@ pub fn run(a: &TrainArgs, default_run: bool) -> Result<u8, CliError> {
                 (
                     "train_samples_per_s".to_string(),
                     format!("{:.1}", outcome.train_samples_per_s()),
+                ),
+                (
+                    "ema_weights_saved".to_string(),
+                    (outcome.ema_weights && outcome.best.is_none()).to_string(),
                 ),
             ];
             if let serde_json::Value::Object(m) = rep.to_json() {

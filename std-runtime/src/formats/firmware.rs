@@ -13,9 +13,12 @@
 //! input_shape  u32 × R  channels last
 //! L layer records:
 //!   kind        u8   1 dense, 2 conv, 3 max pooling, 4 average pooling, 5 flatten, 6 dropout
-//!                    (dropout is the identity at inference)
+//!                    (dropout, the noise layers and ActivityRegularization: the identity at
+//!                    inference)
 //!   activation  u8   0 linear, 1 relu, 2 sigmoid, 3 tanh, 4 softmax, 5 leaky_relu (0 if none)
-//!   flags       u8   bit 0: use_bias
+//!   flags       u8   bit 0: use_bias; bit 1: frozen (`trainable = false`); bit 2: a kernel
+//!                    constraint, bit 3: a bias constraint (applied in training only: the
+//!                    blob's inference does not read bits 1 to 3)
 //!   spatial     u8   S: spatial axes of a conv/pooling layer (0 otherwise)
 //!   act_param   f32  leaky_relu's negative slope (0 otherwise)
 //!   output_len  u32  values out of the layer
@@ -246,7 +249,15 @@ pub fn write_blob(m: &ExportInput<'_>) -> Result<Vec<u8>, BlobError> {
             LayerSpec::MaxPooling { .. } => BlobKind::MaxPooling,
             LayerSpec::AveragePooling { .. } => BlobKind::AveragePooling,
             LayerSpec::Flatten => BlobKind::Flatten,
-            LayerSpec::Dropout { .. } => BlobKind::Dropout,
+            // Every noise layer and ActivityRegularization is the identity at inference.
+            LayerSpec::Dropout { .. }
+            | LayerSpec::GaussianNoise { .. }
+            | LayerSpec::GaussianDropout { .. }
+            | LayerSpec::AlphaDropout { .. }
+            | LayerSpec::SpatialDropout1D { .. }
+            | LayerSpec::SpatialDropout2D { .. }
+            | LayerSpec::SpatialDropout3D { .. }
+            | LayerSpec::ActivityRegularization { .. } => BlobKind::Dropout,
             #[allow(unreachable_patterns)]
             other => {
                 return Err(BlobError {
@@ -258,17 +269,12 @@ pub fn write_blob(m: &ExportInput<'_>) -> Result<Vec<u8>, BlobError> {
                 });
             }
         };
-        if let Some(c) = layer.dense_config()
-            && (c.kernel_constraint.is_some() || c.bias_constraint.is_some() || !c.trainable)
-        {
-            // Not in format MFW1 yet (issue 12, phase B): refuse rather than lose them.
-            return Err(BlobError {
-                offset: 0,
-                reason: format!(
-                    "layers[{i}]: constraints and frozen layers are not supported by format MFW1 yet"
-                ),
-            });
-        }
+        // Training-only settings, as flag bits 1 to 3 (inference does not read them).
+        let toolbox_flags = layer.dense_config().map_or(0u8, |c| {
+            (u8::from(!c.trainable) << 1)
+                | (u8::from(c.kernel_constraint.is_some()) << 2)
+                | (u8::from(c.bias_constraint.is_some()) << 3)
+        });
         let (act, param, use_bias) = match layer.dense_config() {
             Some(c) => {
                 let (a, p) = activation_code(c.activation);
@@ -284,7 +290,7 @@ pub fn write_blob(m: &ExportInput<'_>) -> Result<Vec<u8>, BlobError> {
         }
         b.push(kind as u8);
         b.push(act);
-        b.push(u8::from(use_bias));
+        b.push(u8::from(use_bias) | toolbox_flags);
         let geo = layer.geometry(i, &in_shape).map_err(|e| BlobError {
             offset: 0,
             reason: e.to_string(),
@@ -851,6 +857,27 @@ pub fn firmware_workload(
     if !c0.use_bias || !c1.use_bias {
         return Err("the firmware's Dense layers have biases (use_bias = true)".into());
     }
+    // Fine-tuning (issue 12): the first layer may be frozen, the last kernel may have a
+    // constraint (`frozen_layers`, `kernel_constraint` in Keras' form).
+    if !c1.trainable {
+        return Err("the firmware trains the last layer (it cannot be frozen)".into());
+    }
+    if c0.kernel_constraint.is_some()
+        || c0.bias_constraint.is_some()
+        || c1.bias_constraint.is_some()
+    {
+        return Err(
+            "the firmware's only constraint is a kernel constraint on the last layer".into(),
+        );
+    }
+    if cfg.optimizer.ema.is_some() {
+        return Err("the firmware's Adam has no EMA (use_ema)".into());
+    }
+    let frozen_layers = usize::from(!c0.trainable);
+    let kernel_constraint = c1
+        .kernel_constraint
+        .as_ref()
+        .map(crate::keras::constraint_to_keras);
     if [c0, c1]
         .iter()
         .any(|c| c.bias_regularizer.is_some() || c.activity_regularizer.is_some())
@@ -897,7 +924,7 @@ pub fn firmware_workload(
     let n_in = data.n_features();
     let n = labels.len();
     let [k0, b0, k1, b1] = &weights.tensors[..] else {
-        return Err("expected four weight tensors".into());
+        return Err("expected four weight tensors (the frozen layer's too)".into());
     };
     let hidden = b0.len();
     let classes = b1.len();
@@ -915,7 +942,7 @@ pub fn firmware_workload(
     }
     let wide = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
     let t = |shape: &[usize], v: &[f32]| json!({"shape": shape, "data": wide(v)});
-    Ok(json!({
+    let mut w = json!({
         "name": "exported",
         "source": source,
         "classes": classes,
@@ -943,7 +970,15 @@ pub fn firmware_workload(
             "shuffle": false,
         },
         "kernel_l2": f64::from(l2),
-    }))
+    });
+    // Only when used: a workload without them is the one it was before issue 12.
+    if frozen_layers > 0 {
+        w["frozen_layers"] = json!(frozen_layers);
+    }
+    if let Some(c) = kernel_constraint {
+        w["kernel_constraint"] = c;
+    }
+    Ok(w)
 }
 
 #[cfg(test)]

@@ -40,16 +40,19 @@
 use std::fmt;
 
 use microfit_core::activation::Activation;
+use microfit_core::constraint::Constraint;
 use microfit_core::error::Error as CoreError;
 use microfit_core::init::Initializer;
 use microfit_core::kernels::conv::Padding;
 use microfit_core::layer::dense::DenseConfig;
 use microfit_core::loss::Loss;
-use microfit_core::optim::Clip;
 use microfit_core::optim::schedule::{ExponentialDecay, Schedule};
+use microfit_core::optim::{Clip, EmaConfig, ExcludeFromWeightDecay};
 use microfit_core::regularizer::{OrthoMode, Reg};
+use serde::Deserialize as _;
 use serde_json::{Map, Value, json};
 
+use super::schema::values::{ConstraintForm, relative_field};
 use super::schema::{LayerSpec, ModelSpec, OptimizerConfig, OptimizerKind};
 
 /// A Keras configuration that microfit cannot read (or a model it cannot write).
@@ -126,6 +129,13 @@ pub const SUPPORTED_LAYERS: &[&str] = &[
     "AveragePooling3D",
     "Flatten",
     "Dropout",
+    "GaussianNoise",
+    "GaussianDropout",
+    "AlphaDropout",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
+    "ActivityRegularization",
 ];
 
 /// A JSON path under construction (`layers[1].config.units`).
@@ -637,20 +647,6 @@ fn check_dtype(v: &Value, p: &Path) -> Result<(), KerasError> {
     }
 }
 
-/// Checks the keys every model and layer config may carry: `dtype` float32, and `trainable`
-/// (`what` is not supported when false).
-fn float32_trainable(cfg: &Map<String, Value>, p: &Path, what: &str) -> Result<(), KerasError> {
-    if let Some(d) = cfg.get("dtype") {
-        check_dtype(d, &p.key("dtype"))?;
-    }
-    if let Some(t) = cfg.get("trainable")
-        && !as_bool(t, &p.key("trainable"))?
-    {
-        return Err(p.key("trainable").err(format!("{what} are not supported")));
-    }
-    Ok(())
-}
-
 /// A `[null, d1, d2, ...]` batch shape → `[d1, d2, ...]`.
 fn batch_shape(v: &Value, p: &Path) -> Result<Vec<usize>, KerasError> {
     let a = v.as_array().ok_or_else(|| {
@@ -756,7 +752,13 @@ pub fn spec_from_keras_value(v: &Value) -> Result<(ModelSpec, Option<KerasCompil
              (`class_name` and `config`)",
         ));
     };
-    float32_trainable(cfg, &cfg_path, "non-trainable models")?;
+    if let Some(d) = cfg.get("dtype") {
+        check_dtype(d, &cfg_path.key("dtype"))?;
+    }
+    let model_trainable = match cfg.get("trainable") {
+        Some(t) => as_bool(t, &cfg_path.key("trainable"))?,
+        None => true,
+    };
     let lp = cfg_path.key("layers");
     let layers = cfg
         .get("layers")
@@ -781,7 +783,9 @@ pub fn spec_from_keras_value(v: &Value) -> Result<(ModelSpec, Option<KerasCompil
             input_shape = Some(input_layer_shape(lcfg, &cp)?);
             continue;
         }
-        float32_trainable(lcfg, &cp, "frozen (non-trainable) layers")?;
+        if let Some(d) = lcfg.get("dtype") {
+            check_dtype(d, &cp.key("dtype"))?;
+        }
         if input_shape.is_none()
             && specs.is_empty()
             && let Some(s) = lcfg
@@ -817,10 +821,14 @@ pub fn spec_from_keras_value(v: &Value) -> Result<(ModelSpec, Option<KerasCompil
     let input_shape = input_shape.ok_or_else(|| {
         lp.err("the input shape is unknown: no InputLayer, batch_input_shape, build_config or build_input_shape")
     })?;
-    let spec = ModelSpec {
+    let mut spec = ModelSpec {
         input_shape,
         layers: specs,
     };
+    if !model_trainable {
+        // Keras `model.trainable = False`: every layer is frozen.
+        spec.freeze_first(spec.layers.len());
+    }
     // Validate with the spec's own checks, translating its paths to Keras paths.
     let shapes = spec.shapes().map_err(|e| {
         let path = translate_spec_path(&e.field, &origin, &lp);
@@ -952,12 +960,12 @@ fn weighted_config(cfg: &Map<String, Value>, p: &Path) -> Result<DenseConfig<Reg
         Initializer::Zeros,
         &p.key("bias_initializer"),
     )?;
-    for k in [
-        "kernel_constraint",
-        "bias_constraint",
-        "quantization_config",
-        "lora_rank",
-    ] {
+    c.kernel_constraint = constraint_at(get("kernel_constraint"), &p.key("kernel_constraint"))?;
+    c.bias_constraint = constraint_at(get("bias_constraint"), &p.key("bias_constraint"))?;
+    if let Some(t) = cfg.get("trainable") {
+        c.trainable = as_bool(t, &p.key("trainable"))?;
+    }
+    for k in ["quantization_config", "lora_rank"] {
         if let Some(v) = cfg.get(k)
             && !v.is_null()
         {
@@ -973,16 +981,7 @@ fn weighted_to_keras(
     config: &DenseConfig<Reg>,
     p: &Path,
 ) -> Result<(), KerasError> {
-    // Not written yet (issue 12, phase B): refuse rather than lose them.
-    for (key, set) in [
-        ("kernel_constraint", config.kernel_constraint.is_some()),
-        ("bias_constraint", config.bias_constraint.is_some()),
-        ("trainable", !config.trainable),
-    ] {
-        if set {
-            return Err(p.key(key).err("not exported to a Keras config yet"));
-        }
-    }
+    m.insert("trainable".into(), json!(config.trainable));
     if let Some(r) = &config.activity_regularizer {
         m.insert("activity_regularizer".into(), regularizer_to_keras(r));
     }
@@ -1007,9 +1006,74 @@ fn weighted_to_keras(
         "bias_regularizer".into(),
         reg_or_null(&config.bias_regularizer),
     );
-    m.insert("kernel_constraint".into(), Value::Null);
-    m.insert("bias_constraint".into(), Value::Null);
+    let constraint = |c: &Option<Constraint>| c.as_ref().map_or(Value::Null, constraint_to_keras);
+    m.insert(
+        "kernel_constraint".into(),
+        constraint(&config.kernel_constraint),
+    );
+    m.insert(
+        "bias_constraint".into(),
+        constraint(&config.bias_constraint),
+    );
     Ok(())
+}
+
+/// A Keras constraint (`{"class_name": "MaxNorm", "config": {"max_value": 2, "axis": 0}}`,
+/// or its name: `"max_norm"`, `"non_neg"`) through the schema's form
+/// ([`ConstraintForm`]: Keras' config keys and defaults); `null` is none.
+fn constraint_at(v: &Value, p: &Path) -> Result<Option<Constraint>, KerasError> {
+    let (class, cfg) = match v {
+        Value::Null => return Ok(None),
+        Value::String(s) => (s.as_str(), None),
+        Value::Object(m) => class_and_config(m, p)?,
+        other => {
+            return Err(p.err(format!(
+                "expected a constraint object, found {}",
+                show(other)
+            )));
+        }
+    };
+    let mut form = cfg.cloned().unwrap_or_default();
+    form.remove("name");
+    form.insert("name".into(), json!(class));
+    let form = ConstraintForm::deserialize(Value::Object(form)).map_err(|e| {
+        let e = e.to_string();
+        match relative_field(&e) {
+            Some(k) => p.key("config").key(k).err(e[k.len() + 2..].to_string()),
+            None => p.err(e),
+        }
+    })?;
+    Constraint::try_from(form)
+        .map(Some)
+        .map_err(|e| match relative_field(&e) {
+            Some("name") => p.key("class_name").err(e["name: ".len()..].to_string()),
+            Some(k) => p.key("config").key(k).err(e[k.len() + 2..].to_string()),
+            None => p.err(e),
+        })
+}
+
+/// The Keras 3 serialized form of a constraint (`{"module": "keras.constraints",
+/// "class_name": "MaxNorm", "config": {"max_value": 2.0, "axis": 0}}`).
+pub fn constraint_to_keras(c: &Constraint) -> Value {
+    let mut cfg = match serde_json::to_value(ConstraintForm::from(c)) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    cfg.remove("name");
+    for v in cfg.values_mut() {
+        if let Some(x) = v.as_f64()
+            && !v.is_i64()
+            && !v.is_u64()
+        {
+            *v = num(short_f64(x as f32));
+        }
+    }
+    json!({
+        "module": "keras.constraints",
+        "class_name": c.keras_class(),
+        "config": cfg,
+        "registered_name": null,
+    })
 }
 
 fn dense_from_keras(cfg: &Map<String, Value>, p: &Path) -> Result<LayerSpec, KerasError> {
@@ -1203,6 +1267,48 @@ fn dropout_from_keras(cfg: &Map<String, Value>, p: &Path) -> Result<LayerSpec, K
     Ok(LayerSpec::Dropout { rate, seed })
 }
 
+/// `GaussianNoise(stddev, seed)`, `GaussianDropout`/`AlphaDropout`/`SpatialDropout1D/2D/3D`
+/// `(rate, seed)` (AlphaDropout's `noise_shape` must be null).
+fn noise_from_keras(
+    class: &str,
+    cfg: &Map<String, Value>,
+    p: &Path,
+) -> Result<LayerSpec, KerasError> {
+    let arg = if class == "GaussianNoise" {
+        "stddev"
+    } else {
+        "rate"
+    };
+    check_keys(
+        cfg,
+        &keys_of(&[BASE_KEYS, &[arg, "seed", "noise_shape", "data_format"]]),
+        p,
+        class,
+    )?;
+    channels_last(cfg, p)?;
+    if cfg.get("noise_shape").is_some_and(|v| !v.is_null()) {
+        return Err(p.key("noise_shape").err("noise_shape is not supported"));
+    }
+    let x = as_f32(required(cfg, arg, p, class)?, &p.key(arg))?;
+    let seed = match cfg.get("seed") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_u64().ok_or_else(|| {
+            p.key("seed").err(format!(
+                "expected a non-negative integer, found {}",
+                show(v)
+            ))
+        })?),
+    };
+    Ok(match class {
+        "GaussianNoise" => LayerSpec::GaussianNoise { stddev: x, seed },
+        "GaussianDropout" => LayerSpec::GaussianDropout { rate: x, seed },
+        "AlphaDropout" => LayerSpec::AlphaDropout { rate: x, seed },
+        "SpatialDropout1D" => LayerSpec::SpatialDropout1D { rate: x, seed },
+        "SpatialDropout2D" => LayerSpec::SpatialDropout2D { rate: x, seed },
+        _ => LayerSpec::SpatialDropout3D { rate: x, seed },
+    })
+}
+
 /// Reads one Keras layer (anything but `InputLayer`) into a [`LayerSpec`].
 fn layer_from_keras(
     class: &str,
@@ -1223,6 +1329,16 @@ fn layer_from_keras(
         "AveragePooling3D" | "AvgPool3D" => pool_from_keras(3, false, cfg, p),
         "Flatten" => flatten_from_keras(cfg, p),
         "Dropout" => dropout_from_keras(cfg, p),
+        "GaussianNoise" | "GaussianDropout" | "AlphaDropout" | "SpatialDropout1D"
+        | "SpatialDropout2D" | "SpatialDropout3D" => noise_from_keras(class, cfg, p),
+        "ActivityRegularization" => {
+            check_keys(cfg, &keys_of(&[BASE_KEYS, &["l1", "l2"]]), p, class)?;
+            let f = |k: &str| cfg.get(k).map_or(Ok(0.0), |v| as_f32(v, &p.key(k)));
+            Ok(LayerSpec::ActivityRegularization {
+                l1: f("l1")?,
+                l2: f("l2")?,
+            })
+        }
         other => Err(KerasError::Unsupported {
             layer: layer.0.clone(),
             name: cfg.get("name").and_then(Value::as_str).map(str::to_string),
@@ -1361,6 +1477,34 @@ pub fn spec_to_keras_config(spec: &ModelSpec) -> Result<Value, KerasError> {
                 m.insert("noise_shape".into(), Value::Null);
                 "Dropout".into()
             }
+            LayerSpec::GaussianNoise { stddev, seed } => {
+                m.insert("stddev".into(), num(short_f64(*stddev)));
+                m.insert("seed".into(), json!(seed));
+                "GaussianNoise".into()
+            }
+            LayerSpec::GaussianDropout { rate, seed } => {
+                m.insert("rate".into(), num(short_f64(*rate)));
+                m.insert("seed".into(), json!(seed));
+                "GaussianDropout".into()
+            }
+            LayerSpec::AlphaDropout { rate, seed } => {
+                m.insert("rate".into(), num(short_f64(*rate)));
+                m.insert("seed".into(), json!(seed));
+                m.insert("noise_shape".into(), Value::Null);
+                "AlphaDropout".into()
+            }
+            LayerSpec::SpatialDropout1D { rate, seed }
+            | LayerSpec::SpatialDropout2D { rate, seed }
+            | LayerSpec::SpatialDropout3D { rate, seed } => {
+                m.insert("rate".into(), num(short_f64(*rate)));
+                m.insert("seed".into(), json!(seed));
+                format!("SpatialDropout{}D", l.spatial_rank().unwrap_or(1))
+            }
+            LayerSpec::ActivityRegularization { l1, l2 } => {
+                m.insert("l1".into(), num(short_f64(*l1)));
+                m.insert("l2".into(), num(short_f64(*l2)));
+                "ActivityRegularization".into()
+            }
             #[allow(unreachable_patterns)]
             _ => {
                 return Err(KerasError::Unsupported {
@@ -1462,8 +1606,17 @@ fn loss_at(v: &Value, p: &Path) -> Result<Loss, KerasError> {
                             }
                         }
                         "label_smoothing" => {
-                            if as_f32(val, &kp)? != 0.0 {
-                                return Err(kp.err("label smoothing is not supported"));
+                            let ls = as_f32(val, &kp)?;
+                            match loss {
+                                Loss::BinaryCrossentropy { .. }
+                                | Loss::CategoricalCrossentropy { .. } => {
+                                    loss = loss.with_label_smoothing(ls);
+                                    loss.validate().map_err(|e| kp.err(e.to_string()))?;
+                                }
+                                _ if ls != 0.0 => {
+                                    return Err(kp.err("this loss has no label smoothing"));
+                                }
+                                _ => {}
                             }
                         }
                         "ignore_class" => {
@@ -1514,6 +1667,15 @@ pub fn loss_to_keras(loss: &Loss) -> Value {
     cfg.insert("reduction".into(), json!("sum_over_batch_size"));
     if let Some(fl) = from_logits {
         cfg.insert("from_logits".into(), json!(fl));
+    }
+    if let Loss::BinaryCrossentropy {
+        label_smoothing, ..
+    }
+    | Loss::CategoricalCrossentropy {
+        label_smoothing, ..
+    } = *loss
+    {
+        cfg.insert("label_smoothing".into(), num(short_f64(label_smoothing)));
     }
     json!({ "module": "keras.losses", "class_name": class, "config": cfg, "registered_name": null })
 }
@@ -1603,9 +1765,15 @@ pub fn optimizer_to_keras(o: &OptimizerConfig) -> Value {
     m.insert("clipnorm".into(), opt(c.clip.clipnorm));
     m.insert("global_clipnorm".into(), opt(c.clip.global_clipnorm));
     m.insert("clipvalue".into(), opt(c.clip.clipvalue));
-    m.insert("use_ema".into(), json!(false));
-    m.insert("ema_momentum".into(), json!(0.99));
-    m.insert("ema_overwrite_frequency".into(), Value::Null);
+    m.insert("use_ema".into(), json!(o.ema.is_some()));
+    m.insert(
+        "ema_momentum".into(),
+        num(short_f64(o.ema.map_or(0.99, |e| e.ema_momentum))),
+    );
+    m.insert(
+        "ema_overwrite_frequency".into(),
+        json!(o.ema.and_then(|e| e.ema_overwrite_frequency)),
+    );
     m.insert("loss_scale_factor".into(), Value::Null);
     m.insert("gradient_accumulation_steps".into(), Value::Null);
     match o.kind {
@@ -1726,12 +1894,44 @@ fn optimizer_class(
         clipnorm: f("clipnorm")?,
         global_clipnorm: f("global_clipnorm")?,
     };
+    if let Some(v) = cfg.get("use_ema")
+        && as_bool(v, &p.key("use_ema"))?
+    {
+        let mut e = EmaConfig::default();
+        if let Some(m) = f("ema_momentum")? {
+            e.ema_momentum = m;
+        }
+        e.ema_overwrite_frequency = match cfg.get("ema_overwrite_frequency") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                u32::try_from(as_size(v, &p.key("ema_overwrite_frequency"))?)
+                    .map_err(|_| p.key("ema_overwrite_frequency").err("too large"))?,
+            ),
+        };
+        o.ema = Some(e);
+    }
+    // Keras does not serialize `exclude_from_weight_decay` (a method call); microfit reads
+    // it as the golden files write it, `{"var_names": [...]}` or a list of names.
+    if let Some(v) = cfg
+        .get("exclude_from_weight_decay")
+        .filter(|v| !v.is_null())
+    {
+        let ep = p.key("exclude_from_weight_decay");
+        let list = v.get("var_names").unwrap_or(v);
+        let names = list
+            .as_array()
+            .ok_or_else(|| ep.err(format!("expected a list of names, found {}", show(v))))?
+            .iter()
+            .enumerate()
+            .map(|(i, n)| as_str(n, &ep.idx(i)).map(str::to_string))
+            .collect::<Result<Vec<_>, _>>()?;
+        o.common.exclude_from_weight_decay =
+            ExcludeFromWeightDecay::from_var_names(&names).map_err(|e| ep.err(e.to_string()))?;
+    }
     for (k, unsupported_if) in [
-        ("use_ema", "true"),
         ("amsgrad", "true"),
         ("gradient_accumulation_steps", "set"),
         ("loss_scale_factor", "set"),
-        ("exclude_from_weight_decay", "set"),
     ] {
         if let Some(v) = cfg.get(k) {
             let on = match unsupported_if {
@@ -1965,7 +2165,7 @@ mod tests {
                 .starts_with("class_name: only Sequential")
         );
         let e = err_of(&format!(
-            r#"{head} {{"class_name": "Dense", "config": {{"units": 2, "kernel_constraint": {{"class_name": "MaxNorm"}}}}}}]}}"#
+            r#"{head} {{"class_name": "Dense", "config": {{"units": 2, "kernel_constraint": {{"class_name": "RadialConstraint"}}}}}}]}}"#
         ));
         assert!(e.starts_with("layers[1].config.kernel_constraint"), "{e}");
         // An activity OrthogonalRegularizer is refused by the spec check, with the Keras path.
@@ -2304,5 +2504,136 @@ mod tests {
                 let _ = spec_from_keras_value(&cfg);
             }
         }
+    }
+
+    /// The toolbox in Keras 3's own serialized form (`get_config()` of the layers and the
+    /// compile config, hand-written from Keras' documented keys) reads to the expected spec,
+    /// and the spec written back reads to the same spec.
+    #[test]
+    fn toolbox_keras_config_reads_and_round_trips() {
+        use microfit_core::constraint::Axes;
+        let json = r#"{"class_name": "Sequential", "config": {"name": "sequential", "trainable": true, "layers": [
+          {"class_name": "InputLayer", "config": {"batch_shape": [null, 6, 6, 2]}},
+          {"class_name": "Conv2D", "config": {"name": "conv2d", "trainable": false, "filters": 3, "kernel_size": [3, 3],
+             "activation": "relu", "kernel_constraint": {"module": "keras.constraints", "class_name": "MaxNorm", "config": {"max_value": 2.0, "axis": [0, 1, 2]}, "registered_name": null},
+             "bias_constraint": {"class_name": "NonNeg", "config": {}}}},
+          {"class_name": "SpatialDropout2D", "config": {"name": "sd", "rate": 0.25, "seed": 3, "data_format": "channels_last"}},
+          {"class_name": "Flatten", "config": {}},
+          {"class_name": "GaussianNoise", "config": {"name": "gn", "stddev": 0.1, "seed": null}},
+          {"class_name": "Dense", "config": {"units": 8, "activation": "tanh",
+             "kernel_constraint": {"class_name": "MinMaxNorm", "config": {"min_value": 0.5, "max_value": 1.5, "rate": 0.5, "axis": 0}}}},
+          {"class_name": "AlphaDropout", "config": {"rate": 0.1, "seed": 1, "noise_shape": null}},
+          {"class_name": "GaussianDropout", "config": {"rate": 0.2, "seed": null}},
+          {"class_name": "ActivityRegularization", "config": {"l1": 0.01, "l2": 0.001}},
+          {"class_name": "Dense", "config": {"units": 3, "activation": "softmax",
+             "kernel_constraint": {"class_name": "UnitNorm", "config": {"axis": 0}}}}]},
+          "compile_config": {"loss": {"class_name": "CategoricalCrossentropy", "config": {"from_logits": false, "label_smoothing": 0.1}},
+            "optimizer": {"class_name": "Adam", "config": {"learning_rate": 0.01, "use_ema": true, "ema_momentum": 0.9, "ema_overwrite_frequency": 5}}}}"#;
+        let (spec, compile) = spec_from_keras_config(json).unwrap();
+        let mut conv = LayerSpec::conv(2, 3, vec![3, 3], {
+            let mut c = DenseConfig::new(Activation::Relu);
+            c.trainable = false;
+            c.kernel_constraint = Some(Constraint::max_norm(2.0, Axes::list(&[0, 1, 2])));
+            c.bias_constraint = Some(Constraint::NonNeg);
+            c
+        })
+        .unwrap();
+        conv = conv.with_strides(&[]);
+        let want = ModelSpec {
+            input_shape: vec![6, 6, 2],
+            layers: vec![
+                conv,
+                LayerSpec::SpatialDropout2D {
+                    rate: 0.25,
+                    seed: Some(3),
+                },
+                LayerSpec::Flatten,
+                LayerSpec::GaussianNoise {
+                    stddev: 0.1,
+                    seed: None,
+                },
+                LayerSpec::dense(8, Activation::Tanh)
+                    .with_kernel_constraint(Constraint::min_max_norm(0.5, 1.5, 0.5, Axes::one(0))),
+                LayerSpec::AlphaDropout {
+                    rate: 0.1,
+                    seed: Some(1),
+                },
+                LayerSpec::GaussianDropout {
+                    rate: 0.2,
+                    seed: None,
+                },
+                LayerSpec::ActivityRegularization {
+                    l1: 0.01,
+                    l2: 0.001,
+                },
+                LayerSpec::dense(3, Activation::Softmax)
+                    .with_kernel_constraint(Constraint::unit_norm(Axes::one(0))),
+            ],
+        };
+        assert_eq!(spec, want);
+        let c = compile.unwrap();
+        assert_eq!(
+            c.loss,
+            Some(Loss::CategoricalCrossentropy {
+                from_logits: false,
+                label_smoothing: 0.1
+            })
+        );
+        let o = c.optimizer.clone().unwrap();
+        assert_eq!(
+            o.ema,
+            Some(EmaConfig {
+                ema_momentum: 0.9,
+                ema_overwrite_frequency: Some(5)
+            })
+        );
+        // Spec → Keras JSON → spec, with the compile config.
+        let back = keras_file_config(&spec, Some(&c)).unwrap();
+        assert_eq!(back["config"]["layers"][1]["config"]["trainable"], false);
+        assert_eq!(
+            back["config"]["layers"][1]["config"]["kernel_constraint"]["class_name"],
+            "MaxNorm"
+        );
+        assert_eq!(
+            back["config"]["layers"][1]["config"]["kernel_constraint"]["config"]["axis"],
+            json!([0, 1, 2])
+        );
+        assert_eq!(
+            back["compile_config"]["loss"]["config"]["label_smoothing"],
+            0.1
+        );
+        assert_eq!(
+            back["compile_config"]["optimizer"]["config"]["use_ema"],
+            true
+        );
+        let (spec2, c2) = spec_from_keras_value(&back).unwrap();
+        assert_eq!(spec2, spec);
+        assert_eq!(c2.unwrap(), c);
+    }
+
+    /// The optimizer of `optimizer_long_k3.json`'s exclusion run
+    /// (`exclude_from_weight_decay: {var_names: [...]}`) and `model.trainable = False`.
+    #[test]
+    fn exclusions_and_a_frozen_model_read() {
+        let o = optimizer_from_keras_class(
+            "AdamW",
+            &json!({"learning_rate": 0.01, "weight_decay": 0.1, "exclude_from_weight_decay": {"var_names": ["bias"]}}),
+        )
+        .unwrap();
+        assert!(o.common.exclude_from_weight_decay.bias);
+        assert!(!o.common.exclude_from_weight_decay.kernel);
+        let json = r#"{"trainable": false, "layers": [
+          {"class_name": "InputLayer", "config": {"batch_shape": [null, 4]}},
+          {"class_name": "Dense", "config": {"units": 3}}]}"#;
+        let (spec, _) = spec_from_keras_config(json).unwrap();
+        assert!(!spec.layers[0].dense_config().unwrap().trainable);
+        let e = err_of(
+            r#"{"layers": [{"class_name": "InputLayer", "config": {"batch_shape": [null, 4]}},
+              {"class_name": "Dense", "config": {"units": 3, "kernel_constraint": {"class_name": "MaxNorm", "config": {"max_value": 2, "bogus": 1}}}}]}"#,
+        );
+        assert!(
+            e.contains("layers[1].config.kernel_constraint") && e.contains("bogus"),
+            "{e}"
+        );
     }
 }

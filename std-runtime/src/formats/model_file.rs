@@ -1,10 +1,10 @@
 //! The trained-model file (`model.mfit`, also used for `checkpoint.mfit`).
 //!
-//! # Format (version 3; versions 1 and 2 are still read)
+//! # Format (version 4; versions 1 to 3 are still read)
 //! ```text
 //! offset  size  what
 //! 0       4     magic b"MFIT"
-//! 4       2     format version, u16 little-endian (3)
+//! 4       2     format version, u16 little-endian (4)
 //! 6       4     payload length N, u32 little-endian
 //! 10      N     payload: a postcard-encoded `ModelFile`
 //! 10+N    4     CRC-32 (IEEE, as zlib/PNG) of the payload, u32 little-endian
@@ -14,9 +14,11 @@
 //! names, a fingerprint), the fitted scaler, the weights with their Keras names and shapes, the
 //! optimizer state (slots and iteration count), the training progress (epochs done, history,
 //! early-stopping state) and the state of the random generators — the model's and each
-//! `Dropout` layer's own stream — which is what `--resume` needs. Version 2 (one generator for
-//! every dropout layer) is the same payload without its last field, version 1 without its last
-//! two.
+//! `Dropout` layer's own stream — and the toolbox's state ([`ToolboxState`]: the frozen
+//! layers' weights, `ReduceLROnPlateau`'s counters and the learning rate it set), which is what
+//! `--resume` needs; an EMA's averages are the optimizer slot `average`. Version 3 is the same
+//! payload without its last field, version 2 (one generator for every dropout layer) without
+//! its last two, version 1 without its last three.
 //!
 //! Files are written atomically: to a temporary file in the same directory, flushed to disk,
 //! then renamed over the target, so a crash leaves either the old file or the new one.
@@ -34,9 +36,12 @@ use microfit_core::optim::{AnyOptimizer, Optimizer};
 use microfit_core::train::Trainable;
 use serde::{Deserialize, Serialize};
 
-use super::schema::{DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DataConfig, OptimizerConfig, SplitConfig};
+use super::schema::{
+    DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DataConfig, OptimizerConfig, RunOptimizer, SplitConfig,
+};
 use super::toml_spec::{DataShape, ModelOverrides, SpecFile};
 use super::{FormatError, KerasModel};
+use crate::callbacks::PlateauState;
 use crate::data::Scaler;
 use crate::history::History;
 use crate::model::{Sequential, VecParams};
@@ -45,9 +50,8 @@ pub use super::schema::TrainConfig;
 
 /// File magic.
 pub const MAGIC: [u8; 4] = *b"MFIT";
-/// Current format version (3: with each dropout layer's generator; versions 1 and 2 are still
-/// read).
-pub const FORMAT_VERSION: u16 = 3;
+/// Current format version (4: with the toolbox's state; versions 1 to 3 are still read).
+pub const FORMAT_VERSION: u16 = 4;
 /// Bytes before the payload.
 pub const HEADER_LEN: usize = 10;
 /// Bytes after the payload (the CRC).
@@ -120,6 +124,56 @@ impl OptimizerState {
             iterations: opt.iterations(),
             slots,
         }
+    }
+
+    /// Captures a run's optimizer: [`OptimizerState::capture`] of the configured optimizer,
+    /// then the EMA's averages as the slot `average` (Keras' optimizer variables `average`).
+    pub fn capture_run(opt: &RunOptimizer<VecParams>) -> Self {
+        let mut st = Self::capture(opt.any());
+        if let Some(a) = opt.average() {
+            st.slots.push(SlotState {
+                name: "average".into(),
+                tensors: a.tensors.clone(),
+            });
+        }
+        st
+    }
+
+    /// Writes this state into a run's optimizer (built from the same spec): the slot
+    /// `average` into the EMA, the others as [`OptimizerState::restore`].
+    ///
+    /// # Errors
+    /// As [`OptimizerState::restore`]; an `average` without `use_ema`, or none with it.
+    pub fn restore_run(&self, opt: &mut RunOptimizer<VecParams>) -> Result<(), String> {
+        let (avg, rest): (Vec<&SlotState>, Vec<&SlotState>) =
+            self.slots.iter().partition(|s| s.name == "average");
+        match (avg.first(), opt.average_mut()) {
+            (Some(s), Some(a)) => {
+                if a.tensors.len() != s.tensors.len()
+                    || a.tensors
+                        .iter()
+                        .zip(&s.tensors)
+                        .any(|(x, y)| x.len() != y.len())
+                {
+                    return Err(
+                        "optimizer slot \"average\" does not fit the model's weights".into(),
+                    );
+                }
+                a.tensors.clone_from(&s.tensors);
+            }
+            (None, None) => {}
+            (Some(_), None) => {
+                return Err("the file holds EMA averages, but the optimizer has no use_ema".into());
+            }
+            (None, Some(_)) => {
+                return Err("the optimizer has use_ema, but the file holds no EMA averages".into());
+            }
+        }
+        OptimizerState {
+            iterations: self.iterations,
+            slots: rest.into_iter().cloned().collect(),
+        }
+        .restore(opt.any_mut())
     }
 
     /// Writes this state into `opt` (built from the same spec).
@@ -209,6 +263,49 @@ pub struct ModelFile {
     /// Each layer's dropout generator once it has drawn
     /// (`Sequential::dropout_generators`); empty in files before version 3.
     pub dropout_rngs: Vec<Option<[u64; 2]>>,
+    /// The toolbox's state (empty in files before version 4).
+    pub toolbox: ToolboxState,
+}
+
+/// What the regularization toolbox adds to a model file (version 4).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ToolboxState {
+    /// The frozen layers' weights (`trainable = false`; Keras `non_trainable_weights`), which
+    /// [`ModelFile::weights`] (the trainable ones) leaves out.
+    pub frozen: VecParams,
+    /// `ReduceLROnPlateau`'s counters after the last epoch.
+    pub plateau: Option<PlateauState>,
+    /// The learning rate `ReduceLROnPlateau` last set (`None`: the spec's).
+    pub learning_rate: Option<f32>,
+}
+
+/// A version-3 file: everything but the toolbox's state.
+#[derive(Deserialize)]
+struct ModelFileV3 {
+    spec_toml: String,
+    data: DataInfo,
+    scaler: Scaler,
+    weights: VecParams,
+    optimizer: OptimizerState,
+    progress: Progress,
+    rng: Option<[u64; 2]>,
+    dropout_rngs: Vec<Option<[u64; 2]>>,
+}
+
+impl From<ModelFileV3> for ModelFile {
+    fn from(f: ModelFileV3) -> Self {
+        ModelFile {
+            spec_toml: f.spec_toml,
+            data: f.data,
+            scaler: f.scaler,
+            weights: f.weights,
+            optimizer: f.optimizer,
+            progress: f.progress,
+            rng: f.rng,
+            dropout_rngs: f.dropout_rngs,
+            toolbox: ToolboxState::default(),
+        }
+    }
 }
 
 /// A version-2 file: everything but the dropout layers' generators.
@@ -234,6 +331,7 @@ impl From<ModelFileV2> for ModelFile {
             progress: f.progress,
             rng: f.rng,
             dropout_rngs: Vec::new(),
+            toolbox: ToolboxState::default(),
         }
     }
 }
@@ -260,6 +358,7 @@ impl From<ModelFileV1> for ModelFile {
             progress: f.progress,
             rng: None,
             dropout_rngs: Vec::new(),
+            toolbox: ToolboxState::default(),
         }
     }
 }
@@ -467,6 +566,10 @@ impl ModelFile {
             postcard::from_bytes::<ModelFileV2>(payload)
                 .map_err(decode)?
                 .into()
+        } else if version == 3 {
+            postcard::from_bytes::<ModelFileV3>(payload)
+                .map_err(decode)?
+                .into()
         } else {
             postcard::from_bytes(payload).map_err(decode)?
         };
@@ -577,7 +680,31 @@ impl ModelFile {
             )));
         }
         model.params.tensors.clone_from(&self.weights.tensors);
+        self.toolbox.restore_frozen(&mut model).map_err(invalid)?;
         Ok((cfg, model))
+    }
+}
+
+impl ToolboxState {
+    /// Loads the stored frozen weights into `model` (a file without them, written before
+    /// version 4 or from a model without frozen layers, keeps the model's initial ones).
+    ///
+    /// # Errors
+    /// Frozen weights that do not fit the model's frozen layers.
+    pub fn restore_frozen(&self, model: &mut Sequential) -> Result<(), String> {
+        if self.frozen.names.is_empty() {
+            return Ok(());
+        }
+        let expected = &model.frozen;
+        if expected.names != self.frozen.names || expected.shapes != self.frozen.shapes {
+            return Err(format!(
+                "the stored frozen weights ({}) do not fit the stored spec ({})",
+                describe(&self.frozen),
+                describe(expected)
+            ));
+        }
+        model.frozen.tensors.clone_from(&self.frozen.tensors);
+        Ok(())
     }
 }
 
@@ -656,6 +783,8 @@ impl ModelFile {
             save_best: None,
             optimizer,
             model: k.spec.clone(),
+            class_weight: None,
+            reduce_lr_on_plateau: None,
         };
         Ok(ModelFile {
             spec_toml: cfg.to_toml(),
@@ -676,6 +805,10 @@ impl ModelFile {
             progress: Progress::default(),
             rng: None,
             dropout_rngs: Vec::new(),
+            toolbox: ToolboxState {
+                frozen: model.frozen.clone(),
+                ..ToolboxState::default()
+            },
         })
     }
 }
@@ -772,6 +905,7 @@ mod tests {
             progress: Progress::default(),
             rng: None,
             dropout_rngs: vec![None, Some([3, 5])],
+            toolbox: ToolboxState::default(),
         };
         let bytes = f.to_bytes().unwrap();
         let p = Path::new("m.mfit");
@@ -805,9 +939,12 @@ mod tests {
             progress: Progress::default(),
             rng: None,
             dropout_rngs: Vec::new(),
+            toolbox: ToolboxState::default(),
         };
-        let v3 = f.to_bytes().unwrap();
-        let payload = &v3[HEADER_LEN..v3.len() - TRAILER_LEN];
+        let v4 = f.to_bytes().unwrap();
+        let toolbox_len = postcard::to_stdvec(&ToolboxState::default()).unwrap().len();
+        let full = &v4[HEADER_LEN..v4.len() - TRAILER_LEN];
+        let payload = &full[..full.len() - toolbox_len];
         assert_eq!(
             &payload[payload.len() - 2..],
             &[0, 0],
@@ -824,15 +961,25 @@ mod tests {
         let p = Path::new("old.mfit");
         let v1 = with_version(1, &payload[..payload.len() - 2]);
         let v2 = with_version(2, &payload[..payload.len() - 1]);
+        let v3 = with_version(3, payload);
         assert_eq!(ModelFile::from_bytes(p, &v1).unwrap(), f);
         assert_eq!(ModelFile::from_bytes(p, &v2).unwrap(), f);
+        assert_eq!(ModelFile::from_bytes(p, &v3).unwrap(), f);
         f.rng = Some([u64::MAX - 1, 0x1234_5678_9abc_def1]);
         f.dropout_rngs = vec![None, Some([7, 9])];
         let back = ModelFile::from_bytes(p, &f.to_bytes().unwrap()).unwrap();
         assert_eq!((back.rng, &back.dropout_rngs), (f.rng, &f.dropout_rngs));
-        let mut v4 = f.to_bytes().unwrap();
-        v4[4] = 4;
-        let e = ModelFile::from_bytes(p, &v4).unwrap_err().to_string();
-        assert!(e.contains("version 4 is not supported"), "{e}");
+        f.toolbox.plateau = Some(PlateauState {
+            best: Some(0.5),
+            wait: 2,
+            cooldown_counter: 1,
+        });
+        f.toolbox.learning_rate = Some(0.001);
+        let back = ModelFile::from_bytes(p, &f.to_bytes().unwrap()).unwrap();
+        assert_eq!(back.toolbox, f.toolbox);
+        let mut v5 = f.to_bytes().unwrap();
+        v5[4] = 5;
+        let e = ModelFile::from_bytes(p, &v5).unwrap_err().to_string();
+        assert!(e.contains("version 5 is not supported"), "{e}");
     }
 }

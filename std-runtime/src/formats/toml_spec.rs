@@ -192,6 +192,14 @@ pub struct SpecFile {
         deserialize_with = "fields::optimizer"
     )]
     pub optimizer: Option<OptimizerConfig>,
+    /// Keras `fit(class_weight=...)`: `class_weight = "balanced"` (scikit-learn's
+    /// `n_samples / (n_classes · count)`) or `class_weight = { given = [[0, 1.0], [1, 3.0]] }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_weight: Option<crate::callbacks::ClassWeight>,
+    /// Keras `ReduceLROnPlateau` (`[reduce_lr_on_plateau]`: `monitor`, `factor`, `patience`,
+    /// `mode`, `min_delta`, `cooldown`, `min_lr`, Keras' defaults for the missing ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reduce_lr_on_plateau: Option<crate::callbacks::ReduceLROnPlateau>,
     /// The layers (`[[layers]]`), input to output. Missing: the default model (hidden Dense relu
     /// layers with kernel L2, then the output layer for the task).
     #[serde(
@@ -540,6 +548,44 @@ impl SpecFile {
             }
         });
         let optimizer = self.optimizer.clone().unwrap_or_default();
+        let reduce_lr_on_plateau = self.reduce_lr_on_plateau.clone();
+        if let Some(r) = &reduce_lr_on_plateau {
+            if let Err(crate::callbacks::CallbackError::Invalid { name, reason }) = r.validate() {
+                return Err(ctx.err(format!("reduce_lr_on_plateau.{name}"), reason));
+            }
+            if r.monitor.starts_with("val_") && split.validation == 0.0 {
+                return Err(ctx.err(
+                    "reduce_lr_on_plateau.monitor",
+                    format!(
+                        "{} needs a validation split: give --validation-split > 0, or monitor \"loss\"",
+                        r.monitor
+                    ),
+                ));
+            }
+            if !matches!(
+                optimizer.learning_rate,
+                microfit_core::optim::schedule::Schedule::Constant(_)
+            ) {
+                return Err(ctx.err(
+                    "reduce_lr_on_plateau",
+                    crate::callbacks::CallbackError::ScheduledLearningRate.to_string(),
+                ));
+            }
+        }
+        if let Some(crate::callbacks::ClassWeight::Given(w)) = &self.class_weight
+            && let Some((c, x)) = w.iter().find(|(_, x)| !(x.is_finite() && *x >= 0.0))
+        {
+            return Err(ctx.err(
+                "class_weight",
+                format!("class {c}: weight {x} must be finite and >= 0"),
+            ));
+        }
+        if self.class_weight.is_some() && shape.n_classes.is_none() {
+            return Err(ctx.err(
+                "class_weight",
+                "class weights need class labels, but the target is a regression value",
+            ));
+        }
         optimizer.validate().map_err(|e| {
             let e = super::schema::model_spec::core_field("optimizer", e);
             ctx.err(optimizer_field(&e.field), e.reason)
@@ -630,6 +676,8 @@ impl SpecFile {
             save_best,
             optimizer,
             model,
+            class_weight: self.class_weight.clone(),
+            reduce_lr_on_plateau,
         })
     }
 }
@@ -699,6 +747,8 @@ impl TrainConfig {
             early_stopping: self.early_stopping,
             save_best_only: self.save_best.is_some().then_some(true),
             optimizer: Some(self.optimizer.clone()),
+            class_weight: self.class_weight.clone(),
+            reduce_lr_on_plateau: self.reduce_lr_on_plateau.clone(),
             layers: Some(self.model.layers.clone()),
         }
     }

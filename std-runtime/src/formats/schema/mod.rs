@@ -52,7 +52,7 @@ pub mod values;
 
 pub use layer::LayerSpec;
 pub use model_spec::{ModelSpec, SpecError};
-pub use optimizer::{DEFAULT_LEARNING_RATE, OptimizerConfig, OptimizerKind};
+pub use optimizer::{DEFAULT_LEARNING_RATE, OptimizerConfig, OptimizerKind, RunOptimizer};
 pub use training::{
     DEFAULT_BATCH_SIZE, DEFAULT_DATA, DEFAULT_EPOCHS, DEFAULT_HIDDEN, DEFAULT_KERNEL_L2,
     DEFAULT_SEED, DEFAULT_VALIDATION, DataConfig, EarlyStopping, SplitConfig, TrainConfig,

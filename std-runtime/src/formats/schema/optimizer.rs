@@ -14,6 +14,9 @@
 //! nesterov = true              # Adam/AdamW: beta_1, beta_2, epsilon
 //! clipnorm = 1.0               # every optimizer: weight_decay, clipnorm, clipvalue, global_clipnorm
 //! schedule = { type = "exponential_decay", decay_steps = 100, decay_rate = 0.9, staircase = false }
+//! exclude_from_weight_decay = ["bias"]   # Keras' var_names: plain substrings of kernel, bias
+//! use_ema = true               # Keras' EMA of the weights: ema_momentum (0.99),
+//! ema_momentum = 0.99          # ema_overwrite_frequency (none)
 //! ```
 //!
 //! ```
@@ -26,7 +29,10 @@
 
 use microfit_core::optim::clip::Clip;
 use microfit_core::optim::schedule::{ExponentialDecay, Schedule};
-use microfit_core::optim::{Adam, AdamConfig, AnyOptimizer, Common, Momentum, Sgd};
+use microfit_core::optim::{
+    Adam, AdamConfig, AnyOptimizer, Common, Ema, EmaConfig, ExcludeFromWeightDecay, Momentum,
+    Optimizer, Sgd,
+};
 use microfit_core::params::Params;
 use serde::{Deserialize, Serialize};
 
@@ -84,8 +90,11 @@ pub struct OptimizerConfig {
     pub beta_2: f32,
     /// Adam ε.
     pub epsilon: f32,
-    /// Weight decay and clipping.
+    /// Weight decay (with its `exclude_from_weight_decay`) and clipping.
     pub common: Common,
+    /// Keras `use_ema=True` with its `ema_momentum` and `ema_overwrite_frequency` (`None`:
+    /// `use_ema=False`, the default).
+    pub ema: Option<EmaConfig>,
 }
 
 impl Default for OptimizerConfig {
@@ -114,6 +123,7 @@ impl OptimizerConfig {
                 weight_decay: (kind == OptimizerKind::AdamW).then_some(Self::ADAMW_WEIGHT_DECAY),
                 ..Common::default()
             },
+            ema: None,
         }
     }
 
@@ -164,7 +174,23 @@ impl OptimizerConfig {
     /// # Errors
     /// The core's [`microfit_core::Error::InvalidHyperparameter`], naming the argument.
     pub fn validate(&self) -> Result<(), microfit_core::Error> {
+        if let Some(e) = &self.ema {
+            e.validate()?;
+        }
         self.build(&()).map(|_| ())
+    }
+
+    /// The optimizer the training driver steps: [`OptimizerConfig::build`], wrapped in Keras'
+    /// moving average of the weights when `use_ema` is on.
+    ///
+    /// # Errors
+    /// As [`OptimizerConfig::build`], or a bad EMA setting.
+    pub fn build_run<P: Params>(&self, like: &P) -> Result<RunOptimizer<P>, microfit_core::Error> {
+        let o = self.build(like)?;
+        Ok(match self.ema {
+            Some(e) => RunOptimizer::Ema(Ema::new(o, e, like)?),
+            None => RunOptimizer::Plain(o),
+        })
     }
 
     /// Adam's configuration (rate, betas, epsilon, decay and clipping).
@@ -183,6 +209,87 @@ impl OptimizerConfig {
         match self.learning_rate {
             Schedule::Constant(lr) => lr,
             Schedule::Exponential(e) => e.initial_learning_rate,
+        }
+    }
+}
+
+/// The optimizer a run steps: the configured one ([`AnyOptimizer`]), or it inside the core's
+/// [`Ema`] when `use_ema` is on ([`OptimizerConfig::build_run`]). Every step, the iteration
+/// count and `finalize_variable_values` are the core's.
+#[derive(Debug, Clone)]
+pub enum RunOptimizer<P: Params> {
+    /// Without `use_ema`.
+    Plain(AnyOptimizer<P>),
+    /// With `use_ema`: the averages are the slot `average` (Keras' optimizer variables).
+    Ema(Ema<AnyOptimizer<P>, P>),
+}
+
+impl<P: Params> RunOptimizer<P> {
+    /// The configured optimizer (inside the EMA, if any).
+    pub fn any(&self) -> &AnyOptimizer<P> {
+        match self {
+            RunOptimizer::Plain(o) => o,
+            RunOptimizer::Ema(e) => &e.inner,
+        }
+    }
+
+    /// Mutable [`RunOptimizer::any`].
+    pub fn any_mut(&mut self) -> &mut AnyOptimizer<P> {
+        match self {
+            RunOptimizer::Plain(o) => o,
+            RunOptimizer::Ema(e) => &mut e.inner,
+        }
+    }
+
+    /// The moving averages of the weights (`None` without `use_ema`).
+    pub fn average(&self) -> Option<&P> {
+        match self {
+            RunOptimizer::Plain(_) => None,
+            RunOptimizer::Ema(e) => Some(e.average()),
+        }
+    }
+
+    /// Mutable [`RunOptimizer::average`] (restoring a checkpoint).
+    pub fn average_mut(&mut self) -> Option<&mut P> {
+        match self {
+            RunOptimizer::Plain(_) => None,
+            RunOptimizer::Ema(e) => Some(e.average_mut()),
+        }
+    }
+}
+
+impl<P: Params> From<AnyOptimizer<P>> for RunOptimizer<P> {
+    fn from(o: AnyOptimizer<P>) -> Self {
+        RunOptimizer::Plain(o)
+    }
+}
+
+impl<P: Params> Optimizer<P> for RunOptimizer<P> {
+    /// The most slots a run may hold (Adam's two and the average); the run-time model
+    /// allocates its slots itself.
+    const SLOTS: usize = 3;
+
+    fn step<B: microfit_core::backend::Backend>(&mut self, w: &mut P, g: &mut P) {
+        match self {
+            RunOptimizer::Plain(o) => o.step::<B>(w, g),
+            RunOptimizer::Ema(e) => e.step::<B>(w, g),
+        }
+    }
+
+    fn iterations(&self) -> u32 {
+        self.any().iterations()
+    }
+
+    fn reset(&mut self) {
+        match self {
+            RunOptimizer::Plain(o) => o.reset(),
+            RunOptimizer::Ema(e) => e.reset(),
+        }
+    }
+
+    fn finalize_variable_values(&self, w: &mut P) {
+        if let RunOptimizer::Ema(e) = self {
+            e.finalize_variable_values(w);
         }
     }
 }
@@ -215,6 +322,14 @@ struct OptimizerForm {
     global_clipnorm: Option<f32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     schedule: Option<ScheduleForm>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    exclude_from_weight_decay: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    use_ema: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ema_momentum: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ema_overwrite_frequency: Option<u32>,
 }
 
 /// `schedule = { type = "exponential_decay", decay_steps, decay_rate, staircase }`.
@@ -282,6 +397,21 @@ impl TryFrom<OptimizerForm> for OptimizerConfig {
             clipnorm: o.clipnorm,
             global_clipnorm: o.global_clipnorm,
         };
+        if let Some(names) = &o.exclude_from_weight_decay {
+            c.common.exclude_from_weight_decay = ExcludeFromWeightDecay::from_var_names(names)
+                .map_err(|e| format!("exclude_from_weight_decay: {e}"))?;
+        }
+        if o.use_ema != Some(true)
+            && (o.ema_momentum.is_some() || o.ema_overwrite_frequency.is_some())
+        {
+            return Err(
+                "use_ema: ema_momentum and ema_overwrite_frequency need use_ema = true".into(),
+            );
+        }
+        c.ema = (o.use_ema == Some(true)).then(|| EmaConfig {
+            ema_momentum: o.ema_momentum.unwrap_or(EmaConfig::default().ema_momentum),
+            ema_overwrite_frequency: o.ema_overwrite_frequency,
+        });
         Ok(c)
     }
 }
@@ -319,6 +449,20 @@ impl From<OptimizerConfig> for OptimizerForm {
             clipvalue: o.common.clip.clipvalue,
             global_clipnorm: o.common.clip.global_clipnorm,
             schedule,
+            exclude_from_weight_decay: exclusion_names(o.common.exclude_from_weight_decay),
+            use_ema: o.ema.map(|_| true),
+            ema_momentum: o.ema.map(|e| e.ema_momentum),
+            ema_overwrite_frequency: o.ema.and_then(|e| e.ema_overwrite_frequency),
         }
     }
+}
+
+/// Keras `var_names` that exclude exactly the variables of `e` (`None`: nothing excluded).
+pub fn exclusion_names(e: ExcludeFromWeightDecay) -> Option<Vec<String>> {
+    let names: Vec<String> = [("kernel", e.kernel), ("bias", e.bias)]
+        .into_iter()
+        .filter(|(_, on)| *on)
+        .map(|(n, _)| n.to_string())
+        .collect();
+    (!names.is_empty()).then_some(names)
 }

@@ -249,6 +249,11 @@ pub struct TrainConfig {
     pub optimizer: OptimizerConfig,
     /// The model.
     pub model: ModelSpec,
+    /// Keras `fit(class_weight=...)` (or scikit-learn's `balanced`) on the training samples;
+    /// `None`: every sample weighs 1.
+    pub class_weight: Option<crate::callbacks::ClassWeight>,
+    /// Keras' `ReduceLROnPlateau` callback, if any.
+    pub reduce_lr_on_plateau: Option<crate::callbacks::ReduceLROnPlateau>,
 }
 
 impl TrainConfig {
