@@ -290,7 +290,9 @@ fn forward(
         z,
         y,
     };
-    conv::forward::<Portable, _>(cfg, g, io, &mut ctx);
+    // The run-time models' path (matrix products over patches; the direct loops have the
+    // same bits: `conv_layers.rs`).
+    conv::forward::<Portable, _>(cfg, g, io, &mut ctx, conv::Via::Products);
 }
 
 /// Central differences of `f` at `v` in every coordinate.
@@ -352,7 +354,7 @@ fn conv_gradients_match_finite_differences() {
             dy_is_pre: false,
             step_input: false,
         };
-        conv::backward(
+        conv::backward::<Portable, _>(
             &cfg,
             &g,
             WeightedBackward {
@@ -366,6 +368,7 @@ fn conv_gradients_match_finite_differences() {
                 dx: Some(&mut dx),
             },
             &ctx,
+            conv::Via::Products,
         );
         conv::weight_penalties(&cfg, &g, &w, &b, Some((&mut gk, &mut gb)), 0, &mut pen);
 

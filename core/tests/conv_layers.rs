@@ -538,3 +538,132 @@ fn tensor_of_a_conv3d_kernel_is_flat_row_major() {
     // Index (1, 0, 1, 1, 2) in shape (2, 2, 2, 2, 3): (((1·2 + 0)·2 + 1)·2 + 1)·3 + 2 = 35.
     assert_eq!(flat.iter().position(|&v| v == 1.0), Some(35));
 }
+
+/// A tile's convolution as matrix products over its patches (`Via::Products`, the run-time
+/// models' path) gives the bits of the per-sample direct loops (`Via::Direct`), forward and
+/// backward: `same` padding, strides, dilation, 1-D to 3-D, zero and `-0` inputs, a non-finite
+/// weight and a `-0` already in the kernel gradient (the products' fallback conditions).
+#[test]
+fn conv_products_have_the_direct_bits() {
+    use microfit_core::backend::Portable;
+    use microfit_core::layer::conv::{self as lconv, Via};
+    use microfit_core::layer::dense::{DenseConfig, WeightedBackward, WeightedForward};
+    use microfit_core::layer::{BackwardCtx, ForwardCtx};
+    type Case<'a> = (
+        &'a [usize],
+        &'a [usize],
+        &'a [usize],
+        &'a [usize],
+        kconv::Padding,
+        usize,
+        usize,
+    );
+    let cases: [Case<'_>; 5] = [
+        (
+            &[8, 8],
+            &[3, 3],
+            &[1, 1],
+            &[1, 1],
+            kconv::Padding::Valid,
+            1,
+            8,
+        ),
+        (
+            &[7, 6],
+            &[3, 2],
+            &[2, 1],
+            &[1, 1],
+            kconv::Padding::Same,
+            3,
+            5,
+        ),
+        (&[9], &[3], &[1], &[2], kconv::Padding::Same, 2, 4),
+        (&[10], &[4], &[3], &[1], kconv::Padding::Valid, 4, 17),
+        (
+            &[4, 5, 3],
+            &[2, 3, 2],
+            &[1, 2, 1],
+            &[1, 1, 1],
+            kconv::Padding::Same,
+            2,
+            3,
+        ),
+    ];
+    let mut rng = Rng::new(7);
+    for (ci, &(input, kernel, strides, dilation, padding, cin, filters)) in cases.iter().enumerate()
+    {
+        let g = ConvGeometry::new(input, kernel, strides, dilation, padding, cin, filters).unwrap();
+        let n = 5;
+        let draw = |rng: &mut Rng, len: usize, zeros: bool| -> Vec<f32> {
+            (0..len)
+                .map(|i| {
+                    let v = rng.uniform(-1.0, 1.0);
+                    match (zeros, i % 5) {
+                        (true, 0) => 0.0,
+                        (true, 3) => -0.0,
+                        _ => v,
+                    }
+                })
+                .collect()
+        };
+        for variant in 0..3 {
+            let x = draw(&mut rng, n * g.in_len(), true);
+            let mut k = draw(&mut rng, g.kernel_len(), false);
+            if variant == 1 {
+                k[1] = f32::INFINITY;
+            }
+            let b = draw(&mut rng, filters, false);
+            let dz = draw(&mut rng, n * g.out_len(), true);
+            let mut gk0 = draw(&mut rng, g.kernel_len(), false);
+            if variant == 2 {
+                gk0[0] = -0.0;
+            }
+            let run = |via: Via| {
+                let cfg: DenseConfig = DenseConfig::new(Activation::Linear);
+                let (mut z, mut y) = (vec![0.0; dz.len()], vec![0.0; dz.len()]);
+                let mut r = Rng::new(0);
+                let mut ctx = ForwardCtx {
+                    training: true,
+                    rng: &mut r,
+                    layer: 0,
+                    penalties: None,
+                };
+                let io = WeightedForward {
+                    kernel: &k,
+                    bias: &b,
+                    x: &x,
+                    z: &mut z,
+                    y: &mut y,
+                };
+                lconv::forward::<Portable, Reg>(&cfg, &g, io, &mut ctx, via);
+                let (mut gk, mut gb, mut dx) =
+                    (gk0.clone(), vec![0.5; filters], vec![9.0; x.len()]);
+                let mut d = dz.clone();
+                let bctx = BackwardCtx {
+                    inv_batch: 0.2,
+                    layer: 0,
+                    dy_is_pre: false,
+                    step_input: false,
+                };
+                let io = WeightedBackward {
+                    kernel: &k,
+                    grad_kernel: &mut gk,
+                    grad_bias: &mut gb,
+                    x: &x,
+                    y: &y,
+                    z: &mut z.clone(),
+                    dy: &mut d,
+                    dx: Some(&mut dx),
+                };
+                lconv::backward::<Portable, Reg>(&cfg, &g, io, &bctx, via);
+                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                (bits(&z), bits(&gk), bits(&gb), bits(&dx))
+            };
+            assert_eq!(
+                run(Via::Direct),
+                run(Via::Products),
+                "case {ci} variant {variant}"
+            );
+        }
+    }
+}

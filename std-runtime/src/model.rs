@@ -563,7 +563,13 @@ impl Trainable for Sequential {
                     geom,
                     kernel,
                     bias,
-                } => conv::forward::<B, Reg>(cfg, geom, weighted(kernel, bias, z, y), &mut ctx),
+                } => conv::forward::<B, Reg>(
+                    cfg,
+                    geom,
+                    weighted(kernel, bias, z, y),
+                    &mut ctx,
+                    conv::Via::Products,
+                ),
                 Built::Pool { geom, max: true } => pool::forward_rows::<Max>(geom, input, y),
                 Built::Pool { geom, max: false } => pool::forward_rows::<Average>(geom, input, y),
                 Built::Flatten { .. } => flatten::copy(input, y),
@@ -680,7 +686,9 @@ impl Trainable for Sequential {
                         dx,
                     };
                     match &self.built[i] {
-                        Built::Conv { geom, .. } => conv::backward(cfg, geom, io, &ctx),
+                        Built::Conv { geom, .. } => {
+                            conv::backward::<B, Reg>(cfg, geom, io, &ctx, conv::Via::Products)
+                        }
                         _ => dense::backward::<B, Reg>(cfg, io, &ctx),
                     }
                 }

@@ -449,17 +449,11 @@ impl ConvGeometry {
                 self.input[a],
                 self.kernel[a],
             );
-            let lo = if start >= p {
-                0
-            } else {
-                (p - start).div_ceil(d)
-            };
+            // (A dilation of 1, the common case, needs no division.)
+            let up = |v: usize| if d == 1 { v } else { v.div_ceil(d) };
+            let lo = if start >= p { 0 } else { up(p - start) };
             let lim = n.saturating_add(p);
-            let hi = if start >= lim {
-                0
-            } else {
-                (lim - start).div_ceil(d)
-            };
+            let hi = if start >= lim { 0 } else { up(lim - start) };
             let hi = if hi < k { hi } else { k };
             if lo < hi {
                 w.first_tap[a] = lo;
@@ -543,6 +537,169 @@ impl Window {
                         tb * k2 + self.first_tap[2] + c,
                         ib * n2 + self.first_in[2] + c * d[2],
                     );
+                }
+            }
+        }
+    }
+}
+
+/// Rows of the patch matrix (im2col) of one sample: row `r` is output position `o0 + r`, its
+/// `taps() · in_channels` values ordered `(tap, channel)` like the rows of the kernel seen as a
+/// `(taps · cin) × filters` matrix; taps outside the input (padding) are `+0`. With it, a
+/// tile's convolution is one matrix product whose sums run over the patch in the order of
+/// [`forward`] (see the [module docs](self)): out-of-range taps add `0 · w`, which changes no
+/// sum when the weights are finite — the products' own condition
+/// ([`super::gemm`]; otherwise they fall back to the per-sample kernels, which skip zeros).
+///
+/// `out.len()` must be at least `rows · taps() · in_channels` and `x.len() = in_len()`;
+/// otherwise nothing is written.
+///
+/// ```
+/// use microfit_core::kernels::conv::{patches, ConvGeometry, Padding};
+/// // 1-D, n = 3, k = 3, same: output 0 reads the padding, x0, x1.
+/// let g = ConvGeometry::new(&[3], &[3], &[1], &[1], Padding::Same, 1, 1)?;
+/// let mut p = [9.0; 6];
+/// patches(&g, &[1.0, 2.0, 3.0], 0, 2, &mut p);
+/// assert_eq!(p, [0.0, 1.0, 2.0, 1.0, 2.0, 3.0]);
+/// # Ok::<(), microfit_core::Error>(())
+/// ```
+#[inline]
+pub fn patches(g: &ConvGeometry, x: &[f32], o0: usize, rows: usize, out: &mut [f32]) {
+    let width = g.taps() * g.in_channels;
+    let Some(out) = out.get_mut(..rows.saturating_mul(width)) else {
+        return;
+    };
+    if x.len() != g.in_len() || width == 0 {
+        return;
+    }
+    let cin = g.in_channels;
+    g.for_runs(o0, rows, |r, visit| match visit {
+        // A row whose window is cut by the padding reads zeros for the missing taps.
+        Visit::Start { covered: false } => {
+            if let Some(row) = out.get_mut(r * width..(r + 1) * width) {
+                row.fill(0.0);
+            }
+        }
+        Visit::Start { covered: true } => {}
+        Visit::Run { tap, input, len } => {
+            if let (Some(d), Some(src)) = (
+                out.get_mut(r * width + tap * cin..),
+                x.get(input * cin..(input + len) * cin),
+            ) {
+                // Element by element: runs are a few values long (no `memcpy` call).
+                for (dv, &sv) in d.iter_mut().zip(src) {
+                    *dv = sv;
+                }
+            }
+        }
+    });
+}
+
+/// Adds rows of a patch-matrix gradient (`∂L/∂patches`, laid out as in [`patches`]) into
+/// one sample's input gradient `dx`, output position after output position and, within one,
+/// tap after tap in row-major kernel order: the order in which [`backward`] adds each tap's
+/// `Σ_co W[t, ci, co] · dz[o, co]` (a tile's `dz · Wᵀ`). Padding taps are dropped.
+///
+/// ```
+/// use microfit_core::kernels::conv::{add_patch_grads, ConvGeometry, Padding};
+/// let g = ConvGeometry::new(&[3], &[3], &[1], &[1], Padding::Same, 1, 1)?;
+/// let mut dx = [0.0; 3];
+/// add_patch_grads(&g, &[9.0, 1.0, 2.0, 1.0, 2.0, 3.0], 0, 2, &mut dx);
+/// assert_eq!(dx, [2.0, 4.0, 3.0]);
+/// # Ok::<(), microfit_core::Error>(())
+/// ```
+#[inline]
+pub fn add_patch_grads(g: &ConvGeometry, dp: &[f32], o0: usize, rows: usize, dx: &mut [f32]) {
+    let width = g.taps() * g.in_channels;
+    if dx.len() != g.in_len() || width == 0 || dp.len() < rows.saturating_mul(width) {
+        return;
+    }
+    let cin = g.in_channels;
+    g.for_runs(o0, rows, |r, visit| {
+        if let Visit::Run { tap, input, len } = visit
+            && let (Some(src), Some(d)) = (
+                dp.get(r * width + tap * cin..),
+                dx.get_mut(input * cin..(input + len) * cin),
+            )
+        {
+            for (dv, &sv) in d.iter_mut().zip(src) {
+                *dv += sv;
+            }
+        }
+    });
+}
+
+/// What [`ConvGeometry::for_runs`] visits.
+#[derive(Clone, Copy)]
+enum Visit {
+    /// A new output position; `covered` when its window holds every tap.
+    Start { covered: bool },
+    /// Taps `tap..tap + len` read inputs `input..input + len`.
+    Run {
+        tap: usize,
+        input: usize,
+        len: usize,
+    },
+}
+
+impl ConvGeometry {
+    /// For output positions `o0..o0 + rows` in order, the in-range taps as runs along the last
+    /// kernel axis, in row-major kernel order: `f(r, Visit::Run { tap, input, len })` where
+    /// the run's taps `tap + c` read inputs `input + c` (`c < len`). With a dilation
+    /// above 1 on the last axis every run is one tap long. The runs of one position, taken in
+    /// order and tap by tap, are exactly [`ConvGeometry::for_each_tap`]'s visits. Each
+    /// position's runs come after its [`Visit::Start`].
+    #[inline]
+    fn for_runs(&self, o0: usize, rows: usize, mut f: impl FnMut(usize, Visit)) {
+        let taps = self.taps();
+        let [o1, o2] = [self.output[1], self.output[2]];
+        if o1 == 0 || o2 == 0 {
+            return;
+        }
+        let mut at = [o0 / (o1 * o2), (o0 / o2) % o1, o0 % o2];
+        let [k1, k2] = [self.kernel[1], self.kernel[2]];
+        let [n1, n2] = [self.input[1], self.input[2]];
+        let d = self.dilation;
+        for r in 0..rows {
+            let w = self.window(at);
+            f(
+                r,
+                Visit::Start {
+                    covered: w.len() == taps,
+                },
+            );
+            for a in 0..w.count[0] {
+                let ta = w.first_tap[0] + a;
+                let ia = w.first_in[0] + a * d[0];
+                for b in 0..w.count[1] {
+                    let tb = ta * k1 + w.first_tap[1] + b;
+                    let ib = ia * n1 + w.first_in[1] + b * d[1];
+                    let (t0, i0) = (tb * k2 + w.first_tap[2], ib * n2 + w.first_in[2]);
+                    if d[2] == 1 {
+                        let len = w.count[2];
+                        f(
+                            r,
+                            Visit::Run {
+                                tap: t0,
+                                input: i0,
+                                len,
+                            },
+                        );
+                    } else {
+                        for c in 0..w.count[2] {
+                            let (tap, input) = (t0 + c, i0 + c * d[2]);
+                            f(r, Visit::Run { tap, input, len: 1 });
+                        }
+                    }
+                }
+            }
+            at[2] += 1;
+            if at[2] == o2 {
+                at[2] = 0;
+                at[1] += 1;
+                if at[1] == o1 {
+                    at[1] = 0;
+                    at[0] += 1;
                 }
             }
         }

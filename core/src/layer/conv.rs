@@ -299,12 +299,21 @@ pub const fn checked_geometry(d: Declared<'_>) -> ConvGeometry {
 /// the convolution of each sample ([`kernels::conv::forward`]), then the activation (softmax
 /// over the channels of each position, Keras' last axis; the others elementwise); each
 /// sample's activity penalty into `ctx.penalties` when it is given.
+///
+/// `Via::Products` computes the convolution of a tile of several samples as matrix products
+/// over its patches instead (same bits, see `products`). That is what a geometry known only
+/// at run time (the std runtime's `Sequential`) wants: the
+/// direct loops pay their index arithmetic per tap (digits CNN, model C of
+/// `docs/PERFORMANCE.md`: 151 k → 270 k samples/s). A typed layer's geometry is a constant
+/// and its direct loops compile to straight-line code that beats the products on small
+/// kernels (462 k vs 273 k samples/s on model C), so typed layers pass `Via::Direct`.
 #[inline]
 pub fn forward<B: Backend, R: Regularizer>(
     cfg: &DenseConfig<R>,
     g: &ConvGeometry,
     io: WeightedForward<'_>,
     ctx: &mut ForwardCtx<'_>,
+    via: Via,
 ) {
     let WeightedForward {
         kernel,
@@ -314,8 +323,11 @@ pub fn forward<B: Backend, R: Regularizer>(
         y,
     } = io;
     let (il, ol) = (g.in_len().max(1), g.out_len().max(1));
-    for (xr, zr) in x.chunks_exact(il).zip(z.chunks_exact_mut(ol)) {
-        kernels::conv::forward(g, xr, kernel, cfg.use_bias.then_some(bias), zr);
+    let bias = cfg.use_bias.then_some(bias);
+    if !(via == Via::Products && x.len() > il && products::forward::<B>(g, x, kernel, bias, z)) {
+        for (xr, zr) in x.chunks_exact(il).zip(z.chunks_exact_mut(ol)) {
+            kernels::conv::forward(g, xr, kernel, bias, zr);
+        }
     }
     cfg.activation.forward_groups::<B>(g.filters(), z, y);
     super::activity_penalties(
@@ -329,13 +341,15 @@ pub fn forward<B: Backend, R: Regularizer>(
 
 /// Backward pass of a tile of `n` samples (see [`WeightedBackward`]): the activity penalty
 /// gradients and the activation's backward pass (shared with Dense), then the convolution's
-/// gradients ([`kernels::conv::backward`]) sample after sample.
+/// gradients ([`kernels::conv::backward`]) sample after sample, or as matrix products over
+/// the tile's patches with `Via::Products` (see [`forward`]).
 #[inline]
-pub fn backward<R: Regularizer>(
+pub fn backward<B: Backend, R: Regularizer>(
     cfg: &DenseConfig<R>,
     g: &ConvGeometry,
     io: WeightedBackward<'_>,
     ctx: &BackwardCtx,
+    via: Via,
 ) {
     let WeightedBackward {
         kernel,
@@ -347,12 +361,217 @@ pub fn backward<R: Regularizer>(
         dy,
         dx,
     } = io;
-    let (il, ol) = (g.in_len().max(1), g.out_len().max(1));
+    let ol = g.out_len().max(1);
     output_backward(cfg, (ol, g.filters()), y, z, dy, ctx, false);
+    let (mut gb, mut dx) = (cfg.use_bias.then_some(gb), dx);
+    if via == Via::Products && dy.len() > ol {
+        let io = products::Backward {
+            x,
+            kernel,
+            dz: dy,
+            gk: &mut *gk,
+            gb: gb.as_deref_mut(),
+            dx: dx.as_deref_mut(),
+        };
+        if products::backward::<B>(g, io) {
+            return;
+        }
+    }
+    backward_rows(g, (x, kernel, dy), gk, gb, dx);
+}
+
+/// [`backward`]'s convolution gradients sample after sample ([`kernels::conv::backward`]).
+#[inline]
+fn backward_rows(
+    g: &ConvGeometry,
+    (x, kernel, dy): (&[f32], &[f32], &[f32]),
+    gk: &mut [f32],
+    mut gb: Option<&mut [f32]>,
+    dx: Option<&mut [f32]>,
+) {
+    let (il, ol) = (g.in_len().max(1), g.out_len().max(1));
     let mut dx = dx.map(|d| d.chunks_exact_mut(il));
     for (xr, dr) in x.chunks_exact(il).zip(dy.chunks_exact(ol)) {
         let dxr = dx.as_mut().and_then(Iterator::next);
-        kernels::conv::backward(g, xr, kernel, dr, gk, cfg.use_bias.then_some(&mut *gb), dxr);
+        kernels::conv::backward(g, xr, kernel, dr, gk, gb.as_deref_mut(), dxr);
+    }
+}
+
+/// How [`forward`] and [`backward`] compute a tile's convolution (the same bits either way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// Sample after sample, tap after tap ([`kernels::conv::forward`]/[`kernels::conv::backward`]).
+    Direct,
+    /// As matrix products over the tile's patches, when it holds more than one sample.
+    Products,
+}
+
+/// A tile's convolution as matrix products (host tiles; a microcontroller's tile of one
+/// never comes here): the patch rows of [`kernels::conv::patches`] times the kernel seen as a
+/// `(taps · cin) × filters` matrix, through the backend's tile products. The products sum in
+/// the per-sample kernels' order (the patch's `(tap, channel)` order is the convolution's) and
+/// take zero terms along only where that cannot change a bit, so the bits are those of the
+/// per-sample convolution (`std-runtime/tests/engine_identity.rs` checks every layer kind).
+/// Patches are built a block of rows at a time in a buffer on the stack.
+mod products {
+    use super::{ConvGeometry, kernels};
+    use crate::backend::Backend;
+    use crate::kernels::gemm::{MatMul, MatMulAtAcc, MatMulBt};
+
+    /// Floats of the patch buffer (32 KiB).
+    const BUF: usize = 8192;
+
+    /// Patch rows per block, or `None` when one row does not fit the buffer.
+    fn block_rows(g: &ConvGeometry) -> Option<usize> {
+        let width = g.taps() * g.in_channels();
+        (width > 0 && width <= BUF).then(|| BUF / width)
+    }
+
+    /// Fills `buf` with the patch rows `r0..r0 + rows` of the tile (row `s·P + o` is sample
+    /// `s`, output position `o`).
+    fn fill(g: &ConvGeometry, x: &[f32], r0: usize, rows: usize, buf: &mut [f32]) {
+        let (p, il, width) = (g.positions(), g.in_len(), g.taps() * g.in_channels());
+        let mut r = r0;
+        while r < r0 + rows {
+            let (s, o) = (r / p, r % p);
+            let cnt = (p - o).min(r0 + rows - r);
+            if let (Some(xs), Some(out)) =
+                (x.get(s * il..(s + 1) * il), buf.get_mut((r - r0) * width..))
+            {
+                kernels::conv::patches(g, xs, o, cnt, out);
+            }
+            r += cnt;
+        }
+    }
+
+    /// `z = conv(x) (+ b)` for every sample of the tile; false (nothing written) when the
+    /// shapes do not fit this path.
+    #[inline(never)]
+    pub(super) fn forward<B: Backend>(
+        g: &ConvGeometry,
+        x: &[f32],
+        kernel: &[f32],
+        bias: Option<&[f32]>,
+        z: &mut [f32],
+    ) -> bool {
+        let (p, il, f) = (g.positions(), g.in_len(), g.filters());
+        let width = g.taps() * g.in_channels();
+        let Some(block) = block_rows(g) else {
+            return false;
+        };
+        if il == 0 || p == 0 || f == 0 || kernel.len() != width * f {
+            return false;
+        }
+        let total = x.len() / il * p;
+        if z.len() < total * f {
+            return false;
+        }
+        let mut buf = [0.0f32; BUF];
+        let mut r0 = 0;
+        while r0 < total {
+            let rows = block.min(total - r0);
+            fill(g, x, r0, rows, &mut buf);
+            B::matmul(MatMul {
+                a: &buf[..rows * width],
+                b: kernel,
+                bias,
+                c: &mut z[r0 * f..(r0 + rows) * f],
+                rows,
+                k: width,
+                m: f,
+            });
+            r0 += rows;
+        }
+        true
+    }
+
+    /// The tensors of [`backward`].
+    pub(super) struct Backward<'a> {
+        pub x: &'a [f32],
+        pub kernel: &'a [f32],
+        pub dz: &'a [f32],
+        pub gk: &'a mut [f32],
+        pub gb: Option<&'a mut [f32]>,
+        pub dx: Option<&'a mut [f32]>,
+    }
+
+    /// `gW += patchesᵀ · dz`, `gb += Σ dz` and (when asked) `dx = col2im(dz · Wᵀ)` for the
+    /// tile; false (nothing done) when the shapes do not fit this path.
+    #[inline(never)]
+    pub(super) fn backward<B: Backend>(g: &ConvGeometry, io: Backward<'_>) -> bool {
+        let Backward {
+            x,
+            kernel,
+            dz,
+            gk,
+            gb,
+            mut dx,
+        } = io;
+        let (p, il, f) = (g.positions(), g.in_len(), g.filters());
+        let width = g.taps() * g.in_channels();
+        let Some(block) = block_rows(g) else {
+            return false;
+        };
+        if il == 0 || p == 0 || f == 0 || kernel.len() != width * f || gk.len() != width * f {
+            return false;
+        }
+        let n = x.len() / il;
+        let total = n * p;
+        if x.len() != n * il
+            || dz.len() < total * f
+            || dx.as_deref().is_some_and(|d| d.len() < x.len())
+        {
+            return false;
+        }
+        if let Some(gb) = gb {
+            for dzo in dz[..total * f].chunks_exact(f) {
+                for (gj, &dj) in gb.iter_mut().zip(dzo) {
+                    *gj += dj;
+                }
+            }
+        }
+        if let Some(dx) = dx.as_deref_mut() {
+            dx.fill(0.0);
+        }
+        let mut buf = [0.0f32; BUF];
+        let mut r0 = 0;
+        while r0 < total {
+            let rows = block.min(total - r0);
+            let dzb = &dz[r0 * f..(r0 + rows) * f];
+            fill(g, x, r0, rows, &mut buf);
+            B::matmul_at_acc(MatMulAtAcc {
+                a: &buf[..rows * width],
+                b: dzb,
+                c: gk,
+                rows,
+                k: width,
+                m: f,
+            });
+            if let Some(dx) = dx.as_deref_mut() {
+                B::matmul_bt(MatMulBt {
+                    a: dzb,
+                    b: kernel,
+                    c: &mut buf[..rows * width],
+                    rows,
+                    k: width,
+                    m: f,
+                });
+                let mut r = r0;
+                while r < r0 + rows {
+                    let (s, o) = (r / p, r % p);
+                    let cnt = (p - o).min(r0 + rows - r);
+                    if let (Some(d), Some(src)) = (
+                        dx.get_mut(s * il..(s + 1) * il),
+                        buf.get((r - r0) * width..),
+                    ) {
+                        kernels::conv::add_patch_grads(g, src, o, cnt, d);
+                    }
+                    r += cnt;
+                }
+            }
+            r0 += rows;
+        }
+        true
     }
 }
 
@@ -583,7 +802,7 @@ macro_rules! conv_layer_body {
                 z: <Self::Output as Tensor>::flat_mut(&mut cache.z.0[..n]),
                 y: <Self::Output as Tensor>::flat_mut(&mut cache.out.y.0[..n]),
             };
-            forward::<B, R>(&self.config, &Self::GEOMETRY, io, ctx);
+            forward::<B, R>(&self.config, &Self::GEOMETRY, io, ctx, Via::Direct);
         }
 
         #[inline]
@@ -597,7 +816,7 @@ macro_rules! conv_layer_body {
             ctx: &BackwardCtx,
         ) {
             let n = x.len().min(T);
-            backward(
+            backward::<B, R>(
                 &self.config,
                 &Self::GEOMETRY,
                 WeightedBackward {
@@ -611,6 +830,7 @@ macro_rules! conv_layer_body {
                     dx: dx.map(|d| <Self::Input as Tensor>::flat_mut(d)),
                 },
                 ctx,
+                Via::Direct,
             );
         }
 
