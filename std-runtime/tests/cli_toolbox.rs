@@ -134,3 +134,151 @@ fn resume_with_ema_and_plateau_is_bit_identical() {
         "{report}"
     );
 }
+
+/// `model.weights.h5` of a `.keras` file, as stored.
+fn keras_store(path: &std::path::Path) -> microfit::formats::keras_weights::WeightsStore {
+    let bytes = std::fs::read(path).unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut h5 = Vec::new();
+    std::io::Read::read_to_end(&mut zip.by_name("model.weights.h5").unwrap(), &mut h5).unwrap();
+    microfit::formats::keras_weights::WeightsStore::from_bytes(&h5, "model.weights.h5").unwrap()
+}
+
+/// A stored float32 variable's bits.
+fn var_bits(v: &microfit::formats::keras_weights::StoredVar) -> Vec<u32> {
+    match &v.values {
+        microfit::formats::keras_weights::VarValues::F32(x) => {
+            x.iter().map(|f| f.to_bits()).collect()
+        }
+        microfit::formats::keras_weights::VarValues::Int(_) => panic!("an integer variable"),
+    }
+}
+
+fn bits(t: &[f32]) -> Vec<u32> {
+    t.iter().map(|v| v.to_bits()).collect()
+}
+
+/// `microfit train --model <file>` with the flags both continuations share.
+fn continue_from(model: &std::path::Path, out: &std::path::Path, extra: &[&str]) {
+    microfit()
+        .args(["train", "--quiet", "--data", "iris", "--seed", "3", "--epochs", "2"])
+        .args(["--scale", "none", "--model"])
+        .arg(model)
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .assert()
+        .success();
+}
+
+/// `.keras` export of a model whose first layer is frozen, as Keras 3 lays it out: the frozen
+/// layer's kernel and bias are in `layers/dense/vars` (bits of the model file's frozen
+/// weights), its config says `trainable: false`, and the optimizer has slots only for the
+/// trainable variables (Keras builds it on `model.trainable_variables`): `iterations`,
+/// `learning_rate`, then `m`, `v` of `dense_1/kernel` and of `dense_1/bias` — 6 variables.
+/// Training on from the `.keras` file is training on from the model file, bit for bit.
+#[test]
+fn keras_export_of_a_frozen_layer_keeps_its_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    train(&out, &["2", "--freeze", "1", "--scale", "none"]);
+    let mfit = out.join("model.mfit");
+    let keras = tmp.path().join("frozen.keras");
+    microfit()
+        .args(["export", "--format", "keras", "--model"])
+        .arg(&mfit)
+        .arg("--out")
+        .arg(&keras)
+        .assert()
+        .success();
+    let f = ModelFile::load(&mfit).unwrap();
+    let store = keras_store(&keras);
+    let dense = &store.entries["layers/dense"].vars;
+    assert_eq!(dense.len(), 2, "the frozen layer's kernel and bias are written");
+    for (v, t) in dense.iter().zip(&f.toolbox.frozen.tensors) {
+        assert_eq!(var_bits(v), bits(t));
+    }
+    let opt = &store.entries["optimizer"].vars;
+    assert_eq!(opt.len(), 2 + 2 * 2, "iterations, learning_rate, m and v of dense_1's two");
+    let slot = |n: &str| &f.optimizer.slots.iter().find(|s| s.name == n).unwrap().tensors;
+    assert_eq!(var_bits(&opt[2]), bits(&slot("m")[0]));
+    assert_eq!(var_bits(&opt[5]), bits(&slot("v")[1]));
+    let bytes = std::fs::read(&keras).unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_reader(zip.by_name("config.json").unwrap()).unwrap();
+    let layers = &config["config"]["layers"];
+    assert_eq!(layers[1]["config"]["trainable"], false);
+    assert_eq!(layers[2]["config"]["trainable"], true);
+    // Read back: the same frozen bits.
+    let k = microfit::formats::KerasModel::load(&keras).unwrap();
+    assert_eq!(k.frozen.tensors.len(), 2);
+    for (a, b) in k.frozen.tensors.iter().zip(&f.toolbox.frozen.tensors) {
+        assert_eq!(bits(a), bits(b));
+    }
+    // Two more epochs from either file: the same bits (frozen weights, optimizer state).
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    continue_from(&mfit, &a, &[]);
+    continue_from(&keras, &b, &[]);
+    let (fa, fb) = (
+        ModelFile::load(&a.join("model.mfit")).unwrap(),
+        ModelFile::load(&b.join("model.mfit")).unwrap(),
+    );
+    assert_eq!(fa.toolbox.frozen.tensors, f.toolbox.frozen.tensors);
+    assert_eq!(fb.toolbox.frozen.tensors, f.toolbox.frozen.tensors);
+    assert_eq!(fa.weights.tensors, fb.weights.tensors);
+    assert_eq!(fa.optimizer, fb.optimizer);
+}
+
+/// `.keras` export of a model trained with `--ema`: Keras 3's base optimizer `build` creates
+/// `<variable>_average` for every trainable variable before Adam's `m`, `v`, so
+/// `optimizer/vars` is `iterations`, `learning_rate`, the 4 averages, then `m`, `v` of each
+/// of the 4 variables (2 + 4 + 8 = 14). The averages and weights survive the round trip bit
+/// for bit, and training on from the `.keras` file is training on from the model file.
+#[test]
+fn keras_export_with_ema_keeps_the_averages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    train(&out, &["2", "--ema", "0.9", "--scale", "none"]);
+    let mfit = out.join("model.mfit");
+    let keras = tmp.path().join("ema.keras");
+    microfit()
+        .args(["export", "--format", "keras", "--model"])
+        .arg(&mfit)
+        .arg("--out")
+        .arg(&keras)
+        .assert()
+        .success();
+    let f = ModelFile::load(&mfit).unwrap();
+    let average = &f
+        .optimizer
+        .slots
+        .iter()
+        .find(|s| s.name == "average")
+        .expect("the model file holds the averages")
+        .tensors;
+    let opt = &keras_store(&keras).entries["optimizer"].vars;
+    assert_eq!(opt.len(), 14);
+    for (i, a) in average.iter().enumerate() {
+        assert_eq!(var_bits(&opt[2 + i]), bits(a), "average of variable {i}");
+    }
+    let m = &f.optimizer.slots.iter().find(|s| s.name == "m").unwrap().tensors;
+    assert_eq!(var_bits(&opt[6]), bits(&m[0]), "m of dense/kernel follows");
+    let k = microfit::formats::KerasModel::load(&keras).unwrap();
+    assert_eq!(k.weights.tensors, f.weights.tensors);
+    let st = k.optimizer_state.as_ref().unwrap();
+    let back = &st.slots.iter().find(|s| s.name == "average").unwrap().tensors;
+    for (a, b) in back.iter().zip(average) {
+        assert_eq!(bits(a), bits(b));
+    }
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    continue_from(&mfit, &a, &[]);
+    continue_from(&keras, &b, &[]);
+    let (fa, fb) = (
+        ModelFile::load(&a.join("model.mfit")).unwrap(),
+        ModelFile::load(&b.join("model.mfit")).unwrap(),
+    );
+    assert!(fb.optimizer.slots.iter().any(|s| s.name == "average"));
+    assert_eq!(fa.weights.tensors, fb.weights.tensors);
+    assert_eq!(fa.optimizer, fb.optimizer);
+}
