@@ -39,7 +39,7 @@ use crate::fit::{HostTrainer, Shuffled, fit_epoch};
 use crate::host::Host;
 use microfit_core::{Error as CoreError, Loss};
 
-use crate::callbacks::{LearningRateControl, PlateauState, sample_weights};
+use crate::callbacks::{LearningRateControl, PlateauState, class_weights, sample_weights};
 use crate::data::{
     DataError, Dataset, Scaler, SplitSpec, Target, epoch_order, load_source_with, split,
 };
@@ -425,6 +425,9 @@ pub struct TrainOutcome {
     pub train_time: Duration,
     /// Training samples processed by those steps.
     pub train_samples: u64,
+    /// With [`TrainConfig::class_weight`], the weight of each class index of the training
+    /// part (Keras `class_weight`; `balanced` as scikit-learn computes it on that part).
+    pub class_weights: Option<Vec<f32>>,
 }
 
 impl TrainOutcome {
@@ -728,6 +731,10 @@ pub fn train(
     };
     let mut train_samples = data.train.samples().map_err(train_err)?;
     // Keras `fit(class_weight=...)`: each training sample weighs its class's weight.
+    let class_weights = cfg
+        .class_weight
+        .as_ref()
+        .map(|cw| class_weights(cw, &train_samples));
     let weights = cfg
         .class_weight
         .as_ref()
@@ -950,6 +957,7 @@ pub fn train(
         best,
         train_time,
         train_samples: trained,
+        class_weights,
     })
 }
 
