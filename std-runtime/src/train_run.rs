@@ -832,13 +832,20 @@ pub fn train(
             ),
             None => None,
         };
-        let row = epoch_row(
+        let mut row = epoch_row(
             (&rep, data.train.task),
             val.as_ref()
                 .zip(data.validation.as_ref())
                 .map(|(r, v)| (r, v.task)),
             &trainer.model.layer_names,
         );
+        // Keras' ReduceLROnPlateau puts the rate the epoch trained with in its logs (so in
+        // History and CSVLogger) as `learning_rate`, before it may reduce it.
+        if cfg.reduce_lr_on_plateau.is_some()
+            && let Ok(lr) = trainer.optimizer.learning_rate()
+        {
+            row.push(("learning_rate".into(), lr));
+        }
         progress.history.push_epoch(&row);
         progress.epochs_done = epoch + 1;
         let improved = match &cfg.save_best {

@@ -485,3 +485,46 @@ fn class_weight_balanced_is_reported_and_weighs_the_loss() {
         serde_json::json!({"x": 0.5, "y": 2.0, "z": 2.0})
     );
 }
+
+/// With `--reduce-lr-on-plateau`, history.csv has Keras' `learning_rate` column: the rate
+/// each epoch trained with (Keras' callback logs it before it may reduce it), starting at
+/// `--lr` and halving (`--plateau-factor 0.5`) after each plateau; without it, no column.
+#[test]
+fn plateau_adds_the_learning_rate_to_the_history() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    train(
+        &out,
+        &[
+            "6",
+            "--lr",
+            "0.5",
+            "--reduce-lr-on-plateau",
+            "--plateau-patience",
+            "1",
+            "--plateau-factor",
+            "0.5",
+        ],
+    );
+    let csv = std::fs::read_to_string(out.join("history.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = header
+        .iter()
+        .position(|h| *h == "learning_rate")
+        .expect("a learning_rate column");
+    let lrs: Vec<f32> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(col).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(lrs.len(), 6);
+    assert_eq!(lrs[0], 0.5);
+    for w in lrs.windows(2) {
+        assert!(w[1] == w[0] || w[1] == w[0] * 0.5, "{lrs:?}");
+    }
+    assert!(lrs[5] < 0.5, "the rate was reduced: {lrs:?}");
+    let plain = tmp.path().join("plain");
+    train(&plain, &["2"]);
+    let csv = std::fs::read_to_string(plain.join("history.csv")).unwrap();
+    assert!(!csv.lines().next().unwrap().contains("learning_rate"));
+}
