@@ -39,7 +39,7 @@ use crate::fit::{HostTrainer, Shuffled, fit_epoch};
 use crate::host::Host;
 use microfit_core::{Error as CoreError, Loss};
 
-use crate::callbacks::{LearningRateControl, PlateauState, sample_weights};
+use crate::callbacks::{LearningRateControl, PlateauState, class_weights, sample_weights};
 use crate::data::{
     DataError, Dataset, Scaler, SplitSpec, Target, epoch_order, load_source_with, split,
 };
@@ -425,6 +425,9 @@ pub struct TrainOutcome {
     pub train_time: Duration,
     /// Training samples processed by those steps.
     pub train_samples: u64,
+    /// With [`TrainConfig::class_weight`], the weight of each class index of the training
+    /// part (Keras `class_weight`; `balanced` as scikit-learn computes it on that part).
+    pub class_weights: Option<Vec<f32>>,
 }
 
 impl TrainOutcome {
@@ -728,6 +731,10 @@ pub fn train(
     };
     let mut train_samples = data.train.samples().map_err(train_err)?;
     // Keras `fit(class_weight=...)`: each training sample weighs its class's weight.
+    let class_weights = cfg
+        .class_weight
+        .as_ref()
+        .map(|cw| class_weights(cw, &train_samples));
     let weights = cfg
         .class_weight
         .as_ref()
@@ -825,13 +832,20 @@ pub fn train(
             ),
             None => None,
         };
-        let row = epoch_row(
+        let mut row = epoch_row(
             (&rep, data.train.task),
             val.as_ref()
                 .zip(data.validation.as_ref())
                 .map(|(r, v)| (r, v.task)),
             &trainer.model.layer_names,
         );
+        // Keras' ReduceLROnPlateau puts the rate the epoch trained with in its logs (so in
+        // History and CSVLogger) as `learning_rate`, before it may reduce it.
+        if cfg.reduce_lr_on_plateau.is_some()
+            && let Ok(lr) = trainer.optimizer.learning_rate()
+        {
+            row.push(("learning_rate".into(), lr));
+        }
         progress.history.push_epoch(&row);
         progress.epochs_done = epoch + 1;
         let improved = match &cfg.save_best {
@@ -950,6 +964,7 @@ pub fn train(
         best,
         train_time,
         train_samples: trained,
+        class_weights,
     })
 }
 

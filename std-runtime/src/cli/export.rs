@@ -189,11 +189,7 @@ fn keras(
     file.optimizer
         .restore_run(&mut optimizer)
         .map_err(|e| CliError::new(format!("{}: {e}", a.model.display())))?;
-    let mut k = KerasModel::from_trained(
-        model,
-        Some((&cfg.optimizer, optimizer.any())),
-        Some(cfg.loss),
-    );
+    let mut k = KerasModel::from_run(model, (&cfg.optimizer, &optimizer), Some(cfg.loss));
     k.metrics = vec![
         if file.data.classification {
             "accuracy"
@@ -206,7 +202,7 @@ fn keras(
     line(&format!(
         "Wrote {} ({} weights, {} optimizer at iteration {}): keras.saving.load_model reads it.",
         out.display(),
-        model.params.tensors.iter().map(Vec::len).sum::<usize>(),
+        model.weights().iter().map(|(_, w)| w.len()).sum::<usize>(),
         cfg.optimizer.kind.name(),
         file.optimizer.iterations
     ))?;

@@ -550,7 +550,9 @@ impl Imported {
             let model = k.build(0)?;
             // An optimizer or loss microfit does not have is an error here: training would
             // silently use another one.
-            let state = k.optimizer(&model)?.map(|o| OptimizerState::capture(&o));
+            let state = k
+                .run_optimizer(&model)?
+                .map(|o| OptimizerState::capture_run(&o));
             Ok(Imported {
                 path: path.to_path_buf(),
                 model: k.spec.clone(),

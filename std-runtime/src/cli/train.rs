@@ -562,6 +562,20 @@ fn header(cfg: &TrainConfig, data: &PreparedData, outcome: &TrainOutcome, task: 
     if let Some(e) = &cfg.optimizer.ema {
         kept.push_str(&ema_line(e.ema_momentum, outcome));
     }
+    if let Some(w) = &outcome.class_weights {
+        let how = match cfg.class_weight {
+            Some(ClassWeight::Balanced) => "balanced, n_samples / (n_classes · count): ",
+            _ => "",
+        };
+        kept.push_str(&format!(
+            "\nclass_weight: {how}{}",
+            class_weight_pairs(&info.class_names, w)
+                .iter()
+                .map(|(c, v)| format!("{c} {}", report::num(*v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     format!(
         "{task}\n\
          data:      {} ({} samples: {parts}), {} features ({}) → {target}, scaling {}\n\
@@ -606,6 +620,14 @@ fn header(cfg: &TrainConfig, data: &PreparedData, outcome: &TrainOutcome, task: 
         outcome.stop.describe(),
         outcome.train_samples_per_s(),
     )
+}
+
+/// The class weights a run used, by class name (Keras `class_weight`).
+fn class_weight_pairs(names: &[String], w: &[f32]) -> Vec<(String, f32)> {
+    w.iter()
+        .enumerate()
+        .map(|(i, &v)| (names.get(i).cloned().unwrap_or_else(|| i.to_string()), v))
+        .collect()
 }
 
 /// The report's line on the EMA: which weights `model.mfit` holds.
@@ -850,6 +872,18 @@ pub fn run(a: &TrainArgs, default_run: bool) -> Result<u8, CliError> {
                     (outcome.ema_weights && outcome.best.is_none()).to_string(),
                 ),
             ];
+            if let Some(w) = &outcome.class_weights {
+                // Keras' `class_weight` dict, by class name.
+                let m: serde_json::Map<String, serde_json::Value> =
+                    class_weight_pairs(&data.info.class_names, w)
+                        .into_iter()
+                        .map(|(c, v)| (c, serde_json::json!(v)))
+                        .collect();
+                pairs.push((
+                    "class_weight".to_string(),
+                    serde_json::Value::Object(m).to_string(),
+                ));
+            }
             if let serde_json::Value::Object(m) = rep.to_json() {
                 for (k, v) in m {
                     pairs.push((k, v.to_string()));

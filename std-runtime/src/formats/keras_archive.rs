@@ -13,11 +13,15 @@
 //! where `<key>` is the class in snake case with a counter per class (`dense`, `dense_1`,
 //! `conv2d`, `max_pooling2d`: the names [`ModelSpec::build`] gives), `0` the kernel and `1`
 //! the bias (absent with `use_bias=False`). Keras' layout is microfit's (`(in, out)` Dense
-//! kernels, `(kh, kw, cin, cout)` conv kernels), so values are copied as they are.
+//! kernels, `(kh, kw, cin, cout)` conv kernels), so values are copied as they are. A frozen
+//! layer (`trainable: false`) keeps its variables there too ([`KerasModel::frozen`]).
 //!
 //! **Optimizer.** `optimizer/vars/0` is `iterations`, `1` the learning rate (a variable only
-//! when the rate is a constant), then, for each trainable variable in model order, its slots:
-//! Adam `m`, `v`; SGD with momentum its `momentum`; plain SGD none. Loading restores them into
+//! when the rate is a constant), then, with `use_ema`, the moving average of each trainable
+//! variable in model order (Keras' base optimizer builds `<variable>_average` first), then,
+//! for each trainable variable in model order, its slots: Adam `m`, `v`; SGD with momentum
+//! its `momentum`; plain SGD none. A frozen layer's variables have none (Keras builds the
+//! optimizer on `model.trainable_variables`). Loading restores them into
 //! the optimizer (with the stored learning rate, which is what Keras uses after loading), so the
 //! next update is step `iterations + 1`. A compiled model that was never fitted holds only
 //! `iterations` and the learning rate; Keras then starts from a fresh optimizer, and so does
@@ -67,7 +71,7 @@ use super::keras_config::{
 };
 use super::keras_weights::{StoreEntry, StoredVar, VarValues, WeightsStore};
 use super::model_file::{OptimizerState, SlotState};
-use super::schema::{ModelSpec, OptimizerConfig};
+use super::schema::{ModelSpec, OptimizerConfig, RunOptimizer};
 use crate::model::{Sequential, VecParams};
 
 /// The Keras version whose `.keras` layout this module writes (and was checked against).
@@ -92,8 +96,13 @@ pub struct KerasModel {
     pub layer_names: Vec<String>,
     /// The weights in [`Sequential`] order (every layer's kernel then bias), named
     /// `<layer name>/kernel`, `<layer name>/bias` after [`KerasModel::layer_names`]; a layer
-    /// without bias keeps a zero bias here (Keras stores none).
+    /// without bias keeps a zero bias here (Keras stores none). The trainable layers' only
+    /// (Keras `trainable_weights`); the frozen ones are [`KerasModel::frozen`].
     pub weights: VecParams,
+    /// The weights of the layers with `trainable: false` (Keras `non_trainable_weights`),
+    /// named and ordered as [`KerasModel::weights`]: written to and read from the file like
+    /// the others, without optimizer slots.
+    pub frozen: VecParams,
     /// The compiled loss.
     pub loss: Option<Loss>,
     /// The compiled optimizer (its learning rate is the stored one when the file has it).
@@ -113,9 +122,21 @@ pub struct KerasModel {
     pub compile_error: Option<FormatError>,
 }
 
-/// For each spec layer, its Keras variables (`vars/0`, `vars/1`, ...) as indices into the
-/// [`Sequential`] parameters: `[kernel, bias]`, `[kernel]` without bias, `[]` without weights.
-fn keras_variables(spec: &ModelSpec, params: &VecParams, keys: &[String]) -> Vec<Vec<usize>> {
+/// Where a Keras variable lives in a [`Sequential`]: its trainable weights
+/// ([`Sequential::params`]) or a frozen layer's ([`Sequential::frozen`]), and its index there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VarAt {
+    /// `params.tensors[i]`: updated by the optimizer, which has slots for it.
+    Trainable(usize),
+    /// `frozen.tensors[i]`: a `trainable: false` layer's; no optimizer slot (Keras builds its
+    /// optimizer on `model.trainable_variables`).
+    Frozen(usize),
+}
+
+/// For each spec layer, its Keras variables (`vars/0`, `vars/1`, ...) as places in the
+/// [`Sequential`]: `[kernel, bias]`, `[kernel]` without bias, `[]` without weights; a frozen
+/// layer's in [`Sequential::frozen`].
+fn keras_variables(spec: &ModelSpec, model: &Sequential, keys: &[String]) -> Vec<Vec<VarAt>> {
     spec.layers
         .iter()
         .zip(keys)
@@ -123,14 +144,30 @@ fn keras_variables(spec: &ModelSpec, params: &VecParams, keys: &[String]) -> Vec
             let Some(cfg) = l.dense_config() else {
                 return Vec::new();
             };
-            let bias = params
-                .index_of(&format!("{key}/bias"))
-                .filter(|_| cfg.use_bias);
-            params
-                .index_of(&format!("{key}/kernel"))
+            let at = |part: &str| {
+                let name = format!("{key}/{part}");
+                model
+                    .params
+                    .index_of(&name)
+                    .map(VarAt::Trainable)
+                    .or_else(|| model.frozen.index_of(&name).map(VarAt::Frozen))
+            };
+            at("kernel")
                 .into_iter()
-                .chain(bias)
+                .chain(at("bias").filter(|_| cfg.use_bias))
                 .collect()
+        })
+        .collect()
+}
+
+/// The trainable variables in model order (Keras `model.trainable_variables`): the ones
+/// the optimizer has slots for, as indices into [`Sequential::params`].
+fn trainable(vars: &[Vec<VarAt>]) -> Vec<usize> {
+    vars.iter()
+        .flatten()
+        .filter_map(|v| match v {
+            VarAt::Trainable(p) => Some(*p),
+            VarAt::Frozen(_) => None,
         })
         .collect()
 }
@@ -193,8 +230,9 @@ impl KerasModel {
 
         let wfile = format!("{file}: {WEIGHTS}");
         let mut store = WeightsStore::from_bytes(&weights_bytes, &wfile)?;
-        let vars = keras_variables(&spec, &model.params, keys);
+        let vars = keras_variables(&spec, &model, keys);
         let mut weights = model.params.clone();
+        let mut frozen = model.frozen.clone();
         for (k, key) in keys.iter().enumerate() {
             let path = format!("layers/{key}");
             let entry = store.entries.remove(&path).unwrap_or_default();
@@ -211,14 +249,20 @@ impl KerasModel {
                     ),
                 ));
             }
-            for (i, (&p, var)) in vars[k].iter().zip(&entry.vars).enumerate() {
-                weights.tensors[p] =
-                    f32_values(var, &weights.shapes[p], &wfile, &format!("{path}/vars/{i}"))?;
+            for (i, (&at, var)) in vars[k].iter().zip(&entry.vars).enumerate() {
+                let (store, p) = match at {
+                    VarAt::Trainable(p) => (&mut weights, p),
+                    VarAt::Frozen(p) => (&mut frozen, p),
+                };
+                store.tensors[p] =
+                    f32_values(var, &store.shapes[p], &wfile, &format!("{path}/vars/{i}"))?;
             }
             // Named after the Keras layer (`hidden/kernel`), as Keras names its variables.
-            for part in ["kernel", "bias"] {
-                if let Some(i) = weights.index_of(&format!("{key}/{part}")) {
-                    weights.names[i] = format!("{}/{part}", layer_names[k]);
+            for store in [&mut weights, &mut frozen] {
+                for part in ["kernel", "bias"] {
+                    if let Some(i) = store.index_of(&format!("{key}/{part}")) {
+                        store.names[i] = format!("{}/{part}", layer_names[k]);
+                    }
                 }
             }
         }
@@ -236,7 +280,7 @@ impl KerasModel {
                     "optimizer variables, but config.json compiles no optimizer",
                 ));
             }
-            (Some(o), Some(e)) => read_optimizer(o, &e, &vars.concat(), &weights, &wfile)?,
+            (Some(o), Some(e)) => read_optimizer(o, &e, &trainable(&vars), &weights, &wfile)?,
         };
         if let Some((path, _)) = store.entries.iter().find(|(_, e)| !e.vars.is_empty()) {
             return Err(FormatError::invalid(
@@ -249,6 +293,7 @@ impl KerasModel {
             spec,
             layer_names,
             weights,
+            frozen,
             loss,
             optimizer,
             metrics,
@@ -268,17 +313,22 @@ impl KerasModel {
             .spec
             .build(seed)
             .map_err(|e| FormatError::invalid("model", &e.field, e.reason))?;
-        if m.params.shapes != self.weights.shapes {
-            return Err(FormatError::invalid(
-                "model",
-                "weights",
-                format!(
-                    "shapes {:?} do not fit the model's {:?}",
-                    self.weights.shapes, m.params.shapes
-                ),
-            ));
+        for (what, mine, theirs) in [
+            ("weights", &self.weights, &mut m.params),
+            ("frozen", &self.frozen, &mut m.frozen),
+        ] {
+            if theirs.shapes != mine.shapes {
+                return Err(FormatError::invalid(
+                    "model",
+                    what,
+                    format!(
+                        "shapes {:?} do not fit the model's {:?}",
+                        mine.shapes, theirs.shapes
+                    ),
+                ));
+            }
+            theirs.tensors.clone_from(&mine.tensors);
         }
-        m.params.tensors.clone_from(&self.weights.tensors);
         Ok(m)
     }
 
@@ -305,9 +355,44 @@ impl KerasModel {
             .build(&model.params)
             .map_err(|e| FormatError::invalid("model", "optimizer", e.to_string()))?;
         if let Some(state) = &self.optimizer_state {
-            state
-                .restore(&mut opt)
-                .map_err(|e| FormatError::invalid("model", "optimizer", e))?;
+            // The EMA's averages are not the configured optimizer's (see `run_optimizer`).
+            OptimizerState {
+                iterations: state.iterations,
+                slots: state
+                    .slots
+                    .iter()
+                    .filter(|s| s.name != "average")
+                    .cloned()
+                    .collect(),
+            }
+            .restore(&mut opt)
+            .map_err(|e| FormatError::invalid("model", "optimizer", e))?;
+        }
+        Ok(Some(opt))
+    }
+
+    /// [`KerasModel::optimizer`] as a run steps it: inside Keras' moving average of the
+    /// weights when the compiled optimizer has `use_ema`, with the file's averages (the
+    /// optimizer variables `*_average`) restored.
+    ///
+    /// # Errors
+    /// As [`KerasModel::optimizer`].
+    pub fn run_optimizer(
+        &self,
+        model: &Sequential,
+    ) -> Result<Option<RunOptimizer<VecParams>>, FormatError> {
+        if let Some(e) = &self.compile_error {
+            return Err(e.clone());
+        }
+        let Some(config) = &self.optimizer else {
+            return Ok(None);
+        };
+        let invalid = |e: String| FormatError::invalid("model", "optimizer", e);
+        let mut opt = config
+            .build_run(&model.params)
+            .map_err(|e| invalid(e.to_string()))?;
+        if let Some(state) = &self.optimizer_state {
+            state.restore_run(&mut opt).map_err(invalid)?;
         }
         Ok(Some(opt))
     }
@@ -323,6 +408,7 @@ impl KerasModel {
             spec: model.spec().clone(),
             layer_names: model.layer_names.clone(),
             weights: model.params.clone(),
+            frozen: model.frozen.clone(),
             loss,
             optimizer: optimizer.map(|(c, _)| c.clone()),
             metrics: Vec::new(),
@@ -330,6 +416,18 @@ impl KerasModel {
             keras_version: None,
             compile_error: None,
         }
+    }
+
+    /// [`KerasModel::from_trained`] with a run's optimizer: with `use_ema`, its moving
+    /// averages are kept too (the optimizer variables `*_average` of the file).
+    pub fn from_run(
+        model: &Sequential,
+        optimizer: (&OptimizerConfig, &RunOptimizer<VecParams>),
+        loss: Option<Loss>,
+    ) -> Self {
+        let mut k = Self::from_trained(model, Some((optimizer.0, optimizer.1.any())), loss);
+        k.optimizer_state = Some(OptimizerState::capture_run(optimizer.1));
+        k
     }
 
     /// Writes the `.keras` file atomically (see [`crate::modelfile::atomic_write`]).
@@ -382,7 +480,7 @@ impl KerasModel {
         }
         let model = self.build(0)?;
         let keys = &model.layer_names;
-        let vars = keras_variables(&self.spec, &model.params, keys);
+        let vars = keras_variables(&self.spec, &model, keys);
 
         let mut store = WeightsStore::default();
         store.entries.insert(
@@ -398,7 +496,13 @@ impl KerasModel {
         for (k, key) in keys.iter().enumerate() {
             let vs = vars[k]
                 .iter()
-                .map(|&p| var(p, &self.weights.tensors[p]))
+                .map(|&at| match at {
+                    VarAt::Trainable(p) => var(p, &self.weights.tensors[p]),
+                    VarAt::Frozen(p) => StoredVar::f32(
+                        self.frozen.shapes[p].clone(),
+                        self.frozen.tensors[p].clone(),
+                    ),
+                })
                 .collect();
             store.entries.insert(
                 format!("layers/{key}"),
@@ -418,6 +522,45 @@ impl KerasModel {
                 vs.push(StoredVar::f32(Vec::new(), vec![lr]));
             }
             if let Some(state) = &self.optimizer_state {
+                let trainable = trainable(&vars);
+                let slot_of = |p: usize, s: &SlotState| {
+                    s.tensors
+                        .get(p)
+                        .filter(|t| t.len() == self.weights.tensors[p].len())
+                        .map(|t| var(p, t))
+                        .ok_or_else(|| {
+                            FormatError::invalid(
+                                file,
+                                "optimizer",
+                                format!("slot `{}` does not fit the weights", s.name),
+                            )
+                        })
+                };
+                // Keras' `build`: the EMA's `<variable>_average` for every trainable variable
+                // first (base optimizer), then the optimizer's own slots.
+                let average = state.slots.iter().find(|s| s.name == "average");
+                match (average, o.ema.is_some()) {
+                    (Some(a), true) => {
+                        for &p in &trainable {
+                            vs.push(slot_of(p, a)?);
+                        }
+                    }
+                    (None, false) => {}
+                    (Some(_), false) => {
+                        return Err(FormatError::invalid(
+                            file,
+                            "optimizer",
+                            "EMA averages in the state, but the optimizer has no use_ema",
+                        ));
+                    }
+                    (None, true) => {
+                        return Err(FormatError::invalid(
+                            file,
+                            "optimizer",
+                            "the optimizer has use_ema, but the state holds no EMA averages",
+                        ));
+                    }
+                }
                 let names = o.slot_names();
                 let slots: Vec<&SlotState> = names
                     .iter()
@@ -431,20 +574,9 @@ impl KerasModel {
                         })
                     })
                     .collect::<Result<_, _>>()?;
-                for p in vars.concat() {
+                for &p in &trainable {
                     for s in &slots {
-                        let t = s
-                            .tensors
-                            .get(p)
-                            .filter(|t| t.len() == self.weights.tensors[p].len())
-                            .ok_or_else(|| {
-                                FormatError::invalid(
-                                    file,
-                                    "optimizer",
-                                    format!("slot `{}` does not fit the weights", s.name),
-                                )
-                            })?;
-                        vs.push(var(p, t));
+                        vs.push(slot_of(p, s)?);
                     }
                 }
             }
@@ -650,7 +782,10 @@ fn read_optimizer(
     let lr_var = matches!(o.learning_rate, Schedule::Constant(_));
     let names = o.slot_names();
     let head = 1 + usize::from(lr_var);
-    let full = head + names.len() * trainable.len();
+    // With `use_ema`, Keras' base optimizer builds `<variable>_average` for every trainable
+    // variable before the optimizer's own slots.
+    let averages = if o.ema.is_some() { trainable.len() } else { 0 };
+    let full = head + averages + names.len() * trainable.len();
     let at = |i: usize| format!("optimizer/vars/{i}");
     if e.vars.len() != full {
         if e.vars.len() == head {
@@ -702,8 +837,19 @@ fn read_optimizer(
         })
         .collect();
     let mut i = head;
+    if averages > 0 {
+        let mut average = SlotState {
+            name: "average".into(),
+            tensors: weights.tensors.iter().map(|t| vec![0.0; t.len()]).collect(),
+        };
+        for &p in trainable {
+            average.tensors[p] = f32_values(&e.vars[i], &weights.shapes[p], file, &at(i))?;
+            i += 1;
+        }
+        slots.push(average);
+    }
     for &p in trainable {
-        for s in &mut slots {
+        for s in slots.iter_mut().filter(|s| s.name != "average") {
             s.tensors[p] = f32_values(&e.vars[i], &weights.shapes[p], file, &at(i))?;
             i += 1;
         }

@@ -747,14 +747,14 @@ impl ModelFile {
         let loss = k
             .loss
             .unwrap_or_else(|| default_loss(model.output_activation(), n_out));
-        let (optimizer, state) = match k.optimizer(&model) {
+        let (optimizer, state) = match k.run_optimizer(&model) {
             Ok(Some(opt)) => (k.optimizer.clone().unwrap_or_default(), Some(opt)),
             Ok(None) | Err(_) => (OptimizerConfig::default(), None),
         };
         let state = match state {
             Some(s) => s,
             None => optimizer
-                .build(&model.params)
+                .build_run(&model.params)
                 .map_err(|e| FormatError::invalid("model", "optimizer", e.to_string()))?,
         };
         let classification = loss.is_classification();
@@ -801,7 +801,7 @@ impl ModelFile {
             },
             scaler: Scaler::identity(n_in),
             weights: model.params.clone(),
-            optimizer: OptimizerState::capture(&state),
+            optimizer: OptimizerState::capture_run(&state),
             progress: Progress::default(),
             rng: None,
             dropout_rngs: Vec::new(),

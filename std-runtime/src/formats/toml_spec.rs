@@ -920,6 +920,90 @@ bias_initializer = { constant = 0.5 }
         );
     }
 
+    /// The toolbox keys, written by hand: each reads to the value the docs give it, and the
+    /// resolved configuration goes spec → TOML → spec unchanged (the TOML says them again).
+    #[test]
+    fn toolbox_keys_read_and_round_trip() {
+        use crate::callbacks::{ClassWeight, Mode, ReduceLROnPlateau};
+        use microfit_core::optim::{EmaConfig, ExcludeFromWeightDecay};
+        let text = r#"
+class_weight = { given = [[0, 1.0], [2, 3.5]] }
+[optimizer]
+name = "adamw"
+learning_rate = 0.01
+weight_decay = 0.004
+exclude_from_weight_decay = ["bias"]
+use_ema = true
+ema_momentum = 0.9
+ema_overwrite_frequency = 5
+[reduce_lr_on_plateau]
+monitor = "loss"
+factor = 0.5
+patience = 2
+mode = "min"
+min_delta = 0.001
+cooldown = 1
+min_lr = 0.0001
+[[layers]]
+type = "dense"
+units = 3
+activation = "softmax"
+"#;
+        let f = SpecFile::parse("t.toml", text).unwrap();
+        let c = f
+            .resolve("t.toml", &iris(), None, &ModelOverrides::default())
+            .unwrap();
+        assert_eq!(
+            c.class_weight,
+            Some(ClassWeight::Given(vec![(0, 1.0), (2, 3.5)]))
+        );
+        assert_eq!(
+            c.reduce_lr_on_plateau,
+            Some(ReduceLROnPlateau {
+                monitor: "loss".into(),
+                factor: 0.5,
+                patience: 2,
+                mode: Mode::Min,
+                min_delta: 0.001,
+                cooldown: 1,
+                min_lr: 0.0001,
+            })
+        );
+        assert_eq!(
+            c.optimizer.ema,
+            Some(EmaConfig {
+                ema_momentum: 0.9,
+                ema_overwrite_frequency: Some(5),
+            })
+        );
+        assert_eq!(
+            c.optimizer.common.exclude_from_weight_decay,
+            ExcludeFromWeightDecay::from_var_names(&["bias"]).unwrap()
+        );
+        assert_eq!(c.optimizer.common.weight_decay, Some(0.004));
+        let text2 = c.to_toml();
+        for line in [
+            "\n[class_weight]\ngiven = [[0, 1.0], [2, 3.5]]\n",
+            "exclude_from_weight_decay = [\"bias\"]",
+            "use_ema = true",
+            "ema_momentum = 0.9",
+            "ema_overwrite_frequency = 5",
+            "\n[reduce_lr_on_plateau]\n",
+            "min_lr = 0.0001",
+        ] {
+            assert!(text2.contains(line), "{line} missing from:\n{text2}");
+        }
+        let c2 = SpecFile::parse("t2.toml", &text2)
+            .unwrap()
+            .resolve("t2.toml", &iris(), None, &ModelOverrides::default())
+            .unwrap();
+        assert_eq!(c, c2, "{text2}");
+        // `class_weight = "balanced"` reads and writes as the word.
+        let b = SpecFile::parse("b.toml", "class_weight = \"balanced\"\n").unwrap();
+        assert_eq!(b.class_weight, Some(ClassWeight::Balanced));
+        assert!(spec_file_to_toml(&b).contains("class_weight = \"balanced\"\n"));
+    }
+
     #[test]
     fn errors_name_the_field() {
         let bad = |text: &str| {
