@@ -228,6 +228,7 @@ impl<L: Layer, const T: usize> Trainable for Network<L, T> {
             layer: 0,
             dy_is_pre,
             step_input: true,
+            input_relu: false,
         };
         self.layers.backward::<B, T>(
             &self.params,

@@ -104,6 +104,57 @@ pub fn backward(
     }
 }
 
+/// [`backward`] with `dx` for an input that is a ReLU's output (`x_i >= 0`, never NaN):
+/// where `x_i == 0` it writes `dx_i = 0` instead of `Σ_j W_ij dz_j`, and skips row `i` of `gW`
+/// as [`backward`] does. The ReLU's backward pass sets exactly those `dx_i` to 0 (its output is
+/// 0 there), so everything computed from `dx` afterwards has the bits of [`backward`]'s; a
+/// sparse hidden layer pays for its active units only. `gW` and `gb` are [`backward`]'s.
+///
+/// ```
+/// use microfit_core::kernels::dense::{backward, backward_relu_input};
+/// let (x, w, dz) = ([0.0, 2.0], [1.0, 2.0, 3.0, 4.0], [1.0, -1.0]);
+/// let (mut g1, mut b1, mut d1) = ([0.0; 4], [0.0; 2], [0.0; 2]);
+/// let (mut g2, mut b2, mut d2) = ([0.0; 4], [0.0; 2], [0.0; 2]);
+/// backward(&x, &w, &dz, &mut g1, Some(&mut b1), Some(&mut d1));
+/// backward_relu_input(&x, &w, &dz, &mut g2, Some(&mut b2), &mut d2);
+/// assert_eq!((g1, b1), (g2, b2));
+/// assert_eq!((d1, d2), ([-1.0, -1.0], [0.0, -1.0])); // a ReLU's backward zeroes d[0]
+/// ```
+#[inline]
+pub fn backward_relu_input(
+    x: &[f32],
+    w: &[f32],
+    dz: &[f32],
+    gw: &mut [f32],
+    gb: Option<&mut [f32]>,
+    dx: &mut [f32],
+) {
+    let out = dz.len();
+    if out == 0 {
+        return;
+    }
+    let rows = w.chunks_exact(out).zip(gw.chunks_exact_mut(out));
+    for ((dxi, &xi), (row, grow)) in dx.iter_mut().zip(x).zip(rows) {
+        if xi == 0.0 {
+            *dxi = 0.0;
+            continue;
+        }
+        let mut s = 0.0f32;
+        for (&wij, &dj) in row.iter().zip(dz) {
+            s += wij * dj;
+        }
+        *dxi = s;
+        for (g, &dj) in grow.iter_mut().zip(dz) {
+            *g += xi * dj;
+        }
+    }
+    if let Some(gb) = gb {
+        for (g, &dj) in gb.iter_mut().zip(dz) {
+            *g += dj;
+        }
+    }
+}
+
 /// Row `i` of `gW`: `g_j += x_i·dz_j`, nothing when `x_i == 0` (the documented skip).
 #[inline(always)]
 fn add_row(grow: &mut [f32], xi: f32, dz: &[f32]) {

@@ -223,6 +223,10 @@ pub fn backward<B: Backend, R: Regularizer>(
             None if columns => {
                 kernels::dense::backward_columns(x, dy, gk, gb, fold_relu.then_some(y));
             }
+            // The input is a ReLU's output: its rows with `x_i == 0` need no `dx_i`.
+            Some(dx) if ctx.input_relu => {
+                kernels::dense::backward_relu_input(x, kernel, dy, gk, gb, dx);
+            }
             dx => kernels::dense::backward(x, kernel, dy, gk, gb, dx),
         }
         return;

@@ -238,6 +238,12 @@ pub struct BackwardCtx {
     /// ([`crate::kernels::dense::backward_columns`]: the same bits under exactly these
     /// conditions). `false` is always correct.
     pub step_input: bool,
+    /// The layer's input is a ReLU's output (tuples set it from the previous member's
+    /// [`Layer::output_activation`]): that ReLU's backward pass zeroes the input gradient
+    /// wherever the input is `0`, so a layer may write `0` there instead of computing it
+    /// (a `Dense` layer's per-sample path skips those rows of `dx = W·dz`:
+    /// [`crate::kernels::dense::backward_relu_input`]). `false` is always correct.
+    pub input_relu: bool,
 }
 
 /// A layer's outputs for a tile and their gradients: the part of every [`Layer::Cache`] that
