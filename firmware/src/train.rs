@@ -14,6 +14,7 @@
 
 use microfit_core::layer::constant::{Const, ConstLayer};
 use microfit_core::layer::dense::DenseParams;
+use microfit_core::layer::pair::DensePair;
 use microfit_core::optim::adam::keras_one_minus;
 use microfit_core::optim::schedule::Schedule;
 use microfit_core::optim::{AdamConfig, AdamState, Clip, Common};
@@ -52,11 +53,11 @@ const fn dense<const I: usize, const O: usize>(
 impl<const I: usize, const H: usize, const O: usize, const L2B: u32> ConstLayer
     for Mlp<I, H, O, L2B>
 {
-    type Layer = (Dense<I, H, L2>, Dense<H, O, L2>);
-    const LAYER: Self::Layer = (
+    type Layer = DensePair<I, H, O, L2>;
+    const LAYER: Self::Layer = DensePair::new((
         dense(Activation::Relu, L2B),
         dense(Activation::Softmax, L2B),
-    );
+    ));
 }
 
 /// Named penalties of [`Mlp`] with kernel L2 `L2B`: one per kernel, or none (the size of the

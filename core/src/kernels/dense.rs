@@ -241,3 +241,139 @@ fn add_column(x: &[f32], d: f32, gw: &mut [f32], out: usize, j: usize) {
         }
     }
 }
+
+/// The forward pass of two Dense layers, the first with a ReLU, in one pass over the hidden
+/// units, for one sample whose inputs are all non-zero (the caller checks; [`forward`] skips
+/// zero inputs, which this kernel does not test):
+///
+/// ```text
+/// for each hidden unit j, in order:
+///     z1_j = ((0 + x_0 W1_0j) + x_1 W1_1j) + … + b1_j      (the order of `forward`)
+///     y1_j = relu(z1_j)
+///     if y1_j ≠ 0:  z2 += y1_j · W2_j                       (row j of W2, skipped at 0 as in `forward`)
+/// z2 += b2
+/// ```
+///
+/// Every `z1_j` and `z2_k` is summed in [`forward`]'s order, so the bits are those of
+/// [`forward`] then ReLU for the first layer and [`forward`] for the second; only the order in
+/// which *different* sums are advanced changes. With a few inputs (they stay in registers)
+/// and the second layer's accumulators in registers, each hidden unit is computed, activated
+/// and consumed at once: no pass over the hidden layer to apply the ReLU and none to find its
+/// zeros.
+///
+/// ```
+/// use microfit_core::kernels::dense::{forward, relu_pair_forward};
+/// let (x, w1, b1) = ([1.0f32, -2.0], [[1.0, 0.5], [0.25, -1.0]], [0.0, 0.5]);
+/// let (w2, b2) = ([[1.0f32], [2.0]], [0.25]);
+/// let (mut z1, mut y1, mut z2) = ([0.0; 2], [0.0; 2], [0.0; 1]);
+/// relu_pair_forward(&x, (&w1, Some(&b1)), (&mut z1, &mut y1), (&w2, Some(&b2)), &mut z2);
+/// let (mut r1, mut r2) = ([0.0; 2], [0.0; 1]);
+/// forward(&x, w1.as_flattened(), Some(&b1), &mut r1);
+/// let h = r1.map(|v| if v > 0.0 { v } else { 0.0 });
+/// forward(&h, w2.as_flattened(), Some(&b2), &mut r2);
+/// assert_eq!((z1, y1, z2), (r1, h, r2));
+/// ```
+#[inline(always)]
+pub fn relu_pair_forward<const I: usize, const H: usize, const O: usize>(
+    x: &[f32; I],
+    (w1, b1): (&[[f32; H]; I], Option<&[f32; H]>),
+    (z1, y1): (&mut [f32; H], &mut [f32; H]),
+    (w2, b2): (&[[f32; O]; H], Option<&[f32; O]>),
+    z2: &mut [f32; O],
+) {
+    let x = *x;
+    let mut acc = [0.0f32; O];
+    for (j, (z1j, y1j)) in z1.iter_mut().zip(y1.iter_mut()).enumerate() {
+        let mut s = 0.0f32;
+        for (xi, row) in x.iter().zip(w1) {
+            s += xi * row[j];
+        }
+        if let Some(b1) = b1 {
+            s += b1[j];
+        }
+        *z1j = s;
+        // ReLU (`s > 0 ? s : 0`), and the second layer's zero-input skip on the same test.
+        if s > 0.0 {
+            *y1j = s;
+            for (a, &w) in acc.iter_mut().zip(&w2[j]) {
+                *a += s * w;
+            }
+        } else {
+            *y1j = 0.0;
+        }
+    }
+    if let Some(b2) = b2 {
+        for (a, &b) in acc.iter_mut().zip(b2) {
+            *a += b;
+        }
+    }
+    *z2 = acc;
+}
+
+/// The weight gradients of two Dense layers, the first with a ReLU and the first layer of a
+/// training step, in one pass over the hidden units, for one sample; `dz2` is the second
+/// layer's pre-activation gradient, `y1` the first layer's output:
+///
+/// ```text
+/// for each hidden unit j with y1_j ≠ 0, in order:
+///     d = (0 + W2_j0 dz2_0) + W2_j1 dz2_1 + …         (the second layer's input gradient)
+///     gW2_j += y1_j · dz2                              (row j; rows with y1_j = 0 skipped)
+///     gb1_j += d,  gW1_·j += x · d                       (column j of the first layer)
+/// gb2 += dz2
+/// ```
+///
+/// The bits of [`backward_relu_input`] for the second layer followed by [`backward_columns`]
+/// (ReLU folded in) for the first, under [`backward_columns`]' conditions — every `x_i`
+/// finite and no accumulator holding `-0`, which a training step guarantees for its first
+/// layer — since every accumulator receives the same terms in the same order: the hidden
+/// units the ReLU switched off cost one test, and the second layer's input gradient is used
+/// where it is computed instead of going through memory.
+///
+/// ```
+/// use microfit_core::kernels::dense::{backward_columns, backward_relu_input, relu_pair_backward};
+/// let (x, y1, dz2) = ([1.0f32, -2.0], [0.0f32, 1.5], [0.5f32, -0.25]);
+/// let w2 = [[1.0f32, 2.0], [3.0, 4.0]];
+/// let (mut gw1, mut gb1, mut gw2, mut gb2) = ([[0.0f32; 2]; 2], [0.0; 2], [[0.0f32; 2]; 2], [0.0; 2]);
+/// relu_pair_backward(&x, &y1, (&mut gw1, Some(&mut gb1)), &w2, &dz2, (&mut gw2, Some(&mut gb2)));
+/// let (mut rw1, mut rb1, mut rw2, mut rb2, mut d1) = ([0.0f32; 4], [0.0; 2], [0.0f32; 4], [0.0; 2], [0.0; 2]);
+/// backward_relu_input(&y1, w2.as_flattened(), &dz2, &mut rw2, Some(&mut rb2), &mut d1);
+/// backward_columns(&x, &d1, &mut rw1, Some(&mut rb1), Some(&y1));
+/// assert_eq!((gw1.as_flattened(), gb1, gw2.as_flattened(), gb2), (&rw1[..], rb1, &rw2[..], rb2));
+/// ```
+#[inline(always)]
+pub fn relu_pair_backward<const I: usize, const H: usize, const O: usize>(
+    x: &[f32; I],
+    y1: &[f32; H],
+    (gw1, gb1): (&mut [[f32; H]; I], Option<&mut [f32; H]>),
+    w2: &[[f32; O]; H],
+    dz2: &[f32; O],
+    (gw2, gb2): (&mut [[f32; O]; H], Option<&mut [f32; O]>),
+) {
+    let (x, dz) = (*x, *dz2);
+    let mut gb1 = gb1;
+    for (j, ((&h, w2j), g2j)) in y1.iter().zip(w2).zip(gw2.iter_mut()).enumerate() {
+        // A ReLU output is `+0` or positive (never NaN).
+        if !(h > 0.0) {
+            continue;
+        }
+        let mut d = 0.0f32;
+        for (&w, &dk) in w2j.iter().zip(&dz) {
+            d += w * dk;
+        }
+        for (g, &dk) in g2j.iter_mut().zip(&dz) {
+            *g += h * dk;
+        }
+        // `d = 0` adds `±0` (x is finite), which changes no accumulator: no test.
+        if let Some(gb1) = gb1.as_deref_mut() {
+            gb1[j] += d;
+        }
+        for (&xi, g1i) in x.iter().zip(gw1.iter_mut()) {
+            g1i[j] += xi * d;
+        }
+    }
+    if let Some(gb2) = gb2 {
+        for (g, &dk) in gb2.iter_mut().zip(&dz) {
+            *g += dk;
+        }
+    }
+}

@@ -35,6 +35,7 @@ pub mod conv;
 pub mod dense;
 pub mod dropout;
 pub mod flatten;
+pub mod pair;
 pub mod pool;
 
 use crate::activation::Activation;
