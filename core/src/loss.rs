@@ -610,6 +610,17 @@ fn softmax_xent_tail(
         }
     };
     if let Some(g) = grad {
+        if let (Target::Class(k), Some(y)) = (t, y) {
+            // The formula below with `ysum = 1` and a one-hot target: `p·1 = p`, `p − 0 = p`.
+            for (j, (gj, &pj)) in g.iter_mut().zip(y).enumerate() {
+                *gj = if j == k as usize {
+                    (pj - 1.0) * scale
+                } else {
+                    pj * scale
+                };
+            }
+            return value;
+        }
         for (j, (gj, &zj)) in g.iter_mut().zip(z).enumerate() {
             let pj = match y {
                 Some(y) => y.get(j).copied().unwrap_or(f32::NAN),

@@ -200,11 +200,11 @@ impl<'a> Samples<'a> {
     }
 
     /// True when the inputs (and dense targets) of samples `a..b` are finite (false when the
-    /// range is out of bounds).
-    fn block_is_finite(&self, a: usize, b: usize) -> bool {
+    /// range is out of bounds), tested by the backend `B`.
+    fn block_is_finite<B: Backend>(&self, a: usize, b: usize) -> bool {
         let finite = |v: &[f32], w: usize| {
             v.get(a.saturating_mul(w)..b.saturating_mul(w))
-                .is_some_and(crate::math::all_finite)
+                .is_some_and(B::all_finite)
         };
         finite(self.x, self.n_in)
             && match self.targets {
@@ -378,7 +378,7 @@ pub struct StepReport {
 }
 
 #[inline(never)]
-fn check_batch<M: Trainable>(
+fn check_batch<B: Backend, M: Trainable>(
     model: &M,
     samples: &Samples<'_>,
     rows: Rows<'_>,
@@ -398,7 +398,7 @@ fn check_batch<M: Trainable>(
     // which finds the first error in row order.
     if let Rows::Range(a, b) = rows
         && b <= samples.len()
-        && samples.block_is_finite(a, b)
+        && samples.block_is_finite::<B>(a, b)
     {
         return Ok(());
     }
@@ -479,7 +479,7 @@ fn compute_gradients_into<B: Backend, M: Trainable>(
     rows: Rows<'_>,
     report: &mut StepReport,
 ) -> Result<(), Error> {
-    check_batch(model, samples, rows)?;
+    check_batch::<B, M>(model, samples, rows)?;
     let b = rows.len();
     let inv_b = 1.0 / b as f32;
     let fused = loss.fuses_with(model.output_activation());
@@ -790,7 +790,7 @@ pub fn evaluate<B: Backend, M: Trainable>(
     while start < n {
         let end = n.min(start.saturating_add(bs));
         let rows = Rows::Range(start, end);
-        check_batch(model, samples, rows)?;
+        check_batch::<B, M>(model, samples, rows)?;
         r.penalties.clear();
         r.metrics = MetricSums::default();
         let mut data_sum = 0.0f32;

@@ -158,8 +158,60 @@ core::arch::global_asm!(
     ".size microfit_adam_update, . - microfit_adam_update",
 );
 
+// `Σ v_i·0` over `n` values, eight per `vldmia`: NaN exactly when some `v_i` is NaN or ±∞
+// (`∞·0` and `NaN·0` are NaN, a finite `v_i·0` is ±0), the test of
+// `microfit_core::math::all_finite_inline` on this FPU. Returns 1 when all are finite.
+//
+// extern "C" fn(v: *const f32, n: u32) -> u32;  r0 = v, r1 = n.
+#[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+core::arch::global_asm!(
+    ".section .text.microfit_all_finite,\"ax\",%progbits",
+    ".global microfit_all_finite",
+    ".type microfit_all_finite,%function",
+    ".p2align 2",
+    ".thumb",
+    ".fpu fpv4-sp-d16",
+    ".thumb_func",
+    "microfit_all_finite:",
+    "movs r3, #0",
+    "vmov s0, s1, r3, r3",     // s0 = Σ = 0, s1 = 0
+    "lsrs r2, r1, #3",         // blocks of eight
+    "beq 2f",
+    "1:",
+    "vldmia r0!, {{s8-s15}}",
+    "vmla.f32 s0, s8, s1",
+    "vmla.f32 s0, s9, s1",
+    "vmla.f32 s0, s10, s1",
+    "vmla.f32 s0, s11, s1",
+    "vmla.f32 s0, s12, s1",
+    "vmla.f32 s0, s13, s1",
+    "vmla.f32 s0, s14, s1",
+    "vmla.f32 s0, s15, s1",
+    "subs r2, r2, #1",
+    "bne 1b",
+    "2:",
+    "ands r1, r1, #7",
+    "beq 4f",
+    "3:",
+    "vldmia r0!, {{s8}}",
+    "vmla.f32 s0, s8, s1",
+    "subs r1, r1, #1",
+    "bne 3b",
+    "4:",
+    "movs r0, #1",
+    "vcmp.f32 s0, s0",
+    "vmrs APSR_nzcv, fpscr",
+    "it vs",
+    "movvs r0, #0",
+    "bx lr",
+    ".size microfit_all_finite, . - microfit_all_finite",
+);
+
 #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
 unsafe extern "C" {
+    /// The loop above: 1 when the `n` values at `v` are all finite.
+    fn microfit_all_finite(v: *const f32, n: u32) -> u32;
+
     /// The loop above: `n` elements of `w`, `g`, `m`, `v`.
     fn microfit_adam_update(
         w: *mut f32,
@@ -186,6 +238,14 @@ impl microfit_core::backend::Backend for Chip {
     #[inline(always)]
     fn sqrt(x: f32) -> f32 {
         sqrt(x)
+    }
+
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+    #[inline(always)]
+    fn all_finite(v: &[f32]) -> bool {
+        // SAFETY: `v` is valid for `v.len()` values; the function reads exactly those, uses
+        // only the caller-saved r0-r3, s0, s1, s8-s15 and returns.
+        unsafe { microfit_all_finite(v.as_ptr(), v.len() as u32) != 0 }
     }
 
     #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]

@@ -248,7 +248,7 @@ fn add_column(x: &[f32], d: f32, gw: &mut [f32], out: usize, j: usize) {
 ///
 /// ```text
 /// for each hidden unit j, in order:
-///     z1_j = ((0 + x_0 W1_0j) + x_1 W1_1j) + … + b1_j      (the order of `forward`)
+///     z1_j = ((0 + x_0 W1_0j) + x_1 W1_1j) + … + b1_j      (the order of `forward`; not stored)
 ///     y1_j = relu(z1_j)
 ///     if y1_j ≠ 0:  z2 += y1_j · W2_j                       (row j of W2, skipped at 0 as in `forward`)
 /// z2 += b2
@@ -256,7 +256,8 @@ fn add_column(x: &[f32], d: f32, gw: &mut [f32], out: usize, j: usize) {
 ///
 /// Every `z1_j` and `z2_k` is summed in [`forward`]'s order, so the bits are those of
 /// [`forward`] then ReLU for the first layer and [`forward`] for the second; only the order in
-/// which *different* sums are advanced changes. With a few inputs (they stay in registers)
+/// which *different* sums are advanced changes. The first layer's pre-activations are not
+/// stored: a ReLU's backward pass reads its output only. With a few inputs (they stay in registers)
 /// and the second layer's accumulators in registers, each hidden unit is computed, activated
 /// and consumed at once: no pass over the hidden layer to apply the ReLU and none to find its
 /// zeros.
@@ -265,25 +266,25 @@ fn add_column(x: &[f32], d: f32, gw: &mut [f32], out: usize, j: usize) {
 /// use microfit_core::kernels::dense::{forward, relu_pair_forward};
 /// let (x, w1, b1) = ([1.0f32, -2.0], [[1.0, 0.5], [0.25, -1.0]], [0.0, 0.5]);
 /// let (w2, b2) = ([[1.0f32], [2.0]], [0.25]);
-/// let (mut z1, mut y1, mut z2) = ([0.0; 2], [0.0; 2], [0.0; 1]);
-/// relu_pair_forward(&x, (&w1, Some(&b1)), (&mut z1, &mut y1), (&w2, Some(&b2)), &mut z2);
+/// let (mut y1, mut z2) = ([0.0; 2], [0.0; 1]);
+/// relu_pair_forward(&x, (&w1, Some(&b1)), &mut y1, (&w2, Some(&b2)), &mut z2);
 /// let (mut r1, mut r2) = ([0.0; 2], [0.0; 1]);
 /// forward(&x, w1.as_flattened(), Some(&b1), &mut r1);
 /// let h = r1.map(|v| if v > 0.0 { v } else { 0.0 });
 /// forward(&h, w2.as_flattened(), Some(&b2), &mut r2);
-/// assert_eq!((z1, y1, z2), (r1, h, r2));
+/// assert_eq!((y1, z2), (h, r2));
 /// ```
 #[inline(always)]
 pub fn relu_pair_forward<const I: usize, const H: usize, const O: usize>(
     x: &[f32; I],
     (w1, b1): (&[[f32; H]; I], Option<&[f32; H]>),
-    (z1, y1): (&mut [f32; H], &mut [f32; H]),
+    y1: &mut [f32; H],
     (w2, b2): (&[[f32; O]; H], Option<&[f32; O]>),
     z2: &mut [f32; O],
 ) {
     let x = *x;
     let mut acc = [0.0f32; O];
-    for (j, (z1j, y1j)) in z1.iter_mut().zip(y1.iter_mut()).enumerate() {
+    for (j, y1j) in y1.iter_mut().enumerate() {
         let mut s = 0.0f32;
         for (xi, row) in x.iter().zip(w1) {
             s += xi * row[j];
@@ -291,7 +292,6 @@ pub fn relu_pair_forward<const I: usize, const H: usize, const O: usize>(
         if let Some(b1) = b1 {
             s += b1[j];
         }
-        *z1j = s;
         // ReLU (`s > 0 ? s : 0`), and the second layer's zero-input skip on the same test.
         if s > 0.0 {
             *y1j = s;

@@ -5,7 +5,9 @@
 //! difference in how a tile of one sample runs when the first layer has a ReLU:
 //!
 //! * **forward** (at most 8 inputs, all non-zero): each hidden unit is computed, activated and
-//!   added into the second layer's sums at once ([`kernels::dense::relu_pair_forward`]);
+//!   added into the second layer's sums at once ([`kernels::dense::relu_pair_forward`]; the
+//!   first layer's pre-activations, which a ReLU's backward pass does not read, are not
+//!   stored);
 //! * **backward** (the first layer of a training step): one pass over the hidden units that
 //!   the ReLU left on, each with the second layer's row and the first layer's column
 //!   ([`kernels::dense::relu_pair_backward`]).
@@ -76,9 +78,8 @@ impl<const IN: usize, const H: usize, const OUT: usize, R: Regularizer> Layer
         let (c0, c1) = (&self.layers.0.config, &self.layers.1.config);
         if T == 1 && IN <= 8 && c0.activation == Activation::Relu {
             let (a, b) = cache;
-            if let (Some(x), Some(z1), Some(y1), Some(z2), Some(y2)) = (
+            if let (Some(x), Some(y1), Some(z2), Some(y2)) = (
                 x.first(),
-                a.z.0.first_mut(),
                 a.out.y.0.first_mut(),
                 b.z.0.first_mut(),
                 b.out.y.0.first_mut(),
@@ -87,7 +88,7 @@ impl<const IN: usize, const H: usize, const OUT: usize, R: Regularizer> Layer
                 kernels::dense::relu_pair_forward(
                     x,
                     (&p.0.kernel, c0.use_bias.then_some(&p.0.bias)),
-                    (z1, y1),
+                    y1,
                     (&p.1.kernel, c1.use_bias.then_some(&p.1.bias)),
                     z2,
                 );
