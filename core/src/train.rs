@@ -80,7 +80,8 @@ pub trait Trainable {
     fn backward_tile<B: Backend>(&mut self, x: &[f32], dy_is_pre: bool, inv_batch: f32);
     /// Weight penalties into `pen`, gradients added when `with_grads`.
     fn weight_penalties<B: Backend>(&mut self, with_grads: bool, pen: &mut Penalties);
-    /// Sets every gradient to 0.
+    /// Sets every gradient to 0 (as a training step does first, through its backend's
+    /// [`Backend::zero`] on the tensors of [`Trainable::weights_and_grads`]).
     fn zero_grads(&mut self);
     /// False when the model has no activity regularizer (see
     /// [`Layer::has_activity_regularizer`](crate::layer::Layer::has_activity_regularizer));
@@ -485,7 +486,11 @@ fn compute_gradients_into<B: Backend, M: Trainable>(
     let fused = loss.fuses_with(model.output_activation());
     let errors = !loss.is_classification();
     let (tile, width) = (model.tile(), model.output_len());
-    model.zero_grads();
+    // The gradients start at +0 (`Trainable::zero_grads`, by the backend).
+    let (_, grads) = model.weights_and_grads();
+    for i in 0..grads.tensor_count() {
+        B::zero(grads.tensor_mut(i));
+    }
     report.penalties.clear();
     report.metrics = MetricSums::default();
     let mut data_sum = 0.0f32;

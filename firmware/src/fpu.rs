@@ -207,8 +207,47 @@ core::arch::global_asm!(
     ".size microfit_all_finite, . - microfit_all_finite",
 );
 
+// `v[i] = +0` for `n` values, eight per `vstmia` (a training step's gradients).
+//
+// extern "C" fn(v: *mut f32, n: u32);  r0 = v, r1 = n.
+#[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+core::arch::global_asm!(
+    ".section .text.microfit_zero,\"ax\",%progbits",
+    ".global microfit_zero",
+    ".type microfit_zero,%function",
+    ".p2align 2",
+    ".thumb",
+    ".fpu fpv4-sp-d16",
+    ".thumb_func",
+    "microfit_zero:",
+    "movs r3, #0",
+    "vmov s8, s9, r3, r3",
+    "vmov s10, s11, r3, r3",
+    "vmov s12, s13, r3, r3",
+    "vmov s14, s15, r3, r3",
+    "lsrs r2, r1, #3",
+    "beq 2f",
+    "1:",
+    "vstmia r0!, {{s8-s15}}",
+    "subs r2, r2, #1",
+    "bne 1b",
+    "2:",
+    "ands r1, r1, #7",
+    "beq 4f",
+    "3:",
+    "vstmia r0!, {{s8}}",
+    "subs r1, r1, #1",
+    "bne 3b",
+    "4:",
+    "bx lr",
+    ".size microfit_zero, . - microfit_zero",
+);
+
 #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
 unsafe extern "C" {
+    /// The loop above: `n` zeros from `v`.
+    fn microfit_zero(v: *mut f32, n: u32);
+
     /// The loop above: 1 when the `n` values at `v` are all finite.
     fn microfit_all_finite(v: *const f32, n: u32) -> u32;
 
@@ -246,6 +285,14 @@ impl microfit_core::backend::Backend for Chip {
         // SAFETY: `v` is valid for `v.len()` values; the function reads exactly those, uses
         // only the caller-saved r0-r3, s0, s1, s8-s15 and returns.
         unsafe { microfit_all_finite(v.as_ptr(), v.len() as u32) != 0 }
+    }
+
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+    #[inline(always)]
+    fn zero(v: &mut [f32]) {
+        // SAFETY: `v` is valid and exclusively borrowed for `v.len()` values; the function
+        // writes exactly those and uses only the caller-saved r0-r3 and s8-s15.
+        unsafe { microfit_zero(v.as_mut_ptr(), v.len() as u32) }
     }
 
     #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]

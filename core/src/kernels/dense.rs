@@ -285,8 +285,15 @@ pub fn relu_pair_forward<const I: usize, const H: usize, const O: usize>(
     let x = *x;
     let mut acc = [0.0f32; O];
     for (j, y1j) in y1.iter_mut().enumerate() {
-        let mut s = 0.0f32;
-        for (xi, row) in x.iter().zip(w1) {
+        // `forward` starts every sum at +0: `+0 + p` is `p` except for `p = -0`, so starting
+        // from the first product changes at most the sign of a zero sum, which the ReLU below
+        // turns into the same `+0` (and `z1` is not stored).
+        let mut terms = x.iter().zip(w1);
+        let mut s = match terms.next() {
+            Some((xi, row)) => xi * row[j],
+            None => 0.0,
+        };
+        for (xi, row) in terms {
             s += xi * row[j];
         }
         if let Some(b1) = b1 {
@@ -356,8 +363,14 @@ pub fn relu_pair_backward<const I: usize, const H: usize, const O: usize>(
         if !(h > 0.0) {
             continue;
         }
-        let mut d = 0.0f32;
-        for (&w, &dk) in w2j.iter().zip(&dz) {
+        // `backward_relu_input` starts `d` at +0; starting from the first product changes at
+        // most the sign of a zero `d`, and adding `±0` or `x_i·(±0)` changes no accumulator.
+        let mut terms = w2j.iter().zip(&dz);
+        let mut d = match terms.next() {
+            Some((&w, &dk)) => w * dk,
+            None => 0.0,
+        };
+        for (&w, &dk) in terms {
             d += w * dk;
         }
         for (g, &dk) in g2j.iter_mut().zip(&dz) {
