@@ -92,7 +92,7 @@ impl<const IN: usize, const H: usize, const OUT: usize, R: Regularizer> Layer
                     (&p.1.kernel, c1.use_bias.then_some(&p.1.bias)),
                     z2,
                 );
-                c1.activation.forward(z2, y2);
+                c1.activation.forward_groups::<B>(OUT, z2, y2);
                 // The activity penalties in the tuple's order: the first layer's, then the
                 // second's.
                 let base = ctx.layer;
