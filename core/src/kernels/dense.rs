@@ -31,27 +31,56 @@
 /// forward(&[1.0, 2.0], &[1.0, 2.0, 3.0, 4.0], Some(&[0.5, 0.5]), &mut z);
 /// assert_eq!(z, [7.5, 10.5]);
 /// ```
+///
+/// Wide layers are summed [`BLOCK`] outputs at a time (each block's sums stay in registers
+/// over all the inputs), then the remaining outputs: every `z_j` still receives its terms in
+/// the order above.
 #[inline]
 pub fn forward(x: &[f32], w: &[f32], b: Option<&[f32]>, z: &mut [f32]) {
     let out = z.len();
-    z.fill(0.0);
     if out == 0 {
         return;
     }
-    for (&xi, row) in x.iter().zip(w.chunks_exact(out)) {
+    let rows = || x.iter().zip(w.chunks_exact(out));
+    let (blocks, tail) = z.as_chunks_mut::<BLOCK>();
+    for (k, zb) in blocks.iter_mut().enumerate() {
+        let j0 = k * BLOCK;
+        let mut acc = [0.0f32; BLOCK];
+        for (&xi, row) in rows() {
+            if xi == 0.0 {
+                continue;
+            }
+            for (a, &wij) in acc.iter_mut().zip(row.iter().skip(j0)) {
+                *a += xi * wij;
+            }
+        }
+        if let Some(b) = b {
+            for (a, &bj) in acc.iter_mut().zip(b.iter().skip(j0)) {
+                *a += bj;
+            }
+        }
+        *zb = acc;
+    }
+    let j0 = out - tail.len();
+    tail.fill(0.0);
+    for (&xi, row) in rows() {
         if xi == 0.0 {
             continue;
         }
-        for (zj, &wij) in z.iter_mut().zip(row) {
+        for (zj, &wij) in tail.iter_mut().zip(row.iter().skip(j0)) {
             *zj += xi * wij;
         }
     }
     if let Some(b) = b {
-        for (zj, &bj) in z.iter_mut().zip(b) {
+        for (zj, &bj) in tail.iter_mut().zip(b.iter().skip(j0)) {
             *zj += bj;
         }
     }
 }
+
+/// Outputs whose sums (or gradients) the per-sample kernels keep in registers at once: a
+/// Cortex-M4F has 32 single-precision registers.
+pub const BLOCK: usize = 16;
 
 /// Accumulates the gradients of one sample: `gW += xᵀ·dz`, `gb += dz`, and writes
 /// `dx = W·dz` (summed over `j` in increasing order) when `dx` is given. `x`, `dx` and the rows
@@ -91,11 +120,7 @@ pub fn backward(
                 add_row(grow, xi, dz);
             }
         }
-        None => {
-            for (&xi, grow) in x.iter().zip(gw.chunks_exact_mut(out)) {
-                add_row(grow, xi, dz);
-            }
-        }
+        None => add_rows(x, dz, gw),
     }
     if let Some(gb) = gb {
         for (g, &dj) in gb.iter_mut().zip(dz) {
@@ -151,6 +176,34 @@ pub fn backward_relu_input(
     if let Some(gb) = gb {
         for (g, &dj) in gb.iter_mut().zip(dz) {
             *g += dj;
+        }
+    }
+}
+
+/// `gW += xᵀ·dz` row by row (rows with `x_i == 0` skipped), [`BLOCK`] columns at a time (that
+/// block of `dz` stays in registers over all the rows), then the remaining columns. One term
+/// per accumulator: the order of the columns is free.
+#[inline(always)]
+fn add_rows(x: &[f32], dz: &[f32], gw: &mut [f32]) {
+    let out = dz.len();
+    let (blocks, tail) = dz.as_chunks::<BLOCK>();
+    for (k, d) in blocks.iter().enumerate() {
+        let j0 = k * BLOCK;
+        let d = *d;
+        for (&xi, grow) in x.iter().zip(gw.chunks_exact_mut(out)) {
+            if xi != 0.0 {
+                for (g, &dj) in grow.iter_mut().skip(j0).zip(&d) {
+                    *g += xi * dj;
+                }
+            }
+        }
+    }
+    let j0 = out - tail.len();
+    for (&xi, grow) in x.iter().zip(gw.chunks_exact_mut(out)) {
+        if xi != 0.0 {
+            for (g, &dj) in grow.iter_mut().skip(j0).zip(tail) {
+                *g += xi * dj;
+            }
         }
     }
 }

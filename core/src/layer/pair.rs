@@ -118,6 +118,7 @@ impl<const IN: usize, const H: usize, const OUT: usize, R: Regularizer> Layer
     ) {
         let (c0, c1) = (&self.layers.0.config, &self.layers.1.config);
         if T == 1
+            && IN <= H
             && dx.is_none()
             && ctx.step_input
             && c0.activation == Activation::Relu
