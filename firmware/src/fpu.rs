@@ -80,9 +80,9 @@ core::arch::global_asm!(
     "lsrs r12, r4, #2",  // blocks of four
     "beq 2f",
     "1:",
-    "vldmia r1!, {{s0-s3}}",   // g
-    "vldmia r2, {{s4-s7}}",    // m
-    "vsub.f32 s8, s0, s4",     // m += (g - m)·c1
+    "vldmia r1!, {{s0-s3}}", // g
+    "vldmia r2, {{s4-s7}}",  // m
+    "vsub.f32 s8, s0, s4",   // m += (g - m)·c1
     "vsub.f32 s9, s1, s5",
     "vsub.f32 s10, s2, s6",
     "vsub.f32 s11, s3, s7",
@@ -91,8 +91,8 @@ core::arch::global_asm!(
     "vmla.f32 s6, s10, s17",
     "vmla.f32 s7, s11, s17",
     "vstmia r2!, {{s4-s7}}",
-    "vldmia r3, {{s8-s11}}",   // v
-    "vmul.f32 s0, s0, s0",     // v += (g·g - v)·c2
+    "vldmia r3, {{s8-s11}}", // v
+    "vmul.f32 s0, s0, s0",   // v += (g·g - v)·c2
     "vmul.f32 s1, s1, s1",
     "vmul.f32 s2, s2, s2",
     "vmul.f32 s3, s3, s3",
@@ -105,11 +105,11 @@ core::arch::global_asm!(
     "vmla.f32 s10, s2, s18",
     "vmla.f32 s11, s3, s18",
     "vstmia r3!, {{s8-s11}}",
-    "vmul.f32 s4, s4, s16",    // m·alpha
+    "vmul.f32 s4, s4, s16", // m·alpha
     "vmul.f32 s5, s5, s16",
     "vmul.f32 s6, s6, s16",
     "vmul.f32 s7, s7, s16",
-    "vsqrt.f32 s8, s8",        // sqrt(v) + eps
+    "vsqrt.f32 s8, s8", // sqrt(v) + eps
     "vsqrt.f32 s9, s9",
     "vsqrt.f32 s10, s10",
     "vsqrt.f32 s11, s11",
@@ -117,11 +117,11 @@ core::arch::global_asm!(
     "vadd.f32 s9, s9, s19",
     "vadd.f32 s10, s10, s19",
     "vadd.f32 s11, s11, s19",
-    "vdiv.f32 s4, s4, s8",     // (m·alpha) / (sqrt(v) + eps)
+    "vdiv.f32 s4, s4, s8", // (m·alpha) / (sqrt(v) + eps)
     "vdiv.f32 s5, s5, s9",
     "vdiv.f32 s6, s6, s10",
     "vdiv.f32 s7, s7, s11",
-    "vldmia r0, {{s12-s15}}",  // w -= …
+    "vldmia r0, {{s12-s15}}", // w -= …
     "vsub.f32 s12, s12, s4",
     "vsub.f32 s13, s13, s5",
     "vsub.f32 s14, s14, s6",
@@ -130,7 +130,7 @@ core::arch::global_asm!(
     "subs r12, r12, #1",
     "bne 1b",
     "2:",
-    "ands r4, r4, #3",         // the last 0 to 3 elements, one at a time
+    "ands r4, r4, #3", // the last 0 to 3 elements, one at a time
     "beq 4f",
     "3:",
     "vldmia r1!, {{s0}}",
@@ -174,8 +174,8 @@ core::arch::global_asm!(
     ".thumb_func",
     "microfit_all_finite:",
     "movs r3, #0",
-    "vmov s0, s1, r3, r3",     // s0 = Σ = 0, s1 = 0
-    "lsrs r2, r1, #3",         // blocks of eight
+    "vmov s0, s1, r3, r3", // s0 = Σ = 0, s1 = 0
+    "lsrs r2, r1, #3",     // blocks of eight
     "beq 2f",
     "1:",
     "vldmia r0!, {{s8-s15}}",
