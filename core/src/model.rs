@@ -169,8 +169,8 @@ impl<L: Layer, const T: usize> Network<L, T> {
         &self.rng
     }
 
-    /// [`Trainable::backward_tile`]'s work.
-    #[inline]
+    /// [`Trainable::backward_tile`]'s work, inlined into the caller.
+    #[inline(always)]
     fn backward_inline<B: Backend>(&mut self, x: &[f32], dy_is_pre: bool, inv_batch: f32) {
         let ctx = BackwardCtx {
             inv_batch,

@@ -67,7 +67,9 @@ impl<const IN: usize, const H: usize, const OUT: usize, R: Regularizer> Layer
         self.layers.init(p, rng);
     }
 
-    #[inline]
+    // Always inlined (as `dense::forward`): out of line, a constant configuration
+    // (`layer::constant`) would be read at run time and every activation linked.
+    #[inline(always)]
     fn forward<B: Backend, const T: usize>(
         &self,
         p: &Self::Params,
@@ -106,7 +108,7 @@ impl<const IN: usize, const H: usize, const OUT: usize, R: Regularizer> Layer
         self.layers.forward::<B, T>(p, x, cache, ctx);
     }
 
-    #[inline]
+    #[inline(always)]
     fn backward<B: Backend, const T: usize>(
         &self,
         p: &Self::Params,
