@@ -16,6 +16,8 @@
 //! * [`optim`]: SGD (momentum, Nesterov), Adam, AdamW, clipping, learning-rate schedules.
 //! * [`model`]: [`Network`], a typed model with its weights, gradients and buffers.
 //! * [`train`]: the training step (with its panic contract), epochs, evaluation, reports.
+//! * [`blob`]: `MFW1`, a trained model's weights as bytes (checked: magic, version, lengths,
+//!   CRC), read into a typed network's parameters.
 //!
 //! ## Example: W1 (iris 4 → 16 relu → 3 softmax, kernel L2, Adam)
 //! ```
@@ -74,6 +76,7 @@
 
 pub mod activation;
 pub mod backend;
+pub mod blob;
 pub mod error;
 pub mod init;
 pub mod kernels;

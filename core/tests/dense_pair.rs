@@ -94,7 +94,7 @@ fn agree<const IN: usize, const H: usize, const O: usize>(
     let dense: Vec<f32> = match loss {
         Loss::MeanSquaredError => (0..20 * O).map(|_| rng.uniform(-1.0, 1.0)).collect(),
         Loss::BinaryCrossentropy { .. } => (0..20 * O)
-            .map(|_| f32::from(rng.next_u32() % 2 == 0))
+            .map(|_| f32::from(rng.next_u32().is_multiple_of(2)))
             .collect(),
         _ => (0..20 * O)
             .map(|i| f32::from(classes[i / O] as usize == i % O))

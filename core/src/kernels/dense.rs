@@ -412,8 +412,8 @@ pub fn relu_pair_backward<const I: usize, const H: usize, const O: usize>(
     let (x, dz) = (*x, *dz2);
     let mut gb1 = gb1;
     for (j, ((&h, w2j), g2j)) in y1.iter().zip(w2).zip(gw2.iter_mut()).enumerate() {
-        // A ReLU output is `+0` or positive (never NaN).
-        if !(h > 0.0) {
+        // A ReLU output is `+0` or positive: the units it switched off.
+        if h <= 0.0 {
             continue;
         }
         // `backward_relu_input` starts `d` at +0; starting from the first product changes at
