@@ -16,6 +16,8 @@
 //! * [`optim`]: SGD (momentum, Nesterov), Adam, AdamW, clipping, learning-rate schedules.
 //! * [`model`]: [`Network`], a typed model with its weights, gradients and buffers.
 //! * [`train`]: the training step (with its panic contract), epochs, evaluation, reports.
+//! * [`predict`]: [`predict::Predictor`], inference with the weights left in flash (only the
+//!   activations in RAM).
 //! * [`blob`]: `MFW1`, a trained model's weights as bytes (checked: magic, version, lengths,
 //!   CRC), read into a typed network's parameters.
 //!
@@ -86,6 +88,7 @@ pub mod math;
 pub mod model;
 pub mod optim;
 pub mod params;
+pub mod predict;
 pub mod regularizer;
 pub mod rng;
 pub mod tensor;
