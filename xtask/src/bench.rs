@@ -5,8 +5,9 @@
 //!   defmt logging between epochs is not counted). Per sample = (Σ regions - 4 per region for
 //!   the marker call) / samples trained (from the log).
 //! * flash = text + data, static RAM = data + bss (Berkeley sizes, what `size` prints), read
-//!   from the ELF; "dataset" = the `MICROFIT_DATASET_X` + `MICROFIT_DATASET_LABELS` symbols
-//!   (the initial weights, `MICROFIT_INIT_*`, stay in "without dataset").
+//!   from the ELF; "dataset" = the `MICROFIT_DATASET_X` + `MICROFIT_DATASET_LABELS` (or
+//!   `MICROFIT_DATASET_Y`) symbols (the initial weights, `MICROFIT_WEIGHTS`, stay in "without
+//!   dataset").
 //! * peak stack: the firmware's painted-stack readout (log line `stack peak_bytes=`).
 //! * final loss/accuracy: the firmware's full-data evaluation after training (`eval` line).
 //! * panic sites: branches into panic entry points (`core::panicking::*` and core's other
@@ -126,16 +127,10 @@ fn bench_one(
     let bytes = std::fs::read(&elf_path).map_err(|e| format!("{}: {e}", elf_path.display()))?;
     let elf = Elf::parse(&bytes)?;
     let (text, data, bss) = elf.berkeley();
-    let dataset = sym_size(&elf, "MICROFIT_DATASET_X") + sym_size(&elf, "MICROFIT_DATASET_LABELS");
-    let init = [
-        "MICROFIT_INIT_DENSE_0_KERNEL",
-        "MICROFIT_INIT_DENSE_0_BIAS",
-        "MICROFIT_INIT_DENSE_1_KERNEL",
-        "MICROFIT_INIT_DENSE_1_BIAS",
-    ]
-    .iter()
-    .map(|n| sym_size(&elf, n))
-    .sum::<u64>();
+    let dataset = sym_size(&elf, "MICROFIT_DATASET_X")
+        + sym_size(&elf, "MICROFIT_DATASET_LABELS")
+        + sym_size(&elf, "MICROFIT_DATASET_Y");
+    let init = sym_size(&elf, "MICROFIT_WEIGHTS");
     let mark = elf
         .symbol("icount_mark")
         .ok_or("no icount_mark symbol in the ELF")?
