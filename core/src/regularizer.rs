@@ -364,10 +364,13 @@ fn orthogonal(
             OrthoMode::Columns => e * cols + v,
         }
     };
+    // Every index is below `rows · cols ≤ w.len()`: `get` only spares the bounds checks' panic
+    // paths (firmware).
+    let wv = |v: usize, e: usize| w.get(at(v, e)).copied().unwrap_or(0.0);
     let norm_of = |v: usize| -> (f32, bool) {
         let mut s = 0.0f32;
         for e in 0..m {
-            let x = w[at(v, e)];
+            let x = wv(v, e);
             s += x * x;
         }
         inv_norm(s)
@@ -385,7 +388,7 @@ fn orthogonal(
             let (rj, _) = norm_of(j);
             let mut dot = 0.0f32;
             for e in 0..m {
-                dot += w[at(i, e)] * w[at(j, e)];
+                dot += wv(i, e) * wv(j, e);
             }
             let p = dot * ri * rj;
             abs_sum += math::abs(p);
@@ -393,7 +396,9 @@ fn orthogonal(
                 // dN_i += 2c·sign(P_ij)·N_j, and dx_i = dN_i · r_i (minus the radial part below).
                 let k = 2.0 * c * math::sign(p) * ri * rj * scale;
                 for e in 0..m {
-                    g[at(i, e)] += k * w[at(j, e)];
+                    if let Some(gi) = g.get_mut(at(i, e)) {
+                        *gi += k * wv(j, e);
+                    }
                 }
             }
         }
@@ -404,7 +409,9 @@ fn orthogonal(
             // Remove the radial component: N_i·dN_i = 2c·Σ_j |P_ij|.
             let k = 2.0 * c * abs_sum * ri * ri * scale;
             for e in 0..m {
-                g[at(i, e)] -= k * w[at(i, e)];
+                if let Some(gi) = g.get_mut(at(i, e)) {
+                    *gi -= k * wv(i, e);
+                }
             }
         }
     }

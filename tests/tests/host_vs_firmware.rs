@@ -282,3 +282,71 @@ fn exported_model_keeps_training_on_the_cortex_m4f_bit_for_bit() -> Result<(), S
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+/// A test workload of `firmware/data/` (written by `gen_workloads.py`) on `board` against the
+/// host's run of the same file through the run-time model (`microfit_tests::workload`): every
+/// epoch's data loss, penalty and accuracy, the evaluation's loss and penalty, and the final
+/// weights' hash, bit for bit.
+fn compare_file(board: Board, name: &str) -> Result<(), String> {
+    let Some(qemu) = require_qemu(board)? else {
+        return Ok(());
+    };
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../firmware/data")
+        .join(name);
+    let fw = qemu.build_and_run_from(&["qemu"], Some(&path), Duration::from_secs(600))?;
+    if fw.exit_code() != Some(0) {
+        return Err(format!(
+            "firmware exit {:?}\n{}",
+            fw.exit_code(),
+            fw.transcript()
+        ));
+    }
+    let host = microfit_tests::workload::host_train(&path, None);
+    let w = microfit_workload::Workload::load(&path)?;
+    assert_eq!(fw.log.workload.as_deref(), Some(w.name.as_str()));
+    assert_eq!(fw.log.epochs.len(), w.training.epochs as usize);
+    assert_eq!(
+        bits(&fw.log.epochs),
+        bits(&host.epochs),
+        "{name}: per-epoch bits differ (epoch, data_loss, penalty, accuracy)\n{}",
+        fw.transcript()
+    );
+    assert_eq!(
+        (
+            fw.log.eval_data_loss.map(f32::to_bits),
+            fw.log.eval_penalty.map(f32::to_bits)
+        ),
+        (
+            Some(host.eval_loss.to_bits()),
+            Some(host.eval_penalty.to_bits())
+        ),
+        "{name}: evaluation"
+    );
+    assert_eq!(
+        fw.log.weights_hash,
+        Some(host.hash),
+        "{name}: final weights"
+    );
+    Ok(())
+}
+
+/// The tiny digits CNN: Conv2D (kernel L2) → MaxPooling2D → Flatten → Dropout → Dense softmax,
+/// Adam, sparse categorical cross-entropy.
+#[test]
+fn cnn_host_and_cortex_m4f_agree_bit_for_bit() -> Result<(), String> {
+    compare_file(M4F, "cnn.json")
+}
+
+/// A regression MLP (kernel L2) with the mean squared error.
+#[test]
+fn regression_host_and_cortex_m4f_agree_bit_for_bit() -> Result<(), String> {
+    compare_file(M4F, "regression.json")
+}
+
+/// SGD with Nesterov momentum, an exponentially decaying learning rate and clipnorm; tanh,
+/// bias L1 and activity L2; binary cross-entropy on a sigmoid.
+#[test]
+fn sgd_momentum_host_and_cortex_m4f_agree_bit_for_bit() -> Result<(), String> {
+    compare_file(M4F, "sgd_momentum.json")
+}

@@ -35,6 +35,8 @@ struct Variant {
     arch: Board,
     features: &'static [&'static str],
     l2: f64,
+    /// A workload file of `firmware/data/` instead of the bundled W1/W2 the features select.
+    workload: Option<&'static str>,
 }
 
 const VARIANTS: &[Variant] = &[
@@ -43,36 +45,63 @@ const VARIANTS: &[Variant] = &[
         arch: M4F,
         features: &["qemu", "w1"],
         l2: 0.0,
+        workload: None,
     },
     Variant {
         name: "W1+L2",
         arch: M4F,
         features: &["qemu", "w1", "l2"],
         l2: 1e-3,
+        workload: None,
     },
     Variant {
         name: "W2",
         arch: M4F,
         features: &["qemu", "w2"],
         l2: 0.0,
+        workload: None,
     },
     Variant {
         name: "W2+L2",
         arch: M4F,
         features: &["qemu", "w2", "l2"],
         l2: 1e-4,
+        workload: None,
     },
     Variant {
         name: "W1",
         arch: M0,
         features: &["qemu", "w1"],
         l2: 0.0,
+        workload: None,
     },
     Variant {
         name: "W1",
         arch: RV32,
         features: &["qemu", "w1"],
         l2: 0.0,
+        workload: None,
+    },
+    Variant {
+        name: "CNN",
+        arch: M4F,
+        features: &["qemu"],
+        l2: 0.0,
+        workload: Some("cnn.json"),
+    },
+    Variant {
+        name: "MSE",
+        arch: M4F,
+        features: &["qemu"],
+        l2: 0.0,
+        workload: Some("regression.json"),
+    },
+    Variant {
+        name: "SGD-M",
+        arch: M4F,
+        features: &["qemu"],
+        l2: 0.0,
+        workload: Some("sgd_momentum.json"),
     },
 ];
 
@@ -123,7 +152,10 @@ fn bench_one(
     prof: usize,
 ) -> Result<serde_json::Value, String> {
     let file = file_name(v);
-    let elf_path = harness::build_firmware(v.arch, v.features, None, Some(&file))?;
+    let workload = v
+        .workload
+        .map(|f| harness::workspace_root().join("firmware/data").join(f));
+    let elf_path = harness::build_firmware(v.arch, v.features, workload.as_deref(), Some(&file))?;
     let bytes = std::fs::read(&elf_path).map_err(|e| format!("{}: {e}", elf_path.display()))?;
     let elf = Elf::parse(&bytes)?;
     let (text, data, bss) = elf.berkeley();
