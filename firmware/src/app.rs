@@ -157,14 +157,12 @@ fn readable(loss: f32, correct: u32, n: u32) -> [u32; 4] {
 /// the run succeeded.
 #[inline(never)]
 fn finish(model: &mut State, trained: u32, stack_usage: fn() -> StackUsage) -> bool {
-    let ev = match evaluate(model) {
-        Ok(ev) => ev,
-        Err(e) => {
-            defmt::error!("evaluation: {}", e);
-            return false;
-        }
-    };
     let _ = trained;
+    let mut ev = EpochReport::<{ wl::PENALTIES }>::default();
+    if let Err(e) = evaluate(model, &mut ev) {
+        defmt::error!("evaluation: {}", e);
+        return false;
+    }
     log_result(&ev, weights_hash(model), stack_usage())
 }
 
