@@ -158,12 +158,15 @@ fn readable(loss: f32, correct: u32, n: u32) -> [u32; 4] {
 #[inline(never)]
 fn finish(model: &mut State, trained: u32, stack_usage: fn() -> StackUsage) -> bool {
     let _ = trained;
-    let mut ev = EpochReport::<{ wl::PENALTIES }>::default();
-    if let Err(e) = evaluate(model, &mut ev) {
-        defmt::error!("evaluation: {}", e);
-        return false;
+    // Read in place (a report moved out of the `Result` is a 0.1 KB copy).
+    let ev = evaluate(model);
+    match &ev {
+        Ok(ev) => log_result(ev, weights_hash(model), stack_usage()),
+        Err(e) => {
+            defmt::error!("evaluation: {}", e);
+            false
+        }
     }
-    log_result(&ev, weights_hash(model), stack_usage())
 }
 
 /// The `eval`, `weights_hash`, `stack` and `result` lines of the full-data evaluation `ev`;
