@@ -285,6 +285,34 @@ impl Regularizer for L2 {
             *gi += (self.l2 * (wi * 2.0)) * scale;
         }
     }
+
+    /// One pass over `w`: each value's square into [`sum_sq`]'s eight lanes and its gradient
+    /// `(l2·(2w))·scale` into `g` — the bits of `penalty` then `add_grad`.
+    #[inline]
+    fn penalty_and_grad(&self, w: &[f32], cols: usize, g: &mut [f32], scale: f32) -> f32 {
+        if g.len() != w.len() {
+            let p = self.penalty(w, cols);
+            self.add_grad(w, cols, g, scale);
+            return p;
+        }
+        const LANES: usize = crate::kernels::reduce::LANES;
+        let mut s = [0.0f32; LANES];
+        let (wc, wt) = w.as_chunks::<LANES>();
+        let (gc, gt) = g.as_chunks_mut::<LANES>();
+        let mut lane = |a: &mut f32, x: f32, gi: &mut f32| {
+            *a += x * x;
+            *gi += (self.l2 * (x * 2.0)) * scale;
+        };
+        for (wc, gc) in wc.iter().zip(gc) {
+            for ((a, &x), gi) in s.iter_mut().zip(wc).zip(gc) {
+                lane(a, x, gi);
+            }
+        }
+        for ((a, &x), gi) in s.iter_mut().zip(wt).zip(gt) {
+            lane(a, x, gi);
+        }
+        self.l2 * (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])))
+    }
 }
 
 impl Regularizer for Reg {
