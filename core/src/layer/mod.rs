@@ -148,7 +148,10 @@ impl<const N: usize> Penalties<N> {
                 // indexing, so no bounds check).
                 let mut carry = e;
                 for slot in self.entries.iter_mut().skip(i) {
-                    core::mem::swap(slot, &mut carry);
+                    // Copies of the fields, not `mem::swap` (which may call `memcpy`).
+                    let held = *slot;
+                    *slot = carry;
+                    carry = held;
                 }
             }
         }
