@@ -337,30 +337,36 @@ pub fn relu_pair_forward<const I: usize, const H: usize, const O: usize>(
 ) {
     let x = *x;
     let mut acc = [0.0f32; O];
-    for (j, y1j) in y1.iter_mut().enumerate() {
-        // `forward` starts every sum at +0: `+0 + p` is `p` except for `p = -0`, so starting
-        // from the first product changes at most the sign of a zero sum, which the ReLU below
-        // turns into the same `+0` (and `z1` is not stored).
-        let mut terms = x.iter().zip(w1);
-        let mut s = match terms.next() {
-            Some((xi, row)) => xi * row[j],
-            None => 0.0,
-        };
-        for (xi, row) in terms {
-            s += xi * row[j];
-        }
-        if let Some(b1) = b1 {
-            s += b1[j];
-        }
-        // ReLU (`s > 0 ? s : 0`), and the second layer's zero-input skip on the same test.
-        if s > 0.0 {
-            *y1j = s;
-            for (a, &w) in acc.iter_mut().zip(&w2[j]) {
-                *a += s * w;
+    // A fixed number of units per round (the compiler unrolls it).
+    const ROUND: usize = 8;
+    let mut j0 = 0;
+    while j0 < H {
+        for j in j0..(j0 + ROUND).min(H) {
+            // `forward` starts every sum at +0: `+0 + p` is `p` except for `p = -0`, so
+            // starting from the first product changes at most the sign of a zero sum, which the
+            // ReLU below turns into the same `+0` (and `z1` is not stored).
+            let mut terms = x.iter().zip(w1);
+            let mut s = match terms.next() {
+                Some((xi, row)) => xi * row[j],
+                None => 0.0,
+            };
+            for (xi, row) in terms {
+                s += xi * row[j];
             }
-        } else {
-            *y1j = 0.0;
+            if let Some(b1) = b1 {
+                s += b1[j];
+            }
+            // ReLU (`s > 0 ? s : 0`), and the second layer's zero-input skip on the same test.
+            if s > 0.0 {
+                y1[j] = s;
+                for (a, &w) in acc.iter_mut().zip(&w2[j]) {
+                    *a += s * w;
+                }
+            } else {
+                y1[j] = 0.0;
+            }
         }
+        j0 += ROUND;
     }
     if let Some(b2) = b2 {
         for (a, &b) in acc.iter_mut().zip(b2) {
@@ -411,31 +417,40 @@ pub fn relu_pair_backward<const I: usize, const H: usize, const O: usize>(
 ) {
     let (x, dz) = (*x, *dz2);
     let mut gb1 = gb1;
-    for (j, ((&h, w2j), g2j)) in y1.iter().zip(w2).zip(gw2.iter_mut()).enumerate() {
-        // A ReLU output is `+0` or positive: the units it switched off.
-        if h <= 0.0 {
-            continue;
+    // Four units per round (a fixed count the compiler unrolls: the test of an inactive unit
+    // is then a load and a branch).
+    const ROUND: usize = 4;
+    let mut j0 = 0;
+    while j0 < H {
+        for j in j0..(j0 + ROUND).min(H) {
+            let h = y1[j];
+            // A ReLU output is `+0` or positive: the units it switched off.
+            if h <= 0.0 {
+                continue;
+            }
+            // `backward_relu_input` starts `d` at +0; starting from the first product changes
+            // at most the sign of a zero `d`, and adding `±0` or `x_i·(±0)` changes no
+            // accumulator.
+            let mut terms = w2[j].iter().zip(&dz);
+            let mut d = match terms.next() {
+                Some((&w, &dk)) => w * dk,
+                None => 0.0,
+            };
+            for (&w, &dk) in terms {
+                d += w * dk;
+            }
+            for (g, &dk) in gw2[j].iter_mut().zip(&dz) {
+                *g += h * dk;
+            }
+            // `d = 0` adds `±0` (x is finite), which changes no accumulator: no test.
+            if let Some(gb1) = gb1.as_deref_mut() {
+                gb1[j] += d;
+            }
+            for (&xi, g1i) in x.iter().zip(gw1.iter_mut()) {
+                g1i[j] += xi * d;
+            }
         }
-        // `backward_relu_input` starts `d` at +0; starting from the first product changes at
-        // most the sign of a zero `d`, and adding `±0` or `x_i·(±0)` changes no accumulator.
-        let mut terms = w2j.iter().zip(&dz);
-        let mut d = match terms.next() {
-            Some((&w, &dk)) => w * dk,
-            None => 0.0,
-        };
-        for (&w, &dk) in terms {
-            d += w * dk;
-        }
-        for (g, &dk) in g2j.iter_mut().zip(&dz) {
-            *g += h * dk;
-        }
-        // `d = 0` adds `±0` (x is finite), which changes no accumulator: no test.
-        if let Some(gb1) = gb1.as_deref_mut() {
-            gb1[j] += d;
-        }
-        for (&xi, g1i) in x.iter().zip(gw1.iter_mut()) {
-            g1i[j] += xi * d;
-        }
+        j0 += ROUND;
     }
     if let Some(gb2) = gb2 {
         for (g, &dk) in gb2.iter_mut().zip(&dz) {
