@@ -262,6 +262,7 @@ pub fn backward<B: Backend, R: Regularizer>(
 
 /// Weight penalties of a layer with a kernel and a bias (Dense, convolutions): kernel then
 /// bias, gradients added when `g` is given. `cols` is the kernel's last axis (outputs).
+#[inline(always)]
 pub fn weight_penalties<R: Regularizer>(
     cfg: &DenseConfig<R>,
     kernel: &[f32],

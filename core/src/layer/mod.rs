@@ -124,6 +124,18 @@ impl<const N: usize> Penalties<N> {
     /// Adds `value` to the entry `(layer, kind)`, creating it in order.
     pub fn add(&mut self, layer: usize, kind: PenaltyKind, value: f32) {
         let key = (layer as u16, kind);
+        // The layers add their penalties in order: most entries go at the end.
+        if self.entries.last().is_none_or(|e| (e.layer, e.kind) < key) {
+            let e = PenaltyEntry {
+                layer: key.0,
+                kind,
+                value,
+            };
+            if self.entries.push(e).is_err() {
+                self.overflow += value;
+            }
+            return;
+        }
         match self
             .entries
             .binary_search_by(|e| (e.layer, e.kind).cmp(&key))
@@ -189,8 +201,13 @@ impl<const N: usize> Penalties<N> {
 
     /// `self += other · w` entry by entry (epoch means).
     pub fn add_weighted<const M: usize>(&mut self, other: &Penalties<M>, w: f32) {
-        for e in &other.entries {
-            self.add(e.layer as usize, e.kind, e.value * w);
+        for (i, e) in other.entries.iter().enumerate() {
+            // An epoch adds steps with the same entries: most often the entry at the same
+            // place (the result of `add`, without its search).
+            match self.entries.get_mut(i) {
+                Some(s) if (s.layer, s.kind) == (e.layer, e.kind) => s.value += e.value * w,
+                _ => self.add(e.layer as usize, e.kind, e.value * w),
+            }
         }
         self.overflow += other.overflow * w;
     }
