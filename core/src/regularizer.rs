@@ -299,7 +299,7 @@ impl Regularizer for L2 {
         let mut s = [0.0f32; LANES];
         let (wc, wt) = w.as_chunks::<LANES>();
         let (gc, gt) = g.as_chunks_mut::<LANES>();
-        let mut lane = |a: &mut f32, x: f32, gi: &mut f32| {
+        let lane = |a: &mut f32, x: f32, gi: &mut f32| {
             *a += x * x;
             *gi += (self.l2 * (x * 2.0)) * scale;
         };

@@ -160,10 +160,7 @@ impl<const N: usize> Penalties<N> {
                 // indexing, so no bounds check).
                 let mut carry = e;
                 for slot in self.entries.iter_mut().skip(i) {
-                    // Copies of the fields, not `mem::swap` (which may call `memcpy`).
-                    let held = *slot;
-                    *slot = carry;
-                    carry = held;
+                    carry = core::mem::replace(slot, carry);
                 }
             }
         }
