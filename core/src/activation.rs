@@ -123,10 +123,9 @@ impl Activation {
         match *self {
             Activation::Linear => {}
             Activation::Relu => {
+                // A select, not a branch: it vectorizes (`+0` where `y <= 0`, `d` elsewhere).
                 for (g, &yv) in d.iter_mut().zip(y) {
-                    if yv <= 0.0 {
-                        *g = 0.0;
-                    }
+                    *g = if yv <= 0.0 { 0.0 } else { *g };
                 }
             }
             Activation::Sigmoid => {

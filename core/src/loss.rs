@@ -609,25 +609,34 @@ fn softmax_xent_tail(
             (v, ysum)
         }
     };
-    if let Some(g) = grad {
-        if let (Target::Class(k), Some(y)) = (t, y) {
-            // The formula below with `ysum = 1` and a one-hot target: `p·1 = p`, `p − 0 = p`.
-            for (j, (gj, &pj)) in g.iter_mut().zip(y).enumerate() {
-                *gj = if j == k as usize {
-                    (pj - 1.0) * scale
-                } else {
-                    pj * scale
-                };
+    match (grad, y) {
+        // `(p_j·Σt - t_j)·scale` with the forward pass's `p`: a loop without branches per
+        // element (it vectorizes), the one-hot `t_j = 1` set after.
+        (Some(g), Some(y)) if y.len() == g.len() => match t {
+            Target::Class(k) => {
+                for (gj, &pj) in g.iter_mut().zip(y) {
+                    *gj = (pj * ysum - 0.0) * scale;
+                }
+                if let (Some(gk), Some(&pk)) = (g.get_mut(k as usize), y.get(k as usize)) {
+                    *gk = (pk * ysum - 1.0) * scale;
+                }
             }
-            return value;
+            Target::Dense(td) => {
+                for ((gj, &pj), &tj) in g.iter_mut().zip(y).zip(td) {
+                    *gj = (pj * ysum - tj) * scale;
+                }
+            }
+        },
+        (Some(g), y) => {
+            for (j, (gj, &zj)) in g.iter_mut().zip(z).enumerate() {
+                let pj = match y {
+                    Some(y) => y.get(j).copied().unwrap_or(f32::NAN),
+                    None => math::exp(zj - m) / sum,
+                };
+                *gj = (pj * ysum - t.at(j)) * scale;
+            }
         }
-        for (j, (gj, &zj)) in g.iter_mut().zip(z).enumerate() {
-            let pj = match y {
-                Some(y) => y.get(j).copied().unwrap_or(f32::NAN),
-                None => math::exp(zj - m) / sum,
-            };
-            *gj = (pj * ysum - t.at(j)) * scale;
-        }
+        (None, _) => {}
     }
     value
 }

@@ -42,6 +42,9 @@
 
 use std::sync::OnceLock;
 
+#[cfg(target_arch = "x86_64")]
+mod gemm_x86;
+
 use microfit_core::backend::Backend;
 use microfit_core::kernels;
 use microfit_core::kernels::gemm::{MatMul, MatMulAtAcc, MatMulBt};
@@ -152,9 +155,10 @@ pub struct HostAt<C>(core::marker::PhantomData<fn() -> C>);
 pub type Host = HostAt<Best>;
 
 /// Defines a `Backend` method whose body runs at the process's [`level`]: the body compiled
-/// three times (baseline, AVX2, AVX-512), the right one called.
+/// three times (baseline, AVX2, AVX-512), the right one called. A method may give its own
+/// AVX-512 body (`avx512 { … }` after the body): hand-written kernels ([`gemm_x86`]).
 macro_rules! dispatched {
-    ($(fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block)+) => {
+    ($(fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block $(avx512 $body512:block)?)+) => {
         $(
             #[inline]
             fn $name($($arg: $ty),*) $(-> $ret)? {
@@ -163,7 +167,7 @@ macro_rules! dispatched {
                     #[target_feature(enable = "avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
                     fn avx2($($arg: $ty),*) $(-> $ret)? $body
                     #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
-                    fn avx512($($arg: $ty),*) $(-> $ret)? $body
+                    fn avx512($($arg: $ty),*) $(-> $ret)? { dispatched!(@pick $body $($body512)?) }
                     match C::level() {
                         // SAFETY: `level` reports AVX-512 only when the CPU has every feature
                         // `avx512` enables.
@@ -177,6 +181,8 @@ macro_rules! dispatched {
             }
         )+
     };
+    (@pick $body:block) => { $body };
+    (@pick $body:block $body512:block) => { $body512 };
 }
 
 impl<C: Choice> Backend for HostAt<C> {
@@ -210,14 +216,20 @@ impl<C: Choice> Backend for HostAt<C> {
 
         fn matmul(m: MatMul<'_>) {
             kernels::gemm::matmul(m);
+        } avx512 {
+            gemm_x86::matmul(m);
         }
 
         fn matmul_bt(m: MatMulBt<'_>) {
             kernels::gemm::matmul_bt(m);
+        } avx512 {
+            gemm_x86::matmul_bt(m);
         }
 
         fn matmul_at_acc(m: MatMulAtAcc<'_>) {
             kernels::gemm::matmul_at_acc(m);
+        } avx512 {
+            gemm_x86::matmul_at_acc(m);
         }
 
         fn sum_sq(v: &[f32]) -> f32 {

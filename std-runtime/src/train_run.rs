@@ -5,7 +5,9 @@
 //!   training part only and applied to every part.
 //! * **Epochs**: Keras `fit(shuffle=True)`: epoch `e` visits the training samples in the order
 //!   [`crate::data::epoch_order`]`(n, seed, e)`, so a resumed run sees exactly the batches an
-//!   uninterrupted run would, and ends with the same bits.
+//!   uninterrupted run would, and ends with the same bits. With [`TrainConfig::shuffle`] off
+//!   (`fit(shuffle=False)`), every epoch visits them in the order of the training part, which
+//!   without a validation or test split is the data as given.
 //! * **Validation**: after each epoch, Keras-style evaluation on the validation set (`val_loss`
 //!   includes the weight penalties and the activity penalties of the validation batches).
 //! * **Early stopping**: Keras' `EarlyStopping` logic on `val_loss` (or `loss`), with
@@ -678,7 +680,8 @@ pub fn train(
             model.set_rng(microfit_core::rng::Rng::from_parts(parts));
         }
         model.set_dropout_generators(&file.dropout_rngs);
-        resumed_at = Some(progress.epochs_done);
+        // A run that starts from a trained model's weights has no epochs yet: not a resume.
+        resumed_at = (progress.epochs_done > 0).then_some(progress.epochs_done);
         best = best_so_far.filter(|b| Some(&b.monitor) == cfg.save_best.as_ref());
     }
     if cfg.early_stopping.is_some() && progress.early_stopping.is_none() {
@@ -721,10 +724,12 @@ pub fn train(
     let mut epoch = progress.epochs_done;
     while !progress.finished && epoch < cfg.epochs {
         let started = Instant::now();
-        let order: Vec<u32> = epoch_order(n, cfg.seed, u64::from(epoch))
-            .into_iter()
-            .map(|i| i as u32)
-            .collect();
+        let order: Option<Vec<u32>> = cfg.shuffle.then(|| {
+            epoch_order(n, cfg.seed, u64::from(epoch))
+                .into_iter()
+                .map(|i| i as u32)
+                .collect()
+        });
         let before = (
             trainer.model.params.tensors.clone(),
             trainer.optimizer.clone(),
@@ -732,7 +737,13 @@ pub fn train(
             trainer.model.dropout_generators(),
         );
         let step_start = Instant::now();
-        let fitted = fit_epoch(&mut trainer, &train_samples, bs, Some(&order), &mut scratch);
+        let fitted = fit_epoch(
+            &mut trainer,
+            &train_samples,
+            bs,
+            order.as_deref(),
+            &mut scratch,
+        );
         train_time += step_start.elapsed();
         let rep = match fitted {
             Ok(r) => r,

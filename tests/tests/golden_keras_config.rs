@@ -5,8 +5,8 @@
 
 use microfit::core::prelude::*;
 use microfit::keras::{
-    KerasCompile, KerasOptimizer, keras_file_config, spec_from_keras_config, spec_from_keras_value,
-    spec_to_keras_config,
+    KerasCompile, keras_file_config, optimizer_from_keras, spec_from_keras_config,
+    spec_from_keras_value, spec_to_keras_config,
 };
 use microfit::model::{LayerSpec, ModelSpec};
 use microfit_tests::golden::{self, json_same};
@@ -124,7 +124,7 @@ fn round_trips() {
     let mlp = golden::load("mlp_fit_k3.json");
     let compile = KerasCompile {
         loss: Some(Loss::BinaryCrossentropy { from_logits: false }),
-        optimizer: Some(KerasOptimizer::from_keras(&mlp["optimizer"]).expect("optimizer")),
+        optimizer: Some(optimizer_from_keras(&mlp["optimizer"]).expect("optimizer")),
         metrics: vec!["accuracy".into()],
     };
     let file = keras_file_config(&spec, Some(&compile)).expect("write");

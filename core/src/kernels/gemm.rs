@@ -15,9 +15,11 @@
 //! `dz` is finite and no accumulator holds `-0`. Otherwise they fall back to the per-sample
 //! kernels row by row.
 //!
-//! **How**: one micro-kernel, `MR = 4` rows × `NR = 16` columns of independent sums kept in
-//! registers while the reduction index runs in order, fed by small packed panels on the stack
-//! (zero-padded at the edges: a padding lane computes its own zeros and is never stored). The
+//! **How**: one micro-kernel (`micro`): `MR = 4` rows × `NR = 16` columns of independent
+//! sums in four named accumulators (registers) while the reduction index runs in order. Its
+//! four row values per step come from a small transposed copy of four rows of `a` on the stack,
+//! its 16 column values straight from the rows of `b` — or, at the right edge and for `bᵀ`,
+//! from a zero-padded copy (a padding lane computes its own zeros and is never stored). The
 //! compiler vectorizes the 16 columns with whatever vector unit it is allowed to use — SSE2 by
 //! default, AVX2 or AVX-512 in the std runtime's `Host` backend. No multiply is ever fused with
 //! an add, so the bits are the same on every target.
@@ -39,8 +41,8 @@ use super::dense;
 const MR: usize = 4;
 /// Columns of a micro-kernel block (16 lanes: two AVX2 vectors, one AVX-512 vector).
 const NR: usize = 16;
-/// Reduction steps per packed panel (a panel lives on the stack: `KC · NR` floats).
-const KC: usize = 64;
+/// Reduction steps per block (the copies on the stack: `KC · (MR + NR)` floats).
+const KC: usize = 32;
 
 /// `c = a·b (+ bias)`: `a` is `rows × k`, `b` is `k × m`, `c` is `rows × m`, all row-major.
 #[derive(Debug)]
@@ -95,48 +97,36 @@ pub struct MatMulAtAcc<'a> {
     pub m: usize,
 }
 
-/// `acc[r][l] += x[r]·y[l]` for each step, in order (IEEE multiplication commutes, so the
-/// operands' order in the per-sample kernels does not matter).
-#[inline(always)]
-fn micro<'y, const R: usize>(
-    acc: &mut [[f32; NR]; R],
-    steps: impl Iterator<Item = ([f32; R], &'y [f32; NR])>,
-) {
-    if let Ok(acc4) = <&mut [[f32; NR]; 4]>::try_from(&mut acc[..]) {
-        return micro4(
-            acc4,
-            steps.map(|(x, y)| {
-                let x4: [f32; 4] = core::array::from_fn(|r| x.get(r).copied().unwrap_or(0.0));
-                (x4, y)
-            }),
-        );
-    }
-    for (x, y) in steps {
-        for r in 0..R {
-            let xr = x[r];
-            for l in 0..NR {
-                acc[r][l] += xr * y[l];
-            }
-        }
-    }
-}
-
 /// `NR` zeros.
 static ZEROS: [f32; NR] = [0.0; NR];
 
-/// `row[j0..j0 + NR]` when all those lanes exist (zeros otherwise: never on the paths that use
-/// it, which only read whole lanes).
+/// The micro-kernel: `acc[r] += x[r]·y` lane by lane for each step `(x, y)`, in order, the four
+/// accumulators named so they stay in registers.
 #[inline(always)]
-fn whole(row: &[f32], j0: usize) -> &[f32; NR] {
-    row.get(j0..)
-        .and_then(<[f32]>::first_chunk::<NR>)
-        .unwrap_or(&ZEROS)
+fn micro<'y>(acc: &mut [[f32; NR]; MR], steps: impl Iterator<Item = ([f32; MR], &'y [f32; NR])>) {
+    let [mut a0, mut a1, mut a2, mut a3] = *acc;
+    for (x, y) in steps {
+        let y = *y;
+        for l in 0..NR {
+            a0[l] += x[0] * y[l];
+            a1[l] += x[1] * y[l];
+            a2[l] += x[2] * y[l];
+            a3[l] += x[3] * y[l];
+        }
+    }
+    *acc = [a0, a1, a2, a3];
+}
+
+/// `row[j0..j0 + NR]` when all those lanes exist.
+#[inline(always)]
+fn whole(row: &[f32], j0: usize) -> Option<&[f32; NR]> {
+    row.get(j0..).and_then(<[f32]>::first_chunk::<NR>)
 }
 
 /// `row[j0..j0 + NR]`, the lanes past the end of `row` as 0.
 #[inline(always)]
 fn lanes(row: &[f32], j0: usize) -> [f32; NR] {
-    match row.get(j0..).and_then(<[f32]>::first_chunk::<NR>) {
+    match whole(row, j0) {
         Some(v) => *v,
         None => {
             let mut v = [0.0; NR];
@@ -144,16 +134,6 @@ fn lanes(row: &[f32], j0: usize) -> [f32; NR] {
                 *d = s;
             }
             v
-        }
-    }
-}
-
-/// Writes the lanes of `v` to `dst[j0..]` (those past the end of `dst` are dropped).
-#[inline(always)]
-fn put(dst: &mut [f32], j0: usize, v: &[f32; NR]) {
-    if let Some(d) = dst.get_mut(j0..) {
-        for (d, &s) in d.iter_mut().zip(v) {
-            *d = s;
         }
     }
 }
@@ -168,108 +148,77 @@ fn has_neg_zero(v: &[f32]) -> bool {
     z
 }
 
-/// The hot micro-kernel: four rows of sums in four named accumulators (kept in registers) over
-/// the steps `(x, y)`: `a_r += x_r·y` lane by lane, the steps in order.
+/// The accumulators of up to [`MR`] rows of `c` (row `r` at `c[(r0 + r)·ldc ..]`, `rows` of
+/// them), lanes `j0..j0 + NR`: their values, or zeros (`zero`, and the rows past `rows`).
 #[inline(always)]
-fn micro4<'y>(acc: &mut [[f32; NR]; 4], steps: impl Iterator<Item = ([f32; 4], &'y [f32; NR])>) {
-    let [mut a0, mut a1, mut a2, mut a3] = *acc;
-    for (x, y) in steps {
-        let y = *y;
-        for l in 0..NR {
-            a0[l] += x[0] * y[l];
-            a1[l] += x[1] * y[l];
-            a2[l] += x[2] * y[l];
-            a3[l] += x[3] * y[l];
-        }
-    }
-    *acc = [a0, a1, a2, a3];
-}
-
-/// Runs `f::<R>` with `R = rows` (1 to [`MR`]): the micro-kernel's row count as a constant.
-macro_rules! by_rows {
-    ($rows:expr, $f:ident($($arg:expr),*)) => {
-        match $rows {
-            1 => $f::<1>($($arg),*),
-            2 => $f::<2>($($arg),*),
-            3 => $f::<3>($($arg),*),
-            _ => $f::<4>($($arg),*),
-        }
-    };
-}
-
-/// `R` rows of `c` (row `r` at `c[(r0 + r)·ldc ..]`), lanes `j0..j0 + NR` (the lanes past a
-/// row's end are dropped): the starting sums, or zeros.
-#[inline(always)]
-fn load<const R: usize>(
+fn load(
     c: &[f32],
-    (r0, ldc, j0): (usize, usize, usize),
+    (r0, rows, ldc, j0): (usize, usize, usize, usize),
     zero: bool,
-) -> [[f32; NR]; R] {
-    core::array::from_fn(|r| {
-        if zero {
+) -> [[f32; NR]; MR] {
+    let row = |r: usize| -> [f32; NR] {
+        if zero || r >= rows {
             [0.0; NR]
         } else {
             lanes(c.get((r0 + r) * ldc..(r0 + r + 1) * ldc).unwrap_or(&[]), j0)
         }
-    })
-}
-
-/// Stores what [`load`] loaded.
-#[inline(always)]
-fn store<const R: usize>(
-    c: &mut [f32],
-    (r0, ldc, j0): (usize, usize, usize),
-    acc: &[[f32; NR]; R],
-) {
-    for (r, a) in acc.iter().enumerate() {
-        if let Some(row) = c.get_mut((r0 + r) * ldc..(r0 + r + 1) * ldc) {
-            put(row, j0, a);
-        }
-    }
-}
-
-/// A block of [`matmul`]: rows `r0..r0 + R` of `c`, lanes `j0..`, the steps `p0..` of `b`'s
-/// panel `bp`.
-#[inline(always)]
-fn matmul_block<const R: usize>(
-    a: &[f32],
-    bp: Panel<'_>,
-    c: &mut [f32],
-    (r0, k, m, j0, p0): (usize, usize, usize, usize, usize),
-) {
-    let steps = match bp {
-        Panel::Rows(b) => b.len() / m.max(1),
-        Panel::Packed(ys) => ys.len(),
     };
-    let arows: [&[f32]; R] = core::array::from_fn(|r| {
-        a.get((r0 + r) * k + p0..)
-            .and_then(|s| s.get(..steps))
-            .unwrap_or(&[])
-    });
-    let mut acc: [[f32; NR]; R] = load(c, (r0, m, j0), p0 == 0);
-    if arows.iter().all(|x| x.len() == steps) {
-        let x = |p: usize| -> [f32; R] { core::array::from_fn(|r| arows[r][p]) };
-        match bp {
-            Panel::Rows(b) => micro(
-                &mut acc,
-                b.chunks_exact(m)
-                    .enumerate()
-                    .map(|(p, row)| (x(p), whole(row, j0))),
-            ),
-            Panel::Packed(ys) => micro(&mut acc, ys.iter().enumerate().map(|(p, y)| (x(p), y))),
-        }
-    }
-    store(c, (r0, m, j0), &acc);
+    [row(0), row(1), row(2), row(3)]
 }
 
-/// The `NR`-lane columns of a block of steps: read in place (rows of the matrix, every lane
-/// there) or packed (a zero-padded copy on the stack).
-#[derive(Clone, Copy)]
-enum Panel<'a> {
-    /// Rows of the matrix from the block's first step (the lanes `j0..j0 + NR` all exist).
-    Rows(&'a [f32]),
-    /// One padded row per step.
-    Packed(&'a [[f32; NR]]),
+/// Stores what [`load`] loaded (the lanes past a row's end and the rows past `rows` dropped).
+#[inline(always)]
+fn store(c: &mut [f32], (r0, rows, ldc, j0): (usize, usize, usize, usize), acc: &[[f32; NR]; MR]) {
+    for (r, a) in acc.iter().enumerate().take(rows) {
+        let dst = c.get_mut((r0 + r) * ldc..(r0 + r + 1) * ldc);
+        if let Some(d) = dst.and_then(|d| d.get_mut(j0..)) {
+            match d.first_chunk_mut::<NR>() {
+                Some(d) => *d = *a,
+                None => {
+                    for (d, &s) in d.iter_mut().zip(a) {
+                        *d = s;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The values of [`MR`] rows of `a` (rows of `lda`, from `r0`; rows past `rows` read as 0),
+/// columns `p0..p0 + kc`, one column (step) at a time, read in place.
+#[inline(always)]
+fn columns(
+    a: &[f32],
+    (r0, rows, lda, p0, kc): (usize, usize, usize, usize, usize),
+) -> impl Iterator<Item = [f32; MR]> + '_ {
+    static NONE: [f32; KC] = [0.0; KC];
+    let row = |r: usize| -> &[f32] {
+        let found = a.get((r0 + r) * lda + p0..).and_then(|s| s.get(..kc));
+        match found {
+            Some(s) if r < rows => s,
+            _ => NONE.get(..kc).unwrap_or(&[]),
+        }
+    };
+    let (x0, x1, x2, x3) = (row(0), row(1), row(2), row(3));
+    x0.iter()
+        .zip(x1)
+        .zip(x2)
+        .zip(x3)
+        .map(|(((&v0, &v1), &v2), &v3)| [v0, v1, v2, v3])
+}
+
+/// The lanes `j0..j0 + NR` of up to [`KC`] rows of a matrix (rows of `ld`), zero-padded.
+#[inline(always)]
+fn panel(rows: &[f32], ld: usize, j0: usize) -> [[f32; NR]; KC] {
+    let mut ys = [[0.0f32; NR]; KC];
+    for (y, row) in ys.iter_mut().zip(rows.chunks_exact(ld.max(1))) {
+        if let Some(src) = row.get(j0..) {
+            for (d, &v) in y.iter_mut().zip(src) {
+                *d = v;
+            }
+        }
+    }
+    ys
 }
 
 /// `c = a·b (+ bias)` ([`MatMul`]), each `c[r][j] = ((0 + a[r][0]·b[0][j]) + a[r][1]·b[1][j] +
@@ -302,33 +251,34 @@ pub fn matmul(mm: MatMul<'_>) {
         }
         return;
     }
-    let mut packed = [[0.0f32; NR]; KC];
-    let mut j0 = 0;
-    while j0 < m {
-        let full = j0 + NR <= m;
-        let mut p0 = 0;
-        while p0 < k {
-            let kc = KC.min(k - p0);
-            let rest = b.get(p0 * m..).unwrap_or(&[]);
-            if !full {
-                for (y, row) in packed.iter_mut().zip(rest.chunks_exact(m)).take(kc) {
-                    *y = lanes(row, j0);
-                }
+    let full_blocks = m / NR;
+    for p0 in (0..k).step_by(KC) {
+        let kc = KC.min(k - p0);
+        let brows = b.get(p0 * m..(p0 + kc) * m).unwrap_or(&[]);
+        let tail = (m % NR != 0).then(|| panel(brows, m, full_blocks * NR));
+        for r0 in (0..rows).step_by(MR) {
+            let mr = MR.min(rows - r0);
+            let at = (r0, mr, k, p0, kc);
+            for jb in 0..full_blocks {
+                let j0 = jb * NR;
+                let ys = brows
+                    .chunks_exact(m)
+                    .map(|row| whole(row, j0).unwrap_or(&ZEROS));
+                let mut acc = load(c, (r0, mr, m, j0), p0 == 0);
+
+                micro(&mut acc, columns(a, at).zip(ys));
+
+                store(c, (r0, mr, m, j0), &acc);
             }
-            let panel = if full {
-                Panel::Rows(rest.get(..kc * m).unwrap_or(&[]))
-            } else {
-                Panel::Packed(&packed[..kc])
-            };
-            let mut r0 = 0;
-            while r0 < rows {
-                let mr = MR.min(rows - r0);
-                by_rows!(mr, matmul_block(a, panel, c, (r0, k, m, j0, p0)));
-                r0 += mr;
+            if let Some(ys) = &tail {
+                let j0 = full_blocks * NR;
+                let mut acc = load(c, (r0, mr, m, j0), p0 == 0);
+
+                micro(&mut acc, columns(a, at).zip(ys));
+
+                store(c, (r0, mr, m, j0), &acc);
             }
-            p0 += kc;
         }
-        j0 += NR;
     }
     if let Some(bias) = bias {
         for row in c.chunks_exact_mut(m).take(rows) {
@@ -365,58 +315,28 @@ pub fn matmul_bt(mm: MatMulBt<'_>) {
         return;
     }
     let rows = rows.min(a.len() / m);
-    // The panel of `bᵀ`: packed[j][l] = b[i0 + l][j0 + j].
-    let mut packed = [[0.0f32; NR]; KC];
-    let mut i0 = 0;
-    while i0 < k {
-        let mut j0 = 0;
-        while j0 < m {
+    for i0 in (0..k).step_by(NR) {
+        for j0 in (0..m).step_by(KC) {
             let jc = KC.min(m - j0);
-            for (l, brow) in b.chunks_exact(m).skip(i0).take(NR).enumerate() {
-                for (y, &v) in packed.iter_mut().zip(brow.get(j0..j0 + jc).unwrap_or(&[])) {
+            // The panel of `bᵀ`: ys[j][l] = b[i0 + l][j0 + j].
+            let mut ys = [[0.0f32; NR]; KC];
+            for l in 0..NR.min(k - i0) {
+                let row = b.get((i0 + l) * m + j0..).and_then(|s| s.get(..jc));
+                for (y, &v) in ys.iter_mut().zip(row.unwrap_or(&[])) {
                     y[l] = v;
                 }
             }
-            for l in k - i0..NR {
-                for y in packed.iter_mut().take(jc) {
-                    y[l] = 0.0;
-                }
-            }
-            let mut r0 = 0;
-            while r0 < rows {
+            for r0 in (0..rows).step_by(MR) {
                 let mr = MR.min(rows - r0);
-                by_rows!(mr, matmul_bt_block(a, &packed[..jc], c, (r0, k, m, i0, j0)));
-                r0 += mr;
-            }
-            j0 += jc;
-        }
-        i0 += NR;
-    }
-}
+                let at = (r0, mr, m, j0, jc);
+                let mut acc = load(c, (r0, mr, k, i0), j0 == 0);
 
-/// A block of [`matmul_bt`]: rows `r0..r0 + R` of `c`, lanes `i0..`, the steps `j0..` packed.
-#[inline(always)]
-fn matmul_bt_block<const R: usize>(
-    a: &[f32],
-    ys: &[[f32; NR]],
-    c: &mut [f32],
-    (r0, k, m, i0, j0): (usize, usize, usize, usize, usize),
-) {
-    let arows: [&[f32]; R] = core::array::from_fn(|r| {
-        a.get((r0 + r) * m + j0..)
-            .and_then(|s| s.get(..ys.len()))
-            .unwrap_or(&[])
-    });
-    let mut acc: [[f32; NR]; R] = load(c, (r0, k, i0), j0 == 0);
-    if arows.iter().all(|x| x.len() == ys.len()) {
-        micro(
-            &mut acc,
-            ys.iter()
-                .enumerate()
-                .map(|(j, y)| (core::array::from_fn(|r| arows[r][j]), y)),
-        );
+                micro(&mut acc, columns(a, at).zip(&ys));
+
+                store(c, (r0, mr, k, i0), &acc);
+            }
+        }
     }
-    store(c, (r0, k, i0), &acc);
 }
 
 /// `c += aᵀ·b` ([`MatMulAtAcc`]), each `c[i][j] += a[r][i]·b[r][j]` for the rows `r` in
@@ -450,60 +370,63 @@ pub fn matmul_at_acc(mm: MatMulAtAcc<'_>) {
         }
         return;
     }
-    let mut packed = [[0.0f32; NR]; KC];
-    let mut r0 = 0;
-    while r0 < rows {
-        let rc = KC.min(rows - r0);
-        let rest = b.get(r0 * m..).unwrap_or(&[]);
-        let mut j0 = 0;
-        while j0 < m {
-            let full = j0 + NR <= m;
-            if !full {
-                for (y, row) in packed.iter_mut().zip(rest.chunks_exact(m)).take(rc) {
-                    *y = lanes(row, j0);
-                }
-            }
-            let panel = if full {
-                Panel::Rows(rest.get(..rc * m).unwrap_or(&[]))
+    let full_blocks = m / NR;
+    for s0 in (0..rows).step_by(KC) {
+        let sc = KC.min(rows - s0);
+        let brows = b.get(s0 * m..(s0 + sc) * m).unwrap_or(&[]);
+        let arows = a.get(s0 * k..(s0 + sc) * k).unwrap_or(&[]);
+        let tail = (m % NR != 0).then(|| panel(brows, m, full_blocks * NR));
+        for i0 in (0..k).step_by(MR) {
+            let mi = MR.min(k - i0);
+            let at = (i0, mi, m, full_blocks);
+            // The inputs `a[s][i0..i0 + MR]` of the samples, in place: four at once (the check
+            // is decided outside the loop), or a short last group padded with zeros, whose sums
+            // are never stored.
+            if i0 + MR <= k {
+                static NONE: [f32; MR] = [0.0; MR];
+                let xs = || {
+                    arows.chunks_exact(k).map(move |row| {
+                        *row.get(i0..i0 + MR)
+                            .and_then(<[f32]>::first_chunk::<MR>)
+                            .unwrap_or(&NONE)
+                    })
+                };
+                at_blocks(xs, c, brows, tail.as_ref(), at);
             } else {
-                Panel::Packed(&packed[..rc])
-            };
-            let mut i0 = 0;
-            while i0 < k {
-                let mi = MR.min(k - i0);
-                by_rows!(mi, matmul_at_block(a, panel, c, (r0, k, m, i0, j0)));
-                i0 += mi;
+                let xs = || {
+                    arows.chunks_exact(k).map(move |row| {
+                        core::array::from_fn(|i| row.get(i0 + i).copied().unwrap_or(0.0))
+                    })
+                };
+                at_blocks(xs, c, brows, tail.as_ref(), at);
             }
-            j0 += NR;
         }
-        r0 += rc;
     }
 }
 
-/// A block of [`matmul_at_acc`]: rows `i0..i0 + R` of `c`, lanes `j0..`, the samples of the
-/// panel (from sample `r0`).
+/// The blocks of rows `i0..i0 + mi` of [`matmul_at_acc`]'s `c`: the full lanes read from `b`'s
+/// rows in place, the last partial lanes from the padded `tail`; `xs()` the samples' inputs.
 #[inline(always)]
-fn matmul_at_block<const R: usize>(
-    a: &[f32],
-    bp: Panel<'_>,
+fn at_blocks<X: Iterator<Item = [f32; MR]>>(
+    xs: impl Fn() -> X,
     c: &mut [f32],
-    (r0, k, m, i0, j0): (usize, usize, usize, usize, usize),
+    brows: &[f32],
+    tail: Option<&[[f32; NR]; KC]>,
+    (i0, mi, m, full_blocks): (usize, usize, usize, usize),
 ) {
-    static NONE: [f32; MR] = [0.0; MR];
-    let mut acc: [[f32; NR]; R] = load(c, (i0, m, j0), false);
-    let rows = a.get(r0 * k..).unwrap_or(&[]).chunks_exact(k.max(1));
-    let x = |row: &[f32]| -> [f32; R] {
-        *row.get(i0..)
-            .and_then(<[f32]>::first_chunk::<R>)
-            .unwrap_or_else(|| NONE.first_chunk::<R>().unwrap_or(&[0.0; R]))
-    };
-    match bp {
-        Panel::Rows(b) => micro(
-            &mut acc,
-            rows.zip(b.chunks_exact(m))
-                .map(|(ar, br)| (x(ar), whole(br, j0))),
-        ),
-        Panel::Packed(ys) => micro(&mut acc, rows.zip(ys).map(|(ar, y)| (x(ar), y))),
+    for jb in 0..full_blocks {
+        let j0 = jb * NR;
+        let ys = brows
+            .chunks_exact(m)
+            .map(|row| whole(row, j0).unwrap_or(&ZEROS));
+        let mut acc = load(c, (i0, mi, m, j0), false);
+        micro(&mut acc, xs().zip(ys));
+        store(c, (i0, mi, m, j0), &acc);
     }
-    store(c, (i0, m, j0), &acc);
+    if let Some(ys) = tail {
+        let j0 = full_blocks * NR;
+        let mut acc = load(c, (i0, mi, m, j0), false);
+        micro(&mut acc, xs().zip(ys));
+        store(c, (i0, mi, m, j0), &acc);
+    }
 }

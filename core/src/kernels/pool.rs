@@ -57,15 +57,18 @@ pub fn max_forward(g: &ConvGeometry, x: &[f32], y: &mut [f32]) {
                 yo.copy_from_slice(xs);
                 first = false;
             } else {
+                // `if x > y { y = x }` as a select (a vector max across the channels, no
+                // branch per value); a NaN never replaces, a NaN kept stays.
                 for (yv, &xv) in yo.iter_mut().zip(xs) {
-                    if xv > *yv {
-                        *yv = xv;
-                    }
+                    *yv = if xv > *yv { xv } else { *yv };
                 }
             }
         });
     });
 }
+
+/// Channels per block of [`max_backward`]'s running maxima (kept in registers).
+const CHANNEL_BLOCK: usize = 16;
 
 /// Backward of [`max_forward`]: **writes** `dx`, routing each `dy[o, c]` to the first maximal
 /// element of its window (found again from `x`).
@@ -87,24 +90,46 @@ pub fn max_backward(g: &ConvGeometry, x: &[f32], dy: &[f32], dx: &mut [f32]) {
         return;
     }
     g.for_each_output(|o, w| {
-        for ch in 0..c {
-            let mut best: Option<(usize, f32)> = None;
+        let Some(dyo) = dy.get(o * c..(o + 1) * c) else {
+            return;
+        };
+        // Per block of channels, side by side and without a branch per value: the running
+        // maximum and the input position holding it (the first one: only a strictly larger
+        // value replaces it, never a NaN).
+        for c0 in (0..c).step_by(CHANNEL_BLOCK) {
+            let n = CHANNEL_BLOCK.min(c - c0);
+            let mut best = [0.0f32; CHANNEL_BLOCK];
+            // Input positions as `u32` (a vector of them as wide as the values'); a geometry
+            // of 2³² positions or more (16 GiB per channel) would drop its gradient.
+            let mut at = [0u32; CHANNEL_BLOCK];
+            let mut first = true;
             w.for_each(g, |_, i| {
-                let idx = i * c + ch;
-                if let Some(&v) = x.get(idx) {
-                    let replace = match best {
-                        None => true,
-                        Some((_, b)) => v > b,
+                let Some(xs) = x.get(i * c + c0..i * c + c0 + n) else {
+                    return;
+                };
+                for ((b, a), &v) in best.iter_mut().zip(at.iter_mut()).zip(xs) {
+                    let take = first || v > *b;
+                    *b = if take { v } else { *b };
+                    *a = if take {
+                        u32::try_from(i).unwrap_or(u32::MAX)
+                    } else {
+                        *a
                     };
-                    if replace {
-                        best = Some((idx, v));
-                    }
                 }
+                first = false;
             });
-            if let (Some((idx, _)), Some(&d)) = (best, dy.get(o * c + ch))
-                && let Some(t) = dx.get_mut(idx)
+            if first {
+                continue;
+            }
+            for (l, (&i, &d)) in at
+                .iter()
+                .zip(dyo.get(c0..).unwrap_or(&[]))
+                .take(n)
+                .enumerate()
             {
-                *t += d;
+                if let Some(t) = dx.get_mut(i as usize * c + c0 + l) {
+                    *t += d;
+                }
             }
         }
     });

@@ -29,7 +29,7 @@ use crate::train_run::{SampleSet, evaluate_set};
 /// `microfit evaluate` flags.
 #[derive(Debug, Clone, Args)]
 pub struct EvaluateArgs {
-    /// The trained model (model.mfit)
+    /// The trained model (model.mfit, or a .keras file: features by position, classes 0, 1, …)
     #[arg(long, value_name = "FILE")]
     pub model: PathBuf,
     /// Dataset: a bundled name or a CSV path; columns are matched to the model's by header
@@ -51,7 +51,7 @@ pub struct EvaluateArgs {
 /// `microfit predict` flags.
 #[derive(Debug, Clone, Args)]
 pub struct PredictArgs {
-    /// The trained model (model.mfit)
+    /// The trained model (model.mfit, or a .keras file: features by position, classes 0, 1, …)
     #[arg(long, value_name = "FILE")]
     pub model: PathBuf,
     /// CSV file of features (columns matched to the model's by header name; the label column,
@@ -64,6 +64,9 @@ pub struct PredictArgs {
     /// Write the predictions to this CSV file instead of stdout
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Write exactly the model's outputs, one row per sample, no header (Keras model.predict)
+    #[arg(long)]
+    pub raw: bool,
 }
 
 /// A loaded model with its file.
@@ -74,7 +77,7 @@ struct Loaded {
 }
 
 fn load_model(path: &Path) -> Result<Loaded, CliError> {
-    let file = ModelFile::load(path)?;
+    let file = ModelFile::open(path)?;
     let (cfg, model) = file.build_model(path)?;
     Ok(Loaded { file, cfg, model })
 }
@@ -84,6 +87,8 @@ fn load_model(path: &Path) -> Result<Loaded, CliError> {
 enum Labels {
     Required,
     IfPresent,
+    /// The label column is left out if there, and not read.
+    Ignored,
 }
 
 /// The model's columns read from a file (features unscaled).
@@ -134,7 +139,10 @@ fn read_for_model(
             let d = parse_csv_bytes(&name, &bytes, opts)?;
             Ok(ModelInput {
                 x: d.features.clone(),
-                labelled: Some(map_classes(info, &name, d)?),
+                labelled: match labels {
+                    Labels::Ignored => None,
+                    _ => Some(map_classes(info, &name, d)?),
+                },
             })
         } else {
             let t = parse_features_bytes(&name, &bytes, opts)?;
@@ -230,7 +238,7 @@ fn read_for_model(
     note(&format!(
         "note: {name} {}; its columns were matched to the model's features by position ({})",
         if header {
-            "has a header but the model was trained without one"
+            "has a header but the model does not name its features (trained without a header, or a .keras model)"
         } else {
             "has no header row"
         },
@@ -252,12 +260,42 @@ fn map_classes(info: &DataInfo, source: &str, mut d: Dataset) -> Result<Dataset,
         class_names,
     } = &d.target
     {
+        let number = |s: &str| s.trim().parse::<f64>().ok();
+        // A model that does not name its classes (a `.keras` model: `0`, `1`, …) and a file
+        // that names them in words: the file's classes in their order.
+        let unnamed = info
+            .class_names
+            .iter()
+            .enumerate()
+            .all(|(i, c)| *c == i.to_string());
+        if unnamed
+            && class_names.len() <= info.class_names.len()
+            && class_names.iter().any(|c| number(c).is_none())
+        {
+            note(&format!(
+                "note: the model does not name its classes; the classes of {source} ({}) are its \
+                 classes 0, 1, … in that order",
+                class_names.join(", ")
+            ));
+            d.target = Target::Classes {
+                labels: labels.clone(),
+                class_names: info.class_names.clone(),
+            };
+            d.feature_names.clone_from(&info.feature_names);
+            return Ok(d);
+        }
         let map: Vec<u32> = class_names
             .iter()
             .map(|c| {
                 info.class_names
                     .iter()
                     .position(|m| m == c)
+                    // A class written as a number is the model's class of that number (`1.0`
+                    // is class `1` of a `.keras` model).
+                    .or_else(|| {
+                        let v = number(c)?;
+                        info.class_names.iter().position(|m| number(m) == Some(v))
+                    })
                     .map(|i| i as u32)
                     .ok_or_else(|| {
                         CliError::new(format!(
@@ -309,7 +347,16 @@ fn metric_text(key: &str, v: f32) -> String {
 /// A [`CliError`] for a bad model file or data.
 pub fn run_evaluate(a: &EvaluateArgs) -> Result<u8, CliError> {
     let mut l = load_model(&a.model)?;
-    let source = a.data.clone().unwrap_or_else(|| l.file.data.source.clone());
+    let source = match &a.data {
+        Some(d) => d.clone(),
+        None if l.file.data.source.is_empty() => {
+            return Err(CliError::usage(format!(
+                "{} does not say what data it was trained on: give --data",
+                a.model.display()
+            )));
+        }
+        None => l.file.data.source.clone(),
+    };
     let mut d = load_raw_for_model(&l.file, &source, a.label.as_deref())?;
     l.file.scaler.transform(&mut d)?;
     let n_out = l.model.output_len();
@@ -389,10 +436,18 @@ pub fn run_predict(a: &PredictArgs) -> Result<u8, CliError> {
     let mut l = load_model(&a.model)?;
     let info = l.file.data.clone();
     let n = info.feature_names.len();
-    let input = read_for_model(&info, &a.data, a.label.as_deref(), Labels::IfPresent)?;
+    let labels = if a.raw {
+        Labels::Ignored
+    } else {
+        Labels::IfPresent
+    };
+    let input = read_for_model(&info, &a.data, a.label.as_deref(), labels)?;
     let mut x = input.x;
     for row in x.chunks_exact_mut(n.max(1)) {
         l.file.scaler.transform_row(row)?;
+    }
+    if a.raw {
+        return write_raw(&mut l.model, &x, a.out.as_deref());
     }
     let actual: Option<Vec<String>> = input
         .labelled
@@ -483,6 +538,34 @@ pub fn run_predict(a: &PredictArgs) -> Result<u8, CliError> {
             info.target_name,
             errors.join(", ")
         ));
+    }
+    Ok(EXIT_OK)
+}
+
+/// `predict --raw`: the model's outputs, one CSV row per sample, no header.
+fn write_raw(model: &mut Sequential, x: &[f32], out: Option<&Path>) -> Result<u8, CliError> {
+    let y = model.predict_rows(x)?;
+    let width = model.output_len().max(1);
+    let mut csv = String::with_capacity(y.len() * 12);
+    for row in y.chunks(width) {
+        for (j, v) in row.iter().enumerate() {
+            if j > 0 {
+                csv.push(',');
+            }
+            let _ = write!(csv, "{v}");
+        }
+        csv.push('\n');
+    }
+    match out {
+        Some(p) => {
+            write_text(p, &csv)?;
+            note(&format!(
+                "wrote {} rows of {width} outputs to {}",
+                y.len() / width,
+                p.display()
+            ));
+        }
+        None => text(&csv)?,
     }
     Ok(EXIT_OK)
 }

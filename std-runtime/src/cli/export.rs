@@ -1,4 +1,5 @@
-//! `microfit export`.
+//! `microfit export`: a trained model (`model.mfit` or `.keras`) for a microcontroller
+//! (`--target firmware`, the default) or as a Keras 3 `.keras` file (`--format keras`).
 
 use std::path::PathBuf;
 
@@ -6,30 +7,37 @@ use clap::{Args, ValueEnum};
 
 use super::out::{line, note};
 use super::{CliError, EXIT_OK, ensure_dir, write_text};
-use crate::data::Target;
+use crate::data::{ScalerKind, Target};
 use crate::export::{
     EmbeddedData, ExportInput, firmware_workload, read_blob, rust_source, write_blob,
 };
+use crate::formats::KerasModel;
+use crate::model::Sequential;
 use crate::modelfile::{ModelFile, atomic_write};
+use crate::spec::TrainConfig;
 
 /// Export targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExportTarget {
     /// `model.bin` (MFW1 blob) and `model.rs` (Rust `const` arrays) for a microcontroller.
     Firmware,
+    /// A Keras 3 `.keras` file (architecture, weights, loss, optimizer and its state), which
+    /// `keras.saving.load_model` reads.
+    Keras,
 }
 
 /// `microfit export` flags.
 #[derive(Debug, Clone, Args)]
 pub struct ExportArgs {
-    /// The trained model (model.mfit)
+    /// The trained model (model.mfit, or a .keras file)
     #[arg(long, value_name = "FILE")]
     pub model: PathBuf,
-    /// What to export for
-    #[arg(long, value_enum, default_value = "firmware")]
+    /// What to export for (`--format` is the same flag)
+    #[arg(long, visible_alias = "format", value_enum, default_value = "firmware")]
     pub target: ExportTarget,
-    /// Output directory [default: microfit-firmware]
-    #[arg(long, value_name = "DIR")]
+    /// Output directory for firmware [default: microfit-firmware], the file for keras
+    /// [default: model.keras]
+    #[arg(long, value_name = "DIR|FILE")]
     pub out: Option<PathBuf>,
     /// Also embed a dataset in model.rs as `X` (raw features) and `Y` (class indices or values)
     #[arg(long, value_name = "NAME|PATH.csv")]
@@ -47,8 +55,11 @@ pub struct ExportArgs {
 /// # Errors
 /// A [`CliError`] for a bad model file, data, or a file that cannot be written.
 pub fn run(a: &ExportArgs) -> Result<u8, CliError> {
-    let file = ModelFile::load(&a.model)?;
+    let file = ModelFile::open(&a.model)?;
     let (cfg, model) = file.build_model(&a.model)?;
+    if a.target == ExportTarget::Keras {
+        return keras(a, &file, &cfg, &model);
+    }
     let out = a
         .out
         .clone()
@@ -144,6 +155,58 @@ pub fn run(a: &ExportArgs) -> Result<u8, CliError> {
             w.display(),
             w.display()
         ))?;
+    }
+    Ok(EXIT_OK)
+}
+
+/// `--format keras`: the model, its loss and its optimizer with the optimizer's state, as a
+/// `.keras` file.
+fn keras(
+    a: &ExportArgs,
+    file: &ModelFile,
+    cfg: &TrainConfig,
+    model: &Sequential,
+) -> Result<u8, CliError> {
+    if a.with_data.is_some() || a.fw_epochs.is_some() {
+        return Err(CliError::usage(
+            "--with-data and --fw-epochs are firmware settings; a .keras file holds the model only",
+        ));
+    }
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("model.keras"));
+    let mut optimizer = cfg
+        .optimizer
+        .build(&model.params)
+        .map_err(|e| CliError::new(format!("{}: optimizer: {e}", a.model.display())))?;
+    file.optimizer
+        .restore(&mut optimizer)
+        .map_err(|e| CliError::new(format!("{}: {e}", a.model.display())))?;
+    let mut k = KerasModel::from_trained(model, Some((&cfg.optimizer, &optimizer)), Some(cfg.loss));
+    k.metrics = vec![
+        if file.data.classification {
+            "accuracy"
+        } else {
+            "mse"
+        }
+        .into(),
+    ];
+    k.save(&out)?;
+    line(&format!(
+        "Wrote {} ({} weights, {} optimizer at iteration {}): keras.saving.load_model reads it.",
+        out.display(),
+        model.params.tensors.iter().map(Vec::len).sum::<usize>(),
+        cfg.optimizer.kind.name(),
+        file.optimizer.iterations
+    ))?;
+    if cfg.scaling != ScalerKind::None {
+        note(&format!(
+            "note: the model was trained on {}-scaled features; the .keras file holds the model \
+             only, so scale its inputs as x' = (x - offset) * scale with the scaler of \
+             `microfit export --target firmware` (model.rs), or train with --scale none",
+            crate::spec::scaling_name(cfg.scaling)
+        ));
     }
     Ok(EXIT_OK)
 }

@@ -13,10 +13,16 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::keras::{KerasCompile, KerasOptimizer};
+use microfit_core::loss::Loss;
+use microfit_core::optim::schedule::{ExponentialDecay, Schedule};
+
+use crate::data::{ScalerKind, TaskKind};
+use crate::formats::KerasModel;
+use crate::model::{ModelSpec, VecParams};
+use crate::modelfile::{ModelFile, OptimizerState};
 use crate::spec::{
-    DataToml, EarlyStoppingToml, LossToml, ModelOverrides, OptimizerConfig, OptimizerKind,
-    OptimizerToml, ScheduleToml, SpecFile, SplitToml, pretty,
+    DataConfig, EarlyStopping, ModelOverrides, OptimizerConfig, OptimizerKind, SpecFile,
+    SplitConfig,
 };
 use crate::train_run::RunError;
 
@@ -55,6 +61,10 @@ Examples:
   microfit predict --model runs/wine/model.mfit --data new.csv --out preds.csv
   microfit sweep --data digits --l2 1e-5,1e-4,1e-3,1e-2 --epochs 30 --folds 5
   microfit export --model runs/wine/model.mfit --target firmware --out fw/ --with-data wine
+  microfit export --model runs/wine/model.mfit --format keras --out wine.keras
+  microfit predict --model model.keras --data x.csv --raw   Keras model.predict (any --model: .mfit or .keras)
+  microfit train --model model.keras --data d.csv --no-shuffle --scale none --validation-split 0
+                                                keras fit(shuffle=False) from the file's weights and optimizer state
 
 Data: bundled datasets iris, digits, wine, breast_cancer, or a CSV path (`,` `;` or tab
 separated; a header row is detected). The label is the last column unless --label names it;
@@ -227,6 +237,10 @@ pub struct CommonArgs {
     /// Stop when val_loss has not improved for PATIENCE epochs, restoring the best weights
     #[arg(long, value_name = "PATIENCE")]
     pub early_stopping: Option<u32>,
+    /// Visit the training samples in the order of the data every epoch (Keras
+    /// fit(shuffle=False)); with --scale none --validation-split 0 the data is used as given
+    #[arg(long)]
+    pub no_shuffle: bool,
 }
 
 /// The kernel regularizer flags of `train` and `summary`.
@@ -281,6 +295,7 @@ impl CommonArgs {
             test_split,
             scale,
             early_stopping,
+            no_shuffle,
         } = self;
         data.is_some()
             || label.is_some()
@@ -301,6 +316,7 @@ impl CommonArgs {
             || test_split.is_some()
             || scale.is_some()
             || early_stopping.is_some()
+            || *no_shuffle
     }
 }
 
@@ -471,52 +487,151 @@ pub fn interactive() -> bool {
     std::io::stdout().is_terminal() && std::io::stderr().is_terminal()
 }
 
-/// The spec file from `--spec` (or an empty one) with every flag of `a` applied.
+/// A model a run takes from a file: `--keras-config` (a Keras config: the architecture and its
+/// compile settings) or `train --model` (a `.keras` or `model.mfit` file: also its weights and
+/// its optimizer's state).
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// The file.
+    pub path: PathBuf,
+    /// The architecture.
+    pub model: ModelSpec,
+    /// The compiled loss, if any.
+    pub loss: Option<Loss>,
+    /// The compiled optimizer, if any.
+    pub optimizer: Option<OptimizerConfig>,
+    /// The scaling the model's inputs had (a `.keras` model takes them as they are).
+    pub scaling: Option<ScalerKind>,
+    /// The weights (named as [`ModelSpec::build`] names them), when the file has them.
+    pub weights: Option<VecParams>,
+    /// The optimizer's state (slots and iterations), when the file has one.
+    pub state: Option<OptimizerState>,
+}
+
+impl Imported {
+    /// Reads a Keras config (`--keras-config`).
+    ///
+    /// # Errors
+    /// The file cannot be read or is not a supported Keras config (the error names the JSON
+    /// path).
+    pub fn keras_config(path: &Path) -> Result<Imported, CliError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CliError::new(format!("{}: {e}", path.display())))?;
+        let (model, compile) = crate::keras::spec_from_keras_config(&text)
+            .map_err(|e| CliError::new(format!("{}: {e}", path.display())))?;
+        let (loss, optimizer) = compile.map_or((None, None), |c| (c.loss, c.optimizer));
+        Ok(Imported {
+            path: path.to_path_buf(),
+            model,
+            loss,
+            optimizer,
+            scaling: None,
+            weights: None,
+            state: None,
+        })
+    }
+
+    /// Reads a trained model to start from (`train --model`): a `.keras` file (its weights,
+    /// compile settings and optimizer state, inputs unscaled) or a `model.mfit` (its weights,
+    /// loss, optimizer and state, and its scaling).
+    ///
+    /// # Errors
+    /// The file cannot be read, or its optimizer or loss is not one microfit has.
+    pub fn model_file(path: &Path) -> Result<Imported, CliError> {
+        let is_keras = std::fs::read(path)
+            .map_err(|e| CliError::new(format!("{}: {e}", path.display())))?
+            .starts_with(b"PK\x03\x04");
+        if is_keras {
+            let k = KerasModel::load(path)?;
+            let model = k.build(0)?;
+            // An optimizer or loss microfit does not have is an error here: training would
+            // silently use another one.
+            let state = k.optimizer(&model)?.map(|o| OptimizerState::capture(&o));
+            Ok(Imported {
+                path: path.to_path_buf(),
+                model: k.spec.clone(),
+                loss: k.loss,
+                optimizer: k.optimizer.clone(),
+                scaling: Some(ScalerKind::None),
+                weights: Some(model.params),
+                state,
+            })
+        } else {
+            let file = ModelFile::load(path)?;
+            let (cfg, model) = file.build_model(path)?;
+            Ok(Imported {
+                path: path.to_path_buf(),
+                model: cfg.model,
+                loss: Some(cfg.loss),
+                optimizer: Some(cfg.optimizer),
+                scaling: Some(cfg.scaling),
+                weights: Some(model.params),
+                state: Some(file.optimizer),
+            })
+        }
+    }
+}
+
+/// The spec file from `--spec` (or an empty one), with what `imported` says that the spec file
+/// does not (loss, optimizer, scaling), then every flag of `a` applied.
 ///
 /// # Errors
-/// The spec file cannot be read or parsed.
-pub fn spec_with_flags(a: &CommonArgs) -> Result<(SpecFile, String), CliError> {
+/// The spec file cannot be read or parsed; `--hidden` with an imported model.
+pub fn spec_with_flags(
+    a: &CommonArgs,
+    imported: Option<&Imported>,
+) -> Result<(SpecFile, String), CliError> {
     let (mut spec, name) = match &a.spec {
         Some(p) => (SpecFile::load(p)?, p.display().to_string()),
         None => (SpecFile::default(), "command line".to_string()),
     };
+    if let Some(m) = imported {
+        if a.hidden.is_some() {
+            return Err(CliError::usage(format!(
+                "--hidden builds the default model; it cannot be combined with the model of {}",
+                m.path.display()
+            )));
+        }
+        spec.loss = spec.loss.or(m.loss);
+        spec.scaling = spec.scaling.or(m.scaling);
+        if spec.optimizer.is_none() {
+            spec.optimizer.clone_from(&m.optimizer);
+        }
+    }
     if a.data.is_some()
         || a.label.is_some()
         || a.task.is_some()
         || a.features.is_some()
         || a.drop.is_some()
     {
-        let d = spec.data.get_or_insert_with(DataToml::default);
+        let d = spec.data.get_or_insert_with(DataConfig::default);
         if let Some(s) = &a.data {
-            if d.source.as_deref() != Some(s.as_str()) {
+            if d.source != *s {
                 // A new data source does not inherit the spec's columns.
                 d.label = None;
                 d.features = None;
-                d.drop = None;
+                d.drop = Vec::new();
             }
-            d.source = Some(s.clone());
+            d.source.clone_from(s);
         }
         if let Some(l) = &a.label {
             d.label = Some(l.clone());
         }
         if let Some(t) = a.task {
-            d.task = Some(
-                match t {
-                    TaskArg::Classification => "classification",
-                    TaskArg::Regression => "regression",
-                }
-                .into(),
-            );
+            d.task = match t {
+                TaskArg::Classification => TaskKind::Classification,
+                TaskArg::Regression => TaskKind::Regression,
+            };
         }
         if let Some(f) = &a.features {
             d.features = Some(f.clone());
         }
         if let Some(f) = &a.drop {
-            d.drop = Some(f.clone());
+            d.drop.clone_from(f);
         }
     }
     if let Some(l) = a.loss {
-        spec.loss = Some(LossToml::Name(l.keras_name().into()));
+        spec.loss = Loss::from_keras_name(l.keras_name());
     }
     if let Some(e) = a.epochs {
         spec.epochs = Some(e);
@@ -527,54 +642,53 @@ pub fn spec_with_flags(a: &CommonArgs) -> Result<(SpecFile, String), CliError> {
     if let Some(s) = a.seed {
         spec.seed = Some(s);
     }
+    if a.no_shuffle {
+        spec.shuffle = Some(false);
+    }
     if let Some(s) = a.scale {
-        spec.scaling = Some(
-            match s {
-                ScaleArg::Standardize => "standardize",
-                ScaleArg::Minmax => "minmax",
-                ScaleArg::None => "none",
-            }
-            .into(),
-        );
+        spec.scaling = Some(match s {
+            ScaleArg::Standardize => ScalerKind::Standardize,
+            ScaleArg::Minmax => ScalerKind::MinMax,
+            ScaleArg::None => ScalerKind::None,
+        });
     }
     if a.validation_split.is_some() || a.test_split.is_some() {
-        let sp = spec.split.get_or_insert_with(SplitToml::default);
+        let sp = spec.split.get_or_insert_with(SplitConfig::default);
         if let Some(v) = a.validation_split {
-            sp.validation = Some(pretty(v));
+            sp.validation = v;
         }
         if let Some(t) = a.test_split {
-            sp.test = Some(pretty(t));
+            sp.test = t;
         }
     }
     if let Some(p) = a.early_stopping {
-        let es = spec
-            .early_stopping
-            .get_or_insert_with(EarlyStoppingToml::default);
-        es.patience = p;
+        spec.early_stopping
+            .get_or_insert_with(|| EarlyStopping::new(p))
+            .patience = p;
     }
     if a.optimizer.is_some() || a.lr.is_some() {
-        let o = spec.optimizer.get_or_insert_with(OptimizerToml::default);
+        let o = spec.optimizer_or_default();
         if let Some(k) = a.optimizer {
-            let name = match k {
-                OptimizerArg::Adam => "adam",
-                OptimizerArg::Sgd => "sgd",
-                OptimizerArg::Adamw => "adamw",
+            let kind = match k {
+                OptimizerArg::Adam => OptimizerKind::Adam,
+                OptimizerArg::Sgd => OptimizerKind::Sgd,
+                OptimizerArg::Adamw => OptimizerKind::AdamW,
             };
-            if o.name.as_deref() != Some(name) {
+            if o.kind != kind {
                 // Another optimizer: the spec's optimizer-specific settings no longer apply.
-                *o = OptimizerToml {
-                    learning_rate: o.learning_rate,
-                    clipnorm: o.clipnorm,
-                    clipvalue: o.clipvalue,
-                    global_clipnorm: o.global_clipnorm,
-                    schedule: o.schedule.clone(),
-                    ..OptimizerToml::default()
-                };
-                o.name = Some(name.into());
+                let mut other = OptimizerConfig::new(kind, o.learning_rate);
+                other.common.clip = o.common.clip;
+                *o = other;
             }
         }
         if let Some(lr) = a.lr {
-            o.learning_rate = Some(pretty(lr));
+            o.learning_rate = match o.learning_rate {
+                Schedule::Constant(_) => Schedule::Constant(lr),
+                Schedule::Exponential(e) => Schedule::Exponential(ExponentialDecay {
+                    initial_learning_rate: lr,
+                    ..e
+                }),
+            };
         }
     }
     Ok((spec, name))
@@ -588,154 +702,6 @@ pub fn overrides(a: &CommonArgs, l1: Option<f32>, l2: Option<f32>) -> ModelOverr
         l2,
         activity_l1: a.activity_l1,
         activity_l2: a.activity_l2,
-    }
-}
-
-/// Reads `--keras-config`: the model, and the compile config folded into `spec` (loss and
-/// optimizer) unless the spec or the flags already set them.
-///
-/// # Errors
-/// The file cannot be read or is not a supported Keras config (the error names the JSON path).
-pub fn keras_model(
-    path: &Path,
-    spec: &mut SpecFile,
-    flags: &CommonArgs,
-) -> Result<crate::model::ModelSpec, CliError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::new(format!("{}: {e}", path.display())))?;
-    let (model, compile) = crate::keras::spec_from_keras_config(&text)
-        .map_err(|e| CliError::new(format!("{}: {e}", path.display())))?;
-    if flags.hidden.is_some() {
-        return Err(CliError::usage(
-            "--hidden builds the default model; it cannot be combined with --keras-config",
-        ));
-    }
-    if let Some(c) = compile {
-        if spec.loss.is_none()
-            && let Some(l) = c.loss
-        {
-            spec.loss = Some(match l {
-                microfit_core::Loss::BinaryCrossentropy { from_logits: true }
-                | microfit_core::Loss::CategoricalCrossentropy { from_logits: true }
-                | microfit_core::Loss::SparseCategoricalCrossentropy { from_logits: true } => {
-                    LossToml::Table {
-                        name: l.keras_name().into(),
-                        from_logits: Some(true),
-                    }
-                }
-                l => LossToml::Name(l.keras_name().into()),
-            });
-        }
-        if spec.optimizer.is_none()
-            && flags.optimizer.is_none()
-            && let Some(o) = &c.optimizer
-        {
-            let mut t = keras_optimizer_to_toml(o).map_err(|e| {
-                CliError::new(format!("{}: compile_config.optimizer: {e}", path.display()))
-            })?;
-            if let Some(lr) = flags.lr {
-                t.learning_rate = Some(pretty(lr));
-            }
-            spec.optimizer = Some(t);
-        }
-    }
-    Ok(model)
-}
-
-fn schedule_to_toml(s: &microfit_core::optim::schedule::Schedule) -> (f64, Option<ScheduleToml>) {
-    use microfit_core::optim::schedule::Schedule;
-    match *s {
-        Schedule::Constant(lr) => (pretty(lr), None),
-        Schedule::Exponential(e) => (
-            pretty(e.initial_learning_rate),
-            Some(ScheduleToml {
-                kind: "exponential_decay".into(),
-                decay_steps: e.decay_steps,
-                decay_rate: pretty(e.decay_rate),
-                staircase: Some(e.staircase),
-            }),
-        ),
-    }
-}
-
-/// A Keras optimizer as the spec's `[optimizer]` table.
-///
-/// # Errors
-/// An optimizer kind the spec cannot express.
-pub fn keras_optimizer_to_toml(o: &KerasOptimizer) -> Result<OptimizerToml, String> {
-    let clip = |c: &microfit_core::optim::Common, t: &mut OptimizerToml| {
-        t.weight_decay = c.weight_decay.map(pretty);
-        t.clipnorm = c.clip.clipnorm.map(pretty);
-        t.clipvalue = c.clip.clipvalue.map(pretty);
-        t.global_clipnorm = c.clip.global_clipnorm.map(pretty);
-    };
-    match o {
-        KerasOptimizer::Sgd {
-            learning_rate,
-            momentum,
-            nesterov,
-            common,
-        } => {
-            let (lr, schedule) = schedule_to_toml(learning_rate);
-            let mut t = OptimizerToml {
-                name: Some("sgd".into()),
-                learning_rate: Some(lr),
-                momentum: (*momentum != 0.0).then(|| pretty(*momentum)),
-                nesterov: nesterov.then_some(true),
-                schedule,
-                ..OptimizerToml::default()
-            };
-            clip(common, &mut t);
-            Ok(t)
-        }
-        KerasOptimizer::Adam { config, adamw } => {
-            let (lr, schedule) = schedule_to_toml(&config.learning_rate);
-            let mut t = OptimizerToml {
-                name: Some(if *adamw { "adamw" } else { "adam" }.into()),
-                learning_rate: Some(lr),
-                beta_1: Some(pretty(config.beta_1)),
-                beta_2: Some(pretty(config.beta_2)),
-                epsilon: Some(pretty(config.epsilon)),
-                schedule,
-                ..OptimizerToml::default()
-            };
-            clip(&config.common, &mut t);
-            Ok(t)
-        }
-        #[allow(unreachable_patterns)]
-        _ => Err("this optimizer is not supported by the training spec".into()),
-    }
-}
-
-/// The Keras compile config of a training config (for `model.keras.json`).
-pub fn keras_compile(
-    o: &OptimizerConfig,
-    loss: microfit_core::Loss,
-    classification: bool,
-) -> KerasCompile {
-    use microfit_core::optim::AdamConfig;
-    let optimizer = match o.kind {
-        OptimizerKind::Sgd => KerasOptimizer::Sgd {
-            learning_rate: o.learning_rate,
-            momentum: o.momentum,
-            nesterov: o.nesterov,
-            common: o.common,
-        },
-        OptimizerKind::Adam | OptimizerKind::AdamW => KerasOptimizer::Adam {
-            config: AdamConfig {
-                learning_rate: o.learning_rate,
-                beta_1: o.beta_1,
-                beta_2: o.beta_2,
-                epsilon: o.epsilon,
-                common: o.common,
-            },
-            adamw: o.kind == OptimizerKind::AdamW,
-        },
-    };
-    KerasCompile {
-        loss: Some(loss),
-        optimizer: Some(optimizer),
-        metrics: vec![if classification { "accuracy" } else { "mse" }.into()],
     }
 }
 

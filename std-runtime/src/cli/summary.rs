@@ -6,16 +6,18 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::out::text;
-use super::{CliError, CommonArgs, EXIT_OK, KernelArgs};
+use microfit_core::loss::Loss;
+
+use super::{CliError, CommonArgs, EXIT_OK, Imported, KernelArgs};
 use crate::model::ModelSpec;
 use crate::modelfile::ModelFile;
-use crate::spec::{DataShape, LossToml, TrainConfig};
+use crate::spec::{DataShape, TrainConfig};
 use crate::train_run::{data_shape, load_dataset};
 
 /// `microfit summary` flags.
 #[derive(Debug, Clone, Args)]
 pub struct SummaryArgs {
-    /// A trained model (model.mfit) instead of a spec
+    /// A trained model (model.mfit or a .keras file) instead of a spec
     #[arg(long, value_name = "FILE", conflicts_with_all = ["spec", "keras_config"])]
     pub model: Option<PathBuf>,
     /// The model as `train` would build it: --spec, --keras-config, --hidden, --data, ...
@@ -28,16 +30,11 @@ pub struct SummaryArgs {
 
 /// The data shape a complete model implies (its input and output sizes), when no data is given:
 /// `None` when the model does not say (a spec without layers or input shape).
-fn shape_of(model: &ModelSpec, loss: Option<&LossToml>) -> Option<DataShape> {
+fn shape_of(model: &ModelSpec, loss: Option<Loss>) -> Option<DataShape> {
     let shapes = model.shapes().ok()?;
     let out: usize = shapes.last()?.iter().product();
-    let name = match loss {
-        Some(LossToml::Name(n) | LossToml::Table { name: n, .. }) => n.as_str(),
-        None => "",
-    };
-    let regression =
-        microfit_core::Loss::from_keras_name(name).is_some_and(|l| !l.is_classification());
-    let binary = name.contains("binary");
+    let regression = loss.is_some_and(|l| !l.is_classification());
+    let binary = matches!(loss, Some(Loss::BinaryCrossentropy { .. }));
     Some(DataShape {
         n_features: model.input_shape.iter().product(),
         n_classes: if regression {
@@ -52,20 +49,18 @@ fn shape_of(model: &ModelSpec, loss: Option<&LossToml>) -> Option<DataShape> {
 
 /// The configuration the flags describe (loading the data only when the model needs its shape).
 fn config(a: &SummaryArgs) -> Result<TrainConfig, CliError> {
-    let (mut spec, name) = super::spec_with_flags(&a.common)?;
     let imported = match &a.common.keras_config {
-        Some(p) => Some(super::keras_model(p, &mut spec, &a.common)?),
+        Some(p) => Some(Imported::keras_config(p)?),
         None => None,
     };
+    let (spec, name) = super::spec_with_flags(&a.common, imported.as_ref())?;
     let overrides = super::overrides(&a.common, a.kernel.l1, a.kernel.l2);
+    let imported = imported.map(|m| m.model);
     let complete = match &imported {
         Some(m) => Some(m.clone()),
         None => spec.listed_model(&name)?,
     };
-    let shape = match complete
-        .as_ref()
-        .and_then(|m| shape_of(m, spec.loss.as_ref()))
-    {
+    let shape = match complete.as_ref().and_then(|m| shape_of(m, spec.loss)) {
         Some(s) if a.common.data.is_none() => s,
         _ => data_shape(&load_dataset(&spec.data_config(&name)?).map_err(CliError::from_run)?),
     };
@@ -84,7 +79,7 @@ pub fn run(a: &SummaryArgs) -> Result<u8, CliError> {
                     "--model describes a trained model; it takes no other settings",
                 ));
             }
-            ModelFile::load(p)?.config(p)?
+            ModelFile::open(p)?.config(p)?
         }
         None => config(a)?,
     };

@@ -78,11 +78,12 @@ pub fn run(a: &SweepArgs) -> Result<u8, CliError> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_SWEEP_OUT));
     let run_dir = RunDir::new(&out)?;
-    let (mut spec, name) = super::spec_with_flags(&a.common)?;
-    let model = match &a.common.keras_config {
-        Some(p) => Some(super::keras_model(p, &mut spec, &a.common)?),
+    let imported = match &a.common.keras_config {
+        Some(p) => Some(super::Imported::keras_config(p)?),
         None => None,
     };
+    let (mut spec, name) = super::spec_with_flags(&a.common, imported.as_ref())?;
+    let model = imported.map(|m| m.model);
     let dataset = load_dataset(&spec.data_config(&name)?).map_err(CliError::from_run)?;
     let overrides = super::overrides(&a.common, None, None);
     let folds = a.folds.map(|k| k as usize);
@@ -94,7 +95,7 @@ pub fn run(a: &SweepArgs) -> Result<u8, CliError> {
     if folds.is_some() {
         // The folds are the validation sets.
         let sp = spec.split.get_or_insert_with(Default::default);
-        sp.validation = Some(0.0);
+        sp.validation = 0.0;
     }
     // Check the spec once (and that there is a validation set) before starting the runs.
     let cfg = spec.resolve(&name, &data_shape(&dataset), model.clone(), &overrides)?;

@@ -11,13 +11,14 @@ use clap::Args;
 use super::out::{line, note};
 use super::progress::{Ui, Verbosity};
 use super::run_dir::RunDir;
-use super::{CliError, CommonArgs, EXIT_DIVERGED, EXIT_OK, KernelArgs, write_text};
+use super::{CliError, CommonArgs, EXIT_DIVERGED, EXIT_OK, Imported, KernelArgs, write_text};
 use crate::data::{Dataset, Target, TaskKind};
 use crate::history::{json_object, json_string};
-use crate::modelfile::ModelFile;
+use crate::keras::KerasCompile;
+use crate::modelfile::{ModelFile, OptimizerState, Progress};
 use crate::plot::EpochMark;
 use crate::report;
-use crate::spec::{DataShape, OptimizerKind, TrainConfig, scaling_name};
+use crate::spec::{DataShape, TrainConfig, scaling_name};
 use crate::train_run::{
     self, BestEpoch, FileBase, PreparedData, RunFiles, StopReason, TrainOutcome, data_shape,
     dataset_fingerprint, final_metrics, load_dataset, prepare,
@@ -35,6 +36,10 @@ pub struct TrainArgs {
     /// Kernel regularizer factors.
     #[command(flatten)]
     pub kernel: KernelArgs,
+    /// Start from a trained model: a .keras file (its weights, optimizer state, loss and
+    /// optimizer; inputs unscaled unless --scale says otherwise) or a model.mfit
+    #[arg(long, value_name = "M.keras|M.mfit", conflicts_with_all = ["keras_config", "resume"])]
+    pub model: Option<PathBuf>,
     /// Keep the epoch with the lowest val_loss as the model (Keras ModelCheckpoint(save_best_only=True))
     #[arg(long)]
     pub save_best_only: bool,
@@ -67,22 +72,62 @@ struct Setup {
     base: FileBase,
 }
 
-/// The configuration the command line asks for, and its data.
-fn config_from_flags(a: &TrainArgs) -> Result<(TrainConfig, Dataset), CliError> {
-    let (mut spec, name) = super::spec_with_flags(&a.common)?;
+/// The configuration the command line asks for, its data, and the model it starts from.
+fn config_from_flags(a: &TrainArgs) -> Result<(TrainConfig, Dataset, Option<Imported>), CliError> {
+    let imported = match (&a.model, &a.common.keras_config) {
+        (Some(p), _) => Some(Imported::model_file(p)?),
+        (None, Some(p)) => Some(Imported::keras_config(p)?),
+        (None, None) => None,
+    };
+    let (mut spec, name) = super::spec_with_flags(&a.common, imported.as_ref())?;
     if a.save_best_only {
         spec.save_best_only = Some(true);
     }
-    let model = match &a.common.keras_config {
-        Some(p) => Some(super::keras_model(p, &mut spec, &a.common)?),
-        None => None,
-    };
     let data_cfg = spec.data_config(&name)?;
     let dataset = load_dataset(&data_cfg).map_err(CliError::from_run)?;
     let shape: DataShape = data_shape(&dataset);
     let overrides = super::overrides(&a.common, a.kernel.l1, a.kernel.l2);
+    let model = imported.as_ref().map(|m| m.model.clone());
     let cfg = spec.resolve(&name, &shape, model, &overrides)?;
-    Ok((cfg, dataset))
+    Ok((cfg, dataset, imported))
+}
+
+/// The state a run that starts from `m`'s weights begins in (as if resumed before its first
+/// epoch): those weights, and the file's optimizer state when the run keeps its optimizer
+/// (else a fresh one, with a note).
+fn start_from(s: &Setup, m: &Imported) -> Result<Option<ModelFile>, CliError> {
+    let Some(weights) = &m.weights else {
+        return Ok(None);
+    };
+    let o = &s.cfg.optimizer;
+    let fresh = o
+        .build(weights)
+        .map_err(|e| CliError::new(format!("optimizer: {e}")))?;
+    let same = m
+        .optimizer
+        .as_ref()
+        .is_some_and(|f| f.kind == o.kind && f.slot_names() == o.slot_names());
+    let optimizer = match &m.state {
+        Some(st) if same => st.clone(),
+        Some(_) => {
+            note(&format!(
+                "note: the optimizer of {} is not the one this run trains with; its state is                  not used",
+                m.path.display()
+            ));
+            OptimizerState::capture(&fresh)
+        }
+        None => OptimizerState::capture(&fresh),
+    };
+    Ok(Some(ModelFile {
+        spec_toml: s.base.spec_toml.clone(),
+        data: s.base.data.clone(),
+        scaler: s.base.scaler.clone(),
+        weights: weights.clone(),
+        optimizer,
+        progress: Progress::default(),
+        rng: None,
+        dropout_rngs: Vec::new(),
+    }))
 }
 
 fn setup(
@@ -116,6 +161,7 @@ fn differences(a: &TrainConfig, b: &TrainConfig) -> Vec<&'static str> {
     check("data", a.data == b.data);
     check("batch_size", a.batch_size == b.batch_size);
     check("seed", a.seed == b.seed);
+    check("shuffle", a.shuffle == b.shuffle);
     check("loss", a.loss == b.loss);
     check("scaling", a.scaling == b.scaling);
     check("split", a.split == b.split);
@@ -155,7 +201,7 @@ fn resume_setup(a: &TrainArgs, run: &RunDir) -> Result<Setup, CliError> {
     let mut cfg = stored.clone();
     if a.common.any_setting() || a.kernel.any() || a.save_best_only {
         // The command line that started the run: it must ask for the same configuration.
-        let (asked, _) = config_from_flags(a)?;
+        let (asked, _, _) = config_from_flags(a)?;
         let diff = differences(&asked, &stored);
         if !diff.is_empty() {
             return Err(CliError::usage(format!(
@@ -321,7 +367,7 @@ fn header(cfg: &TrainConfig, data: &PreparedData, outcome: &TrainOutcome, task: 
     }
     let o = &cfg.optimizer;
     let opt = match o.kind {
-        OptimizerKind::Sgd if o.momentum > 0.0 => format!(
+        _ if o.has_momentum() => format!(
             "sgd(lr {}, momentum {}{})",
             o.initial_learning_rate(),
             o.momentum,
@@ -417,8 +463,18 @@ pub fn run(a: &TrainArgs, default_run: bool) -> Result<u8, CliError> {
     let setup = if a.resume {
         resume_setup(a, &run)?
     } else {
-        let (cfg, dataset) = config_from_flags(a)?;
-        let s = setup(cfg, dataset, None)?;
+        let (cfg, dataset, imported) = config_from_flags(a)?;
+        let mut s = setup(cfg, dataset, None)?;
+        if let Some(m) = &imported {
+            s.resume = start_from(&s, m)?.map(|f| (f, None));
+            if let (Some(f), false) = (&s.resume, a.quiet || a.json) {
+                note(&format!(
+                    "starting from the weights of {}, optimizer at iteration {}",
+                    m.path.display(),
+                    f.0.optimizer.iterations
+                ));
+            }
+        }
         run.begin()?;
         s
     };
@@ -458,14 +514,19 @@ pub fn run(a: &TrainArgs, default_run: bool) -> Result<u8, CliError> {
     }
     let dir = &run.partial;
     write_text(&dir.join("spec.toml"), &base.spec_toml)?;
-    let keras = match crate::keras::keras_file_config(
-        &cfg.model,
-        Some(&super::keras_compile(
-            &cfg.optimizer,
-            cfg.loss,
-            data.info.classification,
-        )),
-    ) {
+    let compile = KerasCompile {
+        loss: Some(cfg.loss),
+        optimizer: Some(cfg.optimizer.clone()),
+        metrics: vec![
+            if data.info.classification {
+                "accuracy"
+            } else {
+                "mse"
+            }
+            .into(),
+        ],
+    };
+    let keras = match crate::keras::keras_file_config(&cfg.model, Some(&compile)) {
         Ok(v) => {
             let text = serde_json::to_string_pretty(&v).unwrap_or_default();
             write_text(&dir.join("model.keras.json"), &text)?;

@@ -99,7 +99,8 @@ pub fn split(data: &Dataset, spec: SplitSpec) -> Result<Splits, DataError> {
 /// than the number of classes). Classes without any sample are ignored. Otherwise all samples are
 /// shuffled together and cut in order: validation, test, train.
 ///
-/// The lists come out shuffled, so a dataset sorted by class (like iris) is mixed.
+/// The lists come out shuffled, so a dataset sorted by class (like iris) is mixed, except when
+/// no part is split off: then the training set is the data as given, in its order.
 ///
 /// # Errors
 /// * [`DataError::InvalidSplitSpec`] if a fraction is negative, not finite, or 1 or more, or
@@ -121,6 +122,13 @@ pub fn split_indices(data: &Dataset, spec: SplitSpec) -> Result<SplitIndices, Da
     let n_val = part_size(n, spec.validation);
     let n_test = part_size(n, spec.test);
     let (n_val, n_test) = leave_one_for_training(n, n_val, n_test);
+    if n_val == 0 && n_test == 0 {
+        // Nothing to split off: the training set is the data as given.
+        return Ok(SplitIndices {
+            train: (0..n).collect(),
+            ..SplitIndices::default()
+        });
+    }
 
     match &data.target {
         Target::Classes {

@@ -5,7 +5,7 @@
 //!
 //! | member | what | here |
 //! |---|---|---|
-//! | `config.json` | `{"class_name": "Sequential", "config": {...}, "compile_config": {...}}` | [`crate::keras::spec_from_keras_value`] → [`ModelSpec`], loss, [`OptimizerConfig`] |
+//! | `config.json` | `{"class_name": "Sequential", "config": {...}, "compile_config": {...}}` | [`crate::keras::spec_from_keras_value`] → the schema: [`ModelSpec`], loss, [`OptimizerConfig`] |
 //! | `metadata.json` | `{"keras_version": "3.15.1", "date_saved": ...}` (Keras does not read it back) | [`KerasModel::keras_version`] |
 //! | `model.weights.h5` | the variables (see [`super::keras_weights`]) | [`KerasModel::weights`], [`KerasModel::optimizer_state`] |
 //!
@@ -61,14 +61,14 @@ use microfit_core::optim::schedule::Schedule;
 use serde_json::{Value, json};
 
 use super::FormatError;
-use super::keras_weights::{StoreEntry, StoredVar, VarValues, WeightsStore};
-use crate::keras::{
-    KerasCompile, KerasError, KerasOptimizer, compile_from_keras, keras_file_config,
+use super::keras_config::{
+    KerasCompile, KerasError, compile_from_keras, keras_file_config, optimizer_class_name,
     spec_from_keras_value,
 };
-use crate::model::{ModelSpec, Sequential, VecParams};
-use crate::modelfile::{OptimizerState, SlotState};
-use crate::spec::{OptimizerConfig, OptimizerKind};
+use super::keras_weights::{StoreEntry, StoredVar, VarValues, WeightsStore};
+use super::model_file::{OptimizerState, SlotState};
+use super::schema::{ModelSpec, OptimizerConfig};
+use crate::model::{Sequential, VecParams};
 
 /// The Keras version whose `.keras` layout this module writes (and was checked against).
 pub const KERAS_VERSION: &str = "3.15.1";
@@ -111,15 +111,6 @@ pub struct KerasModel {
     /// `optimizer_state` are empty and [`KerasModel::optimizer`] returns this error, so
     /// training from the file reports it instead of starting another optimizer silently.
     pub compile_error: Option<FormatError>,
-}
-
-/// The slot names, in Keras' per-variable order, of an optimizer.
-fn slot_names(o: &OptimizerConfig) -> &'static [&'static str] {
-    match o.kind {
-        OptimizerKind::Adam | OptimizerKind::AdamW => &["m", "v"],
-        OptimizerKind::Sgd if o.momentum != 0.0 => &["momentum"],
-        OptimizerKind::Sgd => &[],
-    }
 }
 
 /// For each spec layer, its Keras variables (`vars/0`, `vars/1`, ...) as indices into the
@@ -193,7 +184,7 @@ impl KerasModel {
             optimizer,
             metrics,
         } = compile;
-        let mut optimizer = optimizer.as_ref().map(KerasOptimizer::to_optimizer_config);
+        let mut optimizer = optimizer;
         let model = spec.build(0).map_err(|e| {
             FormatError::invalid(file, CONFIG, format!("{}: {}", e.field, e.reason))
         })?;
@@ -363,10 +354,7 @@ impl KerasModel {
         let file = "model";
         let compile = KerasCompile {
             loss: self.loss,
-            optimizer: self
-                .optimizer
-                .as_ref()
-                .map(KerasOptimizer::from_optimizer_config),
+            optimizer: self.optimizer.clone(),
             metrics: self.metrics.clone(),
         };
         let keras_err = |error: KerasError| FormatError::Keras {
@@ -430,7 +418,7 @@ impl KerasModel {
                 vs.push(StoredVar::f32(Vec::new(), vec![lr]));
             }
             if let Some(state) = &self.optimizer_state {
-                let names = slot_names(o);
+                let names = o.slot_names();
                 let slots: Vec<&SlotState> = names
                     .iter()
                     .map(|n| {
@@ -660,7 +648,7 @@ fn read_optimizer(
     file: &str,
 ) -> Result<Option<OptimizerState>, FormatError> {
     let lr_var = matches!(o.learning_rate, Schedule::Constant(_));
-    let names = slot_names(o);
+    let names = o.slot_names();
     let head = 1 + usize::from(lr_var);
     let full = head + names.len() * trainable.len();
     let at = |i: usize| format!("optimizer/vars/{i}");
@@ -675,9 +663,7 @@ fn read_optimizer(
             format!(
                 "{} variables; {} over the model's {} trainable variables has {full} (or {head} before its first step)",
                 e.vars.len(),
-                KerasOptimizer::from_optimizer_config(o).to_keras()["class_name"]
-                    .as_str()
-                    .unwrap_or("the optimizer"),
+                optimizer_class_name(o),
                 trainable.len()
             ),
         ));

@@ -1,11 +1,18 @@
-//! Model files microfit reads and writes in other tools' formats.
+//! The configuration schema and every file format microfit reads and writes, each a conversion
+//! to and from the schema.
 //!
-//! | file | module | what |
+//! | form | module | what |
 //! |---|---|---|
+//! | the schema | [`schema`] | [`schema::ModelSpec`], [`schema::LayerSpec`], [`schema::OptimizerConfig`], [`schema::TrainConfig`]: one form of layers, optimizers, losses and training settings |
+//! | `spec.toml` | [`toml_spec`] (also `microfit::spec`) | the schema's serde form, every setting optional, resolved against the data |
+//! | Keras JSON | [`keras_config`] (also `microfit::keras`) | `get_config()`, `config.json`, optimizers, losses, regularizers |
 //! | `M.keras` (Keras 3) | [`keras_archive`] | the zip: `config.json` (model + compile config), `metadata.json`, `model.weights.h5`; as a [`KerasModel`] |
 //! | `model.weights.h5` | [`keras_weights`] | Keras 3's variable store in HDF5 (`layers/dense/vars/0`, `optimizer/vars/<i>`), read and written in pure Rust |
+//! | `model.mfit` | [`model_file`] (also `microfit::modelfile`) | a trained model: its TOML spec, weights, optimizer state, data description; [`model_file::ModelFile::open`] also reads a `.keras` file |
+//! | `model.bin`, `model.rs`, `workload.json` | [`firmware`] (also `microfit::export`) | a trained model for a microcontroller |
 //!
-//! Every error is a [`FormatError`] naming the file, the place in it and what is wrong.
+//! Errors of the `.keras` files are a [`FormatError`] naming the file, the place in it and what
+//! is wrong.
 //!
 //! Fine-tuning a model Keras trained, and handing it back (the README's example):
 //!
@@ -27,10 +34,15 @@
 
 use std::fmt;
 
-use crate::keras::KerasError;
+use keras_config::KerasError;
 
+pub mod firmware;
 pub mod keras_archive;
+pub mod keras_config;
 pub mod keras_weights;
+pub mod model_file;
+pub mod schema;
+pub mod toml_spec;
 
 pub use keras_archive::KerasModel;
 

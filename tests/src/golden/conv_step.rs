@@ -15,7 +15,7 @@ use microfit::core::optim::Optimizer;
 use microfit::core::params::Params;
 use microfit::core::regularizer::Reg;
 use microfit::core::train::{Rows, Samples, Targets, Trainable, compute_gradients, train_step};
-use microfit::keras::{KerasOptimizer, regularizer_from_keras};
+use microfit::keras::{optimizer_from_keras_class, regularizer_from_keras};
 use microfit::model::{LayerSpec, ModelSpec};
 use serde_json::Value;
 
@@ -306,8 +306,7 @@ pub fn run_conv_case<M: Trainable>(
     for run in j["optimizer_runs"].as_array().expect("optimizer_runs") {
         let class = run["optimizer"].as_str().expect("optimizer");
         let label = format!("{what} {class}{}", run["config_given"]);
-        let kopt =
-            KerasOptimizer::from_keras_class(class, &run["config_given"]).expect("optimizer");
+        let kopt = optimizer_from_keras_class(class, &run["config_given"]).expect("optimizer");
         let mut m = fresh();
         let mut opt = kopt.build(m.params()).expect("build optimizer");
         let r = train_step::<microfit::core::backend::Portable, _, _>(

@@ -9,8 +9,9 @@ use microfit::core::loss::Loss;
 use microfit::core::optim::Optimizer;
 use microfit::core::regularizer::Regularizer;
 use microfit::core::train::{Rows, Samples, compute_gradients};
-use microfit::keras::{KerasOptimizer, spec_from_keras_value};
+use microfit::keras::{optimizer_from_keras_class, spec_from_keras_value};
 use microfit::model::ModelSpec;
+use microfit::spec::OptimizerConfig;
 use serde_json::{Value, json};
 
 use super::check::{Checker, FWD};
@@ -27,7 +28,7 @@ pub struct OptimizerRun {
     /// `SGD{"learning_rate": 0.1, ...}` (for messages).
     pub label: String,
     /// The optimizer, from `config_given`.
-    pub optimizer: KerasOptimizer,
+    pub optimizer: OptimizerConfig,
     /// The recorded steps.
     pub steps: Vec<Value>,
     /// `fit_check.history_loss` (optional in the schema).
@@ -117,9 +118,9 @@ pub fn dense_step_cases(v: &Value) -> Vec<DenseStepCase> {
             .iter()
             .map(|r| {
                 let class = r["optimizer"].as_str().expect("optimizer");
-                let optimizer = KerasOptimizer::from_keras_class(class, &r["config_given"])
+                let optimizer = optimizer_from_keras_class(class, &r["config_given"])
                     .unwrap_or_else(|e| panic!("{class} {}: {e}", r["config_given"]));
-                let effective = KerasOptimizer::from_keras_class(class, &r["config_effective"])
+                let effective = optimizer_from_keras_class(class, &r["config_effective"])
                     .unwrap_or_else(|e| panic!("{class} {}: {e}", r["config_effective"]));
                 assert_eq!(
                     optimizer, effective,

@@ -7,8 +7,9 @@
 use microfit::core::loss::Loss;
 use microfit::core::regularizer::Reg;
 use microfit::core::train::{Rows, Samples};
-use microfit::keras::{KerasOptimizer, spec_from_keras_value};
+use microfit::keras::{optimizer_from_keras, spec_from_keras_value};
 use microfit::model::ModelSpec;
+use microfit::spec::OptimizerConfig;
 use serde_json::Value;
 
 use super::check::{Checker, FIT, FWD};
@@ -34,7 +35,7 @@ pub struct MlpFit {
     /// The loss.
     pub loss: Loss,
     /// The optimizer.
-    pub optimizer: KerasOptimizer,
+    pub optimizer: OptimizerConfig,
     /// Initial weights in model order.
     pub initial: Vec<Vec<f32>>,
     /// Inputs.
@@ -106,7 +107,7 @@ pub fn mlp_fit(v: &Value) -> MlpFit {
             .map_or(1, |s| s.iter().product()),
     };
     let optimizer =
-        KerasOptimizer::from_keras(&v["optimizer"]).unwrap_or_else(|e| panic!("optimizer: {e}"));
+        optimizer_from_keras(&v["optimizer"]).unwrap_or_else(|e| panic!("optimizer: {e}"));
     MlpFit {
         initial: weights_in_order(&layers, &v["initial_weights"]),
         spec,

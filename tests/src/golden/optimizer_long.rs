@@ -7,14 +7,14 @@
 //! sizes from the weights).
 //!
 //! Optimizer options microfit does not have yet ([`NOT_YET`]) are reported as "not supported
-//! yet" with their runs; once `KerasOptimizer` reads an option, its runs are replayed here with
+//! yet" with their runs; once `optimizer_from_keras_class` reads an option, its runs are replayed here with
 //! no change (and the EMA's own records, `ema_after` and the finalized weights, are reported as
 //! unchecked until a check for them is added below).
 
 use microfit::core::activation::Activation;
 use microfit::core::optim::Optimizer;
 use microfit::core::train::{Rows, Samples, Targets, compute_gradients};
-use microfit::keras::KerasOptimizer;
+use microfit::keras::optimizer_from_keras_class;
 use microfit::model::{LayerSpec, ModelSpec};
 use serde_json::Value;
 
@@ -27,7 +27,7 @@ use super::tensor::{
 
 /// Options of `config_given` that microfit's optimizers do not have yet (issue 12), with the
 /// feature's name for the report. A run using one is reported, not replayed, while
-/// `KerasOptimizer` rejects it.
+/// `optimizer_from_keras_class` rejects it.
 pub const NOT_YET: [(&str, &str); 2] = [
     (
         "use_ema",
@@ -90,7 +90,7 @@ pub(super) fn run(c: &mut Checker, v: &Value) {
         let cfg = &run["config_given"];
         let label = format!("{class}{cfg}");
         let steps = run["steps"].as_array().expect("steps");
-        let opt_cfg = match KerasOptimizer::from_keras_class(class, cfg) {
+        let opt_cfg = match optimizer_from_keras_class(class, cfg) {
             Ok(o) => o,
             Err(e) => {
                 let missing = NOT_YET.iter().find(|(key, _)| {

@@ -37,8 +37,9 @@ use std::fmt::Write as _;
 
 use microfit_core::activation::Activation;
 
+use super::schema::{LayerSpec, ModelSpec};
 use crate::data::Scaler;
-use crate::model::{LayerSpec, ModelSpec, VecParams};
+use crate::model::VecParams;
 
 /// Blob magic.
 pub const BLOB_MAGIC: [u8; 4] = *b"MFW1";
@@ -808,14 +809,14 @@ pub fn rust_source(
 /// # Errors
 /// The first reason the model or the data cannot be trained by the firmware.
 pub fn firmware_workload(
-    cfg: &crate::spec::TrainConfig,
+    cfg: &super::schema::TrainConfig,
     weights: &VecParams,
     data: &crate::data::Dataset,
     epochs: u32,
     source: &str,
 ) -> Result<serde_json::Value, String> {
+    use super::schema::OptimizerKind;
     use crate::data::Target;
-    use crate::spec::OptimizerKind;
     use microfit_core::loss::Loss;
     use microfit_core::optim::schedule::Schedule;
     use microfit_core::regularizer::Reg;

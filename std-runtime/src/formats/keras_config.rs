@@ -7,8 +7,11 @@
 //! | `keras.regularizers.get(identifier)` | [`regularizer_from_keras`] |
 //! | `keras.regularizers.serialize(reg)` | [`regularizer_to_keras`] |
 //! | `Sequential.get_config()` / `config.json` | [`spec_from_keras_config`], [`spec_to_keras_config`] |
-//! | `optimizer.get_config()` / `serialize` | [`KerasOptimizer`] |
+//! | `optimizer.get_config()` / `serialize` | [`optimizer_from_keras`], [`optimizer_to_keras`] |
 //! | `model.get_compile_config()` | [`KerasCompile`] |
+//!
+//! Every conversion goes to and from the schema ([`crate::formats::schema`]): a Keras model is
+//! a [`ModelSpec`], an optimizer an [`OptimizerConfig`], a loss the core's [`Loss`].
 //!
 //! Keras 3 semantics are followed exactly where they are observable (the golden file
 //! `regularizer_config_k3.json` records them):
@@ -42,16 +45,12 @@ use microfit_core::init::Initializer;
 use microfit_core::kernels::conv::Padding;
 use microfit_core::layer::dense::DenseConfig;
 use microfit_core::loss::Loss;
-use microfit_core::optim::adam::AdamConfig;
+use microfit_core::optim::Clip;
 use microfit_core::optim::schedule::{ExponentialDecay, Schedule};
-use microfit_core::optim::sgd::{Momentum, Sgd};
-use microfit_core::optim::{Adam, AnyOptimizer, Clip, Common};
-use microfit_core::params::Params;
 use microfit_core::regularizer::{OrthoMode, Reg};
 use serde_json::{Map, Value, json};
 
-use crate::model::{LayerSpec, ModelSpec};
-use crate::spec::{OptimizerConfig, OptimizerKind};
+use super::schema::{LayerSpec, ModelSpec, OptimizerConfig, OptimizerKind};
 
 /// A Keras configuration that microfit cannot read (or a model it cannot write).
 #[derive(Debug, Clone, PartialEq)]
@@ -276,6 +275,17 @@ fn class_and_config<'a>(
         Some(c) => Some(as_obj(c, &p.key("config"))?),
     };
     Ok((class, config))
+}
+
+/// The value of a key `class` cannot do without.
+fn required<'a>(
+    cfg: &'a Map<String, Value>,
+    key: &str,
+    p: &Path,
+    class: &str,
+) -> Result<&'a Value, KerasError> {
+    cfg.get(key)
+        .ok_or_else(|| p.err(format!("{class} needs `{key}`")))
 }
 
 /// Rejects config keys outside `allowed`.
@@ -504,27 +514,20 @@ fn initializer_at(v: &Value, default: Initializer, p: &Path) -> Result<Initializ
         }
         Ok(())
     };
+    // The variance-scaling classes with their own names take a seed and the fan axes only.
+    let named = match class {
+        "GlorotUniform" | "glorot_uniform" => Some(Initializer::GlorotUniform),
+        "GlorotNormal" | "glorot_normal" => Some(Initializer::GlorotNormal),
+        "HeUniform" | "he_uniform" => Some(Initializer::HeUniform),
+        "HeNormal" | "he_normal" => Some(Initializer::HeNormal),
+        _ => None,
+    };
+    if let Some(init) = named {
+        check_keys(cfg, &vs_keys, &cfg_path, class)?;
+        null_axes(cfg)?;
+        return Ok(init);
+    }
     let init = match class {
-        "GlorotUniform" | "glorot_uniform" => {
-            check_keys(cfg, &vs_keys, &cfg_path, class)?;
-            null_axes(cfg)?;
-            Initializer::GlorotUniform
-        }
-        "GlorotNormal" | "glorot_normal" => {
-            check_keys(cfg, &vs_keys, &cfg_path, class)?;
-            null_axes(cfg)?;
-            Initializer::GlorotNormal
-        }
-        "HeUniform" | "he_uniform" => {
-            check_keys(cfg, &vs_keys, &cfg_path, class)?;
-            null_axes(cfg)?;
-            Initializer::HeUniform
-        }
-        "HeNormal" | "he_normal" => {
-            check_keys(cfg, &vs_keys, &cfg_path, class)?;
-            null_axes(cfg)?;
-            Initializer::HeNormal
-        }
         "VarianceScaling" | "variance_scaling" => {
             null_axes(cfg)?;
             let scale = match cfg.get("scale") {
@@ -634,6 +637,20 @@ fn check_dtype(v: &Value, p: &Path) -> Result<(), KerasError> {
     }
 }
 
+/// Checks the keys every model and layer config may carry: `dtype` float32, and `trainable`
+/// (`what` is not supported when false).
+fn float32_trainable(cfg: &Map<String, Value>, p: &Path, what: &str) -> Result<(), KerasError> {
+    if let Some(d) = cfg.get("dtype") {
+        check_dtype(d, &p.key("dtype"))?;
+    }
+    if let Some(t) = cfg.get("trainable")
+        && !as_bool(t, &p.key("trainable"))?
+    {
+        return Err(p.key("trainable").err(format!("{what} are not supported")));
+    }
+    Ok(())
+}
+
 /// A `[null, d1, d2, ...]` batch shape → `[d1, d2, ...]`.
 fn batch_shape(v: &Value, p: &Path) -> Result<Vec<usize>, KerasError> {
     let a = v.as_array().ok_or_else(|| {
@@ -667,7 +684,7 @@ pub struct KerasCompile {
     /// The loss (`None` if not compiled with one).
     pub loss: Option<Loss>,
     /// The optimizer (`None` if absent).
-    pub optimizer: Option<KerasOptimizer>,
+    pub optimizer: Option<OptimizerConfig>,
     /// Metric names, as given (`"accuracy"`, ...).
     pub metrics: Vec<String>,
 }
@@ -739,16 +756,7 @@ pub fn spec_from_keras_value(v: &Value) -> Result<(ModelSpec, Option<KerasCompil
              (`class_name` and `config`)",
         ));
     };
-    if let Some(d) = cfg.get("dtype") {
-        check_dtype(d, &cfg_path.key("dtype"))?;
-    }
-    if let Some(t) = cfg.get("trainable")
-        && !as_bool(t, &cfg_path.key("trainable"))?
-    {
-        return Err(cfg_path
-            .key("trainable")
-            .err("non-trainable models are not supported"));
-    }
+    float32_trainable(cfg, &cfg_path, "non-trainable models")?;
     let lp = cfg_path.key("layers");
     let layers = cfg
         .get("layers")
@@ -773,17 +781,7 @@ pub fn spec_from_keras_value(v: &Value) -> Result<(ModelSpec, Option<KerasCompil
             input_shape = Some(input_layer_shape(lcfg, &cp)?);
             continue;
         }
-        // Common layer keys.
-        if let Some(d) = lcfg.get("dtype") {
-            check_dtype(d, &cp.key("dtype"))?;
-        }
-        if let Some(t) = lcfg.get("trainable")
-            && !as_bool(t, &cp.key("trainable"))?
-        {
-            return Err(cp
-                .key("trainable")
-                .err("frozen (non-trainable) layers are not supported"));
-        }
+        float32_trainable(lcfg, &cp, "frozen (non-trainable) layers")?;
         if input_shape.is_none()
             && specs.is_empty()
             && let Some(s) = lcfg
@@ -929,7 +927,8 @@ fn keys_of(groups: &[&[&'static str]]) -> Vec<&'static str> {
     groups.iter().flat_map(|g| g.iter().copied()).collect()
 }
 
-/// Activation, bias, regularizers and initializers of a Dense or Conv config.
+/// Activation, bias, regularizers and initializers of a Dense or Conv config (written back by
+/// [`weighted_to_keras`]).
 fn weighted_config(cfg: &Map<String, Value>, p: &Path) -> Result<DenseConfig<Reg>, KerasError> {
     let mut c: DenseConfig<Reg> = DenseConfig::new(match cfg.get("activation") {
         Some(a) => activation_at(a, &p.key("activation"))?,
@@ -968,6 +967,41 @@ fn weighted_config(cfg: &Map<String, Value>, p: &Path) -> Result<DenseConfig<Reg
     Ok(c)
 }
 
+/// Writes a Dense or Conv layer's shared config (the inverse of [`weighted_config`]).
+fn weighted_to_keras(
+    m: &mut Map<String, Value>,
+    config: &DenseConfig<Reg>,
+    p: &Path,
+) -> Result<(), KerasError> {
+    if let Some(r) = &config.activity_regularizer {
+        m.insert("activity_regularizer".into(), regularizer_to_keras(r));
+    }
+    m.insert(
+        "activation".into(),
+        activation_to_keras(config.activation, &p.key("activation"))?,
+    );
+    m.insert("use_bias".into(), json!(config.use_bias));
+    m.insert(
+        "kernel_initializer".into(),
+        initializer_to_keras(config.kernel_initializer),
+    );
+    m.insert(
+        "bias_initializer".into(),
+        initializer_to_keras(config.bias_initializer),
+    );
+    m.insert(
+        "kernel_regularizer".into(),
+        reg_or_null(&config.kernel_regularizer),
+    );
+    m.insert(
+        "bias_regularizer".into(),
+        reg_or_null(&config.bias_regularizer),
+    );
+    m.insert("kernel_constraint".into(), Value::Null);
+    m.insert("bias_constraint".into(), Value::Null);
+    Ok(())
+}
+
 fn dense_from_keras(cfg: &Map<String, Value>, p: &Path) -> Result<LayerSpec, KerasError> {
     check_keys(
         cfg,
@@ -975,11 +1009,7 @@ fn dense_from_keras(cfg: &Map<String, Value>, p: &Path) -> Result<LayerSpec, Ker
         p,
         "Dense",
     )?;
-    let units = as_size(
-        cfg.get("units")
-            .ok_or_else(|| p.err("Dense needs `units`"))?,
-        &p.key("units"),
-    )?;
+    let units = as_size(required(cfg, "units", p, "Dense")?, &p.key("units"))?;
     Ok(LayerSpec::Dense {
         units,
         config: weighted_config(cfg, p)?,
@@ -1061,14 +1091,9 @@ fn conv_from_keras(
         class,
     )?;
     channels_last(cfg, p)?;
-    let filters = as_size(
-        cfg.get("filters")
-            .ok_or_else(|| p.err(format!("{class} needs `filters`")))?,
-        &p.key("filters"),
-    )?;
+    let filters = as_size(required(cfg, "filters", p, class)?, &p.key("filters"))?;
     let kernel_size = per_axis(
-        cfg.get("kernel_size")
-            .ok_or_else(|| p.err(format!("{class} needs `kernel_size`")))?,
+        required(cfg, "kernel_size", p, class)?,
         rank,
         &p.key("kernel_size"),
     )?;
@@ -1089,32 +1114,12 @@ fn conv_from_keras(
     }
     let padding = padding_at(cfg, p)?;
     let config = weighted_config(cfg, p)?;
-    Ok(match rank {
-        1 => LayerSpec::Conv1D {
-            filters,
-            kernel_size,
-            strides,
-            padding,
-            dilation_rate,
-            config,
-        },
-        2 => LayerSpec::Conv2D {
-            filters,
-            kernel_size,
-            strides,
-            padding,
-            dilation_rate,
-            config,
-        },
-        _ => LayerSpec::Conv3D {
-            filters,
-            kernel_size,
-            strides,
-            padding,
-            dilation_rate,
-            config,
-        },
-    })
+    let conv = LayerSpec::conv(rank, filters, kernel_size, config)
+        .ok_or_else(|| p.err(format!("{rank} spatial axes")))?;
+    Ok(conv
+        .with_strides(&strides)
+        .with_padding(padding)
+        .with_dilation_rate(&dilation_rate))
 }
 
 fn pool_from_keras(
@@ -1172,11 +1177,7 @@ fn dropout_from_keras(cfg: &Map<String, Value>, p: &Path) -> Result<LayerSpec, K
         p,
         "Dropout",
     )?;
-    let rate = as_f32(
-        cfg.get("rate")
-            .ok_or_else(|| p.err("Dropout needs `rate`"))?,
-        &p.key("rate"),
-    )?;
+    let rate = as_f32(required(cfg, "rate", p, "Dropout")?, &p.key("rate"))?;
     let seed = match cfg.get("seed") {
         None | Some(Value::Null) => None,
         Some(v) => Some(v.as_u64().ok_or_else(|| {
@@ -1271,52 +1272,13 @@ pub fn spec_to_keras_config(spec: &ModelSpec) -> Result<Value, KerasError> {
         },
         "registered_name": null,
     })];
-    let mut counts: std::collections::HashMap<&'static str, usize> = Default::default();
     let mut in_shape = spec.input_shape.clone();
-    for (i, l) in spec.layers.iter().enumerate() {
-        let kind = l.kind();
-        let c = counts.entry(kind).or_insert(0);
-        let name = if *c == 0 {
-            kind.to_string()
-        } else {
-            format!("{kind}_{c}")
-        };
-        *c += 1;
+    for (i, (l, name)) in spec.layers.iter().zip(spec.layer_names()).enumerate() {
         let p = lp.idx(i + 1).key("config");
         let mut m = Map::new();
         m.insert("name".into(), json!(name));
         m.insert("trainable".into(), json!(true));
         m.insert("dtype".into(), dtype_policy());
-        let weighted =
-            |m: &mut Map<String, Value>, config: &DenseConfig<Reg>| -> Result<(), KerasError> {
-                if let Some(r) = &config.activity_regularizer {
-                    m.insert("activity_regularizer".into(), regularizer_to_keras(r));
-                }
-                m.insert(
-                    "activation".into(),
-                    activation_to_keras(config.activation, &p.key("activation"))?,
-                );
-                m.insert("use_bias".into(), json!(config.use_bias));
-                m.insert(
-                    "kernel_initializer".into(),
-                    initializer_to_keras(config.kernel_initializer),
-                );
-                m.insert(
-                    "bias_initializer".into(),
-                    initializer_to_keras(config.bias_initializer),
-                );
-                m.insert(
-                    "kernel_regularizer".into(),
-                    reg_or_null(&config.kernel_regularizer),
-                );
-                m.insert(
-                    "bias_regularizer".into(),
-                    reg_or_null(&config.bias_regularizer),
-                );
-                m.insert("kernel_constraint".into(), Value::Null);
-                m.insert("bias_constraint".into(), Value::Null);
-                Ok(())
-            };
         // Keras writes one value per spatial axis; a spec may give one for all, or none.
         let expand = |v: &[usize], rank: usize, default: &[usize]| -> Value {
             match v.len() {
@@ -1328,53 +1290,27 @@ pub fn spec_to_keras_config(spec: &ModelSpec) -> Result<Value, KerasError> {
         let class: String = match l {
             LayerSpec::Dense { units, config } => {
                 m.insert("units".into(), json!(units));
-                weighted(&mut m, config)?;
+                weighted_to_keras(&mut m, config, &p)?;
                 m.insert("quantization_config".into(), Value::Null);
                 "Dense".into()
             }
-            LayerSpec::Conv1D {
-                filters,
-                kernel_size,
-                strides,
-                padding,
-                dilation_rate,
-                config,
-            }
-            | LayerSpec::Conv2D {
-                filters,
-                kernel_size,
-                strides,
-                padding,
-                dilation_rate,
-                config,
-            }
-            | LayerSpec::Conv3D {
-                filters,
-                kernel_size,
-                strides,
-                padding,
-                dilation_rate,
-                config,
-            } => {
-                let rank = match l {
-                    LayerSpec::Conv1D { .. } => 1,
-                    LayerSpec::Conv2D { .. } => 2,
-                    _ => 3,
-                };
-                m.insert("filters".into(), json!(filters));
+            LayerSpec::Conv1D { .. } | LayerSpec::Conv2D { .. } | LayerSpec::Conv3D { .. } => {
+                let c = l.conv_fields().ok_or_else(|| p.err("not a convolution"))?;
+                let rank = c.rank;
+                m.insert("filters".into(), json!(c.filters));
                 m.insert(
                     "kernel_size".into(),
-                    expand(kernel_size, rank, &vec![1; rank]),
+                    expand(c.kernel_size, rank, &vec![1; rank]),
                 );
-                m.insert("strides".into(), expand(strides, rank, &vec![1; rank]));
-                m.insert("padding".into(), json!(padding.as_str()));
+                m.insert("strides".into(), expand(c.strides, rank, &vec![1; rank]));
+                m.insert("padding".into(), json!(c.padding.as_str()));
                 m.insert("data_format".into(), json!("channels_last"));
                 m.insert(
                     "dilation_rate".into(),
-                    expand(dilation_rate, rank, &vec![1; rank]),
+                    expand(c.dilation_rate, rank, &vec![1; rank]),
                 );
                 m.insert("groups".into(), json!(1));
-                weighted(&mut m, config)?;
+                weighted_to_keras(&mut m, c.config, &p)?;
                 format!("Conv{rank}D")
             }
             LayerSpec::MaxPooling {
@@ -1572,229 +1508,117 @@ pub fn loss_to_keras(loss: &Loss) -> Value {
     json!({ "module": "keras.losses", "class_name": class, "config": cfg, "registered_name": null })
 }
 
-/// A Keras optimizer configuration (`SGD`, `Adam`, `AdamW`) that builds a core
-/// [`AnyOptimizer`] over any parameter storage.
+/// Reads an optimizer: `{"class_name": "Adam", "config": {...}}` (Keras 3 or legacy) or a name
+/// (`"adam"`); missing arguments take Keras' defaults.
 ///
 /// ```
-/// use microfit::keras::KerasOptimizer;
+/// use microfit::keras::optimizer_from_keras_class;
+/// use microfit::spec::OptimizerKind;
 /// use serde_json::json;
-/// let o = KerasOptimizer::from_keras_class("SGD", &json!({"learning_rate": 0.1, "momentum": 0.9}))?;
-/// assert!(matches!(o, KerasOptimizer::Sgd { momentum: 0.9, nesterov: false, .. }));
+/// let o = optimizer_from_keras_class("SGD", &json!({"learning_rate": 0.1, "momentum": 0.9}))?;
+/// assert_eq!((o.kind, o.momentum, o.nesterov), (OptimizerKind::Sgd, 0.9, false));
 /// let w = microfit::core::layer::dense::DenseParams::<2, 1>::zeroed();
 /// # use microfit::core::params::ZeroParams;
 /// let built = o.build(&w).unwrap();
 /// assert_eq!(built.slots(), 1);
 /// # Ok::<(), microfit::keras::KerasError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum KerasOptimizer {
-    /// Keras `SGD(learning_rate=0.01, momentum=0.0, nesterov=False)`.
-    Sgd {
-        /// Learning rate or schedule.
-        learning_rate: Schedule,
-        /// Momentum (0 = plain SGD, no slot).
-        momentum: f32,
-        /// Nesterov momentum.
-        nesterov: bool,
-        /// Weight decay and clipping.
-        common: Common,
-    },
-    /// Keras `Adam` (`adamw: false`) or `AdamW` (`adamw: true`; weight decay default 0.004).
-    Adam {
-        /// Rate, betas, epsilon, weight decay and clipping.
-        config: AdamConfig,
-        /// Written back as `AdamW`.
-        adamw: bool,
-    },
+///
+/// # Errors
+/// [`KerasError::Invalid`] for an unknown optimizer or unsupported option (amsgrad, EMA,
+/// gradient accumulation, loss scaling, a schedule other than `ExponentialDecay`), or a value
+/// out of range, naming its path.
+pub fn optimizer_from_keras(v: &Value) -> Result<OptimizerConfig, KerasError> {
+    optimizer_at(v, &Path::default())
 }
 
-impl KerasOptimizer {
-    /// Reads `{"class_name": "Adam", "config": {...}}` (Keras 3 or legacy) or a name (`"adam"`).
-    ///
-    /// # Errors
-    /// [`KerasError::Invalid`] for an unknown optimizer or unsupported option (amsgrad, EMA,
-    /// gradient accumulation, loss scaling, a schedule other than `ExponentialDecay`).
-    pub fn from_keras(v: &Value) -> Result<Self, KerasError> {
-        optimizer_at(v, &Path::default())
-    }
+/// Reads a class name and its config (the `get_config()` dict or the keyword arguments given
+/// to the constructor; missing values take Keras' defaults).
+///
+/// # Errors
+/// As [`optimizer_from_keras`].
+pub fn optimizer_from_keras_class(
+    class_name: &str,
+    config: &Value,
+) -> Result<OptimizerConfig, KerasError> {
+    let p = Path::default();
+    let cfg = match config {
+        Value::Null => Map::new(),
+        v => as_obj(v, &p)?.clone(),
+    };
+    optimizer_class(class_name, &cfg, &Path("class_name".into()), &p)
+}
 
-    /// Reads a class name and its config (the `get_config()` dict or the keyword arguments
-    /// given to the constructor; missing values take Keras' defaults).
-    ///
-    /// # Errors
-    /// As [`KerasOptimizer::from_keras`].
-    pub fn from_keras_class(class_name: &str, config: &Value) -> Result<Self, KerasError> {
-        let p = Path::default();
-        let cfg = match config {
-            Value::Null => Map::new(),
-            v => as_obj(v, &p)?.clone(),
-        };
-        optimizer_class(class_name, &cfg, &Path("class_name".into()), &p)
-    }
-
-    /// Builds the optimizer for parameters shaped like `like` (slots start at 0).
-    ///
-    /// # Errors
-    /// [`CoreError::InvalidHyperparameter`] for a value the core rejects (e.g. a zero rate).
-    pub fn build<P: Params>(&self, like: &P) -> Result<AnyOptimizer<P>, CoreError> {
-        Ok(match self {
-            KerasOptimizer::Sgd {
-                learning_rate,
-                momentum,
-                nesterov,
-                common,
-            } => {
-                if *momentum == 0.0 {
-                    AnyOptimizer::Sgd(Sgd::with(*learning_rate, *common)?)
-                } else {
-                    AnyOptimizer::Momentum(Momentum::with(
-                        *learning_rate,
-                        *momentum,
-                        *nesterov,
-                        *common,
-                        like,
-                    )?)
-                }
-            }
-            KerasOptimizer::Adam { config, .. } => {
-                AnyOptimizer::Adam(Adam::with_config(*config, like)?)
-            }
-        })
-    }
-
-    /// The training spec's form of this optimizer (what [`OptimizerConfig::build`] builds).
-    /// Keras ignores `nesterov` when `momentum` is 0 (plain SGD, no slot), so it reads as false.
-    ///
-    /// ```
-    /// use microfit::keras::KerasOptimizer;
-    /// use microfit::spec::OptimizerKind;
-    /// use serde_json::json;
-    /// let o = KerasOptimizer::from_keras_class("AdamW", &json!({"learning_rate": 0.01}))?;
-    /// let c = o.to_optimizer_config();
-    /// assert_eq!((c.kind, c.common.weight_decay), (OptimizerKind::AdamW, Some(0.004)));
-    /// assert_eq!(KerasOptimizer::from_optimizer_config(&c), o);
-    /// # Ok::<(), microfit::keras::KerasError>(())
-    /// ```
-    pub fn to_optimizer_config(&self) -> OptimizerConfig {
-        match *self {
-            KerasOptimizer::Sgd {
-                learning_rate,
-                momentum,
-                nesterov,
-                common,
-            } => OptimizerConfig {
-                kind: OptimizerKind::Sgd,
-                learning_rate,
-                momentum,
-                nesterov: nesterov && momentum != 0.0,
-                common,
-                ..OptimizerConfig::adam(0.0)
-            },
-            KerasOptimizer::Adam { config, adamw } => OptimizerConfig {
-                kind: if adamw {
-                    OptimizerKind::AdamW
-                } else {
-                    OptimizerKind::Adam
-                },
-                learning_rate: config.learning_rate,
-                momentum: 0.0,
-                nesterov: false,
-                beta_1: config.beta_1,
-                beta_2: config.beta_2,
-                epsilon: config.epsilon,
-                common: config.common,
-            },
-        }
-    }
-
-    /// The Keras optimizer of a training spec's optimizer (inverse of
-    /// [`KerasOptimizer::to_optimizer_config`]).
-    pub fn from_optimizer_config(c: &OptimizerConfig) -> Self {
-        match c.kind {
-            OptimizerKind::Sgd => KerasOptimizer::Sgd {
-                learning_rate: c.learning_rate,
-                momentum: c.momentum,
-                nesterov: c.nesterov,
-                common: c.common,
-            },
-            OptimizerKind::Adam | OptimizerKind::AdamW => KerasOptimizer::Adam {
-                config: AdamConfig {
-                    learning_rate: c.learning_rate,
-                    beta_1: c.beta_1,
-                    beta_2: c.beta_2,
-                    epsilon: c.epsilon,
-                    common: c.common,
-                },
-                adamw: c.kind == OptimizerKind::AdamW,
-            },
-        }
-    }
-
-    /// The Keras 3 serialized form (`{"module": "keras.optimizers", "class_name", "config", ...}`).
-    pub fn to_keras(&self) -> Value {
-        let lr = |s: &Schedule| match *s {
-            Schedule::Constant(lr) => num(wide_f64(lr)),
-            Schedule::Exponential(e) => json!({
-                "module": "keras.optimizers.schedules",
-                "class_name": "ExponentialDecay",
-                "config": {
-                    "initial_learning_rate": num(short_f64(e.initial_learning_rate)),
-                    "decay_steps": e.decay_steps,
-                    "decay_rate": num(short_f64(e.decay_rate)),
-                    "staircase": e.staircase,
-                    "name": "ExponentialDecay",
-                },
-                "registered_name": null,
-            }),
-        };
-        let opt = |v: Option<f32>| v.map_or(Value::Null, |x| num(short_f64(x)));
-        let common = |name: &str, lrv: Value, c: &Common| {
-            let mut m = Map::new();
-            m.insert("name".into(), json!(name));
-            m.insert("learning_rate".into(), lrv);
-            m.insert("weight_decay".into(), opt(c.weight_decay));
-            m.insert("clipnorm".into(), opt(c.clip.clipnorm));
-            m.insert("global_clipnorm".into(), opt(c.clip.global_clipnorm));
-            m.insert("clipvalue".into(), opt(c.clip.clipvalue));
-            m.insert("use_ema".into(), json!(false));
-            m.insert("ema_momentum".into(), json!(0.99));
-            m.insert("ema_overwrite_frequency".into(), Value::Null);
-            m.insert("loss_scale_factor".into(), Value::Null);
-            m.insert("gradient_accumulation_steps".into(), Value::Null);
-            m
-        };
-        let (class, cfg) = match self {
-            KerasOptimizer::Sgd {
-                learning_rate,
-                momentum,
-                nesterov,
-                common: c,
-            } => {
-                let mut m = common("SGD", lr(learning_rate), c);
-                m.insert("momentum".into(), num(short_f64(*momentum)));
-                m.insert("nesterov".into(), json!(nesterov));
-                ("SGD", m)
-            }
-            KerasOptimizer::Adam { config: c, adamw } => {
-                let class = if *adamw { "AdamW" } else { "Adam" };
-                let mut m = common(
-                    if *adamw { "adamw" } else { "adam" },
-                    lr(&c.learning_rate),
-                    &c.common,
-                );
-                m.insert("beta_1".into(), num(short_f64(c.beta_1)));
-                m.insert("beta_2".into(), num(short_f64(c.beta_2)));
-                m.insert("epsilon".into(), num(short_f64(c.epsilon)));
-                m.insert("amsgrad".into(), json!(false));
-                (class, m)
-            }
-        };
-        json!({ "module": "keras.optimizers", "class_name": class, "config": cfg, "registered_name": null })
+/// The Keras class of an optimizer (`"SGD"`, `"Adam"`, `"AdamW"`).
+pub fn optimizer_class_name(o: &OptimizerConfig) -> &'static str {
+    match o.kind {
+        OptimizerKind::Sgd => "SGD",
+        OptimizerKind::Adam => "Adam",
+        OptimizerKind::AdamW => "AdamW",
     }
 }
 
-fn optimizer_at(v: &Value, p: &Path) -> Result<KerasOptimizer, KerasError> {
+/// The Keras 3 serialized form of an optimizer
+/// (`{"module": "keras.optimizers", "class_name", "config", ...}`).
+///
+/// ```
+/// use microfit::keras::{optimizer_from_keras, optimizer_to_keras};
+/// use microfit::spec::OptimizerConfig;
+/// let o = OptimizerConfig::adam(0.01);
+/// assert_eq!(optimizer_from_keras(&optimizer_to_keras(&o))?, o);
+/// # Ok::<(), microfit::keras::KerasError>(())
+/// ```
+pub fn optimizer_to_keras(o: &OptimizerConfig) -> Value {
+    let lr = match o.learning_rate {
+        Schedule::Constant(lr) => num(wide_f64(lr)),
+        Schedule::Exponential(e) => json!({
+            "module": "keras.optimizers.schedules",
+            "class_name": "ExponentialDecay",
+            "config": {
+                "initial_learning_rate": num(short_f64(e.initial_learning_rate)),
+                "decay_steps": e.decay_steps,
+                "decay_rate": num(short_f64(e.decay_rate)),
+                "staircase": e.staircase,
+                "name": "ExponentialDecay",
+            },
+            "registered_name": null,
+        }),
+    };
+    let opt = |v: Option<f32>| v.map_or(Value::Null, |x| num(short_f64(x)));
+    let c = &o.common;
+    let mut m = Map::new();
+    m.insert("name".into(), json!(o.kind.name()));
+    m.insert("learning_rate".into(), lr);
+    m.insert("weight_decay".into(), opt(c.weight_decay));
+    m.insert("clipnorm".into(), opt(c.clip.clipnorm));
+    m.insert("global_clipnorm".into(), opt(c.clip.global_clipnorm));
+    m.insert("clipvalue".into(), opt(c.clip.clipvalue));
+    m.insert("use_ema".into(), json!(false));
+    m.insert("ema_momentum".into(), json!(0.99));
+    m.insert("ema_overwrite_frequency".into(), Value::Null);
+    m.insert("loss_scale_factor".into(), Value::Null);
+    m.insert("gradient_accumulation_steps".into(), Value::Null);
+    match o.kind {
+        OptimizerKind::Sgd => {
+            m.insert("momentum".into(), num(short_f64(o.momentum)));
+            m.insert("nesterov".into(), json!(o.nesterov));
+        }
+        OptimizerKind::Adam | OptimizerKind::AdamW => {
+            m.insert("beta_1".into(), num(short_f64(o.beta_1)));
+            m.insert("beta_2".into(), num(short_f64(o.beta_2)));
+            m.insert("epsilon".into(), num(short_f64(o.epsilon)));
+            m.insert("amsgrad".into(), json!(false));
+        }
+    }
+    json!({
+        "module": "keras.optimizers",
+        "class_name": optimizer_class_name(o),
+        "config": m,
+        "registered_name": null,
+    })
+}
+
+fn optimizer_at(v: &Value, p: &Path) -> Result<OptimizerConfig, KerasError> {
     match v {
         Value::String(s) => optimizer_class(s, &Map::new(), p, p),
         Value::Object(m) => {
@@ -1838,10 +1662,7 @@ fn schedule_at(v: &Value, p: &Path) -> Result<Schedule, KerasError> {
                 &cp,
                 "ExponentialDecay",
             )?;
-            let need = |k: &str| {
-                cfg.get(k)
-                    .ok_or_else(|| cp.err(format!("ExponentialDecay needs `{k}`")))
-            };
+            let need = |k: &str| required(cfg, k, &cp, "ExponentialDecay");
             let lr = as_f32(
                 need("initial_learning_rate")?,
                 &cp.key("initial_learning_rate"),
@@ -1865,11 +1686,11 @@ fn optimizer_class(
     cfg: &Map<String, Value>,
     class_path: &Path,
     p: &Path,
-) -> Result<KerasOptimizer, KerasError> {
-    let (kind, default_lr, default_wd) = match class {
-        "SGD" | "sgd" => ("sgd", 0.01f32, None),
-        "Adam" | "adam" => ("adam", 0.001, None),
-        "AdamW" | "adamw" => ("adamw", 0.001, Some(0.004f32)),
+) -> Result<OptimizerConfig, KerasError> {
+    let (kind, default_lr) = match class {
+        "SGD" | "sgd" => (OptimizerKind::Sgd, 0.01f32),
+        "Adam" | "adam" => (OptimizerKind::Adam, 0.001),
+        "AdamW" | "adamw" => (OptimizerKind::AdamW, 0.001),
         other => {
             return Err(class_path.err(format!(
                 "unsupported optimizer `{other}` (microfit knows SGD, Adam, AdamW)"
@@ -1886,18 +1707,14 @@ fn optimizer_class(
         None | Some(Value::Null) => Schedule::Constant(default_lr),
         Some(v) => schedule_at(v, &p.key("learning_rate"))?,
     };
-    let weight_decay = if cfg.contains_key("weight_decay") {
-        f("weight_decay")?
-    } else {
-        default_wd
-    };
-    let common = Common {
-        weight_decay,
-        clip: Clip {
-            clipvalue: f("clipvalue")?,
-            clipnorm: f("clipnorm")?,
-            global_clipnorm: f("global_clipnorm")?,
-        },
+    let mut o = OptimizerConfig::new(kind, learning_rate);
+    if cfg.contains_key("weight_decay") {
+        o.common.weight_decay = f("weight_decay")?;
+    }
+    o.common.clip = Clip {
+        clipvalue: f("clipvalue")?,
+        clipnorm: f("clipnorm")?,
+        global_clipnorm: f("global_clipnorm")?,
     };
     for (k, unsupported_if) in [
         ("use_ema", "true"),
@@ -1923,42 +1740,29 @@ fn optimizer_class(
             .key("decay")
             .err("the legacy `decay` argument is not supported; use a schedule"));
     }
-    let validate = |r: Result<(), CoreError>| r.map_err(|e| p.err(e.to_string()));
-    Ok(match kind {
-        "sgd" => {
-            let momentum = f("momentum")?.unwrap_or(0.0);
-            let nesterov = match cfg.get("nesterov") {
-                Some(v) => as_bool(v, &p.key("nesterov"))?,
-                None => false,
-            };
-            if !(0.0..=1.0).contains(&momentum) {
-                return Err(p.key("momentum").err("must be in [0, 1]"));
-            }
-            validate(learning_rate.validate())?;
-            validate(common.validate())?;
-            KerasOptimizer::Sgd {
-                learning_rate,
-                momentum,
-                nesterov,
-                common,
-            }
+    if kind == OptimizerKind::Sgd {
+        o.momentum = f("momentum")?.unwrap_or(0.0);
+        if let Some(v) = cfg.get("nesterov") {
+            o.nesterov = as_bool(v, &p.key("nesterov"))?;
         }
-        _ => {
-            let d = AdamConfig::default();
-            let config = AdamConfig {
-                learning_rate,
-                beta_1: f("beta_1")?.unwrap_or(d.beta_1),
-                beta_2: f("beta_2")?.unwrap_or(d.beta_2),
-                epsilon: f("epsilon")?.unwrap_or(d.epsilon),
-                common,
+    } else {
+        o.beta_1 = f("beta_1")?.unwrap_or(o.beta_1);
+        o.beta_2 = f("beta_2")?.unwrap_or(o.beta_2);
+        o.epsilon = f("epsilon")?.unwrap_or(o.epsilon);
+    }
+    o.validate().map_err(|e| match e {
+        CoreError::InvalidHyperparameter { name, reason } => {
+            let at = match name {
+                "initial_learning_rate" | "decay_steps" | "decay_rate" => {
+                    p.key("learning_rate").key("config").key(name)
+                }
+                n => p.key(n),
             };
-            validate(config.validate())?;
-            KerasOptimizer::Adam {
-                config,
-                adamw: kind == "adamw",
-            }
+            at.err(reason)
         }
-    })
+        e => p.err(e.to_string()),
+    })?;
+    Ok(o)
 }
 
 fn compile_at(v: &Value, p: &Path) -> Result<KerasCompile, KerasError> {
@@ -2017,7 +1821,7 @@ fn compile_at(v: &Value, p: &Path) -> Result<KerasCompile, KerasError> {
 /// Reads a `compile_config` object (`{"optimizer", "loss", "metrics", ...}`).
 ///
 /// # Errors
-/// As [`loss_from_keras`] and [`KerasOptimizer::from_keras`], with the path of the value.
+/// As [`loss_from_keras`] and [`optimizer_from_keras`], with the path of the value.
 pub fn compile_from_keras(v: &Value) -> Result<KerasCompile, KerasError> {
     compile_at(v, &Path::default())
 }
@@ -2025,7 +1829,7 @@ pub fn compile_from_keras(v: &Value) -> Result<KerasCompile, KerasError> {
 /// Writes a `compile_config` object as Keras 3 does.
 pub fn compile_to_keras(c: &KerasCompile) -> Value {
     json!({
-        "optimizer": c.optimizer.as_ref().map_or(Value::Null, KerasOptimizer::to_keras),
+        "optimizer": c.optimizer.as_ref().map_or(Value::Null, optimizer_to_keras),
         "loss": c.loss.as_ref().map_or(Value::Null, loss_to_keras),
         "loss_weights": null,
         "metrics": c.metrics,
@@ -2040,6 +1844,7 @@ pub fn compile_to_keras(c: &KerasCompile) -> Value {
 mod tests {
     use super::*;
     use microfit_core::activation::Activation;
+    use microfit_core::optim::Common;
 
     fn err_of(json: &str) -> String {
         spec_from_keras_config(json).unwrap_err().to_string()
@@ -2187,13 +1992,8 @@ mod tests {
         let c = compile.unwrap();
         assert_eq!(c.loss, Some(Loss::BinaryCrossentropy { from_logits: true }));
         assert_eq!(c.metrics, vec!["accuracy".to_string()]);
-        let Some(KerasOptimizer::Adam {
-            config,
-            adamw: true,
-        }) = c.optimizer
-        else {
-            panic!()
-        };
+        let config = c.optimizer.unwrap();
+        assert_eq!(config.kind, OptimizerKind::AdamW);
         assert_eq!(config.common.weight_decay, Some(0.004));
         assert_eq!(config.learning_rate, Schedule::Constant(0.001));
     }
@@ -2212,19 +2012,14 @@ mod tests {
                 }),
             ],
         };
-        let mut adam = AdamConfig {
-            learning_rate: Schedule::Exponential(
-                ExponentialDecay::new(0.01, 100, 0.5, true).unwrap(),
-            ),
-            ..AdamConfig::default()
-        };
+        let mut adam = OptimizerConfig::new(
+            OptimizerKind::Adam,
+            Schedule::Exponential(ExponentialDecay::new(0.01, 100, 0.5, true).unwrap()),
+        );
         adam.common.clip.clipnorm = Some(1.0);
         let compile = KerasCompile {
             loss: Some(Loss::BinaryCrossentropy { from_logits: false }),
-            optimizer: Some(KerasOptimizer::Adam {
-                config: adam,
-                adamw: false,
-            }),
+            optimizer: Some(adam),
             metrics: vec!["accuracy".into()],
         };
         let v = keras_file_config(&spec, Some(&compile)).unwrap();
@@ -2244,28 +2039,30 @@ mod tests {
 
     #[test]
     fn optimizer_options_are_checked() {
-        let e = KerasOptimizer::from_keras_class("Adam", &json!({"amsgrad": true})).unwrap_err();
+        let e = optimizer_from_keras_class("Adam", &json!({"amsgrad": true})).unwrap_err();
         assert_eq!(e.to_string(), "amsgrad: `amsgrad` is not supported");
-        let e = KerasOptimizer::from_keras_class("SGD", &json!({"momentum": 1.5})).unwrap_err();
-        assert_eq!(e.to_string(), "momentum: must be in [0, 1]");
-        let e = KerasOptimizer::from_keras_class("RMSprop", &json!({})).unwrap_err();
+        let e = optimizer_from_keras_class("SGD", &json!({"momentum": 1.5})).unwrap_err();
+        assert!(
+            e.to_string().starts_with("momentum: must be in [0, 1]"),
+            "{e}"
+        );
+        let e = optimizer_from_keras_class("RMSprop", &json!({})).unwrap_err();
         assert!(
             e.to_string()
                 .starts_with("class_name: unsupported optimizer `RMSprop`")
         );
-        let e = KerasOptimizer::from_keras_class("Adam", &json!({"beta_1": 1.0})).unwrap_err();
-        assert!(e.to_string().contains("beta_1"), "{e}");
-        let o = KerasOptimizer::from_keras_class("SGD", &Value::Null).unwrap();
+        let e = optimizer_from_keras_class("Adam", &json!({"beta_1": 1.0})).unwrap_err();
+        assert!(e.to_string().starts_with("beta_1: "), "{e}");
+        let o = optimizer_from_keras_class("SGD", &Value::Null).unwrap();
         assert_eq!(
             o,
-            KerasOptimizer::Sgd {
-                learning_rate: Schedule::Constant(0.01),
-                momentum: 0.0,
-                nesterov: false,
-                common: Common::default()
-            }
+            OptimizerConfig::new(OptimizerKind::Sgd, Schedule::Constant(0.01))
         );
-        assert_eq!(KerasOptimizer::from_keras(&o.to_keras()).unwrap(), o);
+        assert_eq!(o.common, Common::default());
+        assert_eq!(optimizer_from_keras(&optimizer_to_keras(&o)).unwrap(), o);
+        // Keras' SGD rule: Nesterov without momentum is plain SGD (no slot).
+        let o = optimizer_from_keras_class("SGD", &json!({"nesterov": true})).unwrap();
+        assert_eq!((o.has_momentum(), o.slot_names().len()), (false, 0));
     }
 
     /// A small CNN written the way Keras 3 `get_config()` writes it (keys and defaults from
@@ -2422,9 +2219,7 @@ mod tests {
         };
         let compile = KerasCompile {
             loss: Some(Loss::CategoricalCrossentropy { from_logits: false }),
-            optimizer: Some(
-                KerasOptimizer::from_keras_class("SGD", &json!({"momentum": 0.9})).unwrap(),
-            ),
+            optimizer: Some(optimizer_from_keras_class("SGD", &json!({"momentum": 0.9})).unwrap()),
             metrics: vec!["accuracy".into()],
         };
         let base = keras_file_config(&spec, Some(&compile)).unwrap();

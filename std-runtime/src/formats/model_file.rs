@@ -28,13 +28,20 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use microfit_core::activation::Activation;
+use microfit_core::loss::Loss;
 use microfit_core::optim::{AnyOptimizer, Optimizer};
+use microfit_core::train::Trainable;
 use serde::{Deserialize, Serialize};
 
+use super::schema::{DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DataConfig, OptimizerConfig, SplitConfig};
+use super::toml_spec::{DataShape, ModelOverrides, SpecFile};
+use super::{FormatError, KerasModel};
 use crate::data::Scaler;
 use crate::history::History;
 use crate::model::{Sequential, VecParams};
-use crate::spec::{DataShape, ModelOverrides, SpecFile, TrainConfig};
+
+pub use super::schema::TrainConfig;
 
 /// File magic.
 pub const MAGIC: [u8; 4] = *b"MFIT";
@@ -321,6 +328,8 @@ pub enum ModelFileError {
         /// What is wrong.
         reason: String,
     },
+    /// A `.keras` file that cannot be read (the error names the file and the place in it).
+    Keras(FormatError),
 }
 
 impl fmt::Display for ModelFileError {
@@ -368,6 +377,7 @@ impl fmt::Display for ModelFileError {
                 path.display()
             ),
             ModelFileError::Invalid { path, reason } => write!(f, "{}: {reason}", path.display()),
+            ModelFileError::Keras(e) => e.fmt(f),
         }
     }
 }
@@ -568,6 +578,115 @@ impl ModelFile {
         }
         model.params.tensors.clone_from(&self.weights.tensors);
         Ok((cfg, model))
+    }
+}
+
+/// The first bytes of a zip archive, which a `.keras` file is.
+const ZIP_MAGIC: [u8; 4] = *b"PK\x03\x04";
+
+impl ModelFile {
+    /// Reads a model file, or a `.keras` file (told apart by their first bytes) as the model
+    /// file [`ModelFile::from_keras`] makes of it, so every command that takes a model takes
+    /// either.
+    ///
+    /// # Errors
+    /// As [`ModelFile::load`], or [`ModelFileError::Keras`] for a `.keras` file.
+    pub fn open(path: &Path) -> Result<ModelFile, ModelFileError> {
+        let bytes = std::fs::read(path).map_err(|source| ModelFileError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if bytes.starts_with(&ZIP_MAGIC) {
+            let k = KerasModel::from_bytes(&bytes, &path.display().to_string())
+                .map_err(ModelFileError::Keras)?;
+            Self::from_keras(&k).map_err(ModelFileError::Keras)
+        } else {
+            Self::from_bytes(path, &bytes)
+        }
+    }
+
+    /// A `.keras` model as a model file: its architecture, weights, loss and optimizer (the
+    /// optimizer's state too, when the file has one; Keras' optimizer or loss when microfit
+    /// has it, else Adam and the loss its output suggests, for inference), and what a `.keras`
+    /// file does not say about the data: features `feature_0`, `feature_1`, … matched by
+    /// position, classes `0`, `1`, … (a cross-entropy loss) or a regression target, no scaling
+    /// (Keras models take their inputs as they are).
+    ///
+    /// # Errors
+    /// [`FormatError::Invalid`] if the weights or the optimizer state do not fit the model.
+    pub fn from_keras(k: &KerasModel) -> Result<ModelFile, FormatError> {
+        let model = k.build(0)?;
+        let n_out = model.output_len();
+        let loss = k
+            .loss
+            .unwrap_or_else(|| default_loss(model.output_activation(), n_out));
+        let (optimizer, state) = match k.optimizer(&model) {
+            Ok(Some(opt)) => (k.optimizer.clone().unwrap_or_default(), Some(opt)),
+            Ok(None) | Err(_) => (OptimizerConfig::default(), None),
+        };
+        let state = match state {
+            Some(s) => s,
+            None => optimizer
+                .build(&model.params)
+                .map_err(|e| FormatError::invalid("model", "optimizer", e.to_string()))?,
+        };
+        let classification = loss.is_classification();
+        let n_classes = match loss {
+            Loss::BinaryCrossentropy { .. } if n_out == 1 => 2,
+            _ if classification => n_out,
+            _ => 0,
+        };
+        let n_in: usize = k.spec.input_shape.iter().product();
+        let cfg = TrainConfig {
+            data: DataConfig {
+                source: String::new(),
+                ..DataConfig::default()
+            },
+            epochs: DEFAULT_EPOCHS,
+            batch_size: DEFAULT_BATCH_SIZE,
+            seed: 0,
+            shuffle: true,
+            loss,
+            scaling: crate::data::ScalerKind::None,
+            split: SplitConfig {
+                validation: 0.0,
+                ..SplitConfig::default()
+            },
+            early_stopping: None,
+            save_best: None,
+            optimizer,
+            model: k.spec.clone(),
+        };
+        Ok(ModelFile {
+            spec_toml: cfg.to_toml(),
+            data: DataInfo {
+                source: String::new(),
+                label: None,
+                name: "keras".into(),
+                feature_names: (0..n_in).map(|j| format!("feature_{j}")).collect(),
+                target_name: "label".into(),
+                class_names: (0..n_classes).map(|c| c.to_string()).collect(),
+                classification,
+                n_samples: 0,
+                fingerprint: 0,
+            },
+            scaler: Scaler::identity(n_in),
+            weights: model.params.clone(),
+            optimizer: OptimizerState::capture(&state),
+            progress: Progress::default(),
+            rng: None,
+            dropout_rngs: Vec::new(),
+        })
+    }
+}
+
+/// The loss a model without one is evaluated with: cross-entropy after a softmax (sparse) or a
+/// sigmoid (binary), the squared error otherwise.
+fn default_loss(output: Activation, outputs: usize) -> Loss {
+    match output {
+        Activation::Softmax => Loss::SparseCategoricalCrossentropy { from_logits: false },
+        Activation::Sigmoid if outputs == 1 => Loss::BinaryCrossentropy { from_logits: false },
+        _ => Loss::MeanSquaredError,
     }
 }
 
