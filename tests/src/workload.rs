@@ -8,10 +8,14 @@ use std::path::Path;
 use microfit::core::backend::Portable;
 use microfit::core::layer::conv::Padding;
 use microfit::core::optim::schedule::{ExponentialDecay, Schedule as CoreSchedule};
-use microfit::core::optim::{Adam, AdamConfig, AnyOptimizer, Clip, Common, Momentum, Sgd};
+use microfit::core::optim::{AnyOptimizer, Clip, Common};
 use microfit::core::params::{Params, weights_hash};
 use microfit::core::prelude::*;
-use microfit::model::{LayerSpec, ModelSpec, Sequential};
+use microfit::data::{Dataset, ScalerKind, Target};
+use microfit::formats::schema::{
+    DataConfig, OptimizerConfig, OptimizerKind, SplitConfig, TrainConfig,
+};
+use microfit::model::{LayerSpec, ModelSpec, Sequential, VecParams};
 use microfit_workload::{
     Activation as A, LayerKind, Loss as L, Optimizer as O, Reg as R, Schedule as S, Targets as T,
     Workload,
@@ -137,10 +141,11 @@ fn schedule(s: S) -> CoreSchedule {
     }
 }
 
-/// The workload's optimizer, fresh.
-pub fn optimizer<P: Params>(w: &Workload, like: &P) -> AnyOptimizer<P> {
+/// The workload's optimizer as the schema's configuration.
+pub fn optimizer_config(w: &Workload) -> OptimizerConfig {
     let t = &w.training;
-    let mut common = Common {
+    let mut c = OptimizerConfig::new(OptimizerKind::Sgd, schedule(t.schedule));
+    c.common = Common {
         weight_decay: None,
         clip: Clip {
             clipvalue: t.clip.value,
@@ -148,7 +153,6 @@ pub fn optimizer<P: Params>(w: &Workload, like: &P) -> AnyOptimizer<P> {
             global_clipnorm: t.clip.global_norm,
         },
     };
-    let lr = schedule(t.schedule);
     match t.optimizer {
         O::Adam {
             beta_1,
@@ -156,21 +160,63 @@ pub fn optimizer<P: Params>(w: &Workload, like: &P) -> AnyOptimizer<P> {
             epsilon,
             weight_decay,
         } => {
-            common.weight_decay = weight_decay;
-            let c = AdamConfig {
-                learning_rate: lr,
-                beta_1,
-                beta_2,
-                epsilon,
-                common,
+            c.kind = if weight_decay.is_some() {
+                OptimizerKind::AdamW
+            } else {
+                OptimizerKind::Adam
             };
-            AnyOptimizer::Adam(Adam::with_config(c, like).unwrap())
+            (c.beta_1, c.beta_2, c.epsilon) = (beta_1, beta_2, epsilon);
+            c.common.weight_decay = weight_decay;
         }
-        O::Sgd { momentum, nesterov } if momentum != 0.0 => {
-            AnyOptimizer::Momentum(Momentum::with(lr, momentum, nesterov, common, like).unwrap())
-        }
-        O::Sgd { .. } => AnyOptimizer::Sgd(Sgd::with(lr, common).unwrap()),
+        O::Sgd { momentum, nesterov } => (c.momentum, c.nesterov) = (momentum, nesterov),
     }
+    c
+}
+
+/// The workload's optimizer, fresh.
+pub fn optimizer<P: Params>(w: &Workload, like: &P) -> AnyOptimizer<P> {
+    optimizer_config(w).build(like).unwrap()
+}
+
+/// The workload as the schema's training configuration (batches in file order), its
+/// initial weights and its data: what `microfit export --target firmware` starts from.
+pub fn train_config(w: &Workload) -> (TrainConfig, VecParams, Dataset) {
+    let cfg = TrainConfig {
+        data: DataConfig::default(),
+        epochs: w.training.epochs,
+        batch_size: w.training.batch_size as u32,
+        seed: 0,
+        shuffle: false,
+        loss: loss(w),
+        scaling: ScalerKind::None,
+        split: SplitConfig::default(),
+        early_stopping: None,
+        save_best: None,
+        optimizer: optimizer_config(w),
+        model: spec(w),
+    };
+    let params = VecParams {
+        names: w.weights.iter().map(|t| t.name.clone()).collect(),
+        shapes: w.weights.iter().map(|t| t.shape.clone()).collect(),
+        tensors: w.weights.iter().map(|t| t.data.clone()).collect(),
+    };
+    let target = match &w.targets {
+        T::Classes { labels, classes } => Target::Classes {
+            labels: labels.clone(),
+            class_names: (0..*classes).map(|c| c.to_string()).collect(),
+        },
+        T::Dense { values, .. } => Target::Regression {
+            values: values.clone(),
+        },
+    };
+    let data = Dataset {
+        name: w.name.clone(),
+        features: w.x.clone(),
+        feature_names: (0..w.input_len()).map(|j| format!("x{j}")).collect(),
+        target_name: "y".into(),
+        target,
+    };
+    (cfg, params, data)
 }
 
 /// The workload's loss.
