@@ -26,10 +26,23 @@ use microfit_workload::{Memory, Options, Workload};
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
-    let feature =
-        |name: &str| env::var_os(format!("CARGO_FEATURE_{}", name.to_uppercase())).is_some();
+    let feature = |name: &str| {
+        env::var_os(format!(
+            "CARGO_FEATURE_{}",
+            name.to_uppercase().replace('-', "_")
+        ))
+        .is_some()
+    };
 
-    let workload = if feature("w2") { "w2" } else { "w1" };
+    // `w2-frozen`: W2 pre-trained on the host, fine-tuned with its first layer frozen (its
+    // weights a `static` in flash) and MaxNorm on the last kernel (`data/w2_frozen.json`).
+    let workload = if feature("w2-frozen") {
+        "w2_frozen"
+    } else if feature("w2") {
+        "w2"
+    } else {
+        "w1"
+    };
     // `MICROFIT_FW_WORKLOAD=path/workload.json` (e.g. written by `microfit export --target
     // firmware --with-data ...`) replaces the bundled workload.
     println!("cargo:rerun-if-env-changed=MICROFIT_FW_WORKLOAD");
@@ -43,7 +56,11 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     let mut w = Workload::load(&json_path).unwrap_or_else(|e| panic!("{e}"));
     if feature("l2") {
-        w.set_dense_kernel_l2(if workload == "w2" { 1e-4 } else { 1e-3 });
+        w.set_dense_kernel_l2(if workload.starts_with("w2") {
+            1e-4
+        } else {
+            1e-3
+        });
     }
 
     // The chip's memory: the QEMU machine's (memory-*.x), or the environment's.

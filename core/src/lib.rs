@@ -9,11 +9,14 @@
 //! * [`tensor`]: fixed-size tensors (`[f32; N]`, nested arrays) seen as flat slices.
 //! * [`layer`]: the [`Layer`] trait, [`Dense`](layer::dense::Dense), `Conv1D/2D/3D`
 //!   ([`layer::conv`]), pooling ([`layer::pool`]), [`Flatten`](layer::flatten::Flatten),
-//!   [`Dropout`](layer::dropout::Dropout), and tuples of layers as models.
+//!   [`Dropout`](layer::dropout::Dropout), the noise layers and `ActivityRegularization`
+//!   ([`layer::noise`]), frozen layers ([`layer::frozen`]), and tuples of layers as models.
+//! * [`constraint`]: Keras' weight constraints, applied after each optimizer update.
 //! * [`zoo`]: ready-made typed models (the tiny digits CNN).
 //! * [`kernels`]: the numeric kernels, written once, shared with models built at run time.
 //! * [`activation`], [`loss`], [`regularizer`], [`init`]: Keras' building blocks, Keras' math.
-//! * [`optim`]: SGD (momentum, Nesterov), Adam, AdamW, clipping, learning-rate schedules.
+//! * [`optim`]: SGD (momentum, Nesterov), Adam, AdamW, clipping, learning-rate schedules,
+//!   `exclude_from_weight_decay`, the moving average of the weights ([`optim::Ema`]).
 //! * [`model`]: [`Network`], a typed model with its weights, gradients and buffers.
 //! * [`train`]: the training step (with its panic contract), epochs, evaluation, reports.
 //! * [`predict`]: [`predict::Predictor`], inference with the weights left in flash (only the
@@ -34,7 +37,7 @@
 //!     42,
 //! )?;
 //! let adam = Adam::new(0.01, &net.params)?;
-//! let mut trainer = Trainer::new(net, adam, Loss::CategoricalCrossentropy { from_logits: false });
+//! let mut trainer = Trainer::new(net, adam, Loss::CategoricalCrossentropy { from_logits: false, label_smoothing: 0.0 });
 //!
 //! let x = [[5.1f32, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3], [7.7, 3.0, 6.1, 2.3]];
 //! let y = [0u32, 1, 2];
@@ -60,6 +63,12 @@
 //! | `Sequential([...])` | a tuple `(L0, L1, …)` inside [`Network`] |
 //! | `SGD(lr, momentum, nesterov)` | [`optim::Sgd`] / [`optim::Momentum`] |
 //! | `Adam(lr)`, `AdamW(lr, wd)` | [`optim::Adam::new`], [`optim::Adam::adamw`] |
+//! | `kernel_constraint=MaxNorm(…)` | `.kernel_constraint(`[`constraint::Constraint`]`)` |
+//! | `label_smoothing=0.1` | `Loss::CategoricalCrossentropy { label_smoothing: 0.1, .. }` |
+//! | `GaussianNoise`, `SpatialDropout2D`, … | [`layer::noise`] |
+//! | `layer.trainable = False` | [`layer::frozen::Frozen`] |
+//! | `use_ema=True` | [`optim::Ema`] |
+//! | `sample_weight=w` | [`train::Samples::with_sample_weights`] |
 //! | `model.fit(x, y, batch_size, shuffle=False)` | [`Trainer::fit_epoch`] |
 //! | `model.evaluate` | [`Trainer::evaluate`] |
 //! | `history['loss']` | [`train::EpochReport::loss`] |
@@ -79,6 +88,7 @@
 pub mod activation;
 pub mod backend;
 pub mod blob;
+pub mod constraint;
 pub mod error;
 pub mod init;
 pub mod kernels;
@@ -111,6 +121,7 @@ pub use train::Trainer;
 pub mod prelude {
     pub use crate::activation::Activation;
     pub use crate::backend::{Backend, Portable};
+    pub use crate::constraint::{Axes, Constraint};
     pub use crate::error::Error;
     pub use crate::init::Initializer;
     pub use crate::layer::Layer;

@@ -63,6 +63,70 @@ impl Target<'_> {
     }
 }
 
+/// A sample's target as a loss reads it: the target itself ([`Target`]) or Keras' smoothed
+/// labels ([`Smoothed`]). The loss functions are generic over it, so a loss without label
+/// smoothing runs (and links) exactly the code it ran before smoothing existed.
+trait TargetRow: Copy {
+    /// Element `j`.
+    fn at(&self, j: usize) -> f32;
+    /// The class label of a sparse target (the one-hot fast path), if it is one.
+    fn label(&self) -> Option<u32>;
+    /// The values of a dense target, if it is one.
+    fn values(&self) -> Option<&[f32]>;
+    /// The class index (a label, or the argmax of a dense row).
+    fn class(&self) -> usize;
+}
+
+impl TargetRow for Target<'_> {
+    #[inline(always)]
+    fn at(&self, j: usize) -> f32 {
+        Target::at(self, j)
+    }
+    #[inline(always)]
+    fn label(&self) -> Option<u32> {
+        match *self {
+            Target::Class(k) => Some(k),
+            Target::Dense(_) => None,
+        }
+    }
+    #[inline(always)]
+    fn values(&self) -> Option<&[f32]> {
+        match *self {
+            Target::Dense(t) => Some(t),
+            Target::Class(_) => None,
+        }
+    }
+    #[inline(always)]
+    fn class(&self) -> usize {
+        Target::class(self)
+    }
+}
+
+/// Keras' label smoothing of a target: element `j` is `y_j·a + b` in float32
+/// ([`Loss::smoothing`]).
+#[derive(Debug, Clone, Copy)]
+struct Smoothed<'a> {
+    t: Target<'a>,
+    a: f32,
+    b: f32,
+}
+
+impl TargetRow for Smoothed<'_> {
+    #[inline]
+    fn at(&self, j: usize) -> f32 {
+        self.t.at(j) * self.a + self.b
+    }
+    fn label(&self) -> Option<u32> {
+        None
+    }
+    fn values(&self) -> Option<&[f32]> {
+        None
+    }
+    fn class(&self) -> usize {
+        self.t.class()
+    }
+}
+
 /// Index of the largest value (first one on ties; 0 for an empty slice).
 ///
 /// ```
@@ -94,11 +158,18 @@ pub enum Loss {
     BinaryCrossentropy {
         /// Predictions are logits.
         from_logits: bool,
+        /// Keras `label_smoothing` in `[0, 1]`: targets become `y·(1 − ls) + ls/2` (0: none).
+        #[cfg_attr(feature = "serde", serde(default))]
+        label_smoothing: f32,
     },
     /// `categorical_crossentropy`.
     CategoricalCrossentropy {
         /// Predictions are logits.
         from_logits: bool,
+        /// Keras `label_smoothing` in `[0, 1]`: targets become `y·(1 − ls) + ls/classes`
+        /// (0: none).
+        #[cfg_attr(feature = "serde", serde(default))]
+        label_smoothing: f32,
     },
     /// `sparse_categorical_crossentropy`.
     SparseCategoricalCrossentropy {
@@ -112,7 +183,7 @@ impl Loss {
     ///
     /// ```
     /// use microfit_core::Loss;
-    /// assert_eq!(Loss::CategoricalCrossentropy { from_logits: false }.keras_name(), "categorical_crossentropy");
+    /// assert_eq!(Loss::CategoricalCrossentropy { from_logits: false, label_smoothing: 0.0 }.keras_name(), "categorical_crossentropy");
     /// ```
     pub fn keras_name(&self) -> &'static str {
         match self {
@@ -134,11 +205,15 @@ impl Loss {
         Some(match name {
             "mse" | "mean_squared_error" | "MeanSquaredError" => Loss::MeanSquaredError,
             "mae" | "mean_absolute_error" | "MeanAbsoluteError" => Loss::MeanAbsoluteError,
-            "binary_crossentropy" | "BinaryCrossentropy" => {
-                Loss::BinaryCrossentropy { from_logits: false }
-            }
+            "binary_crossentropy" | "BinaryCrossentropy" => Loss::BinaryCrossentropy {
+                from_logits: false,
+                label_smoothing: 0.0,
+            },
             "categorical_crossentropy" | "CategoricalCrossentropy" => {
-                Loss::CategoricalCrossentropy { from_logits: false }
+                Loss::CategoricalCrossentropy {
+                    from_logits: false,
+                    label_smoothing: 0.0,
+                }
             }
             "sparse_categorical_crossentropy" | "SparseCategoricalCrossentropy" => {
                 Loss::SparseCategoricalCrossentropy { from_logits: false }
@@ -152,21 +227,101 @@ impl Loss {
     ///
     /// ```
     /// use microfit_core::{Activation, Loss};
-    /// assert!(Loss::CategoricalCrossentropy { from_logits: false }.fuses_with(Activation::Softmax));
+    /// assert!(Loss::CategoricalCrossentropy { from_logits: false, label_smoothing: 0.0 }.fuses_with(Activation::Softmax));
     /// assert!(!Loss::MeanSquaredError.fuses_with(Activation::Softmax));
     /// ```
     pub fn fuses_with(&self, act: Activation) -> bool {
         matches!(
             (self, act),
             (
-                Loss::CategoricalCrossentropy { from_logits: false }
-                    | Loss::SparseCategoricalCrossentropy { from_logits: false },
+                Loss::CategoricalCrossentropy {
+                    from_logits: false,
+                    ..
+                } | Loss::SparseCategoricalCrossentropy { from_logits: false },
                 Activation::Softmax
             ) | (
-                Loss::BinaryCrossentropy { from_logits: false },
+                Loss::BinaryCrossentropy {
+                    from_logits: false,
+                    ..
+                },
                 Activation::Sigmoid
             )
         )
+    }
+
+    /// Keras `label_smoothing` (0 for the losses that have none).
+    pub fn label_smoothing(&self) -> f32 {
+        match *self {
+            Loss::BinaryCrossentropy {
+                label_smoothing, ..
+            }
+            | Loss::CategoricalCrossentropy {
+                label_smoothing, ..
+            } => label_smoothing,
+            _ => 0.0,
+        }
+    }
+
+    /// The same loss with Keras `label_smoothing = ls` (binary and categorical cross-entropy;
+    /// other losses, which have none, are returned unchanged).
+    ///
+    /// ```
+    /// use microfit_core::Loss;
+    /// let l = Loss::from_keras_name("categorical_crossentropy").unwrap().with_label_smoothing(0.1);
+    /// assert_eq!(l.label_smoothing(), 0.1);
+    /// ```
+    pub fn with_label_smoothing(mut self, ls: f32) -> Self {
+        if let Loss::BinaryCrossentropy {
+            label_smoothing, ..
+        }
+        | Loss::CategoricalCrossentropy {
+            label_smoothing, ..
+        } = &mut self
+        {
+            *label_smoothing = ls;
+        }
+        self
+    }
+
+    /// Checks the loss' settings.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] for a `label_smoothing` outside `[0, 1]` (Keras' range).
+    ///
+    /// ```
+    /// use microfit_core::Loss;
+    /// let l = Loss::BinaryCrossentropy { from_logits: true, label_smoothing: 1.5 };
+    /// assert!(l.validate().is_err());
+    /// ```
+    pub fn validate(&self) -> Result<(), Error> {
+        let ls = self.label_smoothing();
+        if (0.0..=1.0).contains(&ls) {
+            Ok(())
+        } else {
+            Err(Error::InvalidHyperparameter {
+                name: "label_smoothing",
+                reason: "must be in [0, 1]",
+            })
+        }
+    }
+
+    /// Keras' label smoothing `(a, b)` for `classes` outputs, `None` when there is none (0):
+    /// targets become `y·a + b` with `a = 1 − ls`, `b = ls/classes` (CCE) or `0.5·ls` (BCE);
+    /// `1 − ls` and `0.5·ls` in double precision on the Python float, then float32, as Keras
+    /// computes them.
+    #[inline(always)]
+    fn smoothing(&self, classes: usize) -> Option<(f32, f32)> {
+        let ls = self.label_smoothing();
+        // Keras: `if label_smoothing:` — 0 leaves the target as it is.
+        if ls == 0.0 {
+            return None;
+        }
+        let d = math::keras_decimal(ls);
+        let a = (1.0 - d) as f32;
+        Some(match self {
+            Loss::BinaryCrossentropy { .. } => (a, (0.5 * d) as f32),
+            _ => (a, ls / classes as f32),
+        })
     }
 
     /// True for losses whose metric is classification accuracy.
@@ -198,8 +353,8 @@ impl Loss {
         scale: f32,
     ) -> Result<f32, Error> {
         let logits = match *self {
-            Loss::BinaryCrossentropy { from_logits }
-            | Loss::CategoricalCrossentropy { from_logits }
+            Loss::BinaryCrossentropy { from_logits, .. }
+            | Loss::CategoricalCrossentropy { from_logits, .. }
             | Loss::SparseCategoricalCrossentropy { from_logits } => from_logits,
             _ => false,
         };
@@ -236,7 +391,7 @@ impl Loss {
     ///
     /// ```
     /// use microfit_core::{Activation, Loss, loss::Target};
-    /// let l = Loss::CategoricalCrossentropy { from_logits: false };
+    /// let l = Loss::CategoricalCrossentropy { from_logits: false, label_smoothing: 0.0 };
     /// let z = [40.0f32, -40.0, 0.0];
     /// let mut y = [0.0; 3];
     /// Activation::Softmax.forward(&z, &mut y);
@@ -247,7 +402,9 @@ impl Loss {
     /// assert_eq!(a, 80.0); // not -log(clip(y_1)) = 16.118
     /// # Ok::<(), microfit_core::Error>(())
     /// ```
-    #[inline]
+    // Always inlined: a caller with a constant loss (a firmware) keeps only that loss's branch
+    // and calls `softmax_xent` directly (W1 on a Cortex-M4F: 26 instructions per sample).
+    #[inline(always)]
     pub fn fused_value_grad_with_output(
         &self,
         z: &[f32],
@@ -259,11 +416,21 @@ impl Loss {
         match *self {
             Loss::CategoricalCrossentropy { .. } | Loss::SparseCategoricalCrossentropy { .. } => {
                 self.check_target(z.len(), target)?;
-                Ok(softmax_xent(z, Some(y), target, grad_z, scale))
+                Ok(match self.smoothing(z.len()) {
+                    None => softmax_xent(z, Some(y), target, grad_z, scale),
+                    Some((a, b)) => {
+                        softmax_xent(z, Some(y), Smoothed { t: target, a, b }, grad_z, scale)
+                    }
+                })
             }
             Loss::BinaryCrossentropy { .. } => {
                 self.check_target(z.len(), target)?;
-                Ok(sigmoid_xent(z, Some(y), target, grad_z, scale))
+                Ok(match self.smoothing(z.len()) {
+                    None => sigmoid_xent(z, Some(y), target, grad_z, scale),
+                    Some((a, b)) => {
+                        sigmoid_xent(z, Some(y), Smoothed { t: target, a, b }, grad_z, scale)
+                    }
+                })
             }
             _ => self.fused_value_grad(z, target, grad_z, scale),
         }
@@ -336,6 +503,59 @@ impl Loss {
         }
     }
 
+    /// [`Loss::tile_value_grad`] with Keras' `sample_weight`: row `r`'s loss is multiplied by
+    /// `weight(r)` before it is added to `sum` (`values * sample_weight`, then Keras'
+    /// `sum_over_batch_size` divides by the batch size), and its gradient is written with the
+    /// scale `scale · weight(r)`. Row by row, each row exactly as the unweighted call computes
+    /// it (a weight of 1 gives the same bits).
+    ///
+    /// # Errors
+    /// As [`Loss::tile_value_grad`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn weighted_tile_value_grad<'t, B: Backend>(
+        &self,
+        io: LossIo<'_>,
+        rows: usize,
+        fused: bool,
+        target: impl Fn(usize) -> Target<'t>,
+        weight: impl Fn(usize) -> f32,
+        scale: Option<f32>,
+        sum: &mut f32,
+    ) -> Result<bool, Error> {
+        let LossIo {
+            y,
+            logits,
+            dy,
+            width,
+        } = io;
+        let w = width.max(1);
+        let mut pre = false;
+        for r in 0..rows.min(y.len() / w) {
+            let range = r * w..(r + 1) * w;
+            let (Some(yr), Some(dyr)) = (y.get(range.clone()), dy.get_mut(range.clone())) else {
+                break;
+            };
+            let row = LossIo {
+                y: yr,
+                logits: logits.and_then(|z| z.get(range)),
+                dy: dyr,
+                width: w,
+            };
+            let wr = weight(r);
+            let mut v = 0.0f32;
+            pre = self.tile_value_grad::<B>(
+                row,
+                1,
+                fused,
+                |_| target(r),
+                scale.map(|s| s * wr),
+                &mut v,
+            )?;
+            *sum += v * wr;
+        }
+        Ok(pre)
+    }
+
     /// The softmax cross-entropy of a tile's rows on their cached logits, reusing the forward
     /// pass's softmax `y` ([`softmax_xent`] row by row), the `ln`s of up to 64 rows in one bulk
     /// pass.
@@ -382,7 +602,13 @@ impl Loss {
                     Some(_) => dy.get_mut(row * w..(row + 1) * w),
                     None => None,
                 };
-                *sum += softmax_xent_tail(zr, Some(yr), lse, target(row), g, scale.unwrap_or(1.0));
+                let (t, k) = (target(row), scale.unwrap_or(1.0));
+                *sum += match self.smoothing(w) {
+                    None => softmax_xent_tail(zr, Some(yr), lse, t, g, k),
+                    Some((a, b)) => {
+                        softmax_xent_tail(zr, Some(yr), lse, Smoothed { t, a, b }, g, k)
+                    }
+                };
             }
             start += cnt;
         }
@@ -429,6 +655,22 @@ impl Loss {
     ) -> Result<f32, Error> {
         let n = p.len();
         self.check_target(n, t)?;
+        Ok(match self.smoothing(n) {
+            None => self.compute_checked(p, t, grad, scale, logits),
+            Some((a, b)) => self.compute_checked(p, Smoothed { t, a, b }, grad, scale, logits),
+        })
+    }
+
+    /// [`Loss::compute`] on a checked target.
+    fn compute_checked(
+        &self,
+        p: &[f32],
+        t: impl TargetRow,
+        grad: Option<&mut [f32]>,
+        scale: f32,
+        logits: bool,
+    ) -> f32 {
+        let n = p.len();
         let d = n.max(1) as f32;
         match (*self, logits) {
             (Loss::MeanSquaredError, _) => {
@@ -442,7 +684,7 @@ impl Loss {
                         *gj = (2.0 * (pj - t.at(j)) / d) * scale;
                     }
                 }
-                Ok(s / d)
+                s / d
             }
             (Loss::MeanAbsoluteError, _) => {
                 let mut s = 0.0f32;
@@ -454,9 +696,9 @@ impl Loss {
                         *gj = (math::sign(pj - t.at(j)) / d) * scale;
                     }
                 }
-                Ok(s / d)
+                s / d
             }
-            (Loss::BinaryCrossentropy { .. }, true) => Ok(sigmoid_xent(p, None, t, grad, scale)),
+            (Loss::BinaryCrossentropy { .. }, true) => sigmoid_xent(p, None, t, grad, scale),
             (Loss::BinaryCrossentropy { .. }, false) => {
                 let mut s = 0.0f32;
                 for (j, &pj) in p.iter().enumerate() {
@@ -474,11 +716,9 @@ impl Loss {
                         };
                     }
                 }
-                Ok(s / d)
+                s / d
             }
-            (Loss::CategoricalCrossentropy { .. }, true) => {
-                Ok(softmax_xent(p, None, t, grad, scale))
-            }
+            (Loss::CategoricalCrossentropy { .. }, true) => softmax_xent(p, None, t, grad, scale),
             (Loss::CategoricalCrossentropy { .. }, false) => {
                 let mut total = 0.0f32;
                 for &pj in p {
@@ -506,10 +746,10 @@ impl Loss {
                         *gj = ((dq - dot) / total) * scale;
                     }
                 }
-                Ok(-s)
+                -s
             }
             (Loss::SparseCategoricalCrossentropy { .. }, true) => {
-                Ok(softmax_xent(p, None, t, grad, scale))
+                softmax_xent(p, None, t, grad, scale)
             }
             (Loss::SparseCategoricalCrossentropy { .. }, false) => {
                 let k = t.class().min(n - 1);
@@ -528,7 +768,7 @@ impl Loss {
                         };
                     }
                 }
-                Ok(math::ln(csum) - math::ln(ck))
+                math::ln(csum) - math::ln(ck)
             }
         }
     }
@@ -543,10 +783,12 @@ impl Loss {
 /// [`Activation::Softmax`](crate::activation::softmax), whose largest output is `1 / Σ` (its
 /// `e^0` is 1). With `y` (the forward pass's softmax) nothing is recomputed; without it the
 /// `exp`s are evaluated (twice: no scratch memory), with the same bits. The target was checked.
+// Never inlined: one copy for every caller (firmware size).
+#[inline(never)]
 fn softmax_xent(
     z: &[f32],
     y: Option<&[f32]>,
-    t: Target<'_>,
+    t: impl TargetRow,
     grad: Option<&mut [f32]>,
     scale: f32,
 ) -> f32 {
@@ -592,15 +834,26 @@ fn softmax_xent_tail(
     z: &[f32],
     y: Option<&[f32]>,
     Lse { m, sum, lse }: Lse,
-    t: Target<'_>,
+    t: impl TargetRow,
     grad: Option<&mut [f32]>,
     scale: f32,
 ) -> f32 {
-    let (value, ysum) = match t {
-        Target::Class(k) => (z.get(k as usize).map_or(f32::NAN, |&zk| lse - zk), 1.0f32),
-        Target::Dense(td) => {
+    let (value, ysum) = match (t.label(), t.values()) {
+        (Some(k), _) => (z.get(k as usize).map_or(f32::NAN, |&zk| lse - zk), 1.0f32),
+        (None, Some(td)) => {
             let (mut v, mut ysum) = (0.0f32, 0.0f32);
             for (&tj, &zj) in td.iter().zip(z) {
+                ysum += tj;
+                if tj != 0.0 {
+                    v += tj * (lse - zj);
+                }
+            }
+            (v, ysum)
+        }
+        (None, None) => {
+            let (mut v, mut ysum) = (0.0f32, 0.0f32);
+            for (j, &zj) in z.iter().enumerate() {
+                let tj = t.at(j);
                 ysum += tj;
                 if tj != 0.0 {
                     v += tj * (lse - zj);
@@ -612,8 +865,8 @@ fn softmax_xent_tail(
     match (grad, y) {
         // `(p_j·Σt - t_j)·scale` with the forward pass's `p`: a loop without branches per
         // element (it vectorizes), the one-hot `t_j = 1` set after.
-        (Some(g), Some(y)) if y.len() == g.len() => match t {
-            Target::Class(k) => {
+        (Some(g), Some(y)) if y.len() == g.len() => match (t.label(), t.values()) {
+            (Some(k), _) => {
                 for (gj, &pj) in g.iter_mut().zip(y) {
                     *gj = (pj * ysum - 0.0) * scale;
                 }
@@ -621,9 +874,15 @@ fn softmax_xent_tail(
                     *gk = (pk * ysum - 1.0) * scale;
                 }
             }
-            Target::Dense(td) => {
+            (None, Some(td)) => {
                 for ((gj, &pj), &tj) in g.iter_mut().zip(y).zip(td) {
                     *gj = (pj * ysum - tj) * scale;
+                }
+            }
+            // Smoothed labels.
+            (None, None) => {
+                for (j, (gj, &pj)) in g.iter_mut().zip(y).enumerate() {
+                    *gj = (pj * ysum - t.at(j)) * scale;
                 }
             }
         },
@@ -675,7 +934,7 @@ fn max_and_index(z: &[f32]) -> (f32, usize) {
 fn sigmoid_xent(
     z: &[f32],
     y: Option<&[f32]>,
-    t: Target<'_>,
+    t: impl TargetRow,
     grad: Option<&mut [f32]>,
     scale: f32,
 ) -> f32 {

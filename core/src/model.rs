@@ -54,7 +54,7 @@ impl<L: Layer> Network<L> {
     /// its weights from `seed` (Keras initializers). [`Network::new_tiled`] for other tiles.
     ///
     /// # Errors
-    /// Never for built-in layers today; reserved for layer validation.
+    /// A layer setting its type cannot check ([`Layer::validate`]: a constraint's axes, ...).
     pub fn new(layers: L, seed: u64) -> Result<Self, Error> {
         Self::new_tiled(layers, seed)
     }
@@ -88,7 +88,8 @@ impl<L: Layer, const T: usize> Network<L, T> {
     /// ```
     ///
     /// # Errors
-    /// [`Error::InvalidHyperparameter`] when `T` is 0.
+    /// [`Error::InvalidHyperparameter`] when `T` is 0, or for a layer setting its type cannot
+    /// check ([`Layer::validate`]: a constraint's axes, ...).
     pub fn new_tiled(layers: L, seed: u64) -> Result<Self, Error> {
         if T == 0 {
             return Err(Error::InvalidHyperparameter {
@@ -96,6 +97,7 @@ impl<L: Layer, const T: usize> Network<L, T> {
                 reason: "a tile holds at least one sample",
             });
         }
+        layers.validate()?;
         let mut rng = Rng::new(seed);
         let mut params = L::Params::zeroed();
         layers.init(&mut params, &mut rng);
@@ -277,5 +279,10 @@ impl<L: Layer, const T: usize> Trainable for Network<L, T> {
 
     fn has_activity_penalties(&self) -> bool {
         self.layers.has_activity_regularizer()
+    }
+
+    #[inline]
+    fn apply_constraints(&mut self) {
+        self.layers.apply_constraints(&mut self.params);
     }
 }

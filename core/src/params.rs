@@ -51,6 +51,17 @@ pub trait Params: Clone {
     fn first_non_finite(&self) -> Option<usize> {
         (0..self.tensor_count()).find(|&i| !crate::math::all_finite_inline(self.tensor(i)))
     }
+    /// The Keras variable name of tensor `i` (`kernel` or `bias`: every layer with weights
+    /// holds its kernel then its bias, so even tensors are kernels). A storage that knows its
+    /// names may give the full path (`dense_1/bias`). Used by
+    /// [`crate::optim::ExcludeFromWeightDecay`].
+    fn variable_name(&self, i: usize) -> &str {
+        if i.is_multiple_of(2) {
+            "kernel"
+        } else {
+            "bias"
+        }
+    }
 }
 
 /// Fixed-size parameter sets can be created zero-filled.

@@ -20,7 +20,12 @@
 //!    once per batch, and reports the total);
 //! 4. if the total or any gradient is NaN/∞ returns [`Error::NonFiniteLoss`] /
 //!    [`Error::NonFiniteGradient`] **without touching the weights or the optimizer state**;
-//! 5. the optimizer update.
+//! 5. the optimizer update, then the model's weight constraints ([`Trainable::apply_constraints`],
+//!    Keras' `kernel_constraint`/`bias_constraint`, in Keras' order).
+//!
+//! With sample weights ([`Samples::with_sample_weights`], Keras' `sample_weight`; a
+//! `class_weight` is one) each sample's loss and gradient are multiplied by its weight and the
+//! data loss stays `Σ wᵢ·lossᵢ / B`.
 //!
 //! A batch given as a list of indices ([`Rows::Indices`], a shuffled order) runs one sample per
 //! tile (rows are not contiguous); the std runtime permutes its data once per epoch instead and
@@ -89,6 +94,11 @@ pub trait Trainable {
     fn has_activity_penalties(&self) -> bool {
         true
     }
+    /// Applies the weight constraints (Keras `kernel_constraint` / `bias_constraint`); the
+    /// training step calls it right after each optimizer update, as Keras does. The default
+    /// does nothing.
+    #[inline]
+    fn apply_constraints(&mut self) {}
 }
 
 /// Targets of a sample set.
@@ -122,6 +132,7 @@ pub struct Samples<'a> {
     n_in: usize,
     n: usize,
     targets: Targets<'a>,
+    weights: Option<&'a [f32]>,
 }
 
 impl<'a> Samples<'a> {
@@ -163,7 +174,52 @@ impl<'a> Samples<'a> {
             n_in,
             n,
             targets,
+            weights: None,
         })
+    }
+
+    /// The same samples with Keras' `sample_weight`, one per sample: each sample's loss and its
+    /// gradient are multiplied by its weight, and the batch's data loss stays Keras'
+    /// `sum_over_batch_size`, `Σ wᵢ·lossᵢ / B` (not divided by `Σ wᵢ`). Penalties are not
+    /// weighted. A Keras `class_weight` is the sample weight `class_weight[yᵢ]`.
+    ///
+    /// ```
+    /// use microfit_core::train::{Samples, Targets};
+    /// let s = Samples::new(&[0.0, 1.0], 1, Targets::Classes(&[0, 1]))?.with_sample_weights(&[1.0, 3.0])?;
+    /// assert_eq!(s.weight(1), 3.0);
+    /// # Ok::<(), microfit_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] unless there is one weight per sample;
+    /// [`Error::InvalidHyperparameter`] for a negative, NaN or infinite weight.
+    pub fn with_sample_weights(mut self, w: &'a [f32]) -> Result<Self, Error> {
+        if w.len() != self.n {
+            return Err(Error::ShapeMismatch {
+                what: "sample weights",
+                expected: self.n as u32,
+                found: w.len() as u32,
+            });
+        }
+        if !w.iter().all(|v| v.is_finite() && *v >= 0.0) {
+            return Err(Error::InvalidHyperparameter {
+                name: "sample_weight",
+                reason: "must be finite and >= 0",
+            });
+        }
+        self.weights = Some(w);
+        Ok(self)
+    }
+
+    /// The sample weights, if any ([`Samples::with_sample_weights`]).
+    pub fn sample_weights(&self) -> Option<&'a [f32]> {
+        self.weights
+    }
+
+    /// The weight of sample `i` (1 without sample weights, or out of range).
+    #[inline]
+    pub fn weight(&self, i: usize) -> f32 {
+        self.weights.and_then(|w| w.get(i).copied()).unwrap_or(1.0)
     }
 
     /// Number of samples.
@@ -501,7 +557,22 @@ fn compute_gradients_into<B: Backend, M: Trainable>(
         let io = model.loss_io();
         let target = |r: usize| samples.target(rows.get(k + r));
         report.metrics.add_rows(io.y, width, m, target, errors);
-        let pre = loss.tile_value_grad::<B>(io, m, fused, target, Some(inv_b), &mut data_sum)?;
+        let pre = match samples.weights {
+            None => loss.tile_value_grad::<B>(io, m, fused, target, Some(inv_b), &mut data_sum)?,
+            Some(_) => {
+                let weight = |r: usize| samples.weight(rows.get(k + r));
+                let scale = Some(inv_b);
+                loss.weighted_tile_value_grad::<B>(
+                    io,
+                    m,
+                    fused,
+                    target,
+                    weight,
+                    scale,
+                    &mut data_sum,
+                )?
+            }
+        };
         model.backward_tile::<B>(x, pre, inv_b);
         k += m;
     }
@@ -549,6 +620,7 @@ fn train_step_into<B: Backend, M: Trainable, O: Optimizer<M::Params>>(
         return Err(Error::NonFiniteGradient { tensor: t as u16 });
     }
     optimizer.step::<B>(w, g);
+    model.apply_constraints();
     Ok(())
 }
 
@@ -758,6 +830,14 @@ impl<M: Trainable, O: Optimizer<M::Params>, B: Backend> Trainer<M, O, B> {
         )
     }
 
+    /// Keras `fit`'s last act after its epochs: `optimizer.finalize_variable_values(weights)`
+    /// (with an [`Ema`](crate::optim::Ema), the weights become their moving averages; otherwise
+    /// nothing). Call it once when training ends, as `fit` does.
+    pub fn finalize_variable_values(&mut self) {
+        self.optimizer
+            .finalize_variable_values(self.model.params_mut());
+    }
+
     /// Evaluates in batches of `batch_size` without updating (Keras `evaluate`: the loss includes
     /// the weight penalties and the activity penalties of each batch).
     ///
@@ -811,7 +891,21 @@ pub fn evaluate<B: Backend, M: Trainable>(
             let io = model.loss_io();
             let target = |i: usize| samples.target(start + k + i);
             r.metrics.add_rows(io.y, width, m, target, errors);
-            loss.tile_value_grad::<B>(io, m, fused, target, None, &mut data_sum)?;
+            match samples.weights {
+                None => loss.tile_value_grad::<B>(io, m, fused, target, None, &mut data_sum)?,
+                Some(_) => {
+                    let weight = |i: usize| samples.weight(start + k + i);
+                    loss.weighted_tile_value_grad::<B>(
+                        io,
+                        m,
+                        fused,
+                        target,
+                        weight,
+                        None,
+                        &mut data_sum,
+                    )?
+                }
+            };
             k += m;
         }
         let b = (end - start) as f32;

@@ -12,12 +12,12 @@
 //! | per-sample activations (a tile of one): conv `z` 6·6·8 and output 288, pooled 72 (max pooling stores no argmax), flattened 72, dense `z` 10 and output 10 | 740 f32 | 2,960 |
 //! | the outputs' gradients in the backward pass: conv 288, pooled 72, flattened 72, dense 10 | 442 f32 | 1,768 |
 //! | model RNG (PCG32 state + stream) | 2 u64 | 16 |
-//! | layer configs: 2 × `DenseConfig<Reg>` (activation 8, 3 × `Option<Reg>` 12, 2 × initializer 8, `use_bias` 1 → 61, padded to 64); pooling and flatten are zero-sized | | 128 |
-//! | **`Network<TinyCnn>`** | | **11,352** |
+//! | layer configs: 2 × `DenseConfig<Reg>` (activation 8, 3 × `Option<Reg>` 12, 2 × initializer 8, `use_bias` 1, 2 × `Option<Constraint>` 16 → 93, padded to 96); pooling and flatten are zero-sized | | 192 |
+//! | **`Network<TinyCnn>`** | | **11,416** |
 //! | Adam slots `m`, `v` | 2·810 f32 | 6,480 |
-//! | Adam config (60) + iteration counter (4) + `1 - β` cache (2 betas' bits, 2 values: 16) | | 80 |
-//! | **`Adam<Params>`** | | **6,560** |
-//! | **model + optimizer** | | **17,912** |
+//! | Adam config (62: lr schedule, betas, ε, weight decay, clipping, `exclude_from_weight_decay` 2 × `bool`; padded to 64) + iteration counter (4) + `1 - β` cache (2 betas' bits, 2 values: 16) | | 84 |
+//! | **`Adam<Params>`** | | **6,564** |
+//! | **model + optimizer** | | **17,980** |
 //!
 //! Each layer keeps its outputs and their gradients in its cache (the tuple's cache is its
 //! members'), not on the stack of the backward pass: all of the training memory is in these
@@ -59,25 +59,25 @@ fn tiny_cnn_with_adam_exact_bytes() {
     assert_eq!(size_of::<P>(), 810 * 4);
     assert_eq!(size_of::<<TinyCnn as Layer>::Cache<1>>(), (740 + 442) * 4);
     assert_eq!(size_of::<Rng>(), 16);
-    assert_eq!(size_of::<DenseConfig<Reg>>(), 64);
-    assert_eq!(size_of::<TinyCnn>(), 2 * 64);
-    assert_eq!(size_of::<AdamConfig>(), 60);
+    assert_eq!(size_of::<DenseConfig<Reg>>(), 96);
+    assert_eq!(size_of::<TinyCnn>(), 2 * 96);
+    assert_eq!(size_of::<AdamConfig>(), 64);
 
     // The model: weights + gradients + activations + output and its gradient + configs + RNG.
     let net = size_of::<Network<TinyCnn>>();
     assert_eq!(
         net,
-        2 * 810 * 4 + (730 + 432) * 4 + 2 * 10 * 4 + 2 * 64 + 16
+        2 * 810 * 4 + (730 + 432) * 4 + 2 * 10 * 4 + 2 * 96 + 16
     );
-    assert_eq!(net, 11_352);
+    assert_eq!(net, 11_416);
 
     // The optimizer: two slots, its config, the iteration counter and its `1 - β` cache
     // (two betas' bits and two values, so the double-precision `keras_one_minus` runs once).
     let adam = size_of::<Adam<P>>();
-    assert_eq!(adam, 2 * 810 * 4 + 60 + 4 + 16);
-    assert_eq!(adam, 6_560);
+    assert_eq!(adam, 2 * 810 * 4 + 64 + 4 + 16);
+    assert_eq!(adam, 6_564);
 
-    assert_eq!(net + adam, 17_912);
+    assert_eq!(net + adam, 17_980);
     println!(
         "tiny CNN: Network {net} B + Adam {adam} B = {} B",
         net + adam

@@ -7,7 +7,7 @@ use microfit_core::backend::{Backend, Portable};
 use microfit_core::layer::constant::{Const, ConstLayer};
 use microfit_core::optim::adam::{AdamState, keras_one_minus};
 use microfit_core::optim::schedule::Schedule;
-use microfit_core::optim::{AdamConfig, Clip, Common, Optimizer};
+use microfit_core::optim::{AdamConfig, Clip, Common, ExcludeFromWeightDecay, Optimizer};
 use microfit_core::params::weights_hash;
 use microfit_core::prelude::*;
 use microfit_core::regularizer::{L1, L2};
@@ -77,6 +77,7 @@ const CONFIG: AdamConfig = AdamConfig {
             clipnorm: None,
             global_clipnorm: None,
         },
+        exclude_from_weight_decay: ExcludeFromWeightDecay::NONE,
     },
 };
 
@@ -103,7 +104,10 @@ impl<P: microfit_core::params::Params> Optimizer<P> for ConstAdam<P> {
 fn constant_model_and_adam_train_with_the_same_bits() {
     let (x, y) = data();
     let samples = Samples::new(&x, 4, Targets::Classes(&y)).unwrap();
-    let loss = Loss::CategoricalCrossentropy { from_logits: false };
+    let loss = Loss::CategoricalCrossentropy {
+        from_logits: false,
+        label_smoothing: 0.0,
+    };
 
     // Ordinary: runtime layers with `Reg`, `Trainer`, `Adam::with_config`.
     let plain_layers = (

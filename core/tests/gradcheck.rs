@@ -85,11 +85,16 @@ fn loss64(loss: Loss, out_act: Activation, z: &[f64], y: &[f64], t: &T, kinks: &
     let fused = matches!(
         (loss, out_act),
         (
-            Loss::CategoricalCrossentropy { from_logits: false }
-                | Loss::SparseCategoricalCrossentropy { from_logits: false },
+            Loss::CategoricalCrossentropy {
+                from_logits: false,
+                label_smoothing: 0.0
+            } | Loss::SparseCategoricalCrossentropy { from_logits: false },
             Activation::Softmax
         ) | (
-            Loss::BinaryCrossentropy { from_logits: false },
+            Loss::BinaryCrossentropy {
+                from_logits: false,
+                label_smoothing: 0.0
+            },
             Activation::Sigmoid
         )
     );
@@ -100,9 +105,13 @@ fn loss64(loss: Loss, out_act: Activation, z: &[f64], y: &[f64], t: &T, kinks: &
             y,
             matches!(
                 loss,
-                Loss::BinaryCrossentropy { from_logits: true }
-                    | Loss::CategoricalCrossentropy { from_logits: true }
-                    | Loss::SparseCategoricalCrossentropy { from_logits: true }
+                Loss::BinaryCrossentropy {
+                    from_logits: true,
+                    ..
+                } | Loss::CategoricalCrossentropy {
+                    from_logits: true,
+                    ..
+                } | Loss::SparseCategoricalCrossentropy { from_logits: true }
             ),
         )
     };
@@ -427,11 +436,17 @@ fn output() -> impl Strategy<Value = (Activation, Loss)> {
         // Fused (cached logits): sigmoid + BCE, softmax + CCE, softmax + SCCE.
         Just((
             Activation::Sigmoid,
-            Loss::BinaryCrossentropy { from_logits: false }
+            Loss::BinaryCrossentropy {
+                from_logits: false,
+                label_smoothing: 0.0
+            }
         )),
         Just((
             Activation::Softmax,
-            Loss::CategoricalCrossentropy { from_logits: false }
+            Loss::CategoricalCrossentropy {
+                from_logits: false,
+                label_smoothing: 0.0
+            }
         )),
         Just((
             Activation::Softmax,
@@ -440,11 +455,17 @@ fn output() -> impl Strategy<Value = (Activation, Loss)> {
         // Logits forms.
         Just((
             Activation::Linear,
-            Loss::BinaryCrossentropy { from_logits: true }
+            Loss::BinaryCrossentropy {
+                from_logits: true,
+                label_smoothing: 0.0
+            }
         )),
         Just((
             Activation::Linear,
-            Loss::CategoricalCrossentropy { from_logits: true }
+            Loss::CategoricalCrossentropy {
+                from_logits: true,
+                label_smoothing: 0.0
+            }
         )),
         Just((
             Activation::Linear,
@@ -453,11 +474,17 @@ fn output() -> impl Strategy<Value = (Activation, Loss)> {
         // Probability forms that do not fuse (clip, renormalisation).
         Just((
             Activation::Softmax,
-            Loss::BinaryCrossentropy { from_logits: false }
+            Loss::BinaryCrossentropy {
+                from_logits: false,
+                label_smoothing: 0.0
+            }
         )),
         Just((
             Activation::Sigmoid,
-            Loss::CategoricalCrossentropy { from_logits: false }
+            Loss::CategoricalCrossentropy {
+                from_logits: false,
+                label_smoothing: 0.0
+            }
         )),
         Just((
             Activation::Sigmoid,
@@ -556,11 +583,17 @@ fn every_loss_and_regularizer_at_a_fixed_point() {
         (Activation::Linear, Loss::MeanAbsoluteError),
         (
             Activation::Sigmoid,
-            Loss::BinaryCrossentropy { from_logits: false },
+            Loss::BinaryCrossentropy {
+                from_logits: false,
+                label_smoothing: 0.0,
+            },
         ),
         (
             Activation::Softmax,
-            Loss::CategoricalCrossentropy { from_logits: false },
+            Loss::CategoricalCrossentropy {
+                from_logits: false,
+                label_smoothing: 0.0,
+            },
         ),
         (
             Activation::Softmax,
@@ -568,11 +601,17 @@ fn every_loss_and_regularizer_at_a_fixed_point() {
         ),
         (
             Activation::Linear,
-            Loss::BinaryCrossentropy { from_logits: true },
+            Loss::BinaryCrossentropy {
+                from_logits: true,
+                label_smoothing: 0.0,
+            },
         ),
         (
             Activation::Linear,
-            Loss::CategoricalCrossentropy { from_logits: true },
+            Loss::CategoricalCrossentropy {
+                from_logits: true,
+                label_smoothing: 0.0,
+            },
         ),
         (
             Activation::Linear,
@@ -580,11 +619,17 @@ fn every_loss_and_regularizer_at_a_fixed_point() {
         ),
         (
             Activation::Softmax,
-            Loss::BinaryCrossentropy { from_logits: false },
+            Loss::BinaryCrossentropy {
+                from_logits: false,
+                label_smoothing: 0.0,
+            },
         ),
         (
             Activation::Sigmoid,
-            Loss::CategoricalCrossentropy { from_logits: false },
+            Loss::CategoricalCrossentropy {
+                from_logits: false,
+                label_smoothing: 0.0,
+            },
         ),
         (
             Activation::Sigmoid,

@@ -63,7 +63,10 @@ fn run_epochs(l2: Option<f32>, epochs: usize) -> (Vec<f32>, (f32, f32)) {
     let mut tr = Trainer::new(
         net,
         opt,
-        Loss::CategoricalCrossentropy { from_logits: false },
+        Loss::CategoricalCrossentropy {
+            from_logits: false,
+            label_smoothing: 0.0,
+        },
     );
     let data = Samples::new(&x, 4, Targets::Classes(&y)).unwrap();
     let mut losses = Vec::new();

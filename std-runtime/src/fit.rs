@@ -37,6 +37,7 @@ pub struct Shuffled {
     x: Vec<f32>,
     classes: Vec<u32>,
     dense: Vec<f32>,
+    weights: Vec<f32>,
 }
 
 impl Shuffled {
@@ -53,6 +54,7 @@ impl Shuffled {
         self.x.clear();
         self.classes.clear();
         self.dense.clear();
+        self.weights.clear();
         let mut width = 0;
         for &i in order {
             let i = i as usize;
@@ -64,6 +66,9 @@ impl Shuffled {
                 });
             }
             self.x.extend_from_slice(samples.input(i));
+            if samples.sample_weights().is_some() {
+                self.weights.push(samples.weight(i));
+            }
             match samples.target(i) {
                 Target::Class(k) => self.classes.push(k),
                 Target::Dense(t) => {
@@ -79,7 +84,11 @@ impl Shuffled {
                 width: if order.is_empty() { w } else { width },
             },
         };
-        Samples::new(&self.x, n_in, targets)
+        let gathered = Samples::new(&self.x, n_in, targets)?;
+        match samples.sample_weights() {
+            Some(_) => gathered.with_sample_weights(&self.weights),
+            None => Ok(gathered),
+        }
     }
 }
 

@@ -11,12 +11,15 @@
 //!   trained-model file ([`modelfile`]) and the firmware export ([`export`]).
 //! * **One engine**: [`model::Sequential`] is built from a [`model::ModelSpec`] and trains
 //!   through the core's trainer on the [`host::Host`] backend ([`fit`]); the training driver
-//!   ([`train_run`]) adds splits, shuffles, validation, callbacks and checkpoints.
+//!   ([`train_run`]) adds splits, shuffles, validation, callbacks and checkpoints; Keras'
+//!   training callbacks and `fit` arguments beyond the core's step are in [`callbacks`]
+//!   (`ReduceLROnPlateau`, `class_weight` / `sample_weight`).
 //! * **The `microfit` CLI** ([`cli`]) reads data ([`data`]), writes reports, plots and history
 //!   ([`report`], [`plot`], [`history`], [`summary`]) and runs sweeps ([`sweep`]).
 
 pub use microfit_core as core;
 
+pub mod callbacks;
 pub mod data;
 pub mod fit;
 pub mod host;

@@ -25,8 +25,9 @@ use microfit_core::init::Initializer;
 use microfit_core::kernels::conv::ConvGeometry;
 use microfit_core::layer::conv;
 use microfit_core::layer::dense::{self, DenseConfig, WeightedBackward, WeightedForward};
-use microfit_core::layer::dropout::{self, DropoutConfig, DropoutState};
+use microfit_core::layer::dropout::{self, DropoutState};
 use microfit_core::layer::flatten;
+use microfit_core::layer::noise;
 use microfit_core::layer::pool::{self, Average, Max};
 use microfit_core::layer::{BackwardCtx, ForwardCtx, LossIo, Penalties};
 use microfit_core::params::Params;
@@ -35,6 +36,7 @@ use microfit_core::rng::Rng;
 use microfit_core::train::Trainable;
 use serde::{Deserialize, Serialize};
 
+use crate::formats::schema::layer::NoiseKind;
 use crate::formats::schema::model_spec::spec_err;
 pub use crate::formats::schema::{LayerSpec, ModelSpec, SpecError};
 use crate::host::Host;
@@ -84,6 +86,9 @@ impl Params for VecParams {
             None => &mut [],
         }
     }
+    fn variable_name(&self, i: usize) -> &str {
+        self.names.get(i).map_or("", |n| n.as_str())
+    }
 }
 
 /// A built layer: its spec plus the indices of its tensors and its sizes.
@@ -108,8 +113,8 @@ enum Built {
     Flatten {
         len: usize,
     },
-    Dropout {
-        cfg: DropoutConfig,
+    Noise {
+        noise: NoiseKind,
         len: usize,
     },
 }
@@ -119,7 +124,7 @@ impl Built {
         match self {
             Built::Dense { n_out, .. } => *n_out,
             Built::Conv { geom, .. } | Built::Pool { geom, .. } => geom.out_len(),
-            Built::Flatten { len } | Built::Dropout { len, .. } => *len,
+            Built::Flatten { len } | Built::Noise { len, .. } => *len,
         }
     }
 
@@ -135,6 +140,14 @@ impl Built {
         match self {
             Built::Dense { cfg, .. } | Built::Conv { cfg, .. } => cfg.activation,
             _ => Activation::Linear,
+        }
+    }
+
+    /// A layer with weights that does not train (`trainable: false`).
+    fn frozen(&self) -> bool {
+        match self {
+            Built::Dense { cfg, .. } | Built::Conv { cfg, .. } => !cfg.trainable,
+            _ => false,
         }
     }
 }
@@ -164,10 +177,16 @@ pub struct Sequential {
     built: Vec<Built>,
     /// Layer names (Keras style: `dense`, `dense_1`, ...).
     pub layer_names: Vec<String>,
-    /// The weights.
+    /// The trainable weights (Keras `trainable_weights`): what the optimizer updates.
     pub params: VecParams,
     /// The gradients.
     pub grads: VecParams,
+    /// The weights of the frozen layers (`trainable: false`; Keras `non_trainable_weights`),
+    /// in model order: no gradient, no optimizer slot.
+    pub frozen: VecParams,
+    /// A frozen layer after a trainable one passes the gradient on through its own backward
+    /// pass, whose weight gradients land here and are dropped.
+    scratch: VecParams,
     in_len: usize,
     tile: usize,
     bufs: Vec<Buffers>,
@@ -183,7 +202,8 @@ impl ModelSpec {
     /// A [`SpecError`] naming the field.
     pub fn build(&self, seed: u64) -> Result<Sequential, SpecError> {
         let shapes = self.shapes()?;
-        let mut params = VecParams::default();
+        let mut trainable = VecParams::default();
+        let mut frozen = VecParams::default();
         let mut built = Vec::new();
         let names = self.layer_names();
         let mut rng = Rng::new(seed);
@@ -192,6 +212,12 @@ impl ModelSpec {
             match l {
                 LayerSpec::Dense { units, config } => {
                     let n_in = in_shape[0];
+                    // A frozen layer's weights are initialized too (Keras does), elsewhere.
+                    let params = if config.trainable {
+                        &mut trainable
+                    } else {
+                        &mut frozen
+                    };
                     let kernel = params.push(format!("{name}/kernel"), vec![n_in, *units]);
                     let bias = params.push(format!("{name}/bias"), vec![*units]);
                     config.kernel_initializer.fill(
@@ -220,6 +246,11 @@ impl ModelSpec {
                         .ok_or_else(|| spec_err(format!("layers[{i}]"), "no geometry"))?;
                     let mut kshape: Vec<usize> = geom.kernel()[3 - geom.dims()..].to_vec();
                     kshape.extend([geom.in_channels(), geom.filters()]);
+                    let params = if config.trainable {
+                        &mut trainable
+                    } else {
+                        &mut frozen
+                    };
                     let kernel = params.push(format!("{name}/kernel"), kshape.clone());
                     let bias = params.push(format!("{name}/bias"), vec![geom.filters()]);
                     config
@@ -252,25 +283,38 @@ impl ModelSpec {
                 LayerSpec::Flatten => built.push(Built::Flatten {
                     len: shapes[i].iter().product(),
                 }),
-                LayerSpec::Dropout { rate, seed } => built.push(Built::Dropout {
-                    cfg: DropoutConfig {
-                        rate: *rate,
-                        seed: *seed,
-                    },
-                    len: shapes[i].iter().product(),
-                }),
+                LayerSpec::Dropout { .. }
+                | LayerSpec::GaussianNoise { .. }
+                | LayerSpec::GaussianDropout { .. }
+                | LayerSpec::AlphaDropout { .. }
+                | LayerSpec::SpatialDropout1D { .. }
+                | LayerSpec::SpatialDropout2D { .. }
+                | LayerSpec::SpatialDropout3D { .. }
+                | LayerSpec::ActivityRegularization { .. } => {
+                    let noise = l
+                        .noise(&in_shape)
+                        .ok_or_else(|| spec_err(format!("layers[{i}]"), "not a noise layer"))?;
+                    built.push(Built::Noise {
+                        noise,
+                        len: shapes[i].iter().product(),
+                    });
+                }
             }
             in_shape = shapes[i].clone();
         }
-        let mut grads = params.clone();
+        let mut grads = trainable.clone();
         grads.fill(0.0);
+        let mut scratch = frozen.clone();
+        scratch.fill(0.0);
         let dropout = built.iter().map(|_| DropoutState::new()).collect();
         let mut model = Sequential {
             spec: self.clone(),
             built,
             layer_names: names,
-            params,
+            params: trainable,
             grads,
+            frozen,
+            scratch,
             in_len: self.input_shape.iter().product(),
             tile: 0,
             bufs: Vec::new(),
@@ -304,8 +348,9 @@ impl Sequential {
         self.rng = rng;
     }
 
-    /// Each layer's dropout generator once it has drawn (`None` for other layers and before):
-    /// part of a checkpoint.
+    /// Each noise layer's generator (`Dropout`, `GaussianNoise`, `GaussianDropout`,
+    /// `AlphaDropout`, `SpatialDropout*`) once it has drawn (`None` for other layers and before):
+    /// part of a checkpoint, so that a resumed run draws the noise an uninterrupted one would.
     pub fn dropout_generators(&self) -> Vec<Option<[u64; 2]>> {
         self.dropout.iter().map(DropoutState::generator).collect()
     }
@@ -353,25 +398,55 @@ impl Sequential {
     ///
     /// # Errors
     /// An unknown name or a wrong number of values.
+    /// Frozen layers' weights (`trainable: false`) are set the same way.
     pub fn set_weights(&mut self, named: &[(String, Vec<f32>)]) -> Result<(), SpecError> {
         for (name, values) in named {
-            let i = self
-                .params
+            let store = if self.params.index_of(name).is_some() {
+                &mut self.params
+            } else {
+                &mut self.frozen
+            };
+            let i = store
                 .index_of(name)
                 .ok_or_else(|| spec_err(name.clone(), "no such variable in the model"))?;
-            if self.params.tensors[i].len() != values.len() {
+            if store.tensors[i].len() != values.len() {
                 return Err(spec_err(
                     name.clone(),
                     format!(
                         "has {} values, the model needs {}",
                         values.len(),
-                        self.params.tensors[i].len()
+                        store.tensors[i].len()
                     ),
                 ));
             }
-            self.params.tensors[i].copy_from_slice(values);
+            store.tensors[i].copy_from_slice(values);
         }
         Ok(())
+    }
+
+    /// Every weight in model order (Keras `model.weights`: each layer's kernel then bias,
+    /// frozen layers' included), by name.
+    pub fn weights(&self) -> Vec<(&str, &[f32])> {
+        let mut out = Vec::new();
+        for b in &self.built {
+            if let Built::Dense {
+                cfg, kernel, bias, ..
+            }
+            | Built::Conv {
+                cfg, kernel, bias, ..
+            } = b
+            {
+                let store = if cfg.trainable {
+                    &self.params
+                } else {
+                    &self.frozen
+                };
+                for &t in &[*kernel, *bias] {
+                    out.push((store.names[t].as_str(), &store.tensors[t][..]));
+                }
+            }
+        }
+        out
     }
 
     /// Inference on one sample (no dropout).
@@ -467,7 +542,11 @@ impl Trainable for Sequential {
             };
             let (z, y) = (&mut b.z[..], &mut b.y[..n * w]);
             let z = z.get_mut(..n * w).unwrap_or(&mut []);
-            let t = &self.params.tensors;
+            let t = if built.frozen() {
+                &self.frozen.tensors
+            } else {
+                &self.params.tensors
+            };
             let weighted = |kernel: &usize, bias: &usize, z, y| WeightedForward {
                 kernel: &t[*kernel],
                 bias: &t[*bias],
@@ -488,8 +567,31 @@ impl Trainable for Sequential {
                 Built::Pool { geom, max: true } => pool::forward_rows::<Max>(geom, input, y),
                 Built::Pool { geom, max: false } => pool::forward_rows::<Average>(geom, input, y),
                 Built::Flatten { .. } => flatten::copy(input, y),
-                Built::Dropout { cfg, .. } => {
-                    dropout::forward(cfg, &mut self.dropout[i], input, y, training, ctx.rng);
+                Built::Noise { noise, len } => {
+                    let st = &mut self.dropout[i];
+                    match noise {
+                        NoiseKind::Dropout(c) => {
+                            dropout::forward(c, st, input, y, training, ctx.rng);
+                        }
+                        NoiseKind::GaussianNoise(c) => {
+                            noise::gaussian_noise_forward(c, st, input, y, training, ctx.rng);
+                        }
+                        NoiseKind::GaussianDropout(c) => {
+                            noise::gaussian_dropout_forward(c, st, input, y, training, ctx.rng);
+                        }
+                        NoiseKind::AlphaDropout(c) => {
+                            noise::alpha_dropout_forward(c, st, input, y, training, ctx.rng);
+                        }
+                        NoiseKind::Spatial(c, ch) => {
+                            let shape = (*len, *ch);
+                            noise::spatial_dropout_forward(
+                                c, shape, st, input, y, training, ctx.rng,
+                            );
+                        }
+                        NoiseKind::ActivityRegularization(r) => {
+                            noise::activity_regularization_forward(r, *len, input, y, &mut ctx);
+                        }
+                    }
                 }
             }
         }
@@ -530,7 +632,10 @@ impl Trainable for Sequential {
     fn backward_tile<B: Backend>(&mut self, x: &[f32], dy_is_pre: bool, inv_batch: f32) {
         let n = (x.len() / self.in_len.max(1)).min(self.tile);
         let last = self.built.len().saturating_sub(1);
-        for i in (0..self.built.len()).rev() {
+        // The frozen layers at the start need no backward pass: nothing before them trains
+        // (as a typed network skips its frozen first members).
+        let skip = self.built.iter().take_while(|b| b.frozen()).count();
+        for i in (skip..self.built.len()).rev() {
             let ctx = BackwardCtx {
                 inv_batch,
                 layer: i,
@@ -558,9 +663,15 @@ impl Trainable for Sequential {
                 | Built::Conv {
                     cfg, kernel, bias, ..
                 } => {
-                    let (gk, gb) = two_mut(&mut self.grads.tensors, *kernel, *bias);
+                    // A frozen layer's weight gradients go to the scratch and are dropped.
+                    let (weights, grads) = if cfg.trainable {
+                        (&self.params, &mut self.grads)
+                    } else {
+                        (&self.frozen, &mut self.scratch)
+                    };
+                    let (gk, gb) = two_mut(&mut grads.tensors, *kernel, *bias);
                     let io = WeightedBackward {
-                        kernel: &self.params.tensors[*kernel],
+                        kernel: &weights.tensors[*kernel],
                         grad_kernel: gk,
                         grad_bias: gb,
                         x: input,
@@ -588,9 +699,24 @@ impl Trainable for Sequential {
                         flatten::copy(dy, dx);
                     }
                 }
-                Built::Dropout { cfg, .. } => {
-                    if let Some(dx) = dx {
-                        dropout::backward(cfg, &self.dropout[i], dy, dx);
+                Built::Noise { noise, len } => {
+                    let Some(dx) = dx else {
+                        continue;
+                    };
+                    let st = &self.dropout[i];
+                    match noise {
+                        NoiseKind::Dropout(c) => dropout::backward(c, st, dy, dx),
+                        NoiseKind::GaussianNoise(_) => flatten::copy(dy, dx),
+                        NoiseKind::GaussianDropout(c) => {
+                            noise::gaussian_dropout_backward(c, st, dy, dx)
+                        }
+                        NoiseKind::AlphaDropout(c) => noise::alpha_dropout_backward(c, st, dy, dx),
+                        NoiseKind::Spatial(c, ch) => {
+                            noise::spatial_dropout_backward(c, (*len, *ch), st, dy, dx);
+                        }
+                        NoiseKind::ActivityRegularization(r) => {
+                            noise::activity_regularization_backward(r, *len, y, dy, dx, inv_batch);
+                        }
                     }
                 }
             }
@@ -612,8 +738,12 @@ impl Trainable for Sequential {
                     kernel,
                     bias,
                 } => (cfg, geom.filters(), *kernel, *bias),
-                Built::Pool { .. } | Built::Flatten { .. } | Built::Dropout { .. } => continue,
+                Built::Pool { .. } | Built::Flatten { .. } | Built::Noise { .. } => continue,
             };
+            // Keras 3 drops a frozen layer's kernel and bias penalties.
+            if !cfg.trainable {
+                continue;
+            }
             let g = if with_grads {
                 Some(two_mut(&mut self.grads.tensors, kernel, bias))
             } else {
@@ -633,8 +763,30 @@ impl Trainable for Sequential {
             Built::Dense { cfg, .. } | Built::Conv { cfg, .. } => {
                 cfg.activity_regularizer.is_some()
             }
+            Built::Noise {
+                noise: NoiseKind::ActivityRegularization(_),
+                ..
+            } => true,
             _ => false,
         })
+    }
+
+    fn apply_constraints(&mut self) {
+        for b in &self.built {
+            if let Built::Dense {
+                cfg, kernel, bias, ..
+            }
+            | Built::Conv {
+                cfg, kernel, bias, ..
+            } = b
+                && cfg.trainable
+                && (cfg.kernel_constraint.is_some() || cfg.bias_constraint.is_some())
+            {
+                let p = &mut self.params;
+                let (k, bt) = two_mut(&mut p.tensors, *kernel, *bias);
+                cfg.apply_constraints(k, &p.shapes[*kernel], bt);
+            }
+        }
     }
 }
 

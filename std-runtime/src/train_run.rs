@@ -32,7 +32,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use microfit_core::optim::AnyOptimizer;
+use microfit_core::optim::{AnyOptimizer, Optimizer};
 use microfit_core::train::{EpochReport, Samples, Targets, evaluate};
 
 use crate::fit::{HostTrainer, Shuffled, fit_epoch};
@@ -872,6 +872,13 @@ pub fn train(
             }
         }
         epoch += 1;
+    }
+    // Keras `fit` ends with `optimizer.finalize_variable_values` (an EMA's averages become the
+    // weights) after its epochs, before `EarlyStopping` restores the best weights in
+    // `on_train_end`: restored weights win. (The CLI's optimizers have no EMA yet: nothing.)
+    let restored = matches!(stop, StopReason::EarlyStopped { restored: true, .. });
+    if trainer.optimizer.iterations() > 0 && !restored {
+        trainer.finalize_variable_values();
     }
     Ok(TrainOutcome {
         model: trainer.model,

@@ -12,7 +12,12 @@ The schema is the shipped files' (`shared/golden/README.md`): tensors are `{shap
 every float the exact float32 value, steps record the state before/after each update, files
 carry a `meta`. File names keep the shipped prefixes with another suffix (`dense_step_v2.json`,
 ...), except one placed by its structure alone (`holdout_betas.json`); a sub-folder is written
-too (the runner must leave it alone). `--seed N` draws other values.
+too (the runner must leave it alone). `--seed N` draws other values. The toolbox kinds of issue 12
+(`constraints_v2`, `label_smoothing_v2`, `regularization_layers_v2`, and `optimizer_long_v2`'s
+EMA and `exclude_from_weight_decay` runs) follow the shipped toolbox files' schema, prose
+included: larger kernels (TensorFlow's packet order in the norms), negative axes, Conv1D with
+`same` padding and 16 filters, soft BCE labels, sigmoid + BCE after `ActivityRegularization`,
+an EMA with `ema_overwrite_frequency`.
 """
 import argparse
 import json
@@ -597,8 +602,12 @@ def gen_optimizer_long(rng):
                 ("SGD", {"learning_rate": 0.1, "clipvalue": 0.02}),
                 ("SGD", {"learning_rate": 0.1, "momentum": 0.3, "global_clipnorm": 0.15}),
                 ("Adam", {"learning_rate": 0.01, "use_ema": True, "ema_momentum": 0.9}),
+                ("SGD", {"learning_rate": 0.1, "momentum": 0.5, "use_ema": True, "ema_momentum": 0.8,
+                         "ema_overwrite_frequency": 5}),
                 ("AdamW", {"learning_rate": 0.01, "weight_decay": 0.1,
-                           "exclude_from_weight_decay": {"var_names": ["bias"]}})]
+                           "exclude_from_weight_decay": {"var_names": ["bias"]}}),
+                ("SGD", {"learning_rate": 0.05, "weight_decay": 0.2,
+                         "exclude_from_weight_decay": {"var_names": ["kern", "nothing_matches"]}})]
     runs = []
     for cls, cfg in runs_cfg:
         m = keras.Sequential([keras.Input((n_in,)), layers.Dense(units, activation="softmax", name="dense",
@@ -636,35 +645,156 @@ def gen_optimizer_long(rng):
 
 
 # --------------------------------------------------------------------- toolbox (issue 12)
+def train_record(m, x, y, loss, opt, steps):
+    """Eager steps as the shipped toolbox files record them: loss, penalties and gradients
+    before each update, weights and slots after it."""
+    rec = []
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            yp = m(x, training=True)
+            data = loss(y, yp)
+            total = ops.sum([data] + m.losses)
+        g = tape.gradient(total, m.trainable_variables)
+        reg = [f(v) for v in m.losses]
+        opt.apply_gradients(zip(g, m.trainable_variables))
+        rec.append({"data_loss": f(data), "reg_losses": reg, "total_loss": f(total),
+                    "grads": named(m.trainable_variables, [t.numpy() for t in g]),
+                    "weights_after": named(m.trainable_variables),
+                    "slots_after": slots(opt, m.trainable_variables)})
+    return rec
+
+
 def gen_constraints(rng):
     fns = []
-    for cls, cfg in [("MaxNorm", {"max_value": 1.5, "axis": 0}), ("NonNeg", {}), ("UnitNorm", {"axis": 1}),
-                     ("MinMaxNorm", {"min_value": 0.5, "max_value": 1.0, "rate": 0.5, "axis": 0})]:
-        w = rng.standard_normal((3, 4)).astype(F)
+    specs = [("MaxNorm", {"max_value": 1.5, "axis": 0}, (3, 4)),
+             ("MaxNorm", {"max_value": 0.7, "axis": 0}, (20, 10)),       # packets + remainder
+             ("MaxNorm", {"max_value": 0.9, "axis": 1}, (4, 20)),        # rows of 20
+             ("MaxNorm", {"max_value": 1.2, "axis": [0, 1, 2]}, (3, 3, 4, 16)),
+             ("MinMaxNorm", {"min_value": 0.5, "max_value": 1.0, "rate": 0.5, "axis": 0}, (3, 4)),
+             ("MinMaxNorm", {"min_value": 0.8, "max_value": 1.1, "rate": 0.3, "axis": -1}, (5, 6)),
+             ("MinMaxNorm", {"min_value": 0.2, "max_value": 0.4, "rate": 1.0, "axis": [0, 1]}, (3, 2, 9)),
+             ("NonNeg", {}, (4, 5)),
+             ("UnitNorm", {"axis": 1}, (3, 4)),
+             ("UnitNorm", {"axis": [0, 1, 2, 3]}, (2, 2, 2, 3, 4)),
+             ("UnitNorm", {"axis": 0}, (7,))]
+    for cls, cfg, shape in specs:
+        w = (rng.standard_normal(shape) * rng.uniform(0.2, 2.0)).astype(F)
+        if cls == "NonNeg":
+            w.reshape(-1)[:3] = [-0.0, 0.0, -1e-30]
         fns.append({"class_name": cls, "config": cfg, "w": T(w),
                     "out": T(getattr(keras.constraints, cls)(**cfg)(tf.constant(w)).numpy())})
-    return {"meta": meta("keras.constraints on tensors (variant; the runner only counts these: issue 12)."),
-            "functions": fns, "dense_training": {"steps": []}}
+    # Dense training: MinMaxNorm on the kernel, MaxNorm on the bias, Adam.
+    n_in, units, batch = 5, 4, 7
+    x = rng.standard_normal((batch, n_in)).astype(F)
+    y = rng.standard_normal((batch, units)).astype(F)
+    kc = keras.constraints.MinMaxNorm(min_value=0.3, max_value=0.6, rate=0.8, axis=0)
+    m = keras.Sequential([keras.Input((n_in,)), layers.Dense(units, activation="tanh", name="dense",
+                                                             kernel_constraint=kc,
+                                                             bias_constraint=keras.constraints.MaxNorm(0.2, axis=0),
+                                                             kernel_regularizer=regularizers.L2(0.02))])
+    W0 = (rng.standard_normal((n_in, units)) * 0.6).astype(F)
+    b0 = (rng.standard_normal(units) * 0.3).astype(F)
+    m.set_weights([W0, b0])
+    opt_cfg = {"learning_rate": 0.05, "beta_1": 0.8}
+    dense = {"x": T(x), "y_true": T(y), "initial_weights": named(m.trainable_variables),
+             "layer": "Dense(tanh) kernel_constraint=MinMaxNorm(min_value=0.3, max_value=0.6, rate=0.8, axis=0), "
+                      "bias_constraint=MaxNorm(max_value=0.2, axis=0), kernel L2(0.02)",
+             "optimizer": {"class_name": "Adam", "config": opt_cfg}, "loss": "mean_squared_error",
+             "steps": train_record(m, x, y, keras.losses.MeanSquaredError(), make_opt("Adam", opt_cfg), 5)}
+    # Conv1D training: MaxNorm over each filter ([0, 1]) with 16 filters, 'same' padding, SGD momentum.
+    x = rng.standard_normal((3, 6, 2)).astype(F)
+    conv = layers.Conv1D(16, 3, padding="same", name="conv",
+                         kernel_constraint=keras.constraints.MaxNorm(0.4, axis=[0, 1]),
+                         bias_constraint=keras.constraints.NonNeg(),
+                         kernel_regularizer=regularizers.L1(0.005))
+    m = keras.Sequential([keras.Input((6, 2)), conv])
+    m.set_weights([(rng.standard_normal((3, 2, 16)) * 0.5).astype(F), (rng.standard_normal(16) * 0.2).astype(F)])
+    y = rng.standard_normal((3, 6, 16)).astype(F)
+    opt_cfg = {"learning_rate": 0.1, "momentum": 0.7}
+    convrec = {"x": T(x), "y_true": T(y), "initial_weights": named(m.trainable_variables),
+               "layer": "Conv1D(3, same) kernel_constraint=MaxNorm(max_value=0.4, axis=[0,1]), "
+                        "bias_constraint=NonNeg, kernel L1(0.005)",
+               "optimizer": {"class_name": "SGD", "config": opt_cfg}, "loss": "mean_squared_error",
+               "steps": train_record(m, x, y, keras.losses.MeanSquaredError(), make_opt("SGD", opt_cfg), 4)}
+    return {"meta": meta("keras.constraints on tensors (variant: other shapes, axes, factors), then in training "
+                         "(kernel/bias constraints applied right after each optimizer update)."),
+            "functions": fns, "dense_training": dense, "conv_training": convrec}
 
 
 def gen_label_smoothing(rng):
     cases = []
-    for ls in (0.05, 0.2):
-        y = np.eye(3, dtype=F)[rng.integers(0, 3, 4)]
-        p = rng.standard_normal((4, 3)).astype(F)
-        v, g = grad_of(lambda pt: keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=ls)(y, pt), p)
-        cases.append({"loss": "categorical_crossentropy", "from_logits": True, "label_smoothing": ls,
-                      "y_true": T(y), "y_pred": T(p), "value": f(v), "grad_y_pred": T(g)})
-    return {"meta": meta("label_smoothing (variant; the runner only counts these: issue 12)."),
-            "cases": cases, "model_training": {"steps": []}}
+    for ls in (0.05, 0.3):
+        for name, cls in (("categorical_crossentropy", keras.losses.CategoricalCrossentropy),
+                          ("binary_crossentropy", keras.losses.BinaryCrossentropy)):
+            for fl in (True, False):
+                if name == "categorical_crossentropy":
+                    y = np.eye(5, dtype=F)[rng.integers(0, 5, 4)]
+                else:
+                    y = rng.integers(0, 2, (4, 5)).astype(F)
+                    y[0, 0] = 0.25  # a soft label
+                if fl:
+                    p = (rng.standard_normal((4, 5)) * 2).astype(F)
+                elif name == "categorical_crossentropy":
+                    p = rng.uniform(0.05, 1, (4, 5)).astype(F)
+                else:
+                    p = rng.uniform(0.01, 0.99, (4, 5)).astype(F)
+                v, g = grad_of(lambda pt: cls(from_logits=fl, label_smoothing=ls)(y, pt), p)
+                cases.append({"loss": name, "from_logits": fl, "label_smoothing": ls,
+                              "y_true": T(y), "y_pred": T(p), "value": f(v), "grad_y_pred": T(g)})
+    # Dense(sigmoid) into BCE(label_smoothing=0.2): the cached-logits path of BCE.
+    n_in, units, batch = 3, 4, 5
+    x = rng.standard_normal((batch, n_in)).astype(F)
+    y = rng.integers(0, 2, (batch, units)).astype(F)
+    m = keras.Sequential([keras.Input((n_in,)), layers.Dense(units, activation="sigmoid", name="dense")])
+    m.set_weights([(rng.standard_normal((n_in, units)) * 0.7).astype(F), (rng.standard_normal(units) * 0.1).astype(F)])
+    opt_cfg = {"learning_rate": 0.05}
+    training = {"x": T(x), "y_true": T(y), "initial_weights": named(m.trainable_variables),
+                "optimizer": {"class_name": "Adam", "config": opt_cfg},
+                "steps": train_record(m, x, y, keras.losses.BinaryCrossentropy(label_smoothing=0.2),
+                                      make_opt("Adam", opt_cfg), 4)}
+    return {"meta": meta("CategoricalCrossentropy / BinaryCrossentropy with label_smoothing (variant), reduction "
+                         "sum_over_batch_size. model_training: Dense(sigmoid) output fed to "
+                         "BCE(label_smoothing=0.2, from_logits=False): Keras' cached-logits path applies here too."),
+            "cases": cases, "model_training": training}
 
 
 def gen_regularization_layers(rng):
-    x = rng.standard_normal((4, 3)).astype(F)
-    m = keras.Sequential([keras.Input((3,)), layers.GaussianNoise(0.3), layers.Dense(2)])
-    return {"meta": meta("regularization layers (variant; the runner only counts these: issue 12)."),
-            "act_reg": {"l1": 0.02, "l2": 0.0}, "steps": [], "inference": T(m(x, training=False).numpy()),
-            "identity_at_inference": {"GaussianNoise": True, "Dropout": True}}
+    n_in, hidden, classes, batch = 5, 7, 4, 8
+    x = rng.standard_normal((batch, n_in)).astype(F)
+    y = rng.integers(0, 2, (batch, classes)).astype(F)
+    l1, l2 = 0.03, 0.0
+    def model(extra=None):
+        ls = [keras.Input((n_in,)), layers.Dense(hidden, activation="tanh", name="d1"),
+              layers.ActivityRegularization(l1=l1, l2=l2, name="act_reg")]
+        if extra is not None:
+            ls.append(extra)
+        ls.append(layers.Dense(classes, activation="sigmoid", name="d2"))
+        return keras.Sequential(ls)
+    m = model()
+    W = [(rng.standard_normal((n_in, hidden)) * 0.5).astype(F), (rng.standard_normal(hidden) * 0.1).astype(F),
+         (rng.standard_normal((hidden, classes)) * 0.5).astype(F), (rng.standard_normal(classes) * 0.1).astype(F)]
+    m.set_weights(W)
+    init = named(m.trainable_variables)
+    steps = train_record(m, x, y, keras.losses.BinaryCrossentropy(), make_opt("Adam", {"learning_rate": 0.02}), 4)
+    mi = model(layers.GaussianNoise(0.2))
+    mi.set_weights(W)
+    ident = {}
+    for name, layer, shape in [("GaussianNoise", layers.GaussianNoise(0.5), (3, 4)),
+                               ("GaussianDropout", layers.GaussianDropout(0.4), (3, 4)),
+                               ("AlphaDropout", layers.AlphaDropout(0.3), (3, 4)),
+                               ("SpatialDropout1D", layers.SpatialDropout1D(0.5), (2, 3, 4)),
+                               ("SpatialDropout2D", layers.SpatialDropout2D(0.5), (2, 3, 3, 4)),
+                               ("SpatialDropout3D", layers.SpatialDropout3D(0.5), (2, 2, 2, 2, 3)),
+                               ("Dropout", layers.Dropout(0.5), (3, 4))]:
+        xi = rng.standard_normal(shape).astype(F)
+        ident[name] = bool(np.array_equal(layer(xi, training=False).numpy(), xi))
+    return {"meta": meta(f"ActivityRegularization(l1, l2) between two Dense layers (variant): its penalty "
+                         f"(divided by the batch size) enters reg_losses and the gradients. steps: Adam(0.02), "
+                         f"4 eager steps. inference: the model with a GaussianNoise(0.2) layer after act_reg, "
+                         f"called with training=False. identity_at_inference: each noise/dropout layer with "
+                         f"training=False."),
+            "x": T(x), "y_true": T(y), "initial_weights": init, "act_reg": {"l1": l1, "l2": l2},
+            "steps": steps, "inference": T(mi(x, training=False).numpy()), "identity_at_inference": ident}
 
 
 def main():

@@ -866,7 +866,10 @@ pub fn write_manual_check(dir: &Path) {
             layers: vec![no_bias, LayerSpec::dense(1, Activation::Sigmoid)],
         },
         adamw,
-        Loss::BinaryCrossentropy { from_logits: false },
+        Loss::BinaryCrossentropy {
+            from_logits: false,
+            label_smoothing: 0.0,
+        },
         &synthetic(70, 5, |r| f32::from(u8::from(r[0] + r[1] > 0.0))),
         16,
     );
@@ -933,7 +936,10 @@ pub fn write_manual_check(dir: &Path) {
             ],
         },
         sgd,
-        Loss::CategoricalCrossentropy { from_logits: false },
+        Loss::CategoricalCrossentropy {
+            from_logits: false,
+            label_smoothing: 0.0,
+        },
         &synthetic(30, 36, class3),
         8,
     );

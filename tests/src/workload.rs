@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use microfit::core::backend::Portable;
+use microfit::core::constraint::{Axes, Constraint};
 use microfit::core::layer::conv::Padding;
 use microfit::core::optim::schedule::{ExponentialDecay, Schedule as CoreSchedule};
 use microfit::core::optim::{AnyOptimizer, Clip, Common};
@@ -17,8 +18,8 @@ use microfit::formats::schema::{
 };
 use microfit::model::{LayerSpec, ModelSpec, Sequential, VecParams};
 use microfit_workload::{
-    Activation as A, LayerKind, Loss as L, Optimizer as O, Reg as R, Schedule as S, Targets as T,
-    Workload,
+    Activation as A, Constraint as C, LayerKind, Loss as L, Optimizer as O, Reg as R,
+    Schedule as S, Targets as T, Workload,
 };
 
 use crate::qemu::EpochLine;
@@ -60,6 +61,20 @@ fn reg(r: R) -> Reg {
                 OrthoMode::Columns
             },
         },
+    }
+}
+
+fn constraint(c: &C) -> Constraint {
+    match c {
+        C::MaxNorm { max_value, axis } => Constraint::max_norm(*max_value, Axes::list(axis)),
+        C::MinMaxNorm {
+            min_value,
+            max_value,
+            rate,
+            axis,
+        } => Constraint::min_max_norm(*min_value, *max_value, *rate, Axes::list(axis)),
+        C::NonNeg => Constraint::NonNeg,
+        C::UnitNorm { axis } => Constraint::unit_norm(Axes::list(axis)),
     }
 }
 
@@ -117,6 +132,9 @@ pub fn spec(w: &Workload) -> ModelSpec {
                 c.kernel_regularizer = d.regs.kernel.map(reg);
                 c.bias_regularizer = d.regs.bias.map(reg);
                 c.activity_regularizer = d.regs.activity.map(reg);
+                c.trainable = d.trainable;
+                c.kernel_constraint = d.kernel_constraint.as_ref().map(constraint);
+                c.bias_constraint = d.bias_constraint.as_ref().map(constraint);
             }
             s
         })
@@ -152,6 +170,7 @@ pub fn optimizer_config(w: &Workload) -> OptimizerConfig {
             clipnorm: t.clip.norm,
             global_clipnorm: t.clip.global_norm,
         },
+        ..Common::default()
     };
     match t.optimizer {
         O::Adam {
@@ -180,7 +199,7 @@ pub fn optimizer<P: Params>(w: &Workload, like: &P) -> AnyOptimizer<P> {
 
 /// The workload as the schema's training configuration (batches in file order), its
 /// initial weights and its data: what `microfit export --target firmware` starts from.
-pub fn train_config(w: &Workload) -> (TrainConfig, VecParams, Dataset) {
+pub fn train_config(w: &Workload) -> (TrainConfig, VecParams, VecParams, Dataset) {
     let cfg = TrainConfig {
         data: DataConfig::default(),
         epochs: w.training.epochs,
@@ -195,11 +214,23 @@ pub fn train_config(w: &Workload) -> (TrainConfig, VecParams, Dataset) {
         optimizer: optimizer_config(w),
         model: spec(w),
     };
-    let params = VecParams {
-        names: w.weights.iter().map(|t| t.name.clone()).collect(),
-        shapes: w.weights.iter().map(|t| t.shape.clone()).collect(),
-        tensors: w.weights.iter().map(|t| t.data.clone()).collect(),
-    };
+    // The trainable layers' tensors and the frozen layers', each in Keras order.
+    let (mut params, mut frozen) = (VecParams::default(), VecParams::default());
+    let mut tensors = w.weights.iter();
+    for l in &w.layers {
+        let Some(d) = l.weighted() else { continue };
+        for _ in l.weight_shapes() {
+            let t = tensors.next().expect("a tensor per weight");
+            let store = if d.trainable {
+                &mut params
+            } else {
+                &mut frozen
+            };
+            store.names.push(t.name.clone());
+            store.shapes.push(t.shape.clone());
+            store.tensors.push(t.data.clone());
+        }
+    }
     let target = match &w.targets {
         T::Classes { labels, classes } => Target::Classes {
             labels: labels.clone(),
@@ -216,7 +247,7 @@ pub fn train_config(w: &Workload) -> (TrainConfig, VecParams, Dataset) {
         target_name: "y".into(),
         target,
     };
-    (cfg, params, data)
+    (cfg, params, frozen, data)
 }
 
 /// The workload's loss.
@@ -224,8 +255,20 @@ pub fn loss(w: &Workload) -> Loss {
     match w.training.loss {
         L::MeanSquaredError => Loss::MeanSquaredError,
         L::MeanAbsoluteError => Loss::MeanAbsoluteError,
-        L::BinaryCrossentropy { from_logits } => Loss::BinaryCrossentropy { from_logits },
-        L::CategoricalCrossentropy { from_logits } => Loss::CategoricalCrossentropy { from_logits },
+        L::BinaryCrossentropy {
+            from_logits,
+            label_smoothing,
+        } => Loss::BinaryCrossentropy {
+            from_logits,
+            label_smoothing,
+        },
+        L::CategoricalCrossentropy {
+            from_logits,
+            label_smoothing,
+        } => Loss::CategoricalCrossentropy {
+            from_logits,
+            label_smoothing,
+        },
         L::SparseCategoricalCrossentropy { from_logits } => {
             Loss::SparseCategoricalCrossentropy { from_logits }
         }
@@ -236,10 +279,27 @@ pub fn loss(w: &Workload) -> Loss {
 /// as a typed network's built with its weights (`Rng::new(0)`).
 pub fn model(w: &Workload, tile: usize) -> Sequential {
     let mut m = spec(w).build(0).expect("the workload's model");
-    assert_eq!(m.params.tensor_count(), w.weights.len());
-    for (i, t) in w.weights.iter().enumerate() {
-        m.params.tensor_mut(i).copy_from_slice(&t.data);
+    // The file's tensors in Keras order: a frozen layer's to the model's frozen weights, the
+    // others to its trainable weights.
+    let mut tensors = w.weights.iter();
+    let (mut trainable, mut frozen) = (0, 0);
+    for l in &w.layers {
+        let Some(d) = l.weighted() else { continue };
+        for _ in l.weight_shapes() {
+            let t = tensors.next().expect("a tensor per weight");
+            if d.trainable {
+                m.params.tensor_mut(trainable).copy_from_slice(&t.data);
+                trainable += 1;
+            } else {
+                m.frozen.tensors[frozen].copy_from_slice(&t.data);
+                frozen += 1;
+            }
+        }
     }
+    assert_eq!(
+        (trainable, frozen),
+        (m.params.tensor_count(), m.frozen.tensors.len())
+    );
     m.set_tile(tile);
     m.set_rng(Rng::new(0));
     m

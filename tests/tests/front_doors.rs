@@ -70,7 +70,10 @@ fn typed_and_runtime_models_train_to_identical_bits() {
     }
     let ot = Adam::new(0.01, &typed.params).unwrap();
     let or = Adam::new(0.01, &rt.params).unwrap();
-    let loss = Loss::CategoricalCrossentropy { from_logits: false };
+    let loss = Loss::CategoricalCrossentropy {
+        from_logits: false,
+        label_smoothing: 0.0,
+    };
     let mut tt = Trainer::new(typed, ot, loss);
     let mut tr = Trainer::new(rt, or, loss);
     for epoch in 0..20 {

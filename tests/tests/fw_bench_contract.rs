@@ -38,6 +38,7 @@ fn every_firmware_build_has_no_panic_site_and_no_indirect_call() -> Result<(), S
         ("W1+L2", "M4F"),
         ("W2", "M4F"),
         ("W2+L2", "M4F"),
+        ("W2-frozen", "M4F"),
         ("W1", "M0"),
         ("W1", "RV32"),
     ] {

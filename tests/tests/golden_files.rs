@@ -142,21 +142,24 @@ fn golden_adam_power() {
     }
 }
 
-/// Every update of `optimizer_long_*.json` replayed bit for bit; EMA and
-/// `exclude_from_weight_decay` runs reported as not supported yet.
+/// Every update of `optimizer_long_*.json` replayed bit for bit, EMA (`ema_after`,
+/// `finalize_variable_values`) and `exclude_from_weight_decay` runs included.
 #[test]
 fn golden_optimizer_long() {
-    run(&[Kind::OptimizerLong]);
+    for s in run(&[Kind::OptimizerLong]) {
+        assert_eq!(s.unsupported_cases(), 0, "{s}");
+    }
 }
 
-/// Constraints, label smoothing and the regularization layers (issue 12): placed and counted.
+/// Constraints, label smoothing and the regularization layers (issue 12): every case run.
 #[test]
-fn golden_toolbox_not_supported_yet() {
+fn golden_toolbox() {
     for s in run(&[
         Kind::Constraints,
         Kind::LabelSmoothing,
         Kind::RegularizationLayers,
     ]) {
-        assert!(s.unsupported_cases() > 0, "{s}");
+        assert_eq!(s.unsupported_cases(), 0, "{s}");
+        assert!(s.bit_exact > 0 || s.kind == "label_smoothing", "{s}");
     }
 }

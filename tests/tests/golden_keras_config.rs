@@ -123,7 +123,10 @@ fn round_trips() {
     };
     let mlp = golden::load("mlp_fit_k3.json");
     let compile = KerasCompile {
-        loss: Some(Loss::BinaryCrossentropy { from_logits: false }),
+        loss: Some(Loss::BinaryCrossentropy {
+            from_logits: false,
+            label_smoothing: 0.0,
+        }),
         optimizer: Some(optimizer_from_keras(&mlp["optimizer"]).expect("optimizer")),
         metrics: vec!["accuracy".into()],
     };

@@ -95,7 +95,10 @@ fn host_run<const I: usize, const H: usize, const O: usize>(
     let mut t = Trainer::new(
         net,
         opt,
-        Loss::CategoricalCrossentropy { from_logits: false },
+        Loss::CategoricalCrossentropy {
+            from_logits: false,
+            label_smoothing: 0.0,
+        },
     );
     let data = Samples::new(&x, I, Targets::Classes(&y)).unwrap();
     let batch = tr["batch_size"].as_u64().unwrap() as usize;
@@ -361,4 +364,12 @@ fn regression_host_and_cortex_m4f_agree_bit_for_bit() -> Result<(), String> {
 #[test]
 fn sgd_momentum_host_and_cortex_m4f_agree_bit_for_bit() -> Result<(), String> {
     compare_file(M4F, "sgd_momentum.json")
+}
+
+/// W2 fine-tuned with its first layer frozen (its weights constants in flash) and MaxNorm on
+/// the last kernel (`w2_frozen.json`, feature `w2-frozen`), against the run-time model with
+/// `trainable: false` (`firmware_finetune.rs` checks it against the typed core model).
+#[test]
+fn w2_frozen_host_and_cortex_m4f_agree_bit_for_bit() -> Result<(), String> {
+    compare_file(M4F, "w2_frozen.json")
 }

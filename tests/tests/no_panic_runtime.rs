@@ -10,11 +10,13 @@
 //! no_panic.rs`, covers the typed front door.)
 
 use microfit::core::activation::Activation;
+use microfit::core::constraint::{Axes, Constraint};
 use microfit::core::kernels::conv::Padding;
 use microfit::core::loss::Loss;
 use microfit::core::optim::schedule::Schedule;
 use microfit::core::optim::{
-    Adam, AdamConfig, AnyOptimizer, Clip, Common, ExponentialDecay, Momentum, Sgd,
+    Adam, AdamConfig, AnyOptimizer, Clip, Common, ExcludeFromWeightDecay, ExponentialDecay,
+    Momentum, Sgd,
 };
 use microfit::core::params::{Params, weights_hash};
 use microfit::core::regularizer::{OrthoMode, Reg};
@@ -57,8 +59,19 @@ fn regularizer(i: u8, f: f32) -> Option<Reg> {
     }
 }
 
-/// One of several architectures: its spec, with `out` outputs.
-fn spec(arch: u8, out: usize, acts: [u8; 2], regs: [u8; 3], f: f32, dropout: bool) -> ModelSpec {
+/// One of several architectures: its spec, with `out` outputs; with `dropout`, a noise or
+/// regularization layer chosen by `tool` (dropout, Gaussian noise or dropout, alpha dropout,
+/// activity regularization, spatial dropout after a convolution), and by `tool` again weight
+/// constraints and a frozen first layer.
+fn spec(
+    arch: u8,
+    out: usize,
+    acts: [u8; 2],
+    regs: [u8; 3],
+    f: f32,
+    dropout: bool,
+    tool: u8,
+) -> ModelSpec {
     let reg = |l: LayerSpec| {
         let mut l = l;
         // Keras rejects an orthogonal regularizer on a conv kernel (rank > 2): only on Dense.
@@ -110,26 +123,89 @@ fn spec(arch: u8, out: usize, acts: [u8; 2], regs: [u8; 3], f: f32, dropout: boo
         ),
     };
     if dropout {
-        layers.push(LayerSpec::dropout(0.3));
+        let seed = tool.is_multiple_of(2).then_some(u64::from(tool));
+        let noise = match (tool % 6, arch % 5) {
+            (0, _) => LayerSpec::dropout(0.3),
+            (1, _) => LayerSpec::GaussianNoise { stddev: 0.5, seed },
+            (2, _) => LayerSpec::GaussianDropout { rate: 0.3, seed },
+            (3, _) => LayerSpec::AlphaDropout { rate: 0.2, seed },
+            (4, _) => LayerSpec::ActivityRegularization { l1: f, l2: f },
+            (_, 1) => LayerSpec::SpatialDropout1D { rate: 0.5, seed },
+            (_, 2) => LayerSpec::SpatialDropout2D { rate: 0.5, seed },
+            (_, 3) => LayerSpec::SpatialDropout3D { rate: 0.5, seed },
+            _ => LayerSpec::GaussianNoise { stddev: 1.0, seed },
+        };
+        // Spatial dropout right after the convolution (its input has channels), the others
+        // before the head.
+        let at = if matches!(
+            noise,
+            LayerSpec::SpatialDropout1D { .. }
+                | LayerSpec::SpatialDropout2D { .. }
+                | LayerSpec::SpatialDropout3D { .. }
+        ) {
+            1
+        } else {
+            layers.len()
+        };
+        layers.insert(at, noise);
+    }
+    let mut head = head;
+    match tool % 3 {
+        1 => {
+            head = head
+                .with_kernel_constraint(Constraint::max_norm(1.0, Axes::one(0)))
+                .with_bias_constraint(Constraint::NonNeg);
+        }
+        2 => {
+            if let Some(c) = layers[0].dense_config_mut() {
+                c.kernel_constraint = Some(Constraint::min_max_norm(0.5, 1.0, 0.5, Axes::one(0)));
+            }
+            head = head.with_kernel_constraint(Constraint::unit_norm(Axes::one(-1)));
+        }
+        _ => {}
     }
     layers.push(head);
-    ModelSpec {
+    let mut spec = ModelSpec {
         input_shape,
         layers,
+    };
+    if tool >= 6 {
+        spec.freeze_first(1);
     }
+    spec
 }
 
 fn loss(i: u8) -> Loss {
     [
         Loss::MeanSquaredError,
         Loss::MeanAbsoluteError,
-        Loss::BinaryCrossentropy { from_logits: false },
-        Loss::BinaryCrossentropy { from_logits: true },
-        Loss::CategoricalCrossentropy { from_logits: false },
-        Loss::CategoricalCrossentropy { from_logits: true },
+        Loss::BinaryCrossentropy {
+            from_logits: false,
+            label_smoothing: 0.0,
+        },
+        Loss::BinaryCrossentropy {
+            from_logits: true,
+            label_smoothing: 0.0,
+        },
+        Loss::CategoricalCrossentropy {
+            from_logits: false,
+            label_smoothing: 0.0,
+        },
+        Loss::CategoricalCrossentropy {
+            from_logits: true,
+            label_smoothing: 0.0,
+        },
         Loss::SparseCategoricalCrossentropy { from_logits: false },
         Loss::SparseCategoricalCrossentropy { from_logits: true },
-    ][usize::from(i) % 8]
+        Loss::CategoricalCrossentropy {
+            from_logits: false,
+            label_smoothing: 0.2,
+        },
+        Loss::BinaryCrossentropy {
+            from_logits: true,
+            label_smoothing: 0.1,
+        },
+    ][usize::from(i) % 10]
 }
 
 fn optimizer(i: u8, lr: f32, clip: u8, like: &VecParams) -> AnyOptimizer<VecParams> {
@@ -151,6 +227,10 @@ fn optimizer(i: u8, lr: f32, clip: u8, like: &VecParams) -> AnyOptimizer<VecPara
     let common = Common {
         weight_decay: (i % 2 == 1).then_some(0.01),
         clip,
+        exclude_from_weight_decay: ExcludeFromWeightDecay {
+            kernel: false,
+            bias: i % 4 == 1,
+        },
     };
     let schedule = if i.is_multiple_of(3) {
         Schedule::Exponential(ExponentialDecay::new(lr, 3, 0.9, i.is_multiple_of(2)).unwrap())
@@ -206,7 +286,8 @@ proptest! {
         regs in prop::array::uniform3(0u8..6),
         factor in prop::sample::select(vec![1e-4f32, 0.01, 0.5, 3.0]),
         dropout in any::<bool>(),
-        loss_i in 0u8..8,
+        tool in 0u8..9,
+        loss_i in 0u8..10,
         opt_i in 0u8..20,
         clip in 0u8..4,
         lr in prop::sample::select(vec![1e-3f32, 0.1, 10.0]),
@@ -223,7 +304,7 @@ proptest! {
         at in 0usize..1000,
         bad in prop::sample::select(vec![f32::NAN, f32::INFINITY, f32::NEG_INFINITY]),
     ) {
-        let spec = spec(arch, out, acts, regs, factor, dropout);
+        let spec = spec(arch, out, acts, regs, factor, dropout, tool);
         let mut m = spec.build(seed).expect("every architecture here builds");
         let in_len = m.input_len();
         let width = m.output_len();
@@ -316,7 +397,10 @@ fn adam_with_huge_finite_gradients_keeps_finite_weights_or_errs() {
         },
     )
     .unwrap();
-    let loss = Loss::CategoricalCrossentropy { from_logits: true };
+    let loss = Loss::CategoricalCrossentropy {
+        from_logits: true,
+        label_smoothing: 0.0,
+    };
     let mut opt = optimizer(3, 1e-3, 0, &m.params);
     for step in 0..3 {
         let before = bits(&m);

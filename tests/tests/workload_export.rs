@@ -30,10 +30,11 @@ fn every_test_workload_exports_to_itself() {
         "cnn.json",
         "regression.json",
         "sgd_momentum.json",
+        "w2_frozen.json",
     ] {
         let w = Workload::load(&file(name)).unwrap();
-        let (cfg, params, data) = train_config(&w);
-        let json = firmware_workload(&cfg, &params, &data, w.training.epochs, "test")
+        let (cfg, params, frozen, data) = train_config(&w);
+        let json = firmware_workload(&cfg, &params, &frozen, &data, w.training.epochs, "test")
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         let back = Workload::parse(&json.to_string()).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(back.layers, w.layers, "{name}: layers");
@@ -52,19 +53,19 @@ fn every_test_workload_exports_to_itself() {
 #[test]
 fn what_the_firmware_cannot_train_is_refused_with_the_reason() {
     let w = Workload::load(&file("w1.json")).unwrap();
-    let (mut cfg, params, data) = train_config(&w);
+    let (mut cfg, params, frozen, data) = train_config(&w);
     cfg.optimizer.kind = microfit::formats::schema::OptimizerKind::Adam;
     cfg.optimizer.common.weight_decay = Some(0.01);
-    let e = firmware_workload(&cfg, &params, &data, 3, "test").unwrap_err();
+    let e = firmware_workload(&cfg, &params, &frozen, &data, 3, "test").unwrap_err();
     assert!(e.contains("weight decay"), "{e}");
 
-    let (cfg, mut params, data) = train_config(&w);
+    let (cfg, mut params, frozen, data) = train_config(&w);
     params.tensors.pop();
     params.shapes.pop();
-    let e = firmware_workload(&cfg, &params, &data, 3, "test").unwrap_err();
+    let e = firmware_workload(&cfg, &params, &frozen, &data, 3, "test").unwrap_err();
     assert!(e.contains("bias is missing"), "{e}");
 
-    let (cfg, params, data) = train_config(&w);
-    let e = firmware_workload(&cfg, &params, &data, 0, "test").unwrap_err();
+    let (cfg, params, frozen, data) = train_config(&w);
+    let e = firmware_workload(&cfg, &params, &frozen, &data, 0, "test").unwrap_err();
     assert!(e.contains("epochs"), "{e}");
 }

@@ -68,6 +68,15 @@ const VARIANTS: &[Variant] = &[
         l2: 1e-4,
         workload: None,
     },
+    // Fine-tuning (issue 12): W2 trained on the host, its first layer frozen (weights in flash),
+    // MaxNorm on the last kernel (`firmware/data/w2_frozen.json`).
+    Variant {
+        name: "W2-frozen",
+        arch: M4F,
+        features: &["qemu", "w2-frozen"],
+        l2: 0.0,
+        workload: None,
+    },
     Variant {
         name: "W1",
         arch: M0,
@@ -162,7 +171,12 @@ fn bench_one(
     let dataset = sym_size(&elf, "MICROFIT_DATASET_X")
         + sym_size(&elf, "MICROFIT_DATASET_LABELS")
         + sym_size(&elf, "MICROFIT_DATASET_Y");
-    let init = sym_size(&elf, "MICROFIT_WEIGHTS");
+    // The trainable layers' initial weights and a frozen layer's weights (`MICROFIT_FROZEN_<i>`,
+    // `i` the layer's index).
+    let init = sym_size(&elf, "MICROFIT_WEIGHTS")
+        + (0..10)
+            .map(|i| sym_size(&elf, &format!("MICROFIT_FROZEN_{i}")))
+            .sum::<u64>();
     let mark = elf
         .symbol("icount_mark")
         .ok_or("no icount_mark symbol in the ELF")?

@@ -89,6 +89,7 @@ impl<C: ConstLayer> Layer for Const<C> {
     type Params = <C::Layer as Layer>::Params;
     type Cache<const T: usize> = <C::Layer as Layer>::Cache<T>;
     const LAYERS: usize = <C::Layer as Layer>::LAYERS;
+    const FROZEN: bool = <C::Layer as Layer>::FROZEN;
 
     fn init(&self, p: &mut Self::Params, rng: &mut Rng) {
         C::LAYER.init(p, rng);
@@ -158,5 +159,14 @@ impl<C: ConstLayer> Layer for Const<C> {
     #[inline]
     fn has_activity_regularizer(&self) -> bool {
         C::LAYER.has_activity_regularizer()
+    }
+
+    #[inline]
+    fn apply_constraints(&self, p: &mut Self::Params) {
+        C::LAYER.apply_constraints(p);
+    }
+
+    fn validate(&self) -> Result<(), crate::error::Error> {
+        C::LAYER.validate()
     }
 }

@@ -531,6 +531,19 @@ macro_rules! config_builders {
             self.config.bias_initializer = init;
             self
         }
+
+        /// Sets `kernel_constraint` (Keras layout `(k…, cin, filters)`: `axis=[0, …, rank-2]`
+        /// constrains each filter).
+        pub const fn kernel_constraint(mut self, c: crate::constraint::Constraint) -> Self {
+            self.config.kernel_constraint = Some(c);
+            self
+        }
+
+        /// Sets `bias_constraint`.
+        pub const fn bias_constraint(mut self, c: crate::constraint::Constraint) -> Self {
+            self.config.bias_constraint = Some(c);
+            self
+        }
     };
 }
 
@@ -641,6 +654,19 @@ macro_rules! conv_layer_body {
 
         fn output_activation(&self) -> Activation {
             self.config.activation
+        }
+
+        fn validate(&self) -> Result<(), crate::error::Error> {
+            self.config.validate_typed($kshape.len())
+        }
+
+        #[inline]
+        fn apply_constraints(&self, p: &mut Self::Params) {
+            self.config.apply_constraints(
+                Tensor::as_mut_slice(&mut p.kernel),
+                &$kshape,
+                &mut p.bias,
+            );
         }
 
         fn has_activity_regularizer(&self) -> bool {

@@ -17,6 +17,8 @@ use super::{
 };
 use crate::activation::Activation;
 use crate::backend::Backend;
+use crate::constraint::Constraint;
+use crate::error::Error;
 use crate::init::Initializer;
 use crate::kernels;
 use crate::kernels::gemm::{MatMul, MatMulAtAcc, MatMulBt};
@@ -44,6 +46,40 @@ pub struct DenseConfig<R = Reg> {
     pub kernel_initializer: Initializer,
     /// Keras `bias_initializer` (default zeros).
     pub bias_initializer: Initializer,
+    /// Keras `kernel_constraint`, applied right after each optimizer update.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub kernel_constraint: Option<Constraint>,
+    /// Keras `bias_constraint`, applied right after each optimizer update.
+    #[cfg_attr(
+        feature = "serde",
+        serde(default, skip_serializing_if = "Option::is_none")
+    )]
+    pub bias_constraint: Option<Constraint>,
+    /// Keras `trainable` (default true). A model built at run time keeps a layer with
+    /// `trainable: false` out of training (no gradient, no optimizer slot, no kernel or bias
+    /// penalty; its activity penalty stays, as in Keras 3). A typed network freezes a layer
+    /// with [`Frozen`](super::frozen::Frozen) instead, which also takes its weights out of the
+    /// training memory; it refuses `trainable: false` ([`Layer::validate`]).
+    #[cfg_attr(
+        feature = "serde",
+        serde(default = "yes", skip_serializing_if = "is_true")
+    )]
+    pub trainable: bool,
+}
+
+/// `true` (serde's default for `trainable`).
+#[cfg(feature = "serde")]
+fn yes() -> bool {
+    true
+}
+
+/// Whether a `trainable` flag is the default (not written out).
+#[cfg(feature = "serde")]
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 impl<R> DenseConfig<R> {
@@ -57,6 +93,43 @@ impl<R> DenseConfig<R> {
             activity_regularizer: None,
             kernel_initializer: Initializer::GlorotUniform,
             bias_initializer: Initializer::Zeros,
+            kernel_constraint: None,
+            bias_constraint: None,
+            trainable: true,
+        }
+    }
+
+    /// Checks the constraints against a kernel of rank `kernel_rank`, and that the layer is
+    /// trainable (a typed layer is frozen with [`Frozen`](super::frozen::Frozen)).
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] naming the constraint's bad value, or `trainable`.
+    pub fn validate_typed(&self, kernel_rank: usize) -> Result<(), Error> {
+        if let Some(c) = &self.kernel_constraint {
+            c.validate(kernel_rank)?;
+        }
+        if let Some(c) = &self.bias_constraint {
+            c.validate(1)?;
+        }
+        if !self.trainable {
+            return Err(Error::InvalidHyperparameter {
+                name: "trainable",
+                reason: "a typed layer is frozen with layer::frozen::Frozen, not trainable = false",
+            });
+        }
+        Ok(())
+    }
+
+    /// Applies `kernel_constraint` and `bias_constraint` to a kernel of shape `kernel_shape`
+    /// (Keras layout) and its bias (Keras: right after each optimizer update).
+    #[inline]
+    pub fn apply_constraints(&self, kernel: &mut [f32], kernel_shape: &[usize], bias: &mut [f32]) {
+        if let Some(c) = &self.kernel_constraint {
+            c.apply(kernel, kernel_shape);
+        }
+        if let Some(c) = &self.bias_constraint {
+            let n = bias.len();
+            c.apply(bias, &[n]);
         }
     }
 }
@@ -383,6 +456,19 @@ impl<const IN: usize, const OUT: usize, R> Dense<IN, OUT, R> {
         self.config.bias_initializer = init;
         self
     }
+
+    /// Sets `kernel_constraint` (Keras layout `(IN, OUT)`: `axis=0` constrains each output
+    /// unit's incoming weights).
+    pub const fn kernel_constraint(mut self, c: Constraint) -> Self {
+        self.config.kernel_constraint = Some(c);
+        self
+    }
+
+    /// Sets `bias_constraint`.
+    pub const fn bias_constraint(mut self, c: Constraint) -> Self {
+        self.config.bias_constraint = Some(c);
+        self
+    }
 }
 
 impl<const IN: usize, const OUT: usize, R: Regularizer> Layer for Dense<IN, OUT, R> {
@@ -524,6 +610,16 @@ impl<const IN: usize, const OUT: usize, R: Regularizer> Layer for Dense<IN, OUT,
 
     fn output_activation(&self) -> Activation {
         self.config.activation
+    }
+
+    #[inline]
+    fn apply_constraints(&self, p: &mut Self::Params) {
+        self.config
+            .apply_constraints(p.kernel.as_flattened_mut(), &[IN, OUT], &mut p.bias);
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        self.config.validate_typed(2)
     }
 
     fn has_activity_regularizer(&self) -> bool {

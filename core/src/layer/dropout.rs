@@ -99,6 +99,38 @@ impl DropoutState {
             None => self.seeded = false,
         }
     }
+
+    /// The start of a forward pass: records whether the layer is `active` and, when it is,
+    /// returns its own generator — seeded with `seed` when given, else split from the model's
+    /// generator `rng` the first time — after keeping a copy for [`DropoutState::replay`].
+    #[inline]
+    pub(crate) fn begin(
+        &mut self,
+        active: bool,
+        seed: Option<u64>,
+        rng: &mut Rng,
+    ) -> Option<&mut Rng> {
+        self.active = active;
+        if !active {
+            return None;
+        }
+        if !self.seeded {
+            self.own = match seed {
+                Some(seed) => Rng::new(seed),
+                None => rng.split(),
+            };
+            self.seeded = true;
+        }
+        self.mask = self.own.clone();
+        Some(&mut self.own)
+    }
+
+    /// The generator as it was before the last forward pass's draws (`None` when that pass was
+    /// inactive): the backward pass draws the same numbers again instead of storing a mask.
+    #[inline]
+    pub(crate) fn replay(&self) -> Option<Rng> {
+        self.active.then(|| self.mask.clone())
+    }
 }
 
 impl Default for DropoutState {
@@ -128,22 +160,12 @@ pub fn forward(
     training: bool,
     rng: &mut Rng,
 ) {
-    state.active = training && cfg.rate > 0.0;
-    if !state.active {
+    let Some(rng) = state.begin(training && cfg.rate > 0.0, cfg.seed, rng) else {
         for (yv, &xv) in y.iter_mut().zip(x) {
             *yv = xv;
         }
         return;
-    }
-    if !state.seeded {
-        state.own = match cfg.seed {
-            Some(seed) => Rng::new(seed),
-            None => rng.split(),
-        };
-        state.seeded = true;
-    }
-    let rng = &mut state.own;
-    state.mask = rng.clone();
+    };
     let (rate, scale) = (cfg.rate, cfg.scale());
     for (yv, &xv) in y.iter_mut().zip(x) {
         *yv = if rng.next_f32() >= rate {
@@ -169,13 +191,12 @@ pub fn forward(
 /// assert_eq!(dx, y); // ∂(Σ y)/∂x is the mask times the scale, like y for x = 1
 /// ```
 pub fn backward(cfg: &DropoutConfig, state: &DropoutState, d: &[f32], dx: &mut [f32]) {
-    if !state.active {
+    let Some(mut rng) = state.replay() else {
         for (o, &v) in dx.iter_mut().zip(d) {
             *o = v;
         }
         return;
-    }
-    let mut rng = state.mask.clone();
+    };
     let (rate, scale) = (cfg.rate, cfg.scale());
     for (o, &v) in dx.iter_mut().zip(d) {
         *o = if rng.next_f32() >= rate {

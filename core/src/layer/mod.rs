@@ -35,6 +35,8 @@ pub mod conv;
 pub mod dense;
 pub mod dropout;
 pub mod flatten;
+pub mod frozen;
+pub mod noise;
 pub mod pair;
 pub mod pool;
 
@@ -314,9 +316,17 @@ impl<Y: Tensor, S: Zeroed, const T: usize> Zeroed for PlainCache<Y, S, T> {
 
 /// The [`Layer`] methods that every layer without weights (cache: [`PlainCache`]) writes the
 /// same way: no parameters, its outputs, no logits, no weight penalty, a linear output, one
-/// leaf described as `$kind`.
+/// leaf described as `$kind`, and (unless `@common` is given, for a layer that writes its own)
+/// no activity regularizer.
 macro_rules! plain_layer_methods {
     ($kind:expr) => {
+        $crate::layer::plain_layer_methods!(@common $kind);
+
+        fn has_activity_regularizer(&self) -> bool {
+            false
+        }
+    };
+    (@common $kind:expr) => {
         type Params = ();
         const LAYERS: usize = 1;
 
@@ -353,10 +363,6 @@ macro_rules! plain_layer_methods {
 
         fn output_activation(&self) -> $crate::activation::Activation {
             $crate::activation::Activation::Linear
-        }
-
-        fn has_activity_regularizer(&self) -> bool {
-            false
         }
 
         fn describe(&self, first: usize, f: &mut dyn FnMut(usize, $crate::layer::LayerInfo)) {
@@ -435,6 +441,10 @@ pub trait Layer {
     type Cache<const T: usize>: Zeroed + Clone + core::fmt::Debug;
     /// Number of leaf layers (a tuple counts its members).
     const LAYERS: usize;
+    /// True for a layer with no trainable weights that needs no backward pass when nothing
+    /// before it trains: a [`frozen::Frozen`] layer, or a tuple of them. A network skips the
+    /// backward pass of its frozen first layers.
+    const FROZEN: bool = false;
 
     /// Fills `p` with the layer's initializers.
     fn init(&self, p: &mut Self::Params, rng: &mut Rng);
@@ -495,6 +505,21 @@ pub trait Layer {
     fn has_activity_regularizer(&self) -> bool {
         true
     }
+
+    /// Checks the layer's settings that its type cannot (a constraint's axes against its
+    /// kernel, ...); [`crate::Network::new`] calls it. The default accepts.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidHyperparameter`] naming the bad setting.
+    fn validate(&self) -> Result<(), crate::error::Error> {
+        Ok(())
+    }
+
+    /// Applies the layer's weight constraints (`kernel_constraint`, `bias_constraint`) to `p`:
+    /// Keras does it right after each optimizer update ([`crate::constraint`]). The default
+    /// does nothing (a layer without constraints).
+    #[inline]
+    fn apply_constraints(&self, _p: &mut Self::Params) {}
 }
 
 /// The activity penalty of each of a tile's rows (`y`: rows of `width` values, a regularizer

@@ -197,4 +197,13 @@ impl<const IN: usize, const H: usize, const OUT: usize, R: Regularizer> Layer
     fn has_activity_regularizer(&self) -> bool {
         self.layers.has_activity_regularizer()
     }
+
+    fn validate(&self) -> Result<(), crate::error::Error> {
+        self.layers.validate()
+    }
+
+    #[inline]
+    fn apply_constraints(&self, p: &mut Self::Params) {
+        self.layers.apply_constraints(p);
+    }
 }

@@ -25,6 +25,19 @@ const fn offset(layers: &[usize], i: usize) -> usize {
     s
 }
 
+/// Whether members `0..=i` are all frozen ([`Layer::FROZEN`]).
+#[inline(always)]
+const fn frozen_prefix(frozen: &[bool], i: usize) -> bool {
+    let mut k = 0;
+    while k <= i && k < frozen.len() {
+        if !frozen[k] {
+            return false;
+        }
+        k += 1;
+    }
+    true
+}
+
 /// `Layer` for the tuple of the listed members: `[L0 0, …]` the members and their indices,
 /// `first`/`last` the first and last, `pairs` each member with the next, `rev` the same pairs
 /// from the last.
@@ -45,6 +58,7 @@ macro_rules! tuple_layer {
             type Params = ($($L::Params,)+);
             type Cache<const T: usize> = ($($L::Cache<T>,)+);
             const LAYERS: usize = 0 $(+ $L::LAYERS)+;
+            const FROZEN: bool = true $(&& $L::FROZEN)+;
 
             fn init(&self, p: &mut Self::Params, rng: &mut Rng) {
                 $(self.$i.init(&mut p.$i, rng);)+
@@ -85,24 +99,30 @@ macro_rules! tuple_layer {
                 ctx: &BackwardCtx,
             ) {
                 let layers = [$($L::LAYERS),+];
+                let frozen = [$($L::FROZEN),+];
                 let n = x.len().min(T);
+                // No input gradient wanted and members `0..=i` all frozen: nothing before
+                // member `i + 1` trains, so members `0..=i` need no backward pass.
+                let top = dx.is_none();
                 $(
-                    let c = BackwardCtx {
-                        layer: ctx.layer + offset(&layers, $rn),
-                        step_input: false,
-                        dy_is_pre: ctx.dy_is_pre && $rn == $z,
-                        input_relu: self.$rp.output_activation() == Activation::Relu,
-                        ..*ctx
-                    };
-                    let (xin, dxin) = <$RP as Layer>::outputs::<T>(&mut cache.$rp);
-                    self.$rn.backward::<B, T>(
-                        &p.$rn,
-                        &mut g.$rn,
-                        &xin[..n],
-                        &mut cache.$rn,
-                        Some(&mut dxin[..n]),
-                        &c,
-                    );
+                    if !(top && frozen_prefix(&frozen, $rn)) {
+                        let c = BackwardCtx {
+                            layer: ctx.layer + offset(&layers, $rn),
+                            step_input: false,
+                            dy_is_pre: ctx.dy_is_pre && $rn == $z,
+                            input_relu: self.$rp.output_activation() == Activation::Relu,
+                            ..*ctx
+                        };
+                        let (xin, dxin) = <$RP as Layer>::outputs::<T>(&mut cache.$rp);
+                        self.$rn.backward::<B, T>(
+                            &p.$rn,
+                            &mut g.$rn,
+                            &xin[..n],
+                            &mut cache.$rn,
+                            Some(&mut dxin[..n]),
+                            &c,
+                        );
+                    }
                 )+
                 let c = BackwardCtx {
                     dy_is_pre: false,
@@ -167,6 +187,16 @@ macro_rules! tuple_layer {
 
             fn has_activity_regularizer(&self) -> bool {
                 false $(|| self.$i.has_activity_regularizer())+
+            }
+
+            #[inline]
+            fn apply_constraints(&self, p: &mut Self::Params) {
+                $(self.$i.apply_constraints(&mut p.$i);)+
+            }
+
+            fn validate(&self) -> Result<(), crate::error::Error> {
+                $(self.$i.validate()?;)+
+                Ok(())
             }
         }
     };

@@ -15,11 +15,15 @@
 
 pub mod adam;
 pub mod clip;
+pub mod decay;
+pub mod ema;
 pub mod schedule;
 pub mod sgd;
 
 pub use adam::{Adam, AdamConfig, AdamState};
 pub use clip::Clip;
+pub use decay::ExcludeFromWeightDecay;
+pub use ema::{Ema, EmaConfig};
 pub use schedule::{ExponentialDecay, LearningRate};
 pub use sgd::{Momentum, Sgd};
 
@@ -38,6 +42,10 @@ pub trait Optimizer<P: Params> {
     fn iterations(&self) -> u32;
     /// Resets the state (slots to zero, `iterations` to 0), keeping the hyperparameters.
     fn reset(&mut self);
+    /// Keras `finalize_variable_values`, which `fit` calls after the last epoch: with an EMA
+    /// ([`Ema`]) the weights `w` become their moving averages; otherwise nothing.
+    #[inline]
+    fn finalize_variable_values(&self, _w: &mut P) {}
 }
 
 /// Settings shared by every optimizer (Keras base-optimizer arguments).
@@ -49,6 +57,9 @@ pub struct Common {
     pub weight_decay: Option<f32>,
     /// Gradient clipping.
     pub clip: Clip,
+    /// Keras `exclude_from_weight_decay(var_names=…)`: variables left out of the decay.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub exclude_from_weight_decay: ExcludeFromWeightDecay,
 }
 
 impl Common {
@@ -78,7 +89,9 @@ impl Common {
         self.clip.apply(g);
         if let Some(wd) = self.weight_decay {
             for i in 0..w.tensor_count() {
-                weight_decay(w.tensor_mut(i), wd, lr);
+                if !self.exclude_from_weight_decay.excludes(w.variable_name(i)) {
+                    weight_decay(w.tensor_mut(i), wd, lr);
+                }
             }
         }
     }
@@ -136,6 +149,16 @@ impl<P: Params> AnyOptimizer<P> {
             (AnyOptimizer::Adam(a), "m") => Some(a.m_mut()),
             (AnyOptimizer::Adam(a), "v") => Some(a.v_mut()),
             _ => None,
+        }
+    }
+
+    /// The settings shared by every optimizer (weight decay, clipping,
+    /// `exclude_from_weight_decay`), mutable.
+    pub fn common_mut(&mut self) -> &mut Common {
+        match self {
+            AnyOptimizer::Sgd(o) => &mut o.common,
+            AnyOptimizer::Momentum(o) => &mut o.common,
+            AnyOptimizer::Adam(o) => &mut o.config.common,
         }
     }
 

@@ -5,7 +5,8 @@
 use std::fmt::Write as _;
 
 use crate::{
-    Activation, Layer, LayerKind, Loss, Optimizer, Reg, Schedule, Targets, Tensor, Workload,
+    Activation, Constraint, Layer, LayerKind, Loss, Optimizer, Reg, Schedule, Targets, Tensor,
+    Workload,
 };
 
 /// How the module is generated.
@@ -128,8 +129,51 @@ fn weighted_value(ctor: &str, l: &Layer, ty: &str) -> String {
             let _ = writeln!(s, "        l.config.{field} = Some({});", reg_lit(r, ty));
         }
     }
+    for (field, c) in [
+        ("kernel_constraint", &w.kernel_constraint),
+        ("bias_constraint", &w.bias_constraint),
+    ] {
+        if let Some(c) = c {
+            let _ = writeln!(s, "        l.config.{field} = Some({});", constraint(c));
+        }
+    }
     s.push_str("        l\n    }");
     s
+}
+
+/// The core's constraint.
+fn constraint(c: &Constraint) -> String {
+    let axes = |a: &[i8]| {
+        format!(
+            "microfit_core::constraint::Axes::list(&[{}])",
+            a.iter().map(i8::to_string).collect::<Vec<_>>().join(", ")
+        )
+    };
+    let t = "microfit_core::constraint::Constraint";
+    match c {
+        Constraint::MaxNorm { max_value, axis } => {
+            format!("{t}::max_norm({}, {})", lit(*max_value), axes(axis))
+        }
+        Constraint::MinMaxNorm {
+            min_value,
+            max_value,
+            rate,
+            axis,
+        } => format!(
+            "{t}::min_max_norm({}, {}, {}, {})",
+            lit(*min_value),
+            lit(*max_value),
+            lit(*rate),
+            axes(axis)
+        ),
+        Constraint::NonNeg => format!("{t}::NonNeg"),
+        Constraint::UnitNorm { axis } => format!("{t}::unit_norm({})", axes(axis)),
+    }
+}
+
+/// Whether a layer is frozen (`"trainable": false`).
+fn frozen(l: &Layer) -> bool {
+    l.weighted().is_some_and(|w| !w.trainable)
 }
 
 fn padding(same: bool) -> &'static str {
@@ -255,6 +299,14 @@ fn params_lit(l: &Layer, tensors: &mut std::slice::Iter<'_, Tensor>, out: &mut S
     }
 }
 
+/// The index of `l` in the model.
+fn layer_index(w: &Workload, l: &Layer) -> usize {
+    w.layers
+        .iter()
+        .position(|x| std::ptr::eq(x, l))
+        .unwrap_or(0)
+}
+
 /// The model's members: single layers, or a Dense(ReLU) → Dense pair at the front (the core's
 /// fused `DensePair`, the same bits as the two layers).
 enum Member<'a> {
@@ -268,6 +320,8 @@ fn members(w: &Workload) -> Vec<Member<'_>> {
     if let (Some(a), Some(b)) = (w.layers.first(), w.layers.get(1))
         && let (LayerKind::Dense(d0), LayerKind::Dense(_)) = (&a.kind, &b.kind)
         && d0.activation == Activation::Relu
+        && !frozen(a)
+        && !frozen(b)
     {
         out.push(Member::Pair(a, b));
         it.next();
@@ -304,12 +358,20 @@ fn loss(l: Loss) -> String {
     match l {
         Loss::MeanSquaredError => "microfit_core::Loss::MeanSquaredError".into(),
         Loss::MeanAbsoluteError => "microfit_core::Loss::MeanAbsoluteError".into(),
-        Loss::BinaryCrossentropy { from_logits } => {
-            format!("microfit_core::Loss::BinaryCrossentropy {{ from_logits: {from_logits} }}")
-        }
-        Loss::CategoricalCrossentropy { from_logits } => {
-            format!("microfit_core::Loss::CategoricalCrossentropy {{ from_logits: {from_logits} }}")
-        }
+        Loss::BinaryCrossentropy {
+            from_logits,
+            label_smoothing,
+        } => format!(
+            "microfit_core::Loss::BinaryCrossentropy {{ from_logits: {from_logits}, label_smoothing: {} }}",
+            lit(label_smoothing)
+        ),
+        Loss::CategoricalCrossentropy {
+            from_logits,
+            label_smoothing,
+        } => format!(
+            "microfit_core::Loss::CategoricalCrossentropy {{ from_logits: {from_logits}, label_smoothing: {} }}",
+            lit(label_smoothing)
+        ),
         Loss::SparseCategoricalCrossentropy { from_logits } => format!(
             "microfit_core::Loss::SparseCategoricalCrossentropy {{ from_logits: {from_logits} }}"
         ),
@@ -408,8 +470,9 @@ pub fn generate(w: &Workload, o: &Options) -> Result<String, String> {
         .iter()
         .filter_map(Layer::weighted)
         .map(|x| {
-            usize::from(x.regs.kernel.is_some())
-                + usize::from(x.use_bias && x.regs.bias.is_some())
+            // A frozen layer's kernel and bias penalties are dropped (Keras 3).
+            usize::from(x.trainable && x.regs.kernel.is_some())
+                + usize::from(x.trainable && x.use_bias && x.regs.bias.is_some())
                 + usize::from(x.regs.activity.is_some())
         })
         .sum();
@@ -422,6 +485,7 @@ pub fn generate(w: &Workload, o: &Options) -> Result<String, String> {
     // The model.
     let mut types = Vec::new();
     let mut values = Vec::new();
+    let mut frozen_types: Vec<(usize, String)> = Vec::new();
     for m in &members {
         match m {
             Member::One(l) => {
@@ -429,6 +493,18 @@ pub fn generate(w: &Workload, o: &Options) -> Result<String, String> {
                     reg_type([&x.regs.kernel, &x.regs.bias, &x.regs.activity])
                 });
                 let (t, v) = layer_code(l, ty);
+                if frozen(l) {
+                    // Its weights: `FROZEN_<i>`, a `static` in flash (below).
+                    let i = layer_index(w, l);
+                    types.push(format!(
+                        "microfit_core::layer::frozen::Frozen<'static, {t}>"
+                    ));
+                    values.push(format!(
+                        "microfit_core::layer::frozen::Frozen::new({v}, &FROZEN_{i})"
+                    ));
+                    frozen_types.push((i, t));
+                    continue;
+                }
                 types.push(t);
                 values.push(v);
             }
@@ -480,11 +556,19 @@ pub fn generate(w: &Workload, o: &Options) -> Result<String, String> {
     export(&mut s, "WEIGHTS");
     let mut weights = String::new();
     let mut tensors = w.weights.iter();
+    let mut frozen_statics: Vec<(usize, String)> = Vec::new();
     let lits: Vec<String> = members
         .iter()
         .map(|m| {
             let mut x = String::new();
             match m {
+                Member::One(l) if frozen(l) => {
+                    let i = layer_index(w, l);
+                    let mut f = String::new();
+                    params_lit(l, &mut tensors, &mut f);
+                    frozen_statics.push((i, f));
+                    x.push_str("()");
+                }
                 Member::One(l) => params_lit(l, &mut tensors, &mut x),
                 Member::Pair(a, b) => {
                     x.push('(');
@@ -505,6 +589,17 @@ pub fn generate(w: &Workload, o: &Options) -> Result<String, String> {
         weights.push_str(",)");
     }
     let _ = writeln!(s, "pub static WEIGHTS: Params = {weights};\n");
+    for ((i, lit), (_, t)) in frozen_statics.iter().zip(&frozen_types) {
+        let _ = writeln!(
+            s,
+            "/// Layer {i}'s weights, frozen (`\"trainable\": false`): constants in flash, out of\n/// the training state."
+        );
+        export(&mut s, &format!("FROZEN_{i}"));
+        let _ = writeln!(
+            s,
+            "pub static FROZEN_{i}: <{t} as microfit_core::layer::Layer>::Params = {lit};\n"
+        );
+    }
     s.push_str(
         "/// Inference with [`WEIGHTS`] left in flash: only the activations in RAM.\n\
          pub fn predictor() -> microfit_core::predict::Predictor<'static, Layers> {\n    \
@@ -534,7 +629,7 @@ pub fn generate(w: &Workload, o: &Options) -> Result<String, String> {
         &mut s,
         "Clipping and weight decay.",
         format!(
-            "COMMON: microfit_core::optim::Common = microfit_core::optim::Common {{ weight_decay: {}, clip: microfit_core::optim::Clip {{ clipvalue: {}, clipnorm: {}, global_clipnorm: {} }} }}",
+            "COMMON: microfit_core::optim::Common = microfit_core::optim::Common {{ weight_decay: {}, clip: microfit_core::optim::Clip {{ clipvalue: {}, clipnorm: {}, global_clipnorm: {} }}, exclude_from_weight_decay: microfit_core::optim::ExcludeFromWeightDecay::NONE }}",
             opt_f32(wd),
             opt_f32(t.clip.value),
             opt_f32(t.clip.norm),

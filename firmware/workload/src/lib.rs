@@ -36,11 +36,13 @@
 //!     "clipvalue": …, "clipnorm": …, "global_clipnorm": …, (optional)
 //!     "loss": "categorical_crossentropy" | "sparse_categorical_crossentropy" |
 //!             "binary_crossentropy" | "mean_squared_error" | "mean_absolute_error",
-//!     "from_logits": false,
+//!     "from_logits": false, "label_smoothing": 0.0,          (the cross-entropies)
 //!     "batch_size": 10, "epochs": 50,
 //!     "shuffle": false                                      (batches in file order)
 //!   },
 //!   "kernel_l2": 0.001,                     optional: L2 on every Dense kernel without one
+//!   "frozen_layers": 1,                     optional: the first n layers frozen
+//!   "kernel_constraint": {...},             optional: the last weighted layer's kernel constraint
 //!   "min_accuracy": 0.95                    optional: what a successful run reaches (default
 //!                                           0.95 with a categorical cross-entropy, else none)
 //! }
@@ -50,7 +52,10 @@
 //! * `"dense"`: `units`, `activation` (`linear`, `relu`, `sigmoid`, `tanh`, `softmax`,
 //!   `leaky_relu` with `"alpha"`), `use_bias` (true), `kernel_regularizer`, `bias_regularizer`,
 //!   `activity_regularizer`: `{"l2": f}`, `{"l1": f}`, `{"l1": a, "l2": b}`,
-//!   `{"orthogonal": f, "mode": "rows"|"columns"}`;
+//!   `{"orthogonal": f, "mode": "rows"|"columns"}`; `trainable` (true; false: the layer is
+//!   frozen, its weights a `static` in flash, out of the training state); `kernel_constraint`,
+//!   `bias_constraint` in Keras' form: `{"class_name": "MaxNorm" | "MinMaxNorm" | "UnitNorm" |
+//!   "NonNeg", "config": {"max_value", "min_value", "rate", "axis"}}` (Keras' defaults);
 //! * `"conv1d"`, `"conv2d"`, `"conv3d"`: `filters`, `kernel_size`, `strides` (1),
 //!   `padding` (`"valid"`/`"same"`), `dilation_rate` (1), and Dense's keys;
 //! * `"max_pooling1d|2d|3d"`, `"average_pooling1d|2d|3d"`: `pool_size`, `strides` (the pool
@@ -178,8 +183,39 @@ pub struct Regs {
     pub activity: Option<Reg>,
 }
 
+/// A weight constraint (Keras `kernel_constraint` / `bias_constraint`), applied right after
+/// each optimizer update.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Constraint {
+    /// `MaxNorm(max_value, axis)`.
+    MaxNorm {
+        /// The largest norm.
+        max_value: f32,
+        /// Keras `axis`.
+        axis: Vec<i8>,
+    },
+    /// `MinMaxNorm(min_value, max_value, rate, axis)`.
+    MinMaxNorm {
+        /// The smallest norm.
+        min_value: f32,
+        /// The largest norm.
+        max_value: f32,
+        /// How far towards the interval.
+        rate: f32,
+        /// Keras `axis`.
+        axis: Vec<i8>,
+    },
+    /// `NonNeg()`.
+    NonNeg,
+    /// `UnitNorm(axis)`.
+    UnitNorm {
+        /// Keras `axis`.
+        axis: Vec<i8>,
+    },
+}
+
 /// What a weighted layer (Dense, conv) holds besides its sizes.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Weighted {
     /// Activation.
     pub activation: Activation,
@@ -187,6 +223,14 @@ pub struct Weighted {
     pub use_bias: bool,
     /// Regularizers.
     pub regs: Regs,
+    /// `trainable` (Keras; default true). A frozen layer's weights stay a `static` in flash,
+    /// out of the training state (the core's `Frozen`); its kernel and bias penalties are
+    /// dropped (Keras 3), its activity penalty kept.
+    pub trainable: bool,
+    /// `kernel_constraint`.
+    pub kernel_constraint: Option<Constraint>,
+    /// `bias_constraint`.
+    pub bias_constraint: Option<Constraint>,
 }
 
 /// One layer and its input and output shapes.
@@ -351,7 +395,7 @@ pub struct Clip {
 }
 
 /// A loss.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Loss {
     /// `mean_squared_error`.
     MeanSquaredError,
@@ -361,11 +405,15 @@ pub enum Loss {
     BinaryCrossentropy {
         /// On logits.
         from_logits: bool,
+        /// Keras `label_smoothing` (0: none).
+        label_smoothing: f32,
     },
     /// `categorical_crossentropy`.
     CategoricalCrossentropy {
         /// On logits.
         from_logits: bool,
+        /// Keras `label_smoothing` (0: none).
+        label_smoothing: f32,
     },
     /// `sparse_categorical_crossentropy`.
     SparseCategoricalCrossentropy {
@@ -421,8 +469,23 @@ impl Workload {
             .map_or(self.input_len(), |l| l.output.iter().product())
     }
 
-    /// Number of trainable scalars.
+    /// Number of trainable scalars (a frozen layer's weights are not).
     pub fn params(&self) -> usize {
+        self.all_params() - self.frozen_params()
+    }
+
+    /// Number of scalars of the frozen layers (`"trainable": false`: constants in flash).
+    pub fn frozen_params(&self) -> usize {
+        self.layers
+            .iter()
+            .filter(|l| l.weighted().is_some_and(|w| !w.trainable))
+            .flat_map(Layer::weight_shapes)
+            .map(|s| s.iter().product::<usize>())
+            .sum()
+    }
+
+    /// Number of scalars of every layer, frozen or not.
+    pub fn all_params(&self) -> usize {
         self.weights.iter().map(|t| t.data.len()).sum()
     }
 

@@ -15,6 +15,8 @@ pub const CODE_BYTES: usize = 48 * 1024;
 pub struct Memory {
     /// Trainable scalars.
     pub params: usize,
+    /// Scalars of the frozen layers (constants in flash, no RAM).
+    pub frozen: usize,
     /// Optimizer slots per parameter (Adam 2, momentum 1, SGD 0).
     pub slots: usize,
     /// Activation values kept for one sample (each layer's outputs, their gradients, and the
@@ -49,6 +51,7 @@ impl Memory {
         };
         Memory {
             params: w.params(),
+            frozen: w.frozen_params(),
             slots,
             activations,
             dataset_bytes: w.x.len() * 4 + targets,
@@ -65,9 +68,10 @@ impl Memory {
         self.state_bytes() + STACK_BYTES
     }
 
-    /// Flash a training run needs: the dataset, the initial weights and [`CODE_BYTES`].
+    /// Flash a training run needs: the dataset, the initial (and frozen) weights and
+    /// [`CODE_BYTES`].
     pub fn flash_bytes(&self) -> usize {
-        self.dataset_bytes + 4 * self.params + CODE_BYTES
+        self.dataset_bytes + 4 * (self.params + self.frozen) + CODE_BYTES
     }
 
     /// `Ok` when the run fits `ram` and `flash` bytes; otherwise what does not fit, with the
@@ -75,7 +79,7 @@ impl Memory {
     ///
     /// ```
     /// use microfit_workload::Memory;
-    /// let m = Memory { params: 2410, slots: 2, activations: 126, dataset_bytes: 52_000 };
+    /// let m = Memory { params: 2410, frozen: 0, slots: 2, activations: 126, dataset_bytes: 52_000 };
     /// assert!(m.check("W2", 128 * 1024, 512 * 1024).is_ok());
     /// let e = m.check("W2", 16 * 1024, 256 * 1024).unwrap_err();
     /// assert!(e.contains("needs 40600 B of RAM"), "{e}");
@@ -105,7 +109,7 @@ impl Memory {
                  has {} B",
                 self.flash_bytes(),
                 self.dataset_bytes,
-                4 * self.params,
+                4 * (self.params + self.frozen),
                 CODE_BYTES,
                 flash
             ));

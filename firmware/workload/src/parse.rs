@@ -3,8 +3,8 @@
 use serde_json::{Map, Value};
 
 use crate::{
-    Activation, Clip, Layer, LayerKind, Loss, Optimizer, Reg, Regs, Schedule, Targets, Tensor,
-    Training, Weighted, Workload,
+    Activation, Clip, Constraint, Layer, LayerKind, Loss, Optimizer, Reg, Regs, Schedule, Targets,
+    Tensor, Training, Weighted, Workload,
 };
 
 type Obj = Map<String, Value>;
@@ -134,8 +134,62 @@ fn reg(o: &Obj, key: &str, what: &str) -> Result<Option<Reg>, String> {
     }))
 }
 
+/// A Keras constraint `{"class_name", "config"}` (Keras' defaults for missing values).
+pub(crate) fn constraint(v: &Value, what: &str) -> Result<Constraint, String> {
+    let class = v
+        .get("class_name")
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("{what}.class_name: missing"))?;
+    let empty = Map::new();
+    let cfg = v.get("config").and_then(Value::as_object).unwrap_or(&empty);
+    let f = |k: &str, d: f32| match opt(cfg, k) {
+        Some(x) => f32_of(x, &format!("{what}.config.{k}")),
+        None => Ok(d),
+    };
+    let axis = || -> Result<Vec<i8>, String> {
+        let one = |x: &Value| {
+            x.as_i64()
+                .and_then(|a| i8::try_from(a).ok())
+                .ok_or_else(|| format!("{what}.config.axis: not a small integer"))
+        };
+        match opt(cfg, "axis") {
+            None => Ok(vec![0]),
+            Some(Value::Array(a)) => a.iter().map(one).collect(),
+            Some(x) => Ok(vec![one(x)?]),
+        }
+    };
+    Ok(match class {
+        "MaxNorm" => Constraint::MaxNorm {
+            max_value: f("max_value", 2.0)?,
+            axis: axis()?,
+        },
+        "MinMaxNorm" => Constraint::MinMaxNorm {
+            min_value: f("min_value", 0.0)?,
+            max_value: f("max_value", 1.0)?,
+            rate: f("rate", 1.0)?,
+            axis: axis()?,
+        },
+        "UnitNorm" => Constraint::UnitNorm { axis: axis()? },
+        "NonNeg" => Constraint::NonNeg,
+        other => return Err(format!("{what}: unknown constraint {other:?}")),
+    })
+}
+
 fn weighted(o: &Obj, what: &str) -> Result<Weighted, String> {
+    let cons = |key: &str| {
+        opt(o, key)
+            .map(|v| constraint(v, &format!("{what}.{key}")))
+            .transpose()
+    };
     Ok(Weighted {
+        trainable: match opt(o, "trainable") {
+            Some(v) => v
+                .as_bool()
+                .ok_or_else(|| format!("{what}.trainable: not a boolean"))?,
+            None => true,
+        },
+        kernel_constraint: cons("kernel_constraint")?,
+        bias_constraint: cons("bias_constraint")?,
         activation: activation(o, what)?,
         use_bias: match opt(o, "use_bias") {
             Some(v) => v
@@ -357,11 +411,26 @@ fn training(t: &Obj) -> Result<Training, String> {
     let from_logits = opt(t, "from_logits")
         .and_then(Value::as_bool)
         .unwrap_or(false);
+    let label_smoothing = match opt(t, "label_smoothing") {
+        Some(v) => f32_of(v, "training.label_smoothing")?,
+        None => 0.0,
+    };
+    if !(0.0..=1.0).contains(&label_smoothing) {
+        return Err(format!(
+            "training.label_smoothing: {label_smoothing} is not in [0, 1]"
+        ));
+    }
     let loss = match t.get("loss").and_then(Value::as_str) {
         Some("mean_squared_error" | "mse") => Loss::MeanSquaredError,
         Some("mean_absolute_error" | "mae") => Loss::MeanAbsoluteError,
-        Some("binary_crossentropy") => Loss::BinaryCrossentropy { from_logits },
-        Some("categorical_crossentropy") => Loss::CategoricalCrossentropy { from_logits },
+        Some("binary_crossentropy") => Loss::BinaryCrossentropy {
+            from_logits,
+            label_smoothing,
+        },
+        Some("categorical_crossentropy") => Loss::CategoricalCrossentropy {
+            from_logits,
+            label_smoothing,
+        },
         Some("sparse_categorical_crossentropy") => {
             Loss::SparseCategoricalCrossentropy { from_logits }
         }
@@ -451,6 +520,32 @@ pub(crate) fn workload(text: &str) -> Result<Workload, String> {
                     w.regs.kernel = Some(Reg::L2(l2));
                 }
             }
+        }
+    }
+    // Fine-tuning (the `w2-frozen` file's keys): the first `frozen_layers` layers frozen, and
+    // `kernel_constraint` on the last weighted layer's kernel.
+    if let Some(v) = opt(w, "frozen_layers") {
+        let n = uint(v, "frozen_layers")?;
+        if n > layers.len() {
+            return Err(format!(
+                "frozen_layers: {n}, the model has {} layers",
+                layers.len()
+            ));
+        }
+        for l in &mut layers[..n] {
+            if let LayerKind::Dense(w) | LayerKind::Conv { w, .. } = &mut l.kind {
+                w.trainable = false;
+            }
+        }
+    }
+    if let Some(v) = opt(w, "kernel_constraint") {
+        let c = constraint(v, "kernel_constraint")?;
+        match layers.iter_mut().rev().find_map(|l| match &mut l.kind {
+            LayerKind::Dense(w) | LayerKind::Conv { w, .. } => Some(w),
+            _ => None,
+        }) {
+            Some(w) => w.kernel_constraint = Some(c),
+            None => return Err("kernel_constraint: the model has no weighted layer".into()),
         }
     }
     let out_len: usize = shape.iter().product();

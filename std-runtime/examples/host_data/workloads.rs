@@ -74,7 +74,10 @@ fn dense_params<const I: usize, const O: usize>(name: &str) -> DenseParams<I, O>
 }
 
 /// The loss of all three models (class labels, softmax output: Keras' cached-logits path).
-pub const LOSS: Loss = Loss::CategoricalCrossentropy { from_logits: false };
+pub const LOSS: Loss = Loss::CategoricalCrossentropy {
+    from_logits: false,
+    label_smoothing: 0.0,
+};
 
 /// Model A: digits MLP 64 → 32 ReLU (kernel L2 1e-4) → 10 softmax; Adam 1e-3, batch 32, 20 epochs.
 pub type ModelA = (Dense<64, 32>, Dense<32, 10>);

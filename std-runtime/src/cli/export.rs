@@ -124,7 +124,7 @@ pub fn run(a: &ExportArgs) -> Result<u8, CliError> {
         let mut scaled = d.clone();
         file.scaler.transform(&mut scaled)?;
         let epochs = a.fw_epochs.unwrap_or(cfg.epochs);
-        match firmware_workload(&cfg, &model.params, &scaled, epochs, source) {
+        match firmware_workload(&cfg, &model.params, &model.frozen, &scaled, epochs, source) {
             Ok(w) => {
                 let path = out.join("workload.json");
                 let text = serde_json::to_string(&w)

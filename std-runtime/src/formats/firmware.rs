@@ -258,6 +258,17 @@ pub fn write_blob(m: &ExportInput<'_>) -> Result<Vec<u8>, BlobError> {
                 });
             }
         };
+        if let Some(c) = layer.dense_config()
+            && (c.kernel_constraint.is_some() || c.bias_constraint.is_some() || !c.trainable)
+        {
+            // Not in format MFW1 yet (issue 12, phase B): refuse rather than lose them.
+            return Err(BlobError {
+                offset: 0,
+                reason: format!(
+                    "layers[{i}]: constraints and frozen layers are not supported by format MFW1 yet"
+                ),
+            });
+        }
         let (act, param, use_bias) = match layer.dense_config() {
             Some(c) => {
                 let (a, p) = activation_code(c.activation);
@@ -797,7 +808,8 @@ pub fn rust_source(
 /// **workload file** (`workload.json`, format in `firmware/workload/src/lib.rs`): the model's
 /// layers as the schema describes them ([`LayerSpec`]: Dense, conv, pooling, flatten, dropout
 /// with their activations, `use_bias` and regularizers), the trained weights as initial weights
-/// (`<kind>_<k>/kernel|bias`), the optimizer ([`OptimizerConfig`](super::schema::OptimizerConfig):
+/// (`<kind>_<k>/kernel|bias`; `frozen`: the weights of the layers with `trainable: false`,
+/// written as frozen layers, their weights constants in the firmware's flash), the optimizer ([`OptimizerConfig`](super::schema::OptimizerConfig):
 /// SGD, momentum, Nesterov, Adam, AdamW, a constant or exponentially decaying learning rate,
 /// clipping), the loss, the batch size, the epochs and the dataset already scaled. The
 /// firmware's build script reads it instead of its bundled workload when
@@ -812,6 +824,7 @@ pub fn rust_source(
 pub fn firmware_workload(
     cfg: &super::schema::TrainConfig,
     weights: &VecParams,
+    frozen: &VecParams,
     data: &crate::data::Dataset,
     epochs: u32,
     source: &str,
@@ -844,6 +857,7 @@ pub fn firmware_workload(
     let mut initial = Map::new();
     let mut counts: Vec<(&'static str, usize)> = Vec::new();
     let mut next = weights.tensors.iter().zip(&weights.shapes);
+    let mut next_frozen = frozen.tensors.iter().zip(&frozen.shapes);
     for (i, l) in spec.layers.iter().enumerate() {
         model.push(workload_layer(l).map_err(|e| format!("layer {i} ({}): {e}", l.kind()))?);
         let Some(c) = l.dense_config() else { continue };
@@ -864,13 +878,18 @@ pub fn firmware_workload(
             &["kernel"]
         };
         for part in parts {
-            let (v, shape) = next.next().ok_or_else(|| {
+            let store = if c.trainable {
+                &mut next
+            } else {
+                &mut next_frozen
+            };
+            let (v, shape) = store.next().ok_or_else(|| {
                 format!("layer {i} ({kind}): its {part} is missing from the weights")
             })?;
             initial.insert(format!("{kind}_{k}/{part}"), tensor(shape, v));
         }
     }
-    if next.next().is_some() {
+    if next.next().is_some() || next_frozen.next().is_some() {
         return Err("the weights have more tensors than the model's layers".into());
     }
     let out_len: usize = spec
@@ -946,6 +965,34 @@ fn workload_reg(r: microfit_core::regularizer::Reg) -> Result<serde_json::Value,
     })
 }
 
+/// A constraint in Keras' form `{"class_name", "config"}` (the workload file's).
+fn workload_constraint(
+    c: &microfit_core::constraint::Constraint,
+) -> Result<serde_json::Value, String> {
+    use microfit_core::constraint::{Axes, Constraint};
+    use serde_json::json;
+    let axes = |a: &Axes| {
+        let (l, n) = a.to_list();
+        l[..n].to_vec()
+    };
+    Ok(match c {
+        Constraint::MaxNorm { max_value, axis } => json!({"class_name": "MaxNorm", "config":
+            {"max_value": f64::from(*max_value), "axis": axes(axis)}}),
+        Constraint::MinMaxNorm {
+            min_value,
+            max_value,
+            rate,
+            axis,
+        } => json!({"class_name": "MinMaxNorm", "config": {"min_value": f64::from(*min_value),
+            "max_value": f64::from(*max_value), "rate": f64::from(*rate), "axis": axes(axis)}}),
+        Constraint::NonNeg => json!({"class_name": "NonNeg", "config": {}}),
+        Constraint::UnitNorm { axis } => {
+            json!({"class_name": "UnitNorm", "config": {"axis": axes(axis)}})
+        }
+        other => return Err(format!("the firmware has no constraint {other:?}")),
+    })
+}
+
 /// One layer in the workload file's form.
 fn workload_layer(l: &LayerSpec) -> Result<serde_json::Value, String> {
     use serde_json::{Value, json};
@@ -976,6 +1023,17 @@ fn workload_layer(l: &LayerSpec) -> Result<serde_json::Value, String> {
                     workload_reg(r).map_err(|e| format!("{key}: {e}"))?,
                 );
             }
+        }
+        for (key, k) in [
+            ("kernel_constraint", &c.kernel_constraint),
+            ("bias_constraint", &c.bias_constraint),
+        ] {
+            if let Some(k) = k {
+                o.insert(key.into(), workload_constraint(k)?);
+            }
+        }
+        if !c.trainable {
+            o.insert("trainable".into(), json!(false));
         }
         Ok(())
     };
@@ -1077,6 +1135,9 @@ fn workload_training(
             t.insert("nesterov".into(), json!(o.nesterov));
         }
     }
+    if o.common.exclude_from_weight_decay != microfit_core::optim::ExcludeFromWeightDecay::NONE {
+        return Err("the firmware has no exclude_from_weight_decay".into());
+    }
     let c = &o.common.clip;
     for (key, v) in [
         ("clipvalue", c.clipvalue),
@@ -1087,19 +1148,28 @@ fn workload_training(
             t.insert(key.into(), json!(f64::from(v)));
         }
     }
-    let (loss, from_logits) = match cfg.loss {
-        Loss::MeanSquaredError => ("mean_squared_error", false),
-        Loss::MeanAbsoluteError => ("mean_absolute_error", false),
-        Loss::BinaryCrossentropy { from_logits } => ("binary_crossentropy", from_logits),
-        Loss::CategoricalCrossentropy { from_logits } => ("categorical_crossentropy", from_logits),
+    let (loss, from_logits, label_smoothing) = match cfg.loss {
+        Loss::MeanSquaredError => ("mean_squared_error", false, 0.0),
+        Loss::MeanAbsoluteError => ("mean_absolute_error", false, 0.0),
+        Loss::BinaryCrossentropy {
+            from_logits,
+            label_smoothing,
+        } => ("binary_crossentropy", from_logits, label_smoothing),
+        Loss::CategoricalCrossentropy {
+            from_logits,
+            label_smoothing,
+        } => ("categorical_crossentropy", from_logits, label_smoothing),
         Loss::SparseCategoricalCrossentropy { from_logits } => {
-            ("sparse_categorical_crossentropy", from_logits)
+            ("sparse_categorical_crossentropy", from_logits, 0.0)
         }
         #[allow(unreachable_patterns)]
         other => return Err(format!("the firmware has no loss {other:?}")),
     };
     t.insert("loss".into(), json!(loss));
     t.insert("from_logits".into(), json!(from_logits));
+    if label_smoothing != 0.0 {
+        t.insert("label_smoothing".into(), json!(f64::from(label_smoothing)));
+    }
     t.insert("batch_size".into(), json!(cfg.batch_size));
     t.insert("epochs".into(), json!(epochs));
     t.insert("shuffle".into(), json!(false));

@@ -973,6 +973,16 @@ fn weighted_to_keras(
     config: &DenseConfig<Reg>,
     p: &Path,
 ) -> Result<(), KerasError> {
+    // Not written yet (issue 12, phase B): refuse rather than lose them.
+    for (key, set) in [
+        ("kernel_constraint", config.kernel_constraint.is_some()),
+        ("bias_constraint", config.bias_constraint.is_some()),
+        ("trainable", !config.trainable),
+    ] {
+        if set {
+            return Err(p.key(key).err("not exported to a Keras config yet"));
+        }
+    }
     if let Some(r) = &config.activity_regularizer {
         m.insert("activity_regularizer".into(), regularizer_to_keras(r));
     }
@@ -1417,7 +1427,7 @@ pub fn keras_file_config(
 /// use serde_json::json;
 /// assert_eq!(loss_from_keras(&json!("mse"))?, Loss::MeanSquaredError);
 /// let l = loss_from_keras(&json!({"class_name": "BinaryCrossentropy", "config": {"from_logits": true}}))?;
-/// assert_eq!(l, Loss::BinaryCrossentropy { from_logits: true });
+/// assert_eq!(l, Loss::BinaryCrossentropy { from_logits: true, label_smoothing: 0.0 });
 /// # Ok::<(), microfit::keras::KerasError>(())
 /// ```
 pub fn loss_from_keras(v: &Value) -> Result<Loss, KerasError> {
@@ -1464,8 +1474,8 @@ fn loss_at(v: &Value, p: &Path) -> Result<Loss, KerasError> {
                         "from_logits" => {
                             let fl = as_bool(val, &kp)?;
                             match &mut loss {
-                                Loss::BinaryCrossentropy { from_logits }
-                                | Loss::CategoricalCrossentropy { from_logits }
+                                Loss::BinaryCrossentropy { from_logits, .. }
+                                | Loss::CategoricalCrossentropy { from_logits, .. }
                                 | Loss::SparseCategoricalCrossentropy { from_logits } => {
                                     *from_logits = fl
                                 }
@@ -1490,8 +1500,8 @@ pub fn loss_to_keras(loss: &Loss) -> Value {
     let (class, from_logits) = match *loss {
         Loss::MeanSquaredError => ("MeanSquaredError", None),
         Loss::MeanAbsoluteError => ("MeanAbsoluteError", None),
-        Loss::BinaryCrossentropy { from_logits } => ("BinaryCrossentropy", Some(from_logits)),
-        Loss::CategoricalCrossentropy { from_logits } => {
+        Loss::BinaryCrossentropy { from_logits, .. } => ("BinaryCrossentropy", Some(from_logits)),
+        Loss::CategoricalCrossentropy { from_logits, .. } => {
             ("CategoricalCrossentropy", Some(from_logits))
         }
         Loss::SparseCategoricalCrossentropy { from_logits } => {
@@ -1990,7 +2000,13 @@ mod tests {
             Some(Reg::L1L2 { l1: 0.01, l2: 0.0 })
         );
         let c = compile.unwrap();
-        assert_eq!(c.loss, Some(Loss::BinaryCrossentropy { from_logits: true }));
+        assert_eq!(
+            c.loss,
+            Some(Loss::BinaryCrossentropy {
+                from_logits: true,
+                label_smoothing: 0.0
+            })
+        );
         assert_eq!(c.metrics, vec!["accuracy".to_string()]);
         let config = c.optimizer.unwrap();
         assert_eq!(config.kind, OptimizerKind::AdamW);
@@ -2018,7 +2034,10 @@ mod tests {
         );
         adam.common.clip.clipnorm = Some(1.0);
         let compile = KerasCompile {
-            loss: Some(Loss::BinaryCrossentropy { from_logits: false }),
+            loss: Some(Loss::BinaryCrossentropy {
+                from_logits: false,
+                label_smoothing: 0.0,
+            }),
             optimizer: Some(adam),
             metrics: vec!["accuracy".into()],
         };
@@ -2218,7 +2237,10 @@ mod tests {
             ],
         };
         let compile = KerasCompile {
-            loss: Some(Loss::CategoricalCrossentropy { from_logits: false }),
+            loss: Some(Loss::CategoricalCrossentropy {
+                from_logits: false,
+                label_smoothing: 0.0,
+            }),
             optimizer: Some(optimizer_from_keras_class("SGD", &json!({"momentum": 0.9})).unwrap()),
             metrics: vec!["accuracy".into()],
         };

@@ -685,7 +685,10 @@ impl ModelFile {
 fn default_loss(output: Activation, outputs: usize) -> Loss {
     match output {
         Activation::Softmax => Loss::SparseCategoricalCrossentropy { from_logits: false },
-        Activation::Sigmoid if outputs == 1 => Loss::BinaryCrossentropy { from_logits: false },
+        Activation::Sigmoid if outputs == 1 => Loss::BinaryCrossentropy {
+            from_logits: false,
+            label_smoothing: 0.0,
+        },
         _ => Loss::MeanSquaredError,
     }
 }

@@ -49,7 +49,7 @@ fn constant(s: &str) -> f32 {
 }
 
 /// A regularizer written as `L1(0.01)`, `L2(l2=0.5)` or `L1L2(l1=0.01, l2=0.02)`.
-fn reg_call(s: &str) -> Reg {
+pub(super) fn reg_call(s: &str) -> Reg {
     let (class, cfg) = constructor_config(s);
     reg_of(&json!(class), &cfg)
 }

@@ -95,8 +95,14 @@ pub(super) fn run(c: &mut Checker, v: &Value) {
                 }
             };
             let loss = match key {
-                "binary_crossentropy" => Loss::BinaryCrossentropy { from_logits: fl },
-                "categorical_crossentropy" => Loss::CategoricalCrossentropy { from_logits: fl },
+                "binary_crossentropy" => Loss::BinaryCrossentropy {
+                    from_logits: fl,
+                    label_smoothing: 0.0,
+                },
+                "categorical_crossentropy" => Loss::CategoricalCrossentropy {
+                    from_logits: fl,
+                    label_smoothing: 0.0,
+                },
                 "sparse_categorical_crossentropy" => {
                     Loss::SparseCategoricalCrossentropy { from_logits: fl }
                 }
@@ -205,8 +211,14 @@ pub(super) fn run(c: &mut Checker, v: &Value) {
         };
         c.case();
         let loss = match key {
-            "bce" => Loss::BinaryCrossentropy { from_logits: false },
-            "cce" => Loss::CategoricalCrossentropy { from_logits: false },
+            "bce" => Loss::BinaryCrossentropy {
+                from_logits: false,
+                label_smoothing: 0.0,
+            },
+            "cce" => Loss::CategoricalCrossentropy {
+                from_logits: false,
+                label_smoothing: 0.0,
+            },
             _ => Loss::SparseCategoricalCrossentropy { from_logits: false },
         };
         let (b, d) = rows(zj);

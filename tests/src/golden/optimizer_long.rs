@@ -12,8 +12,10 @@
 //! unchecked until a check for them is added below).
 
 use microfit::core::activation::Activation;
-use microfit::core::optim::Optimizer;
+use microfit::core::optim::{AnyOptimizer, Ema, EmaConfig, ExcludeFromWeightDecay, Optimizer};
+use microfit::core::params::Params;
 use microfit::core::train::{Rows, Samples, Targets, compute_gradients};
+use microfit::formats::schema::OptimizerConfig;
 use microfit::keras::optimizer_from_keras_class;
 use microfit::model::{LayerSpec, ModelSpec};
 use serde_json::Value;
@@ -25,19 +27,79 @@ use super::tensor::{
     num, set_tensors, shape, tensors, weights_in_order,
 };
 
-/// Options of `config_given` that microfit's optimizers do not have yet (issue 12), with the
-/// feature's name for the report. A run using one is reported, not replayed, while
-/// `optimizer_from_keras_class` rejects it.
-pub const NOT_YET: [(&str, &str); 2] = [
-    (
-        "use_ema",
-        "EMA (use_ema: ema_after, finalize_variable_values)",
-    ),
-    (
-        "exclude_from_weight_decay",
-        "AdamW exclude_from_weight_decay",
-    ),
-];
+/// Options of `config_given` that microfit's optimizers do not have yet, with the feature's
+/// name for the report. A run using one is reported, not replayed. (None today: EMA and
+/// `exclude_from_weight_decay` are read by `FileOptimizer`.)
+pub const NOT_YET: [(&str, &str); 0] = [];
+
+/// The optimizer a run's `class_name` and `config_given` describe: Keras' own options through
+/// [`optimizer_from_keras_class`], then `exclude_from_weight_decay: {var_names: [...]}` and `use_ema`,
+/// `ema_momentum`, `ema_overwrite_frequency` (Keras 3 defaults: 0.99, none), which the
+/// optimizer config of a `.keras` file does not carry (phase B of issue 12 reads them there).
+pub struct FileOptimizer {
+    opt: OptimizerConfig,
+    exclude: ExcludeFromWeightDecay,
+    ema: Option<EmaConfig>,
+}
+
+impl FileOptimizer {
+    /// Parses a run's optimizer.
+    ///
+    /// # Errors
+    /// An option microfit does not read, or a bad value.
+    pub fn parse(class: &str, cfg: &Value) -> Result<Self, String> {
+        let mut plain = cfg.clone();
+        let obj = plain
+            .as_object_mut()
+            .ok_or("config_given is not an object")?;
+        let exclude = match obj.remove("exclude_from_weight_decay") {
+            Some(Value::Object(e)) => {
+                let names: Vec<String> = e
+                    .get("var_names")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|n| n.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                ExcludeFromWeightDecay::from_var_names(&names).map_err(|e| e.to_string())?
+            }
+            Some(Value::Null) | None => ExcludeFromWeightDecay::default(),
+            Some(other) => return Err(format!("exclude_from_weight_decay: {other}")),
+        };
+        let use_ema = obj
+            .remove("use_ema")
+            .is_some_and(|u| u == Value::Bool(true));
+        let momentum = obj.remove("ema_momentum").and_then(|m| m.as_f64());
+        let every = obj
+            .remove("ema_overwrite_frequency")
+            .and_then(|m| m.as_u64());
+        let ema = use_ema.then(|| EmaConfig {
+            ema_momentum: momentum.unwrap_or(0.99) as f32,
+            ema_overwrite_frequency: every.map(|f| f as u32),
+        });
+        let opt = optimizer_from_keras_class(class, &plain).map_err(|e| e.to_string())?;
+        Ok(FileOptimizer { opt, exclude, ema })
+    }
+
+    /// Whether the run keeps moving averages.
+    pub fn has_ema(&self) -> bool {
+        self.ema.is_some()
+    }
+
+    /// The optimizer for parameters shaped like `w`: Keras' optimizer, with its EMA when
+    /// the run uses one.
+    ///
+    /// # Panics
+    /// On an invalid configuration.
+    pub fn build<P: Params>(&self, w: &P) -> Ema<AnyOptimizer<P>, P> {
+        let mut o = self.opt.build(w).expect("optimizer");
+        o.common_mut().exclude_from_weight_decay = self.exclude;
+        // Without `use_ema` the wrapper is never stepped: the runner steps `inner`.
+        Ema::new(o, self.ema.unwrap_or_default(), w).expect("EMA")
+    }
+}
 
 /// The activation of the first `Dense(...)` in a description (`Dense(4->3, softmax, ...)`), or
 /// the one it names as `<name> activation`.
@@ -90,7 +152,7 @@ pub(super) fn run(c: &mut Checker, v: &Value) {
         let cfg = &run["config_given"];
         let label = format!("{class}{cfg}");
         let steps = run["steps"].as_array().expect("steps");
-        let opt_cfg = match optimizer_from_keras_class(class, cfg) {
+        let opt_cfg = match FileOptimizer::parse(class, cfg) {
             Ok(o) => o,
             Err(e) => {
                 let missing = NOT_YET.iter().find(|(key, _)| {
@@ -105,18 +167,14 @@ pub(super) fn run(c: &mut Checker, v: &Value) {
             }
         };
         c.case();
-        if steps.iter().any(|s| s.get("ema_after").is_some())
-            || run.get("weights_after_finalize_variable_values").is_some()
-        {
-            c.unsupported("checking EMA records (ema_after, finalized weights)", 1);
-        }
         let proto = build_with(&spec, &initial);
         for (i, st) in steps.iter().enumerate() {
             let what = format!("{label} step {}", i + 1);
             // The state before the update: the initial weights and zero slots, or what the
             // previous step recorded.
             let mut w = proto.params.clone();
-            let mut opt = opt_cfg.build(&w).expect("optimizer");
+            let mut opt = opt_cfg.build(&w);
+            let ema = opt_cfg.has_ema();
             if i == 0 {
                 set_tensors(&mut w, &initial);
             } else {
@@ -124,12 +182,19 @@ pub(super) fn run(c: &mut Checker, v: &Value) {
                 set_tensors(&mut w, &weights_in_order(&layers, &prev["weights_after"]));
                 for (slot, t) in recorded_slots(&layers, &prev["slots_after"]) {
                     set_tensors(
-                        opt.slot_mut(&slot)
+                        opt.inner
+                            .slot_mut(&slot)
                             .unwrap_or_else(|| panic!("{what}: no slot {slot}")),
                         &t,
                     );
                 }
-                opt.set_iterations(i as u32);
+                opt.inner.set_iterations(i as u32);
+                if ema {
+                    let prev = prev
+                        .get("ema_after")
+                        .expect("ema_after of the previous step");
+                    set_tensors(opt.average_mut(), &weights_in_order(&layers, prev));
+                }
             }
             // The data loss of those weights.
             let mut m = build_with(&spec, &tensors(&w));
@@ -149,7 +214,30 @@ pub(super) fn run(c: &mut Checker, v: &Value) {
             // The update alone, from the recorded gradients: bit for bit.
             let mut g = proto.params.clone();
             set_tensors(&mut g, &weights_in_order(&layers, &st["grads"]));
-            opt.step::<microfit::core::backend::Portable>(&mut w, &mut g);
+            // The update (Keras' EMA after it, in `Ema::step`), from the recorded gradients.
+            if ema {
+                opt.step::<microfit::core::backend::Portable>(&mut w, &mut g);
+                check_named(
+                    c,
+                    &format!("{what}: ema_after"),
+                    &layers,
+                    &tensors(opt.average()),
+                    &st["ema_after"],
+                    None,
+                );
+                // `finalize_variable_values` at the end of `fit`: the last averages.
+                if i + 1 == steps.len()
+                    && let Some(fin) = c.optional(run, "weights_after_finalize_variable_values", "")
+                {
+                    let mut fw = w.clone();
+                    opt.finalize_variable_values(&mut fw);
+                    let what = format!("{label}: finalize_variable_values");
+                    check_named(c, &what, &layers, &tensors(&fw), fin, None);
+                }
+            } else {
+                opt.inner
+                    .step::<microfit::core::backend::Portable>(&mut w, &mut g);
+            }
             check_named(
                 c,
                 &format!("{what}: weights_after"),
@@ -161,10 +249,10 @@ pub(super) fn run(c: &mut Checker, v: &Value) {
             let rec = recorded_slots(&layers, &st["slots_after"]);
             c.truth(
                 &format!("{what}: {} slots, as recorded", rec.len()),
-                rec.len() == opt.slots(),
+                rec.len() == opt.inner.slots(),
             );
             for (slot, exp) in rec {
-                let got = tensors(opt.slot(&slot).expect("slot"));
+                let got = tensors(opt.inner.slot(&slot).expect("slot"));
                 for (k, (g, e)) in got.iter().zip(&exp).enumerate() {
                     c.bits(&format!("{what}: slots_after.{slot}[{k}]"), g, e);
                 }

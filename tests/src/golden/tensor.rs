@@ -203,8 +203,14 @@ pub fn loss_in_text(text: &str) -> Loss {
         let l = match w {
             "MSE" => Some(Loss::MeanSquaredError),
             "MAE" => Some(Loss::MeanAbsoluteError),
-            "BCE" => Some(Loss::BinaryCrossentropy { from_logits: false }),
-            "CCE" => Some(Loss::CategoricalCrossentropy { from_logits: false }),
+            "BCE" => Some(Loss::BinaryCrossentropy {
+                from_logits: false,
+                label_smoothing: 0.0,
+            }),
+            "CCE" => Some(Loss::CategoricalCrossentropy {
+                from_logits: false,
+                label_smoothing: 0.0,
+            }),
             "SCCE" => Some(Loss::SparseCategoricalCrossentropy { from_logits: false }),
             w => Loss::from_keras_name(w),
         };

@@ -6,8 +6,11 @@
 //! flattened into its table by [`weighted`]: the one place that lists its keys.
 
 use microfit_core::activation::Activation;
+use microfit_core::constraint::Constraint;
 use microfit_core::kernels::conv::{ConvGeometry, Padding};
 use microfit_core::layer::dense::DenseConfig;
+use microfit_core::layer::dropout::DropoutConfig;
+use microfit_core::layer::noise::GaussianNoiseConfig;
 use microfit_core::regularizer::Reg;
 use serde::{Deserialize, Serialize};
 
@@ -156,6 +159,86 @@ pub enum LayerSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         seed: Option<u64>,
     },
+    /// Keras `GaussianNoise(stddev, seed)`: `x + N(0, stddev²)` in training, identity in
+    /// inference (`microfit_core::layer::noise`).
+    GaussianNoise {
+        /// Standard deviation, in `[0, 1]`.
+        stddev: f32,
+        /// The layer's own seed (`None`: the model's generator).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seed: Option<u64>,
+    },
+    /// Keras `GaussianDropout(rate, seed)`: `x · N(1, rate/(1 − rate))` in training.
+    GaussianDropout {
+        /// Rate, in `[0, 1)`.
+        rate: f32,
+        /// The layer's own seed (`None`: the model's generator).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seed: Option<u64>,
+    },
+    /// Keras `AlphaDropout(rate, seed)` (for SELU networks).
+    AlphaDropout {
+        /// Rate, in `[0, 1)`.
+        rate: f32,
+        /// The layer's own seed (`None`: the model's generator).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seed: Option<u64>,
+    },
+    /// Keras `SpatialDropout1D(rate, seed)` on `(steps, channels)`: whole channels dropped.
+    #[serde(rename = "spatial_dropout1d")]
+    SpatialDropout1D {
+        /// Rate, in `[0, 1)`.
+        rate: f32,
+        /// The layer's own seed (`None`: the model's generator).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seed: Option<u64>,
+    },
+    /// Keras `SpatialDropout2D(rate, seed)` on `(h, w, channels)`.
+    #[serde(rename = "spatial_dropout2d")]
+    SpatialDropout2D {
+        /// Rate, in `[0, 1)`.
+        rate: f32,
+        /// The layer's own seed (`None`: the model's generator).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seed: Option<u64>,
+    },
+    /// Keras `SpatialDropout3D(rate, seed)` on `(d, h, w, channels)`.
+    #[serde(rename = "spatial_dropout3d")]
+    SpatialDropout3D {
+        /// Rate, in `[0, 1)`.
+        rate: f32,
+        /// The layer's own seed (`None`: the model's generator).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seed: Option<u64>,
+    },
+    /// Keras `ActivityRegularization(l1, l2)`: the identity, with the activity penalty
+    /// `L1L2(l1, l2)` on its output (÷ batch size).
+    ActivityRegularization {
+        /// L1 factor.
+        #[serde(default)]
+        l1: f32,
+        /// L2 factor.
+        #[serde(default)]
+        l2: f32,
+    },
+}
+
+/// What a layer without weights that draws noise or adds a penalty needs at run time: the
+/// core's config of its kind ([`LayerSpec::noise`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NoiseKind {
+    /// `Dropout`.
+    Dropout(DropoutConfig),
+    /// `GaussianNoise`.
+    GaussianNoise(GaussianNoiseConfig),
+    /// `GaussianDropout`.
+    GaussianDropout(DropoutConfig),
+    /// `AlphaDropout`.
+    AlphaDropout(DropoutConfig),
+    /// `SpatialDropout1D/2D/3D` with this many channels (the last axis).
+    Spatial(DropoutConfig, usize),
+    /// `ActivityRegularization(l1, l2)` as `L1L2(l1, l2)`.
+    ActivityRegularization(Reg),
 }
 
 /// The fields of a convolution of any rank ([`LayerSpec::conv_fields`]).
@@ -338,6 +421,69 @@ impl LayerSpec {
     /// `Dropout(rate)` drawing from the model's generator.
     pub fn dropout(rate: f32) -> Self {
         LayerSpec::Dropout { rate, seed: None }
+    }
+
+    /// Sets Keras `trainable` of a layer with weights (ignored by others): `false` freezes it
+    /// (no gradient, no optimizer slot, no kernel or bias penalty; see
+    /// [`ModelSpec::freeze_first`](super::ModelSpec::freeze_first)).
+    pub fn with_trainable(mut self, trainable: bool) -> Self {
+        if let Some(c) = self.dense_config_mut() {
+            c.trainable = trainable;
+        }
+        self
+    }
+
+    /// Sets the kernel constraint of a layer with weights (ignored by others).
+    pub fn with_kernel_constraint(mut self, c: Constraint) -> Self {
+        if let Some(cfg) = self.dense_config_mut() {
+            cfg.kernel_constraint = Some(c);
+        }
+        self
+    }
+
+    /// Sets the bias constraint of a layer with weights (ignored by others).
+    pub fn with_bias_constraint(mut self, c: Constraint) -> Self {
+        if let Some(cfg) = self.dense_config_mut() {
+            cfg.bias_constraint = Some(c);
+        }
+        self
+    }
+
+    /// The noise or regularization layer this spec describes, for an input of shape `shape`
+    /// (`None` for other layers). Its values are checked by
+    /// [`ModelSpec::shapes`](super::ModelSpec::shapes).
+    pub fn noise(&self, shape: &[usize]) -> Option<NoiseKind> {
+        let d = |rate: f32, seed: Option<u64>| DropoutConfig { rate, seed };
+        let channels = shape.last().copied().unwrap_or(1);
+        Some(match *self {
+            LayerSpec::Dropout { rate, seed } => NoiseKind::Dropout(d(rate, seed)),
+            LayerSpec::GaussianNoise { stddev, seed } => {
+                NoiseKind::GaussianNoise(GaussianNoiseConfig { stddev, seed })
+            }
+            LayerSpec::GaussianDropout { rate, seed } => NoiseKind::GaussianDropout(d(rate, seed)),
+            LayerSpec::AlphaDropout { rate, seed } => NoiseKind::AlphaDropout(d(rate, seed)),
+            LayerSpec::SpatialDropout1D { rate, seed }
+            | LayerSpec::SpatialDropout2D { rate, seed }
+            | LayerSpec::SpatialDropout3D { rate, seed } => {
+                NoiseKind::Spatial(d(rate, seed), channels)
+            }
+            // Not `Reg::l1l2`, which panics on a bad factor: the validation reports it.
+            LayerSpec::ActivityRegularization { l1, l2 } => {
+                NoiseKind::ActivityRegularization(Reg::L1L2 { l1, l2 })
+            }
+            _ => return None,
+        })
+    }
+
+    /// The spatial rank a spatial dropout layer needs (its input has one more axis, the
+    /// channels): 1, 2 or 3 (`None` for other layers).
+    pub fn spatial_rank(&self) -> Option<usize> {
+        match self {
+            LayerSpec::SpatialDropout1D { .. } => Some(1),
+            LayerSpec::SpatialDropout2D { .. } => Some(2),
+            LayerSpec::SpatialDropout3D { .. } => Some(3),
+            _ => None,
+        }
     }
 
     /// Sets the strides of a conv or pooling layer (ignored by others).
@@ -536,22 +682,32 @@ impl LayerSpec {
             },
             LayerSpec::Flatten => "flatten",
             LayerSpec::Dropout { .. } => "dropout",
+            LayerSpec::GaussianNoise { .. } => "gaussian_noise",
+            LayerSpec::GaussianDropout { .. } => "gaussian_dropout",
+            LayerSpec::AlphaDropout { .. } => "alpha_dropout",
+            LayerSpec::SpatialDropout1D { .. } => "spatial_dropout1d",
+            LayerSpec::SpatialDropout2D { .. } => "spatial_dropout2d",
+            LayerSpec::SpatialDropout3D { .. } => "spatial_dropout3d",
+            LayerSpec::ActivityRegularization { .. } => "activity_regularization",
         }
     }
 }
 
 /// The serde form of a weighted layer's [`DenseConfig`], flattened into its layer table:
-/// `activation` (with `negative_slope` for `leaky_relu`), `use_bias`, the three regularizers and
-/// the two initializers, under Keras' names; Keras' defaults are left out when writing. An
+/// `activation` (with `negative_slope` for `leaky_relu`), `use_bias`, the three regularizers,
+/// the two initializers, the two constraints and `trainable`, under Keras' names; Keras' defaults are left out when writing. An
 /// option added to [`DenseConfig`] gets its key here.
 pub mod weighted {
+    use microfit_core::constraint::Constraint;
     use microfit_core::init::Initializer;
     use microfit_core::layer::dense::DenseConfig;
     use microfit_core::regularizer::Reg;
     use serde::de::Error as _;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    use super::super::values::{InitForm, RegForm, activation_from, activation_to, join_field};
+    use super::super::values::{
+        ConstraintForm, InitForm, RegForm, activation_from, activation_to, join_field,
+    };
 
     #[derive(Serialize, Deserialize)]
     struct Form {
@@ -571,6 +727,12 @@ pub mod weighted {
         kernel_initializer: Option<InitForm>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         bias_initializer: Option<InitForm>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kernel_constraint: Option<ConstraintForm>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bias_constraint: Option<ConstraintForm>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trainable: Option<bool>,
     }
 
     /// Writes the config (Keras' defaults left out, the activation always written).
@@ -589,6 +751,9 @@ pub mod weighted {
             activity_regularizer: c.activity_regularizer.as_ref().map(RegForm::from),
             kernel_initializer: init(c.kernel_initializer, Initializer::GlorotUniform),
             bias_initializer: init(c.bias_initializer, Initializer::Zeros),
+            kernel_constraint: c.kernel_constraint.as_ref().map(ConstraintForm::from),
+            bias_constraint: c.bias_constraint.as_ref().map(ConstraintForm::from),
+            trainable: (!c.trainable).then_some(false),
         }
         .serialize(s)
     }
@@ -617,6 +782,12 @@ pub mod weighted {
             Initializer::GlorotUniform,
         )?;
         c.bias_initializer = init(f.bias_initializer, "bias_initializer", Initializer::Zeros)?;
+        let constraint = |c: Option<ConstraintForm>, key| {
+            c.map(Constraint::try_from).transpose().map_err(at(key))
+        };
+        c.kernel_constraint = constraint(f.kernel_constraint, "kernel_constraint")?;
+        c.bias_constraint = constraint(f.bias_constraint, "bias_constraint")?;
+        c.trainable = f.trainable.unwrap_or(true);
         Ok(c)
     }
 }

@@ -4,11 +4,10 @@
 use std::fmt;
 
 use microfit_core::layer::dense::DenseConfig;
-use microfit_core::layer::dropout::DropoutConfig;
 use microfit_core::regularizer::Reg;
 use serde::{Deserialize, Serialize};
 
-use super::layer::LayerSpec;
+use super::layer::{LayerSpec, NoiseKind};
 
 /// A model: input shape (without the batch axis) and its layers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,7 +84,75 @@ fn validate_weighted(i: usize, config: &DenseConfig<Reg>, conv: bool) -> Result<
     Ok(())
 }
 
+/// Checks a weighted layer's constraints against its kernel of rank `rank` (Keras axes).
+fn validate_constraints(i: usize, config: &DenseConfig<Reg>, rank: usize) -> Result<(), SpecError> {
+    for (name, c, r) in [
+        ("kernel_constraint", &config.kernel_constraint, rank),
+        ("bias_constraint", &config.bias_constraint, 1),
+    ] {
+        if let Some(c) = c {
+            c.validate(r)
+                .map_err(|e| core_field(&format!("layers[{i}].{name}"), e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks a noise or regularization layer's settings (Keras' ranges) and, for spatial
+/// dropout, the rank of its input.
+fn validate_noise(i: usize, l: &LayerSpec, shape: &[usize]) -> Result<(), SpecError> {
+    let at = format!("layers[{i}]");
+    if let Some(r) = l.spatial_rank()
+        && shape.len() != r + 1
+    {
+        return Err(spec_err(
+            at,
+            format!(
+                "{} needs an input of {} axes (positions and channels, channels last), got shape {shape:?}",
+                l.kind(),
+                r + 1
+            ),
+        ));
+    }
+    match l.noise(shape) {
+        Some(
+            NoiseKind::Dropout(c)
+            | NoiseKind::GaussianDropout(c)
+            | NoiseKind::AlphaDropout(c)
+            | NoiseKind::Spatial(c, _),
+        ) => c.validate(),
+        Some(NoiseKind::GaussianNoise(c)) => c.validate(),
+        Some(NoiseKind::ActivityRegularization(r)) => r.validate(),
+        None => Ok(()),
+    }
+    .map_err(|e| core_field(&at, e))
+}
+
 impl ModelSpec {
+    /// Freezes the first `n` layers (Keras `for l in model.layers[:n]: l.trainable = False`):
+    /// those with weights get `trainable = false` (fine-tuning the rest).
+    ///
+    /// ```
+    /// use microfit::model::{LayerSpec, ModelSpec};
+    /// use microfit::core::prelude::*;
+    /// let mut spec = ModelSpec {
+    ///     input_shape: vec![4],
+    ///     layers: vec![LayerSpec::dense(8, Activation::Relu), LayerSpec::dense(3, Activation::Softmax)],
+    /// };
+    /// spec.freeze_first(1);
+    /// let m = spec.build(0)?;
+    /// assert_eq!(m.param_count(), 8 * 3 + 3); // trainable weights only
+    /// assert_eq!(m.frozen.len(), 4 * 8 + 8);
+    /// # Ok::<(), microfit::model::SpecError>(())
+    /// ```
+    pub fn freeze_first(&mut self, n: usize) {
+        for l in self.layers.iter_mut().take(n) {
+            if let Some(c) = l.dense_config_mut() {
+                c.trainable = false;
+            }
+        }
+    }
+
     /// Keras' automatic name of every layer: its [`LayerSpec::kind`], then `_1`, `_2`, … for
     /// the second, third, … of a kind (`dense`, `dense_1`, `conv2d`, `max_pooling2d`); the
     /// run-time model's variables are named after them (`dense_1/kernel`).
@@ -156,6 +223,7 @@ impl ModelSpec {
                         ));
                     }
                     validate_weighted(i, config, false)?;
+                    validate_constraints(i, config, 2)?;
                     vec![*units]
                 }
                 LayerSpec::Conv1D {
@@ -174,6 +242,7 @@ impl ModelSpec {
                     let g = l
                         .geometry(i, &shape)?
                         .ok_or_else(|| spec_err(format!("layers[{i}]"), "no geometry"))?;
+                    validate_constraints(i, config, g.dims() + 2)?;
                     let mut s: Vec<usize> = g.output()[3 - g.dims()..].to_vec();
                     s.push(g.filters());
                     s
@@ -187,13 +256,15 @@ impl ModelSpec {
                     s
                 }
                 LayerSpec::Flatten => vec![shape.iter().product()],
-                LayerSpec::Dropout { rate, seed } => {
-                    DropoutConfig {
-                        rate: *rate,
-                        seed: *seed,
-                    }
-                    .validate()
-                    .map_err(|e| core_field(&format!("layers[{i}]"), e))?;
+                LayerSpec::Dropout { .. }
+                | LayerSpec::GaussianNoise { .. }
+                | LayerSpec::GaussianDropout { .. }
+                | LayerSpec::AlphaDropout { .. }
+                | LayerSpec::SpatialDropout1D { .. }
+                | LayerSpec::SpatialDropout2D { .. }
+                | LayerSpec::SpatialDropout3D { .. }
+                | LayerSpec::ActivityRegularization { .. } => {
+                    validate_noise(i, l, &shape)?;
                     shape.clone()
                 }
             };

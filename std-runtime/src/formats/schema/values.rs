@@ -4,15 +4,17 @@
 //! |---|---|---|
 //! | [`Reg`] | [`RegForm`] | `{ l2 = 1e-3 }`, `{ l1 = 1e-4, l2 = 1e-3 }`, `{ orthogonal = 0.01, mode = "rows" }` |
 //! | [`Initializer`] | [`InitForm`] | `"he_normal"`, `{ constant = 0.1 }` |
+//! | [`Constraint`] | [`ConstraintForm`] | `{ name = "max_norm", max_value = 2.0, axis = 0 }`, `{ name = "non_neg" }` |
 //! | [`Activation`] | [`activation_from`] / [`activation_to`] | `activation = "leaky_relu"`, `negative_slope = 0.1` |
-//! | [`Loss`] | [`loss`] | `"mse"`, `{ name = "categorical_crossentropy", from_logits = true }` |
+//! | [`Loss`] | [`loss`] | `"mse"`, `{ name = "categorical_crossentropy", from_logits = true, label_smoothing = 0.1 }` |
 //! | sizes | [`sizes`] | `3` or `[3, 3]` |
 //!
-//! A new kind of value (a constraint, say) gets its form here, next to these. Values are only
+//! A new kind of value gets its form here, next to these. Values are only
 //! read into their type here; their ranges are checked by the schema's validation
 //! ([`super::ModelSpec::shapes`], [`super::OptimizerConfig::validate`]), which names the field.
 
 use microfit_core::activation::Activation;
+use microfit_core::constraint::{Axes, Constraint};
 use microfit_core::init::Initializer;
 use microfit_core::loss::Loss;
 use microfit_core::regularizer::{OrthoMode, Reg};
@@ -98,6 +100,120 @@ impl TryFrom<RegForm> for Reg {
                     .into(),
             ),
         }
+    }
+}
+
+/// The form of a weight constraint: Keras' class in snake case as `name`, with Keras' arguments
+/// (missing ones take Keras' defaults): `{ name = "max_norm", max_value = 2.0, axis = 0 }`,
+/// `{ name = "min_max_norm", min_value = 0.0, max_value = 1.0, rate = 1.0, axis = 0 }`,
+/// `{ name = "unit_norm", axis = [0, 1] }`, `{ name = "non_neg" }` (converted with
+/// `Constraint::try_from` and `ConstraintForm::from`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConstraintForm {
+    name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    min_value: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_value: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rate: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    axis: Option<Axes>,
+}
+
+/// The constraint names of [`ConstraintForm`].
+pub const CONSTRAINT_NAMES: [&str; 4] = ["max_norm", "min_max_norm", "non_neg", "unit_norm"];
+
+impl From<&Constraint> for ConstraintForm {
+    fn from(c: &Constraint) -> Self {
+        let named = |name: &str| ConstraintForm {
+            name: name.into(),
+            ..ConstraintForm::default()
+        };
+        match *c {
+            Constraint::MaxNorm { max_value, axis } => ConstraintForm {
+                max_value: Some(max_value),
+                axis: Some(axis),
+                ..named("max_norm")
+            },
+            Constraint::MinMaxNorm {
+                min_value,
+                max_value,
+                rate,
+                axis,
+            } => ConstraintForm {
+                min_value: Some(min_value),
+                max_value: Some(max_value),
+                rate: Some(rate),
+                axis: Some(axis),
+                ..named("min_max_norm")
+            },
+            Constraint::UnitNorm { axis } => ConstraintForm {
+                axis: Some(axis),
+                ..named("unit_norm")
+            },
+            // A new kind of constraint needs its form here; until then its Keras class is
+            // written, which reading refuses.
+            _ => named(c.keras_class()),
+        }
+    }
+}
+
+impl TryFrom<ConstraintForm> for Constraint {
+    type Error = String;
+
+    fn try_from(f: ConstraintForm) -> Result<Constraint, String> {
+        let key: String = f
+            .name
+            .chars()
+            .filter(|c| *c != '_')
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        let axis = f.axis.unwrap_or(Axes::one(0));
+        let unused = |used: &[&str]| -> Result<(), String> {
+            for (k, set) in [
+                ("min_value", f.min_value.is_some()),
+                ("max_value", f.max_value.is_some()),
+                ("rate", f.rate.is_some()),
+                ("axis", f.axis.is_some()),
+            ] {
+                if set && !used.contains(&k) {
+                    return Err(format!("{k}: is not an argument of {}", f.name));
+                }
+            }
+            Ok(())
+        };
+        Ok(match key.as_str() {
+            "maxnorm" => {
+                unused(&["max_value", "axis"])?;
+                Constraint::max_norm(f.max_value.unwrap_or(2.0), axis)
+            }
+            "minmaxnorm" => {
+                unused(&["min_value", "max_value", "rate", "axis"])?;
+                Constraint::min_max_norm(
+                    f.min_value.unwrap_or(0.0),
+                    f.max_value.unwrap_or(1.0),
+                    f.rate.unwrap_or(1.0),
+                    axis,
+                )
+            }
+            "nonneg" => {
+                unused(&[])?;
+                Constraint::NonNeg
+            }
+            "unitnorm" => {
+                unused(&["axis"])?;
+                Constraint::unit_norm(axis)
+            }
+            _ => {
+                return Err(format!(
+                    "name: unknown constraint {:?}; expected {}",
+                    f.name,
+                    CONSTRAINT_NAMES.join(", ")
+                ));
+            }
+        })
     }
 }
 
@@ -198,7 +314,8 @@ pub const LOSS_NAMES: [&str; 5] = [
     "mean_absolute_error (mae)",
 ];
 
-/// The form of a [`Loss`]: its Keras name (`"mse"`), or `{ name = ..., from_logits = true }`.
+/// The form of a [`Loss`]: its Keras name (`"mse"`), or
+/// `{ name = ..., from_logits = true, label_smoothing = 0.1 }`.
 /// Use with `#[serde(with = "loss")]`, or `loss::option` on an `Option<Loss>`.
 pub mod loss {
     use super::{LOSS_NAMES, Loss};
@@ -212,47 +329,78 @@ pub mod loss {
             name: String,
             #[serde(default, skip_serializing_if = "Option::is_none")]
             from_logits: Option<bool>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            label_smoothing: Option<f32>,
         },
     }
 
-    /// The loss of a name and its `from_logits`.
+    /// The loss of a name, its `from_logits` and its `label_smoothing` (Keras' names; a
+    /// missing value takes Keras' default).
     ///
     /// # Errors
-    /// An unknown name (listing the supported ones), or logits for a loss without them.
-    pub fn from_parts(name: &str, from_logits: Option<bool>) -> Result<Loss, String> {
-        let l = Loss::from_keras_name(name).ok_or_else(|| {
+    /// An unknown name (listing the supported ones), logits for a loss without them, label
+    /// smoothing outside `[0, 1]` or for a loss without it.
+    pub fn from_parts(
+        name: &str,
+        from_logits: Option<bool>,
+        label_smoothing: Option<f32>,
+    ) -> Result<Loss, String> {
+        let mut l = Loss::from_keras_name(name).ok_or_else(|| {
             format!(
                 "unknown loss {name:?}; supported: {}",
                 LOSS_NAMES.join(", ")
             )
         })?;
-        Ok(match (l, from_logits.unwrap_or(false)) {
-            (l, false) => l,
-            (Loss::BinaryCrossentropy { .. }, true) => {
-                Loss::BinaryCrossentropy { from_logits: true }
+        match (&mut l, from_logits) {
+            (
+                Loss::BinaryCrossentropy { from_logits, .. }
+                | Loss::CategoricalCrossentropy { from_logits, .. }
+                | Loss::SparseCategoricalCrossentropy { from_logits },
+                Some(v),
+            ) => *from_logits = v,
+            (_, Some(true)) => {
+                return Err("from_logits: only cross-entropy losses take logits".into());
             }
-            (Loss::CategoricalCrossentropy { .. }, true) => {
-                Loss::CategoricalCrossentropy { from_logits: true }
+            _ => {}
+        }
+        match (&mut l, label_smoothing) {
+            (_, Some(ls)) if !(0.0..=1.0).contains(&ls) => {
+                return Err("label_smoothing: must be in [0, 1]".into());
             }
-            (Loss::SparseCategoricalCrossentropy { .. }, true) => {
-                Loss::SparseCategoricalCrossentropy { from_logits: true }
+            (
+                Loss::BinaryCrossentropy {
+                    label_smoothing, ..
+                }
+                | Loss::CategoricalCrossentropy {
+                    label_smoothing, ..
+                },
+                Some(v),
+            ) => *label_smoothing = v,
+            (_, Some(v)) if v != 0.0 => {
+                return Err(format!(
+                    "label_smoothing: only binary and categorical cross-entropy smooth labels \
+                     (not {name})"
+                ));
             }
-            (_, true) => return Err("from_logits: only cross-entropy losses take logits".into()),
-        })
+            _ => {}
+        }
+        Ok(l)
     }
 
     fn form(loss: &Loss) -> Form {
         let from_logits = match loss {
-            Loss::BinaryCrossentropy { from_logits }
-            | Loss::CategoricalCrossentropy { from_logits }
+            Loss::BinaryCrossentropy { from_logits, .. }
+            | Loss::CategoricalCrossentropy { from_logits, .. }
             | Loss::SparseCategoricalCrossentropy { from_logits } => *from_logits,
             _ => false,
         };
+        let ls = loss.label_smoothing();
         let name = loss.keras_name().to_string();
-        if from_logits {
+        if from_logits || ls != 0.0 {
             Form::Table {
                 name,
-                from_logits: Some(true),
+                from_logits: from_logits.then_some(true),
+                label_smoothing: (ls != 0.0).then_some(ls),
             }
         } else {
             Form::Name(name)
@@ -261,8 +409,12 @@ pub mod loss {
 
     fn parse(f: Form) -> Result<Loss, String> {
         match f {
-            Form::Name(n) => from_parts(&n, None),
-            Form::Table { name, from_logits } => from_parts(&name, from_logits),
+            Form::Name(n) => from_parts(&n, None, None),
+            Form::Table {
+                name,
+                from_logits,
+                label_smoothing,
+            } => from_parts(&name, from_logits, label_smoothing),
         }
     }
 
