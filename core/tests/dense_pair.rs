@@ -138,18 +138,38 @@ fn agree<const IN: usize, const H: usize, const O: usize>(
     }
 }
 
-fn losses() -> [(Loss, Activation); 4] {
+fn losses() -> [(Loss, Activation); 6] {
     [
         (
             Loss::SparseCategoricalCrossentropy { from_logits: false },
             Activation::Softmax,
         ),
         (
-            Loss::CategoricalCrossentropy { from_logits: false },
+            Loss::CategoricalCrossentropy {
+                from_logits: false,
+                label_smoothing: 0.0,
+            },
             Activation::Softmax,
         ),
         (
-            Loss::BinaryCrossentropy { from_logits: false },
+            Loss::CategoricalCrossentropy {
+                from_logits: false,
+                label_smoothing: 0.1,
+            },
+            Activation::Softmax,
+        ),
+        (
+            Loss::BinaryCrossentropy {
+                from_logits: false,
+                label_smoothing: 0.0,
+            },
+            Activation::Sigmoid,
+        ),
+        (
+            Loss::BinaryCrossentropy {
+                from_logits: false,
+                label_smoothing: 0.2,
+            },
             Activation::Sigmoid,
         ),
         (Loss::MeanSquaredError, Activation::Linear),
