@@ -34,7 +34,7 @@
 //! [`Blob::parse`] checks all of it — magic, version, the CRC, every length against the bytes
 //! there are and against each other — before anything is read, and answers
 //! [`Error::CorruptBlob`] (with the byte offset) for anything else: a damaged or truncated blob
-//! is never half-loaded. [`write`] is the writer (the std runtime's export calls it).
+//! is never half-loaded. [`write()`] is the writer (the std runtime's export calls it).
 //!
 //! ```
 //! use microfit_core::blob::{self, Blob, BlobSpec, Kind, LayerRecord};
@@ -185,7 +185,7 @@ impl Axis {
     }
 }
 
-/// One layer record, to write ([`write`]).
+/// One layer record, to write ([`write()`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LayerRecord<'a> {
     /// Kind.
@@ -225,7 +225,7 @@ impl<'a> LayerRecord<'a> {
     }
 }
 
-/// Everything a blob says besides the weights, to write ([`write`]).
+/// Everything a blob says besides the weights, to write ([`write()`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BlobSpec<'a> {
     /// The input shape (channels last).
@@ -418,10 +418,10 @@ pub fn write<P: Params>(
     Ok(w.len + 4)
 }
 
-/// [`write`] into `buf`; returns the blob's length.
+/// [`write()`] into `buf`; returns the blob's length.
 ///
 /// # Errors
-/// As [`write`]; [`Error::ShapeMismatch`] (`"blob buffer"`) when `buf` is too small.
+/// As [`write()`]; [`Error::ShapeMismatch`] (`"blob buffer"`) when `buf` is too small.
 pub fn write_to_slice<P: Params>(
     spec: &BlobSpec<'_>,
     weights: &P,

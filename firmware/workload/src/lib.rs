@@ -83,7 +83,7 @@ mod memory;
 mod parse;
 
 pub use generate::{Options, generate};
-pub use memory::Memory;
+pub use memory::{CODE_BYTES, Memory, STACK_BYTES};
 
 use std::path::Path;
 
