@@ -996,13 +996,6 @@ fn workload_constraint(
 /// One layer in the workload file's form.
 fn workload_layer(l: &LayerSpec) -> Result<serde_json::Value, String> {
     use serde_json::{Value, json};
-    let same = |p: &microfit_core::kernels::conv::Padding| {
-        if *p == microfit_core::kernels::conv::Padding::Same {
-            "same"
-        } else {
-            "valid"
-        }
-    };
     let mut o = serde_json::Map::new();
     let weighted = |o: &mut serde_json::Map<String, Value>,
                     c: &microfit_core::layer::dense::DenseConfig|
@@ -1047,7 +1040,7 @@ fn workload_layer(l: &LayerSpec) -> Result<serde_json::Value, String> {
         if !f.dilation_rate.is_empty() {
             o.insert("dilation_rate".into(), json!(f.dilation_rate));
         }
-        o.insert("padding".into(), json!(same(&f.padding)));
+        o.insert("padding".into(), json!(f.padding.as_str()));
         weighted(&mut o, f.config)?;
         return Ok(Value::Object(o));
     }
@@ -1072,7 +1065,7 @@ fn workload_layer(l: &LayerSpec) -> Result<serde_json::Value, String> {
             if let Some(s) = strides {
                 o.insert("strides".into(), json!(s));
             }
-            o.insert("padding".into(), json!(same(padding)));
+            o.insert("padding".into(), json!(padding.as_str()));
         }
         LayerSpec::Flatten => {
             o.insert("layer".into(), json!("flatten"));
