@@ -20,7 +20,8 @@
 //!
 //! The bulk methods are the hot loops of a step: the three matrix products of a Dense layer
 //! over a tile, the `exp`s of a softmax and the `ln`s of a cross-entropy over a tile, the
-//! optimizer updates, the penalty sums and the finiteness checks. Their defaults call the
+//! optimizer updates, the penalty sums, the finiteness checks and the zeroing of the
+//! gradients. Their defaults call the
 //! kernels in [`crate::kernels`] (each documents its one summation order).
 //!
 //! ```
@@ -109,6 +110,12 @@ pub trait Backend: Sized + 'static {
     #[inline(always)]
     fn all_finite(v: &[f32]) -> bool {
         math::all_finite_inline(v)
+    }
+
+    /// `v[i] = 0` for every element (a training step's gradients, before its first sample).
+    #[inline(always)]
+    fn zero(v: &mut [f32]) {
+        v.fill(0.0);
     }
 
     /// One Adam update of a tensor ([`crate::optim::adam::update`]).

@@ -59,8 +59,11 @@ pub enum Error {
         /// What is wrong.
         reason: &'static str,
     },
-    /// A serialized blob was malformed (bad magic, version, length or checksum).
+    /// A serialized blob was malformed (bad magic, version, length or checksum): see
+    /// [`crate::blob`].
     CorruptBlob {
+        /// Byte offset of the problem.
+        offset: u32,
         /// What is wrong.
         reason: &'static str,
     },
@@ -95,7 +98,9 @@ impl fmt::Display for Error {
             }
             Error::EmptyBatch => f.write_str("empty batch"),
             Error::IncompatibleLoss { reason } => write!(f, "incompatible loss: {reason}"),
-            Error::CorruptBlob { reason } => write!(f, "corrupt weight blob: {reason}"),
+            Error::CorruptBlob { offset, reason } => {
+                write!(f, "corrupt weight blob at byte {offset}: {reason}")
+            }
         }
     }
 }

@@ -19,6 +19,10 @@
 //!   `exclude_from_weight_decay`, the moving average of the weights ([`optim::Ema`]).
 //! * [`model`]: [`Network`], a typed model with its weights, gradients and buffers.
 //! * [`train`]: the training step (with its panic contract), epochs, evaluation, reports.
+//! * [`predict`]: [`predict::Predictor`], inference with the weights left in flash (only the
+//!   activations in RAM).
+//! * [`blob`]: `MFW1`, a trained model's weights as bytes (checked: magic, version, lengths,
+//!   CRC), read into a typed network's parameters.
 //!
 //! ## Example: W1 (iris 4 → 16 relu → 3 softmax, kernel L2, Adam)
 //! ```
@@ -83,6 +87,7 @@
 
 pub mod activation;
 pub mod backend;
+pub mod blob;
 pub mod constraint;
 pub mod error;
 pub mod init;
@@ -93,6 +98,7 @@ pub mod math;
 pub mod model;
 pub mod optim;
 pub mod params;
+pub mod predict;
 pub mod regularizer;
 pub mod rng;
 pub mod tensor;

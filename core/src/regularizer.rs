@@ -285,6 +285,34 @@ impl Regularizer for L2 {
             *gi += (self.l2 * (wi * 2.0)) * scale;
         }
     }
+
+    /// One pass over `w`: each value's square into [`sum_sq`]'s eight lanes and its gradient
+    /// `(l2·(2w))·scale` into `g` — the bits of `penalty` then `add_grad`.
+    #[inline]
+    fn penalty_and_grad(&self, w: &[f32], cols: usize, g: &mut [f32], scale: f32) -> f32 {
+        if g.len() != w.len() {
+            let p = self.penalty(w, cols);
+            self.add_grad(w, cols, g, scale);
+            return p;
+        }
+        const LANES: usize = crate::kernels::reduce::LANES;
+        let mut s = [0.0f32; LANES];
+        let (wc, wt) = w.as_chunks::<LANES>();
+        let (gc, gt) = g.as_chunks_mut::<LANES>();
+        let lane = |a: &mut f32, x: f32, gi: &mut f32| {
+            *a += x * x;
+            *gi += (self.l2 * (x * 2.0)) * scale;
+        };
+        for (wc, gc) in wc.iter().zip(gc) {
+            for ((a, &x), gi) in s.iter_mut().zip(wc).zip(gc) {
+                lane(a, x, gi);
+            }
+        }
+        for ((a, &x), gi) in s.iter_mut().zip(wt).zip(gt) {
+            lane(a, x, gi);
+        }
+        self.l2 * (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])))
+    }
 }
 
 impl Regularizer for Reg {
@@ -364,10 +392,13 @@ fn orthogonal(
             OrthoMode::Columns => e * cols + v,
         }
     };
+    // Every index is below `rows · cols ≤ w.len()`: `get` only spares the bounds checks' panic
+    // paths (firmware).
+    let wv = |v: usize, e: usize| w.get(at(v, e)).copied().unwrap_or(0.0);
     let norm_of = |v: usize| -> (f32, bool) {
         let mut s = 0.0f32;
         for e in 0..m {
-            let x = w[at(v, e)];
+            let x = wv(v, e);
             s += x * x;
         }
         inv_norm(s)
@@ -385,7 +416,7 @@ fn orthogonal(
             let (rj, _) = norm_of(j);
             let mut dot = 0.0f32;
             for e in 0..m {
-                dot += w[at(i, e)] * w[at(j, e)];
+                dot += wv(i, e) * wv(j, e);
             }
             let p = dot * ri * rj;
             abs_sum += math::abs(p);
@@ -393,7 +424,9 @@ fn orthogonal(
                 // dN_i += 2c·sign(P_ij)·N_j, and dx_i = dN_i · r_i (minus the radial part below).
                 let k = 2.0 * c * math::sign(p) * ri * rj * scale;
                 for e in 0..m {
-                    g[at(i, e)] += k * w[at(j, e)];
+                    if let Some(gi) = g.get_mut(at(i, e)) {
+                        *gi += k * wv(j, e);
+                    }
                 }
             }
         }
@@ -404,7 +437,9 @@ fn orthogonal(
             // Remove the radial component: N_i·dN_i = 2c·Σ_j |P_ij|.
             let k = 2.0 * c * abs_sum * ri * ri * scale;
             for e in 0..m {
-                g[at(i, e)] -= k * w[at(i, e)];
+                if let Some(gi) = g.get_mut(at(i, e)) {
+                    *gi -= k * wv(i, e);
+                }
             }
         }
     }

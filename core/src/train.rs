@@ -85,7 +85,8 @@ pub trait Trainable {
     fn backward_tile<B: Backend>(&mut self, x: &[f32], dy_is_pre: bool, inv_batch: f32);
     /// Weight penalties into `pen`, gradients added when `with_grads`.
     fn weight_penalties<B: Backend>(&mut self, with_grads: bool, pen: &mut Penalties);
-    /// Sets every gradient to 0.
+    /// Sets every gradient to 0 (as a training step does first, through its backend's
+    /// [`Backend::zero`] on the tensors of [`Trainable::weights_and_grads`]).
     fn zero_grads(&mut self);
     /// False when the model has no activity regularizer (see
     /// [`Layer::has_activity_regularizer`](crate::layer::Layer::has_activity_regularizer));
@@ -256,11 +257,11 @@ impl<'a> Samples<'a> {
     }
 
     /// True when the inputs (and dense targets) of samples `a..b` are finite (false when the
-    /// range is out of bounds).
-    fn block_is_finite(&self, a: usize, b: usize) -> bool {
+    /// range is out of bounds), tested by the backend `B`.
+    fn block_is_finite<B: Backend>(&self, a: usize, b: usize) -> bool {
         let finite = |v: &[f32], w: usize| {
             v.get(a.saturating_mul(w)..b.saturating_mul(w))
-                .is_some_and(crate::math::all_finite)
+                .is_some_and(B::all_finite)
         };
         finite(self.x, self.n_in)
             && match self.targets {
@@ -434,7 +435,7 @@ pub struct StepReport {
 }
 
 #[inline(never)]
-fn check_batch<M: Trainable>(
+fn check_batch<B: Backend, M: Trainable>(
     model: &M,
     samples: &Samples<'_>,
     rows: Rows<'_>,
@@ -454,7 +455,7 @@ fn check_batch<M: Trainable>(
     // which finds the first error in row order.
     if let Rows::Range(a, b) = rows
         && b <= samples.len()
-        && samples.block_is_finite(a, b)
+        && samples.block_is_finite::<B>(a, b)
     {
         return Ok(());
     }
@@ -535,13 +536,17 @@ fn compute_gradients_into<B: Backend, M: Trainable>(
     rows: Rows<'_>,
     report: &mut StepReport,
 ) -> Result<(), Error> {
-    check_batch(model, samples, rows)?;
+    check_batch::<B, M>(model, samples, rows)?;
     let b = rows.len();
     let inv_b = 1.0 / b as f32;
     let fused = loss.fuses_with(model.output_activation());
     let errors = !loss.is_classification();
     let (tile, width) = (model.tile(), model.output_len());
-    model.zero_grads();
+    // The gradients start at +0 (`Trainable::zero_grads`, by the backend).
+    let (_, grads) = model.weights_and_grads();
+    for i in 0..grads.tensor_count() {
+        B::zero(grads.tensor_mut(i));
+    }
     report.penalties.clear();
     report.metrics = MetricSums::default();
     let mut data_sum = 0.0f32;
@@ -870,7 +875,7 @@ pub fn evaluate<B: Backend, M: Trainable>(
     while start < n {
         let end = n.min(start.saturating_add(bs));
         let rows = Rows::Range(start, end);
-        check_batch(model, samples, rows)?;
+        check_batch::<B, M>(model, samples, rows)?;
         r.penalties.clear();
         r.metrics = MetricSums::default();
         let mut data_sum = 0.0f32;

@@ -353,6 +353,7 @@ fn conv_gradients_match_finite_differences() {
             layer: 0,
             dy_is_pre: false,
             step_input: false,
+            input_relu: false,
         };
         conv::backward::<Portable, _>(
             &cfg,

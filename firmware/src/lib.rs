@@ -18,11 +18,6 @@ pub mod train;
 
 pub mod softfloat;
 
-#[cfg(all(feature = "persist", microfit_frozen))]
-compile_error!(
-    "feature `persist` checkpoints the full W1/W2 models; a fine-tuning workload (frozen_layers) has no checkpoint format yet"
-);
-
 #[cfg(feature = "persist")]
 pub mod persist;
 

@@ -1,51 +1,51 @@
 //! Training that resumes after a reset (feature `persist`): the firmware's own model
 //! ([`crate::train::Model`]: the core's engine, the same code and bits as a plain run) with a
-//! checkpoint after every epoch ([`crate::persist`]: the weights, Adam's `m` and `v`, its step
-//! count and the epoch), and the app that resumes from the last one.
+//! checkpoint after every epoch ([`crate::persist`]: the weights, the optimizer's slots — Adam's
+//! `m` and `v`, momentum's velocity — its step count and the epoch), and the app that resumes
+//! from the last one.
 
 use embedded_storage::nor_flash::NorFlash;
 use microfit_core::optim::Optimizer;
 use microfit_core::params::ZeroParams;
 
 use crate::persist::{Checkpoints, ParamSets, PersistError, Progress};
-use crate::train::{Model, Weights};
+use crate::train::{ChipOptimizer, Model, Opt};
+use crate::workload as wl;
 
-/// A checkpoint of [`Model`] is three parameter sets: the weights, Adam's `m`, Adam's `v`.
-impl<const I: usize, const H: usize, const O: usize, const L2B: u32> ParamSets
-    for Model<I, H, O, L2B>
-{
-    type P = Weights<I, H, O>;
+/// A checkpoint of [`Model`] is its weights and its optimizer's slot sets.
+impl ParamSets for Model {
+    type P = wl::Params;
     fn sets(&self) -> usize {
-        3
+        1 + Opt::SLOT_SETS
     }
     fn set(&self, i: usize) -> &Self::P {
         match i {
             0 => &self.net.params,
-            1 => self.opt.state.m(),
-            _ => self.opt.state.v(),
+            _ => self.opt.slot(i - 1).unwrap_or(&self.net.params),
         }
     }
     fn set_mut(&mut self, i: usize) -> &mut Self::P {
         match i {
             0 => &mut self.net.params,
-            1 => self.opt.state.m_mut(),
-            _ => self.opt.state.v_mut(),
+            _ => match self.opt.slot_mut(i - 1) {
+                Some(s) => s,
+                None => &mut self.net.params,
+            },
         }
     }
 }
 
-/// Bytes of the checkpoint buffer for `Model<I, H, O, _>`.
-pub const fn buffer_len<const I: usize, const H: usize, const O: usize>() -> usize {
-    crate::persist::buffer_len(3, <Weights<I, H, O> as ZeroParams>::LEN)
-}
+/// Bytes of the checkpoint buffer of the workload's [`Model`].
+pub const BUFFER_LEN: usize =
+    crate::persist::buffer_len(1 + Opt::SLOT_SETS, <wl::Params as ZeroParams>::LEN);
 
 /// Stores the state of `model` after `epoch` finished epochs (replacing the previous
 /// checkpoint).
 ///
 /// # Errors
 /// Flash errors.
-pub fn save<F: NorFlash, const I: usize, const H: usize, const O: usize, const L2B: u32>(
-    model: &Model<I, H, O, L2B>,
+pub fn save<F: NorFlash>(
+    model: &Model,
     store: &mut Checkpoints<F>,
     buffer: &mut [u8],
     epoch: u32,
@@ -61,14 +61,14 @@ pub fn save<F: NorFlash, const I: usize, const H: usize, const O: usize, const L
 ///
 /// # Errors
 /// Flash errors or a checkpoint of another model; the state is then untouched.
-pub fn resume<F: NorFlash, const I: usize, const H: usize, const O: usize, const L2B: u32>(
-    model: &mut Model<I, H, O, L2B>,
+pub fn resume<F: NorFlash>(
+    model: &mut Model,
     store: &mut Checkpoints<F>,
     buffer: &mut [u8],
 ) -> Result<Option<Progress>, PersistError<F::Error>> {
     let found = store.load(buffer, model)?;
     if let Some(p) = found {
-        model.opt.state.set_iterations(p.iterations);
+        model.opt.set_iterations(p.iterations);
     }
     Ok(found)
 }
@@ -82,15 +82,15 @@ mod app {
     use embedded_hal::digital::OutputPin;
     use embedded_storage::nor_flash::NorFlash;
 
-    use crate::app::{L2, log_epoch, log_result, log_start};
+    use crate::app::{log_epoch, log_result, start};
     use crate::measure::{StackUsage, icount_mark};
     use crate::persist::Checkpoints;
     use crate::train::{Model, evaluate, train_epoch, weights_hash};
     use crate::workload as wl;
     use microfit_core::train::EpochReport;
 
-    /// The selected workload's model (what a checkpoint holds).
-    pub type State = Model<{ wl::INPUTS }, { wl::HIDDEN }, { wl::CLASSES }, { L2.to_bits() }>;
+    /// The workload's model (what a checkpoint holds).
+    pub type State = Model;
 
     /// The app of `crate::app::run`, resuming from the last checkpoint in `store` and saving one
     /// after every epoch. `after_save(epoch)` runs after each checkpoint (a test resets the chip
@@ -98,8 +98,8 @@ mod app {
     /// ```text
     /// resume epoch=20 steps=300          (or `resume none`)
     /// ```
-    /// Returns whether the final accuracy reached `crate::app::MIN_ACCURACY`; false on a flash
-    /// or training error (logged).
+    /// Returns whether the run succeeded (as `crate::app::run`); false on a flash or training
+    /// error (logged).
     pub fn run<F: NorFlash, P: OutputPin>(
         led: &mut P,
         state: &mut State,
@@ -107,17 +107,10 @@ mod app {
         after_save: impl Fn(u32),
         stack_usage: fn() -> StackUsage,
     ) -> bool {
-        let mut buf = [0u8; super::buffer_len::<{ wl::INPUTS }, { wl::HIDDEN }, { wl::CLASSES }>()];
-        if let Err(e) = state.load(
-            &wl::MICROFIT_INIT_DENSE_0_KERNEL,
-            &wl::MICROFIT_INIT_DENSE_0_BIAS,
-            &wl::MICROFIT_INIT_DENSE_1_KERNEL,
-            &wl::MICROFIT_INIT_DENSE_1_BIAS,
-        ) {
-            defmt::error!("invalid hyperparameters: {}", e);
+        let mut buf = [0u8; super::BUFFER_LEN];
+        if !start(state) {
             return false;
         }
-        log_start();
         let first = match super::resume(state, store, &mut buf) {
             Ok(Some(p)) => {
                 info!("resume epoch={=u32} steps={=u32}", p.epoch, p.iterations);
@@ -131,27 +124,16 @@ mod app {
                 // A checkpoint of another model (or a damaged one): start over; the next save
                 // replaces it.
                 defmt::warn!("checkpoint not used: {}", e);
-                let _ = state.load(
-                    &wl::MICROFIT_INIT_DENSE_0_KERNEL,
-                    &wl::MICROFIT_INIT_DENSE_0_BIAS,
-                    &wl::MICROFIT_INIT_DENSE_1_KERNEL,
-                    &wl::MICROFIT_INIT_DENSE_1_BIAS,
-                );
+                let _ = state.load();
                 0
             }
         };
         let _ = led.set_high();
-        let mut r = EpochReport::<{ crate::train::penalties(L2.to_bits()) }>::default();
+        let mut r = EpochReport::<{ wl::PENALTIES }>::default();
         let mut trained = 0u32;
         for epoch in first + 1..=wl::EPOCHS {
             icount_mark();
-            let done = train_epoch(
-                state,
-                &wl::MICROFIT_DATASET_X,
-                &wl::MICROFIT_DATASET_LABELS,
-                wl::BATCH_SIZE,
-                &mut r,
-            );
+            let done = train_epoch(state, &mut r);
             icount_mark();
             if let Err(e) = done {
                 defmt::error!("epoch {=u32}: {}", epoch, e);
@@ -172,7 +154,7 @@ mod app {
             microfit_core::optim::Optimizer::iterations(&state.opt),
             wl::EPOCHS - first
         );
-        let ev = match evaluate(state, &wl::MICROFIT_DATASET_X, &wl::MICROFIT_DATASET_LABELS) {
+        let ev = match evaluate(state) {
             Ok(ev) => ev,
             Err(e) => {
                 defmt::error!("evaluation: {}", e);
@@ -187,11 +169,10 @@ mod app {
 mod tests {
     use super::*;
     use crate::persist::sim::{SimError, SimFlash};
-    use crate::workload as wl;
     use microfit_core::train::EpochReport;
 
-    type W1 = Model<{ wl::INPUTS }, { wl::HIDDEN }, { wl::CLASSES }, 0>;
-    const BUF: usize = buffer_len::<{ wl::INPUTS }, { wl::HIDDEN }, { wl::CLASSES }>();
+    type W1 = Model;
+    const BUF: usize = BUFFER_LEN;
     /// Epochs of the power-cut runs.
     const EPOCHS: u32 = 6;
     /// 8 pages of 2 KiB: one checkpoint (W1: 1.6 KB) per page, so every save moves to a new page
@@ -200,13 +181,7 @@ mod tests {
 
     fn fresh() -> Box<W1> {
         let mut m = Box::new(W1::zeroed());
-        m.load(
-            &wl::MICROFIT_INIT_DENSE_0_KERNEL,
-            &wl::MICROFIT_INIT_DENSE_0_BIAS,
-            &wl::MICROFIT_INIT_DENSE_1_KERNEL,
-            &wl::MICROFIT_INIT_DENSE_1_BIAS,
-        )
-        .unwrap();
+        m.load().unwrap();
         m
     }
 
@@ -245,14 +220,7 @@ mod tests {
             let first = resumed.unwrap().map_or(0, |p| p.epoch);
             let mut r = EpochReport::<0>::default();
             for epoch in first + 1..=EPOCHS {
-                crate::train::train_epoch(
-                    &mut model,
-                    &wl::MICROFIT_DATASET_X,
-                    &wl::MICROFIT_DATASET_LABELS,
-                    wl::BATCH_SIZE,
-                    &mut r,
-                )
-                .unwrap();
+                crate::train::train_epoch(&mut model, &mut r).unwrap();
                 let bits = r.data_loss.to_bits();
                 let slot = &mut losses[epoch as usize - 1];
                 assert!(
@@ -281,14 +249,7 @@ mod tests {
         assert_eq!(boots, 1);
         let mut r = EpochReport::<0>::default();
         for want in &losses {
-            crate::train::train_epoch(
-                &mut plain,
-                &wl::MICROFIT_DATASET_X,
-                &wl::MICROFIT_DATASET_LABELS,
-                wl::BATCH_SIZE,
-                &mut r,
-            )
-            .unwrap();
+            crate::train::train_epoch(&mut plain, &mut r).unwrap();
             assert_eq!(r.data_loss.to_bits(), *want);
         }
         assert_eq!(crate::train::weights_hash(&plain), hash);

@@ -647,6 +647,7 @@ impl Trainable for Sequential {
                 layer: i,
                 dy_is_pre: dy_is_pre && i == last,
                 step_input: i == 0,
+                input_relu: false,
             };
             let (before, rest) = self.bufs.split_at_mut(i);
             let Some(b) = rest.first_mut() else {

@@ -2,3 +2,4 @@
 pub mod golden;
 pub mod keras_files;
 pub mod qemu;
+pub mod workload;

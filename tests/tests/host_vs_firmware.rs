@@ -267,7 +267,10 @@ fn exported_model_keeps_training_on_the_cortex_m4f_bit_for_bit() -> Result<(), S
     let w: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&workload).map_err(|e| e.to_string())?)
             .map_err(|e| e.to_string())?;
-    assert_eq!(w["kernel_l2"].as_f64().map(|v| v as f32), Some(1e-3));
+    for layer in 0..2 {
+        let l2 = &w["model"][layer]["kernel_regularizer"]["l2"];
+        assert_eq!(l2.as_f64().map(|v| v as f32), Some(1e-3), "layer {layer}");
+    }
     assert_eq!(w["training"]["epochs"], 10);
 
     let fw = qemu.build_and_run_from(&["qemu", "w1"], Some(&workload), Duration::from_secs(120))?;
@@ -281,7 +284,92 @@ fn exported_model_keeps_training_on_the_cortex_m4f_bit_for_bit() -> Result<(), S
     }
     assert_eq!(fw.log.workload.as_deref(), Some("exported"));
     assert_eq!(fw.log.l2.map(f32::to_bits), Some(1e-3f32.to_bits()));
-    same_bits(&fw, &host_run::<4, 16, 3>(&workload, None));
+    // The host continues the same file through the run-time model.
+    let h = microfit_tests::workload::host_train(&workload, None);
+    same_bits(
+        &fw,
+        &HostRun {
+            epochs: h.epochs,
+            eval_loss: h.eval_loss,
+            hash: h.hash,
+        },
+    );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// A test workload of `firmware/data/` (written by `gen_workloads.py`) on `board` against the
+/// host's run of the same file through the run-time model (`microfit_tests::workload`): every
+/// epoch's data loss, penalty and accuracy, the evaluation's loss and penalty, and the final
+/// weights' hash, bit for bit.
+fn compare_file(board: Board, name: &str) -> Result<(), String> {
+    let Some(qemu) = require_qemu(board)? else {
+        return Ok(());
+    };
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../firmware/data")
+        .join(name);
+    let fw = qemu.build_and_run_from(&["qemu"], Some(&path), Duration::from_secs(600))?;
+    if fw.exit_code() != Some(0) {
+        return Err(format!(
+            "firmware exit {:?}\n{}",
+            fw.exit_code(),
+            fw.transcript()
+        ));
+    }
+    let host = microfit_tests::workload::host_train(&path, None);
+    let w = microfit_workload::Workload::load(&path)?;
+    assert_eq!(fw.log.workload.as_deref(), Some(w.name.as_str()));
+    assert_eq!(fw.log.epochs.len(), w.training.epochs as usize);
+    assert_eq!(
+        bits(&fw.log.epochs),
+        bits(&host.epochs),
+        "{name}: per-epoch bits differ (epoch, data_loss, penalty, accuracy)\n{}",
+        fw.transcript()
+    );
+    assert_eq!(
+        (
+            fw.log.eval_data_loss.map(f32::to_bits),
+            fw.log.eval_penalty.map(f32::to_bits)
+        ),
+        (
+            Some(host.eval_loss.to_bits()),
+            Some(host.eval_penalty.to_bits())
+        ),
+        "{name}: evaluation"
+    );
+    assert_eq!(
+        fw.log.weights_hash,
+        Some(host.hash),
+        "{name}: final weights"
+    );
+    Ok(())
+}
+
+/// The tiny digits CNN: Conv2D (kernel L2) → MaxPooling2D → Flatten → Dropout → Dense softmax,
+/// Adam, sparse categorical cross-entropy.
+#[test]
+fn cnn_host_and_cortex_m4f_agree_bit_for_bit() -> Result<(), String> {
+    compare_file(M4F, "cnn.json")
+}
+
+/// A regression MLP (kernel L2) with the mean squared error.
+#[test]
+fn regression_host_and_cortex_m4f_agree_bit_for_bit() -> Result<(), String> {
+    compare_file(M4F, "regression.json")
+}
+
+/// SGD with Nesterov momentum, an exponentially decaying learning rate and clipnorm; tanh,
+/// bias L1 and activity L2; binary cross-entropy on a sigmoid.
+#[test]
+fn sgd_momentum_host_and_cortex_m4f_agree_bit_for_bit() -> Result<(), String> {
+    compare_file(M4F, "sgd_momentum.json")
+}
+
+/// W2 fine-tuned with its first layer frozen (its weights constants in flash) and MaxNorm on
+/// the last kernel (`w2_frozen.json`, feature `w2-frozen`), against the run-time model with
+/// `trainable: false` (`firmware_finetune.rs` checks it against the typed core model).
+#[test]
+fn w2_frozen_host_and_cortex_m4f_agree_bit_for_bit() -> Result<(), String> {
+    compare_file(M4F, "w2_frozen.json")
 }

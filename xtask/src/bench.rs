@@ -5,8 +5,9 @@
 //!   defmt logging between epochs is not counted). Per sample = (Σ regions - 4 per region for
 //!   the marker call) / samples trained (from the log).
 //! * flash = text + data, static RAM = data + bss (Berkeley sizes, what `size` prints), read
-//!   from the ELF; "dataset" = the `MICROFIT_DATASET_X` + `MICROFIT_DATASET_LABELS` symbols
-//!   (the initial weights, `MICROFIT_INIT_*`, stay in "without dataset").
+//!   from the ELF; "dataset" = the `MICROFIT_DATASET_X` + `MICROFIT_DATASET_LABELS` (or
+//!   `MICROFIT_DATASET_Y`) symbols (the initial weights, `MICROFIT_WEIGHTS`, stay in "without
+//!   dataset").
 //! * peak stack: the firmware's painted-stack readout (log line `stack peak_bytes=`).
 //! * final loss/accuracy: the firmware's full-data evaluation after training (`eval` line).
 //! * panic sites: branches into panic entry points (`core::panicking::*` and core's other
@@ -34,6 +35,8 @@ struct Variant {
     arch: Board,
     features: &'static [&'static str],
     l2: f64,
+    /// A workload file of `firmware/data/` instead of the bundled W1/W2 the features select.
+    workload: Option<&'static str>,
 }
 
 const VARIANTS: &[Variant] = &[
@@ -42,24 +45,28 @@ const VARIANTS: &[Variant] = &[
         arch: M4F,
         features: &["qemu", "w1"],
         l2: 0.0,
+        workload: None,
     },
     Variant {
         name: "W1+L2",
         arch: M4F,
         features: &["qemu", "w1", "l2"],
         l2: 1e-3,
+        workload: None,
     },
     Variant {
         name: "W2",
         arch: M4F,
         features: &["qemu", "w2"],
         l2: 0.0,
+        workload: None,
     },
     Variant {
         name: "W2+L2",
         arch: M4F,
         features: &["qemu", "w2", "l2"],
         l2: 1e-4,
+        workload: None,
     },
     // Fine-tuning (issue 12): W2 trained on the host, its first layer frozen (weights in flash),
     // MaxNorm on the last kernel (`firmware/data/w2_frozen.json`).
@@ -68,18 +75,42 @@ const VARIANTS: &[Variant] = &[
         arch: M4F,
         features: &["qemu", "w2-frozen"],
         l2: 0.0,
+        workload: None,
     },
     Variant {
         name: "W1",
         arch: M0,
         features: &["qemu", "w1"],
         l2: 0.0,
+        workload: None,
     },
     Variant {
         name: "W1",
         arch: RV32,
         features: &["qemu", "w1"],
         l2: 0.0,
+        workload: None,
+    },
+    Variant {
+        name: "CNN",
+        arch: M4F,
+        features: &["qemu"],
+        l2: 0.0,
+        workload: Some("cnn.json"),
+    },
+    Variant {
+        name: "MSE",
+        arch: M4F,
+        features: &["qemu"],
+        l2: 0.0,
+        workload: Some("regression.json"),
+    },
+    Variant {
+        name: "SGD-M",
+        arch: M4F,
+        features: &["qemu"],
+        l2: 0.0,
+        workload: Some("sgd_momentum.json"),
     },
 ];
 
@@ -130,21 +161,22 @@ fn bench_one(
     prof: usize,
 ) -> Result<serde_json::Value, String> {
     let file = file_name(v);
-    let elf_path = harness::build_firmware(v.arch, v.features, None, Some(&file))?;
+    let workload = v
+        .workload
+        .map(|f| harness::workspace_root().join("firmware/data").join(f));
+    let elf_path = harness::build_firmware(v.arch, v.features, workload.as_deref(), Some(&file))?;
     let bytes = std::fs::read(&elf_path).map_err(|e| format!("{}: {e}", elf_path.display()))?;
     let elf = Elf::parse(&bytes)?;
     let (text, data, bss) = elf.berkeley();
-    let dataset = sym_size(&elf, "MICROFIT_DATASET_X") + sym_size(&elf, "MICROFIT_DATASET_LABELS");
-    let init = [
-        "MICROFIT_INIT_DENSE_0_KERNEL",
-        "MICROFIT_INIT_DENSE_0_BIAS",
-        "MICROFIT_INIT_DENSE_1_KERNEL",
-        "MICROFIT_INIT_DENSE_1_BIAS",
-        "MICROFIT_FROZEN_DENSE_0",
-    ]
-    .iter()
-    .map(|n| sym_size(&elf, n))
-    .sum::<u64>();
+    let dataset = sym_size(&elf, "MICROFIT_DATASET_X")
+        + sym_size(&elf, "MICROFIT_DATASET_LABELS")
+        + sym_size(&elf, "MICROFIT_DATASET_Y");
+    // The trainable layers' initial weights and a frozen layer's weights (`MICROFIT_FROZEN_<i>`,
+    // `i` the layer's index).
+    let init = sym_size(&elf, "MICROFIT_WEIGHTS")
+        + (0..10)
+            .map(|i| sym_size(&elf, &format!("MICROFIT_FROZEN_{i}")))
+            .sum::<u64>();
     let mark = elf
         .symbol("icount_mark")
         .ok_or("no icount_mark symbol in the ELF")?

@@ -27,7 +27,7 @@ use xtask::elf;
 use xtask::harness::{self, Board, Qemu};
 
 const USAGE: &str = "usage:
-  cargo xtask fw-bench [--json] [--no-m0] [--no-rv32] [--only w1-m4f,w1-l2-m4f,w2-m4f,w2-l2-m4f,w1-m0,w1-rv32] [--prof N]
+  cargo xtask fw-bench [--json] [--no-m0] [--no-rv32] [--only w1-m4f,w1-l2-m4f,w2-m4f,w2-l2-m4f,w2-frozen-m4f,w1-m0,w1-rv32,cnn-m4f,mse-m4f,sgd-m-m4f] [--prof N]
   cargo xtask fw-run [--target m4f|m0|rv32] [--workload w1|w2] [--l2] [--features F,..] [--timeout SECONDS]
   cargo xtask qemu-run [--machine mps2-an386|microbit|virt] [--timeout SECONDS] ELF";
 

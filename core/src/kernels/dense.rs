@@ -31,27 +31,56 @@
 /// forward(&[1.0, 2.0], &[1.0, 2.0, 3.0, 4.0], Some(&[0.5, 0.5]), &mut z);
 /// assert_eq!(z, [7.5, 10.5]);
 /// ```
+///
+/// Wide layers are summed [`BLOCK`] outputs at a time (each block's sums stay in registers
+/// over all the inputs), then the remaining outputs: every `z_j` still receives its terms in
+/// the order above.
 #[inline]
 pub fn forward(x: &[f32], w: &[f32], b: Option<&[f32]>, z: &mut [f32]) {
     let out = z.len();
-    z.fill(0.0);
     if out == 0 {
         return;
     }
-    for (&xi, row) in x.iter().zip(w.chunks_exact(out)) {
+    let rows = || x.iter().zip(w.chunks_exact(out));
+    let (blocks, tail) = z.as_chunks_mut::<BLOCK>();
+    for (k, zb) in blocks.iter_mut().enumerate() {
+        let j0 = k * BLOCK;
+        let mut acc = [0.0f32; BLOCK];
+        for (&xi, row) in rows() {
+            if xi == 0.0 {
+                continue;
+            }
+            for (a, &wij) in acc.iter_mut().zip(row.iter().skip(j0)) {
+                *a += xi * wij;
+            }
+        }
+        if let Some(b) = b {
+            for (a, &bj) in acc.iter_mut().zip(b.iter().skip(j0)) {
+                *a += bj;
+            }
+        }
+        *zb = acc;
+    }
+    let j0 = out - tail.len();
+    tail.fill(0.0);
+    for (&xi, row) in rows() {
         if xi == 0.0 {
             continue;
         }
-        for (zj, &wij) in z.iter_mut().zip(row) {
+        for (zj, &wij) in tail.iter_mut().zip(row.iter().skip(j0)) {
             *zj += xi * wij;
         }
     }
     if let Some(b) = b {
-        for (zj, &bj) in z.iter_mut().zip(b) {
+        for (zj, &bj) in tail.iter_mut().zip(b.iter().skip(j0)) {
             *zj += bj;
         }
     }
 }
+
+/// Outputs whose sums (or gradients) the per-sample kernels keep in registers at once: a
+/// Cortex-M4F has 32 single-precision registers.
+pub const BLOCK: usize = 16;
 
 /// Accumulates the gradients of one sample: `gW += xᵀ·dz`, `gb += dz`, and writes
 /// `dx = W·dz` (summed over `j` in increasing order) when `dx` is given. `x`, `dx` and the rows
@@ -91,15 +120,90 @@ pub fn backward(
                 add_row(grow, xi, dz);
             }
         }
-        None => {
-            for (&xi, grow) in x.iter().zip(gw.chunks_exact_mut(out)) {
-                add_row(grow, xi, dz);
-            }
+        None => add_rows(x, dz, gw),
+    }
+    if let Some(gb) = gb {
+        for (g, &dj) in gb.iter_mut().zip(dz) {
+            *g += dj;
+        }
+    }
+}
+
+/// [`backward`] with `dx` for an input that is a ReLU's output (`x_i >= 0`, never NaN):
+/// where `x_i == 0` it writes `dx_i = 0` instead of `Σ_j W_ij dz_j`, and skips row `i` of `gW`
+/// as [`backward`] does. The ReLU's backward pass sets exactly those `dx_i` to 0 (its output is
+/// 0 there), so everything computed from `dx` afterwards has the bits of [`backward`]'s; a
+/// sparse hidden layer pays for its active units only. `gW` and `gb` are [`backward`]'s.
+///
+/// ```
+/// use microfit_core::kernels::dense::{backward, backward_relu_input};
+/// let (x, w, dz) = ([0.0, 2.0], [1.0, 2.0, 3.0, 4.0], [1.0, -1.0]);
+/// let (mut g1, mut b1, mut d1) = ([0.0; 4], [0.0; 2], [0.0; 2]);
+/// let (mut g2, mut b2, mut d2) = ([0.0; 4], [0.0; 2], [0.0; 2]);
+/// backward(&x, &w, &dz, &mut g1, Some(&mut b1), Some(&mut d1));
+/// backward_relu_input(&x, &w, &dz, &mut g2, Some(&mut b2), &mut d2);
+/// assert_eq!((g1, b1), (g2, b2));
+/// assert_eq!((d1, d2), ([-1.0, -1.0], [0.0, -1.0])); // a ReLU's backward zeroes d[0]
+/// ```
+#[inline]
+pub fn backward_relu_input(
+    x: &[f32],
+    w: &[f32],
+    dz: &[f32],
+    gw: &mut [f32],
+    gb: Option<&mut [f32]>,
+    dx: &mut [f32],
+) {
+    let out = dz.len();
+    if out == 0 {
+        return;
+    }
+    let rows = w.chunks_exact(out).zip(gw.chunks_exact_mut(out));
+    for ((dxi, &xi), (row, grow)) in dx.iter_mut().zip(x).zip(rows) {
+        if xi == 0.0 {
+            *dxi = 0.0;
+            continue;
+        }
+        let mut s = 0.0f32;
+        for (&wij, &dj) in row.iter().zip(dz) {
+            s += wij * dj;
+        }
+        *dxi = s;
+        for (g, &dj) in grow.iter_mut().zip(dz) {
+            *g += xi * dj;
         }
     }
     if let Some(gb) = gb {
         for (g, &dj) in gb.iter_mut().zip(dz) {
             *g += dj;
+        }
+    }
+}
+
+/// `gW += xᵀ·dz` row by row (rows with `x_i == 0` skipped), [`BLOCK`] columns at a time (that
+/// block of `dz` stays in registers over all the rows), then the remaining columns. One term
+/// per accumulator: the order of the columns is free.
+#[inline(always)]
+fn add_rows(x: &[f32], dz: &[f32], gw: &mut [f32]) {
+    let out = dz.len();
+    let (blocks, tail) = dz.as_chunks::<BLOCK>();
+    for (k, d) in blocks.iter().enumerate() {
+        let j0 = k * BLOCK;
+        let d = *d;
+        for (&xi, grow) in x.iter().zip(gw.chunks_exact_mut(out)) {
+            if xi != 0.0 {
+                for (g, &dj) in grow.iter_mut().skip(j0).zip(&d) {
+                    *g += xi * dj;
+                }
+            }
+        }
+    }
+    let j0 = out - tail.len();
+    for (&xi, grow) in x.iter().zip(gw.chunks_exact_mut(out)) {
+        if xi != 0.0 {
+            for (g, &dj) in grow.iter_mut().skip(j0).zip(tail) {
+                *g += xi * dj;
+            }
         }
     }
 }
@@ -187,6 +291,170 @@ fn add_column(x: &[f32], d: f32, gw: &mut [f32], out: usize, j: usize) {
     for (&xi, row) in x.iter().zip(gw.chunks_exact_mut(out)) {
         if let Some(g) = row.get_mut(j) {
             *g += xi * d;
+        }
+    }
+}
+
+/// The forward pass of two Dense layers, the first with a ReLU, in one pass over the hidden
+/// units, for one sample whose inputs are all non-zero (the caller checks; [`forward`] skips
+/// zero inputs, which this kernel does not test):
+///
+/// ```text
+/// for each hidden unit j, in order:
+///     z1_j = ((0 + x_0 W1_0j) + x_1 W1_1j) + … + b1_j      (the order of `forward`; not stored)
+///     y1_j = relu(z1_j)
+///     if y1_j ≠ 0:  z2 += y1_j · W2_j                       (row j of W2, skipped at 0 as in `forward`)
+/// z2 += b2
+/// ```
+///
+/// Every `z1_j` and `z2_k` is summed in [`forward`]'s order, so the bits are those of
+/// [`forward`] then ReLU for the first layer and [`forward`] for the second; only the order in
+/// which *different* sums are advanced changes. The first layer's pre-activations are not
+/// stored: a ReLU's backward pass reads its output only. With a few inputs (they stay in registers)
+/// and the second layer's accumulators in registers, each hidden unit is computed, activated
+/// and consumed at once: no pass over the hidden layer to apply the ReLU and none to find its
+/// zeros.
+///
+/// ```
+/// use microfit_core::kernels::dense::{forward, relu_pair_forward};
+/// let (x, w1, b1) = ([1.0f32, -2.0], [[1.0, 0.5], [0.25, -1.0]], [0.0, 0.5]);
+/// let (w2, b2) = ([[1.0f32], [2.0]], [0.25]);
+/// let (mut y1, mut z2) = ([0.0; 2], [0.0; 1]);
+/// relu_pair_forward(&x, (&w1, Some(&b1)), &mut y1, (&w2, Some(&b2)), &mut z2);
+/// let (mut r1, mut r2) = ([0.0; 2], [0.0; 1]);
+/// forward(&x, w1.as_flattened(), Some(&b1), &mut r1);
+/// let h = r1.map(|v| if v > 0.0 { v } else { 0.0 });
+/// forward(&h, w2.as_flattened(), Some(&b2), &mut r2);
+/// assert_eq!((y1, z2), (h, r2));
+/// ```
+#[inline(always)]
+pub fn relu_pair_forward<const I: usize, const H: usize, const O: usize>(
+    x: &[f32; I],
+    (w1, b1): (&[[f32; H]; I], Option<&[f32; H]>),
+    y1: &mut [f32; H],
+    (w2, b2): (&[[f32; O]; H], Option<&[f32; O]>),
+    z2: &mut [f32; O],
+) {
+    let x = *x;
+    let mut acc = [0.0f32; O];
+    // A fixed number of units per round (the compiler unrolls it).
+    const ROUND: usize = 8;
+    let mut j0 = 0;
+    while j0 < H {
+        for j in j0..(j0 + ROUND).min(H) {
+            // `forward` starts every sum at +0: `+0 + p` is `p` except for `p = -0`, so
+            // starting from the first product changes at most the sign of a zero sum, which the
+            // ReLU below turns into the same `+0` (and `z1` is not stored).
+            let mut terms = x.iter().zip(w1);
+            let mut s = match terms.next() {
+                Some((xi, row)) => xi * row[j],
+                None => 0.0,
+            };
+            for (xi, row) in terms {
+                s += xi * row[j];
+            }
+            if let Some(b1) = b1 {
+                s += b1[j];
+            }
+            // ReLU (`s > 0 ? s : 0`), and the second layer's zero-input skip on the same test.
+            if s > 0.0 {
+                y1[j] = s;
+                for (a, &w) in acc.iter_mut().zip(&w2[j]) {
+                    *a += s * w;
+                }
+            } else {
+                y1[j] = 0.0;
+            }
+        }
+        j0 += ROUND;
+    }
+    if let Some(b2) = b2 {
+        for (a, &b) in acc.iter_mut().zip(b2) {
+            *a += b;
+        }
+    }
+    *z2 = acc;
+}
+
+/// The weight gradients of two Dense layers, the first with a ReLU and the first layer of a
+/// training step, in one pass over the hidden units, for one sample; `dz2` is the second
+/// layer's pre-activation gradient, `y1` the first layer's output:
+///
+/// ```text
+/// for each hidden unit j with y1_j ≠ 0, in order:
+///     d = (0 + W2_j0 dz2_0) + W2_j1 dz2_1 + …         (the second layer's input gradient)
+///     gW2_j += y1_j · dz2                              (row j; rows with y1_j = 0 skipped)
+///     gb1_j += d,  gW1_·j += x · d                       (column j of the first layer)
+/// gb2 += dz2
+/// ```
+///
+/// The bits of [`backward_relu_input`] for the second layer followed by [`backward_columns`]
+/// (ReLU folded in) for the first, under [`backward_columns`]' conditions — every `x_i`
+/// finite and no accumulator holding `-0`, which a training step guarantees for its first
+/// layer — since every accumulator receives the same terms in the same order: the hidden
+/// units the ReLU switched off cost one test, and the second layer's input gradient is used
+/// where it is computed instead of going through memory.
+///
+/// ```
+/// use microfit_core::kernels::dense::{backward_columns, backward_relu_input, relu_pair_backward};
+/// let (x, y1, dz2) = ([1.0f32, -2.0], [0.0f32, 1.5], [0.5f32, -0.25]);
+/// let w2 = [[1.0f32, 2.0], [3.0, 4.0]];
+/// let (mut gw1, mut gb1, mut gw2, mut gb2) = ([[0.0f32; 2]; 2], [0.0; 2], [[0.0f32; 2]; 2], [0.0; 2]);
+/// relu_pair_backward(&x, &y1, (&mut gw1, Some(&mut gb1)), &w2, &dz2, (&mut gw2, Some(&mut gb2)));
+/// let (mut rw1, mut rb1, mut rw2, mut rb2, mut d1) = ([0.0f32; 4], [0.0; 2], [0.0f32; 4], [0.0; 2], [0.0; 2]);
+/// backward_relu_input(&y1, w2.as_flattened(), &dz2, &mut rw2, Some(&mut rb2), &mut d1);
+/// backward_columns(&x, &d1, &mut rw1, Some(&mut rb1), Some(&y1));
+/// assert_eq!((gw1.as_flattened(), gb1, gw2.as_flattened(), gb2), (&rw1[..], rb1, &rw2[..], rb2));
+/// ```
+#[inline(always)]
+pub fn relu_pair_backward<const I: usize, const H: usize, const O: usize>(
+    x: &[f32; I],
+    y1: &[f32; H],
+    (gw1, gb1): (&mut [[f32; H]; I], Option<&mut [f32; H]>),
+    w2: &[[f32; O]; H],
+    dz2: &[f32; O],
+    (gw2, gb2): (&mut [[f32; O]; H], Option<&mut [f32; O]>),
+) {
+    let (x, dz) = (*x, *dz2);
+    let mut gb1 = gb1;
+    // Four units per round (a fixed count the compiler unrolls: the test of an inactive unit
+    // is then a load and a branch).
+    const ROUND: usize = 4;
+    let mut j0 = 0;
+    while j0 < H {
+        for j in j0..(j0 + ROUND).min(H) {
+            let h = y1[j];
+            // A ReLU output is `+0` or positive: the units it switched off.
+            if h <= 0.0 {
+                continue;
+            }
+            // `backward_relu_input` starts `d` at +0; starting from the first product changes
+            // at most the sign of a zero `d`, and adding `±0` or `x_i·(±0)` changes no
+            // accumulator.
+            let mut terms = w2[j].iter().zip(&dz);
+            let mut d = match terms.next() {
+                Some((&w, &dk)) => w * dk,
+                None => 0.0,
+            };
+            for (&w, &dk) in terms {
+                d += w * dk;
+            }
+            for (g, &dk) in gw2[j].iter_mut().zip(&dz) {
+                *g += h * dk;
+            }
+            // `d = 0` adds `±0` (x is finite), which changes no accumulator: no test.
+            if let Some(gb1) = gb1.as_deref_mut() {
+                gb1[j] += d;
+            }
+            for (&xi, g1i) in x.iter().zip(gw1.iter_mut()) {
+                g1i[j] += xi * d;
+            }
+        }
+        j0 += ROUND;
+    }
+    if let Some(gb2) = gb2 {
+        for (g, &dk) in gb2.iter_mut().zip(&dz) {
+            *g += dk;
         }
     }
 }

@@ -296,6 +296,10 @@ pub fn backward<B: Backend, R: Regularizer>(
             None if columns => {
                 kernels::dense::backward_columns(x, dy, gk, gb, fold_relu.then_some(y));
             }
+            // The input is a ReLU's output: its rows with `x_i == 0` need no `dx_i`.
+            Some(dx) if ctx.input_relu => {
+                kernels::dense::backward_relu_input(x, kernel, dy, gk, gb, dx);
+            }
             dx => kernels::dense::backward(x, kernel, dy, gk, gb, dx),
         }
         return;
@@ -331,6 +335,7 @@ pub fn backward<B: Backend, R: Regularizer>(
 
 /// Weight penalties of a layer with a kernel and a bias (Dense, convolutions): kernel then
 /// bias, gradients added when `g` is given. `cols` is the kernel's last axis (outputs).
+#[inline(always)]
 pub fn weight_penalties<R: Regularizer>(
     cfg: &DenseConfig<R>,
     kernel: &[f32],

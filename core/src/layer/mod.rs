@@ -37,6 +37,7 @@ pub mod dropout;
 pub mod flatten;
 pub mod frozen;
 pub mod noise;
+pub mod pair;
 pub mod pool;
 
 use crate::activation::Activation;
@@ -125,6 +126,18 @@ impl<const N: usize> Penalties<N> {
     /// Adds `value` to the entry `(layer, kind)`, creating it in order.
     pub fn add(&mut self, layer: usize, kind: PenaltyKind, value: f32) {
         let key = (layer as u16, kind);
+        // The layers add their penalties in order: most entries go at the end.
+        if self.entries.last().is_none_or(|e| (e.layer, e.kind) < key) {
+            let e = PenaltyEntry {
+                layer: key.0,
+                kind,
+                value,
+            };
+            if self.entries.push(e).is_err() {
+                self.overflow += value;
+            }
+            return;
+        }
         match self
             .entries
             .binary_search_by(|e| (e.layer, e.kind).cmp(&key))
@@ -149,7 +162,7 @@ impl<const N: usize> Penalties<N> {
                 // indexing, so no bounds check).
                 let mut carry = e;
                 for slot in self.entries.iter_mut().skip(i) {
-                    core::mem::swap(slot, &mut carry);
+                    carry = core::mem::replace(slot, carry);
                 }
             }
         }
@@ -187,8 +200,13 @@ impl<const N: usize> Penalties<N> {
 
     /// `self += other · w` entry by entry (epoch means).
     pub fn add_weighted<const M: usize>(&mut self, other: &Penalties<M>, w: f32) {
-        for e in &other.entries {
-            self.add(e.layer as usize, e.kind, e.value * w);
+        for (i, e) in other.entries.iter().enumerate() {
+            // An epoch adds steps with the same entries: most often the entry at the same
+            // place (the result of `add`, without its search).
+            match self.entries.get_mut(i) {
+                Some(s) if (s.layer, s.kind) == (e.layer, e.kind) => s.value += e.value * w,
+                _ => self.add(e.layer as usize, e.kind, e.value * w),
+            }
         }
         self.overflow += other.overflow * w;
     }
@@ -240,6 +258,12 @@ pub struct BackwardCtx {
     /// ([`crate::kernels::dense::backward_columns`]: the same bits under exactly these
     /// conditions). `false` is always correct.
     pub step_input: bool,
+    /// The layer's input is a ReLU's output (tuples set it from the previous member's
+    /// [`Layer::output_activation`]): that ReLU's backward pass zeroes the input gradient
+    /// wherever the input is `0`, so a layer may write `0` there instead of computing it
+    /// (a `Dense` layer's per-sample path skips those rows of `dx = W·dz`:
+    /// [`crate::kernels::dense::backward_relu_input`]). `false` is always correct.
+    pub input_relu: bool,
 }
 
 /// A layer's outputs for a tile and their gradients: the part of every [`Layer::Cache`] that

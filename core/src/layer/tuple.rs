@@ -110,6 +110,7 @@ macro_rules! tuple_layer {
                             layer: ctx.layer + offset(&layers, $rn),
                             step_input: false,
                             dy_is_pre: ctx.dy_is_pre && $rn == $z,
+                            input_relu: self.$rp.output_activation() == Activation::Relu,
                             ..*ctx
                         };
                         let (xin, dxin) = <$RP as Layer>::outputs::<T>(&mut cache.$rp);

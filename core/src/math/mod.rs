@@ -36,6 +36,11 @@ pub fn exp(x: f32) -> f32 {
     }
     #[cfg(not(feature = "fast-math"))]
     {
+        // libm's `expf(±0)` is `1 + x = 1`: the same value without the call (a softmax takes
+        // one `e^0` per sample, at its maximum).
+        if x == 0.0 {
+            return 1.0;
+        }
         libm::expf(x)
     }
 }

@@ -40,7 +40,8 @@ pub fn tf_sum_by(n: usize, f: impl Fn(usize) -> f32 + Copy) -> f32 {
 /// assert_eq!(tf_sum_sq(&[3.0, 4.0]), 25.0);
 /// ```
 pub fn tf_sum_sq(x: &[f32]) -> f32 {
-    tf_sum_by(x.len(), |i| x[i] * x[i])
+    // `i < x.len()` always: `get` only spares the bounds check's panic path (firmware).
+    tf_sum_by(x.len(), |i| x.get(i).map_or(0.0, |&v| v * v))
 }
 
 fn tree(first: usize, n: usize, f: impl Fn(usize) -> f32 + Copy) -> f32 {

@@ -63,10 +63,12 @@ impl ExcludeFromWeightDecay {
     /// Whether the variable named `name` (`kernel`, `bias`, or a path ending in one) is
     /// excluded.
     pub fn excludes(&self, name: &str) -> bool {
-        match name.rsplit('/').next() {
-            Some("kernel") => self.kernel,
-            Some("bias") => self.bias,
-            _ => false,
-        }
+        // The last `/`-separated segment compared without splitting (`rsplit` links
+        // slice-index panic paths into every firmware that clips or decays).
+        let last_is = |s: &str| {
+            name.strip_suffix(s)
+                .is_some_and(|rest| rest.is_empty() || rest.ends_with('/'))
+        };
+        (self.kernel && last_is("kernel")) || (self.bias && last_is("bias"))
     }
 }

@@ -124,13 +124,7 @@ pub fn run(a: &ExportArgs) -> Result<u8, CliError> {
         let mut scaled = d.clone();
         file.scaler.transform(&mut scaled)?;
         let epochs = a.fw_epochs.unwrap_or(cfg.epochs);
-        // Every weight in model order, the frozen layers' too.
-        let mut all = crate::model::VecParams::default();
-        for (name, values) in model.weights() {
-            let i = all.push(name.to_string(), vec![values.len()]);
-            all.tensors[i].copy_from_slice(values);
-        }
-        match firmware_workload(&cfg, &all, &scaled, epochs, source) {
+        match firmware_workload(&cfg, &model.params, &model.frozen, &scaled, epochs, source) {
             Ok(w) => {
                 let path = out.join("workload.json");
                 let text = serde_json::to_string(&w)
@@ -184,12 +178,12 @@ fn keras(
         .unwrap_or_else(|| PathBuf::from("model.keras"));
     let mut optimizer = cfg
         .optimizer
-        .build_run(&model.params)
+        .build(&model.params)
         .map_err(|e| CliError::new(format!("{}: optimizer: {e}", a.model.display())))?;
     file.optimizer
-        .restore_run(&mut optimizer)
+        .restore(&mut optimizer)
         .map_err(|e| CliError::new(format!("{}: {e}", a.model.display())))?;
-    let mut k = KerasModel::from_run(model, (&cfg.optimizer, &optimizer), Some(cfg.loss));
+    let mut k = KerasModel::from_trained(model, Some((&cfg.optimizer, &optimizer)), Some(cfg.loss));
     k.metrics = vec![
         if file.data.classification {
             "accuracy"
@@ -202,7 +196,7 @@ fn keras(
     line(&format!(
         "Wrote {} ({} weights, {} optimizer at iteration {}): keras.saving.load_model reads it.",
         out.display(),
-        model.weights().iter().map(|(_, w)| w.len()).sum::<usize>(),
+        model.params.tensors.iter().map(Vec::len).sum::<usize>(),
         cfg.optimizer.kind.name(),
         file.optimizer.iterations
     ))?;

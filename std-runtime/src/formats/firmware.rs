@@ -811,174 +811,379 @@ pub fn rust_source(
 }
 
 /// What `firmware/` needs to keep training an exported model on the microcontroller: a
-/// `workload.json` in the schema of `firmware/data/w1.json` (dataset already scaled, initial
-/// weights, Adam's hyperparameters, batch size, epochs, kernel L2). The firmware's build script
-/// reads it instead of its bundled workload when `MICROFIT_FW_WORKLOAD` names it.
+/// **workload file** (`workload.json`, format in `firmware/workload/src/lib.rs`): the model's
+/// layers as the schema describes them ([`LayerSpec`]: Dense, conv, pooling, flatten, dropout
+/// with their activations, `use_bias` and regularizers), the trained weights as initial weights
+/// (`<kind>_<k>/kernel|bias`; `frozen`: the weights of the layers with `trainable: false`,
+/// written as frozen layers, their weights constants in the firmware's flash), the optimizer ([`OptimizerConfig`](super::schema::OptimizerConfig):
+/// SGD, momentum, Nesterov, Adam, AdamW, a constant or exponentially decaying learning rate,
+/// clipping), the loss, the batch size, the epochs and the dataset already scaled. The
+/// firmware's build script reads it instead of its bundled workload when
+/// `MICROFIT_FW_WORKLOAD` names it, and refuses it there, with the numbers, when the model does
+/// not fit the chip.
 ///
-/// Only the firmware's architecture qualifies: `Dense(relu) → Dense(softmax)` with biases,
-/// categorical cross-entropy on class labels, Adam with a constant learning rate and no
-/// clipping or weight decay, and either no regularizer or the same kernel L2 on both kernels
-/// (no bias or activity penalty). Anything else is an `Err` naming what does not fit.
-///
-/// Every float is written as the `f64` equal to the `f32` (exact), so the firmware reads the
-/// very bits the host trained.
+/// The firmware trains batches in file order (no shuffling). Every float is written as the
+/// `f64` equal to the `f32` (exact), so the firmware reads the very bits the host trained.
 ///
 /// # Errors
-/// The first reason the model or the data cannot be trained by the firmware.
+/// The first reason the model or the data cannot be written as a workload file.
 pub fn firmware_workload(
     cfg: &super::schema::TrainConfig,
     weights: &VecParams,
+    frozen: &VecParams,
     data: &crate::data::Dataset,
     epochs: u32,
     source: &str,
 ) -> Result<serde_json::Value, String> {
-    use super::schema::OptimizerKind;
     use crate::data::Target;
     use microfit_core::loss::Loss;
-    use microfit_core::optim::schedule::Schedule;
-    use microfit_core::regularizer::Reg;
-    use serde_json::json;
+    use serde_json::{Map, Value, json};
 
-    let layers = &cfg.model.layers;
-    let [
-        LayerSpec::Dense { config: c0, .. },
-        LayerSpec::Dense { config: c1, .. },
-    ] = &layers[..]
-    else {
-        return Err("the firmware trains two Dense layers (relu, then softmax)".into());
-    };
-    if c0.activation != Activation::Relu || c1.activation != Activation::Softmax {
-        return Err(format!(
-            "the firmware trains Dense(relu) -> Dense(softmax), not {} -> {}",
-            c0.activation.keras_name(),
-            c1.activation.keras_name()
-        ));
-    }
-    if !c0.use_bias || !c1.use_bias {
-        return Err("the firmware's Dense layers have biases (use_bias = true)".into());
-    }
-    // Fine-tuning (issue 12): the first layer may be frozen, the last kernel may have a
-    // constraint (`frozen_layers`, `kernel_constraint` in Keras' form).
-    if !c1.trainable {
-        return Err("the firmware trains the last layer (it cannot be frozen)".into());
-    }
-    if c0.kernel_constraint.is_some()
-        || c0.bias_constraint.is_some()
-        || c1.bias_constraint.is_some()
-    {
-        return Err(
-            "the firmware's only constraint is a kernel constraint on the last layer".into(),
-        );
-    }
-    if cfg.optimizer.ema.is_some() {
-        return Err("the firmware's Adam has no EMA (use_ema)".into());
-    }
-    let frozen_layers = usize::from(!c0.trainable);
-    let kernel_constraint = c1
-        .kernel_constraint
-        .as_ref()
-        .map(crate::keras::constraint_to_keras);
-    if [c0, c1]
-        .iter()
-        .any(|c| c.bias_regularizer.is_some() || c.activity_regularizer.is_some())
-    {
-        return Err("the firmware has no bias or activity regularizer".into());
-    }
-    let l2 = match (c0.kernel_regularizer, c1.kernel_regularizer) {
-        (None, None) => 0.0,
-        (Some(Reg::L2 { l2: a }), Some(Reg::L2 { l2: b })) if a.to_bits() == b.to_bits() => a,
-        _ => {
-            return Err("the firmware's only penalty is the same kernel L2 on both kernels".into());
-        }
-    };
-    match cfg.loss {
-        Loss::CategoricalCrossentropy {
-            from_logits: false,
-            label_smoothing: 0.0,
-        }
-        | Loss::SparseCategoricalCrossentropy { from_logits: false } => {}
-        other => {
-            return Err(format!(
-                "the firmware's loss is categorical cross-entropy on the softmax, not {other:?}"
-            ));
-        }
-    }
-    let o = &cfg.optimizer;
-    let Schedule::Constant(lr) = o.learning_rate else {
-        return Err("the firmware's Adam has a constant learning rate".into());
-    };
-    if o.kind != OptimizerKind::Adam || o.common.weight_decay.is_some() {
-        return Err("the firmware trains with Adam (no weight decay)".into());
-    }
-    let clip = &o.common.clip;
-    if clip.clipvalue.is_some() || clip.clipnorm.is_some() || clip.global_clipnorm.is_some() {
-        return Err("the firmware's Adam does not clip gradients".into());
-    }
-    let Target::Classes {
-        labels,
-        class_names,
-    } = &data.target
-    else {
-        return Err("the firmware trains a classifier (class labels)".into());
-    };
+    let spec = &cfg.model;
     let n_in = data.n_features();
-    let n = labels.len();
-    let [k0, b0, k1, b1] = &weights.tensors[..] else {
-        return Err("expected four weight tensors (the frozen layer's too)".into());
-    };
-    let hidden = b0.len();
-    let classes = b1.len();
-    if k0.len() != n_in * hidden || k1.len() != hidden * classes || class_names.len() > classes {
-        return Err(format!(
-            "the weights ({n_in}x{hidden}, {hidden}x{classes}) do not fit the data ({n_in} features, {} classes)",
-            class_names.len()
-        ));
-    }
+    let n = data.target.len();
     if n == 0 || data.features.len() != n * n_in {
         return Err("the data has no samples".into());
     }
     if cfg.batch_size == 0 || epochs == 0 {
         return Err("batch size and epochs must be at least 1".into());
     }
-    let wide = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
-    let t = |shape: &[usize], v: &[f32]| json!({"shape": shape, "data": wide(v)});
-    let mut w = json!({
-        "name": "exported",
-        "source": source,
-        "classes": classes,
-        "x": t(&[n, n_in], &data.features),
-        "labels": {"shape": [n], "data": labels},
-        "model": [
-            {"layer": "dense", "units": hidden, "activation": "relu"},
-            {"layer": "dense", "units": classes, "activation": "softmax"}
-        ],
-        "initial_weights": {
-            "dense_0/kernel": t(&[n_in, hidden], k0),
-            "dense_0/bias": t(&[hidden], b0),
-            "dense_1/kernel": t(&[hidden, classes], k1),
-            "dense_1/bias": t(&[classes], b1),
-        },
-        "training": {
-            "optimizer": "adam",
-            "learning_rate": f64::from(lr),
-            "batch_size": cfg.batch_size,
-            "epochs": epochs,
-            "loss": "categorical_crossentropy",
-            "beta_1": f64::from(o.beta_1),
-            "beta_2": f64::from(o.beta_2),
-            "epsilon": f64::from(o.epsilon),
-            "shuffle": false,
-        },
-        "kernel_l2": f64::from(l2),
-    });
-    // Only when used: a workload without them is the one it was before issue 12.
-    if frozen_layers > 0 {
-        w["frozen_layers"] = json!(frozen_layers);
+    let sample: usize = spec.input_shape.iter().product();
+    if sample != n_in {
+        return Err(format!(
+            "the model's input shape {:?} ({sample} values) does not fit the data ({n_in} features)",
+            spec.input_shape
+        ));
     }
-    if let Some(c) = kernel_constraint {
-        w["kernel_constraint"] = c;
+    let tensor = |shape: &[usize], v: &[f32]| json!({"shape": shape, "data": wide(v)});
+
+    // The layers, and their tensors under the workload's names (`<kind>_<k>`, k counting the
+    // layers of that kind), in the model's (Keras') variable order.
+    let mut model = Vec::with_capacity(spec.layers.len());
+    let mut initial = Map::new();
+    let mut counts: Vec<(&'static str, usize)> = Vec::new();
+    let mut next = weights.tensors.iter().zip(&weights.shapes);
+    let mut next_frozen = frozen.tensors.iter().zip(&frozen.shapes);
+    for (i, l) in spec.layers.iter().enumerate() {
+        model.push(workload_layer(l).map_err(|e| format!("layer {i} ({}): {e}", l.kind()))?);
+        let Some(c) = l.dense_config() else { continue };
+        let kind = l.kind();
+        let k = match counts.iter_mut().find(|(name, _)| *name == kind) {
+            Some((_, k)) => {
+                *k += 1;
+                *k - 1
+            }
+            None => {
+                counts.push((kind, 1));
+                0
+            }
+        };
+        let parts: &[&str] = if c.use_bias {
+            &["kernel", "bias"]
+        } else {
+            &["kernel"]
+        };
+        for part in parts {
+            let store = if c.trainable {
+                &mut next
+            } else {
+                &mut next_frozen
+            };
+            let (v, shape) = store.next().ok_or_else(|| {
+                format!("layer {i} ({kind}): its {part} is missing from the weights")
+            })?;
+            initial.insert(format!("{kind}_{k}/{part}"), tensor(shape, v));
+        }
     }
-    Ok(w)
+    if next.next().is_some() || next_frozen.next().is_some() {
+        return Err("the weights have more tensors than the model's layers".into());
+    }
+    let out_len: usize = spec
+        .shapes()
+        .map_err(|e| format!("the model's shapes: {e}"))?
+        .last()
+        .map_or(n_in, |s| s.iter().product());
+
+    let mut w = Map::new();
+    w.insert("name".into(), json!("exported"));
+    w.insert("source".into(), json!(source));
+    w.insert("x".into(), tensor(&[n, n_in], &data.features));
+    if spec.input_shape.len() > 1 {
+        w.insert("input_shape".into(), json!(spec.input_shape));
+    }
+    match &data.target {
+        // One-unit binary cross-entropy trains on 0/1 values, as on the host.
+        Target::Classes { labels, .. }
+            if matches!(cfg.loss, Loss::BinaryCrossentropy { .. }) && out_len == 1 =>
+        {
+            let y: Vec<f32> = labels.iter().map(|&c| c as f32).collect();
+            w.insert("y".into(), tensor(&[n, 1], &y));
+        }
+        Target::Classes {
+            labels,
+            class_names,
+        } => {
+            if class_names.len() > out_len {
+                return Err(format!(
+                    "the data has {} classes, the model {out_len} outputs",
+                    class_names.len()
+                ));
+            }
+            w.insert("labels".into(), json!({"shape": [n], "data": labels}));
+            w.insert("classes".into(), json!(out_len));
+        }
+        Target::Regression { values } => {
+            if out_len != 1 {
+                return Err(format!(
+                    "the data has one target value per sample, the model {out_len} outputs"
+                ));
+            }
+            w.insert("y".into(), tensor(&[n, 1], values));
+        }
+    }
+    w.insert("model".into(), Value::Array(model));
+    w.insert("initial_weights".into(), Value::Object(initial));
+    w.insert(
+        "training".into(),
+        workload_training(cfg, epochs).map_err(|e| format!("training: {e}"))?,
+    );
+    Ok(Value::Object(w))
+}
+
+/// Every `f32` as the `f64` equal to it (JSON numbers the firmware reads back to the same bits).
+fn wide(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| f64::from(x)).collect()
+}
+
+/// A regularizer in the workload file's form.
+fn workload_reg(r: microfit_core::regularizer::Reg) -> Result<serde_json::Value, String> {
+    use microfit_core::regularizer::{OrthoMode, Reg};
+    use serde_json::json;
+    Ok(match r {
+        Reg::L1 { l1 } => json!({"l1": f64::from(l1)}),
+        Reg::L2 { l2 } => json!({"l2": f64::from(l2)}),
+        Reg::L1L2 { l1, l2 } => json!({"l1": f64::from(l1), "l2": f64::from(l2)}),
+        Reg::Orthogonal { factor, mode } => json!({
+            "orthogonal": f64::from(factor),
+            "mode": match mode { OrthoMode::Rows => "rows", OrthoMode::Columns => "columns" },
+        }),
+        other => return Err(format!("the firmware has no regularizer {other:?}")),
+    })
+}
+
+/// A constraint in Keras' form `{"class_name", "config"}` (the workload file's).
+fn workload_constraint(
+    c: &microfit_core::constraint::Constraint,
+) -> Result<serde_json::Value, String> {
+    use microfit_core::constraint::{Axes, Constraint};
+    use serde_json::json;
+    let axes = |a: &Axes| {
+        let (l, n) = a.to_list();
+        l[..n].to_vec()
+    };
+    Ok(match c {
+        Constraint::MaxNorm { max_value, axis } => json!({"class_name": "MaxNorm", "config":
+            {"max_value": f64::from(*max_value), "axis": axes(axis)}}),
+        Constraint::MinMaxNorm {
+            min_value,
+            max_value,
+            rate,
+            axis,
+        } => json!({"class_name": "MinMaxNorm", "config": {"min_value": f64::from(*min_value),
+            "max_value": f64::from(*max_value), "rate": f64::from(*rate), "axis": axes(axis)}}),
+        Constraint::NonNeg => json!({"class_name": "NonNeg", "config": {}}),
+        Constraint::UnitNorm { axis } => {
+            json!({"class_name": "UnitNorm", "config": {"axis": axes(axis)}})
+        }
+        other => return Err(format!("the firmware has no constraint {other:?}")),
+    })
+}
+
+/// One layer in the workload file's form.
+fn workload_layer(l: &LayerSpec) -> Result<serde_json::Value, String> {
+    use serde_json::{Value, json};
+    let mut o = serde_json::Map::new();
+    let weighted = |o: &mut serde_json::Map<String, Value>,
+                    c: &microfit_core::layer::dense::DenseConfig|
+     -> Result<(), String> {
+        o.insert("activation".into(), json!(c.activation.keras_name()));
+        if let Activation::LeakyRelu(alpha) = c.activation {
+            o.insert("alpha".into(), json!(f64::from(alpha)));
+        }
+        o.insert("use_bias".into(), json!(c.use_bias));
+        for (key, r) in [
+            ("kernel_regularizer", c.kernel_regularizer),
+            ("bias_regularizer", c.bias_regularizer),
+            ("activity_regularizer", c.activity_regularizer),
+        ] {
+            if let Some(r) = r {
+                o.insert(
+                    key.into(),
+                    workload_reg(r).map_err(|e| format!("{key}: {e}"))?,
+                );
+            }
+        }
+        for (key, k) in [
+            ("kernel_constraint", &c.kernel_constraint),
+            ("bias_constraint", &c.bias_constraint),
+        ] {
+            if let Some(k) = k {
+                o.insert(key.into(), workload_constraint(k)?);
+            }
+        }
+        if !c.trainable {
+            o.insert("trainable".into(), json!(false));
+        }
+        Ok(())
+    };
+    if let Some(f) = l.conv_fields() {
+        o.insert("layer".into(), json!(l.kind()));
+        o.insert("filters".into(), json!(f.filters));
+        o.insert("kernel_size".into(), json!(f.kernel_size));
+        if !f.strides.is_empty() {
+            o.insert("strides".into(), json!(f.strides));
+        }
+        if !f.dilation_rate.is_empty() {
+            o.insert("dilation_rate".into(), json!(f.dilation_rate));
+        }
+        o.insert("padding".into(), json!(f.padding.as_str()));
+        weighted(&mut o, f.config)?;
+        return Ok(Value::Object(o));
+    }
+    match l {
+        LayerSpec::Dense { units, config } => {
+            o.insert("layer".into(), json!("dense"));
+            o.insert("units".into(), json!(units));
+            weighted(&mut o, config)?;
+        }
+        LayerSpec::MaxPooling {
+            pool_size,
+            strides,
+            padding,
+        }
+        | LayerSpec::AveragePooling {
+            pool_size,
+            strides,
+            padding,
+        } => {
+            o.insert("layer".into(), json!(l.kind()));
+            o.insert("pool_size".into(), json!(pool_size));
+            if let Some(s) = strides {
+                o.insert("strides".into(), json!(s));
+            }
+            o.insert("padding".into(), json!(padding.as_str()));
+        }
+        LayerSpec::Flatten => {
+            o.insert("layer".into(), json!("flatten"));
+        }
+        LayerSpec::Dropout { rate, seed } => {
+            o.insert("layer".into(), json!("dropout"));
+            o.insert("rate".into(), json!(f64::from(*rate)));
+            if let Some(s) = seed {
+                o.insert("seed".into(), json!(s));
+            }
+        }
+        other => return Err(format!("the firmware has no {} layer", other.kind())),
+    }
+    Ok(Value::Object(o))
+}
+
+/// The workload file's `training` object: optimizer, learning rate, clipping, loss, batch size
+/// and epochs.
+fn workload_training(
+    cfg: &super::schema::TrainConfig,
+    epochs: u32,
+) -> Result<serde_json::Value, String> {
+    use super::schema::OptimizerKind;
+    use microfit_core::loss::Loss;
+    use microfit_core::optim::schedule::Schedule;
+    use serde_json::{Map, json};
+
+    let o = &cfg.optimizer;
+    let mut t = Map::new();
+    t.insert("optimizer".into(), json!(o.kind.name()));
+    t.insert(
+        "learning_rate".into(),
+        match o.learning_rate {
+            Schedule::Constant(lr) => json!(f64::from(lr)),
+            Schedule::Exponential(e) => json!({"exponential_decay": {
+                "initial_learning_rate": f64::from(e.initial_learning_rate),
+                "decay_steps": e.decay_steps,
+                "decay_rate": f64::from(e.decay_rate),
+                "staircase": e.staircase,
+            }}),
+        },
+    );
+    match o.kind {
+        OptimizerKind::Adam | OptimizerKind::AdamW => {
+            t.insert("beta_1".into(), json!(f64::from(o.beta_1)));
+            t.insert("beta_2".into(), json!(f64::from(o.beta_2)));
+            t.insert("epsilon".into(), json!(f64::from(o.epsilon)));
+            if let Some(wd) = o.common.weight_decay {
+                if o.kind == OptimizerKind::Adam {
+                    return Err("Adam with weight decay: the firmware's is AdamW's".into());
+                }
+                t.insert("weight_decay".into(), json!(f64::from(wd)));
+            }
+        }
+        OptimizerKind::Sgd => {
+            if o.common.weight_decay.is_some() {
+                return Err("the firmware's SGD has no weight decay".into());
+            }
+            t.insert("momentum".into(), json!(f64::from(o.momentum)));
+            t.insert("nesterov".into(), json!(o.nesterov));
+        }
+    }
+    if cfg.class_weight.is_some() {
+        return Err("the firmware trains without class weights (class_weight)".into());
+    }
+    if cfg.reduce_lr_on_plateau.is_some() {
+        return Err("the firmware has no ReduceLROnPlateau (its schedule is fixed)".into());
+    }
+    if o.ema.is_some() {
+        return Err(
+            "the firmware's optimizers keep no moving average of the weights (use_ema)".into(),
+        );
+    }
+    if o.common.exclude_from_weight_decay != microfit_core::optim::ExcludeFromWeightDecay::NONE {
+        return Err("the firmware has no exclude_from_weight_decay".into());
+    }
+    let c = &o.common.clip;
+    for (key, v) in [
+        ("clipvalue", c.clipvalue),
+        ("clipnorm", c.clipnorm),
+        ("global_clipnorm", c.global_clipnorm),
+    ] {
+        if let Some(v) = v {
+            t.insert(key.into(), json!(f64::from(v)));
+        }
+    }
+    let (loss, from_logits, label_smoothing) = match cfg.loss {
+        Loss::MeanSquaredError => ("mean_squared_error", false, 0.0),
+        Loss::MeanAbsoluteError => ("mean_absolute_error", false, 0.0),
+        Loss::BinaryCrossentropy {
+            from_logits,
+            label_smoothing,
+        } => ("binary_crossentropy", from_logits, label_smoothing),
+        Loss::CategoricalCrossentropy {
+            from_logits,
+            label_smoothing,
+        } => ("categorical_crossentropy", from_logits, label_smoothing),
+        Loss::SparseCategoricalCrossentropy { from_logits } => {
+            ("sparse_categorical_crossentropy", from_logits, 0.0)
+        }
+        #[allow(unreachable_patterns)]
+        other => return Err(format!("the firmware has no loss {other:?}")),
+    };
+    t.insert("loss".into(), json!(loss));
+    t.insert("from_logits".into(), json!(from_logits));
+    if label_smoothing != 0.0 {
+        t.insert("label_smoothing".into(), json!(f64::from(label_smoothing)));
+    }
+    t.insert("batch_size".into(), json!(cfg.batch_size));
+    t.insert("epochs".into(), json!(epochs));
+    t.insert("shuffle".into(), json!(false));
+    Ok(serde_json::Value::Object(t))
 }
 
 #[cfg(test)]
