@@ -178,12 +178,12 @@ fn keras(
         .unwrap_or_else(|| PathBuf::from("model.keras"));
     let mut optimizer = cfg
         .optimizer
-        .build(&model.params)
+        .build_run(&model.params)
         .map_err(|e| CliError::new(format!("{}: optimizer: {e}", a.model.display())))?;
     file.optimizer
-        .restore(&mut optimizer)
+        .restore_run(&mut optimizer)
         .map_err(|e| CliError::new(format!("{}: {e}", a.model.display())))?;
-    let mut k = KerasModel::from_trained(model, Some((&cfg.optimizer, &optimizer)), Some(cfg.loss));
+    let mut k = KerasModel::from_run(model, (&cfg.optimizer, &optimizer), Some(cfg.loss));
     k.metrics = vec![
         if file.data.classification {
             "accuracy"
@@ -196,7 +196,7 @@ fn keras(
     line(&format!(
         "Wrote {} ({} weights, {} optimizer at iteration {}): keras.saving.load_model reads it.",
         out.display(),
-        model.params.tensors.iter().map(Vec::len).sum::<usize>(),
+        model.weights().iter().map(|(_, w)| w.len()).sum::<usize>(),
         cfg.optimizer.kind.name(),
         file.optimizer.iterations
     ))?;
