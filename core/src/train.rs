@@ -863,9 +863,41 @@ pub fn evaluate<B: Backend, M: Trainable>(
     samples: &Samples<'_>,
     batch_size: usize,
 ) -> Result<EpochReport, Error> {
+    let mut rep = EpochReport::default();
+    evaluate_into::<B, M, MAX_PENALTIES>(model, loss, samples, batch_size, &mut rep)?;
+    Ok(rep)
+}
+
+/// [`evaluate`] writing its report into `report` (overwritten), as [`fit_epoch_into`]: no
+/// report is returned by value (on a microcontroller, a copy out of the `Result` would link
+/// `memcpy` and keep a second report on the stack).
+///
+/// ```
+/// use microfit_core::prelude::*;
+/// use microfit_core::backend::Portable;
+/// use microfit_core::train::{EpochReport, evaluate, evaluate_into};
+/// let mut net = Network::new((Dense::<2, 4>::new(Activation::Relu), Dense::<4, 2>::new(Activation::Softmax)), 1)?;
+/// let loss = Loss::SparseCategoricalCrossentropy { from_logits: false };
+/// let data = Samples::new(&[0.0, 1.0, 1.0, 0.0], 2, Targets::Classes(&[0, 1]))?;
+/// let mut rep: EpochReport<0> = EpochReport::default();
+/// evaluate_into::<Portable, _, 0>(&mut net, loss, &data, 2, &mut rep)?;
+/// let full = evaluate::<Portable, _>(&mut net, loss, &data, 2)?;
+/// assert_eq!(rep.data_loss.to_bits(), full.data_loss.to_bits());
+/// # Ok::<(), microfit_core::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`evaluate`]; `report` then holds the batches before the error (not averaged).
+pub fn evaluate_into<B: Backend, M: Trainable, const N: usize>(
+    model: &mut M,
+    loss: Loss,
+    samples: &Samples<'_>,
+    batch_size: usize,
+    rep: &mut EpochReport<N>,
+) -> Result<(), Error> {
     let n = samples.len();
     let bs = batch_size.max(1);
-    let mut rep = EpochReport::default();
+    rep.clear();
     let mut r = StepReport::default();
     let activity = model.has_activity_penalties();
     let fused = loss.fuses_with(model.output_activation());
@@ -917,5 +949,5 @@ pub fn evaluate<B: Backend, M: Trainable>(
         start = end;
     }
     rep.finish();
-    Ok(rep)
+    Ok(())
 }

@@ -158,10 +158,13 @@ fn readable(loss: f32, correct: u32, n: u32) -> [u32; 4] {
 #[inline(never)]
 fn finish(model: &mut State, trained: u32, stack_usage: fn() -> StackUsage) -> bool {
     let _ = trained;
-    // Read in place (a report moved out of the `Result` is a 0.1 KB copy).
-    let ev = evaluate(model);
-    match &ev {
-        Ok(ev) => log_result(ev, weights_hash(model), stack_usage()),
+    // Written in place: a report moved out of a `Result` is a 132 B copy on the stack. (An
+    // `EpochReport<{ wl::PENALTIES }>`, the type `train` uses, would be smaller, but sharing
+    // `EpochReport::add` with the epoch moves LLVM's inlining: W1 then links the activations'
+    // generic `forward`, 2.8 KB more flash.)
+    let mut ev: EpochReport = EpochReport::default();
+    match evaluate(model, &mut ev) {
+        Ok(()) => log_result(&ev, weights_hash(model), stack_usage()),
         Err(e) => {
             defmt::error!("evaluation: {}", e);
             false

@@ -154,13 +154,11 @@ mod app {
             microfit_core::optim::Optimizer::iterations(&state.opt),
             wl::EPOCHS - first
         );
-        let ev = match evaluate(state) {
-            Ok(ev) => ev,
-            Err(e) => {
-                defmt::error!("evaluation: {}", e);
-                return false;
-            }
-        };
+        let mut ev = EpochReport::<{ wl::PENALTIES }>::default();
+        if let Err(e) = evaluate(state, &mut ev) {
+            defmt::error!("evaluation: {}", e);
+            return false;
+        }
         log_result(&ev, weights_hash(state), stack_usage())
     }
 }

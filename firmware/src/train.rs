@@ -261,12 +261,22 @@ pub fn train_epoch<const N: usize>(
 }
 
 /// Full-data evaluation (one batch: the activity penalties of all the samples, and the weight
-/// penalties).
+/// penalties), its report in `report` (the core's `evaluate_into`: no report copied out of a
+/// `Result`, so no `memcpy` is linked and only one report is on the stack).
 ///
 /// # Errors
 /// Shape and label errors.
-pub fn evaluate(model: &mut Model) -> Result<EpochReport, Error> {
-    microfit_core::train::evaluate::<Chip, _>(&mut model.net, wl::LOSS, &samples()?, wl::SAMPLES)
+pub fn evaluate<const N: usize>(
+    model: &mut Model,
+    report: &mut EpochReport<N>,
+) -> Result<(), Error> {
+    microfit_core::train::evaluate_into::<Chip, _, N>(
+        &mut model.net,
+        wl::LOSS,
+        &samples()?,
+        wl::SAMPLES,
+        report,
+    )
 }
 
 /// FNV-1a 64 of the weights' bits in Keras variable order (`microfit_core::params::weights_hash`).
@@ -285,7 +295,8 @@ mod tests {
         for _ in 0..wl::EPOCHS {
             train_epoch(&mut model, &mut rep).unwrap();
         }
-        let ev = evaluate(&mut model).unwrap();
+        let mut ev = EpochReport::default();
+        evaluate(&mut model, &mut ev).unwrap();
         (ev, weights_hash(&model))
     }
 
