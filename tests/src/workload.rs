@@ -211,6 +211,8 @@ pub fn train_config(w: &Workload) -> (TrainConfig, VecParams, VecParams, Dataset
         split: SplitConfig::default(),
         early_stopping: None,
         save_best: None,
+        class_weight: None,
+        reduce_lr_on_plateau: None,
         optimizer: optimizer_config(w),
         model: spec(w),
     };
