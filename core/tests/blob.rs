@@ -33,11 +33,16 @@ fn w1_blob(params: &impl Params) -> Vec<u8> {
         LayerRecord::dense(Activation::Relu, true, 16, SHAPES0),
         LayerRecord::dense(Activation::Softmax, true, 3, SHAPES1),
     ];
+    w1_blob_of(&layers, params)
+}
+
+/// W1's blob with the records `layers`.
+fn w1_blob_of(layers: &[LayerRecord<'_>], params: &impl Params) -> Vec<u8> {
     let spec = BlobSpec {
         input_shape: &[4],
         classification: true,
         n_classes: 3,
-        layers: &layers,
+        layers,
         scaler_offset: &[5.8, 3.0, 3.7, 1.2],
         scaler_scale: &[1.2, 2.3, 0.6, 1.3],
     };
@@ -278,19 +283,7 @@ fn training_flags_round_trip_and_unknown_flag_bits_are_refused() {
         },
         LayerRecord::dense(Activation::Softmax, true, 3, SHAPES1),
     ];
-    let spec = BlobSpec {
-        input_shape: &[4],
-        classification: true,
-        n_classes: 3,
-        layers: &layers,
-        scaler_offset: &[0.0; 4],
-        scaler_scale: &[1.0; 4],
-    };
-    let mut bytes = Vec::new();
-    blob::write(&spec, &net.params, &mut |b: &[u8]| {
-        bytes.extend_from_slice(b)
-    })
-    .unwrap();
+    let bytes = w1_blob_of(&layers, &net.params);
     // The first record starts after the 20-byte header and the one input axis (4 bytes): kind,
     // activation, then the flags byte: use_bias (bit 0), frozen (bit 1), kernel constraint
     // (bit 2).

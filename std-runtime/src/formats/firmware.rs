@@ -180,16 +180,8 @@ fn layer_record(
         LayerSpec::MaxPooling { .. } => BlobKind::MaxPooling,
         LayerSpec::AveragePooling { .. } => BlobKind::AveragePooling,
         LayerSpec::Flatten => BlobKind::Flatten,
-        // Every noise layer and ActivityRegularization is the identity at inference.
-        LayerSpec::Dropout { .. }
-        | LayerSpec::GaussianNoise { .. }
-        | LayerSpec::GaussianDropout { .. }
-        | LayerSpec::AlphaDropout { .. }
-        | LayerSpec::SpatialDropout1D { .. }
-        | LayerSpec::SpatialDropout2D { .. }
-        | LayerSpec::SpatialDropout3D { .. }
-        | LayerSpec::ActivityRegularization { .. } => BlobKind::Dropout,
-        #[allow(unreachable_patterns)]
+        // Dropout, every noise layer and ActivityRegularization: the identity at inference.
+        other if other.noise(in_shape).is_some() => BlobKind::Dropout,
         other => {
             return Err(BlobError::model(format!(
                 "layers[{i}]: {} layers are not supported by format MFW1",
