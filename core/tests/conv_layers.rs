@@ -644,6 +644,7 @@ fn conv_products_have_the_direct_bits() {
                     layer: 0,
                     dy_is_pre: false,
                     step_input: false,
+                    input_relu: false,
                 };
                 let io = WeightedBackward {
                     kernel: &k,
