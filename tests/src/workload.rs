@@ -211,10 +211,10 @@ pub fn train_config(w: &Workload) -> (TrainConfig, VecParams, VecParams, Dataset
         split: SplitConfig::default(),
         early_stopping: None,
         save_best: None,
-        class_weight: None,
-        reduce_lr_on_plateau: None,
         optimizer: optimizer_config(w),
         model: spec(w),
+        class_weight: None,
+        reduce_lr_on_plateau: None,
     };
     // The trainable layers' tensors and the frozen layers', each in Keras order.
     let (mut params, mut frozen) = (VecParams::default(), VecParams::default());
