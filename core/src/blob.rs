@@ -15,8 +15,12 @@
 //! input_shape  u32 × R  channels last; their product is input_len
 //! L layer records:
 //!   kind        u8   1 dense, 2 conv, 3 max pooling, 4 average pooling, 5 flatten, 6 dropout
-//!   activation  u8   0 linear, 1 relu, 2 sigmoid, 3 tanh, 4 softmax, 5 leaky_relu
-//!   flags       u8   bit 0: use_bias (the other bits 0)
+//!                    (dropout, the noise layers and ActivityRegularization: the identity at
+//!                    inference)
+//!   activation  u8   0 linear, 1 relu, 2 sigmoid, 3 tanh, 4 softmax, 5 leaky_relu (0 if none)
+//!   flags       u8   bit 0: use_bias; bits 1 to 3: training-only settings (TrainingFlags:
+//!                    frozen, a kernel constraint, a bias constraint; inference ignores them);
+//!                    bits 4 to 7: 0
 //!   spatial     u8   S ≤ 3: spatial axes of a conv or pooling layer (0 otherwise)
 //!   act_param   f32  leaky_relu's negative slope (0 otherwise)
 //!   output_len  u32  values out of the layer; the last layer's is output_len
@@ -101,7 +105,8 @@ pub enum Kind {
     AveragePooling = 4,
     /// `Flatten` (the identity on the row-major buffer).
     Flatten = 5,
-    /// `Dropout` (the identity at inference).
+    /// `Dropout` (the identity at inference); also every layer that is the identity at inference
+    /// (the noise layers, `ActivityRegularization`), as the std runtime's export writes them.
     Dropout = 6,
 }
 
@@ -185,6 +190,55 @@ impl Axis {
     }
 }
 
+/// A layer's training-only settings: bits 1 to 3 of its record's flags byte. Inference (and
+/// [`Blob::load_params`]) ignores them; a fine-tuning device reads them to leave a layer alone or
+/// to apply its constraints after each step.
+///
+/// ```
+/// use microfit_core::blob::TrainingFlags;
+/// let t = TrainingFlags { frozen: true, kernel_constraint: false, bias_constraint: true };
+/// assert_eq!(t.bits(), 0b1010);
+/// assert_eq!(TrainingFlags::from_bits(0b1011), t); // bit 0 (use_bias) is not one of them
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct TrainingFlags {
+    /// Keras `trainable = false` (bit 1).
+    pub frozen: bool,
+    /// The layer has a kernel constraint (bit 2).
+    pub kernel_constraint: bool,
+    /// The layer has a bias constraint (bit 3).
+    pub bias_constraint: bool,
+}
+
+impl TrainingFlags {
+    /// No training-only setting: a trainable layer without constraints.
+    pub const NONE: Self = TrainingFlags {
+        frozen: false,
+        kernel_constraint: false,
+        bias_constraint: false,
+    };
+
+    /// The settings as flag bits 1 to 3 (bit 0, `use_bias`, clear).
+    pub fn bits(self) -> u8 {
+        (u8::from(self.frozen) << 1)
+            | (u8::from(self.kernel_constraint) << 2)
+            | (u8::from(self.bias_constraint) << 3)
+    }
+
+    /// The settings in a flags byte (bits 1 to 3; the others are not read).
+    pub fn from_bits(flags: u8) -> Self {
+        TrainingFlags {
+            frozen: flags & 0b0010 != 0,
+            kernel_constraint: flags & 0b0100 != 0,
+            bias_constraint: flags & 0b1000 != 0,
+        }
+    }
+}
+
+/// The flag bits a record may set: `use_bias` and [`TrainingFlags`].
+const KNOWN_FLAGS: u8 = 0b1111;
+
 /// One layer record, to write ([`write()`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LayerRecord<'a> {
@@ -194,6 +248,8 @@ pub struct LayerRecord<'a> {
     pub activation: Activation,
     /// Keras `use_bias`.
     pub use_bias: bool,
+    /// Training-only settings (flag bits 1 to 3).
+    pub training: TrainingFlags,
     /// Values out of the layer.
     pub output_len: u32,
     /// The spatial axes of a conv or pooling layer (empty otherwise, at most 3).
@@ -206,7 +262,7 @@ pub struct LayerRecord<'a> {
 }
 
 impl<'a> LayerRecord<'a> {
-    /// A Dense layer's record.
+    /// A Dense layer's record (trainable, without constraints).
     pub fn dense(
         activation: Activation,
         use_bias: bool,
@@ -217,6 +273,7 @@ impl<'a> LayerRecord<'a> {
             kind: Kind::Dense,
             activation,
             use_bias,
+            training: TrainingFlags::NONE,
             output_len,
             axes: &[],
             channels: (0, 0),
@@ -296,16 +353,17 @@ pub fn crc32(bytes: &[u8]) -> u32 {
     c.finish()
 }
 
-fn too_big(what: &'static str) -> Error {
+/// `found` is beyond the format's `limit` for `what` (a length that does not fit its field).
+fn too_big(what: &'static str, limit: u32, found: impl TryInto<u32>) -> Error {
     Error::ShapeMismatch {
         what,
-        expected: u32::MAX,
-        found: u32::MAX,
+        expected: limit,
+        found: found.try_into().unwrap_or(u32::MAX),
     }
 }
 
 fn u32_of(v: usize, what: &'static str) -> Result<u32, Error> {
-    u32::try_from(v).map_err(|_| too_big(what))
+    u32::try_from(v).map_err(|_| too_big(what, u32::MAX, v))
 }
 
 /// Writes the blob of `spec` with the weights `weights` (in Keras variable order) through
@@ -326,13 +384,15 @@ pub fn write<P: Params>(
         crc: Crc::new(),
         len: 0,
     };
-    let layers = u16::try_from(spec.layers.len()).map_err(|_| too_big("layer count"))?;
-    let rank = u8::try_from(spec.input_shape.len()).map_err(|_| too_big("input rank"))?;
+    let layers = u16::try_from(spec.layers.len())
+        .map_err(|_| too_big("layer count", u16::MAX.into(), spec.layers.len()))?;
+    let rank = u8::try_from(spec.input_shape.len())
+        .map_err(|_| too_big("input rank", u8::MAX.into(), spec.input_shape.len()))?;
     let mut in_len: u64 = 1;
     for &d in spec.input_shape {
         in_len = in_len.saturating_mul(u64::from(d));
     }
-    let in_len = u32::try_from(in_len).map_err(|_| too_big("input length"))?;
+    let in_len = u32::try_from(in_len).map_err(|_| too_big("input length", u32::MAX, in_len))?;
     let out_len = spec.layers.last().map_or(in_len, |l| l.output_len);
     w.put(&MAGIC);
     w.put(&VERSION.to_le_bytes());
@@ -349,9 +409,10 @@ pub fn write<P: Params>(
         let spatial = u8::try_from(l.axes.len())
             .ok()
             .filter(|&s| s <= 3)
-            .ok_or(too_big("spatial axes"))?;
+            .ok_or(too_big("spatial axes", 3, l.axes.len()))?;
         let (code, param) = activation_code(l.activation);
-        w.put(&[l.kind as u8, code, u8::from(l.use_bias), spatial]);
+        let flags = u8::from(l.use_bias) | l.training.bits();
+        w.put(&[l.kind as u8, code, flags, spatial]);
         w.put(&param.to_le_bytes());
         w.put(&l.output_len.to_le_bytes());
         for a in l.axes {
@@ -363,10 +424,12 @@ pub fn write<P: Params>(
             w.put(&l.channels.0.to_le_bytes());
             w.put(&l.channels.1.to_le_bytes());
         }
-        let nt = u8::try_from(l.tensor_shapes.len()).map_err(|_| too_big("tensors of a layer"))?;
+        let nt = u8::try_from(l.tensor_shapes.len())
+            .map_err(|_| too_big("tensors of a layer", u8::MAX.into(), l.tensor_shapes.len()))?;
         w.put(&[nt]);
         for s in l.tensor_shapes {
-            let r = u8::try_from(s.len()).map_err(|_| too_big("tensor rank"))?;
+            let r = u8::try_from(s.len())
+                .map_err(|_| too_big("tensor rank", u8::MAX.into(), s.len()))?;
             w.put(&[r]);
             let mut n: u64 = 1;
             for &d in *s {
@@ -510,6 +573,8 @@ pub struct LayerView<'a> {
     pub activation: Activation,
     /// Keras `use_bias`.
     pub use_bias: bool,
+    /// Training-only settings (flag bits 1 to 3).
+    pub training: TrainingFlags,
     /// Values out of the layer.
     pub output_len: u32,
     /// Number of spatial axes (conv and pooling; 0 otherwise).
@@ -632,7 +697,7 @@ impl<'a> Blob<'a> {
         let mut crc = [0u8; 4];
         crc.copy_from_slice(tail);
         if crc32(body) != u32::from_le_bytes(crc) {
-            return Err(at(body.len(), "CRC mismatch"));
+            return Err(at(body.len(), "CRC32 mismatch"));
         }
         let mut r = Reader { b: body, pos: 6 };
         let layer_count = r.u16("truncated header")?;
@@ -654,22 +719,24 @@ impl<'a> Blob<'a> {
         let mut weights: u64 = 0;
         let mut last_out = input_len;
         for _ in 0..layer_count {
+            // A bad byte of the record's head is named by its own offset.
+            let head = r.pos;
             let kind = r.u8("truncated layer record")?;
             if Kind::from_code(kind).is_none() {
-                return Err(r.corrupt("unknown layer kind"));
+                return Err(at(head, "unknown layer kind"));
             }
             let act = r.u8("truncated layer record")?;
             let flags = r.u8("truncated layer record")?;
             let spatial = r.u8("truncated layer record")?;
             let param = r.f32("truncated layer record")?;
             if activation_from_code(act, param).is_none() {
-                return Err(r.corrupt("unknown activation"));
+                return Err(at(head + 1, "unknown activation"));
             }
-            if flags > 1 {
-                return Err(r.corrupt("unknown layer flags"));
+            if flags & !KNOWN_FLAGS != 0 {
+                return Err(at(head + 2, "unknown layer flags (bits 4 to 7)"));
             }
             if spatial > 3 {
-                return Err(r.corrupt("more than 3 spatial axes"));
+                return Err(at(head + 3, "more than 3 spatial axes"));
             }
             last_out = r.u32("truncated layer record")?;
             let axes = usize::from(spatial) * 28 + if spatial > 0 { 8 } else { 0 };
@@ -787,6 +854,7 @@ impl<'a> Blob<'a> {
                 kind,
                 activation,
                 use_bias: flags & 1 != 0,
+                training: TrainingFlags::from_bits(flags),
                 output_len,
                 spatial,
                 channels,

@@ -3,7 +3,7 @@
 //! answer `Error::CorruptBlob`, and weights of another shape are refused without touching the
 //! network.
 
-use microfit_core::blob::{self, Axis, Blob, BlobSpec, Kind, LayerRecord};
+use microfit_core::blob::{self, Axis, Blob, BlobSpec, Kind, LayerRecord, TrainingFlags};
 use microfit_core::params::Params;
 use microfit_core::prelude::*;
 use microfit_core::zoo::{self, TinyCnn};
@@ -33,11 +33,16 @@ fn w1_blob(params: &impl Params) -> Vec<u8> {
         LayerRecord::dense(Activation::Relu, true, 16, SHAPES0),
         LayerRecord::dense(Activation::Softmax, true, 3, SHAPES1),
     ];
+    w1_blob_of(&layers, params)
+}
+
+/// W1's blob with the records `layers`.
+fn w1_blob_of(layers: &[LayerRecord<'_>], params: &impl Params) -> Vec<u8> {
     let spec = BlobSpec {
         input_shape: &[4],
         classification: true,
         n_classes: 3,
-        layers: &layers,
+        layers,
         scaler_offset: &[5.8, 3.0, 3.7, 1.2],
         scaler_scale: &[1.2, 2.3, 0.6, 1.3],
     };
@@ -136,6 +141,7 @@ fn conv_layers_round_trip() {
             kind: Kind::Conv,
             activation: Activation::Relu,
             use_bias: true,
+            training: TrainingFlags::NONE,
             output_len: 288,
             axes: &conv_axes,
             channels: (1, 8),
@@ -145,6 +151,7 @@ fn conv_layers_round_trip() {
             kind: Kind::MaxPooling,
             activation: Activation::Linear,
             use_bias: false,
+            training: TrainingFlags::NONE,
             output_len: 72,
             axes: &pool_axes,
             channels: (8, 8),
@@ -154,6 +161,7 @@ fn conv_layers_round_trip() {
             kind: Kind::Flatten,
             activation: Activation::Linear,
             use_bias: false,
+            training: TrainingFlags::NONE,
             output_len: 72,
             axes: &[],
             channels: (0, 0),
@@ -258,4 +266,48 @@ fn other_shapes_are_refused_and_leave_the_network_alone() {
         scaler_scale: &[1.0; 4],
     };
     assert!(blob::write(&spec, &net.params, &mut |_: &[u8]| {}).is_err());
+}
+
+#[test]
+fn training_flags_round_trip_and_unknown_flag_bits_are_refused() {
+    let net = w1();
+    let frozen = TrainingFlags {
+        frozen: true,
+        kernel_constraint: true,
+        bias_constraint: false,
+    };
+    let layers = [
+        LayerRecord {
+            training: frozen,
+            ..LayerRecord::dense(Activation::Relu, true, 16, SHAPES0)
+        },
+        LayerRecord::dense(Activation::Softmax, true, 3, SHAPES1),
+    ];
+    let bytes = w1_blob_of(&layers, &net.params);
+    // The first record starts after the 20-byte header and the one input axis (4 bytes): kind,
+    // activation, then the flags byte: use_bias (bit 0), frozen (bit 1), kernel constraint
+    // (bit 2).
+    assert_eq!(bytes[24..27], [1, 1, 0b0111]);
+    let b = Blob::parse(&bytes).unwrap();
+    let views: Vec<_> = b.layers().collect();
+    assert_eq!((views[0].training, views[0].use_bias), (frozen, true));
+    assert_eq!(views[1].training, TrainingFlags::NONE);
+    // The weights load whatever the training flags say.
+    let mut other = w1();
+    b.load_params(&mut other.params).unwrap();
+    assert_eq!(bits(&other.params), bits(&net.params));
+    // A flag bit the format does not define (4 to 7), under a valid checksum, is refused.
+    for bit in 4..8 {
+        let mut c = bytes.clone();
+        c[26] |= 1 << bit;
+        let body = c.len() - 4;
+        let crc = blob::crc32(&c[..body]);
+        c[body..].copy_from_slice(&crc.to_le_bytes());
+        match Blob::parse(&c) {
+            Err(Error::CorruptBlob { offset, reason }) => {
+                assert_eq!(offset, 26, "bit {bit}: {reason}")
+            }
+            other => panic!("flag bit {bit}: {other:?}"),
+        }
+    }
 }

@@ -1,115 +1,50 @@
 //! Export to firmware: a binary weight blob (`model.bin`) and Rust source (`model.rs`).
 //!
-//! # `model.bin` (format `MFW1`, version 1, all integers and floats little-endian)
-//! ```text
-//! magic        4 bytes  b"MFW1"
-//! version      u16      1
-//! layer_count  u16      L
-//! input_len    u32      values per input sample (after flattening)
-//! output_len   u32      values per output
-//! input_rank   u8       R
-//! task         u8       0 regression, 1 classification
-//! n_classes    u16      0 for regression
-//! input_shape  u32 × R  channels last
-//! L layer records:
-//!   kind        u8   1 dense, 2 conv, 3 max pooling, 4 average pooling, 5 flatten, 6 dropout
-//!                    (dropout, the noise layers and ActivityRegularization: the identity at
-//!                    inference)
-//!   activation  u8   0 linear, 1 relu, 2 sigmoid, 3 tanh, 4 softmax, 5 leaky_relu (0 if none)
-//!   flags       u8   bit 0: use_bias; bit 1: frozen (`trainable = false`); bit 2: a kernel
-//!                    constraint, bit 3: a bias constraint (applied in training only: the
-//!                    blob's inference does not read bits 1 to 3)
-//!   spatial     u8   S: spatial axes of a conv/pooling layer (0 otherwise)
-//!   act_param   f32  leaky_relu's negative slope (0 otherwise)
-//!   output_len  u32  values out of the layer
-//!   S × 7 u32        per spatial axis: kernel (or pool) size, stride, dilation, pad before,
-//!                    pad after, input size, output size
-//!   if S > 0: in_channels u32, out_channels u32
-//!   tensors     u8   T
-//!   T × (rank u8, rank × u32)   the shapes of the layer's tensors (kernel then bias)
-//! scaler:      u32 n (= input_len), f32 × n offsets, f32 × n scales: x' = (x - offset) * scale
-//! weights:     u32 count, then f32 × count: every tensor in Keras variable order, row-major
-//!              (Dense kernel [in][out], conv kernel [k..][cin][cout])
-//! crc32        u32      CRC-32 (IEEE) of every byte before it
-//! ```
-//! [`read_blob`] checks the magic, the version, every length and the CRC, and gives back the
-//! exact bits that were written.
+//! `model.bin` is an `MFW1` blob, the format of [`microfit_core::blob`] (its module docs give
+//! the layout): [`write_blob`] describes the model's layers as the core's records and writes
+//! them with the core's writer, and [`read_blob`] checks a blob with the core's parser — magic,
+//! version, every length and the CRC — and gives back the exact bits that were written. The
+//! format is defined once, in the core; this module only maps a [`ModelSpec`] onto it:
+//!
+//! - dropout, the noise layers and `ActivityRegularization` (the identity at inference) are
+//!   written as [`BlobKind::Dropout`] records;
+//! - a layer's `trainable = false`, kernel constraint and bias constraint are the record's
+//!   [`TrainingFlags`] (flag bits 1 to 3), which inference does not read.
 
 use std::fmt;
 use std::fmt::Write as _;
 
 use microfit_core::activation::Activation;
+use microfit_core::blob::{self, Blob, BlobSpec, LayerRecord};
 
 use super::schema::{LayerSpec, ModelSpec};
 use crate::data::Scaler;
 use crate::model::VecParams;
 
-/// Blob magic.
-pub const BLOB_MAGIC: [u8; 4] = *b"MFW1";
-/// Blob format version.
-pub const BLOB_VERSION: u16 = 1;
-
-/// Layer kinds in the blob.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BlobKind {
-    /// Dense.
-    Dense = 1,
-    /// Convolution (1 to 3 spatial axes).
-    Conv = 2,
-    /// Max pooling.
-    MaxPooling = 3,
-    /// Average pooling.
-    AveragePooling = 4,
-    /// Flatten (identity on the row-major buffer).
-    Flatten = 5,
-    /// Dropout (identity at inference).
-    Dropout = 6,
-}
-
-impl BlobKind {
-    fn from_u8(b: u8) -> Option<Self> {
-        Some(match b {
-            1 => BlobKind::Dense,
-            2 => BlobKind::Conv,
-            3 => BlobKind::MaxPooling,
-            4 => BlobKind::AveragePooling,
-            5 => BlobKind::Flatten,
-            6 => BlobKind::Dropout,
-            _ => return None,
-        })
-    }
-}
-
-/// The geometry of one spatial axis of a conv or pooling layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AxisGeometry {
-    /// Kernel or pool size.
-    pub kernel: u32,
-    /// Stride.
-    pub stride: u32,
-    /// Dilation.
-    pub dilation: u32,
-    /// Zero padding before.
-    pub pad_before: u32,
-    /// Zero padding after.
-    pub pad_after: u32,
-    /// Input size.
-    pub input: u32,
-    /// Output size.
-    pub output: u32,
-}
+/// The geometry of one spatial axis of a conv or pooling layer (the core's [`blob::Axis`]).
+pub use microfit_core::blob::Axis as AxisGeometry;
+/// Layer kinds in the blob (the core's [`blob::Kind`]).
+pub use microfit_core::blob::Kind as BlobKind;
+/// Blob magic (the core's [`blob::MAGIC`]).
+pub use microfit_core::blob::MAGIC as BLOB_MAGIC;
+/// A layer's training-only settings, flag bits 1 to 3 (the core's [`blob::TrainingFlags`]).
+pub use microfit_core::blob::TrainingFlags;
+/// Blob format version (the core's [`blob::VERSION`]).
+pub use microfit_core::blob::VERSION as BLOB_VERSION;
 
 /// One layer of a blob.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BlobLayer {
     /// Kind.
     pub kind: BlobKind,
-    /// Activation code (see the module docs).
+    /// Activation code ([`blob::activation_code`]).
     pub activation: u8,
     /// Leaky ReLU slope.
     pub act_param: f32,
     /// Whether the bias is used.
     pub use_bias: bool,
+    /// Training-only settings: frozen, kernel and bias constraints.
+    pub training: TrainingFlags,
     /// Values out of the layer.
     pub output_len: u32,
     /// Per spatial axis (conv and pooling).
@@ -147,13 +82,37 @@ pub struct FirmwareBlob {
     pub tensors: Vec<Vec<f32>>,
 }
 
-/// A blob that cannot be written or read.
+/// A blob that cannot be written or read: the core's [`microfit_core::Error`] (for a blob
+/// read, its `CorruptBlob` offset and reason), or what the model has that the format cannot
+/// describe.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BlobError {
     /// Byte offset of the problem (reading), or 0.
     pub offset: usize,
     /// What is wrong.
     pub reason: String,
+}
+
+impl BlobError {
+    /// A problem of the model being written (no byte offset).
+    fn model(reason: impl fmt::Display) -> Self {
+        BlobError {
+            offset: 0,
+            reason: reason.to_string(),
+        }
+    }
+}
+
+impl From<microfit_core::Error> for BlobError {
+    fn from(e: microfit_core::Error) -> Self {
+        match e {
+            microfit_core::Error::CorruptBlob { offset, reason } => BlobError {
+                offset: offset as usize,
+                reason: reason.into(),
+            },
+            other => BlobError::model(other),
+        }
+    }
 }
 
 impl fmt::Display for BlobError {
@@ -167,19 +126,6 @@ impl fmt::Display for BlobError {
 }
 
 impl std::error::Error for BlobError {}
-
-fn activation_code(a: Activation) -> (u8, f32) {
-    match a {
-        Activation::Linear => (0, 0.0),
-        Activation::Relu => (1, 0.0),
-        Activation::Sigmoid => (2, 0.0),
-        Activation::Tanh => (3, 0.0),
-        Activation::Softmax => (4, 0.0),
-        Activation::LeakyRelu(s) => (5, s),
-        #[allow(unreachable_patterns)]
-        _ => (255, 0.0),
-    }
-}
 
 /// What the blob and the source need besides the weights.
 #[derive(Debug, Clone)]
@@ -201,385 +147,222 @@ pub struct ExportInput<'a> {
 }
 
 fn to_u32(v: usize, what: &str) -> Result<u32, BlobError> {
-    u32::try_from(v).map_err(|_| BlobError {
-        offset: 0,
-        reason: format!("{what} {v} does not fit in 32 bits"),
+    u32::try_from(v).map_err(|_| BlobError::model(format!("{what} {v} does not fit in 32 bits")))
+}
+
+/// A layer record's owned parts (the core's [`LayerRecord`] borrows them).
+struct OwnedRecord {
+    kind: BlobKind,
+    activation: Activation,
+    use_bias: bool,
+    training: TrainingFlags,
+    output_len: u32,
+    axes: Vec<AxisGeometry>,
+    channels: (u32, u32),
+    tensor_shapes: Vec<Vec<u32>>,
+}
+
+/// The record of layer `i` (named `name`, taking `in_shape` to `out_shape`), whose tensors are
+/// the weights named `<name>/…`.
+fn layer_record(
+    i: usize,
+    layer: &LayerSpec,
+    name: &str,
+    in_shape: &[usize],
+    out_shape: &[usize],
+    weights: &VecParams,
+) -> Result<OwnedRecord, BlobError> {
+    let kind = match layer {
+        LayerSpec::Dense { .. } => BlobKind::Dense,
+        LayerSpec::Conv1D { .. } | LayerSpec::Conv2D { .. } | LayerSpec::Conv3D { .. } => {
+            BlobKind::Conv
+        }
+        LayerSpec::MaxPooling { .. } => BlobKind::MaxPooling,
+        LayerSpec::AveragePooling { .. } => BlobKind::AveragePooling,
+        LayerSpec::Flatten => BlobKind::Flatten,
+        // Dropout, every noise layer and ActivityRegularization: the identity at inference.
+        other if other.noise(in_shape).is_some() => BlobKind::Dropout,
+        other => {
+            return Err(BlobError::model(format!(
+                "layers[{i}]: {} layers are not supported by format MFW1",
+                other.kind()
+            )));
+        }
+    };
+    let config = layer.dense_config();
+    let training = config.map_or(TrainingFlags::NONE, |c| TrainingFlags {
+        frozen: !c.trainable,
+        kernel_constraint: c.kernel_constraint.is_some(),
+        bias_constraint: c.bias_constraint.is_some(),
+    });
+    let mut axes = Vec::new();
+    let mut channels = (0, 0);
+    if let Some(g) = layer.geometry(i, in_shape).map_err(BlobError::model)? {
+        // The geometry stores its axes right-aligned in arrays of MAX_SPATIAL_DIMS.
+        let first = microfit_core::kernels::conv::MAX_SPATIAL_DIMS - g.dims();
+        for axis in first..first + g.dims() {
+            let (pb, pa) = g.pads(axis);
+            let v = |x: usize| to_u32(x, "geometry value");
+            axes.push(AxisGeometry {
+                kernel: v(g.kernel()[axis])?,
+                stride: v(g.strides()[axis])?,
+                dilation: v(g.dilation()[axis])?,
+                pad_before: v(pb)?,
+                pad_after: v(pa)?,
+                input: v(g.input()[axis])?,
+                output: v(g.output()[axis])?,
+            });
+        }
+        let out_ch = if kind == BlobKind::Conv {
+            g.filters()
+        } else {
+            g.in_channels()
+        };
+        channels = (
+            to_u32(g.in_channels(), "channels")?,
+            to_u32(out_ch, "channels")?,
+        );
+    }
+    let prefix = format!("{name}/");
+    let tensor_shapes = weights
+        .names
+        .iter()
+        .zip(&weights.shapes)
+        .filter(|(n, _)| n.starts_with(&prefix))
+        .map(|(_, s)| s.iter().map(|&d| to_u32(d, "tensor size")).collect())
+        .collect::<Result<_, _>>()?;
+    Ok(OwnedRecord {
+        kind,
+        activation: config.map_or(Activation::Linear, |c| c.activation),
+        use_bias: config.is_some_and(|c| c.use_bias),
+        training,
+        output_len: to_u32(out_shape.iter().product(), "layer output length")?,
+        axes,
+        channels,
+        tensor_shapes,
     })
 }
 
-/// Writes the `MFW1` blob.
+/// Writes the `MFW1` blob (with the core's [`blob::write`]).
 ///
 /// # Errors
-/// A [`BlobError`] for a layer the format cannot describe or a size beyond 32 bits.
+/// A [`BlobError`] for a layer the format cannot describe or a size beyond its fields.
 pub fn write_blob(m: &ExportInput<'_>) -> Result<Vec<u8>, BlobError> {
-    let shapes = m.spec.shapes().map_err(|e| BlobError {
-        offset: 0,
-        reason: e.to_string(),
-    })?;
+    let shapes = m.spec.shapes().map_err(BlobError::model)?;
+    let n_classes =
+        u16::try_from(m.class_names.len()).map_err(|_| BlobError::model("too many classes"))?;
+    let input_shape = m
+        .spec
+        .input_shape
+        .iter()
+        .map(|&d| to_u32(d, "input size"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut owned = Vec::with_capacity(m.spec.layers.len());
+    let mut in_shape = m.spec.input_shape.as_slice();
+    for (i, (layer, out_shape)) in m.spec.layers.iter().zip(&shapes).enumerate() {
+        let name = m.layer_names.get(i).map_or("", String::as_str);
+        owned.push(layer_record(
+            i, layer, name, in_shape, out_shape, m.weights,
+        )?);
+        in_shape = out_shape;
+    }
+    let tensor_shapes: Vec<Vec<&[u32]>> = owned
+        .iter()
+        .map(|o| o.tensor_shapes.iter().map(Vec::as_slice).collect())
+        .collect();
+    let records: Vec<LayerRecord<'_>> = owned
+        .iter()
+        .zip(&tensor_shapes)
+        .map(|(o, shapes)| LayerRecord {
+            kind: o.kind,
+            activation: o.activation,
+            use_bias: o.use_bias,
+            training: o.training,
+            output_len: o.output_len,
+            axes: &o.axes,
+            channels: o.channels,
+            tensor_shapes: shapes,
+        })
+        .collect();
+    let spec = BlobSpec {
+        input_shape: &input_shape,
+        classification: m.classification,
+        n_classes,
+        layers: &records,
+        scaler_offset: &m.scaler.offset,
+        scaler_scale: &m.scaler.scale,
+    };
     let mut b = Vec::new();
-    b.extend_from_slice(&BLOB_MAGIC);
-    b.extend_from_slice(&BLOB_VERSION.to_le_bytes());
-    let l = u16::try_from(m.spec.layers.len()).map_err(|_| BlobError {
-        offset: 0,
-        reason: "too many layers".into(),
+    blob::write(&spec, m.weights, &mut |bytes: &[u8]| {
+        b.extend_from_slice(bytes)
     })?;
-    b.extend_from_slice(&l.to_le_bytes());
-    let in_len: usize = m.spec.input_shape.iter().product();
-    let out_len: usize = shapes.last().map_or(0, |s| s.iter().product());
-    b.extend_from_slice(&to_u32(in_len, "input length")?.to_le_bytes());
-    b.extend_from_slice(&to_u32(out_len, "output length")?.to_le_bytes());
-    b.push(m.spec.input_shape.len() as u8);
-    b.push(u8::from(m.classification));
-    let k = u16::try_from(m.class_names.len()).map_err(|_| BlobError {
-        offset: 0,
-        reason: "too many classes".into(),
-    })?;
-    b.extend_from_slice(&k.to_le_bytes());
-    for &d in &m.spec.input_shape {
-        b.extend_from_slice(&to_u32(d, "input size")?.to_le_bytes());
-    }
-    let mut in_shape = m.spec.input_shape.clone();
-    for (i, layer) in m.spec.layers.iter().enumerate() {
-        let name = m.layer_names.get(i).cloned().unwrap_or_default();
-        let kind = match layer {
-            LayerSpec::Dense { .. } => BlobKind::Dense,
-            LayerSpec::Conv1D { .. } | LayerSpec::Conv2D { .. } | LayerSpec::Conv3D { .. } => {
-                BlobKind::Conv
-            }
-            LayerSpec::MaxPooling { .. } => BlobKind::MaxPooling,
-            LayerSpec::AveragePooling { .. } => BlobKind::AveragePooling,
-            LayerSpec::Flatten => BlobKind::Flatten,
-            // Every noise layer and ActivityRegularization is the identity at inference.
-            LayerSpec::Dropout { .. }
-            | LayerSpec::GaussianNoise { .. }
-            | LayerSpec::GaussianDropout { .. }
-            | LayerSpec::AlphaDropout { .. }
-            | LayerSpec::SpatialDropout1D { .. }
-            | LayerSpec::SpatialDropout2D { .. }
-            | LayerSpec::SpatialDropout3D { .. }
-            | LayerSpec::ActivityRegularization { .. } => BlobKind::Dropout,
-            #[allow(unreachable_patterns)]
-            other => {
-                return Err(BlobError {
-                    offset: 0,
-                    reason: format!(
-                        "layers[{i}]: {} layers are not supported by format MFW1",
-                        other.kind()
-                    ),
-                });
-            }
-        };
-        // Training-only settings, as flag bits 1 to 3 (inference does not read them).
-        let toolbox_flags = layer.dense_config().map_or(0u8, |c| {
-            (u8::from(!c.trainable) << 1)
-                | (u8::from(c.kernel_constraint.is_some()) << 2)
-                | (u8::from(c.bias_constraint.is_some()) << 3)
-        });
-        let (act, param, use_bias) = match layer.dense_config() {
-            Some(c) => {
-                let (a, p) = activation_code(c.activation);
-                (a, p, c.use_bias)
-            }
-            None => (0, 0.0, false),
-        };
-        if act == 255 {
-            return Err(BlobError {
-                offset: 0,
-                reason: format!("layers[{i}]: activation not supported by format MFW1"),
-            });
-        }
-        b.push(kind as u8);
-        b.push(act);
-        b.push(u8::from(use_bias) | toolbox_flags);
-        let geo = layer.geometry(i, &in_shape).map_err(|e| BlobError {
-            offset: 0,
-            reason: e.to_string(),
-        })?;
-        b.push(geo.as_ref().map_or(0, |g| g.dims() as u8));
-        b.extend_from_slice(&param.to_le_bytes());
-        let out_layer: usize = shapes[i].iter().product();
-        b.extend_from_slice(&to_u32(out_layer, "layer output length")?.to_le_bytes());
-        if let Some(g) = &geo {
-            // The geometry stores its axes right-aligned in arrays of MAX_SPATIAL_DIMS.
-            let first = microfit_core::kernels::conv::MAX_SPATIAL_DIMS - g.dims();
-            for axis in first..first + g.dims() {
-                let (pb, pa) = g.pads(axis);
-                for v in [
-                    g.kernel()[axis],
-                    g.strides()[axis],
-                    g.dilation()[axis],
-                    pb,
-                    pa,
-                    g.input()[axis],
-                    g.output()[axis],
-                ] {
-                    b.extend_from_slice(&to_u32(v, "geometry value")?.to_le_bytes());
-                }
-            }
-            b.extend_from_slice(&to_u32(g.in_channels(), "channels")?.to_le_bytes());
-            let out_ch = if kind == BlobKind::Conv {
-                g.filters()
-            } else {
-                g.in_channels()
-            };
-            b.extend_from_slice(&to_u32(out_ch, "channels")?.to_le_bytes());
-        }
-        let prefix = format!("{name}/");
-        let tensors: Vec<usize> = (0..m.weights.names.len())
-            .filter(|&t| m.weights.names[t].starts_with(&prefix))
-            .collect();
-        b.push(tensors.len() as u8);
-        for &t in &tensors {
-            let s = &m.weights.shapes[t];
-            b.push(s.len() as u8);
-            for &d in s {
-                b.extend_from_slice(&to_u32(d, "tensor size")?.to_le_bytes());
-            }
-        }
-        in_shape = shapes[i].clone();
-    }
-    if m.scaler.offset.len() != in_len || m.scaler.scale.len() != in_len {
-        return Err(BlobError {
-            offset: 0,
-            reason: format!(
-                "the scaler has {} features, the model input {in_len}",
-                m.scaler.offset.len()
-            ),
-        });
-    }
-    b.extend_from_slice(&to_u32(in_len, "scaler length")?.to_le_bytes());
-    for v in m.scaler.offset.iter().chain(&m.scaler.scale) {
-        b.extend_from_slice(&v.to_le_bytes());
-    }
-    let total: usize = m.weights.tensors.iter().map(Vec::len).sum();
-    b.extend_from_slice(&to_u32(total, "weight count")?.to_le_bytes());
-    for t in &m.weights.tensors {
-        for v in t {
-            b.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-    let crc = crc32fast::hash(&b);
-    b.extend_from_slice(&crc.to_le_bytes());
     Ok(b)
 }
 
-/// A bounds-checked little-endian reader.
-struct Reader<'a> {
-    b: &'a [u8],
-    pos: usize,
-}
-
-impl Reader<'_> {
-    fn take(&mut self, n: usize, what: &str) -> Result<&[u8], BlobError> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&e| e <= self.b.len())
-            .ok_or_else(|| BlobError {
-                offset: self.pos,
-                reason: format!(
-                    "truncated: {what} needs {n} more bytes, {} left",
-                    self.b.len() - self.pos
-                ),
-            })?;
-        let s = &self.b[self.pos..end];
-        self.pos = end;
-        Ok(s)
-    }
-    fn u8(&mut self, what: &str) -> Result<u8, BlobError> {
-        Ok(self.take(1, what)?[0])
-    }
-    fn u16(&mut self, what: &str) -> Result<u16, BlobError> {
-        let s = self.take(2, what)?;
-        Ok(u16::from_le_bytes([s[0], s[1]]))
-    }
-    fn u32(&mut self, what: &str) -> Result<u32, BlobError> {
-        let s = self.take(4, what)?;
-        Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-    }
-    fn f32(&mut self, what: &str) -> Result<f32, BlobError> {
-        let s = self.take(4, what)?;
-        Ok(f32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-    }
-    fn err(&self, reason: impl Into<String>) -> BlobError {
-        BlobError {
-            offset: self.pos,
-            reason: reason.into(),
-        }
-    }
-}
-
-/// Reads and checks an `MFW1` blob: magic, version, CRC, and that every length agrees.
+/// Reads and checks an `MFW1` blob with the core's [`Blob::parse`]: magic, version, CRC, and
+/// that every length agrees.
 ///
 /// # Errors
 /// A [`BlobError`] with the byte offset and what is wrong; never panics, whatever the bytes.
 pub fn read_blob(bytes: &[u8]) -> Result<FirmwareBlob, BlobError> {
-    let err = |offset: usize, reason: String| BlobError { offset, reason };
-    if bytes.len() < 24 {
-        return Err(err(
-            0,
-            format!("only {} bytes, too short for a blob", bytes.len()),
-        ));
-    }
-    if bytes[..4] != BLOB_MAGIC {
-        return Err(err(
-            0,
-            format!(
-                "bad magic {:?}, expected \"MFW1\"",
-                String::from_utf8_lossy(&bytes[..4])
-            ),
-        ));
-    }
-    let version = u16::from_le_bytes([bytes[4], bytes[5]]);
-    if version != BLOB_VERSION {
-        return Err(err(
-            4,
-            format!("version {version} is not supported (expected {BLOB_VERSION})"),
-        ));
-    }
-    let body = &bytes[..bytes.len() - 4];
-    let t = &bytes[bytes.len() - 4..];
-    let stored = u32::from_le_bytes([t[0], t[1], t[2], t[3]]);
-    let computed = crc32fast::hash(body);
-    if stored != computed {
-        return Err(err(
-            bytes.len() - 4,
-            format!("CRC32 mismatch (stored {stored:#010x}, computed {computed:#010x})"),
-        ));
-    }
-    let mut r = Reader { b: body, pos: 6 };
-    let n_layers = r.u16("layer count")?;
-    let input_len = r.u32("input length")?;
-    let output_len = r.u32("output length")?;
-    let rank = r.u8("input rank")?;
-    let task = r.u8("task")?;
-    if task > 1 {
-        return Err(r.err(format!("task code {task} is not 0 or 1")));
-    }
-    let n_classes = r.u16("class count")?;
-    let mut input_shape = Vec::new();
-    for _ in 0..rank {
-        input_shape.push(r.u32("input shape")?);
-    }
-    let prod = input_shape
-        .iter()
-        .try_fold(1u64, |a, &d| a.checked_mul(u64::from(d)));
-    if prod != Some(u64::from(input_len)) {
-        return Err(r.err(format!(
-            "input shape {input_shape:?} does not hold {input_len} values"
-        )));
-    }
-    let mut layers = Vec::new();
-    let mut expected_weights: u64 = 0;
-    for i in 0..n_layers {
-        let kb = r.u8("layer kind")?;
-        let kind =
-            BlobKind::from_u8(kb).ok_or_else(|| r.err(format!("layer {i}: unknown kind {kb}")))?;
-        let activation = r.u8("activation")?;
-        if activation > 5 {
-            return Err(r.err(format!("layer {i}: unknown activation {activation}")));
-        }
-        let flags = r.u8("flags")?;
-        let spatial = r.u8("spatial axes")?;
-        if spatial > 3 {
-            return Err(r.err(format!("layer {i}: {spatial} spatial axes (at most 3)")));
-        }
-        let act_param = r.f32("activation parameter")?;
-        let out = r.u32("layer output length")?;
-        let mut axes = Vec::new();
-        for _ in 0..spatial {
-            axes.push(AxisGeometry {
-                kernel: r.u32("kernel size")?,
-                stride: r.u32("stride")?,
-                dilation: r.u32("dilation")?,
-                pad_before: r.u32("padding")?,
-                pad_after: r.u32("padding")?,
-                input: r.u32("axis input size")?,
-                output: r.u32("axis output size")?,
-            });
-        }
-        let (in_channels, out_channels) = if spatial > 0 {
-            (r.u32("input channels")?, r.u32("output channels")?)
-        } else {
-            (0, 0)
-        };
-        let nt = r.u8("tensor count")?;
-        let mut tensor_shapes = Vec::new();
-        for _ in 0..nt {
-            let rk = r.u8("tensor rank")?;
-            let mut s = Vec::new();
-            for _ in 0..rk {
-                s.push(r.u32("tensor size")?);
-            }
-            let n = s
-                .iter()
-                .try_fold(1u64, |a, &d| a.checked_mul(u64::from(d)))
-                .ok_or_else(|| r.err("tensor size overflows"))?;
-            expected_weights = expected_weights
-                .checked_add(n)
-                .ok_or_else(|| r.err("weight count overflows"))?;
-            tensor_shapes.push(s);
-        }
-        layers.push(BlobLayer {
-            kind,
-            activation,
-            act_param,
-            use_bias: flags & 1 != 0,
-            output_len: out,
-            axes,
-            in_channels,
-            out_channels,
-            tensor_shapes,
-        });
-    }
-    if layers.last().map_or(input_len, |l| l.output_len) != output_len {
-        return Err(r.err("the last layer's output length differs from the header's"));
-    }
-    let n = r.u32("scaler length")?;
-    if n != input_len {
-        return Err(r.err(format!(
-            "the scaler has {n} features, the input {input_len}"
-        )));
-    }
-    let mut scaler_offset = Vec::new();
-    for _ in 0..n {
-        scaler_offset.push(r.f32("scaler offset")?);
-    }
-    let mut scaler_scale = Vec::new();
-    for _ in 0..n {
-        scaler_scale.push(r.f32("scaler scale")?);
-    }
-    let count = r.u32("weight count")?;
-    if u64::from(count) != expected_weights {
-        return Err(r.err(format!(
-            "{count} weights announced, the tensor shapes need {expected_weights}"
-        )));
-    }
-    let left = (body.len() - r.pos) / 4;
-    if left as u64 != u64::from(count) || !(body.len() - r.pos).is_multiple_of(4) {
-        return Err(r.err(format!(
-            "{count} weights announced but {} bytes remain before the CRC",
-            body.len() - r.pos
-        )));
-    }
+    let b = Blob::parse(bytes)?;
+    // The parse checked every record: a view that does not read is a bug here, not bad bytes.
+    let unread = |what: &str| BlobError {
+        offset: 0,
+        reason: format!("internal error: checked blob's {what} did not read back"),
+    };
+    let mut weights = b.weights();
+    let mut layers = Vec::with_capacity(b.layer_count());
     let mut tensors = Vec::new();
-    for l in &layers {
-        for s in &l.tensor_shapes {
-            let n: u64 = s.iter().map(|&d| u64::from(d)).product();
-            let mut t = Vec::with_capacity(n as usize);
-            for _ in 0..n {
-                t.push(r.f32("weights")?);
+    for v in b.layers() {
+        let (activation, act_param) = blob::activation_code(v.activation);
+        let axes = (0..usize::from(v.spatial))
+            .map(|k| v.axis(k))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| unread("axes"))?;
+        let tensor_shapes = (0..usize::from(v.tensors))
+            .map(|t| {
+                let (_, rank) = v.tensor_len(t)?;
+                (0..usize::from(rank)).map(|d| v.tensor_dim(t, d)).collect()
+            })
+            .collect::<Option<Vec<Vec<u32>>>>()
+            .ok_or_else(|| unread("tensor shapes"))?;
+        for s in &tensor_shapes {
+            let n = s.iter().map(|&d| d as usize).product();
+            let t: Vec<f32> = weights.by_ref().take(n).collect();
+            if t.len() != n {
+                return Err(unread("weights"));
             }
             tensors.push(t);
         }
+        layers.push(BlobLayer {
+            kind: v.kind,
+            activation,
+            act_param,
+            use_bias: v.use_bias,
+            training: v.training,
+            output_len: v.output_len,
+            axes,
+            in_channels: v.channels.0,
+            out_channels: v.channels.1,
+            tensor_shapes,
+        });
     }
+    if layers.len() != b.layer_count() {
+        return Err(unread("layer records"));
+    }
+    let (scaler_offset, scaler_scale) = (0..b.input_len())
+        .map(|i| b.scaler(i))
+        .collect::<Option<(Vec<f32>, Vec<f32>)>>()
+        .ok_or_else(|| unread("scaler"))?;
+    let input_shape: Vec<u32> = b.input_shape().collect();
     Ok(FirmwareBlob {
-        version,
+        version: b.version(),
+        input_len: to_u32(b.input_len(), "input length")?,
+        output_len: to_u32(b.output_len(), "output length")?,
         input_shape,
-        input_len,
-        output_len,
-        classification: task == 1,
-        n_classes,
+        classification: b.classification(),
+        n_classes: u16::try_from(b.n_classes()).map_err(|_| unread("class count"))?,
         layers,
         scaler_offset,
         scaler_scale,
