@@ -46,6 +46,29 @@ fn freeze_keeps_the_first_layer_bit_identical() {
         .success()
         .stdout(predicates::str::contains("Trainable params: 27"))
         .stdout(predicates::str::contains("Non-trainable params: 40"));
+    // The firmware blob (inference) holds every layer's weights, the frozen one's too, with
+    // its frozen bit set.
+    let fw = tmp.path().join("fw");
+    microfit()
+        .args(["export", "--model"])
+        .arg(&path)
+        .arg("--out")
+        .arg(&fw)
+        .assert()
+        .success();
+    let blob = microfit::export::read_blob(&std::fs::read(fw.join("model.bin")).unwrap()).unwrap();
+    let expected: Vec<&Vec<f32>> = f
+        .toolbox
+        .frozen
+        .tensors
+        .iter()
+        .chain(&f.weights.tensors)
+        .collect();
+    assert_eq!(blob.tensors.len(), expected.len());
+    for (a, b) in blob.tensors.iter().zip(expected) {
+        assert!(a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()));
+    }
+    assert!(blob.layers[0].training.frozen && !blob.layers[1].training.frozen);
 }
 
 /// `--max-norm 0.5`: every column of every kernel (the weights into one unit, Keras'

@@ -65,9 +65,24 @@ pub fn run(a: &ExportArgs) -> Result<u8, CliError> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("microfit-firmware"));
     ensure_dir(&out)?;
+    // Every weight in model order, the frozen layers' too (the blob is for inference).
+    let mut all = crate::model::VecParams::default();
+    for (name, values) in model.weights() {
+        let shape = [&model.params, &model.frozen]
+            .iter()
+            .find_map(|p| {
+                p.names
+                    .iter()
+                    .position(|n| n == name)
+                    .map(|i| p.shapes[i].clone())
+            })
+            .unwrap_or_else(|| vec![values.len()]);
+        let i = all.push(name.to_string(), shape);
+        all.tensors[i].copy_from_slice(values);
+    }
     let input = ExportInput {
         spec: &cfg.model,
-        weights: &model.params,
+        weights: &all,
         layer_names: &model.layer_names,
         scaler: &file.scaler,
         class_names: &file.data.class_names,
@@ -78,14 +93,10 @@ pub fn run(a: &ExportArgs) -> Result<u8, CliError> {
         .map_err(|e| CliError::new(format!("{}: cannot export: {e}", a.model.display())))?;
     // Read it back before writing: what lands on disk is checked bit for bit.
     let back = read_blob(&blob)?;
-    let same = back.tensors.len() == model.params.tensors.len()
-        && back
-            .tensors
-            .iter()
-            .zip(&model.params.tensors)
-            .all(|(a, b)| {
-                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
-            });
+    let same = back.tensors.len() == all.tensors.len()
+        && back.tensors.iter().zip(&all.tensors).all(|(a, b)| {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+        });
     if !same {
         return Err(CliError::new(
             "internal error: the blob does not read back to the model's weights",
