@@ -460,7 +460,7 @@ fn check_batch<B: Backend, M: Trainable>(
         return Ok(());
     }
     for k in 0..rows.len() {
-        check_row(samples, rows, k)?;
+        check_row::<B>(samples, rows, k)?;
     }
     Ok(())
 }
@@ -469,7 +469,7 @@ fn check_batch<B: Backend, M: Trainable>(
 /// block check of [`check_batch`] failed; never inlined, so that the loop above is one small
 /// copy rather than one per kind of rows and targets (0.5 KB of a microcontroller's flash).
 #[inline(never)]
-fn check_row(samples: &Samples<'_>, rows: Rows<'_>, k: usize) -> Result<(), Error> {
+fn check_row<B: Backend>(samples: &Samples<'_>, rows: Rows<'_>, k: usize) -> Result<(), Error> {
     let i = rows.get(k);
     if i >= samples.len() {
         return Err(Error::ShapeMismatch {
@@ -479,10 +479,10 @@ fn check_row(samples: &Samples<'_>, rows: Rows<'_>, k: usize) -> Result<(), Erro
         });
     }
     let bad_t = match samples.target(i) {
-        Target::Dense(t) => !crate::math::all_finite(t),
+        Target::Dense(t) => !B::all_finite(t),
         Target::Class(_) => false,
     };
-    if bad_t || !crate::math::all_finite(samples.input(i)) {
+    if bad_t || !B::all_finite(samples.input(i)) {
         return Err(Error::NonFiniteInput { sample: k as u32 });
     }
     Ok(())
