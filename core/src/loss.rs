@@ -133,15 +133,15 @@ impl TargetRow for Smoothed<'_> {
 /// assert_eq!(microfit_core::loss::argmax(&[0.1, 0.7, 0.2]), 1);
 /// ```
 pub fn argmax(v: &[f32]) -> usize {
-    let mut best = 0;
-    let mut m = f32::NEG_INFINITY;
-    for (i, &x) in v.iter().enumerate() {
-        if x > m {
-            m = x;
-            best = i;
-        }
+    // The scan `if x > m { m = x; best = i }`; a long row in two halves (the right half's pick
+    // wins only when strictly larger: the scan's index, with two shorter chains).
+    if v.len() <= crate::activation::SPLIT_ROWS {
+        return first_max(v).1;
     }
-    best
+    let h = v.len() / 2;
+    let (a, b) = v.split_at(h);
+    let ((m1, a1, _), (m2, a2, _)) = (first_max(a), first_max(b));
+    if m2 > m1 { a2 + h } else { a1 }
 }
 
 /// A loss function (Keras names and defaults).
@@ -905,7 +905,37 @@ fn softmax_xent_tail(
 #[inline]
 fn max_and_index(z: &[f32]) -> (f32, usize) {
     // Without a NaN the NaN test changes nothing: one pass with `>` alone, and `Σ v·0` (NaN
-    // when some `v` is NaN or ±∞) decides whether the full test must run.
+    // when some `v` is NaN or ±∞) decides whether the full test must run. A long row in two
+    // halves, combined as `max_of` does (the same first maximum and index).
+    let (m, arg, probe) = if z.len() <= crate::activation::SPLIT_ROWS {
+        first_max(z)
+    } else {
+        let h = z.len() / 2;
+        let (a, b) = z.split_at(h);
+        let ((m1, a1, p1), (m2, a2, p2)) = (first_max(a), first_max(b));
+        if m2 > m1 {
+            (m2, a2 + h, p1 + p2)
+        } else {
+            (m1, a1, p1 + p2)
+        }
+    };
+    if !probe.is_nan() {
+        return (m, arg);
+    }
+    let (mut m, mut arg) = (f32::NEG_INFINITY, 0);
+    for (j, &v) in z.iter().enumerate() {
+        if v > m || v.is_nan() {
+            m = v;
+            arg = j;
+        }
+    }
+    (m, arg)
+}
+
+/// The first maximum of `z` by `>` (NaNs never win), its index, and `Σ v·0` (NaN exactly when
+/// some `v` is NaN or ±∞).
+#[inline(always)]
+fn first_max(z: &[f32]) -> (f32, usize, f32) {
     let (mut m, mut arg, mut probe) = (f32::NEG_INFINITY, 0, 0.0f32);
     for (j, &v) in z.iter().enumerate() {
         if v > m {
@@ -914,17 +944,7 @@ fn max_and_index(z: &[f32]) -> (f32, usize) {
         }
         probe += v * 0.0;
     }
-    if !probe.is_nan() {
-        return (m, arg);
-    }
-    (m, arg) = (f32::NEG_INFINITY, 0);
-    for (j, &v) in z.iter().enumerate() {
-        if v > m || v.is_nan() {
-            m = v;
-            arg = j;
-        }
-    }
-    (m, arg)
+    (m, arg, probe)
 }
 
 /// Sigmoid binary cross-entropy on logits `z` (Keras' `from_logits` / cached-logits path):
@@ -975,4 +995,74 @@ fn clip(p: f32) -> f32 {
 #[inline]
 fn in_clip(p: f32) -> bool {
     (EPSILON..=1.0 - EPSILON).contains(&p)
+}
+
+#[cfg(test)]
+mod row_max_tests {
+    use super::{argmax, max_and_index};
+    use crate::activation::max_of;
+
+    /// The one-chain scans the split forms must equal.
+    fn scans(z: &[f32]) -> (f32, usize, usize) {
+        let (mut m, mut arg) = (f32::NEG_INFINITY, 0);
+        for (j, &v) in z.iter().enumerate() {
+            if v > m || v.is_nan() {
+                m = v;
+                arg = j;
+            }
+        }
+        let (mut m2, mut best) = (f32::NEG_INFINITY, 0);
+        for (i, &x) in z.iter().enumerate() {
+            if x > m2 {
+                m2 = x;
+                best = i;
+            }
+        }
+        (m, arg, best)
+    }
+
+    /// Rows of 0 to 13 values drawn from ±0, ±∞, two NaN payloads and ties: `max_of`,
+    /// `max_and_index` and `argmax` give the scans' bits and indices.
+    #[test]
+    fn split_rows_give_the_scans_results() {
+        let alphabet = [
+            f32::NEG_INFINITY,
+            -1.0,
+            -0.0,
+            0.0,
+            1.0,
+            2.0,
+            f32::INFINITY,
+            f32::from_bits(0x7fc0_0001),
+            f32::from_bits(0xffc0_0002),
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..40_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let len = (state % 14) as usize;
+            let mut row = [0.0f32; 13];
+            let mut s = state;
+            for v in row.iter_mut().take(len) {
+                // Mostly finite values, a NaN or infinity now and then.
+                let k = (s % 23) as usize;
+                *v = alphabet[if k < 14 {
+                    1 + k % 5
+                } else {
+                    k % alphabet.len()
+                }];
+                s /= 23;
+            }
+            let z = &row[..len];
+            let (m, arg, best) = scans(z);
+            assert_eq!(max_of(z).to_bits(), m.to_bits(), "{z:?}");
+            let (m2, arg2) = max_and_index(z);
+            assert_eq!(m2.to_bits(), m.to_bits(), "{z:?}");
+            if m.is_finite() {
+                assert_eq!(arg2, arg, "{z:?}");
+            }
+            assert_eq!(argmax(z), best, "{z:?}");
+        }
+    }
 }
