@@ -46,6 +46,11 @@ pub struct DropoutConfig {
 }
 
 impl DropoutConfig {
+    /// `Dropout(rate)` drawing from the model's generator (unchecked).
+    pub(crate) const fn with(rate: f32) -> Self {
+        DropoutConfig { rate, seed: None }
+    }
+
     /// Checks `0 ≤ rate < 1`.
     ///
     /// # Errors
@@ -207,91 +212,19 @@ pub fn backward(cfg: &DropoutConfig, state: &DropoutState, d: &[f32], dx: &mut [
     }
 }
 
-/// Keras `Dropout(rate, seed)` over a tensor `T` (input and output have the same type).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Dropout<T> {
-    /// Rate and seed.
-    pub config: DropoutConfig,
-    _t: PhantomData<T>,
-}
+super::noise::noise_layer!(
+    /// Keras `Dropout(rate, seed)` over a tensor `T` (input and output have the same type):
+    /// inverted dropout in training, the identity at inference.
+    Dropout,
+    DropoutConfig,
+    "dropout",
+    rate,
+    rate_ok,
+    forward,
+    backward
+);
 
-impl<T> Dropout<T> {
-    /// `Dropout(rate)`, drawing from the model's generator. For a checked version use
-    /// [`Dropout::try_new`].
-    ///
-    /// # Panics
-    /// If `rate` is not in `[0, 1)` (at compile time when used in a `const`).
-    pub const fn new(rate: f32) -> Self {
-        assert!(rate >= 0.0 && rate < 1.0, "Dropout rate must be in [0, 1)");
-        Dropout {
-            config: DropoutConfig { rate, seed: None },
-            _t: PhantomData,
-        }
-    }
-
-    /// Checked `Dropout(rate)`.
-    ///
-    /// # Errors
-    /// [`Error::InvalidHyperparameter`] if `rate` is not in `[0, 1)`.
-    pub fn try_new(rate: f32) -> Result<Self, Error> {
-        let config = DropoutConfig { rate, seed: None };
-        config.validate()?;
-        Ok(Dropout {
-            config,
-            _t: PhantomData,
-        })
-    }
-
-    /// Gives the layer its own generator seeded with `seed` (Keras `seed=`).
-    pub const fn seed(mut self, seed: u64) -> Self {
-        self.config.seed = Some(seed);
-        self
-    }
-}
-
-impl<T: Tensor> Layer for Dropout<T> {
-    type Input = T;
-    type Output = T;
-    type Cache<const TILE: usize> = PlainCache<T, DropoutState, TILE>;
-    super::plain_layer_methods!("dropout");
-
-    fn init(&self, _p: &mut (), _rng: &mut Rng) {}
-
-    #[inline]
-    fn forward<B: Backend, const TILE: usize>(
-        &self,
-        _p: &(),
-        x: &[T],
-        cache: &mut Self::Cache<TILE>,
-        ctx: &mut ForwardCtx<'_>,
-    ) {
-        forward(
-            &self.config,
-            &mut cache.state,
-            T::flat(x),
-            cache.out.y.flat_mut(),
-            ctx.training,
-            ctx.rng,
-        );
-    }
-
-    #[inline]
-    fn backward<B: Backend, const TILE: usize>(
-        &self,
-        _p: &(),
-        _g: &mut (),
-        _x: &[T],
-        cache: &mut Self::Cache<TILE>,
-        dx: Option<&mut [T]>,
-        _ctx: &BackwardCtx,
-    ) {
-        if let Some(dx) = dx {
-            backward(
-                &self.config,
-                &cache.state,
-                cache.out.dy.flat(),
-                T::flat_mut(dx),
-            );
-        }
-    }
+/// `0 ≤ rate < 1` (Keras' range for the dropout rates), usable in a `const`.
+pub(crate) const fn rate_ok(r: f32) -> bool {
+    r >= 0.0 && r < 1.0
 }

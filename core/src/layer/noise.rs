@@ -37,7 +37,7 @@
 
 use core::marker::PhantomData;
 
-use super::dropout::{DropoutConfig, DropoutState};
+use super::dropout::{DropoutConfig, DropoutState, rate_ok};
 use super::{BackwardCtx, ForwardCtx, Layer, PlainCache};
 use crate::backend::Backend;
 use crate::error::Error;
@@ -310,7 +310,8 @@ pub fn activity_regularization_backward(
 }
 
 /// The builder methods and the `Layer` impl shared by the typed noise layers over a tensor
-/// `T`: `$cfg` is the config type, `$fwd`/`$bwd` the forward and backward functions.
+/// `T` — `Dropout` included (`layer::dropout`): `$cfg` is the config type, `$fwd`/`$bwd` the
+/// forward and backward functions.
 macro_rules! noise_layer {
     ($(#[$doc:meta])* $name:ident, $cfg:ty, $kind:literal, $param:ident, $check:expr, $fwd:path, $bwd:expr) => {
         $(#[$doc])*
@@ -357,7 +358,7 @@ macro_rules! noise_layer {
         impl<T: Tensor> Layer for $name<T> {
             type Input = T;
             type Output = T;
-            type Cache<const TILE: usize> = PlainCache<T, NoiseState, TILE>;
+            type Cache<const TILE: usize> = PlainCache<T, $crate::layer::dropout::DropoutState, TILE>;
             super::plain_layer_methods!($kind);
 
             fn init(&self, _p: &mut (), _rng: &mut Rng) {}
@@ -398,6 +399,7 @@ macro_rules! noise_layer {
         }
     };
 }
+pub(crate) use noise_layer;
 
 impl GaussianNoiseConfig {
     const fn with(stddev: f32) -> Self {
@@ -405,18 +407,8 @@ impl GaussianNoiseConfig {
     }
 }
 
-impl DropoutConfig {
-    pub(crate) const fn with(rate: f32) -> Self {
-        DropoutConfig { rate, seed: None }
-    }
-}
-
 const fn stddev_ok(s: f32) -> bool {
     s >= 0.0 && s <= 1.0
-}
-
-const fn rate_ok(r: f32) -> bool {
-    r >= 0.0 && r < 1.0
 }
 
 noise_layer!(
