@@ -279,64 +279,9 @@ pub struct ToolboxState {
     pub learning_rate: Option<f32>,
 }
 
-/// A version-3 file: everything but the toolbox's state.
-#[derive(Deserialize)]
-struct ModelFileV3 {
-    spec_toml: String,
-    data: DataInfo,
-    scaler: Scaler,
-    weights: VecParams,
-    optimizer: OptimizerState,
-    progress: Progress,
-    rng: Option<[u64; 2]>,
-    dropout_rngs: Vec<Option<[u64; 2]>>,
-}
-
-impl From<ModelFileV3> for ModelFile {
-    fn from(f: ModelFileV3) -> Self {
-        ModelFile {
-            spec_toml: f.spec_toml,
-            data: f.data,
-            scaler: f.scaler,
-            weights: f.weights,
-            optimizer: f.optimizer,
-            progress: f.progress,
-            rng: f.rng,
-            dropout_rngs: f.dropout_rngs,
-            toolbox: ToolboxState::default(),
-        }
-    }
-}
-
-/// A version-2 file: everything but the dropout layers' generators.
-#[derive(Deserialize)]
-struct ModelFileV2 {
-    spec_toml: String,
-    data: DataInfo,
-    scaler: Scaler,
-    weights: VecParams,
-    optimizer: OptimizerState,
-    progress: Progress,
-    rng: Option<[u64; 2]>,
-}
-
-impl From<ModelFileV2> for ModelFile {
-    fn from(f: ModelFileV2) -> Self {
-        ModelFile {
-            spec_toml: f.spec_toml,
-            data: f.data,
-            scaler: f.scaler,
-            weights: f.weights,
-            optimizer: f.optimizer,
-            progress: f.progress,
-            rng: f.rng,
-            dropout_rngs: Vec::new(),
-            toolbox: ToolboxState::default(),
-        }
-    }
-}
-
-/// A version-1 file: everything but the generator state.
+/// A version-1 file: everything but the generator state. Each later version appended fields,
+/// and postcard writes a struct as its fields one after the other, so each older layout is the
+/// one before it plus its new fields, and reads into the current one through the next.
 #[derive(Deserialize)]
 struct ModelFileV1 {
     spec_toml: String,
@@ -347,17 +292,51 @@ struct ModelFileV1 {
     progress: Progress,
 }
 
-impl From<ModelFileV1> for ModelFile {
-    fn from(f: ModelFileV1) -> Self {
-        ModelFile {
-            spec_toml: f.spec_toml,
-            data: f.data,
-            scaler: f.scaler,
-            weights: f.weights,
-            optimizer: f.optimizer,
-            progress: f.progress,
-            rng: None,
+/// A version-2 file: version 1 and the model's generator.
+#[derive(Deserialize)]
+struct ModelFileV2 {
+    v1: ModelFileV1,
+    rng: Option<[u64; 2]>,
+}
+
+/// A version-3 file: version 2 and the dropout layers' generators (everything but the
+/// toolbox's state).
+#[derive(Deserialize)]
+struct ModelFileV3 {
+    v2: ModelFileV2,
+    dropout_rngs: Vec<Option<[u64; 2]>>,
+}
+
+impl From<ModelFileV1> for ModelFileV2 {
+    fn from(v1: ModelFileV1) -> Self {
+        ModelFileV2 { v1, rng: None }
+    }
+}
+
+impl From<ModelFileV2> for ModelFileV3 {
+    fn from(v2: ModelFileV2) -> Self {
+        ModelFileV3 {
+            v2,
             dropout_rngs: Vec::new(),
+        }
+    }
+}
+
+impl From<ModelFileV3> for ModelFile {
+    fn from(f: ModelFileV3) -> Self {
+        let ModelFileV3 {
+            v2: ModelFileV2 { v1, rng },
+            dropout_rngs,
+        } = f;
+        ModelFile {
+            spec_toml: v1.spec_toml,
+            data: v1.data,
+            scaler: v1.scaler,
+            weights: v1.weights,
+            optimizer: v1.optimizer,
+            progress: v1.progress,
+            rng,
+            dropout_rngs,
             toolbox: ToolboxState::default(),
         }
     }
@@ -559,13 +538,11 @@ impl ModelFile {
             message: e.to_string(),
         };
         let file: ModelFile = if version == 1 {
-            postcard::from_bytes::<ModelFileV1>(payload)
-                .map_err(decode)?
-                .into()
+            let v1 = postcard::from_bytes::<ModelFileV1>(payload).map_err(decode)?;
+            ModelFileV3::from(ModelFileV2::from(v1)).into()
         } else if version == 2 {
-            postcard::from_bytes::<ModelFileV2>(payload)
-                .map_err(decode)?
-                .into()
+            let v2 = postcard::from_bytes::<ModelFileV2>(payload).map_err(decode)?;
+            ModelFileV3::from(v2).into()
         } else if version == 3 {
             postcard::from_bytes::<ModelFileV3>(payload)
                 .map_err(decode)?
