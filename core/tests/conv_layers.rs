@@ -558,7 +558,7 @@ fn conv_products_have_the_direct_bits() {
         usize,
         usize,
     );
-    let cases: [Case<'_>; 5] = [
+    let cases: [Case<'_>; 11] = [
         (
             &[8, 8],
             &[3, 3],
@@ -584,6 +584,63 @@ fn conv_products_have_the_direct_bits() {
             &[2, 3, 2],
             &[1, 2, 1],
             &[1, 1, 1],
+            kconv::Padding::Same,
+            2,
+            3,
+        ),
+        // Windows inside the input are gathered run by run (a kernel row at a time, or a
+        // tap at a time when dilated); the cut ones tap by tap.
+        (
+            &[9, 8],
+            &[3, 3],
+            &[1, 1],
+            &[2, 2],
+            kconv::Padding::Same,
+            3,
+            4,
+        ),
+        (
+            &[6, 7],
+            &[3, 3],
+            &[1, 1],
+            &[1, 1],
+            kconv::Padding::Valid,
+            8,
+            6,
+        ),
+        (
+            &[6, 6],
+            &[5, 3],
+            &[1, 1],
+            &[1, 1],
+            kconv::Padding::Same,
+            1,
+            3,
+        ),
+        (
+            &[4, 6, 5],
+            &[2, 2, 2],
+            &[1, 1, 1],
+            &[1, 2, 1],
+            kconv::Padding::Valid,
+            2,
+            3,
+        ),
+        // More runs per window (35) than the gathering keeps in its table.
+        (
+            &[12, 16],
+            &[5, 7],
+            &[1, 1],
+            &[1, 2],
+            kconv::Padding::Valid,
+            1,
+            2,
+        ),
+        (
+            &[12, 16],
+            &[5, 7],
+            &[1, 1],
+            &[1, 2],
             kconv::Padding::Same,
             2,
             3,
