@@ -565,11 +565,21 @@ impl Window {
 /// ```
 #[inline]
 pub fn patches(g: &ConvGeometry, x: &[f32], o0: usize, rows: usize, out: &mut [f32]) {
-    let width = g.taps() * g.in_channels;
+    if x.len() == g.in_len() {
+        tile_patches(g, x, o0, rows, out);
+    }
+}
+
+/// [`patches`] over a tile of samples: `x` holds whole samples, and rows `r0..r0 + rows` of
+/// the tile's patch matrix (row `s · positions + o` is sample `s`, output position `o`) go to
+/// `out` from its start. Nothing is written when `out` is too short or `x` is not whole
+/// samples.
+pub fn tile_patches(g: &ConvGeometry, x: &[f32], r0: usize, rows: usize, out: &mut [f32]) {
+    let (width, il) = (g.taps() * g.in_channels, g.in_len());
     let Some(out) = out.get_mut(..rows.saturating_mul(width)) else {
         return;
     };
-    if x.len() != g.in_len() || width == 0 {
+    if width == 0 || il == 0 || g.positions() == 0 || x.len() % il != 0 {
         return;
     }
     let shape = RunShape::new(g);
@@ -578,12 +588,46 @@ pub fn patches(g: &ConvGeometry, x: &[f32], o0: usize, rows: usize, out: &mut [f
     macro_rules! walk {
         ($($l:literal)*) => {
             match shape.len {
-                $($l => gather::<$l>(g, &shape, x, o0, rows, out),)*
-                _ => gather::<0>(g, &shape, x, o0, rows, out),
+                $($l => for_samples(g, r0, rows, |s, o, cnt, at| {
+                    if let (Some(xs), Some(out)) =
+                        (x.get(s * il..(s + 1) * il), out.get_mut(at * width..))
+                    {
+                        gather::<$l>(g, &shape, xs, o, cnt, out);
+                    }
+                }),)*
+                _ => for_samples(g, r0, rows, |s, o, cnt, at| {
+                    if let (Some(xs), Some(out)) =
+                        (x.get(s * il..(s + 1) * il), out.get_mut(at * width..))
+                    {
+                        gather::<0>(g, &shape, xs, o, cnt, out);
+                    }
+                }),
             }
         };
     }
     walk!(1 2 3 4 5 6 7 8 9 12 16);
+}
+
+/// Splits rows `r0..r0 + rows` of a tile's patch matrix by sample: `f(sample, first position,
+/// count, first row − r0)`.
+#[inline(always)]
+fn for_samples(
+    g: &ConvGeometry,
+    r0: usize,
+    rows: usize,
+    mut f: impl FnMut(usize, usize, usize, usize),
+) {
+    let p = g.positions();
+    if p == 0 {
+        return;
+    }
+    let mut r = r0;
+    while r < r0 + rows {
+        let (s, o) = (r / p, r % p);
+        let cnt = (p - o).min(r0 + rows - r);
+        f(s, o, cnt, r - r0);
+        r += cnt;
+    }
 }
 
 /// [`patches`] with runs of `L` floats (`0`: of `shape.len`, known at run time).
@@ -607,7 +651,7 @@ fn gather<const L: usize>(
             Some(base) if table => {
                 let first = base * cin;
                 for (d, &off) in row.chunks_exact_mut(len).zip(offs) {
-                    if let Some(src) = x.get(first + off..first + off + len) {
+                    if let Some(src) = x.get(first + off..).and_then(|t| t.get(..len)) {
                         copy_run::<L>(d, src);
                     }
                 }
@@ -684,16 +728,38 @@ fn add_run<const L: usize>(d: &mut [f32], src: &[f32]) {
 /// ```
 #[inline]
 pub fn add_patch_grads(g: &ConvGeometry, dp: &[f32], o0: usize, rows: usize, dx: &mut [f32]) {
-    let width = g.taps() * g.in_channels;
-    if dx.len() != g.in_len() || width == 0 || dp.len() < rows.saturating_mul(width) {
+    if dx.len() == g.in_len() {
+        tile_add_patch_grads(g, dp, o0, rows, dx);
+    }
+}
+
+/// [`add_patch_grads`] over a tile of samples: rows `r0..r0 + rows` of the tile's patch-matrix
+/// gradient (`dp` from its start; row `s · positions + o` is sample `s`, position `o`) added
+/// into the input gradients `dx` of the tile's samples. Nothing is done when `dp` is too
+/// short or `dx` is not whole samples.
+pub fn tile_add_patch_grads(g: &ConvGeometry, dp: &[f32], r0: usize, rows: usize, dx: &mut [f32]) {
+    let (width, il) = (g.taps() * g.in_channels, g.in_len());
+    if width == 0 || il == 0 || dx.len() % il != 0 || dp.len() < rows.saturating_mul(width) {
         return;
     }
     let shape = RunShape::new(g);
     macro_rules! walk {
         ($($l:literal)*) => {
             match shape.len {
-                $($l => scatter::<$l>(g, &shape, dp, o0, rows, dx),)*
-                _ => scatter::<0>(g, &shape, dp, o0, rows, dx),
+                $($l => for_samples(g, r0, rows, |s, o, cnt, at| {
+                    if let (Some(d), Some(src)) =
+                        (dx.get_mut(s * il..(s + 1) * il), dp.get(at * width..))
+                    {
+                        scatter::<$l>(g, &shape, src, o, cnt, d);
+                    }
+                }),)*
+                _ => for_samples(g, r0, rows, |s, o, cnt, at| {
+                    if let (Some(d), Some(src)) =
+                        (dx.get_mut(s * il..(s + 1) * il), dp.get(at * width..))
+                    {
+                        scatter::<0>(g, &shape, src, o, cnt, d);
+                    }
+                }),
             }
         };
     }
@@ -720,7 +786,7 @@ fn scatter<const L: usize>(
         // Within one position the taps read distinct inputs, so the elements of a run may
         // be added in any order; positions and taps stay in order.
         let mut add = |src: &[f32], i: usize| {
-            if let Some(d) = dx.get_mut(i..i + src.len()) {
+            if let Some(d) = dx.get_mut(i..).and_then(|t| t.get_mut(..src.len())) {
                 add_run::<L>(d, src);
             }
         };
@@ -796,15 +862,18 @@ impl RunShape {
             len,
         };
         if shape.runs <= RUN_TABLE {
-            let mut offs = shape.offs;
+            // `for_each`'s offsets, in its order.
             let mut n = 0;
-            shape.for_each(0, |i| {
-                if let Some(o) = offs.get_mut(n) {
-                    *o = i;
+            for a in 0..k0 {
+                for b in 0..k1 {
+                    for c in 0..kc {
+                        if let Some(o) = shape.offs.get_mut(n) {
+                            *o = a * shape.off0 + b * shape.off1 + c * step;
+                        }
+                        n += 1;
+                    }
                 }
-                n += 1;
-            });
-            shape.offs = offs;
+            }
         }
         shape
     }

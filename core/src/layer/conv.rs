@@ -453,18 +453,7 @@ mod products {
     /// Fills `buf` with the patch rows `r0..r0 + rows` of the tile (row `s·P + o` is sample
     /// `s`, output position `o`).
     fn fill(g: &ConvGeometry, x: &[f32], r0: usize, rows: usize, buf: &mut [f32]) {
-        let (p, il, width) = (g.positions(), g.in_len(), g.taps() * g.in_channels());
-        let mut r = r0;
-        while r < r0 + rows {
-            let (s, o) = (r / p, r % p);
-            let cnt = (p - o).min(r0 + rows - r);
-            if let (Some(xs), Some(out)) =
-                (x.get(s * il..(s + 1) * il), buf.get_mut((r - r0) * width..))
-            {
-                kernels::conv::patches(g, xs, o, cnt, out);
-            }
-            r += cnt;
-        }
+        kernels::conv::tile_patches(g, x, r0, rows, buf);
     }
 
     /// `z = conv(x) (+ b)` for every sample of the tile; false (nothing written) when the
@@ -526,19 +515,7 @@ mod products {
     /// Adds the patch-gradient rows `r0..r0 + rows` of the tile (in `buf` from its start)
     /// into the samples' input gradients `dx` ([`kernels::conv::add_patch_grads`]).
     fn add_grads(g: &ConvGeometry, buf: &[f32], r0: usize, rows: usize, dx: &mut [f32]) {
-        let (p, il, width) = (g.positions(), g.in_len(), g.taps() * g.in_channels());
-        let mut r = r0;
-        while r < r0 + rows {
-            let (s, o) = (r / p, r % p);
-            let cnt = (p - o).min(r0 + rows - r);
-            if let (Some(d), Some(src)) = (
-                dx.get_mut(s * il..(s + 1) * il),
-                buf.get((r - r0) * width..),
-            ) {
-                kernels::conv::add_patch_grads(g, src, o, cnt, d);
-            }
-            r += cnt;
-        }
+        kernels::conv::tile_add_patch_grads(g, buf, r0, rows, dx);
     }
 
     /// The tensors of [`backward`].
