@@ -579,7 +579,7 @@ pub fn tile_patches(g: &ConvGeometry, x: &[f32], r0: usize, rows: usize, out: &m
     let Some(out) = out.get_mut(..rows.saturating_mul(width)) else {
         return;
     };
-    if width == 0 || il == 0 || g.positions() == 0 || x.len() % il != 0 {
+    if width == 0 || il == 0 || g.positions() == 0 || !x.len().is_multiple_of(il) {
         return;
     }
     let shape = RunShape::new(g);
@@ -739,7 +739,11 @@ pub fn add_patch_grads(g: &ConvGeometry, dp: &[f32], o0: usize, rows: usize, dx:
 /// short or `dx` is not whole samples.
 pub fn tile_add_patch_grads(g: &ConvGeometry, dp: &[f32], r0: usize, rows: usize, dx: &mut [f32]) {
     let (width, il) = (g.taps() * g.in_channels, g.in_len());
-    if width == 0 || il == 0 || dx.len() % il != 0 || dp.len() < rows.saturating_mul(width) {
+    if width == 0
+        || il == 0
+        || !dx.len().is_multiple_of(il)
+        || dp.len() < rows.saturating_mul(width)
+    {
         return;
     }
     let shape = RunShape::new(g);
