@@ -198,24 +198,28 @@ impl Penalties {
     /// Adds `value` to the entry `(layer, kind)`, creating it in order.
     pub fn add(&mut self, layer: usize, kind: PenaltyKind, value: f32) {
         let key = (layer as u16, kind);
-        // The layers add their penalties in order: the place is most often at the end, found
-        // by a scan from there (a dozen entries at most; no indexing, so no bounds check).
-        let at = self
-            .entries()
-            .iter()
-            .rposition(|e| (e.layer, e.kind) <= key)
-            .map_or(0, |i| i + 1);
-        if let Some(e) = self.live_mut().get_mut(at.wrapping_sub(1))
-            && (e.layer, e.kind) == key
-        {
-            e.value += value;
-            return;
-        }
         let e = PenaltyEntry {
             layer: key.0,
             kind,
             value,
         };
+        // The layers add their penalties in order: most entries go at the end, the place found
+        // by a scan from there (a dozen entries at most; no indexing, so no bounds check).
+        let live = self.entries();
+        let at = live
+            .iter()
+            .rposition(|e| (e.layer, e.kind) <= key)
+            .map_or(0, |i| i + 1);
+        if at == live.len() && live.last().is_none_or(|l| (l.layer, l.kind) != key) {
+            self.push(e);
+            return;
+        }
+        if let Some(l) = self.live_mut().get_mut(at.wrapping_sub(1))
+            && (l.layer, l.kind) == key
+        {
+            l.value += value;
+            return;
+        }
         if !self.push(e) {
             return;
         }
