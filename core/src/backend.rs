@@ -48,7 +48,7 @@ pub trait Backend: Sized + 'static {
         math::sqrt(x)
     }
 
-    /// `x^y` with the bits of [`math::powf`] (TensorFlow's: Adam's `β^t`).
+    /// `x^y` with the bits of [`math::powf()`] (TensorFlow's: Adam's `β^t`).
     ///
     /// The one method whose override may cover only some inputs: a firmware whose build has
     /// checked with [`math::powf::powf_fast_covers`] that [`math::powf::powf_fast`] gives every

@@ -290,7 +290,7 @@ impl Regularizer for L2 {
         }
     }
 
-    /// One pass over `w` ([`L2::pass`]): the bits of `penalty` then `add_grad`.
+    /// One pass over `w` (`L2::pass`): the bits of `penalty` then `add_grad`.
     #[inline]
     fn penalty_and_grad(&self, w: &[f32], _cols: usize, g: &mut [f32], scale: f32) -> f32 {
         self.pass(w, g, scale)
