@@ -40,7 +40,7 @@ use crate::kernels;
 use crate::math;
 
 /// The math and bulk kernels of a training step (see the [module docs](self)). Implementors
-/// must keep the bits of the default methods.
+/// must keep the bits of the default methods ([`Backend::powf`]: on the inputs a build checked).
 pub trait Backend: Sized + 'static {
     /// `√x`, correctly rounded (IEEE-754).
     #[inline(always)]
