@@ -21,6 +21,7 @@ use std::env;
 use std::fs;
 use std::path::PathBuf;
 
+use microfit_core::math::powf::powf_fast_covers;
 use microfit_workload::{Memory, Options, Workload};
 
 fn main() {
@@ -113,6 +114,21 @@ fn main() {
         "cargo::rustc-check-cfg=cfg(microfit_optimizer, values(\"adam\", \"momentum\", \"sgd\"))"
     );
     println!("cargo::rustc-cfg=microfit_optimizer=\"{optimizer}\"");
+
+    // Adam's `β^t`: when the integer fast path of TensorFlow's `powf` gives both `β^t` for
+    // every step of the run (checked here, on the host, against the full `powf`), the chip's
+    // backend uses it alone (`src/fpu.rs`) and links none of the exact evaluation.
+    println!("cargo::rustc-check-cfg=cfg(microfit_powf_fast)");
+    if let microfit_workload::Optimizer::Adam { beta_1, beta_2, .. } = w.training.optimizer {
+        // The steps of the run: the app trains `epochs` epochs (also when it resumes from a
+        // checkpoint), each of `ceil(samples / batch_size)` steps.
+        let per_epoch = w.samples.div_ceil(w.training.batch_size.max(1));
+        let steps =
+            u32::try_from(per_epoch).map_or(u32::MAX, |n| n.saturating_mul(w.training.epochs));
+        if powf_fast_covers(beta_1, steps) && powf_fast_covers(beta_2, steps) {
+            println!("cargo::rustc-cfg=microfit_powf_fast");
+        }
+    }
 
     // thumbv6m (Cortex-M0/M0+, no FPU): the firmware's own `__aeabi_f*` routines (src/aeabi.rs).
     println!("cargo::rustc-check-cfg=cfg(microfit_m0_float)");

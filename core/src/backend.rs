@@ -40,7 +40,7 @@ use crate::kernels;
 use crate::math;
 
 /// The math and bulk kernels of a training step (see the [module docs](self)). Implementors
-/// must keep the bits of the default methods.
+/// must keep the bits of the default methods ([`Backend::powf`]: on the inputs a build checked).
 pub trait Backend: Sized + 'static {
     /// True when a training epoch ([`crate::train::fit_epoch`]) should take the `Σw²` of its L2
     /// penalties from the optimizer's update loops ([`crate::regularizer::SumSqs`],
@@ -54,6 +54,18 @@ pub trait Backend: Sized + 'static {
     #[inline(always)]
     fn sqrt(x: f32) -> f32 {
         math::sqrt(x)
+    }
+
+    /// `x^y` with the bits of [`math::powf()`] (TensorFlow's: Adam's `β^t`).
+    ///
+    /// The one method whose override may cover only some inputs: a firmware whose build has
+    /// checked with [`math::powf::powf_fast_covers`] that [`math::powf::powf_fast`] gives every
+    /// `β^t` of its run may return that, and NaN where it has no value (never for the inputs
+    /// checked; a NaN step size fails the next step's finiteness check rather than train on other
+    /// bits), and so link none of `powf`'s exact evaluation.
+    #[inline(always)]
+    fn powf(x: f32, y: f32) -> f32 {
+        math::powf(x, y)
     }
 
     /// `eˣ` with the bits of [`math::exp`].

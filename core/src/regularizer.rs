@@ -392,11 +392,12 @@ pub struct L2 {
 
 // `penalty` and `add_grad` are out of line: one copy of each for every layer and for the
 // evaluation, rather than an unrolled copy per call site (a firmware with L2 on two layers:
-// 2 KB of flash). The training step's pass is `penalty_and_grad`.
+// 2 KB of flash). `penalty` and the training step's `penalty_and_grad` are one pass
+// (`L2::pass`): a firmware links one loop over the weights, not two.
 impl Regularizer for L2 {
-    #[inline(never)]
+    #[inline]
     fn penalty(&self, w: &[f32], _cols: usize) -> f32 {
-        self.l2 * sum_sq(w)
+        self.pass(w, &mut [], 1.0)
     }
 
     #[inline(never)]
@@ -404,38 +405,55 @@ impl Regularizer for L2 {
         l2_add_grad(w, g, self.l2, scale);
     }
 
-    /// One pass over `w`: each value's square into [`sum_sq`]'s eight lanes and its gradient
-    /// `(l2·(2w))·scale` into `g` — the bits of `penalty` then `add_grad`.
+    /// One pass over `w` (`L2::pass`): the bits of `penalty` then `add_grad`.
     #[inline]
-    fn penalty_and_grad(&self, w: &[f32], cols: usize, g: &mut [f32], scale: f32) -> f32 {
-        if g.len() != w.len() {
-            let p = self.penalty(w, cols);
-            self.add_grad(w, cols, g, scale);
-            return p;
-        }
-        const LANES: usize = crate::kernels::reduce::LANES;
-        let mut s = [0.0f32; LANES];
-        let (wc, wt) = w.as_chunks::<LANES>();
-        let (gc, gt) = g.as_chunks_mut::<LANES>();
-        let lane = |a: &mut f32, x: f32, gi: &mut f32| {
-            *a += x * x;
-            *gi += (self.l2 * (x * 2.0)) * scale;
-        };
-        for (wc, gc) in wc.iter().zip(gc) {
-            for ((a, &x), gi) in s.iter_mut().zip(wc).zip(gc) {
-                lane(a, x, gi);
-            }
-        }
-        for ((a, &x), gi) in s.iter_mut().zip(wt).zip(gt) {
-            lane(a, x, gi);
-        }
-        self.l2 * (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])))
+    fn penalty_and_grad(&self, w: &[f32], _cols: usize, g: &mut [f32], scale: f32) -> f32 {
+        self.pass(w, g, scale)
     }
 
-    /// `l2`: the penalty is `l2 · sum_sq(w)`.
+    /// `l2`: the penalty is `l2 · sum_sq(w)` (`L2::pass`'s lanes are [`sum_sq`]'s).
     #[inline]
     fn sum_sq_factor(&self) -> Option<f32> {
         Some(self.l2)
+    }
+}
+
+impl L2 {
+    /// `l2 · Σw²` — each square into [`sum_sq`]'s eight lanes, the same bits — and, for the
+    /// first `g.len()` values of `w` (all of them in a training step, none for the penalty
+    /// alone), `g += (l2·(2w))·scale`, [`Regularizer::add_grad`]'s bits: the penalty and its
+    /// gradient in one pass over `w`, eight values at a time.
+    #[inline(never)]
+    fn pass(&self, w: &[f32], g: &mut [f32], scale: f32) -> f32 {
+        const LANES: usize = crate::kernels::reduce::LANES;
+        let grad = |gi: &mut f32, x: f32| *gi += (self.l2 * (x * 2.0)) * scale;
+        let mut s = [0.0f32; LANES];
+        let (wc, wt) = w.as_chunks::<LANES>();
+        let mut g = g;
+        for c in wc {
+            for (a, &x) in s.iter_mut().zip(c) {
+                *a += x * x;
+            }
+            let left = core::mem::take(&mut g);
+            if left.len() < LANES {
+                // Fewer gradients than values left: the last ones.
+                for (gi, &x) in left.iter_mut().zip(c) {
+                    grad(gi, x);
+                }
+            } else if let Some((gc, rest)) = left.split_at_mut_checked(LANES) {
+                for (gi, &x) in gc.iter_mut().zip(c) {
+                    grad(gi, x);
+                }
+                g = rest;
+            }
+        }
+        for (a, &x) in s.iter_mut().zip(wt) {
+            *a += x * x;
+        }
+        for (gi, &x) in g.iter_mut().zip(wt) {
+            grad(gi, x);
+        }
+        self.l2 * (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])))
     }
 }
 

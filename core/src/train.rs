@@ -44,7 +44,7 @@ use core::marker::PhantomData;
 use crate::activation::Activation;
 use crate::backend::{Backend, Portable};
 use crate::error::Error;
-use crate::layer::{LossIo, MAX_PENALTIES, Penalties, PenaltyKind};
+use crate::layer::{LossIo, MAX_PENALTIES, Penalties, PenaltyKind, PenaltyList};
 use crate::loss::{Loss, Target, argmax};
 use crate::optim::Optimizer;
 use crate::params::Params;
@@ -431,13 +431,14 @@ impl MetricSums {
     }
 }
 
-/// The report of one training step (all values computed before the update).
+/// The report of one training step (all values computed before the update). `N` named
+/// penalties at most, as [`EpochReport`].
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct StepReport {
+pub struct StepReport<const N: usize = MAX_PENALTIES> {
     /// Mean data loss over the batch.
     pub data_loss: f32,
     /// Named penalties (activity already divided by the batch size).
-    pub penalties: Penalties,
+    pub penalties: PenaltyList<N>,
     /// `data_loss + Σ penalties`: the loss Keras reports and differentiates.
     pub total_loss: f32,
     /// Metric sums over the batch.
@@ -533,18 +534,18 @@ pub fn compute_gradients<B: Backend, M: Trainable>(
     rows: Rows<'_>,
 ) -> Result<StepReport, Error> {
     let mut report = StepReport::default();
-    compute_gradients_into::<B, M>(model, loss, samples, rows, &mut report, None)?;
+    compute_gradients_into::<B, M, MAX_PENALTIES>(model, loss, samples, rows, &mut report, None)?;
     Ok(report)
 }
 
 /// [`compute_gradients`] writing its report into `report` (no report is copied around: on a
 /// microcontroller the reports are a good part of the stack).
-fn compute_gradients_into<B: Backend, M: Trainable>(
+fn compute_gradients_into<B: Backend, M: Trainable, const N: usize>(
     model: &mut M,
     loss: Loss,
     samples: &Samples<'_>,
     rows: Rows<'_>,
-    report: &mut StepReport,
+    report: &mut StepReport<N>,
     sq: Option<&mut SumSqs>,
 ) -> Result<(), Error> {
     check_batch::<B, M>(model, samples, rows)?;
@@ -612,23 +613,24 @@ pub fn train_step<B: Backend, M: Trainable, O: Optimizer<M::Params>>(
     rows: Rows<'_>,
 ) -> Result<StepReport, Error> {
     let mut report = StepReport::default();
-    train_step_into::<B, M, O>(model, optimizer, loss, samples, rows, &mut report, None)?;
+    let r = &mut report;
+    train_step_into::<B, M, O, MAX_PENALTIES>(model, optimizer, loss, samples, rows, r, None)?;
     Ok(report)
 }
 
 /// [`train_step`] writing its report into `report`; with `sq` (an epoch on a backend that
 /// [folds](Backend::FOLD_SUM_SQ)), the L2 penalties' `Σw²` come from the last update, which
 /// computes those of the next step ([`SumSqs`]).
-fn train_step_into<B: Backend, M: Trainable, O: Optimizer<M::Params>>(
+fn train_step_into<B: Backend, M: Trainable, O: Optimizer<M::Params>, const N: usize>(
     model: &mut M,
     optimizer: &mut O,
     loss: Loss,
     samples: &Samples<'_>,
     rows: Rows<'_>,
-    report: &mut StepReport,
+    report: &mut StepReport<N>,
     mut sq: Option<&mut SumSqs>,
 ) -> Result<(), Error> {
-    compute_gradients_into::<B, M>(model, loss, samples, rows, report, sq.as_deref_mut())?;
+    compute_gradients_into::<B, M, N>(model, loss, samples, rows, report, sq.as_deref_mut())?;
     if !report.total_loss.is_finite() {
         return Err(Error::NonFiniteLoss);
     }
@@ -701,7 +703,7 @@ pub fn fit_epoch_into<B: Backend, M: Trainable, O: Optimizer<M::Params>, const N
     let n = order.map_or(samples.len(), |o| o.len());
     let bs = batch_size.max(1);
     report.clear();
-    let mut step = StepReport::default();
+    let mut step = StepReport::<N>::default();
     // The L2 penalties' sums from the updates (on a backend that folds them): empty at the
     // start of every epoch, so nothing that wrote the weights before it is ever missed.
     let mut sums = if B::FOLD_SUM_SQ {
@@ -717,7 +719,7 @@ pub fn fit_epoch_into<B: Backend, M: Trainable, O: Optimizer<M::Params>, const N
             None => Rows::Range(start, end),
         };
         let sq = if B::FOLD_SUM_SQ { sums.as_mut() } else { None };
-        train_step_into::<B, M, O>(model, optimizer, loss, samples, rows, &mut step, sq)?;
+        train_step_into::<B, M, O, N>(model, optimizer, loss, samples, rows, &mut step, sq)?;
         report.add(&step, end - start);
         start = end;
     }
@@ -735,7 +737,7 @@ pub struct EpochReport<const N: usize = MAX_PENALTIES> {
     /// Mean data loss.
     pub data_loss: f32,
     /// Mean named penalties.
-    pub penalties: Penalties<N>,
+    pub penalties: PenaltyList<N>,
     /// Metric sums.
     pub metrics: MetricSums,
     /// Steps taken.
@@ -747,7 +749,7 @@ impl<const N: usize> Default for EpochReport<N> {
         EpochReport {
             loss: 0.0,
             data_loss: 0.0,
-            penalties: Penalties::new(),
+            penalties: PenaltyList::new(),
             metrics: MetricSums::default(),
             steps: 0,
         }
@@ -763,7 +765,7 @@ impl<const N: usize> EpochReport<N> {
         self.steps = 0;
     }
 
-    fn add(&mut self, r: &StepReport, n: usize) {
+    fn add(&mut self, r: &StepReport<N>, n: usize) {
         let w = n as f32;
         self.loss += r.total_loss * w;
         self.data_loss += r.data_loss * w;
@@ -927,7 +929,7 @@ pub fn evaluate_into<B: Backend, M: Trainable, const N: usize>(
     let n = samples.len();
     let bs = batch_size.max(1);
     rep.clear();
-    let mut r = StepReport::default();
+    let mut r = StepReport::<N>::default();
     let activity = model.has_activity_penalties();
     let fused = loss.fuses_with(model.output_activation());
     let errors = !loss.is_classification();
@@ -943,7 +945,7 @@ pub fn evaluate_into<B: Backend, M: Trainable, const N: usize>(
         let mut k = 0;
         while k < end - start {
             let (x, m) = next_tile(samples, rows, k, tile);
-            let pen = if activity {
+            let pen: Option<&mut Penalties> = if activity {
                 Some(&mut r.penalties)
             } else {
                 None

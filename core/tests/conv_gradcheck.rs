@@ -15,7 +15,7 @@ use microfit_core::activation::Activation;
 use microfit_core::kernels::conv::{ConvGeometry, Padding};
 use microfit_core::kernels::pool;
 use microfit_core::layer::dense::{DenseConfig, WeightedBackward, WeightedForward};
-use microfit_core::layer::{BackwardCtx, ForwardCtx, Penalties, conv};
+use microfit_core::layer::{BackwardCtx, ForwardCtx, PenaltyList, conv};
 use microfit_core::prelude::*;
 use microfit_core::train::compute_gradients;
 
@@ -261,7 +261,7 @@ fn conv_loss(
     if let Some(a) = &cfg.activity_regularizer {
         l += f64::from(inv_b) * f64::from(a.penalty(&y, g.filters()));
     }
-    let mut pen = Penalties::new();
+    let mut pen = PenaltyList::<12>::new();
     conv::weight_penalties(cfg, g, w, b, None, 0, &mut pen);
     l + f64::from(pen.total())
 }
@@ -347,7 +347,7 @@ fn conv_gradients_match_finite_differences() {
             vec![0.0; b.len()],
             vec![f32::NAN; x.len()],
         );
-        let mut pen = Penalties::new();
+        let mut pen = PenaltyList::<12>::new();
         let ctx = BackwardCtx {
             inv_batch: inv_b,
             layer: 0,

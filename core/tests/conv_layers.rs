@@ -558,7 +558,7 @@ fn conv_products_have_the_direct_bits() {
         usize,
         usize,
     );
-    let cases: [Case<'_>; 5] = [
+    let cases: [Case<'_>; 11] = [
         (
             &[8, 8],
             &[3, 3],
@@ -584,6 +584,63 @@ fn conv_products_have_the_direct_bits() {
             &[2, 3, 2],
             &[1, 2, 1],
             &[1, 1, 1],
+            kconv::Padding::Same,
+            2,
+            3,
+        ),
+        // Windows inside the input are gathered run by run (a kernel row at a time, or a
+        // tap at a time when dilated); the cut ones tap by tap.
+        (
+            &[9, 8],
+            &[3, 3],
+            &[1, 1],
+            &[2, 2],
+            kconv::Padding::Same,
+            3,
+            4,
+        ),
+        (
+            &[6, 7],
+            &[3, 3],
+            &[1, 1],
+            &[1, 1],
+            kconv::Padding::Valid,
+            8,
+            6,
+        ),
+        (
+            &[6, 6],
+            &[5, 3],
+            &[1, 1],
+            &[1, 1],
+            kconv::Padding::Same,
+            1,
+            3,
+        ),
+        (
+            &[4, 6, 5],
+            &[2, 2, 2],
+            &[1, 1, 1],
+            &[1, 2, 1],
+            kconv::Padding::Valid,
+            2,
+            3,
+        ),
+        // More runs per window (35) than the gathering keeps in its table.
+        (
+            &[12, 16],
+            &[5, 7],
+            &[1, 1],
+            &[1, 2],
+            kconv::Padding::Valid,
+            1,
+            2,
+        ),
+        (
+            &[12, 16],
+            &[5, 7],
+            &[1, 1],
+            &[1, 2],
             kconv::Padding::Same,
             2,
             3,
@@ -618,7 +675,18 @@ fn conv_products_have_the_direct_bits() {
             if variant == 2 {
                 gk0[0] = -0.0;
             }
-            let run = |via: Via| {
+            // 0: direct; 1: products; 2: products with the tile's patches kept from the
+            // forward pass for the backward pass; 3: with a buffer too short for them.
+            let run = |way: usize| {
+                let patch_len = n * g.positions() * g.taps() * cin;
+                let mut cache = vec![f32::NAN; if way == 3 { patch_len - 1 } else { patch_len }];
+                fn via(way: usize, cache: &mut [f32]) -> Via<'_> {
+                    match way {
+                        0 => Via::Direct,
+                        1 => Via::Products,
+                        _ => Via::Patches(cache),
+                    }
+                }
                 let cfg: DenseConfig = DenseConfig::new(Activation::Linear);
                 let (mut z, mut y) = (vec![0.0; dz.len()], vec![0.0; dz.len()]);
                 let mut r = Rng::new(0);
@@ -635,7 +703,7 @@ fn conv_products_have_the_direct_bits() {
                     z: &mut z,
                     y: &mut y,
                 };
-                lconv::forward::<Portable, Reg>(&cfg, &g, io, &mut ctx, via);
+                lconv::forward::<Portable, Reg>(&cfg, &g, io, &mut ctx, via(way, &mut cache));
                 let (mut gk, mut gb, mut dx) =
                     (gk0.clone(), vec![0.5; filters], vec![9.0; x.len()]);
                 let mut d = dz.clone();
@@ -656,15 +724,14 @@ fn conv_products_have_the_direct_bits() {
                     dy: &mut d,
                     dx: Some(&mut dx),
                 };
-                lconv::backward::<Portable, Reg>(&cfg, &g, io, &bctx, via);
+                lconv::backward::<Portable, Reg>(&cfg, &g, io, &bctx, via(way, &mut cache));
                 let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
                 (bits(&z), bits(&gk), bits(&gb), bits(&dx))
             };
-            assert_eq!(
-                run(Via::Direct),
-                run(Via::Products),
-                "case {ci} variant {variant}"
-            );
+            let direct = run(0);
+            for way in 1..4 {
+                assert_eq!(direct, run(way), "case {ci} variant {variant} way {way}");
+            }
         }
     }
 }

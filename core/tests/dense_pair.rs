@@ -272,3 +272,55 @@ fn same_errors() {
         .unwrap_err();
     assert_eq!(e1, e2);
 }
+
+/// The fused forward kernel on zero inputs: their rows of `W1` stay out of the sums even when
+/// they hold `∞` or NaN (as `forward` skips them), `-0` is a zero input, and inputs whose
+/// product underflows to 0 (none of them zero) keep their rows.
+#[test]
+fn fused_forward_keeps_zero_inputs_out() {
+    use microfit_core::kernels::dense::{forward, relu_pair_forward};
+    // By hand: z1 = (2·1 + 0.5, 2·(-1) + 0.5) = (2.5, -1.5), y1 = (2.5, 0), z2 = 2.5·2 + 1.
+    let w1 = [[f32::INFINITY, f32::NAN], [1.0, -1.0]];
+    let (w2, b2) = ([[2.0f32], [3.0]], [1.0f32]);
+    for zero in [0.0f32, -0.0] {
+        let (mut y1, mut z2) = ([9.0; 2], [9.0; 1]);
+        relu_pair_forward(
+            &[zero, 2.0],
+            (&w1, Some(&[0.5; 2])),
+            &mut y1,
+            (&w2, Some(&b2)),
+            &mut z2,
+        );
+        assert_eq!((y1, z2), ([2.5, 0.0], [6.0]), "zero input {zero:?}");
+    }
+    // Against `forward`, ReLU, `forward`: zeros and non-finite weights in several rows, tiny
+    // inputs (product 0), an infinite input (product NaN with a zero).
+    let w1: [[f32; 3]; 4] = [
+        [f32::INFINITY, 1.0, f32::NAN],
+        [0.5, -2.0, 1.5],
+        [f32::NEG_INFINITY, 3.0, -1.0],
+        [-0.25, 0.75, 2.0],
+    ];
+    let (b1, w2, b2) = (
+        [0.1f32, -0.2, 0.3],
+        [[1.0f32, -1.0], [0.5, 2.0], [-3.0, 0.25]],
+        [0.0f32, -0.5],
+    );
+    let cases: [[f32; 4]; 5] = [
+        [0.0, 1.0, -0.0, 2.0],
+        [0.0, 1e-30, 0.0, 1e-30],
+        [3.0, 1e-30, 1.0, 1e-30],
+        [0.0, f32::INFINITY, 0.0, 1.0],
+        [1.0, -1.0, 0.5, 0.0],
+    ];
+    for x in cases {
+        let (mut y1, mut z2) = ([9.0; 3], [9.0; 2]);
+        relu_pair_forward(&x, (&w1, Some(&b1)), &mut y1, (&w2, Some(&b2)), &mut z2);
+        let (mut r1, mut r2) = ([0.0; 3], [0.0; 2]);
+        forward(&x, w1.as_flattened(), Some(&b1), &mut r1);
+        let h = r1.map(|v| if v > 0.0 { v } else { 0.0 });
+        forward(&h, w2.as_flattened(), Some(&b2), &mut r2);
+        assert_eq!(y1.map(f32::to_bits), h.map(f32::to_bits), "y1, x = {x:?}");
+        assert_eq!(z2.map(f32::to_bits), r2.map(f32::to_bits), "z2, x = {x:?}");
+    }
+}

@@ -53,6 +53,39 @@ fn typed_regularizers_and_one_pass_penalty_match_reg() {
     }
 }
 
+/// L2's one pass against the definitions, for any lengths of `w` and `g`: `l2 · Σw²` in
+/// `kernels::reduce::sum_sq`'s order (eight lanes) and `g_i += (l2·(2w_i))·scale` for the values
+/// that have a gradient — whole chunks of eight, a partial one, none (the penalty alone), more
+/// gradients than values.
+#[test]
+fn l2_one_pass_matches_the_definitions_for_any_lengths() {
+    use microfit_core::kernels::reduce::sum_sq;
+    let r = L2 { l2: 3e-3 };
+    for n in [0usize, 1, 7, 8, 9, 16, 37, 64] {
+        let w: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.83).cos() * 2.5).collect();
+        let want_p = 3e-3f32 * sum_sq(&w);
+        assert_eq!(
+            r.penalty(&w, 1).to_bits(),
+            want_p.to_bits(),
+            "penalty, n = {n}"
+        );
+        for m in [0usize, 3, 8, 11, n.saturating_sub(1), n, n + 5] {
+            let mut g: Vec<f32> = (0..m).map(|i| i as f32 * 0.125 - 1.0).collect();
+            let want_g: Vec<f32> = g
+                .iter()
+                .enumerate()
+                .map(|(i, &gi)| match w.get(i) {
+                    Some(&x) => gi + (3e-3f32 * (x * 2.0)) * 0.5,
+                    None => gi,
+                })
+                .collect();
+            let p = r.penalty_and_grad(&w, 1, &mut g, 0.5);
+            assert_eq!(p.to_bits(), want_p.to_bits(), "penalty, n = {n}, m = {m}");
+            assert_eq!(g, want_g, "gradients, n = {n}, m = {m}");
+        }
+    }
+}
+
 struct Mlp;
 impl ConstLayer for Mlp {
     type Layer = (Dense<4, 8, L2>, Dense<8, 3, L2>);

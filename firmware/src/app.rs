@@ -158,11 +158,9 @@ fn readable(loss: f32, correct: u32, n: u32) -> [u32; 4] {
 #[inline(never)]
 fn finish(model: &mut State, trained: u32, stack_usage: fn() -> StackUsage) -> bool {
     let _ = trained;
-    // Written in place: a report moved out of a `Result` is a 132 B copy on the stack. (An
-    // `EpochReport<{ wl::PENALTIES }>`, the type `train` uses, would be smaller, but sharing
-    // `EpochReport::add` with the epoch moves LLVM's inlining: W1 then links the activations'
-    // generic `forward`, 2.8 KB more flash.)
-    let mut ev: EpochReport = EpochReport::default();
+    // Written in place (a report moved out of a `Result` is a copy on the stack), with room for
+    // the model's named penalties only, as in `train`.
+    let mut ev = EpochReport::<{ wl::PENALTIES }>::default();
     // Matched by reference: moving the error out of the `Result` was the firmware's only
     // `memcpy` call (an 18-byte copy that linked 0.9 KB of compiler-builtins).
     let result = evaluate(model, &mut ev);

@@ -279,6 +279,17 @@ impl microfit_core::backend::Backend for Chip {
         sqrt(x)
     }
 
+    /// Adam's `β^t` from TensorFlow's `powf` (`microfit_core::math::powf`) without its exact
+    /// evaluation, when `build.rs` has checked on the host that the integer fast path gives
+    /// both of the workload's `β^t` for every step of the run (`cfg(microfit_powf_fast)`,
+    /// `powf_fast_covers`): the same bits, 1.7 KB less flash. NaN for any other input (none
+    /// in the run; the next step's finiteness check would stop training).
+    #[cfg(microfit_powf_fast)]
+    #[inline(always)]
+    fn powf(x: f32, y: f32) -> f32 {
+        microfit_core::math::powf::powf_fast(x, y).unwrap_or(f32::NAN)
+    }
+
     /// True when no value is NaN or ±∞. The workload's inputs are a `static` in flash that
     /// `build.rs` checked (`microfit-workload` refuses a non-finite value) and that never
     /// changes: a slice of them is known finite without a scan (the training step's check of

@@ -159,6 +159,29 @@ struct Buffers {
     z: Vec<f32>,
     y: Vec<f32>,
     dy: Vec<f32>,
+    /// A conv layer's patch matrix for the tile (`conv::Via::Patches`): gathered by a
+    /// training forward pass, taken by the backward pass that follows it. Empty for other
+    /// layers and when it would exceed [`TILE_BUDGET_FLOATS`] (the patches are then gathered
+    /// a block at a time, twice).
+    patches: Vec<f32>,
+    /// `patches` holds the patches of the last training forward pass's input.
+    patched: bool,
+}
+
+impl Built {
+    /// Floats of the tile's patch matrix kept for a conv layer (0: none kept).
+    fn patch_len(&self, tile: usize) -> usize {
+        match self {
+            Built::Conv { geom, .. } => {
+                let len = tile
+                    .saturating_mul(geom.positions())
+                    .saturating_mul(geom.taps())
+                    .saturating_mul(geom.in_channels());
+                if len <= TILE_BUDGET_FLOATS { len } else { 0 }
+            }
+            _ => 0,
+        }
+    }
 }
 
 /// Activation values a [`Sequential`] keeps for its tile at most (4 MiB of `f32`): the default
@@ -390,6 +413,8 @@ impl Sequential {
                 z: vec![0.0; tile * b.z_len()],
                 y: vec![0.0; tile * b.out_len()],
                 dy: vec![0.0; tile * b.out_len()],
+                patches: vec![0.0; b.patch_len(tile)],
+                patched: false,
             })
             .collect();
     }
@@ -542,6 +567,13 @@ impl Trainable for Sequential {
             };
             let (z, y) = (&mut b.z[..], &mut b.y[..n * w]);
             let z = z.get_mut(..n * w).unwrap_or(&mut []);
+            // A training pass keeps a conv layer's patches for its backward pass.
+            let via = if training && !b.patches.is_empty() {
+                b.patched = true;
+                conv::Via::Patches(&mut b.patches)
+            } else {
+                conv::Via::Products
+            };
             let t = if built.frozen() {
                 &self.frozen.tensors
             } else {
@@ -563,13 +595,9 @@ impl Trainable for Sequential {
                     geom,
                     kernel,
                     bias,
-                } => conv::forward::<B, Reg>(
-                    cfg,
-                    geom,
-                    weighted(kernel, bias, z, y),
-                    &mut ctx,
-                    conv::Via::Products,
-                ),
+                } => {
+                    conv::forward::<B, Reg>(cfg, geom, weighted(kernel, bias, z, y), &mut ctx, via)
+                }
                 Built::Pool { geom, max: true } => pool::forward_rows::<Max>(geom, input, y),
                 Built::Pool { geom, max: false } => pool::forward_rows::<Average>(geom, input, y),
                 Built::Flatten { .. } => flatten::copy(input, y),
@@ -688,7 +716,13 @@ impl Trainable for Sequential {
                     };
                     match &self.built[i] {
                         Built::Conv { geom, .. } => {
-                            conv::backward::<B, Reg>(cfg, geom, io, &ctx, conv::Via::Products)
+                            // The patches of this input, from the forward pass (once).
+                            let via = if std::mem::take(&mut b.patched) {
+                                conv::Via::Patches(&mut b.patches)
+                            } else {
+                                conv::Via::Products
+                            };
+                            conv::backward::<B, Reg>(cfg, geom, io, &ctx, via)
                         }
                         _ => dense::backward::<B, Reg>(cfg, io, &ctx),
                     }

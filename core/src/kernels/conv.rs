@@ -565,34 +565,152 @@ impl Window {
 /// ```
 #[inline]
 pub fn patches(g: &ConvGeometry, x: &[f32], o0: usize, rows: usize, out: &mut [f32]) {
-    let width = g.taps() * g.in_channels;
+    if x.len() == g.in_len() {
+        tile_patches(g, x, o0, rows, out);
+    }
+}
+
+/// [`patches`] over a tile of samples: `x` holds whole samples, and rows `r0..r0 + rows` of
+/// the tile's patch matrix (row `s · positions + o` is sample `s`, output position `o`) go to
+/// `out` from its start. Nothing is written when `out` is too short or `x` is not whole
+/// samples.
+pub fn tile_patches(g: &ConvGeometry, x: &[f32], r0: usize, rows: usize, out: &mut [f32]) {
+    let (width, il) = (g.taps() * g.in_channels, g.in_len());
     let Some(out) = out.get_mut(..rows.saturating_mul(width)) else {
         return;
     };
-    if x.len() != g.in_len() || width == 0 {
+    if width == 0 || il == 0 || g.positions() == 0 || !x.len().is_multiple_of(il) {
         return;
     }
-    let cin = g.in_channels;
-    g.for_runs(o0, rows, |r, visit| match visit {
-        // A row whose window is cut by the padding reads zeros for the missing taps.
-        Visit::Start { covered: false } => {
-            if let Some(row) = out.get_mut(r * width..(r + 1) * width) {
-                row.fill(0.0);
+    let shape = RunShape::new(g);
+    // One monomorphised walk per short run length: a run of a known length is a few moves,
+    // not a loop (model C's 3×3 kernel on one channel: runs of 3).
+    macro_rules! walk {
+        ($($l:literal)*) => {
+            match shape.len {
+                $($l => for_samples(g, r0, rows, |s, o, cnt, at| {
+                    if let (Some(xs), Some(out)) =
+                        (x.get(s * il..(s + 1) * il), out.get_mut(at * width..))
+                    {
+                        gather::<$l>(g, &shape, xs, o, cnt, out);
+                    }
+                }),)*
+                _ => for_samples(g, r0, rows, |s, o, cnt, at| {
+                    if let (Some(xs), Some(out)) =
+                        (x.get(s * il..(s + 1) * il), out.get_mut(at * width..))
+                    {
+                        gather::<0>(g, &shape, xs, o, cnt, out);
+                    }
+                }),
             }
-        }
-        Visit::Start { covered: true } => {}
-        Visit::Run { tap, input, len } => {
-            if let (Some(d), Some(src)) = (
-                out.get_mut(r * width + tap * cin..),
-                x.get(input * cin..(input + len) * cin),
-            ) {
-                // Element by element: runs are a few values long (no `memcpy` call).
-                for (dv, &sv) in d.iter_mut().zip(src) {
-                    *dv = sv;
+        };
+    }
+    walk!(1 2 3 4 5 6 7 8 9 12 16);
+}
+
+/// Splits rows `r0..r0 + rows` of a tile's patch matrix by sample: `f(sample, first position,
+/// count, first row − r0)`.
+#[inline(always)]
+fn for_samples(
+    g: &ConvGeometry,
+    r0: usize,
+    rows: usize,
+    mut f: impl FnMut(usize, usize, usize, usize),
+) {
+    let p = g.positions();
+    if p == 0 {
+        return;
+    }
+    let mut r = r0;
+    while r < r0 + rows {
+        let (s, o) = (r / p, r % p);
+        let cnt = (p - o).min(r0 + rows - r);
+        f(s, o, cnt, r - r0);
+        r += cnt;
+    }
+}
+
+/// [`patches`] with runs of `L` floats (`0`: of `shape.len`, known at run time).
+#[inline(always)]
+fn gather<const L: usize>(
+    g: &ConvGeometry,
+    shape: &RunShape,
+    x: &[f32],
+    o0: usize,
+    rows: usize,
+    out: &mut [f32],
+) {
+    let len = if L == 0 { shape.len } else { L };
+    let (width, cin) = (g.taps() * g.in_channels, g.in_channels);
+    let (offs, table) = shape.table();
+    g.for_rows(o0, rows, |r, base| {
+        let Some(row) = out.get_mut(r * width..(r + 1) * width) else {
+            return;
+        };
+        match base {
+            Some(base) if table => {
+                let first = base * cin;
+                for (d, &off) in row.chunks_exact_mut(len).zip(offs) {
+                    if let Some(src) = x.get(first + off..).and_then(|t| t.get(..len)) {
+                        copy_run::<L>(d, src);
+                    }
                 }
+            }
+            Some(base) => {
+                let mut runs = row.chunks_exact_mut(len);
+                shape.for_each(base * cin, |i| {
+                    if let (Some(d), Some(src)) = (runs.next(), x.get(i..i + len)) {
+                        copy_run::<L>(d, src);
+                    }
+                });
+            }
+            None => {
+                // A window cut by the padding: zeros for the missing taps.
+                row.fill(0.0);
+                g.for_runs(o0 + r, |tap, input, len| {
+                    if let (Some(d), Some(src)) = (
+                        row.get_mut(tap * cin..),
+                        x.get(input * cin..(input + len) * cin),
+                    ) {
+                        for (dv, &sv) in d.iter_mut().zip(src) {
+                            *dv = sv;
+                        }
+                    }
+                });
             }
         }
     });
+}
+
+/// `d = src` for runs of `L` floats (`0`: any length), element by element: runs are a few
+/// values long, a known length is a few moves (no `memcpy` call).
+#[inline(always)]
+fn copy_run<const L: usize>(d: &mut [f32], src: &[f32]) {
+    if L > 0 {
+        if let (Ok(d), Ok(src)) = (<&mut [f32; L]>::try_from(d), <&[f32; L]>::try_from(src)) {
+            *d = *src;
+        }
+    } else {
+        for (dv, &sv) in d.iter_mut().zip(src) {
+            *dv = sv;
+        }
+    }
+}
+
+/// `d += src` for runs of `L` floats (`0`: any length), element by element.
+#[inline(always)]
+fn add_run<const L: usize>(d: &mut [f32], src: &[f32]) {
+    if L > 0 {
+        if let (Ok(d), Ok(src)) = (<&mut [f32; L]>::try_from(d), <&[f32; L]>::try_from(src)) {
+            for (dv, &sv) in d.iter_mut().zip(src) {
+                *dv += sv;
+            }
+        }
+    } else {
+        for (dv, &sv) in d.iter_mut().zip(src) {
+            *dv += sv;
+        }
+    }
 }
 
 /// Adds rows of a patch-matrix gradient (`∂L/∂patches`, laid out as in [`patches`]) into
@@ -610,89 +728,224 @@ pub fn patches(g: &ConvGeometry, x: &[f32], o0: usize, rows: usize, out: &mut [f
 /// ```
 #[inline]
 pub fn add_patch_grads(g: &ConvGeometry, dp: &[f32], o0: usize, rows: usize, dx: &mut [f32]) {
-    let width = g.taps() * g.in_channels;
-    if dx.len() != g.in_len() || width == 0 || dp.len() < rows.saturating_mul(width) {
+    if dx.len() == g.in_len() {
+        tile_add_patch_grads(g, dp, o0, rows, dx);
+    }
+}
+
+/// [`add_patch_grads`] over a tile of samples: rows `r0..r0 + rows` of the tile's patch-matrix
+/// gradient (`dp` from its start; row `s · positions + o` is sample `s`, position `o`) added
+/// into the input gradients `dx` of the tile's samples. Nothing is done when `dp` is too
+/// short or `dx` is not whole samples.
+pub fn tile_add_patch_grads(g: &ConvGeometry, dp: &[f32], r0: usize, rows: usize, dx: &mut [f32]) {
+    let (width, il) = (g.taps() * g.in_channels, g.in_len());
+    if width == 0
+        || il == 0
+        || !dx.len().is_multiple_of(il)
+        || dp.len() < rows.saturating_mul(width)
+    {
         return;
     }
-    let cin = g.in_channels;
-    g.for_runs(o0, rows, |r, visit| {
-        if let Visit::Run { tap, input, len } = visit
-            && let (Some(src), Some(d)) = (
-                dp.get(r * width + tap * cin..),
-                dx.get_mut(input * cin..(input + len) * cin),
-            )
-        {
-            for (dv, &sv) in d.iter_mut().zip(src) {
-                *dv += sv;
+    let shape = RunShape::new(g);
+    macro_rules! walk {
+        ($($l:literal)*) => {
+            match shape.len {
+                $($l => for_samples(g, r0, rows, |s, o, cnt, at| {
+                    if let (Some(d), Some(src)) =
+                        (dx.get_mut(s * il..(s + 1) * il), dp.get(at * width..))
+                    {
+                        scatter::<$l>(g, &shape, src, o, cnt, d);
+                    }
+                }),)*
+                _ => for_samples(g, r0, rows, |s, o, cnt, at| {
+                    if let (Some(d), Some(src)) =
+                        (dx.get_mut(s * il..(s + 1) * il), dp.get(at * width..))
+                    {
+                        scatter::<0>(g, &shape, src, o, cnt, d);
+                    }
+                }),
             }
+        };
+    }
+    walk!(1 2 3 4 5 6 7 8 9 12 16);
+}
+
+/// [`add_patch_grads`] with runs of `L` floats (`0`: of `shape.len`, known at run time).
+#[inline(always)]
+fn scatter<const L: usize>(
+    g: &ConvGeometry,
+    shape: &RunShape,
+    dp: &[f32],
+    o0: usize,
+    rows: usize,
+    dx: &mut [f32],
+) {
+    let len = if L == 0 { shape.len } else { L };
+    let (width, cin) = (g.taps() * g.in_channels, g.in_channels);
+    let (offs, table) = shape.table();
+    g.for_rows(o0, rows, |r, base| {
+        let Some(row) = dp.get(r * width..(r + 1) * width) else {
+            return;
+        };
+        // Within one position the taps read distinct inputs, so the elements of a run may
+        // be added in any order; positions and taps stay in order.
+        let mut add = |src: &[f32], i: usize| {
+            if let Some(d) = dx.get_mut(i..).and_then(|t| t.get_mut(..src.len())) {
+                add_run::<L>(d, src);
+            }
+        };
+        match base {
+            Some(base) if table => {
+                let first = base * cin;
+                for (src, &off) in row.chunks_exact(len).zip(offs) {
+                    add(src, first + off);
+                }
+            }
+            Some(base) => {
+                let mut runs = row.chunks_exact(len);
+                shape.for_each(base * cin, |i| {
+                    if let Some(src) = runs.next() {
+                        add(src, i);
+                    }
+                });
+            }
+            None => g.for_runs(o0 + r, |tap, input, n| {
+                if let (Some(src), Some(d)) = (
+                    row.get(tap * cin..(tap + n) * cin),
+                    dx.get_mut(input * cin..(input + n) * cin),
+                ) {
+                    add_run::<0>(d, src);
+                }
+            }),
         }
     });
 }
 
-/// What [`ConvGeometry::for_runs`] visits.
+/// Runs of one window kept in a table (a 7×7 kernel has 7 runs, a dilated 3×3×3 one 27).
+const RUN_TABLE: usize = 32;
+
+/// The runs of a window that lies entirely inside the input, as offsets (in floats) from the
+/// input offset of its first tap: `k0 · k1 · kc` runs of `len` floats each, in row-major kernel
+/// order. Along the last axis a run holds the whole kernel row (`k2 · cin` floats) when its
+/// dilation is 1, else one tap (`cin` floats, `kc = k2` runs `step` floats apart).
 #[derive(Clone, Copy)]
-enum Visit {
-    /// A new output position; `covered` when its window holds every tap.
-    Start { covered: bool },
-    /// Taps `tap..tap + len` read inputs `input..input + len`.
-    Run {
-        tap: usize,
-        input: usize,
-        len: usize,
-    },
+struct RunShape {
+    /// The offsets of the runs, when there are at most [`RUN_TABLE`].
+    offs: [usize; RUN_TABLE],
+    /// How many runs.
+    runs: usize,
+    k0: usize,
+    k1: usize,
+    kc: usize,
+    off0: usize,
+    off1: usize,
+    step: usize,
+    len: usize,
+}
+
+impl RunShape {
+    fn new(g: &ConvGeometry) -> Self {
+        let cin = g.in_channels;
+        let [n1, n2] = [g.input[1], g.input[2]];
+        let [k0, k1, k2] = g.kernel;
+        let d = g.dilation;
+        let (kc, len, step) = if d[2] == 1 {
+            (1, k2 * cin, 0)
+        } else {
+            (k2, cin, d[2] * cin)
+        };
+        let mut shape = RunShape {
+            offs: [0; RUN_TABLE],
+            runs: k0 * k1 * kc,
+            k0,
+            k1,
+            kc,
+            off0: d[0] * n1 * n2 * cin,
+            off1: d[1] * n2 * cin,
+            step,
+            len,
+        };
+        if shape.runs <= RUN_TABLE {
+            // `for_each`'s offsets, in its order.
+            let mut n = 0;
+            for a in 0..k0 {
+                for b in 0..k1 {
+                    for c in 0..kc {
+                        if let Some(o) = shape.offs.get_mut(n) {
+                            *o = a * shape.off0 + b * shape.off1 + c * step;
+                        }
+                        n += 1;
+                    }
+                }
+            }
+        }
+        shape
+    }
+
+    /// The run offsets, and whether they are all there (else walk [`RunShape::for_each`]).
+    #[inline(always)]
+    fn table(&self) -> (&[usize], bool) {
+        match self.offs.get(..self.runs) {
+            Some(t) => (t, true),
+            None => (&[], false),
+        }
+    }
+
+    /// `f(input offset)` for each run, in order, from the offset `first` of the first tap.
+    #[inline(always)]
+    fn for_each(&self, first: usize, mut f: impl FnMut(usize)) {
+        let mut i0 = first;
+        for _ in 0..self.k0 {
+            let mut i1 = i0;
+            for _ in 0..self.k1 {
+                let mut i2 = i1;
+                for _ in 0..self.kc {
+                    f(i2);
+                    i2 += self.step;
+                }
+                i1 += self.off1;
+            }
+            i0 += self.off0;
+        }
+    }
 }
 
 impl ConvGeometry {
-    /// For output positions `o0..o0 + rows` in order, the in-range taps as runs along the last
-    /// kernel axis, in row-major kernel order: `f(r, Visit::Run { tap, input, len })` where
-    /// the run's taps `tap + c` read inputs `input + c` (`c < len`). With a dilation
-    /// above 1 on the last axis every run is one tap long. The runs of one position, taken in
-    /// order and tap by tap, are exactly [`ConvGeometry::for_each_tap`]'s visits. Each
-    /// position's runs come after its [`Visit::Start`].
-    #[inline]
-    fn for_runs(&self, o0: usize, rows: usize, mut f: impl FnMut(usize, Visit)) {
-        let taps = self.taps();
+    /// The output indices `lo..hi` of axis `a` whose window lies entirely inside the input
+    /// (no tap in the padding); `lo ≥ hi` when there are none.
+    #[inline(always)]
+    fn covered(&self, a: usize) -> (usize, usize) {
+        let (n, p, s) = (self.input[a], self.pad_before[a], self.strides[a]);
+        let ke = effective(self.kernel[a], self.dilation[a]);
+        // o·s ≥ p and o·s − p + k' ≤ n.
+        let lo = p.div_ceil(s);
+        let hi = match (n + p).checked_sub(ke) {
+            Some(room) => (room / s + 1).min(self.output[a]),
+            None => 0,
+        };
+        (lo, hi)
+    }
+
+    /// For output positions `o0..o0 + rows` in order, `f(r, Some(first))` when the window of
+    /// position `o0 + r` lies entirely inside the input, `first` the flat spatial input index
+    /// of its first tap, and `f(r, None)` when the padding cuts it.
+    #[inline(always)]
+    fn for_rows(&self, o0: usize, rows: usize, mut f: impl FnMut(usize, Option<usize>)) {
         let [o1, o2] = [self.output[1], self.output[2]];
         if o1 == 0 || o2 == 0 {
             return;
         }
-        let mut at = [o0 / (o1 * o2), (o0 / o2) % o1, o0 % o2];
-        let [k1, k2] = [self.kernel[1], self.kernel[2]];
+        let cov = [self.covered(0), self.covered(1), self.covered(2)];
+        let inside = |a: usize, v: usize| v >= cov[a].0 && v < cov[a].1;
         let [n1, n2] = [self.input[1], self.input[2]];
-        let d = self.dilation;
+        let (s, p) = (self.strides, self.pad_before);
+        let mut at = [o0 / (o1 * o2), (o0 / o2) % o1, o0 % o2];
         for r in 0..rows {
-            let w = self.window(at);
-            f(
-                r,
-                Visit::Start {
-                    covered: w.len() == taps,
-                },
-            );
-            for a in 0..w.count[0] {
-                let ta = w.first_tap[0] + a;
-                let ia = w.first_in[0] + a * d[0];
-                for b in 0..w.count[1] {
-                    let tb = ta * k1 + w.first_tap[1] + b;
-                    let ib = ia * n1 + w.first_in[1] + b * d[1];
-                    let (t0, i0) = (tb * k2 + w.first_tap[2], ib * n2 + w.first_in[2]);
-                    if d[2] == 1 {
-                        let len = w.count[2];
-                        f(
-                            r,
-                            Visit::Run {
-                                tap: t0,
-                                input: i0,
-                                len,
-                            },
-                        );
-                    } else {
-                        for c in 0..w.count[2] {
-                            let (tap, input) = (t0 + c, i0 + c * d[2]);
-                            f(r, Visit::Run { tap, input, len: 1 });
-                        }
-                    }
-                }
-            }
+            let first = (inside(0, at[0]) && inside(1, at[1]) && inside(2, at[2])).then(|| {
+                let i = [0, 1, 2].map(|a| at[a] * s[a] - p[a]);
+                (i[0] * n1 + i[1]) * n2 + i[2]
+            });
+            f(r, first);
             at[2] += 1;
             if at[2] == o2 {
                 at[2] = 0;
@@ -700,6 +953,41 @@ impl ConvGeometry {
                 if at[1] == o1 {
                     at[1] = 0;
                     at[0] += 1;
+                }
+            }
+        }
+    }
+}
+
+impl ConvGeometry {
+    /// The in-range taps of output position `o` (flat, row-major) as runs along the last
+    /// kernel axis, in row-major kernel order: `f(tap, input, len)` where the run's taps
+    /// `tap + c` read inputs `input + c` (`c < len`). With a dilation above 1 on the last axis
+    /// every run is one tap long. Taken in order and tap by tap, the runs are exactly
+    /// [`ConvGeometry::for_each_tap`]'s visits of position `o`.
+    #[inline]
+    fn for_runs(&self, o: usize, mut f: impl FnMut(usize, usize, usize)) {
+        let [o1, o2] = [self.output[1], self.output[2]];
+        if o1 == 0 || o2 == 0 {
+            return;
+        }
+        let w = self.window([o / (o1 * o2), (o / o2) % o1, o % o2]);
+        let [k1, k2] = [self.kernel[1], self.kernel[2]];
+        let [n1, n2] = [self.input[1], self.input[2]];
+        let d = self.dilation;
+        for a in 0..w.count[0] {
+            let ta = w.first_tap[0] + a;
+            let ia = w.first_in[0] + a * d[0];
+            for b in 0..w.count[1] {
+                let tb = ta * k1 + w.first_tap[1] + b;
+                let ib = ia * n1 + w.first_in[1] + b * d[1];
+                let (t0, i0) = (tb * k2 + w.first_tap[2], ib * n2 + w.first_in[2]);
+                if d[2] == 1 {
+                    f(t0, i0, w.count[2]);
+                } else {
+                    for c in 0..w.count[2] {
+                        f(t0 + c, i0 + c * d[2], 1);
+                    }
                 }
             }
         }

@@ -296,8 +296,7 @@ fn add_column(x: &[f32], d: f32, gw: &mut [f32], out: usize, j: usize) {
 }
 
 /// The forward pass of two Dense layers, the first with a ReLU, in one pass over the hidden
-/// units, for one sample whose inputs are all non-zero (the caller checks; [`forward`] skips
-/// zero inputs, which this kernel does not test):
+/// units, for one sample:
 ///
 /// ```text
 /// for each hidden unit j, in order:
@@ -309,7 +308,11 @@ fn add_column(x: &[f32], d: f32, gw: &mut [f32], out: usize, j: usize) {
 ///
 /// Every `z1_j` and `z2_k` is summed in [`forward`]'s order, so the bits are those of
 /// [`forward`] then ReLU for the first layer and [`forward`] for the second; only the order in
-/// which *different* sums are advanced changes. The first layer's pre-activations are not
+/// which *different* sums are advanced changes. [`forward`] skips the terms of zero inputs;
+/// here a zero input is multiplied by a row of zeros instead of its row of `W1` (chosen once per
+/// sample, not tested per term), which adds `±0`: that can only change the sign of a zero sum,
+/// which the ReLU maps to the same `+0`, and it keeps a non-finite weight of a zero input out
+/// of the sum as the skip does. The first layer's pre-activations are not
 /// stored: a ReLU's backward pass reads its output only. With a few inputs (they stay in registers)
 /// and the second layer's accumulators in registers, each hidden unit is computed, activated
 /// and consumed at once: no pass over the hidden layer to apply the ReLU and none to find its
@@ -336,6 +339,18 @@ pub fn relu_pair_forward<const I: usize, const H: usize, const O: usize>(
     z2: &mut [f32; O],
 ) {
     let x = *x;
+    // Row i of W1, or zeros for a zero input (see above). The inputs' product is 0 or NaN
+    // whenever an input is zero (and at times when none is, through underflow or `0·∞`: the
+    // loop then changes nothing), so a sample with no zero input costs one test.
+    let mut w1 = w1.each_ref();
+    let p = x.iter().fold(1.0f32, |p, &v| p * v);
+    if p == 0.0 || p.is_nan() {
+        for (r, &xi) in w1.iter_mut().zip(&x) {
+            if xi == 0.0 {
+                *r = const { &[0.0; H] };
+            }
+        }
+    }
     let mut acc = [0.0f32; O];
     // A fixed number of units per round (the compiler unrolls it).
     const ROUND: usize = 8;

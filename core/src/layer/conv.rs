@@ -313,7 +313,7 @@ pub fn forward<B: Backend, R: Regularizer>(
     g: &ConvGeometry,
     io: WeightedForward<'_>,
     ctx: &mut ForwardCtx<'_>,
-    via: Via,
+    via: Via<'_>,
 ) {
     let WeightedForward {
         kernel,
@@ -324,7 +324,8 @@ pub fn forward<B: Backend, R: Regularizer>(
     } = io;
     let (il, ol) = (g.in_len().max(1), g.out_len().max(1));
     let bias = cfg.use_bias.then_some(bias);
-    if !(via == Via::Products && x.len() > il && products::forward::<B>(g, x, kernel, bias, z)) {
+    let (products, cache) = via.split();
+    if !(products && x.len() > il && products::forward::<B>(g, x, kernel, bias, z, cache)) {
         for (xr, zr) in x.chunks_exact(il).zip(z.chunks_exact_mut(ol)) {
             kernels::conv::forward(g, xr, kernel, bias, zr);
         }
@@ -349,7 +350,7 @@ pub fn backward<B: Backend, R: Regularizer>(
     g: &ConvGeometry,
     io: WeightedBackward<'_>,
     ctx: &BackwardCtx,
-    via: Via,
+    via: Via<'_>,
 ) {
     let WeightedBackward {
         kernel,
@@ -364,7 +365,8 @@ pub fn backward<B: Backend, R: Regularizer>(
     let ol = g.out_len().max(1);
     output_backward(cfg, (ol, g.filters()), y, z, dy, ctx, false);
     let (mut gb, mut dx) = (cfg.use_bias.then_some(gb), dx);
-    if via == Via::Products && dy.len() > ol {
+    let (products, cache) = via.split();
+    if products && dy.len() > ol {
         let io = products::Backward {
             x,
             kernel,
@@ -372,6 +374,7 @@ pub fn backward<B: Backend, R: Regularizer>(
             gk: &mut *gk,
             gb: gb.as_deref_mut(),
             dx: dx.as_deref_mut(),
+            cache,
         };
         if products::backward::<B>(g, io) {
             return;
@@ -398,12 +401,32 @@ fn backward_rows(
 }
 
 /// How [`forward`] and [`backward`] compute a tile's convolution (the same bits either way).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Via {
+#[derive(Debug)]
+pub enum Via<'a> {
     /// Sample after sample, tap after tap ([`kernels::conv::forward`]/[`kernels::conv::backward`]).
     Direct,
-    /// As matrix products over the tile's patches, when it holds more than one sample.
+    /// As matrix products over the tile's patches, when it holds more than one sample, the
+    /// patches gathered a block at a time into a buffer on the stack (forward and backward
+    /// each gather them).
     Products,
+    /// As `Products`, with the whole tile's patch matrix in this buffer when it holds
+    /// `samples · positions · taps · in_channels` floats (otherwise as `Products`): the
+    /// forward pass gathers them into it, and the **backward pass takes them from it** — the
+    /// caller passes to a backward pass only the buffer that the forward pass of the very same
+    /// input filled (it is scratch afterwards: pass it to one backward pass only). A run-time
+    /// model keeps one per conv layer, so a training step gathers its patches once.
+    Patches(&'a mut [f32]),
+}
+
+impl<'a> Via<'a> {
+    /// Whether to use the products, and the tile's patch buffer.
+    fn split(self) -> (bool, Option<&'a mut [f32]>) {
+        match self {
+            Via::Direct => (false, None),
+            Via::Products => (true, None),
+            Via::Patches(b) => (true, Some(b)),
+        }
+    }
 }
 
 /// A tile's convolution as matrix products (host tiles; a microcontroller's tile of one
@@ -430,18 +453,7 @@ mod products {
     /// Fills `buf` with the patch rows `r0..r0 + rows` of the tile (row `s·P + o` is sample
     /// `s`, output position `o`).
     fn fill(g: &ConvGeometry, x: &[f32], r0: usize, rows: usize, buf: &mut [f32]) {
-        let (p, il, width) = (g.positions(), g.in_len(), g.taps() * g.in_channels());
-        let mut r = r0;
-        while r < r0 + rows {
-            let (s, o) = (r / p, r % p);
-            let cnt = (p - o).min(r0 + rows - r);
-            if let (Some(xs), Some(out)) =
-                (x.get(s * il..(s + 1) * il), buf.get_mut((r - r0) * width..))
-            {
-                kernels::conv::patches(g, xs, o, cnt, out);
-            }
-            r += cnt;
-        }
+        kernels::conv::tile_patches(g, x, r0, rows, buf);
     }
 
     /// `z = conv(x) (+ b)` for every sample of the tile; false (nothing written) when the
@@ -453,19 +465,34 @@ mod products {
         kernel: &[f32],
         bias: Option<&[f32]>,
         z: &mut [f32],
+        cache: Option<&mut [f32]>,
     ) -> bool {
         let (p, il, f) = (g.positions(), g.in_len(), g.filters());
         let width = g.taps() * g.in_channels();
-        let Some(block) = block_rows(g) else {
-            return false;
-        };
-        if il == 0 || p == 0 || f == 0 || kernel.len() != width * f {
+        if il == 0 || p == 0 || f == 0 || width == 0 || kernel.len() != width * f {
             return false;
         }
         let total = x.len() / il * p;
         if z.len() < total * f {
             return false;
         }
+        // The whole tile's patches in the caller's buffer, for the backward pass too.
+        if let Some(buf) = cache.and_then(|c| c.get_mut(..total * width)) {
+            fill(g, x, 0, total, buf);
+            B::matmul(MatMul {
+                a: buf,
+                b: kernel,
+                bias,
+                c: &mut z[..total * f],
+                rows: total,
+                k: width,
+                m: f,
+            });
+            return true;
+        }
+        let Some(block) = block_rows(g) else {
+            return false;
+        };
         let mut buf = [0.0f32; BUF];
         let mut r0 = 0;
         while r0 < total {
@@ -485,6 +512,12 @@ mod products {
         true
     }
 
+    /// Adds the patch-gradient rows `r0..r0 + rows` of the tile (in `buf` from its start)
+    /// into the samples' input gradients `dx` ([`kernels::conv::add_patch_grads`]).
+    fn add_grads(g: &ConvGeometry, buf: &[f32], r0: usize, rows: usize, dx: &mut [f32]) {
+        kernels::conv::tile_add_patch_grads(g, buf, r0, rows, dx);
+    }
+
     /// The tensors of [`backward`].
     pub(super) struct Backward<'a> {
         pub x: &'a [f32],
@@ -493,6 +526,8 @@ mod products {
         pub gk: &'a mut [f32],
         pub gb: Option<&'a mut [f32]>,
         pub dx: Option<&'a mut [f32]>,
+        /// The buffer that [`forward`] filled with this tile's patches, if any.
+        pub cache: Option<&'a mut [f32]>,
     }
 
     /// `gW += patchesᵀ · dz`, `gb += Σ dz` and (when asked) `dx = col2im(dz · Wᵀ)` for the
@@ -506,13 +541,17 @@ mod products {
             gk,
             gb,
             mut dx,
+            cache,
         } = io;
         let (p, il, f) = (g.positions(), g.in_len(), g.filters());
         let width = g.taps() * g.in_channels();
-        let Some(block) = block_rows(g) else {
-            return false;
-        };
-        if il == 0 || p == 0 || f == 0 || kernel.len() != width * f || gk.len() != width * f {
+        if il == 0
+            || p == 0
+            || f == 0
+            || width == 0
+            || kernel.len() != width * f
+            || gk.len() != width * f
+        {
             return false;
         }
         let n = x.len() / il;
@@ -521,6 +560,11 @@ mod products {
             || dz.len() < total * f
             || dx.as_deref().is_some_and(|d| d.len() < x.len())
         {
+            return false;
+        }
+        let cached = cache.and_then(|c| c.get_mut(..total * width));
+        let block = block_rows(g);
+        if cached.is_none() && block.is_none() {
             return false;
         }
         if let Some(gb) = gb {
@@ -533,6 +577,33 @@ mod products {
         if let Some(dx) = dx.as_deref_mut() {
             dx.fill(0.0);
         }
+        // The patches the forward pass left in the caller's buffer: one product each.
+        if let Some(buf) = cached {
+            let dz = &dz[..total * f];
+            B::matmul_at_acc(MatMulAtAcc {
+                a: buf,
+                b: dz,
+                c: gk,
+                rows: total,
+                k: width,
+                m: f,
+            });
+            if let Some(dx) = dx {
+                B::matmul_bt(MatMulBt {
+                    a: dz,
+                    b: kernel,
+                    c: buf,
+                    rows: total,
+                    k: width,
+                    m: f,
+                });
+                add_grads(g, buf, 0, total, dx);
+            }
+            return true;
+        }
+        let Some(block) = block else {
+            return false;
+        };
         let mut buf = [0.0f32; BUF];
         let mut r0 = 0;
         while r0 < total {
@@ -556,18 +627,7 @@ mod products {
                     k: width,
                     m: f,
                 });
-                let mut r = r0;
-                while r < r0 + rows {
-                    let (s, o) = (r / p, r % p);
-                    let cnt = (p - o).min(r0 + rows - r);
-                    if let (Some(d), Some(src)) = (
-                        dx.get_mut(s * il..(s + 1) * il),
-                        buf.get((r - r0) * width..),
-                    ) {
-                        kernels::conv::add_patch_grads(g, src, o, cnt, d);
-                    }
-                    r += cnt;
-                }
+                add_grads(g, &buf, r0, rows, dx);
             }
             r0 += rows;
         }

@@ -638,6 +638,9 @@ impl<const IN: usize, const OUT: usize, R: Regularizer> Layer for Dense<IN, OUT,
         }
     }
 
+    // Always inlined (as `forward`): out of line, a constant configuration (`layer::constant`)
+    // would be read at run time and every regularizer of `R` linked.
+    #[inline(always)]
     fn weight_penalties<B: Backend>(
         &self,
         p: &Self::Params,

@@ -89,102 +89,184 @@ pub const MAX_PENALTIES: usize = 12;
 /// The penalties of a step or epoch, by layer and kind, in Keras order
 /// (for each layer: activity, kernel, bias).
 ///
-/// At most `N` named entries (`8·N + 8` bytes); the layers write into the default capacity,
-/// [`MAX_PENALTIES`]. A smaller `N` is for an epoch report on a microcontroller that knows how
-/// many penalties its model has (`EpochReport<2>` for two regularized kernels): further
-/// entries are summed into [`Penalties::overflow`], still part of the total.
+/// [`PenaltyList<N>`] (`Penalties<[PenaltyEntry; N]>`) holds at most `N` named entries
+/// (`8·N + 8` bytes); `Penalties` (`Penalties<[PenaltyEntry]>`) is any of them behind a
+/// reference — what the layers and the training step write into, whatever the capacity. A
+/// report sized for its model (`EpochReport<2>`, `StepReport<2>` for two regularized
+/// kernels, `<0>` for none) keeps a microcontroller's stack small; further entries are summed
+/// into [`Penalties::overflow`], still part of the total.
 ///
 /// ```
-/// use microfit_core::layer::{Penalties, PenaltyKind};
-/// let mut p = Penalties::<1>::new();
+/// use microfit_core::layer::{PenaltyKind, PenaltyList};
+/// let mut p = PenaltyList::<1>::new();
 /// p.add(0, PenaltyKind::Kernel, 0.5);
 /// p.add(1, PenaltyKind::Kernel, 0.25); // no room: into `overflow`
 /// assert_eq!((p.entries().len(), p.overflow, p.total()), (1, 0.25, 0.75));
 /// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct Penalties<const N: usize = MAX_PENALTIES> {
-    entries: heapless::Vec<PenaltyEntry, N>,
+#[derive(Clone)]
+pub struct Penalties<E: ?Sized = [PenaltyEntry]> {
+    /// Entries in use: `entries[..len]`.
+    len: usize,
     /// Sum of the penalties that did not fit.
     pub overflow: f32,
+    /// Room for the entries (last: the unsized field of a `Penalties`).
+    entries: E,
 }
 
-impl<const N: usize> Default for Penalties<N> {
+/// Room for `N` named penalties ([`Penalties`]; [`MAX_PENALTIES`] by default).
+pub type PenaltyList<const N: usize = MAX_PENALTIES> = Penalties<[PenaltyEntry; N]>;
+
+impl PenaltyEntry {
+    /// An unused slot.
+    const EMPTY: PenaltyEntry = PenaltyEntry {
+        layer: 0,
+        kind: PenaltyKind::Activity,
+        value: 0.0,
+    };
+}
+
+impl<const N: usize> PenaltyList<N> {
+    /// No penalties.
+    pub const fn new() -> Self {
+        Penalties {
+            len: 0,
+            overflow: 0.0,
+            entries: [PenaltyEntry::EMPTY; N],
+        }
+    }
+}
+
+impl<const N: usize> Default for PenaltyList<N> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<const N: usize> Penalties<N> {
-    /// No penalties.
-    pub const fn new() -> Self {
-        Penalties {
-            entries: heapless::Vec::new(),
-            overflow: 0.0,
-        }
+impl<const N: usize> core::ops::Deref for PenaltyList<N> {
+    type Target = Penalties;
+    #[inline(always)]
+    fn deref(&self) -> &Penalties {
+        self
+    }
+}
+
+impl<const N: usize> core::ops::DerefMut for PenaltyList<N> {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut Penalties {
+        self
+    }
+}
+
+impl PartialEq for Penalties {
+    /// The same entries and the same overflow (the unused room is not compared).
+    fn eq(&self, other: &Self) -> bool {
+        self.entries() == other.entries() && self.overflow == other.overflow
+    }
+}
+
+impl<const N: usize> PartialEq for PenaltyList<N> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl core::fmt::Debug for Penalties {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Penalties")
+            .field("entries", &self.entries())
+            .field("overflow", &self.overflow)
+            .finish()
+    }
+}
+
+impl<const N: usize> core::fmt::Debug for PenaltyList<N> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+impl Penalties {
+    /// The entries in use, mutable.
+    #[inline(always)]
+    fn live_mut(&mut self) -> &mut [PenaltyEntry] {
+        // `min`: the compiler then knows that no loop over the entries runs more than the
+        // capacity's times (a report sized for its model: 0, 1 or 2 rounds, no unrolled loop).
+        let n = self.len.min(self.entries.len());
+        self.entries.get_mut(..n).unwrap_or(&mut [])
     }
 
     /// Adds `value` to the entry `(layer, kind)`, creating it in order.
     pub fn add(&mut self, layer: usize, kind: PenaltyKind, value: f32) {
         let key = (layer as u16, kind);
-        // The layers add their penalties in order: most entries go at the end.
-        if self.entries.last().is_none_or(|e| (e.layer, e.kind) < key) {
-            let e = PenaltyEntry {
-                layer: key.0,
-                kind,
-                value,
-            };
-            if self.entries.push(e).is_err() {
-                self.overflow += value;
-            }
+        let e = PenaltyEntry {
+            layer: key.0,
+            kind,
+            value,
+        };
+        // The layers add their penalties in order: most entries go at the end, the place found
+        // by a scan from there (a dozen entries at most; no indexing, so no bounds check).
+        let live = self.entries();
+        let at = live
+            .iter()
+            .rposition(|e| (e.layer, e.kind) <= key)
+            .map_or(0, |i| i + 1);
+        if at == live.len() && live.last().is_none_or(|l| (l.layer, l.kind) != key) {
+            self.push(e);
             return;
         }
-        match self
-            .entries
-            .binary_search_by(|e| (e.layer, e.kind).cmp(&key))
+        if let Some(l) = self.live_mut().get_mut(at.wrapping_sub(1))
+            && (l.layer, l.kind) == key
         {
-            Ok(i) => {
-                if let Some(e) = self.entries.get_mut(i) {
-                    e.value += value;
-                }
+            l.value += value;
+            return;
+        }
+        if !self.push(e) {
+            return;
+        }
+        // Shift entries `at..` up by one, `e` into `at`: a pass of swaps rather than
+        // `insert`'s `memmove` (1.5 KB of flash on a Cortex-M).
+        let mut carry = e;
+        for slot in self.live_mut().iter_mut().skip(at) {
+            carry = core::mem::replace(slot, carry);
+        }
+    }
+
+    /// Appends `e` when there is room (true), else adds its value to the overflow.
+    #[inline(always)]
+    fn push(&mut self, e: PenaltyEntry) -> bool {
+        match self.entries.get_mut(self.len) {
+            Some(slot) => {
+                *slot = e;
+                self.len += 1;
+                true
             }
-            Err(i) => {
-                let e = PenaltyEntry {
-                    layer: key.0,
-                    kind,
-                    value,
-                };
-                if self.entries.push(e).is_err() {
-                    self.overflow += value;
-                    return;
-                }
-                // Shift entries `i..` up by one, `e` into `i` (a dozen entries at most: a pass
-                // of swaps rather than `insert`'s `memmove`, 1.5 KB of flash on a Cortex-M; no
-                // indexing, so no bounds check).
-                let mut carry = e;
-                for slot in self.entries.iter_mut().skip(i) {
-                    carry = core::mem::replace(slot, carry);
-                }
+            None => {
+                self.overflow += e.value;
+                false
             }
         }
     }
 
     /// The entries in order.
+    #[inline(always)]
     pub fn entries(&self) -> &[PenaltyEntry] {
-        &self.entries
+        let n = self.len.min(self.entries.len());
+        self.entries.get(..n).unwrap_or(&[])
     }
 
     /// The value of one entry (0 if absent).
     pub fn get(&self, layer: usize, kind: PenaltyKind) -> f32 {
-        self.entries
+        self.entries()
             .iter()
             .find(|e| e.layer as usize == layer && e.kind == kind)
             .map_or(0.0, |e| e.value)
     }
 
     /// Sum of all penalties, in order.
+    #[inline(always)]
     pub fn total(&self) -> f32 {
         let mut s = 0.0f32;
-        for e in &self.entries {
+        for e in self.entries() {
             s += e.value;
         }
         s + self.overflow
@@ -192,18 +274,20 @@ impl<const N: usize> Penalties<N> {
 
     /// Multiplies the entries of one kind by `k` (the training step divides the activity
     /// entries by the batch size; the std runtime's batched step does the same).
+    #[inline(always)]
     pub fn scale_kind(&mut self, kind: PenaltyKind, k: f32) {
-        for e in self.entries.iter_mut().filter(|e| e.kind == kind) {
+        for e in self.live_mut().iter_mut().filter(|e| e.kind == kind) {
             e.value *= k;
         }
     }
 
     /// `self += other · w` entry by entry (epoch means).
-    pub fn add_weighted<const M: usize>(&mut self, other: &Penalties<M>, w: f32) {
-        for (i, e) in other.entries.iter().enumerate() {
+    #[inline(always)]
+    pub fn add_weighted(&mut self, other: &Penalties, w: f32) {
+        for (i, e) in other.entries().iter().enumerate() {
             // An epoch adds steps with the same entries: most often the entry at the same
             // place (the result of `add`, without its search).
-            match self.entries.get_mut(i) {
+            match self.live_mut().get_mut(i) {
                 Some(s) if (s.layer, s.kind) == (e.layer, e.kind) => s.value += e.value * w,
                 _ => self.add(e.layer as usize, e.kind, e.value * w),
             }
@@ -212,16 +296,18 @@ impl<const N: usize> Penalties<N> {
     }
 
     /// Multiplies every entry by `k`.
+    #[inline(always)]
     pub fn scale(&mut self, k: f32) {
-        for e in self.entries.iter_mut() {
+        for e in self.live_mut().iter_mut() {
             e.value *= k;
         }
         self.overflow *= k;
     }
 
     /// Removes every entry.
+    #[inline(always)]
     pub fn clear(&mut self) {
-        self.entries.clear();
+        self.len = 0;
         self.overflow = 0.0;
     }
 }
@@ -561,3 +647,73 @@ pub fn activity_penalties<R: Regularizer>(
 }
 
 mod tuple;
+
+#[cfg(test)]
+mod penalty_tests {
+    use super::{Penalties, PenaltyKind, PenaltyList};
+
+    fn keys(p: &Penalties) -> Vec<(u16, PenaltyKind, f32)> {
+        p.entries()
+            .iter()
+            .map(|e| (e.layer, e.kind, e.value))
+            .collect()
+    }
+
+    #[test]
+    fn entries_stay_in_keras_order_whatever_the_capacity() {
+        use PenaltyKind::{Activity, Bias, Kernel};
+        // The training step's order: activity entries in the forward pass, then the weights'.
+        let adds = [
+            (1, Activity, 0.5),
+            (3, Activity, 0.25),
+            (1, Activity, 0.5),
+            (0, Kernel, 2.0),
+            (1, Bias, 4.0),
+            (1, Kernel, 8.0),
+            (3, Kernel, 16.0),
+            (0, Bias, 32.0),
+        ];
+        let mut big = PenaltyList::<12>::new();
+        let mut small = PenaltyList::<2>::new();
+        let mut none = PenaltyList::<0>::new();
+        for (l, k, v) in adds {
+            big.add(l, k, v);
+            small.add(l, k, v);
+            none.add(l, k, v);
+        }
+        let want = vec![
+            (0, Kernel, 2.0),
+            (0, Bias, 32.0),
+            (1, Activity, 1.0),
+            (1, Kernel, 8.0),
+            (1, Bias, 4.0),
+            (3, Activity, 0.25),
+            (3, Kernel, 16.0),
+        ];
+        assert_eq!(keys(&big), want);
+        assert_eq!(big.overflow, 0.0);
+        assert_eq!(big.total(), 63.25);
+        // Room for two: the first two created stay (values still added to), the rest overflow.
+        assert_eq!(keys(&small), vec![(1, Activity, 1.0), (3, Activity, 0.25)]);
+        assert_eq!(small.overflow, 2.0 + 4.0 + 8.0 + 16.0 + 32.0);
+        assert_eq!((keys(&none), none.overflow), (vec![], 63.25));
+    }
+
+    #[test]
+    fn a_cleared_list_compares_equal_to_a_new_one() {
+        let mut p = PenaltyList::<3>::new();
+        p.add(0, PenaltyKind::Kernel, 1.0);
+        p.clear();
+        assert_eq!(p, PenaltyList::<3>::new());
+        p.add(2, PenaltyKind::Bias, 1.5);
+        let mut q = PenaltyList::<3>::new();
+        q.add(2, PenaltyKind::Bias, 1.5);
+        assert_eq!(p, q);
+        // Epoch means: `self += other · w`, then `· k`.
+        let mut e = PenaltyList::<1>::new();
+        e.add_weighted(&p, 2.0);
+        e.add_weighted(&q, 2.0);
+        e.scale(0.25);
+        assert_eq!(keys(&e), vec![(2, PenaltyKind::Bias, 1.5)]);
+    }
+}

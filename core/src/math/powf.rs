@@ -153,6 +153,47 @@ pub fn powf(x: f32, y: f32) -> f32 {
     powf_f64(x, y)
 }
 
+/// [`powf`]'s integer fast path alone: `Some(powf(x, y))` (the same bits) when it is certain
+/// of the result, `None` when [`powf`] would need its exact evaluation — near the midpoint
+/// between two floats (probability `2^-21` per call), for a result that is not a normal float
+/// or `∞`, or for an `x` that is not positive, normal and `≠ 1`. It links none of that exact
+/// evaluation: about 1.7 KB less code on a microcontroller than [`powf`].
+///
+/// For a firmware whose `β` and number of steps are known when it is built: if
+/// [`powf_fast_covers`] holds for each `β` and every step, `powf_fast` gives every `β^t` of the
+/// run. Inlined, so that `log2 x` of a constant `x` is a constant.
+///
+/// ```
+/// use microfit_core::math::powf::{powf, powf_fast};
+/// assert_eq!(powf_fast(0.9, 3.0).map(f32::to_bits), Some(powf(0.9, 3.0).to_bits()));
+/// assert_eq!(powf_fast(-2.0, 3.0), None);
+/// ```
+#[inline(always)]
+pub fn powf_fast(x: f32, y: f32) -> Option<f32> {
+    let ix = x.to_bits();
+    if ix.wrapping_sub(0x0080_0000) < 0x7f80_0000 - 0x0080_0000 && ix != 0x3f80_0000 {
+        return fast::fast_only(log2_inline(ix), y);
+    }
+    None
+}
+
+/// True when [`powf_fast`]`(x, t)` is `Some` with the bits of [`powf`]`(x, t)` for every step
+/// `t` in `1..=t_max` (`t` as `f32`, as Adam computes `β^t`): the check a firmware's build runs
+/// on the host before it uses [`powf_fast`] for Adam's `β^t` (e.g. `β = 0.9` and `0.999` for
+/// the 750 steps of W1).
+///
+/// ```
+/// use microfit_core::math::powf::powf_fast_covers;
+/// assert!(powf_fast_covers(0.9, 750) && powf_fast_covers(0.999, 750));
+/// assert!(!powf_fast_covers(1.0, 1)); // x = 1 is not the fast path's
+/// ```
+pub fn powf_fast_covers(x: f32, t_max: u32) -> bool {
+    (1..=t_max).all(|t| {
+        let t = t as f32;
+        powf_fast(x, t).map(f32::to_bits) == Some(powf(x, t).to_bits())
+    })
+}
+
 /// The `f64` evaluation, flushed: what [`powf`] computes, at the full cost of software `f64` on
 /// a microcontroller.
 #[inline(never)]
@@ -369,6 +410,9 @@ mod tests {
                 x.to_bits(),
                 y.to_bits()
             );
+            if let Some(f) = powf_fast(x, y) {
+                assert_eq!(f.to_bits(), d.to_bits(), "powf_fast({x:e}, {y:e})");
+            }
         }
         (n, fast::EXACT_CALLS.with(|c| c.get()) - before)
     }
@@ -422,6 +466,20 @@ mod tests {
         println!("adam betas: {n} inputs, exact path {exact}");
         let (n, exact) = compare(random_inputs(100_000_000, 42));
         println!("random: {n} inputs, exact path {exact}");
+    }
+
+    #[test]
+    fn fast_path_covers_the_benchmark_runs() {
+        // Keras' default betas, for the firmware's runs (W1: 750 steps) and far longer ones:
+        // 0.999^6509 is the first of them that needs the exact evaluation.
+        assert!(powf_fast_covers(0.9, 20_000) && powf_fast_covers(0.999, 6508));
+        assert!(!powf_fast_covers(0.999, 6509));
+        assert_eq!(powf_fast(0.999, 6509.0), None);
+        // Outside the fast path: x = 1, x ≤ 0, subnormal x, and results that are not normal.
+        assert!(!powf_fast_covers(1.0, 1) && !powf_fast_covers(-0.5, 1));
+        assert!(!powf_fast_covers(f32::from_bits(1), 1) && !powf_fast_covers(2.0, 200));
+        assert_eq!(powf_fast(2.0, 128.0), None); // overflow: the exact path's
+        assert_eq!(powf_fast(0.5, 127.0), Some(0.0)); // 2^-127: flushed
     }
 
     #[test]

@@ -14,7 +14,6 @@ use super::schedule::{LearningRate, Schedule};
 use super::{Common, Optimizer};
 use crate::backend::Backend;
 use crate::error::{Error, check_non_negative, check_unit_interval};
-use crate::math;
 use crate::params::{Params, ZeroParams};
 use crate::regularizer::SumSqs;
 
@@ -365,7 +364,7 @@ impl<P: ZeroParams> Adam<P> {
 }
 
 /// Keras' step size at step `t` (1-based): `lr · sqrt(1 - β2^t) / (1 - β1^t)`, with `β^t` as
-/// Keras computes it in `f32` and `B::sqrt`.
+/// Keras computes it in `f32` ([`Backend::powf`]) and `B::sqrt`.
 ///
 /// ```
 /// use microfit_core::backend::Portable;
@@ -376,8 +375,8 @@ impl<P: ZeroParams> Adam<P> {
 #[inline]
 pub fn adam_alpha<B: Backend>(lr: f32, beta_1: f32, beta_2: f32, t: u32) -> f32 {
     let tf = t as f32;
-    let b1p = math::powf(beta_1, tf);
-    let b2p = math::powf(beta_2, tf);
+    let b1p = B::powf(beta_1, tf);
+    let b2p = B::powf(beta_2, tf);
     lr * B::sqrt(1.0 - b2p) / (1.0 - b1p)
 }
 

@@ -68,6 +68,12 @@ pub(super) fn pow_positive(below_one: bool, logx: f64, y: f32) -> f32 {
     }
 }
 
+/// [`fast`] alone, never inlined (one copy for Adam's two `β^t`): `super::powf_fast`.
+#[inline(never)]
+pub(super) fn fast_only(logx: f64, y: f32) -> Option<f32> {
+    fast(logx, y)
+}
+
 /// The `f64` evaluation from `y·log2 x` on, one rounding at a time with [`Dbl`] (exact), and
 /// glibc's special cases for `y`. Never inlined: its frame is on the stack only in the rare
 /// calls that need it.
