@@ -42,6 +42,14 @@ use crate::math;
 /// The math and bulk kernels of a training step (see the [module docs](self)). Implementors
 /// must keep the bits of the default methods ([`Backend::powf`]: on the inputs a build checked).
 pub trait Backend: Sized + 'static {
+    /// True when a training epoch ([`crate::train::fit_epoch`]) should take the `Σw²` of its L2
+    /// penalties from the optimizer's update loops ([`crate::regularizer::SumSqs`],
+    /// [`Backend::adam_update_sq`]) instead of a pass of their own: the same bits either way,
+    /// faster where the update is bound by its square roots and divisions (a vector unit).
+    /// `false` by default: the training step's code stays what it was (a microcontroller's
+    /// flash and stack).
+    const FOLD_SUM_SQ: bool = false;
+
     /// `√x`, correctly rounded (IEEE-754).
     #[inline(always)]
     fn sqrt(x: f32) -> f32 {
@@ -118,6 +126,13 @@ pub trait Backend: Sized + 'static {
         kernels::reduce::sum_abs(v)
     }
 
+    /// [`crate::regularizer::l2_add_grad`]: `g += (l2 · (2w)) · scale`, the gradient of an L2
+    /// penalty.
+    #[inline(always)]
+    fn l2_grad(w: &[f32], g: &mut [f32], l2: f32, scale: f32) {
+        crate::regularizer::l2_add_grad(w, g, l2, scale);
+    }
+
     /// True when no value is NaN or ±∞ ([`math::all_finite_inline`]).
     #[inline(always)]
     fn all_finite(v: &[f32]) -> bool {
@@ -134,6 +149,34 @@ pub trait Backend: Sized + 'static {
     #[inline(always)]
     fn adam_update(u: crate::optim::adam::Update<'_>) {
         crate::optim::adam::update::<Self>(u);
+    }
+
+    /// [`Backend::adam_update`], returning `Σw²` of the updated weights with the bits of
+    /// [`kernels::reduce::sum_sq`] ([`crate::optim::adam::update_sq`]).
+    #[inline(always)]
+    fn adam_update_sq(u: crate::optim::adam::Update<'_>) -> f32 {
+        crate::optim::adam::update_sq::<Self>(u)
+    }
+
+    /// [`Backend::momentum_update`], returning `Σw²` of the updated weights
+    /// ([`crate::optim::sgd::momentum_update_sq`]).
+    #[inline(always)]
+    fn momentum_update_sq(
+        w: &mut [f32],
+        g: &[f32],
+        m: &mut [f32],
+        lr: f32,
+        mu: f32,
+        nesterov: bool,
+    ) -> f32 {
+        crate::optim::sgd::momentum_update_sq(w, g, m, lr, mu, nesterov)
+    }
+
+    /// [`Backend::sgd_update`], returning `Σw²` of the updated weights
+    /// ([`crate::optim::sgd::sgd_update_sq`]).
+    #[inline(always)]
+    fn sgd_update_sq(w: &mut [f32], g: &[f32], lr: f32) -> f32 {
+        crate::optim::sgd::sgd_update_sq(w, g, lr)
     }
 
     /// One SGD-with-momentum update of a tensor ([`crate::optim::sgd::momentum_update`]).

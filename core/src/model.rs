@@ -27,6 +27,7 @@ use crate::backend::{Backend, Portable};
 use crate::error::Error;
 use crate::layer::{BackwardCtx, ForwardCtx, Layer, LayerInfo, LossIo, Penalties};
 use crate::params::{Params, ZeroParams};
+use crate::regularizer::SumSqs;
 use crate::rng::Rng;
 use crate::tensor::{Tensor, Zeroed};
 use crate::train::Trainable;
@@ -271,6 +272,11 @@ impl<L: Layer, const T: usize> Trainable for Network<L, T> {
             self.layers
                 .weight_penalties::<B>(&self.params, None, 0, pen);
         }
+    }
+
+    fn weight_penalties_sq<B: Backend>(&mut self, pen: &mut Penalties, sq: &mut SumSqs) {
+        self.layers
+            .weight_penalties_sq::<B>(&self.params, &mut self.grads, 0, 0, pen, sq);
     }
 
     fn zero_grads(&mut self) {

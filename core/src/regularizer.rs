@@ -44,6 +44,108 @@ pub trait Regularizer {
         self.add_grad(w, cols, g, scale);
         p
     }
+    /// `Some(f)` when [`Regularizer::penalty`] is exactly `f · sum_sq(w)` ([`sum_sq`]: the same
+    /// factor, the same product) and [`Regularizer::add_grad`] exactly [`l2_add_grad`] with
+    /// `f`: a training step may then take `Σw²` from the optimizer's update loop that wrote
+    /// `w` ([`SumSqs`]) and add the gradient alone (through its backend,
+    /// [`crate::backend::Backend::l2_grad`]). The default, `None`, is always correct (the
+    /// penalty is computed as usual).
+    #[inline]
+    fn sum_sq_factor(&self) -> Option<f32> {
+        None
+    }
+}
+
+/// `Σw²` of weight tensors, computed by the optimizer's update loop as it writes them
+/// ([`crate::optim::Optimizer::step_sq`]) for the L2 penalties of the next training step
+/// ([`Regularizer::sum_sq_factor`]): the update is bound by its square roots and divisions,
+/// so the squares come nearly free, and the penalty skips a pass over the weights that is
+/// bound by the latency of its additions. Each sum is [`sum_sq`]'s, lane for lane (the same
+/// eight partial sums in the same order), so the penalty keeps its bits.
+///
+/// Tensor `i` is the model's `i`-th parameter tensor ([`crate::params::Params`]); tensors
+/// `0..64` take part. A sum is *valid* from the update that computed it until the next
+/// update: [`SumSqs::get`] gives it only then. The training step
+/// ([`crate::train::fit_epoch`] on a backend with [`crate::backend::Backend::FOLD_SUM_SQ`])
+/// keeps one for an epoch and starts empty, so any write to the weights between epochs
+/// (loading, resetting, setting them) is never seen through a stale sum; a layer asks only for
+/// tensors that no constraint rewrites after the update.
+///
+/// ```
+/// use microfit_core::regularizer::{SumSqs, sum_sq};
+/// let mut sq = SumSqs::new();
+/// sq.want(1);
+/// assert!(sq.wants(1) && !sq.wants(0));
+/// assert_eq!(sq.get(1), None); // no update has computed it yet
+/// sq.set(1, sum_sq(&[3.0, 4.0]));
+/// assert_eq!(sq.get(1), Some(25.0));
+/// sq.invalidate();
+/// assert_eq!(sq.get(1), None);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct SumSqs {
+    want: u64,
+    valid: u64,
+    sums: [f32; 64],
+}
+
+impl Default for SumSqs {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SumSqs {
+    /// Nothing wanted, nothing valid.
+    pub const fn new() -> Self {
+        SumSqs {
+            want: 0,
+            valid: 0,
+            sums: [0.0; 64],
+        }
+    }
+
+    #[inline]
+    fn bit(i: usize) -> u64 {
+        if i < 64 { 1 << i } else { 0 }
+    }
+
+    /// Asks the next updates for `Σw²` of tensor `i` (ignored from 64 on).
+    #[inline]
+    pub fn want(&mut self, i: usize) {
+        self.want |= Self::bit(i);
+    }
+
+    /// True when `Σw²` of tensor `i` is wanted.
+    #[inline]
+    pub fn wants(&self, i: usize) -> bool {
+        self.want & Self::bit(i) != 0
+    }
+
+    /// `Σw²` of tensor `i`'s current weights, when the last update computed it.
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<f32> {
+        if self.valid & Self::bit(i) != 0 {
+            self.sums.get(i).copied()
+        } else {
+            None
+        }
+    }
+
+    /// Records `s = Σw²` of tensor `i` as just written by an update (ignored from 64 on).
+    #[inline]
+    pub fn set(&mut self, i: usize, s: f32) {
+        if let Some(slot) = self.sums.get_mut(i) {
+            *slot = s;
+            self.valid |= Self::bit(i);
+        }
+    }
+
+    /// Forgets every sum (the weights are about to change): what an update does first.
+    #[inline]
+    pub fn invalidate(&mut self) {
+        self.valid = 0;
+    }
 }
 
 /// Orthogonal regularizer mode.
@@ -227,6 +329,21 @@ pub fn sum_sq(w: &[f32]) -> f32 {
     crate::kernels::reduce::sum_sq(w)
 }
 
+/// `g += (l2 · (2w)) · scale` element by element: the gradient of `l2 · Σw²` ([`L2`]'s
+/// `add_grad`).
+///
+/// ```
+/// let mut g = [1.0f32, 0.0];
+/// microfit_core::regularizer::l2_add_grad(&[3.0, -1.0], &mut g, 0.5, 2.0);
+/// assert_eq!(g, [1.0 + (0.5 * (3.0 * 2.0)) * 2.0, (0.5 * (-1.0 * 2.0)) * 2.0]);
+/// ```
+#[inline(always)]
+pub fn l2_add_grad(w: &[f32], g: &mut [f32], l2: f32, scale: f32) {
+    for (gi, &wi) in g.iter_mut().zip(w) {
+        *gi += (l2 * (wi * 2.0)) * scale;
+    }
+}
+
 /// Keras `L1(l1)` as a type of its own: the [`Reg::L1`] arm (the same code, the same bits).
 /// A layer generic over its regularizer (`Dense<IN, OUT, L1>`) links only this one, where
 /// [`Reg`] links every regularizer (firmware size).
@@ -285,15 +402,19 @@ impl Regularizer for L2 {
 
     #[inline(never)]
     fn add_grad(&self, w: &[f32], _cols: usize, g: &mut [f32], scale: f32) {
-        for (gi, &wi) in g.iter_mut().zip(w) {
-            *gi += (self.l2 * (wi * 2.0)) * scale;
-        }
+        l2_add_grad(w, g, self.l2, scale);
     }
 
     /// One pass over `w` (`L2::pass`): the bits of `penalty` then `add_grad`.
     #[inline]
     fn penalty_and_grad(&self, w: &[f32], _cols: usize, g: &mut [f32], scale: f32) -> f32 {
         self.pass(w, g, scale)
+    }
+
+    /// `l2`: the penalty is `l2 · sum_sq(w)` (`L2::pass`'s lanes are [`sum_sq`]'s).
+    #[inline]
+    fn sum_sq_factor(&self) -> Option<f32> {
+        Some(self.l2)
     }
 }
 
@@ -374,6 +495,16 @@ impl Regularizer for Reg {
             Reg::Orthogonal { factor, mode } => {
                 orthogonal(factor, mode, w, cols, Some(g), scale);
             }
+        }
+    }
+
+    /// `l2` for [`Reg::L2`] (its penalty is `L2 { l2 }`'s, `l2 · sum_sq(w)`); the others keep
+    /// their own path.
+    #[inline]
+    fn sum_sq_factor(&self) -> Option<f32> {
+        match *self {
+            Reg::L2 { l2 } => Some(l2),
+            _ => None,
         }
     }
 }

@@ -48,6 +48,7 @@ use crate::layer::{LossIo, MAX_PENALTIES, Penalties, PenaltyKind, PenaltyList};
 use crate::loss::{Loss, Target, argmax};
 use crate::optim::Optimizer;
 use crate::params::Params;
+use crate::regularizer::SumSqs;
 
 /// What a training step needs from a model; implemented by typed [`crate::Network`]s and by
 /// the std runtime's models built at run time, so both run the very same step.
@@ -85,6 +86,15 @@ pub trait Trainable {
     fn backward_tile<B: Backend>(&mut self, x: &[f32], dy_is_pre: bool, inv_batch: f32);
     /// Weight penalties into `pen`, gradients added when `with_grads`.
     fn weight_penalties<B: Backend>(&mut self, with_grads: bool, pen: &mut Penalties);
+    /// [`Trainable::weight_penalties`] with gradients, taking the `Σw²` of L2 penalties from
+    /// the last optimizer update where `sq` holds them and asking for them there
+    /// ([`Layer::weight_penalties_sq`](crate::layer::Layer::weight_penalties_sq), [`SumSqs`]):
+    /// the same bits. The default ignores `sq`: always correct.
+    #[inline]
+    fn weight_penalties_sq<B: Backend>(&mut self, pen: &mut Penalties, sq: &mut SumSqs) {
+        let _ = sq;
+        self.weight_penalties::<B>(true, pen);
+    }
     /// Sets every gradient to 0 (as a training step does first, through its backend's
     /// [`Backend::zero`] on the tensors of [`Trainable::weights_and_grads`]).
     fn zero_grads(&mut self);
@@ -524,7 +534,7 @@ pub fn compute_gradients<B: Backend, M: Trainable>(
     rows: Rows<'_>,
 ) -> Result<StepReport, Error> {
     let mut report = StepReport::default();
-    compute_gradients_into::<B, M, MAX_PENALTIES>(model, loss, samples, rows, &mut report)?;
+    compute_gradients_into::<B, M, MAX_PENALTIES>(model, loss, samples, rows, &mut report, None)?;
     Ok(report)
 }
 
@@ -536,6 +546,7 @@ fn compute_gradients_into<B: Backend, M: Trainable, const N: usize>(
     samples: &Samples<'_>,
     rows: Rows<'_>,
     report: &mut StepReport<N>,
+    sq: Option<&mut SumSqs>,
 ) -> Result<(), Error> {
     check_batch::<B, M>(model, samples, rows)?;
     let b = rows.len();
@@ -579,7 +590,10 @@ fn compute_gradients_into<B: Backend, M: Trainable, const N: usize>(
     }
     report.data_loss = data_sum / b as f32;
     report.penalties.scale_kind(PenaltyKind::Activity, inv_b);
-    model.weight_penalties::<B>(true, &mut report.penalties);
+    match sq {
+        Some(sq) => model.weight_penalties_sq::<B>(&mut report.penalties, sq),
+        None => model.weight_penalties::<B>(true, &mut report.penalties),
+    }
     report.total_loss = report.data_loss + report.penalties.total();
     Ok(())
 }
@@ -599,11 +613,14 @@ pub fn train_step<B: Backend, M: Trainable, O: Optimizer<M::Params>>(
     rows: Rows<'_>,
 ) -> Result<StepReport, Error> {
     let mut report = StepReport::default();
-    train_step_into::<B, M, O, MAX_PENALTIES>(model, optimizer, loss, samples, rows, &mut report)?;
+    let r = &mut report;
+    train_step_into::<B, M, O, MAX_PENALTIES>(model, optimizer, loss, samples, rows, r, None)?;
     Ok(report)
 }
 
-/// [`train_step`] writing its report into `report`.
+/// [`train_step`] writing its report into `report`; with `sq` (an epoch on a backend that
+/// [folds](Backend::FOLD_SUM_SQ)), the L2 penalties' `Σw²` come from the last update, which
+/// computes those of the next step ([`SumSqs`]).
 fn train_step_into<B: Backend, M: Trainable, O: Optimizer<M::Params>, const N: usize>(
     model: &mut M,
     optimizer: &mut O,
@@ -611,8 +628,9 @@ fn train_step_into<B: Backend, M: Trainable, O: Optimizer<M::Params>, const N: u
     samples: &Samples<'_>,
     rows: Rows<'_>,
     report: &mut StepReport<N>,
+    mut sq: Option<&mut SumSqs>,
 ) -> Result<(), Error> {
-    compute_gradients_into::<B, M, N>(model, loss, samples, rows, report)?;
+    compute_gradients_into::<B, M, N>(model, loss, samples, rows, report, sq.as_deref_mut())?;
     if !report.total_loss.is_finite() {
         return Err(Error::NonFiniteLoss);
     }
@@ -620,7 +638,11 @@ fn train_step_into<B: Backend, M: Trainable, O: Optimizer<M::Params>, const N: u
     if let Some(t) = (0..g.tensor_count()).find(|&i| !B::all_finite(g.tensor(i))) {
         return Err(Error::NonFiniteGradient { tensor: t as u16 });
     }
-    optimizer.step::<B>(w, g);
+    match sq {
+        Some(sq) => optimizer.step_sq::<B>(w, g, sq),
+        None => optimizer.step::<B>(w, g),
+    }
+    // A constraint rewrites only tensors whose sums no layer asks for.
     model.apply_constraints();
     Ok(())
 }
@@ -682,6 +704,13 @@ pub fn fit_epoch_into<B: Backend, M: Trainable, O: Optimizer<M::Params>, const N
     let bs = batch_size.max(1);
     report.clear();
     let mut step = StepReport::<N>::default();
+    // The L2 penalties' sums from the updates (on a backend that folds them): empty at the
+    // start of every epoch, so nothing that wrote the weights before it is ever missed.
+    let mut sums = if B::FOLD_SUM_SQ {
+        Some(SumSqs::new())
+    } else {
+        None
+    };
     let mut start = 0;
     while start < n {
         let end = n.min(start.saturating_add(bs));
@@ -689,7 +718,8 @@ pub fn fit_epoch_into<B: Backend, M: Trainable, O: Optimizer<M::Params>, const N
             Some(o) => Rows::Indices(o.get(start..end).unwrap_or(&[])),
             None => Rows::Range(start, end),
         };
-        train_step_into::<B, M, O, N>(model, optimizer, loss, samples, rows, &mut step)?;
+        let sq = if B::FOLD_SUM_SQ { sums.as_mut() } else { None };
+        train_step_into::<B, M, O, N>(model, optimizer, loss, samples, rows, &mut step, sq)?;
         report.add(&step, end - start);
         start = end;
     }

@@ -44,6 +44,8 @@ use std::sync::OnceLock;
 
 #[cfg(target_arch = "x86_64")]
 mod gemm_x86;
+#[cfg(target_arch = "x86_64")]
+mod sq_x86;
 
 use microfit_core::backend::Backend;
 use microfit_core::kernels;
@@ -186,6 +188,9 @@ macro_rules! dispatched {
 }
 
 impl<C: Choice> Backend for HostAt<C> {
+    /// The update loops' square roots and divisions leave room for the L2 penalties' squares.
+    const FOLD_SUM_SQ: bool = true;
+
     #[inline(always)]
     fn sqrt(x: f32) -> f32 {
         x.sqrt()
@@ -199,6 +204,59 @@ impl<C: Choice> Backend for HostAt<C> {
     #[inline(always)]
     fn ln(x: f32) -> f32 {
         kernels::exp::ln(x)
+    }
+
+    // The updates that return `Σw²` (`sq_x86`): the update loop as compiled for the level,
+    // the squares in one 8-lane register.
+    #[inline]
+    fn adam_update_sq(u: Update<'_>) -> f32 {
+        #[cfg(target_arch = "x86_64")]
+        match C::level() {
+            // SAFETY: `level` reports AVX-512 only when the CPU has every feature
+            // `sq_x86::avx512` enables.
+            Level::Avx512 => return unsafe { sq_x86::avx512::adam_update_sq(u) },
+            // SAFETY: likewise for AVX2 and `sq_x86::avx2`.
+            Level::Avx2 => return unsafe { sq_x86::avx2::adam_update_sq(u) },
+            Level::Baseline => {}
+        }
+        microfit_core::optim::adam::update_sq::<Host>(u)
+    }
+
+    #[inline]
+    fn momentum_update_sq(
+        w: &mut [f32],
+        g: &[f32],
+        m: &mut [f32],
+        lr: f32,
+        mu: f32,
+        nesterov: bool,
+    ) -> f32 {
+        #[cfg(target_arch = "x86_64")]
+        match C::level() {
+            // SAFETY: as `adam_update_sq`.
+            Level::Avx512 => {
+                return unsafe { sq_x86::avx512::momentum_update_sq(w, g, m, lr, mu, nesterov) };
+            }
+            // SAFETY: as `adam_update_sq`.
+            Level::Avx2 => {
+                return unsafe { sq_x86::avx2::momentum_update_sq(w, g, m, lr, mu, nesterov) };
+            }
+            Level::Baseline => {}
+        }
+        microfit_core::optim::sgd::momentum_update_sq(w, g, m, lr, mu, nesterov)
+    }
+
+    #[inline]
+    fn sgd_update_sq(w: &mut [f32], g: &[f32], lr: f32) -> f32 {
+        #[cfg(target_arch = "x86_64")]
+        match C::level() {
+            // SAFETY: as `adam_update_sq`.
+            Level::Avx512 => return unsafe { sq_x86::avx512::sgd_update_sq(w, g, lr) },
+            // SAFETY: as `adam_update_sq`.
+            Level::Avx2 => return unsafe { sq_x86::avx2::sgd_update_sq(w, g, lr) },
+            Level::Baseline => {}
+        }
+        microfit_core::optim::sgd::sgd_update_sq(w, g, lr)
     }
 
     dispatched! {
@@ -238,6 +296,10 @@ impl<C: Choice> Backend for HostAt<C> {
 
         fn sum_abs(v: &[f32]) -> f32 {
             kernels::reduce::sum_abs(v)
+        }
+
+        fn l2_grad(w: &[f32], g: &mut [f32], l2: f32, scale: f32) {
+            microfit_core::regularizer::l2_add_grad(w, g, l2, scale);
         }
 
         fn all_finite(v: &[f32]) -> bool {

@@ -31,7 +31,7 @@ use microfit_core::layer::noise;
 use microfit_core::layer::pool::{self, Average, Max};
 use microfit_core::layer::{BackwardCtx, ForwardCtx, LossIo, Penalties};
 use microfit_core::params::Params;
-use microfit_core::regularizer::Reg;
+use microfit_core::regularizer::{Reg, SumSqs};
 use microfit_core::rng::Rng;
 use microfit_core::train::Trainable;
 use serde::{Deserialize, Serialize};
@@ -793,6 +793,41 @@ impl Trainable for Sequential {
             };
             let t = &self.params.tensors;
             dense::weight_penalties(cfg, &t[kernel], &t[bias], g, cols, i, pen);
+        }
+    }
+
+    fn weight_penalties_sq<B: Backend>(&mut self, pen: &mut Penalties, sq: &mut SumSqs) {
+        for (i, b) in self.built.iter().enumerate() {
+            let (cfg, cols, kernel, bias) = match b {
+                Built::Dense {
+                    cfg,
+                    n_out,
+                    kernel,
+                    bias,
+                } => (cfg, *n_out, *kernel, *bias),
+                Built::Conv {
+                    cfg,
+                    geom,
+                    kernel,
+                    bias,
+                } => (cfg, geom.filters(), *kernel, *bias),
+                Built::Pool { .. } | Built::Flatten { .. } | Built::Noise { .. } => continue,
+            };
+            // Keras 3 drops a frozen layer's kernel and bias penalties.
+            if !cfg.trainable {
+                continue;
+            }
+            // The bias is the kernel's next tensor (`Sequential::build`); otherwise no sums.
+            if bias != kernel + 1 {
+                let g = Some(two_mut(&mut self.grads.tensors, kernel, bias));
+                let t = &self.params.tensors;
+                dense::weight_penalties(cfg, &t[kernel], &t[bias], g, cols, i, pen);
+                continue;
+            }
+            let g = two_mut(&mut self.grads.tensors, kernel, bias);
+            let t = &self.params.tensors;
+            let sq = (kernel, &mut *sq);
+            dense::weight_penalties_sq::<B, Reg>(cfg, &t[kernel], &t[bias], g, cols, i, sq, pen);
         }
     }
 

@@ -23,6 +23,7 @@ use microfit::core::optim::{
 };
 use microfit::core::params::Params;
 use microfit::core::prelude::*;
+use microfit::core::regularizer::SumSqs;
 use microfit::core::train::{EpochReport, Trainable};
 use microfit::fit::Shuffled;
 use microfit::host::{AtMost, Host, HostAt};
@@ -71,6 +72,14 @@ impl<P: Params> Optimizer<P> for TestOpt<P> {
         match self {
             TestOpt::Plain(o) => o.step::<B>(w, g),
             TestOpt::Ema(o) => o.step::<B>(w, g),
+        }
+    }
+    // The plain optimizers compute the L2 penalties' sums in their updates on the host
+    // backend (`Backend::FOLD_SUM_SQ`); an EMA takes the default (no sums).
+    fn step_sq<B: Backend>(&mut self, w: &mut P, g: &mut P, sq: &mut SumSqs) {
+        match self {
+            TestOpt::Plain(o) => o.step_sq::<B>(w, g, sq),
+            TestOpt::Ema(o) => o.step_sq::<B>(w, g, sq),
         }
     }
     fn iterations(&self) -> u32 {
@@ -651,7 +660,8 @@ fn same_errors_on_every_path() {
 // ---------------------------------------------------------------------------------------------
 
 /// Kernel and bias constraints on Dense layers: MaxNorm (axis 0), MinMaxNorm (axis 1), UnitNorm
-/// (axis -1 … the last), NonNeg on a bias, with three optimizers.
+/// (axis -1 … the last), NonNeg on a bias, with three optimizers; an L2 penalty on a
+/// constrained kernel.
 #[test]
 fn dense_constraints() {
     type M = (Dense<6, 8>, Dense<8, 3>);
@@ -664,7 +674,10 @@ fn dense_constraints() {
                 .kernel_constraint(ck)
                 .bias_constraint(Constraint::NonNeg)
                 .kernel_regularizer(Reg::l1(1e-2)),
-            Dense::new(Activation::Softmax).kernel_constraint(c0),
+            // L2 under a constraint: its penalty is taken on the constrained weights.
+            Dense::new(Activation::Softmax)
+                .kernel_constraint(c0)
+                .kernel_regularizer(Reg::l2(1e-2)),
         );
         let spec = ModelSpec {
             input_shape: vec![6],
@@ -673,7 +686,9 @@ fn dense_constraints() {
                     .with_kernel_constraint(ck)
                     .with_bias_constraint(Constraint::NonNeg)
                     .with_kernel_regularizer(Reg::l1(1e-2)),
-                LayerSpec::dense(3, Activation::Softmax).with_kernel_constraint(c0),
+                LayerSpec::dense(3, Activation::Softmax)
+                    .with_kernel_constraint(c0)
+                    .with_kernel_regularizer(Reg::l2(1e-2)),
             ],
         };
         let loss = Loss::CategoricalCrossentropy {

@@ -24,6 +24,13 @@ pub const LANES: usize = 8;
 #[inline(always)]
 fn sum_by(v: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     let mut s = [0.0f32; LANES];
+    add_by(&mut s, v, f);
+    combine(&s)
+}
+
+/// `s[i mod 8] += f(v_i)` in increasing `i`: the partial sums of the [module docs](self).
+#[inline(always)]
+fn add_by(s: &mut [f32; LANES], v: &[f32], f: impl Fn(f32) -> f32) {
     let (chunks, tail) = v.as_chunks::<LANES>();
     for c in chunks {
         for (a, &x) in s.iter_mut().zip(c) {
@@ -33,8 +40,35 @@ fn sum_by(v: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     for (a, &x) in s.iter_mut().zip(tail) {
         *a += f(x);
     }
+}
+
+/// Adds `v_i²` to the partial sums `s` (element `i` into `s[i mod 8]`): [`sum_sq`] of a tensor
+/// is `combine` of `add_sq` over its pieces in order, each piece but the last a multiple of
+/// [`LANES`] long (an optimizer's update folds the sum into its blocks this way).
+///
+/// ```
+/// use microfit_core::kernels::reduce::{LANES, add_sq, combine, sum_sq};
+/// let v: [f32; 21] = core::array::from_fn(|i| i as f32 - 7.5);
+/// let mut s = [0.0f32; LANES];
+/// add_sq(&mut s, &v[..16]);
+/// add_sq(&mut s, &v[16..]);
+/// assert_eq!(combine(&s).to_bits(), sum_sq(&v).to_bits());
+/// ```
+#[inline(always)]
+pub fn add_sq(s: &mut [f32; LANES], v: &[f32]) {
+    add_by(s, v, |x| x * x);
+}
+
+/// The partial sums combined: `((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))`.
+#[inline(always)]
+pub fn combine(s: &[f32; LANES]) -> f32 {
     ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
 }
+
+/// Elements an optimizer updates before it adds their squares to the partial sums
+/// ([`add_sq`]): a multiple of [`LANES`], small enough to stay in registers and L1 — the
+/// additions' chain then overlaps the next block's update.
+pub const SQ_BLOCK: usize = 64;
 
 /// `Σ v²` (the L2 penalty's sum).
 #[inline(always)]

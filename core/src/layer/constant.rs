@@ -33,6 +33,7 @@ use core::marker::PhantomData;
 use super::{BackwardCtx, ForwardCtx, Layer, LayerInfo, LossIo, Penalties};
 use crate::activation::Activation;
 use crate::backend::Backend;
+use crate::regularizer::SumSqs;
 use crate::rng::Rng;
 
 /// A layer (or a tuple of layers) given as a constant; see [`Const`].
@@ -145,6 +146,19 @@ impl<C: ConstLayer> Layer for Const<C> {
         pen: &mut Penalties,
     ) {
         C::LAYER.weight_penalties::<B>(p, g, layer, pen);
+    }
+
+    #[inline]
+    fn weight_penalties_sq<B: Backend>(
+        &self,
+        p: &Self::Params,
+        g: &mut Self::Params,
+        layer: usize,
+        first: usize,
+        pen: &mut Penalties,
+        sq: &mut SumSqs,
+    ) {
+        C::LAYER.weight_penalties_sq::<B>(p, g, layer, first, pen, sq);
     }
 
     #[inline]

@@ -23,7 +23,7 @@ use crate::init::Initializer;
 use crate::kernels;
 use crate::kernels::gemm::{MatMul, MatMulAtAcc, MatMulBt};
 use crate::params::{Params, ZeroParams};
-use crate::regularizer::{Reg, Regularizer};
+use crate::regularizer::{Reg, Regularizer, SumSqs};
 use crate::rng::Rng;
 
 /// Everything of a Dense layer except its sizes: shared by the typed [`Dense`] and by models
@@ -367,6 +367,59 @@ pub fn weight_penalties<R: Regularizer>(
     }
 }
 
+/// [`weight_penalties`] with gradients, taking `Σw²` from `sq` where it can
+/// ([`Layer::weight_penalties_sq`]): the kernel is the model's tensor `first`, the bias
+/// `first + 1`. The same values and gradients, bit for bit.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub fn weight_penalties_sq<B: Backend, R: Regularizer>(
+    cfg: &DenseConfig<R>,
+    kernel: &[f32],
+    bias: &[f32],
+    (gk, gb): (&mut [f32], &mut [f32]),
+    cols: usize,
+    layer: usize,
+    (first, sq): (usize, &mut SumSqs),
+    pen: &mut Penalties,
+) {
+    if let Some(r) = &cfg.kernel_regularizer {
+        let free = cfg.kernel_constraint.is_none();
+        let value = penalty_and_grad_sq::<B, R>(r, kernel, cols, gk, free, first, sq);
+        pen.add(layer, PenaltyKind::Kernel, value);
+    }
+    if cfg.use_bias
+        && let Some(r) = &cfg.bias_regularizer
+    {
+        let free = cfg.bias_constraint.is_none();
+        let value = penalty_and_grad_sq::<B, R>(r, bias, cols, gb, free, first + 1, sq);
+        pen.add(layer, PenaltyKind::Bias, value);
+    }
+}
+
+/// `r.penalty_and_grad(w, cols, g, 1.0)` for the model's tensor `i`: with `r`'s
+/// `f · Σw²` form and the sum from the last update, `f · Σw²` and the gradient
+/// ([`Backend::l2_grad`]) — the same bits ([`Regularizer::sum_sq_factor`]). A tensor no
+/// constraint rewrites (`free`) asks the next update for its sum.
+#[inline(always)]
+fn penalty_and_grad_sq<B: Backend, R: Regularizer>(
+    r: &R,
+    w: &[f32],
+    cols: usize,
+    g: &mut [f32],
+    free: bool,
+    i: usize,
+    sq: &mut SumSqs,
+) -> f32 {
+    if free && let Some(f) = r.sum_sq_factor() {
+        sq.want(i);
+        if let Some(s) = sq.get(i) {
+            B::l2_grad(w, g, f, 1.0);
+            return f * s;
+        }
+    }
+    r.penalty_and_grad(w, cols, g, 1.0)
+}
+
 /// The weights of a `Dense<IN, OUT>`: kernel `(IN, OUT)` and bias `(OUT)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DenseParams<const IN: usize, const OUT: usize> {
@@ -607,6 +660,30 @@ impl<const IN: usize, const OUT: usize, R: Regularizer> Layer for Dense<IN, OUT,
             g,
             OUT,
             layer,
+            pen,
+        );
+    }
+
+    fn weight_penalties_sq<B: Backend>(
+        &self,
+        p: &Self::Params,
+        g: &mut Self::Params,
+        layer: usize,
+        first: usize,
+        pen: &mut Penalties,
+        sq: &mut SumSqs,
+    ) {
+        if self.config.kernel_regularizer.is_none() && self.config.bias_regularizer.is_none() {
+            return;
+        }
+        weight_penalties_sq::<B, R>(
+            &self.config,
+            p.kernel.as_flattened(),
+            &p.bias,
+            (g.kernel.as_flattened_mut(), &mut g.bias[..]),
+            OUT,
+            layer,
+            (first, sq),
             pen,
         );
     }

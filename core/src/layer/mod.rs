@@ -43,7 +43,7 @@ pub mod pool;
 use crate::activation::Activation;
 use crate::backend::Backend;
 use crate::params::ZeroParams;
-use crate::regularizer::Regularizer;
+use crate::regularizer::{Regularizer, SumSqs};
 use crate::rng::Rng;
 use crate::tensor::{Tensor, Tile, Zeroed};
 
@@ -579,6 +579,27 @@ pub trait Layer {
         layer: usize,
         pen: &mut Penalties,
     );
+
+    /// [`Layer::weight_penalties`] with gradients, in a training epoch that takes the `Σw²`
+    /// of L2 penalties from the optimizer's update ([`SumSqs`]): this layer's tensors are the
+    /// model's tensors `first..` ([`crate::params::Params`] order). A layer may use a valid sum
+    /// of `sq` for a tensor whose regularizer has a [`Regularizer::sum_sq_factor`], and ask for
+    /// it ([`SumSqs::want`]) — only for a tensor that nothing but the optimizer's update
+    /// rewrites (no constraint) — with the very bits of [`Layer::weight_penalties`]. The
+    /// default ignores `sq`: always correct.
+    #[inline]
+    fn weight_penalties_sq<B: Backend>(
+        &self,
+        p: &Self::Params,
+        g: &mut Self::Params,
+        layer: usize,
+        first: usize,
+        pen: &mut Penalties,
+        sq: &mut SumSqs,
+    ) {
+        let _ = (first, sq);
+        self.weight_penalties::<B>(p, Some(g), layer, pen);
+    }
 
     /// The activation applied to the output (the last layer's for a tuple).
     fn output_activation(&self) -> Activation;

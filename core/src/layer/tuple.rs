@@ -11,6 +11,8 @@
 use super::{BackwardCtx, ForwardCtx, Layer, LayerInfo, LossIo, Penalties};
 use crate::activation::Activation;
 use crate::backend::Backend;
+use crate::params::Params;
+use crate::regularizer::SumSqs;
 use crate::rng::Rng;
 
 /// The index of the first leaf layer of member `i`, from the members' leaf counts.
@@ -174,6 +176,27 @@ macro_rules! tuple_layer {
                         );)+
                     }
                 }
+            }
+
+            fn weight_penalties_sq<B: Backend>(
+                &self,
+                p: &Self::Params,
+                g: &mut Self::Params,
+                layer: usize,
+                first: usize,
+                pen: &mut Penalties,
+                sq: &mut SumSqs,
+            ) {
+                let layers = [$($L::LAYERS),+];
+                let tensors = [$(p.$i.tensor_count()),+];
+                $(self.$i.weight_penalties_sq::<B>(
+                    &p.$i,
+                    &mut g.$i,
+                    layer + offset(&layers, $i),
+                    first + offset(&tensors, $i),
+                    pen,
+                    sq,
+                );)+
             }
 
             fn output_activation(&self) -> Activation {

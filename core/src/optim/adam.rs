@@ -15,6 +15,7 @@ use super::{Common, Optimizer};
 use crate::backend::Backend;
 use crate::error::{Error, check_non_negative, check_unit_interval};
 use crate::params::{Params, ZeroParams};
+use crate::regularizer::SumSqs;
 
 /// Adam hyperparameters (Keras defaults in [`AdamConfig::default`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -174,17 +175,45 @@ impl<P: Params> AdamState<P> {
     pub fn step<B: Backend>(
         &mut self,
         config: &AdamConfig,
-        (one_minus_b1, one_minus_b2): (f32, f32),
+        one_minus: (f32, f32),
         w: &mut P,
         g: &mut P,
     ) {
+        self.step_with::<B>(config, one_minus, w, g, None);
+    }
+
+    /// [`AdamState::step`], computing `Σw²` of the updated tensors that `sq` wants in the
+    /// update's loop ([`Backend::adam_update_sq`]; see [`Optimizer::step_sq`]).
+    pub fn step_sq<B: Backend>(
+        &mut self,
+        config: &AdamConfig,
+        one_minus: (f32, f32),
+        w: &mut P,
+        g: &mut P,
+        sq: &mut SumSqs,
+    ) {
+        self.step_with::<B>(config, one_minus, w, g, Some(sq));
+    }
+
+    #[inline(always)]
+    fn step_with<B: Backend>(
+        &mut self,
+        config: &AdamConfig,
+        (one_minus_b1, one_minus_b2): (f32, f32),
+        w: &mut P,
+        g: &mut P,
+        mut sq: Option<&mut SumSqs>,
+    ) {
         let c = config;
         let lr = c.learning_rate.at(self.t);
+        if let Some(sq) = sq.as_deref_mut() {
+            sq.invalidate();
+        }
         c.common.before_update(w, g, lr);
         let t = self.t.wrapping_add(1);
         let alpha = adam_alpha::<B>(lr, c.beta_1, c.beta_2, t);
         for i in 0..w.tensor_count() {
-            B::adam_update(Update {
+            let u = Update {
                 w: w.tensor_mut(i),
                 g: g.tensor(i),
                 m: self.m.tensor_mut(i),
@@ -193,7 +222,11 @@ impl<P: Params> AdamState<P> {
                 one_minus_b1,
                 one_minus_b2,
                 epsilon: c.epsilon,
-            });
+            };
+            match sq.as_deref_mut() {
+                Some(sq) if sq.wants(i) => sq.set(i, B::adam_update_sq(u)),
+                _ => B::adam_update(u),
+            }
         }
         self.t = t;
     }
@@ -445,6 +478,88 @@ pub fn update<B: Backend>(u: Update<'_>) {
     }
 }
 
+/// [`update`], returning `Σw²` of the updated weights: each new `w` squared into
+/// [`crate::kernels::reduce::sum_sq`]'s eight partial sums in the same order (element `i` into
+/// sum `i mod 8`, combined the same way), so the result has `sum_sq(w)`'s bits after the update.
+/// Adam's loop is bound by its square roots and divisions; the squares ride along.
+///
+/// ```
+/// use microfit_core::backend::Portable;
+/// use microfit_core::kernels::reduce::sum_sq;
+/// use microfit_core::optim::adam::{update, update_sq, Update};
+/// let g: [f32; 11] = core::array::from_fn(|i| i as f32 * 0.3 - 1.0);
+/// let (mut w1, mut m1, mut v1) = ([0.5f32; 11], [0.1f32; 11], [0.2f32; 11]);
+/// let (mut w2, mut m2, mut v2) = (w1, m1, v1);
+/// update::<Portable>(Update { w: &mut w1, g: &g, m: &mut m1, v: &mut v1, alpha: 0.1, one_minus_b1: 0.1, one_minus_b2: 0.001, epsilon: 1e-7 });
+/// let s = update_sq::<Portable>(Update { w: &mut w2, g: &g, m: &mut m2, v: &mut v2, alpha: 0.1, one_minus_b1: 0.1, one_minus_b2: 0.001, epsilon: 1e-7 });
+/// assert_eq!((w1, m1, v1), (w2, m2, v2));
+/// assert_eq!(s.to_bits(), sum_sq(&w1).to_bits());
+/// ```
+#[inline(always)]
+pub fn update_sq<B: Backend>(u: Update<'_>) -> f32 {
+    use crate::kernels::reduce::{LANES, SQ_BLOCK, add_sq, combine};
+    let Update {
+        w,
+        g,
+        m,
+        v,
+        alpha,
+        one_minus_b1,
+        one_minus_b2,
+        epsilon,
+    } = u;
+    let mut s = [0.0f32; LANES];
+    let n = w.len();
+    if g.len() != n || m.len() != n || v.len() != n {
+        // Not one tensor's worth of each: the plain update, then the sum.
+        let u = Update {
+            w: &mut *w,
+            g,
+            m,
+            v,
+            alpha,
+            one_minus_b1,
+            one_minus_b2,
+            epsilon,
+        };
+        update::<B>(u);
+        add_sq(&mut s, w);
+        return combine(&s);
+    }
+    // Block by block: the update (its loop as `update`'s, vectorized), then the block's
+    // squares into the partial sums, in element order.
+    let (wc, wt) = w.as_chunks_mut::<SQ_BLOCK>();
+    let (gc, gt) = g.as_chunks::<SQ_BLOCK>();
+    let (mc, mt) = m.as_chunks_mut::<SQ_BLOCK>();
+    let (vc, vt) = v.as_chunks_mut::<SQ_BLOCK>();
+    // The whole blocks (a constant length: unrolled), then the rest.
+    for (((w, g), m), v) in wc.iter_mut().zip(gc).zip(mc).zip(vc) {
+        update::<B>(Update {
+            w,
+            g,
+            m,
+            v,
+            alpha,
+            one_minus_b1,
+            one_minus_b2,
+            epsilon,
+        });
+        add_sq(&mut s, w);
+    }
+    update::<B>(Update {
+        w: &mut *wt,
+        g: gt,
+        m: mt,
+        v: vt,
+        alpha,
+        one_minus_b1,
+        one_minus_b2,
+        epsilon,
+    });
+    add_sq(&mut s, wt);
+    combine(&s)
+}
+
 impl<P: Params> Adam<P> {
     /// The slots and step count.
     pub fn state(&self) -> &AdamState<P> {
@@ -458,6 +573,11 @@ impl<P: Params> Optimizer<P> for Adam<P> {
         let one_minus = self.one_minus.get(self.config.beta_1, self.config.beta_2);
         let config = self.config;
         self.state.step::<B>(&config, one_minus, w, g);
+    }
+    fn step_sq<B: Backend>(&mut self, w: &mut P, g: &mut P, sq: &mut SumSqs) {
+        let one_minus = self.one_minus.get(self.config.beta_1, self.config.beta_2);
+        let config = self.config;
+        self.state.step_sq::<B>(&config, one_minus, w, g, sq);
     }
     fn iterations(&self) -> u32 {
         self.state.t

@@ -30,6 +30,7 @@ pub use sgd::{Momentum, Sgd};
 use crate::backend::Backend;
 use crate::error::{Error, check_non_negative};
 use crate::params::Params;
+use crate::regularizer::SumSqs;
 
 /// An optimizer over parameter sets of type `P`.
 pub trait Optimizer<P: Params> {
@@ -38,6 +39,18 @@ pub trait Optimizer<P: Params> {
     /// Applies one update of `w` from the gradient `g` (which may be clipped in place), its
     /// loops run by the backend `B` (the same bits on every backend).
     fn step<B: Backend>(&mut self, w: &mut P, g: &mut P);
+    /// [`Optimizer::step`], and `Σw²` of each updated tensor that `sq` wants, computed in the
+    /// update's own loop ([`SumSqs`]: the bits of [`crate::regularizer::sum_sq`] on the new
+    /// weights), for the next step's L2 penalties. Every sum of `sq` is stale once the weights
+    /// change, so an implementation invalidates them first and sets only those it computed on
+    /// the weights it leaves. The default, for an optimizer that does not compute them (or
+    /// writes the weights again after its update, as an EMA's overwrite does), is that and
+    /// [`Optimizer::step`]: always correct.
+    #[inline]
+    fn step_sq<B: Backend>(&mut self, w: &mut P, g: &mut P, sq: &mut SumSqs) {
+        sq.invalidate();
+        self.step::<B>(w, g);
+    }
     /// Updates done so far (Keras `optimizer.iterations`).
     fn iterations(&self) -> u32;
     /// Resets the state (slots to zero, `iterations` to 0), keeping the hyperparameters.
@@ -179,6 +192,13 @@ impl<P: Params> Optimizer<P> for AnyOptimizer<P> {
             AnyOptimizer::Sgd(o) => o.step::<B>(w, g),
             AnyOptimizer::Momentum(o) => o.step::<B>(w, g),
             AnyOptimizer::Adam(o) => o.step::<B>(w, g),
+        }
+    }
+    fn step_sq<B: Backend>(&mut self, w: &mut P, g: &mut P, sq: &mut SumSqs) {
+        match self {
+            AnyOptimizer::Sgd(o) => o.step_sq::<B>(w, g, sq),
+            AnyOptimizer::Momentum(o) => o.step_sq::<B>(w, g, sq),
+            AnyOptimizer::Adam(o) => o.step_sq::<B>(w, g, sq),
         }
     }
     fn iterations(&self) -> u32 {

@@ -5,6 +5,7 @@ use super::{Common, Optimizer};
 use crate::backend::Backend;
 use crate::error::{Error, check_positive};
 use crate::params::Params;
+use crate::regularizer::SumSqs;
 
 /// Plain SGD: `w -= lr·g`. No state beyond the iteration counter.
 ///
@@ -83,6 +84,82 @@ pub fn momentum_update(w: &mut [f32], g: &[f32], m: &mut [f32], lr: f32, mu: f32
     }
 }
 
+/// [`sgd_update`], returning `Σw²` of the updated weights with
+/// [`crate::kernels::reduce::sum_sq`]'s bits (its eight partial sums in its order).
+///
+/// ```
+/// use microfit_core::kernels::reduce::sum_sq;
+/// use microfit_core::optim::sgd::{sgd_update, sgd_update_sq};
+/// let g: [f32; 11] = core::array::from_fn(|i| i as f32 - 4.0);
+/// let (mut a, mut b) = ([0.5f32; 11], [0.5f32; 11]);
+/// sgd_update(&mut a, &g, 0.1);
+/// let s = sgd_update_sq(&mut b, &g, 0.1);
+/// assert_eq!((a, s.to_bits()), (b, sum_sq(&a).to_bits()));
+/// ```
+#[inline]
+pub fn sgd_update_sq(w: &mut [f32], g: &[f32], lr: f32) -> f32 {
+    use crate::kernels::reduce::{LANES, SQ_BLOCK, add_sq, combine};
+    let mut s = [0.0f32; LANES];
+    if g.len() != w.len() {
+        sgd_update(w, g, lr);
+        add_sq(&mut s, w);
+        return combine(&s);
+    }
+    // Block by block, as `adam::update_sq`.
+    let (wc, wt) = w.as_chunks_mut::<SQ_BLOCK>();
+    let (gc, gt) = g.as_chunks::<SQ_BLOCK>();
+    for (w, g) in wc.iter_mut().zip(gc) {
+        sgd_update(w, g, lr);
+        add_sq(&mut s, w);
+    }
+    sgd_update(wt, gt, lr);
+    add_sq(&mut s, wt);
+    combine(&s)
+}
+
+/// [`momentum_update`], returning `Σw²` of the updated weights with
+/// [`crate::kernels::reduce::sum_sq`]'s bits.
+///
+/// ```
+/// use microfit_core::kernels::reduce::sum_sq;
+/// use microfit_core::optim::sgd::{momentum_update, momentum_update_sq};
+/// let g: [f32; 11] = core::array::from_fn(|i| i as f32 - 4.0);
+/// for nesterov in [false, true] {
+///     let (mut a, mut ma, mut b, mut mb) = ([0.5f32; 11], [0.2f32; 11], [0.5f32; 11], [0.2f32; 11]);
+///     momentum_update(&mut a, &g, &mut ma, 0.1, 0.9, nesterov);
+///     let s = momentum_update_sq(&mut b, &g, &mut mb, 0.1, 0.9, nesterov);
+///     assert_eq!((a, ma, s.to_bits()), (b, mb, sum_sq(&a).to_bits()));
+/// }
+/// ```
+#[inline]
+pub fn momentum_update_sq(
+    w: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    lr: f32,
+    mu: f32,
+    nesterov: bool,
+) -> f32 {
+    use crate::kernels::reduce::{LANES, SQ_BLOCK, add_sq, combine};
+    let mut s = [0.0f32; LANES];
+    if g.len() != w.len() || m.len() != w.len() {
+        momentum_update(w, g, m, lr, mu, nesterov);
+        add_sq(&mut s, w);
+        return combine(&s);
+    }
+    // Block by block, as `adam::update_sq`.
+    let (wc, wt) = w.as_chunks_mut::<SQ_BLOCK>();
+    let (gc, gt) = g.as_chunks::<SQ_BLOCK>();
+    let (mc, mt) = m.as_chunks_mut::<SQ_BLOCK>();
+    for ((w, g), m) in wc.iter_mut().zip(gc).zip(mc) {
+        momentum_update(w, g, m, lr, mu, nesterov);
+        add_sq(&mut s, w);
+    }
+    momentum_update(wt, gt, mt, lr, mu, nesterov);
+    add_sq(&mut s, wt);
+    combine(&s)
+}
+
 impl<P: Params> Optimizer<P> for Sgd {
     const SLOTS: usize = 0;
     fn step<B: Backend>(&mut self, w: &mut P, g: &mut P) {
@@ -90,6 +167,19 @@ impl<P: Params> Optimizer<P> for Sgd {
         self.common.before_update(w, g, lr);
         for i in 0..w.tensor_count() {
             B::sgd_update(w.tensor_mut(i), g.tensor(i), lr);
+        }
+        self.t = self.t.wrapping_add(1);
+    }
+    fn step_sq<B: Backend>(&mut self, w: &mut P, g: &mut P, sq: &mut SumSqs) {
+        sq.invalidate();
+        let lr = self.learning_rate.at(self.t);
+        self.common.before_update(w, g, lr);
+        for i in 0..w.tensor_count() {
+            if sq.wants(i) {
+                sq.set(i, B::sgd_update_sq(w.tensor_mut(i), g.tensor(i), lr));
+            } else {
+                B::sgd_update(w.tensor_mut(i), g.tensor(i), lr);
+            }
         }
         self.t = self.t.wrapping_add(1);
     }
@@ -214,6 +304,21 @@ impl<P: Params> Optimizer<P> for Momentum<P> {
                 self.momentum,
                 self.nesterov,
             );
+        }
+        self.t = self.t.wrapping_add(1);
+    }
+    fn step_sq<B: Backend>(&mut self, w: &mut P, g: &mut P, sq: &mut SumSqs) {
+        sq.invalidate();
+        let lr = self.learning_rate.at(self.t);
+        self.common.before_update(w, g, lr);
+        for i in 0..w.tensor_count() {
+            let (wi, gi, mi) = (w.tensor_mut(i), g.tensor(i), self.m.tensor_mut(i));
+            let (mu, nesterov) = (self.momentum, self.nesterov);
+            if sq.wants(i) {
+                sq.set(i, B::momentum_update_sq(wi, gi, mi, lr, mu, nesterov));
+            } else {
+                B::momentum_update(wi, gi, mi, lr, mu, nesterov);
+            }
         }
         self.t = self.t.wrapping_add(1);
     }

@@ -276,6 +276,20 @@ impl<P: Params> Optimizer<P> for RunOptimizer<P> {
         }
     }
 
+    /// The plain optimizer's own (it computes the L2 penalties' `Σw²` in its update); an EMA
+    /// takes the default (no sums).
+    fn step_sq<B: microfit_core::backend::Backend>(
+        &mut self,
+        w: &mut P,
+        g: &mut P,
+        sq: &mut microfit_core::regularizer::SumSqs,
+    ) {
+        match self {
+            RunOptimizer::Plain(o) => o.step_sq::<B>(w, g, sq),
+            RunOptimizer::Ema(e) => e.step_sq::<B>(w, g, sq),
+        }
+    }
+
     fn iterations(&self) -> u32 {
         self.any().iterations()
     }
