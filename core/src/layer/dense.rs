@@ -489,6 +489,9 @@ impl<const IN: usize, const OUT: usize, R> Dense<IN, OUT, R> {
     }
 }
 
+/// A tile's rows of `OUT` values: a layer's pre-activations, outputs or output gradients.
+type Rows<const OUT: usize, const T: usize> = [[f32; OUT]; T];
+
 impl<const IN: usize, const OUT: usize, R: Regularizer> Dense<IN, OUT, R> {
     /// [`Layer::forward`] with the pre-activations `z` and the outputs `y` of the tile given
     /// apart: a cache's, or a [`DensePair`](super::pair::DensePair)'s hidden outputs and a
@@ -498,8 +501,8 @@ impl<const IN: usize, const OUT: usize, R: Regularizer> Dense<IN, OUT, R> {
         &self,
         p: &DenseParams<IN, OUT>,
         x: &[[f32; IN]],
-        z: &mut [[f32; OUT]; T],
-        y: &mut [[f32; OUT]; T],
+        z: &mut Rows<OUT, T>,
+        y: &mut Rows<OUT, T>,
         ctx: &mut ForwardCtx<'_>,
     ) {
         let (kernel, bias) = (p.kernel.as_flattened(), &p.bias);
@@ -537,7 +540,7 @@ impl<const IN: usize, const OUT: usize, R: Regularizer> Dense<IN, OUT, R> {
         p: &DenseParams<IN, OUT>,
         g: &mut DenseParams<IN, OUT>,
         x: &[[f32; IN]],
-        (y, z, dy): (&[[f32; OUT]; T], &mut [[f32; OUT]; T], &mut [[f32; OUT]; T]),
+        (y, z, dy): (&Rows<OUT, T>, &mut Rows<OUT, T>, &mut Rows<OUT, T>),
         dx: Option<&mut [[f32; IN]]>,
         ctx: &BackwardCtx,
     ) {
