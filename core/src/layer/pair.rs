@@ -11,14 +11,15 @@
 //!     ([`kernels::dense::relu_pair_backward`]);
 //! * its cache ([`PairCache`]) keeps of the first layer only its outputs: not their gradients,
 //!   which live only during a backward pass, nor its pre-activations, which no activation's
-//!   backward pass reads but leaky ReLU's (recomputed then, with the same kernel: the same
-//!   bits). The cases that run the tuple's code hold them in temporaries on the stack; the
-//!   fused paths need neither (W1: 128 B less RAM).
+//!   backward pass reads but leaky ReLU's (W1: 128 B less RAM).
 //!
 //! Every other case — tiles of several samples, other activations, an input gradient wanted,
-//! an activity regularizer on the first layer — runs the tuple's code. The
-//! typical microcontroller MLP (W1: iris 4 → 16 relu → 3 softmax) spends about a third fewer
-//! instructions in its forward and backward passes this way.
+//! an activity regularizer on the first layer — runs the tuple's code (`Dense`'s own), with the
+//! first layer's pre-activations and output gradients in temporaries on the stack; leaky
+//! ReLU's pre-activations are recomputed for its backward pass with the forward pass' kernel
+//! (the weights have not changed since: the same bits). The typical microcontroller MLP (W1:
+//! iris 4 → 16 relu → 3 softmax) spends about a third fewer instructions in its forward and
+//! backward passes this way.
 //!
 //! ```
 //! use microfit_core::layer::pair::DensePair;
