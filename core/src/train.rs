@@ -150,12 +150,17 @@ impl<'a> Samples<'a> {
     ///
     /// # Errors
     /// [`Error::ShapeMismatch`] when the lengths disagree.
-    pub fn new(x: &'a [f32], n_in: usize, targets: Targets<'a>) -> Result<Self, Error> {
-        let n = x.len().checked_div(n_in).unwrap_or(0);
+    ///
+    /// `const`: a firmware's sample set in flash is a `static`, checked when it is built.
+    pub const fn new(x: &'a [f32], n_in: usize, targets: Targets<'a>) -> Result<Self, Error> {
+        let n = match x.len().checked_div(n_in) {
+            Some(n) => n,
+            None => 0,
+        };
         if n_in == 0 || n * n_in != x.len() {
             return Err(Error::ShapeMismatch {
                 what: "inputs",
-                expected: (n * n_in.max(1)) as u32,
+                expected: (n * if n_in == 0 { 1 } else { n_in }) as u32,
                 found: x.len() as u32,
             });
         }

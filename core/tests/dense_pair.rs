@@ -207,7 +207,9 @@ fn fused_relu_pair_has_the_tuples_bits() {
 
 /// The tuple's paths inside the pair: an activity regularizer on the ReLU layer (forward
 /// fused, backward not), more inputs than registers (backward fused only), inputs wider than
-/// the hidden layer (forward and backward not fused), another hidden activation.
+/// the hidden layer (forward and backward not fused), other hidden activations — leaky ReLU,
+/// whose backward pass reads the pre-activations the pair does not keep (recomputed), with a
+/// negative slope too, where the outputs' signs would not tell them.
 #[test]
 fn unfused_cases_have_the_tuples_bits() {
     let loss = Loss::SparseCategoricalCrossentropy { from_logits: false };
@@ -235,6 +237,18 @@ fn unfused_cases_have_the_tuples_bits() {
         loss,
         4,
     );
+    for slope in [0.2, -0.5] {
+        agree(
+            "leaky relu 4-8-3, activity regularizer",
+            (
+                Dense::<4, 8>::new(Activation::LeakyRelu(slope))
+                    .activity_regularizer(Reg::l2(1e-2)),
+                Dense::<8, 3>::new(out),
+            ),
+            loss,
+            3,
+        );
+    }
     agree(
         "tanh 4-8-3",
         (

@@ -25,7 +25,7 @@ use microfit_core::optim::Optimizer;
 use microfit_core::train::EpochReport;
 
 use crate::measure::{StackUsage, icount_mark};
-use crate::train::{Model, evaluate, samples, train_epoch, weights_hash};
+use crate::train::{Model, evaluate, train_epoch, weights_hash};
 use crate::workload as wl;
 
 /// The training state of the workload (the weights, gradients, activations and optimizer
@@ -65,16 +65,12 @@ pub fn run<P: OutputPin, D: DelayNs>(
     ok
 }
 
-/// Loads the initial weights and logs the `start` line; false for invalid hyperparameters or
-/// data.
+/// Loads the initial weights and logs the `start` line; false for invalid hyperparameters (the
+/// data were checked when the firmware was built: `train::SAMPLES`).
 #[inline(never)]
 pub(crate) fn start(model: &mut State) -> bool {
     if let Err(e) = model.load() {
         defmt::error!("invalid hyperparameters: {}", e);
-        return false;
-    }
-    if let Err(e) = samples() {
-        defmt::error!("data: {}", e);
         return false;
     }
     log_start();

@@ -29,6 +29,11 @@ pub mod resume;
 #[allow(unsafe_code)] // `#[unsafe(no_mangle)]`: the ARM EABI symbol names.
 pub mod aeabi;
 
+/// `__aeabi_memclr8` as `__aeabi_memclr4` (ARM microcontroller builds): one zeroing routine.
+#[cfg(all(target_os = "none", target_arch = "arm"))]
+#[allow(unsafe_code)] // `#[unsafe(no_mangle)]`: the ARM EABI symbol name; calls its sibling.
+pub mod aeabi_mem;
+
 /// The `softfloat-check` firmware: [`aeabi`] against compiler-builtins on the Cortex-M0.
 #[cfg(all(microfit_m0_float, feature = "softfloat-check"))]
 #[allow(unsafe_code)] // calls compiler-builtins' routines by their symbol names.

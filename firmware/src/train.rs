@@ -229,18 +229,20 @@ fn copy(dst: &mut [f32], src: &[f32]) {
     }
 }
 
-/// The training data: the workload's inputs and targets, in flash.
-///
-/// # Errors
-/// `Error::ShapeMismatch` (never for a generated workload).
-pub fn samples() -> Result<Samples<'static>, Error> {
-    Samples::new(wl::X.as_flattened(), wl::INPUTS, wl::targets())
-}
+/// The training data: the workload's inputs and targets, in flash, checked when the firmware
+/// is built (`Samples::new` is `const`: inputs and targets that disagree fail the build). A
+/// `static`, so the training step takes its address rather than a copy on the stack (32 B of
+/// `train_epoch`'s frame).
+pub static SAMPLES: Samples<'static> =
+    match Samples::new(wl::X.as_flattened(), wl::INPUTS, wl::targets()) {
+        Ok(s) => s,
+        Err(_) => panic!("the workload's inputs and targets disagree"),
+    };
 
-/// One epoch over the workload's data ([`samples`]) in file order, mini-batches of
+/// One epoch over the workload's data ([`SAMPLES`]) in file order, mini-batches of
 /// [`wl::BATCH_SIZE`], its report in `report`: the core's `fit_epoch_into` with the constant
 /// [`wl::LOSS`]. `N`: the named penalties the report keeps ([`wl::PENALTIES`]). The data are
-/// taken here, from the `static`s, so that their sizes are constants of the step.
+/// the `static` [`SAMPLES`], so their sizes are constants of the step.
 ///
 /// # Errors
 /// Shape, label and non-finite errors of the core's training step.
@@ -253,7 +255,7 @@ pub fn train_epoch<const N: usize>(
         &mut model.net,
         &mut model.opt,
         wl::LOSS,
-        &samples()?,
+        &SAMPLES,
         wl::BATCH_SIZE,
         None,
         report,
@@ -273,7 +275,7 @@ pub fn evaluate<const N: usize>(
     microfit_core::train::evaluate_into::<Chip, _, N>(
         &mut model.net,
         wl::LOSS,
-        &samples()?,
+        &SAMPLES,
         wl::SAMPLES,
         report,
     )

@@ -152,25 +152,43 @@ pub fn forward<B: Backend, R: Regularizer>(
         y,
     } = io;
     let out = bias.len();
-    let n = z.len().checked_div(out).unwrap_or(0);
-    let b = cfg.use_bias.then_some(bias);
+    let n = pre_activations::<B>(kernel, cfg.use_bias.then_some(bias), x, z, out);
     if n == 1 {
-        kernels::dense::forward(x, kernel, b, z);
         cfg.activation.forward(z, y);
+    } else {
+        cfg.activation.forward_groups::<B>(out, z, y);
+    }
+    super::activity_penalties(cfg.activity_regularizer.as_ref(), y, out, out, ctx);
+}
+
+/// `z = x·W + b` of a tile of `n` samples (`x`: `n × in`, `z`: `n × out`), the first step of
+/// [`forward`] (one sample: the per-sample kernel, several: [`Backend::matmul`]); returns `n`.
+/// Also what [`DensePair`](super::pair::DensePair) recomputes for the backward pass of a
+/// first layer whose activation needs its pre-activations (leaky ReLU): the same bits.
+#[inline(always)]
+pub(crate) fn pre_activations<B: Backend>(
+    kernel: &[f32],
+    bias: Option<&[f32]>,
+    x: &[f32],
+    z: &mut [f32],
+    out: usize,
+) -> usize {
+    let n = z.len().checked_div(out).unwrap_or(0);
+    if n == 1 {
+        kernels::dense::forward(x, kernel, bias, z);
     } else {
         let k = x.len().checked_div(n).unwrap_or(0);
         B::matmul(MatMul {
             a: x,
             b: kernel,
-            bias: b,
+            bias,
             c: z,
             rows: n,
             k,
             m: out,
         });
-        cfg.activation.forward_groups::<B>(out, z, y);
     }
-    super::activity_penalties(cfg.activity_regularizer.as_ref(), y, out, out, ctx);
+    n
 }
 
 /// What the forward pass of a layer with a kernel and a bias works on, for a tile of `n`
@@ -524,6 +542,95 @@ impl<const IN: usize, const OUT: usize, R> Dense<IN, OUT, R> {
     }
 }
 
+/// A tile's rows of `OUT` values: a layer's pre-activations, outputs or output gradients.
+type Rows<const OUT: usize, const T: usize> = [[f32; OUT]; T];
+
+impl<const IN: usize, const OUT: usize, R: Regularizer> Dense<IN, OUT, R> {
+    /// [`Layer::forward`] with the pre-activations `z` and the outputs `y` of the tile given
+    /// apart: a cache's, or a [`DensePair`](super::pair::DensePair)'s hidden outputs and a
+    /// temporary.
+    #[inline(always)]
+    pub(crate) fn forward_rows<B: Backend, const T: usize>(
+        &self,
+        p: &DenseParams<IN, OUT>,
+        x: &[[f32; IN]],
+        z: &mut Rows<OUT, T>,
+        y: &mut Rows<OUT, T>,
+        ctx: &mut ForwardCtx<'_>,
+    ) {
+        let (kernel, bias) = (p.kernel.as_flattened(), &p.bias);
+        if T == 1 {
+            // A microcontroller's tile of one: every length below is a constant.
+            let (z, y) = (z.first_mut(), y.first_mut());
+            if let (Some(x), Some(z), Some(y)) = (x.first(), z, y) {
+                let io = WeightedForward {
+                    kernel,
+                    bias,
+                    x,
+                    z,
+                    y,
+                };
+                forward::<B, R>(&self.config, io, ctx);
+            }
+            return;
+        }
+        let n = x.len().min(T);
+        let io = WeightedForward {
+            kernel,
+            bias,
+            x: x[..n].as_flattened(),
+            z: z[..n].as_flattened_mut(),
+            y: y[..n].as_flattened_mut(),
+        };
+        forward::<B, R>(&self.config, io, ctx);
+    }
+
+    /// [`Layer::backward`] with the tile's outputs `y`, pre-activations `z` (scratch) and
+    /// output gradients `dy` given apart (see [`Dense::forward_rows`]).
+    #[inline(always)]
+    pub(crate) fn backward_rows<B: Backend, const T: usize>(
+        &self,
+        p: &DenseParams<IN, OUT>,
+        g: &mut DenseParams<IN, OUT>,
+        x: &[[f32; IN]],
+        (y, z, dy): (&Rows<OUT, T>, &mut Rows<OUT, T>, &mut Rows<OUT, T>),
+        dx: Option<&mut [[f32; IN]]>,
+        ctx: &BackwardCtx,
+    ) {
+        let (kernel, grad_kernel) = (p.kernel.as_flattened(), g.kernel.as_flattened_mut());
+        if T == 1 {
+            // A microcontroller's tile of one: every length below is a constant.
+            let (y, z) = (y.first(), z.first_mut());
+            if let (Some(x), Some(y), Some(z), Some(dy)) = (x.first(), y, z, dy.first_mut()) {
+                let io = WeightedBackward {
+                    kernel,
+                    grad_kernel,
+                    grad_bias: &mut g.bias,
+                    x,
+                    y,
+                    z,
+                    dy,
+                    dx: dx.and_then(|d| d.first_mut()).map(|d| &mut d[..]),
+                };
+                backward::<B, R>(&self.config, io, ctx);
+            }
+            return;
+        }
+        let n = x.len().min(T);
+        let io = WeightedBackward {
+            kernel,
+            grad_kernel,
+            grad_bias: &mut g.bias,
+            x: x[..n].as_flattened(),
+            y: y[..n].as_flattened(),
+            z: z[..n].as_flattened_mut(),
+            dy: dy[..n].as_flattened_mut(),
+            dx: dx.map(|d| d.as_flattened_mut()),
+        };
+        backward::<B, R>(&self.config, io, ctx);
+    }
+}
+
 impl<const IN: usize, const OUT: usize, R: Regularizer> Layer for Dense<IN, OUT, R> {
     type Input = [f32; IN];
     type Output = [f32; OUT];
@@ -549,31 +656,7 @@ impl<const IN: usize, const OUT: usize, R: Regularizer> Layer for Dense<IN, OUT,
         cache: &mut Self::Cache<T>,
         ctx: &mut ForwardCtx<'_>,
     ) {
-        let (kernel, bias) = (p.kernel.as_flattened(), &p.bias);
-        if T == 1 {
-            // A microcontroller's tile of one: every length below is a constant.
-            let (z, y) = (cache.z.0.first_mut(), cache.out.y.0.first_mut());
-            if let (Some(x), Some(z), Some(y)) = (x.first(), z, y) {
-                let io = WeightedForward {
-                    kernel,
-                    bias,
-                    x,
-                    z,
-                    y,
-                };
-                forward::<B, R>(&self.config, io, ctx);
-            }
-            return;
-        }
-        let n = x.len().min(T);
-        let io = WeightedForward {
-            kernel,
-            bias,
-            x: x[..n].as_flattened(),
-            z: cache.z.0[..n].as_flattened_mut(),
-            y: cache.out.y.0[..n].as_flattened_mut(),
-        };
-        forward::<B, R>(&self.config, io, ctx);
+        self.forward_rows::<B, T>(p, x, &mut cache.z.0, &mut cache.out.y.0, ctx);
     }
 
     #[inline]
@@ -586,39 +669,8 @@ impl<const IN: usize, const OUT: usize, R: Regularizer> Layer for Dense<IN, OUT,
         dx: Option<&mut [[f32; IN]]>,
         ctx: &BackwardCtx,
     ) {
-        let (kernel, grad_kernel) = (p.kernel.as_flattened(), g.kernel.as_flattened_mut());
-        if T == 1 {
-            // A microcontroller's tile of one: every length below is a constant.
-            let (y, z) = (cache.out.y.0.first(), cache.z.0.first_mut());
-            if let (Some(x), Some(y), Some(z), Some(dy)) =
-                (x.first(), y, z, cache.out.dy.0.first_mut())
-            {
-                let io = WeightedBackward {
-                    kernel,
-                    grad_kernel,
-                    grad_bias: &mut g.bias,
-                    x,
-                    y,
-                    z,
-                    dy,
-                    dx: dx.and_then(|d| d.first_mut()).map(|d| &mut d[..]),
-                };
-                backward::<B, R>(&self.config, io, ctx);
-            }
-            return;
-        }
-        let n = x.len().min(T);
-        let io = WeightedBackward {
-            kernel,
-            grad_kernel,
-            grad_bias: &mut g.bias,
-            x: x[..n].as_flattened(),
-            y: cache.out.y.0[..n].as_flattened(),
-            z: cache.z.0[..n].as_flattened_mut(),
-            dy: cache.out.dy.0[..n].as_flattened_mut(),
-            dx: dx.map(|d| d.as_flattened_mut()),
-        };
-        backward::<B, R>(&self.config, io, ctx);
+        let (z, out) = (&mut cache.z.0, &mut cache.out);
+        self.backward_rows::<B, T>(p, g, x, (&out.y.0, z, &mut out.dy.0), dx, ctx);
     }
 
     fn outputs<const T: usize>(cache: &mut Self::Cache<T>) -> (&[[f32; OUT]], &mut [[f32; OUT]]) {

@@ -1,21 +1,25 @@
 //! [`DensePair`]: two Dense layers run as one on a microcontroller's tile of one sample.
 //!
 //! `DensePair<IN, H, OUT>` *is* the model `(Dense<IN, H>, Dense<H, OUT>)` — the same
-//! parameters (Keras variable order), the same caches, the same results to the bit — with one
-//! difference in how a tile of one sample runs when the first layer has a ReLU:
+//! parameters (Keras variable order), the same results to the bit — with two differences:
 //!
-//! * **forward** (at most 8 inputs): each hidden unit is computed, activated and
-//!   added into the second layer's sums at once ([`kernels::dense::relu_pair_forward`]; the
-//!   first layer's pre-activations, which a ReLU's backward pass does not read, are not
-//!   stored);
-//! * **backward** (the first layer of a training step): one pass over the hidden units that
-//!   the ReLU left on, each with the second layer's row and the first layer's column
-//!   ([`kernels::dense::relu_pair_backward`]).
+//! * a tile of one sample, when the first layer has a ReLU, runs as one layer:
+//!   - **forward** (at most 8 inputs): each hidden unit is computed, activated and added into
+//!     the second layer's sums at once ([`kernels::dense::relu_pair_forward`]);
+//!   - **backward** (the first layer of a training step): one pass over the hidden units that
+//!     the ReLU left on, each with the second layer's row and the first layer's column
+//!     ([`kernels::dense::relu_pair_backward`]);
+//! * its cache ([`PairCache`]) keeps of the first layer only its outputs: not their gradients,
+//!   which live only during a backward pass, nor its pre-activations, which no activation's
+//!   backward pass reads but leaky ReLU's (W1: 128 B less RAM).
 //!
 //! Every other case — tiles of several samples, other activations, an input gradient wanted,
-//! an activity regularizer on the first layer — runs the tuple's code. The
-//! typical microcontroller MLP (W1: iris 4 → 16 relu → 3 softmax) spends about a third fewer
-//! instructions in its forward and backward passes this way.
+//! an activity regularizer on the first layer — runs the tuple's code (`Dense`'s own), with the
+//! first layer's pre-activations and output gradients in temporaries on the stack; leaky
+//! ReLU's pre-activations are recomputed for its backward pass with the forward pass' kernel
+//! (the weights have not changed since: the same bits). The typical microcontroller MLP (W1:
+//! iris 4 → 16 relu → 3 softmax) spends about a third fewer instructions in its forward and
+//! backward passes this way.
 //!
 //! ```
 //! use microfit_core::layer::pair::DensePair;
@@ -27,13 +31,14 @@
 //! # Ok::<(), microfit_core::Error>(())
 //! ```
 
-use super::dense::{Dense, output_backward};
-use super::{BackwardCtx, ForwardCtx, Layer, LayerInfo, LossIo, Penalties};
+use super::dense::{Dense, output_backward, pre_activations};
+use super::{BackwardCtx, ForwardCtx, Layer, LayerInfo, LossIo, Penalties, WeightedCache};
 use crate::activation::Activation;
 use crate::backend::Backend;
 use crate::kernels;
 use crate::regularizer::{Reg, Regularizer};
 use crate::rng::Rng;
+use crate::tensor::{Tile, Zeroed};
 
 /// `(Dense<IN, H, R>, Dense<H, OUT, R>)` with a fused per-sample path (see the
 /// [module docs](self)).
@@ -50,6 +55,27 @@ impl<const IN: usize, const H: usize, const OUT: usize, R> DensePair<IN, H, OUT,
     }
 }
 
+/// What a [`DensePair`] keeps for a tile of `T` samples (see the [module docs](self)): the
+/// first layer's outputs and the second layer's cache — `T · (H + 3 · OUT)` floats, where the
+/// tuple keeps `3 · T · (H + OUT)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairCache<const H: usize, const OUT: usize, const T: usize> {
+    /// The first layer's outputs (the second's inputs).
+    pub hidden: Tile<[f32; H], T>,
+    /// The second layer's cache.
+    pub second: WeightedCache<[f32; OUT], T>,
+}
+
+impl<const H: usize, const OUT: usize, const T: usize> Zeroed for PairCache<H, OUT, T> {
+    const FLOATS: usize = T * H + 3 * T * OUT;
+    fn zeroed() -> Self {
+        PairCache {
+            hidden: Zeroed::zeroed(),
+            second: Zeroed::zeroed(),
+        }
+    }
+}
+
 /// The tuple the pair is.
 type Pair<const IN: usize, const H: usize, const OUT: usize, R> =
     (Dense<IN, H, R>, Dense<H, OUT, R>);
@@ -60,7 +86,7 @@ impl<const IN: usize, const H: usize, const OUT: usize, R: Regularizer> Layer
     type Input = [f32; IN];
     type Output = [f32; OUT];
     type Params = <Pair<IN, H, OUT, R> as Layer>::Params;
-    type Cache<const T: usize> = <Pair<IN, H, OUT, R> as Layer>::Cache<T>;
+    type Cache<const T: usize> = PairCache<H, OUT, T>;
     const LAYERS: usize = 2;
 
     fn init(&self, p: &mut Self::Params, rng: &mut Rng) {
@@ -79,12 +105,12 @@ impl<const IN: usize, const H: usize, const OUT: usize, R: Regularizer> Layer
     ) {
         let (c0, c1) = (&self.layers.0.config, &self.layers.1.config);
         if T == 1 && IN <= 8 && c0.activation == Activation::Relu {
-            let (a, b) = cache;
+            let PairCache { hidden, second } = cache;
             if let (Some(x), Some(y1), Some(z2), Some(y2)) = (
                 x.first(),
-                a.out.y.0.first_mut(),
-                b.z.0.first_mut(),
-                b.out.y.0.first_mut(),
+                hidden.0.first_mut(),
+                second.z.0.first_mut(),
+                second.out.y.0.first_mut(),
             ) {
                 kernels::dense::relu_pair_forward(
                     x,
@@ -104,7 +130,15 @@ impl<const IN: usize, const H: usize, const OUT: usize, R: Regularizer> Layer
                 return;
             }
         }
-        self.layers.forward::<B, T>(p, x, cache, ctx);
+        // The tuple's forward pass, the first layer's pre-activations in a temporary.
+        let mut z1 = [[0.0; H]; T];
+        let n = x.len().min(T);
+        let (layer0, layer1) = &self.layers;
+        layer0.forward_rows::<B, T>(&p.0, x, &mut z1, &mut cache.hidden.0, ctx);
+        let base = ctx.layer;
+        ctx.layer = base + 1;
+        layer1.forward::<B, T>(&p.1, &cache.hidden.0[..n], &mut cache.second, ctx);
+        ctx.layer = base;
     }
 
     #[inline(always)]
@@ -125,13 +159,13 @@ impl<const IN: usize, const H: usize, const OUT: usize, R: Regularizer> Layer
             && c0.activation == Activation::Relu
             && c0.activity_regularizer.is_none()
         {
-            let (a, b) = cache;
+            let PairCache { hidden, second } = cache;
             if let (Some(x), Some(y1), Some(y2), Some(z2), Some(dy2)) = (
                 x.first(),
-                a.out.y.0.first(),
-                b.out.y.0.first(),
-                b.z.0.first_mut(),
-                b.out.dy.0.first_mut(),
+                hidden.0.first(),
+                second.out.y.0.first(),
+                second.z.0.first_mut(),
+                second.out.dy.0.first_mut(),
             ) {
                 // The second layer's activity gradient and activation backward, as the tuple
                 // runs them: `dy2` becomes its pre-activation gradient.
@@ -154,22 +188,52 @@ impl<const IN: usize, const H: usize, const OUT: usize, R: Regularizer> Layer
                 return;
             }
         }
-        self.layers.backward::<B, T>(p, g, x, cache, dx, ctx);
+        // The tuple's backward pass (the second layer, then the first), the first layer's
+        // output gradients and pre-activations in temporaries: the pre-activations are
+        // recomputed when its activation reads them (leaky ReLU; the weights have not changed
+        // since the forward pass), and are only scratch otherwise.
+        let n = x.len().min(T);
+        let (layer0, layer1) = &self.layers;
+        let (g0, g1) = g;
+        let mut dy1 = [[0.0; H]; T];
+        let c = BackwardCtx {
+            layer: ctx.layer + 1,
+            step_input: false,
+            input_relu: c0.activation == Activation::Relu,
+            ..*ctx
+        };
+        let (y1, second) = (&cache.hidden.0, &mut cache.second);
+        layer1.backward::<B, T>(&p.1, g1, &y1[..n], second, Some(&mut dy1[..n]), &c);
+        let mut z1 = [[0.0; H]; T];
+        if c0.activation.needs_z() {
+            pre_activations::<B>(
+                p.0.kernel.as_flattened(),
+                c0.use_bias.then_some(&p.0.bias[..]),
+                x[..n].as_flattened(),
+                z1[..n].as_flattened_mut(),
+                H,
+            );
+        }
+        let c = BackwardCtx {
+            dy_is_pre: false,
+            ..*ctx
+        };
+        layer0.backward_rows::<B, T>(&p.0, g0, x, (y1, &mut z1, &mut dy1), dx, &c);
     }
 
     #[inline]
     fn outputs<const T: usize>(cache: &mut Self::Cache<T>) -> (&[[f32; OUT]], &mut [[f32; OUT]]) {
-        <Pair<IN, H, OUT, R> as Layer>::outputs(cache)
+        <Dense<H, OUT, R> as Layer>::outputs(&mut cache.second)
     }
 
     #[inline]
     fn output_rows<const T: usize>(cache: &Self::Cache<T>) -> &[[f32; OUT]] {
-        <Pair<IN, H, OUT, R> as Layer>::output_rows(cache)
+        <Dense<H, OUT, R> as Layer>::output_rows(&cache.second)
     }
 
     #[inline]
     fn loss_io<'c, const T: usize>(&self, cache: &'c mut Self::Cache<T>) -> LossIo<'c> {
-        self.layers.loss_io(cache)
+        self.layers.1.loss_io(&mut cache.second)
     }
 
     #[inline]

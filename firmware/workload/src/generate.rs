@@ -689,7 +689,7 @@ pub fn generate(w: &Workload, o: &Options) -> Result<String, String> {
                 let l: Vec<String> = labels.iter().map(u32::to_string).collect();
                 let _ = writeln!(
                     s,
-                    "pub static LABELS: [u32; SAMPLES] = [{}];\n\n/// The targets.\npub fn targets() -> microfit_core::train::Targets<'static> {{\n    microfit_core::train::Targets::Classes(&LABELS)\n}}",
+                    "pub static LABELS: [u32; SAMPLES] = [{}];\n\n/// The targets.\npub const fn targets() -> microfit_core::train::Targets<'static> {{\n    microfit_core::train::Targets::Classes(&LABELS)\n}}",
                     l.join(", ")
                 );
             }
@@ -700,7 +700,7 @@ pub fn generate(w: &Workload, o: &Options) -> Result<String, String> {
                 array_lit(&[w.samples, *width], values, &mut y);
                 let _ = writeln!(
                     s,
-                    "pub static Y: [[f32; OUTPUTS]; SAMPLES] = {y};\n\n/// The targets.\npub fn targets() -> microfit_core::train::Targets<'static> {{\n    microfit_core::train::Targets::Dense {{ values: Y.as_flattened(), width: OUTPUTS }}\n}}"
+                    "pub static Y: [[f32; OUTPUTS]; SAMPLES] = {y};\n\n/// The targets.\npub const fn targets() -> microfit_core::train::Targets<'static> {{\n    microfit_core::train::Targets::Dense {{ values: Y.as_flattened(), width: OUTPUTS }}\n}}"
                 );
             }
         }
