@@ -44,6 +44,7 @@ use std::sync::OnceLock;
 
 #[cfg(target_arch = "x86_64")]
 mod gemm_x86;
+mod small;
 
 use microfit_core::backend::Backend;
 use microfit_core::kernels;
@@ -215,7 +216,7 @@ impl<C: Choice> Backend for HostAt<C> {
         }
 
         fn matmul(m: MatMul<'_>) {
-            kernels::gemm::matmul(m);
+            small::matmul(m);
         } avx512 {
             gemm_x86::matmul(m);
         }
@@ -227,7 +228,7 @@ impl<C: Choice> Backend for HostAt<C> {
         }
 
         fn matmul_at_acc(m: MatMulAtAcc<'_>) {
-            kernels::gemm::matmul_at_acc(m);
+            small::matmul_at_acc(m);
         } avx512 {
             gemm_x86::matmul_at_acc(m);
         }
