@@ -1,12 +1,13 @@
 //! Criterion benches of the host workloads (`examples/host_data/WORKLOAD.md`): one training
 //! step of models A, B and C through the one engine — a typed `Network<_, 32>` and the
 //! run-time `Sequential` on the `Host` backend, and the typed tile-of-one network on the
-//! portable backend (a microcontroller's path) — one epoch of A for the typed and the run-time
-//! model (they must run within 10 % of each other), and the main kernels of those steps.
+//! portable backend (a microcontroller's path) — one epoch of A and of C for the typed and the
+//! run-time model (they must run within 10 % of each other), and the main kernels of those
+//! steps.
 //!
 //! ```text
 //! cargo bench --bench training                      # everything
-//! cargo bench --bench training -- epoch/            # typed vs run-time epochs of A
+//! cargo bench --bench training -- epoch/            # typed vs run-time epochs of A and C
 //! MICROFIT_SIMD=avx2 cargo bench --bench training   # cap the vector unit
 //! ```
 //! For stable numbers pin the process (`taskset -c 1`) on an otherwise idle machine. The
@@ -73,30 +74,50 @@ fn steps(c: &mut Criterion) {
     bench_steps(c, "C", cc, c_opt, c_opt, &digits, C_BATCH);
 }
 
-/// One epoch of A, typed and run-time: the "Sequential trains as fast as Network" check.
-fn epochs(c: &mut Criterion) {
-    let digits = Data::read("digits.csv");
-    let samples = digits.samples();
-    let init = a_init();
+/// One epoch of a workload, typed and run-time: the "Sequential trains as fast as Network"
+/// check, on what a user runs.
+fn bench_epoch<L, O, V>(
+    c: &mut Criterion,
+    name: &str,
+    (layers, init, spec): (L, L::Params, microfit::model::ModelSpec),
+    opt: impl Fn(&L::Params) -> O,
+    vec_opt: impl Fn(&VecParams) -> V,
+    data: &Data,
+    batch: usize,
+) where
+    L: Layer + Clone,
+    O: Optimizer<L::Params>,
+    V: Optimizer<VecParams>,
+{
+    let samples = data.samples();
     let mut g = c.benchmark_group("epoch");
     g.throughput(Throughput::Elements(samples.len() as u64));
     g.sample_size(20);
-    let net = Network::<ModelA, 32>::with_params_tiled(a_layers(), init.clone());
-    let mut typed = Trainer::<_, _, Host>::with_backend(net, a_opt(&init), LOSS);
-    g.bench_function("A/typed", |b| {
-        b.iter(|| typed.fit_epoch(&samples, A_BATCH, None).unwrap())
+    let net = Network::<L, 32>::with_params_tiled(layers, init.clone());
+    let mut typed = Trainer::<_, _, Host>::with_backend(net, opt(&init), LOSS);
+    g.bench_function(format!("{name}/typed"), |b| {
+        b.iter(|| typed.fit_epoch(&samples, batch, None).unwrap())
     });
-    let seq = sequential(a_spec(), &init);
-    let vopt = a_opt(&seq.params);
+    let seq = sequential(spec, &init);
+    let vopt = vec_opt(&seq.params);
     let mut runtime = Trainer::<_, _, Host>::with_backend(seq, vopt, LOSS);
-    g.bench_function("A/runtime", |b| {
-        b.iter(|| runtime.fit_epoch(&samples, A_BATCH, None).unwrap())
+    g.bench_function(format!("{name}/runtime"), |b| {
+        b.iter(|| runtime.fit_epoch(&samples, batch, None).unwrap())
     });
     assert_eq!(
         typed.model.params().tensor(0).len(),
         runtime.model.params().tensor(0).len()
     );
     g.finish();
+}
+
+/// One epoch of A and of C, typed and run-time (they must run within 10 % of each other).
+fn epochs(c: &mut Criterion) {
+    let digits = Data::read("digits.csv");
+    let a = (a_layers(), a_init(), a_spec());
+    bench_epoch(c, "A", a, a_opt, a_opt, &digits, A_BATCH);
+    let cc = (c_layers(), c_init(), c_spec());
+    bench_epoch(c, "C", cc, c_opt, c_opt, &digits, C_BATCH);
 }
 
 /// The three products of model A's first layer over a tile of 32 digits, on `Host`.

@@ -44,6 +44,7 @@ use std::sync::OnceLock;
 
 #[cfg(target_arch = "x86_64")]
 mod gemm_x86;
+mod small;
 #[cfg(target_arch = "x86_64")]
 mod sq_x86;
 
@@ -273,7 +274,7 @@ impl<C: Choice> Backend for HostAt<C> {
         }
 
         fn matmul(m: MatMul<'_>) {
-            kernels::gemm::matmul(m);
+            small::matmul(m);
         } avx512 {
             gemm_x86::matmul(m);
         }
@@ -285,7 +286,7 @@ impl<C: Choice> Backend for HostAt<C> {
         }
 
         fn matmul_at_acc(m: MatMulAtAcc<'_>) {
-            kernels::gemm::matmul_at_acc(m);
+            small::matmul_at_acc(m);
         } avx512 {
             gemm_x86::matmul_at_acc(m);
         }

@@ -643,6 +643,9 @@ fn gather<const L: usize>(
     let len = if L == 0 { shape.len } else { L };
     let (width, cin) = (g.taps() * g.in_channels, g.in_channels);
     let (offs, table) = shape.table();
+    if table && g.all_inside() {
+        return gather_strips::<L>(g, (offs, len), x, o0, rows, out);
+    }
     g.for_rows(o0, rows, |r, base| {
         let Some(row) = out.get_mut(r * width..(r + 1) * width) else {
             return;
@@ -680,6 +683,61 @@ fn gather<const L: usize>(
             }
         }
     });
+}
+
+/// [`gather`] when no window is cut by the padding, a strip of positions along the last
+/// output axis at a time and, within a strip, run after run: the run `t` of consecutive
+/// positions reads the input `stride · cin` floats further each time, so the inner loop is
+/// one fixed-size move and two additions (no per-position index arithmetic). Each patch row
+/// receives exactly [`gather`]'s values.
+#[inline(always)]
+fn gather_strips<const L: usize>(
+    g: &ConvGeometry,
+    (offs, len): (&[usize], usize),
+    x: &[f32],
+    o0: usize,
+    rows: usize,
+    out: &mut [f32],
+) {
+    let (width, cin) = (g.taps() * g.in_channels, g.in_channels);
+    let [o1, o2] = [g.output[1], g.output[2]];
+    let [n1, n2] = [g.input[1], g.input[2]];
+    let s = g.strides;
+    if o1 == 0 || o2 == 0 || width == 0 {
+        return;
+    }
+    let step = s[2] * cin;
+    // The position `o0 + r` as `(o0, o1, o2)`: divided once, then counted (no division per
+    // strip).
+    let mut at = [o0 / (o1 * o2), (o0 / o2) % o1, o0 % o2];
+    let mut r = 0;
+    while r < rows {
+        let cnt = (o2 - at[2]).min(rows - r);
+        // No padding before any window (all are inside): the first tap's input index.
+        let first = ((at[0] * s[0] * n1 + at[1] * s[1]) * n2 + at[2] * s[2]) * cin;
+        let Some(strip) = out.get_mut(r * width..(r + cnt) * width) else {
+            return;
+        };
+        for (t, &off) in offs.iter().enumerate() {
+            let mut src = first + off;
+            for row in strip.chunks_exact_mut(width) {
+                if let (Some(d), Some(v)) = (
+                    row.get_mut(t * len..(t + 1) * len),
+                    x.get(src..).and_then(|v| v.get(..len)),
+                ) {
+                    copy_run::<L>(d, v);
+                }
+                src += step;
+            }
+        }
+        r += cnt;
+        at[2] = 0;
+        at[1] += 1;
+        if at[1] == o1 {
+            at[1] = 0;
+            at[0] += 1;
+        }
+    }
 }
 
 /// `d = src` for runs of `L` floats (`0`: any length), element by element: runs are a few
@@ -924,6 +982,13 @@ impl ConvGeometry {
             None => 0,
         };
         (lo, hi)
+    }
+
+    /// True when no window of any output position is cut by the padding (then no axis has
+    /// padding before it).
+    #[inline(always)]
+    fn all_inside(&self) -> bool {
+        (0..MAX_SPATIAL_DIMS).all(|a| self.covered(a) == (0, self.output[a]))
     }
 
     /// For output positions `o0..o0 + rows` in order, `f(r, Some(first))` when the window of

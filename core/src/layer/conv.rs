@@ -530,6 +530,41 @@ mod products {
         pub cache: Option<&'a mut [f32]>,
     }
 
+    /// `gb[j] += dz[r][j]` for the rows `r` in order (the per-sample kernels' order). With
+    /// 8, 16 or 32 filters the sums stay in registers from row to row (otherwise each
+    /// addition waits for the store of the one before).
+    fn bias_grads(gb: &mut [f32], dz: &[f32], f: usize) {
+        fn rows<const N: usize>(gb: &mut [f32; N], dz: &[f32]) {
+            let mut acc = *gb;
+            for row in dz.chunks_exact(N) {
+                if let Some(r) = row.first_chunk::<N>() {
+                    for (a, &d) in acc.iter_mut().zip(r) {
+                        *a += d;
+                    }
+                }
+            }
+            *gb = acc;
+        }
+        let done = match f {
+            8 => <&mut [f32; 8]>::try_from(&mut *gb).map(|g| rows(g, dz)),
+            16 => <&mut [f32; 16]>::try_from(&mut *gb).map(|g| rows(g, dz)),
+            32 => <&mut [f32; 32]>::try_from(&mut *gb).map(|g| rows(g, dz)),
+            _ => return bias_grads_any(gb, dz, f),
+        };
+        if done.is_err() {
+            bias_grads_any(gb, dz, f);
+        }
+    }
+
+    /// [`bias_grads`] for any number of filters.
+    fn bias_grads_any(gb: &mut [f32], dz: &[f32], f: usize) {
+        for dzo in dz.chunks_exact(f.max(1)) {
+            for (gj, &dj) in gb.iter_mut().zip(dzo) {
+                *gj += dj;
+            }
+        }
+    }
+
     /// `gW += patchesᵀ · dz`, `gb += Σ dz` and (when asked) `dx = col2im(dz · Wᵀ)` for the
     /// tile; false (nothing done) when the shapes do not fit this path.
     #[inline(never)]
@@ -568,11 +603,7 @@ mod products {
             return false;
         }
         if let Some(gb) = gb {
-            for dzo in dz[..total * f].chunks_exact(f) {
-                for (gj, &dj) in gb.iter_mut().zip(dzo) {
-                    *gj += dj;
-                }
-            }
+            bias_grads(gb, &dz[..total * f], f);
         }
         if let Some(dx) = dx.as_deref_mut() {
             dx.fill(0.0);

@@ -158,6 +158,7 @@ pub fn all_sizes(ker: Kernels, n: usize, seed: u64, special: bool) {
         (3, 2),
         (4, 16),
         (16, 3),
+        (9, 8),
         (32, 10),
         (64, 32),
         (63, 31),

@@ -358,6 +358,111 @@ fn run_group<const CONTIG: bool>(
     }
 }
 
+/// Most rows of `b` ([`matmul`]) or of `c` ([`matmul_at_acc`]) a small product keeps in
+/// registers.
+const SMALL_K: usize = 16;
+
+/// Whether a product of `k` terms into `m` columns takes the small-shape kernels: a lane is
+/// one vector and the `k` rows of `b` (or of `c`) fit in registers. There the dense loop,
+/// every term taken, costs less than finding the nonzero ones (a conv layer's patches:
+/// `k = taps · cin`, `m = filters`).
+#[inline(always)]
+fn small(k: usize, m: usize) -> bool {
+    (1..=SMALL_K).contains(&k) && (1..=16).contains(&m)
+}
+
+/// Calls `$f::<K>($args)` for the `K` in `1..=SMALL_K` equal to `$k`.
+macro_rules! by_k {
+    ($k:expr, $f:ident($($arg:expr),*)) => {
+        match $k {
+            1 => $f::<1>($($arg),*),
+            2 => $f::<2>($($arg),*),
+            3 => $f::<3>($($arg),*),
+            4 => $f::<4>($($arg),*),
+            5 => $f::<5>($($arg),*),
+            6 => $f::<6>($($arg),*),
+            7 => $f::<7>($($arg),*),
+            8 => $f::<8>($($arg),*),
+            9 => $f::<9>($($arg),*),
+            10 => $f::<10>($($arg),*),
+            11 => $f::<11>($($arg),*),
+            12 => $f::<12>($($arg),*),
+            13 => $f::<13>($($arg),*),
+            14 => $f::<14>($($arg),*),
+            15 => $f::<15>($($arg),*),
+            _ => $f::<16>($($arg),*),
+        }
+    };
+}
+
+/// [`matmul`] for `K <= SMALL_K` terms into `m <= 16` columns, every term taken (the weights
+/// are finite: a zero input's term is `±0` and changes no sum): the `K` rows of `b` stay in
+/// registers, and each row of `c` is `(0 + a[r][0]·b[0]) + … + a[r][K-1]·b[K-1]`, then the
+/// bias.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
+fn matmul_small<const K: usize>(
+    a: &[f32],
+    b: &[f32],
+    bias: Option<&[f32]>,
+    c: &mut [f32],
+    (rows, m): (usize, usize),
+) {
+    let lanes = first(m);
+    let load = |v: &[f32]| match v.get(..m) {
+        // SAFETY: the lanes under `lanes` are `v[..m]`.
+        Some(v) => unsafe { _mm512_maskz_loadu_ps(lanes, v.as_ptr()) },
+        None => _mm512_setzero_ps(),
+    };
+    let w: [__m512; K] = core::array::from_fn(|i| load(b.get(i * m..).unwrap_or(&[])));
+    let bias = bias.map(load);
+    for (x, z) in a.chunks_exact(K).zip(c.chunks_exact_mut(m)).take(rows) {
+        let Some(x) = x.first_chunk::<K>() else {
+            continue;
+        };
+        let mut s = _mm512_setzero_ps();
+        for i in 0..K {
+            s = _mm512_add_ps(s, _mm512_mul_ps(_mm512_set1_ps(x[i]), w[i]));
+        }
+        if let Some(bv) = bias {
+            s = _mm512_add_ps(s, bv);
+        }
+        // SAFETY: the lanes under `lanes` are `z[..m]` (`z` is a chunk of `m`).
+        unsafe { _mm512_mask_storeu_ps(z.as_mut_ptr(), lanes, s) };
+    }
+}
+
+/// [`matmul_at_acc`] for `K <= SMALL_K` rows of `c` of `m <= 16` columns, every term taken
+/// (every `dz` finite, no accumulator `-0`: a zero input's term is `±0` and changes no sum):
+/// the `K` rows of `c` stay in registers while the samples run in order, each adding
+/// `a[r][i]·b[r]` to row `i`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
+fn at_acc_small<const K: usize>(a: &[f32], b: &[f32], c: &mut [f32], (rows, m): (usize, usize)) {
+    let lanes = first(m);
+    let Some(c) = c.get_mut(..K * m) else {
+        return;
+    };
+    // SAFETY: the lanes under `lanes` are `c[i·m..][..m]`, inside `c` (`K·m` floats).
+    let mut acc: [__m512; K] = core::array::from_fn(|i| unsafe {
+        _mm512_maskz_loadu_ps(lanes, c.as_ptr().wrapping_add(i * m))
+    });
+    for (x, d) in a.chunks_exact(K).zip(b.chunks_exact(m)).take(rows) {
+        let Some(x) = x.first_chunk::<K>() else {
+            continue;
+        };
+        // SAFETY: the lanes under `lanes` are `d[..m]` (`d` is a chunk of `m`).
+        let d = unsafe { _mm512_maskz_loadu_ps(lanes, d.as_ptr()) };
+        for i in 0..K {
+            acc[i] = _mm512_add_ps(acc[i], _mm512_mul_ps(_mm512_set1_ps(x[i]), d));
+        }
+    }
+    for (i, v) in acc.iter().enumerate() {
+        // SAFETY: as for the loads.
+        unsafe { _mm512_mask_storeu_ps(c.as_mut_ptr().wrapping_add(i * m), lanes, *v) };
+    }
+}
+
 /// [`gemm::matmul`] (`c = a·b (+ bias)`) with the same bits.
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
 pub(super) fn matmul(mm: MatMul<'_>) {
@@ -387,6 +492,9 @@ pub(super) fn matmul(mm: MatMul<'_>) {
         });
     }
     let rows = rows.min(c.len() / m).min(a.len() / k);
+    if small(k, m) {
+        return by_k!(k, matmul_small(a, b, bias, c, (rows, m)));
+    }
     let mut panel = Panel::new();
     for j0 in (0..m).step_by(NB) {
         let width = (m - j0).min(NB);
@@ -563,6 +671,9 @@ pub(super) fn matmul_at_acc(mm: MatMulAtAcc<'_>) {
         });
     }
     let rows = rows_in;
+    if small(k, m) {
+        return by_k!(k, at_acc_small(a, b, c, (rows, m)));
+    }
     let mut panel = Panel::new();
     let mut bits = [0u32; FB];
     for s0 in (0..rows).step_by(SB) {
