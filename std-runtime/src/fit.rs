@@ -21,7 +21,6 @@
 //! ```
 
 use microfit_core::error::Error;
-use microfit_core::loss::Target;
 use microfit_core::optim::Optimizer;
 use microfit_core::train::{EpochReport, Samples, Targets, Trainable, Trainer};
 
@@ -43,6 +42,10 @@ pub struct Shuffled {
 impl Shuffled {
     /// The samples `order` of `samples`, in that order, as one contiguous sample set.
     ///
+    /// The CLI gathers every epoch inside its timed steps: the buffers keep their length from
+    /// one epoch to the next (an epoch's order has the same length), so each row is one
+    /// fixed-length copy into place — no capacity check or length update per row.
+    ///
     /// # Errors
     /// [`Error::ShapeMismatch`] for an index past the end.
     pub fn gather<'a>(
@@ -50,39 +53,59 @@ impl Shuffled {
         samples: &Samples<'_>,
         order: &[u32],
     ) -> Result<Samples<'a>, Error> {
+        let n = samples.len();
+        if let Some(&i) = order.iter().find(|&&i| i as usize >= n) {
+            return Err(Error::ShapeMismatch {
+                what: "sample index",
+                expected: n as u32,
+                found: i,
+            });
+        }
+        // `Samples::new` made `input_len` and a dense width nonzero and the slices exactly `n`
+        // rows long, so every `get` below is `Some`; `None` would be a bug, reported as the
+        // row that is missing rather than a panic.
+        let missing = |i: u32| Error::ShapeMismatch {
+            what: "sample row",
+            expected: n as u32,
+            found: i,
+        };
         let n_in = samples.input_len();
-        self.x.clear();
-        self.classes.clear();
-        self.dense.clear();
-        self.weights.clear();
-        let mut width = 0;
-        for &i in order {
-            let i = i as usize;
-            if i >= samples.len() {
-                return Err(Error::ShapeMismatch {
-                    what: "sample index",
-                    expected: samples.len() as u32,
-                    found: i as u32,
-                });
-            }
-            self.x.extend_from_slice(samples.input(i));
-            if samples.sample_weights().is_some() {
-                self.weights.push(samples.weight(i));
-            }
-            match samples.target(i) {
-                Target::Class(k) => self.classes.push(k),
-                Target::Dense(t) => {
-                    width = t.len();
-                    self.dense.extend_from_slice(t);
+        let x = samples.inputs(0, n);
+        self.x.resize(order.len() * n_in, 0.0);
+        for (dst, &i) in self.x.chunks_exact_mut(n_in.max(1)).zip(order) {
+            let a = i as usize * n_in;
+            dst.copy_from_slice(x.get(a..a + n_in).ok_or_else(|| missing(i))?);
+        }
+        match samples.sample_weights() {
+            Some(_) => {
+                self.weights.resize(order.len(), 0.0);
+                for (dst, &i) in self.weights.iter_mut().zip(order) {
+                    *dst = samples.weight(i as usize);
                 }
             }
+            None => self.weights.clear(),
         }
         let targets = match samples.targets() {
-            Targets::Classes(_) => Targets::Classes(&self.classes),
-            Targets::Dense { width: w, .. } => Targets::Dense {
-                values: &self.dense,
-                width: if order.is_empty() { w } else { width },
-            },
+            Targets::Classes(c) => {
+                self.dense.clear();
+                self.classes.resize(order.len(), 0);
+                for (dst, &i) in self.classes.iter_mut().zip(order) {
+                    *dst = *c.get(i as usize).ok_or_else(|| missing(i))?;
+                }
+                Targets::Classes(&self.classes)
+            }
+            Targets::Dense { values, width } => {
+                self.classes.clear();
+                self.dense.resize(order.len() * width, 0.0);
+                for (dst, &i) in self.dense.chunks_exact_mut(width.max(1)).zip(order) {
+                    let a = i as usize * width;
+                    dst.copy_from_slice(values.get(a..a + width).ok_or_else(|| missing(i))?);
+                }
+                Targets::Dense {
+                    values: &self.dense,
+                    width,
+                }
+            }
         };
         let gathered = Samples::new(&self.x, n_in, targets)?;
         match samples.sample_weights() {
@@ -111,5 +134,59 @@ pub fn fit_epoch<M: Trainable, O: Optimizer<M::Params>>(
             trainer.fit_epoch(&gathered, batch_size, None)
         }
         None => trainer.fit_epoch(samples, batch_size, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The rows, targets and weights of `order`, by hand; the buffers reused across calls of
+    /// different lengths and target kinds keep nothing of the previous call.
+    #[test]
+    fn gather_copies_the_rows_of_the_order() {
+        let x = [0.0f32, 1.0, 10.0, 11.0, 20.0, 21.0];
+        let classes = [7u32, 8, 9];
+        let w = [0.5f32, 1.5, 2.5];
+        let data = Samples::new(&x, 2, Targets::Classes(&classes))
+            .unwrap()
+            .with_sample_weights(&w)
+            .unwrap();
+        let mut s = Shuffled::default();
+        let g = s.gather(&data, &[2, 0, 2, 1]).unwrap();
+        assert_eq!(g.len(), 4);
+        assert_eq!(
+            g.inputs(0, 4),
+            [20.0, 21.0, 0.0, 1.0, 20.0, 21.0, 10.0, 11.0]
+        );
+        assert!(matches!(g.targets(), Targets::Classes(c) if c == [9, 7, 9, 8]));
+        assert_eq!(g.sample_weights(), Some(&[2.5f32, 0.5, 2.5, 1.5][..]));
+
+        let dense = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let data = Samples::new(
+            &x,
+            2,
+            Targets::Dense {
+                values: &dense,
+                width: 2,
+            },
+        )
+        .unwrap();
+        let g = s.gather(&data, &[1, 0]).unwrap();
+        assert_eq!(g.inputs(0, 2), [10.0, 11.0, 0.0, 1.0]);
+        assert!(matches!(
+            g.targets(),
+            Targets::Dense { values, width: 2 } if values == [3.0, 4.0, 1.0, 2.0]
+        ));
+        assert_eq!(g.sample_weights(), None);
+
+        assert!(matches!(
+            s.gather(&data, &[0, 3]),
+            Err(Error::ShapeMismatch {
+                what: "sample index",
+                expected: 3,
+                found: 3
+            })
+        ));
     }
 }
