@@ -45,8 +45,6 @@ use std::sync::OnceLock;
 #[cfg(target_arch = "x86_64")]
 mod gemm_x86;
 mod small;
-#[cfg(target_arch = "x86_64")]
-mod sq_x86;
 
 use microfit_core::backend::Backend;
 use microfit_core::kernels;
@@ -207,59 +205,6 @@ impl<C: Choice> Backend for HostAt<C> {
         kernels::exp::ln(x)
     }
 
-    // The updates that return `Σw²` (`sq_x86`): the update loop as compiled for the level,
-    // the squares in one 8-lane register.
-    #[inline]
-    fn adam_update_sq(u: Update<'_>) -> f32 {
-        #[cfg(target_arch = "x86_64")]
-        match C::level() {
-            // SAFETY: `level` reports AVX-512 only when the CPU has every feature
-            // `sq_x86::avx512` enables.
-            Level::Avx512 => return unsafe { sq_x86::avx512::adam_update_sq(u) },
-            // SAFETY: likewise for AVX2 and `sq_x86::avx2`.
-            Level::Avx2 => return unsafe { sq_x86::avx2::adam_update_sq(u) },
-            Level::Baseline => {}
-        }
-        microfit_core::optim::adam::update_sq::<Host>(u)
-    }
-
-    #[inline]
-    fn momentum_update_sq(
-        w: &mut [f32],
-        g: &[f32],
-        m: &mut [f32],
-        lr: f32,
-        mu: f32,
-        nesterov: bool,
-    ) -> f32 {
-        #[cfg(target_arch = "x86_64")]
-        match C::level() {
-            // SAFETY: as `adam_update_sq`.
-            Level::Avx512 => {
-                return unsafe { sq_x86::avx512::momentum_update_sq(w, g, m, lr, mu, nesterov) };
-            }
-            // SAFETY: as `adam_update_sq`.
-            Level::Avx2 => {
-                return unsafe { sq_x86::avx2::momentum_update_sq(w, g, m, lr, mu, nesterov) };
-            }
-            Level::Baseline => {}
-        }
-        microfit_core::optim::sgd::momentum_update_sq(w, g, m, lr, mu, nesterov)
-    }
-
-    #[inline]
-    fn sgd_update_sq(w: &mut [f32], g: &[f32], lr: f32) -> f32 {
-        #[cfg(target_arch = "x86_64")]
-        match C::level() {
-            // SAFETY: as `adam_update_sq`.
-            Level::Avx512 => return unsafe { sq_x86::avx512::sgd_update_sq(w, g, lr) },
-            // SAFETY: as `adam_update_sq`.
-            Level::Avx2 => return unsafe { sq_x86::avx2::sgd_update_sq(w, g, lr) },
-            Level::Baseline => {}
-        }
-        microfit_core::optim::sgd::sgd_update_sq(w, g, lr)
-    }
-
     dispatched! {
         fn exp_slice(v: &mut [f32]) {
             for x in v {
@@ -293,6 +238,20 @@ impl<C: Choice> Backend for HostAt<C> {
 
         fn sum_sq(v: &[f32]) -> f32 {
             kernels::reduce::sum_sq(v)
+        }
+
+        // The updates that return `Σw²`: the core's loops (the update block by block, then the
+        // block's squares), compiled for the level.
+        fn adam_update_sq(u: Update<'_>) -> f32 {
+            microfit_core::optim::adam::update_sq::<Host>(u)
+        }
+
+        fn momentum_update_sq(w: &mut [f32], g: &[f32], m: &mut [f32], lr: f32, mu: f32, nesterov: bool) -> f32 {
+            microfit_core::optim::sgd::momentum_update_sq(w, g, m, lr, mu, nesterov)
+        }
+
+        fn sgd_update_sq(w: &mut [f32], g: &[f32], lr: f32) -> f32 {
+            microfit_core::optim::sgd::sgd_update_sq(w, g, lr)
         }
 
         fn sum_abs(v: &[f32]) -> f32 {

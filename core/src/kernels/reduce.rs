@@ -31,15 +31,18 @@ fn sum_by(v: &[f32], f: impl Fn(f32) -> f32) -> f32 {
 /// `s[i mod 8] += f(v_i)` in increasing `i`: the partial sums of the [module docs](self).
 #[inline(always)]
 fn add_by(s: &mut [f32; LANES], v: &[f32], f: impl Fn(f32) -> f32) {
+    // The sums in a local array (registers: one vector), lane by lane over whole chunks.
+    let mut t = *s;
     let (chunks, tail) = v.as_chunks::<LANES>();
     for c in chunks {
-        for (a, &x) in s.iter_mut().zip(c) {
-            *a += f(x);
+        for j in 0..LANES {
+            t[j] += f(c[j]);
         }
     }
-    for (a, &x) in s.iter_mut().zip(tail) {
+    for (a, &x) in t.iter_mut().zip(tail) {
         *a += f(x);
     }
+    *s = t;
 }
 
 /// Adds `v_i²` to the partial sums `s` (element `i` into `s[i mod 8]`): [`sum_sq`] of a tensor
