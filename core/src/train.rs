@@ -772,7 +772,6 @@ impl<const N: usize> EpochReport<N> {
 
     /// Adds a step's report (out of line when there are penalties: one copy for the
     /// training and the evaluation, the firmware's flash).
-    #[inline(always)]
     fn add(&mut self, r: &StepReport<N>, n: usize) {
         if N == 0 {
             self.add_step(r, n);
@@ -786,7 +785,6 @@ impl<const N: usize> EpochReport<N> {
         self.add_step(r, n);
     }
 
-    #[inline(always)]
     fn add_step(&mut self, r: &StepReport<N>, n: usize) {
         let w = n as f32;
         self.loss += r.total_loss * w;
