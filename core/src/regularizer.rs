@@ -436,10 +436,8 @@ impl L2 {
             }
             let left = core::mem::take(&mut g);
             if left.len() < LANES {
-                // Fewer gradients than values left: the last ones.
-                for (gi, &x) in left.iter_mut().zip(c) {
-                    grad(gi, x);
-                }
+                // Fewer gradients than values left: the last ones (out of line, as the tail's).
+                self.add_grad(c, 0, left, scale);
             } else if let Some((gc, rest)) = left.split_at_mut_checked(LANES) {
                 for (gi, &x) in gc.iter_mut().zip(c) {
                     grad(gi, x);
@@ -450,8 +448,11 @@ impl L2 {
         for (a, &x) in s.iter_mut().zip(wt) {
             *a += x * x;
         }
-        for (gi, &x) in g.iter_mut().zip(wt) {
-            grad(gi, x);
+        // The tail's gradients out of line ([`Regularizer::add_grad`]: the same bits), one
+        // copy for both tails rather than two unrolled ones here (the firmware's flash,
+        // issue 14).
+        if !g.is_empty() && !wt.is_empty() {
+            self.add_grad(wt, 0, g, scale);
         }
         self.l2 * (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])))
     }

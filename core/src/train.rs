@@ -770,7 +770,22 @@ impl<const N: usize> EpochReport<N> {
         self.steps = 0;
     }
 
+    /// Adds a step's report (out of line when there are penalties: one copy for the
+    /// training and the evaluation, the firmware's flash).
     fn add(&mut self, r: &StepReport<N>, n: usize) {
+        if N == 0 {
+            self.add_step(r, n);
+        } else {
+            self.add_outlined(r, n);
+        }
+    }
+
+    #[inline(never)]
+    fn add_outlined(&mut self, r: &StepReport<N>, n: usize) {
+        self.add_step(r, n);
+    }
+
+    fn add_step(&mut self, r: &StepReport<N>, n: usize) {
         let w = n as f32;
         self.loss += r.total_loss * w;
         self.data_loss += r.data_loss * w;

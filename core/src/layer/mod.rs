@@ -117,6 +117,12 @@ pub struct Penalties<E: ?Sized = [PenaltyEntry]> {
 pub type PenaltyList<const N: usize = MAX_PENALTIES> = Penalties<[PenaltyEntry; N]>;
 
 impl PenaltyEntry {
+    /// `(layer, kind)` as one number, in the same order.
+    #[inline(always)]
+    fn key(&self) -> u32 {
+        (u32::from(self.layer) << 8) | self.kind as u32
+    }
+
     /// An unused slot.
     const EMPTY: PenaltyEntry = PenaltyEntry {
         layer: 0,
@@ -196,54 +202,44 @@ impl Penalties {
     }
 
     /// Adds `value` to the entry `(layer, kind)`, creating it in order.
+    #[inline(never)]
     pub fn add(&mut self, layer: usize, kind: PenaltyKind, value: f32) {
-        let key = (layer as u16, kind);
         let e = PenaltyEntry {
-            layer: key.0,
+            layer: layer as u16,
             kind,
             value,
         };
-        // The layers add their penalties in order: most entries go at the end, the place found
-        // by a scan from there (a dozen entries at most; no indexing, so no bounds check).
-        let live = self.entries();
-        let at = live
-            .iter()
-            .rposition(|e| (e.layer, e.kind) <= key)
-            .map_or(0, |i| i + 1);
-        if at == live.len() && live.last().is_none_or(|l| (l.layer, l.kind) != key) {
-            self.push(e);
-            return;
-        }
-        if let Some(l) = self.live_mut().get_mut(at.wrapping_sub(1))
-            && (l.layer, l.kind) == key
-        {
+        let key = e.key();
+        // Two small loops whatever the capacity (the firmware's flash, issue 14): the entry
+        // itself, else a new one at the end (no room: its value into the overflow), moved
+        // down to its place by swaps (no `memmove`: 1.5 KB of flash on a Cortex-M).
+        if let Some(l) = self.live_mut().iter_mut().find(|l| l.key() == key) {
             l.value += value;
             return;
         }
-        if !self.push(e) {
+        if self.len >= self.entries.len() {
+            self.overflow += value;
             return;
         }
-        // Shift entries `at..` up by one, `e` into `at`: a pass of swaps rather than
-        // `insert`'s `memmove` (1.5 KB of flash on a Cortex-M).
-        let mut carry = e;
-        for slot in self.live_mut().iter_mut().skip(at) {
-            carry = core::mem::replace(slot, carry);
+        self.push(e);
+        let live = self.live_mut();
+        for i in (1..live.len()).rev() {
+            match live.get_mut(i - 1..=i) {
+                Some([a, b]) if a.key() > key => core::mem::swap(a, b),
+                _ => break,
+            }
         }
     }
 
-    /// Appends `e` when there is room (true), else adds its value to the overflow.
+    /// Appends `e` when there is room, else adds its value to the overflow.
     #[inline(always)]
-    fn push(&mut self, e: PenaltyEntry) -> bool {
+    fn push(&mut self, e: PenaltyEntry) {
         match self.entries.get_mut(self.len) {
             Some(slot) => {
                 *slot = e;
                 self.len += 1;
-                true
             }
-            None => {
-                self.overflow += e.value;
-                false
-            }
+            None => self.overflow += e.value,
         }
     }
 
@@ -284,13 +280,8 @@ impl Penalties {
     /// `self += other · w` entry by entry (epoch means).
     #[inline(always)]
     pub fn add_weighted(&mut self, other: &Penalties, w: f32) {
-        for (i, e) in other.entries().iter().enumerate() {
-            // An epoch adds steps with the same entries: most often the entry at the same
-            // place (the result of `add`, without its search).
-            match self.live_mut().get_mut(i) {
-                Some(s) if (s.layer, s.kind) == (e.layer, e.kind) => s.value += e.value * w,
-                _ => self.add(e.layer as usize, e.kind, e.value * w),
-            }
+        for e in other.entries() {
+            self.add(e.layer as usize, e.kind, e.value * w);
         }
         self.overflow += other.overflow * w;
     }
