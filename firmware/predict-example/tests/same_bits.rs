@@ -17,8 +17,9 @@ fn predictions_have_the_networks_bits() {
         assert_eq!(y.map(f32::to_bits), want.map(f32::to_bits));
         assert_eq!(class, microfit_core::loss::argmax(want));
     }
-    // W1: 16 hidden units (pre-activations, outputs, gradients) and 3 outputs, 4 B each.
-    assert_eq!(ACTIVATION_BYTES, 4 * 3 * (16 + 3));
+    // W1 is a fused Dense pair: the 16 hidden units' outputs only (`PairCache`), and the 3
+    // outputs' pre-activations, outputs and gradients; 4 B each.
+    assert_eq!(ACTIVATION_BYTES, 4 * (16 + 3 * 3));
 }
 
 /// The inputs of the bundled W1 file (read with serde_json, as a host test may).
