@@ -371,30 +371,6 @@ fn small(k: usize, m: usize) -> bool {
     (1..=SMALL_K).contains(&k) && (1..=16).contains(&m)
 }
 
-/// Calls `$f::<K>($args)` for the `K` in `1..=SMALL_K` equal to `$k`.
-macro_rules! by_k {
-    ($k:expr, $f:ident($($arg:expr),*)) => {
-        match $k {
-            1 => $f::<1>($($arg),*),
-            2 => $f::<2>($($arg),*),
-            3 => $f::<3>($($arg),*),
-            4 => $f::<4>($($arg),*),
-            5 => $f::<5>($($arg),*),
-            6 => $f::<6>($($arg),*),
-            7 => $f::<7>($($arg),*),
-            8 => $f::<8>($($arg),*),
-            9 => $f::<9>($($arg),*),
-            10 => $f::<10>($($arg),*),
-            11 => $f::<11>($($arg),*),
-            12 => $f::<12>($($arg),*),
-            13 => $f::<13>($($arg),*),
-            14 => $f::<14>($($arg),*),
-            15 => $f::<15>($($arg),*),
-            _ => $f::<16>($($arg),*),
-        }
-    };
-}
-
 /// [`matmul`] for `K <= SMALL_K` terms into `m <= 16` columns, every term taken (the weights
 /// are finite: a zero input's term is `±0` and changes no sum): the `K` rows of `b` stay in
 /// registers, and each row of `c` is `(0 + a[r][0]·b[0]) + … + a[r][K-1]·b[K-1]`, then the

@@ -18,30 +18,6 @@ const SMALL_K: usize = 16;
 /// Columns of the small kernels (one AVX2 vector, two SSE2 ones).
 const N: usize = 8;
 
-/// Calls `$f::<K>($args)` for the `K` in `1..=SMALL_K` equal to `$k`.
-macro_rules! by_k {
-    ($k:expr, $f:ident($($arg:expr),*)) => {
-        match $k {
-            1 => $f::<1>($($arg),*),
-            2 => $f::<2>($($arg),*),
-            3 => $f::<3>($($arg),*),
-            4 => $f::<4>($($arg),*),
-            5 => $f::<5>($($arg),*),
-            6 => $f::<6>($($arg),*),
-            7 => $f::<7>($($arg),*),
-            8 => $f::<8>($($arg),*),
-            9 => $f::<9>($($arg),*),
-            10 => $f::<10>($($arg),*),
-            11 => $f::<11>($($arg),*),
-            12 => $f::<12>($($arg),*),
-            13 => $f::<13>($($arg),*),
-            14 => $f::<14>($($arg),*),
-            15 => $f::<15>($($arg),*),
-            _ => $f::<16>($($arg),*),
-        }
-    };
-}
-
 /// True when some value is `-0`.
 #[inline(always)]
 fn has_neg_zero(v: &[f32]) -> bool {
