@@ -400,7 +400,7 @@ impl microfit_core::backend::Backend for Chip {
     #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
     #[inline(always)]
     fn l2_pass(w: &[f32], g: &mut [f32], l2: f32) -> f32 {
-        if w.len() % 8 != 0 || (!g.is_empty() && g.len() < w.len()) {
+        if !w.len().is_multiple_of(8) || (!g.is_empty() && g.len() < w.len()) {
             use microfit_core::regularizer::Regularizer;
             return microfit_core::regularizer::L2 { l2 }.penalty_and_grad(w, 0, g, 1.0);
         }
