@@ -300,20 +300,9 @@ impl Penalties {
         self.overflow += other.overflow * w;
     }
 
-    /// Multiplies every entry by `k` (out of line when there is room for entries, as
-    /// [`Penalties::total`]).
+    /// Multiplies every entry by `k`.
     #[inline(always)]
     pub fn scale(&mut self, k: f32) {
-        if self.entries.is_empty() {
-            self.overflow *= k;
-        } else {
-            self.scale_all(k);
-        }
-    }
-
-    /// [`Penalties::scale`].
-    #[inline(never)]
-    fn scale_all(&mut self, k: f32) {
         for e in self.live_mut().iter_mut() {
             e.value *= k;
         }
