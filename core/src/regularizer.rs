@@ -390,9 +390,9 @@ pub struct L2 {
     pub l2: f32,
 }
 
-// `penalty` and `add_grad` are out of line: one copy of each for every layer and for the
-// evaluation, rather than an unrolled copy per call site (a firmware with L2 on two layers:
-// 2 KB of flash). `penalty` and the training step's `penalty_and_grad` are one pass
+// The loops are out of line (`add_grad`, `L2::blocks`): one copy of each for every layer and
+// for the evaluation, rather than an unrolled copy per call site (a firmware with L2 on two
+// layers: 2 KB of flash). `penalty` and the training step's `penalty_and_grad` are one pass
 // (`L2::pass`): a firmware links one loop over the weights, not two.
 impl Regularizer for L2 {
     #[inline]
