@@ -3,12 +3,13 @@
 //!
 //! Log format (one defmt `info!` frame per line): numbers for a person first (the data loss
 //! with five decimals, the accuracy in percent with one), then after `|` the exact values as
-//! `f32::to_bits` in lowercase hex, for bit-exact comparison with a host run:
+//! `f32::to_bits` in lowercase hex, for bit-exact comparison with a host run (`loss=` is Keras'
+//! loss, the data loss plus the penalties; the readable `loss` is the data loss):
 //! ```text
 //! start workload=W1 l2=3a83126f params=131 samples=150 epochs=50 batch=10
-//! epoch 1 loss 1.09822 acc 29.3 % | data_loss=3f8c92a0 penalty=0 acc=3e962fc9     (× EPOCHS)
+//! epoch 1 loss 1.09822 acc 29.3 % | data_loss=3f8c92a0 loss=3f8c92a0 acc=3e962fc9     (× EPOCHS)
 //! trained samples=7500 steps=750 regions=50
-//! eval loss 0.04260 acc 98.7 % correct=148 n=150 | data_loss=3d2e81ae penalty=0 acc=3f7c9c4d
+//! eval loss 0.04260 acc 98.7 % correct=148 n=150 | data_loss=3d2e81ae loss=3d2e81ae acc=3f7c9c4d
 //! weights_hash=0123456789abcdef
 //! stack peak_bytes=452 size_bytes=129000
 //! result acc 98.7 % ok=true | acc=3f7c9c4d
@@ -124,14 +125,14 @@ fn train(model: &mut State) -> Option<u32> {
 pub(crate) fn log_epoch<const N: usize>(epoch: u32, r: &EpochReport<N>) {
     let [loss, frac, pct, tenth] = readable(r.data_loss, r.metrics.correct, r.metrics.samples);
     info!(
-        "epoch {=u32} loss {=u32}.{=u32:05} acc {=u32}.{=u32} % | data_loss={=u32:x} penalty={=u32:x} acc={=u32:x}",
+        "epoch {=u32} loss {=u32}.{=u32:05} acc {=u32}.{=u32} % | data_loss={=u32:x} loss={=u32:x} acc={=u32:x}",
         epoch,
         loss,
         frac,
         pct,
         tenth,
         r.data_loss.to_bits(),
-        r.penalties.total().to_bits(),
+        r.loss.to_bits(),
         r.metrics.accuracy().to_bits()
     );
 }
@@ -180,7 +181,7 @@ pub(crate) fn log_result<const N: usize>(
     let acc = ev.metrics.accuracy();
     let [loss, frac, pct, tenth] = readable(ev.data_loss, ev.metrics.correct, ev.metrics.samples);
     info!(
-        "eval loss {=u32}.{=u32:05} acc {=u32}.{=u32} % correct={=u32} n={=u32} | data_loss={=u32:x} penalty={=u32:x} acc={=u32:x}",
+        "eval loss {=u32}.{=u32:05} acc {=u32}.{=u32} % correct={=u32} n={=u32} | data_loss={=u32:x} loss={=u32:x} acc={=u32:x}",
         loss,
         frac,
         pct,
@@ -188,7 +189,7 @@ pub(crate) fn log_result<const N: usize>(
         ev.metrics.correct,
         wl::SAMPLES as u32,
         ev.data_loss.to_bits(),
-        ev.penalties.total().to_bits(),
+        ev.loss.to_bits(),
         acc.to_bits()
     );
     info!("weights_hash={=u64:x}", hash);

@@ -31,8 +31,8 @@ pub struct HostRun {
     pub epochs: Vec<EpochLine>,
     /// The evaluation's data loss.
     pub eval_loss: f32,
-    /// The evaluation's penalty.
-    pub eval_penalty: f32,
+    /// The evaluation's loss (data loss + penalties).
+    pub eval_total_loss: f32,
     /// FNV-1a 64 of the final weights' bits.
     pub hash: u64,
 }
@@ -333,7 +333,7 @@ pub fn host_train(path: &Path, l2: Option<f32>) -> HostRun {
         epochs.push(EpochLine {
             epoch: e,
             data_loss: r.data_loss,
-            penalty: r.penalties.total(),
+            loss: r.loss,
             accuracy: r.metrics.accuracy(),
         });
     }
@@ -341,7 +341,7 @@ pub fn host_train(path: &Path, l2: Option<f32>) -> HostRun {
     HostRun {
         epochs,
         eval_loss: ev.data_loss,
-        eval_penalty: ev.penalties.total(),
+        eval_total_loss: ev.loss,
         hash: weights_hash(&t.model.params),
     }
 }

@@ -182,7 +182,7 @@ fn host_fine_tune(w: &Value) -> (Vec<EpochLine>, f32, u64, f32) {
         epochs.push(EpochLine {
             epoch: e,
             data_loss: r.data_loss,
-            penalty: r.penalties.total(),
+            loss: r.loss,
             accuracy: r.metrics.accuracy(),
         });
     }
@@ -224,7 +224,7 @@ fn w2_frozen_first_layer_fine_tunes_on_the_cortex_m4f_bit_for_bit() -> Result<()
                 (
                     l.epoch,
                     l.data_loss.to_bits(),
-                    l.penalty.to_bits(),
+                    l.loss.to_bits(),
                     l.accuracy.to_bits(),
                 )
             })

@@ -2,7 +2,7 @@
 //! without kernel L2) run under QEMU, their defmt logs are decoded in-process, and the same
 //! workload is trained on the host with the same core from `firmware/data/w1.json` /
 //! `w2.json` (read here, independently of the firmware's build script). Every epoch's data
-//! loss, penalty and accuracy (`to_bits`), the final evaluation loss and the hash of the bits
+//! loss, loss (data loss + penalties: Keras' `loss`) and accuracy (`to_bits`), the final evaluation loss and the hash of the bits
 //! of every final weight must be identical.
 //!
 //! Skips loudly without `qemu-system-arm` or the target, unless `MICROFIT_REQUIRE_QEMU=1`.
@@ -108,7 +108,7 @@ fn host_run<const I: usize, const H: usize, const O: usize>(
         epochs.push(EpochLine {
             epoch: e,
             data_loss: r.data_loss,
-            penalty: r.penalties.total(),
+            loss: r.loss,
             accuracy: r.metrics.accuracy(),
         });
     }
@@ -126,7 +126,7 @@ fn bits(e: &[EpochLine]) -> Vec<(u32, u32, u32, u32)> {
             (
                 l.epoch,
                 l.data_loss.to_bits(),
-                l.penalty.to_bits(),
+                l.loss.to_bits(),
                 l.accuracy.to_bits(),
             )
         })
@@ -164,7 +164,7 @@ fn same_bits(fw: &microfit_tests::qemu::FirmwareRun, host: &HostRun) {
     assert_eq!(
         bits(&fw.log.epochs),
         bits(&host.epochs),
-        "per-epoch bits differ (epoch, data_loss, penalty, accuracy)"
+        "per-epoch bits differ (epoch, data_loss, loss, accuracy)"
     );
     assert_eq!(
         fw.log.eval_data_loss.map(f32::to_bits),
@@ -300,7 +300,7 @@ fn exported_model_keeps_training_on_the_cortex_m4f_bit_for_bit() -> Result<(), S
 
 /// A test workload of `firmware/data/` (written by `gen_workloads.py`) on `board` against the
 /// host's run of the same file through the run-time model (`microfit_tests::workload`): every
-/// epoch's data loss, penalty and accuracy, the evaluation's loss and penalty, and the final
+/// epoch's data loss, loss and accuracy, the evaluation's data loss and loss, and the final
 /// weights' hash, bit for bit.
 fn compare_file(board: Board, name: &str) -> Result<(), String> {
     let Some(qemu) = require_qemu(board)? else {
@@ -324,17 +324,17 @@ fn compare_file(board: Board, name: &str) -> Result<(), String> {
     assert_eq!(
         bits(&fw.log.epochs),
         bits(&host.epochs),
-        "{name}: per-epoch bits differ (epoch, data_loss, penalty, accuracy)\n{}",
+        "{name}: per-epoch bits differ (epoch, data_loss, loss, accuracy)\n{}",
         fw.transcript()
     );
     assert_eq!(
         (
             fw.log.eval_data_loss.map(f32::to_bits),
-            fw.log.eval_penalty.map(f32::to_bits)
+            fw.log.eval_loss.map(f32::to_bits)
         ),
         (
             Some(host.eval_loss.to_bits()),
-            Some(host.eval_penalty.to_bits())
+            Some(host.eval_total_loss.to_bits())
         ),
         "{name}: evaluation"
     );

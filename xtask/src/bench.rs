@@ -288,7 +288,7 @@ fn bench_one(
         "peak_stack_bytes": stack,
         "ram_total_bytes": data + bss + u64::from(stack),
         "final_data_loss": log.eval_data_loss,
-        "final_penalty": log.eval_penalty,
+        "final_loss": log.eval_loss,
         "final_accuracy": log.eval_accuracy,
         "last_epoch_data_loss": log.epochs.last().map(|e| e.data_loss),
         "weights_hash": log.weights_hash.map(|h| format!("{h:016x}")),

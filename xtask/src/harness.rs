@@ -589,8 +589,8 @@ pub struct EpochLine {
     pub epoch: u32,
     /// Batch-size-weighted mean of the pre-update batch data losses.
     pub data_loss: f32,
-    /// Same for the regularization penalty.
-    pub penalty: f32,
+    /// Same for the total loss (data loss + regularization penalties: Keras' `loss`).
+    pub loss: f32,
     /// Running accuracy of the epoch.
     pub accuracy: f32,
 }
@@ -602,7 +602,7 @@ pub struct FirmwareLog {
     pub workload: Option<String>,
     /// `start l2=` (bits).
     pub l2: Option<f32>,
-    /// `epoch N ... data_loss= penalty= acc=`, in order.
+    /// `epoch N ... data_loss= loss= acc=`, in order.
     pub epochs: Vec<EpochLine>,
     /// `trained samples=`.
     pub samples_trained: Option<u32>,
@@ -610,8 +610,8 @@ pub struct FirmwareLog {
     pub regions: Option<u32>,
     /// `eval data_loss=`.
     pub eval_data_loss: Option<f32>,
-    /// `eval penalty=`.
-    pub eval_penalty: Option<f32>,
+    /// `eval loss=` (data loss + penalties).
+    pub eval_loss: Option<f32>,
     /// `eval acc=`.
     pub eval_accuracy: Option<f32>,
     /// `weights_hash=`.
@@ -662,15 +662,15 @@ impl FirmwareLog {
                 "epoch" => {
                     let epoch = msg.split_whitespace().nth(1).and_then(|s| s.parse().ok());
                     let data_loss = field(msg, "data_loss").and_then(f32_bits);
-                    let penalty = field(msg, "penalty").and_then(f32_bits);
+                    let loss = field(msg, "loss").and_then(f32_bits);
                     let accuracy = field(msg, "acc").and_then(f32_bits);
-                    if let (Some(epoch), Some(data_loss), Some(penalty), Some(accuracy)) =
-                        (epoch, data_loss, penalty, accuracy)
+                    if let (Some(epoch), Some(data_loss), Some(loss), Some(accuracy)) =
+                        (epoch, data_loss, loss, accuracy)
                     {
                         log.epochs.push(EpochLine {
                             epoch,
                             data_loss,
-                            penalty,
+                            loss,
                             accuracy,
                         });
                     }
@@ -681,7 +681,7 @@ impl FirmwareLog {
                 }
                 "eval" => {
                     log.eval_data_loss = field(msg, "data_loss").and_then(f32_bits);
-                    log.eval_penalty = field(msg, "penalty").and_then(f32_bits);
+                    log.eval_loss = field(msg, "loss").and_then(f32_bits);
                     log.eval_accuracy = field(msg, "acc").and_then(f32_bits);
                 }
                 "stack" => log.peak_stack_bytes = num("peak_bytes"),
@@ -707,10 +707,10 @@ mod tests {
     fn parses_the_firmware_log() {
         let lines: Vec<String> = [
             "INFO start workload=W1 l2=3a83126f params=131 samples=150 epochs=50 batch=10",
-            "INFO epoch 1 loss 1.09822 acc 29.3 % | data_loss=3f8c92a0 penalty=0 acc=3e962fc9",
-            "INFO epoch 2 loss 0.57837 acc 70.0 % | data_loss=3f14116c penalty=3c23d70a acc=3f333333",
+            "INFO epoch 1 loss 1.09822 acc 29.3 % | data_loss=3f8c92a0 loss=3f8c92a0 acc=3e962fc9",
+            "INFO epoch 2 loss 0.57837 acc 70.0 % | data_loss=3f14116c loss=3f1d70a4 acc=3f333333",
             "INFO trained samples=7500 steps=750 regions=50",
-            "INFO eval loss 0.04260 acc 98.7 % correct=148 n=150 | data_loss=3d2e81ae penalty=0 acc=3f7c9c4d",
+            "INFO eval loss 0.04260 acc 98.7 % correct=148 n=150 | data_loss=3d2e81ae loss=3d2e81ae acc=3f7c9c4d",
             "INFO weights_hash=2405b3e6dfc45ebd",
             "INFO stack peak_bytes=960 size_bytes=128956",
             "INFO result acc 98.7 % ok=true | acc=3f7c9c4d",
@@ -728,12 +728,13 @@ mod tests {
             EpochLine {
                 epoch: 2,
                 data_loss: f32::from_bits(0x3f14116c),
-                penalty: 0.01,
+                loss: 0.615,
                 accuracy: 0.7
             }
         );
         assert_eq!((log.samples_trained, log.regions), (Some(7500), Some(50)));
         assert_eq!(log.eval_data_loss, Some(f32::from_bits(0x3d2e81ae)));
+        assert_eq!(log.eval_loss, Some(f32::from_bits(0x3d2e81ae)));
         assert_eq!(log.eval_accuracy, Some(f32::from_bits(0x3f7c9c4d)));
         assert_eq!(log.weights_hash, Some(0x2405_b3e6_dfc4_5ebd));
         assert_eq!(log.peak_stack_bytes, Some(960));
