@@ -1,10 +1,11 @@
 //! The board-agnostic training app: trains the selected workload from flash, drives an LED
 //! (on while training, blinking on success) and logs through defmt.
 //!
-//! Log format (one defmt `info!` frame per line): numbers for a person first (the data loss
-//! with five decimals, the accuracy in percent with one), then after `|` the exact values as
-//! `f32::to_bits` in lowercase hex, for bit-exact comparison with a host run (`loss=` is Keras'
-//! loss, the data loss plus the penalties; the readable `loss` is the data loss):
+//! Log format (one defmt `info!` frame per line): numbers for a person first (the loss with
+//! five decimals — Keras' loss, as `fit` and `evaluate` report it: the data loss plus the
+//! penalties — and the accuracy in percent with one), then after `|` the exact values as
+//! `f32::to_bits` in lowercase hex, for bit-exact comparison with a host run (`data_loss=`
+//! without the penalties, `loss=` with them):
 //! ```text
 //! start workload=W1 l2=3a83126f params=131 samples=150 epochs=50 batch=10
 //! epoch 1 loss 1.09822 acc 29.3 % | data_loss=3f8c92a0 loss=3f8c92a0 acc=3e962fc9     (× EPOCHS)
@@ -123,7 +124,7 @@ fn train(model: &mut State) -> Option<u32> {
 /// logs, not in [`train`]'s frame, which is on the stack during every training step.
 #[inline(never)]
 pub(crate) fn log_epoch<const N: usize>(epoch: u32, r: &EpochReport<N>) {
-    let [loss, frac, pct, tenth] = readable(r.data_loss, r.metrics.correct, r.metrics.samples);
+    let [loss, frac, pct, tenth] = readable(r.loss, r.metrics.correct, r.metrics.samples);
     info!(
         "epoch {=u32} loss {=u32}.{=u32:05} acc {=u32}.{=u32} % | data_loss={=u32:x} loss={=u32:x} acc={=u32:x}",
         epoch,
@@ -179,7 +180,7 @@ pub(crate) fn log_result<const N: usize>(
     stack: StackUsage,
 ) -> bool {
     let acc = ev.metrics.accuracy();
-    let [loss, frac, pct, tenth] = readable(ev.data_loss, ev.metrics.correct, ev.metrics.samples);
+    let [loss, frac, pct, tenth] = readable(ev.loss, ev.metrics.correct, ev.metrics.samples);
     info!(
         "eval loss {=u32}.{=u32:05} acc {=u32}.{=u32} % correct={=u32} n={=u32} | data_loss={=u32:x} loss={=u32:x} acc={=u32:x}",
         loss,
