@@ -44,7 +44,7 @@ use core::marker::PhantomData;
 use crate::activation::Activation;
 use crate::backend::{Backend, Portable};
 use crate::error::Error;
-use crate::layer::{LossIo, MAX_PENALTIES, Penalties, PenaltyKind, PenaltyList};
+use crate::layer::{LossIo, MAX_PENALTIES, Penalties, PenaltyList};
 use crate::loss::{Loss, Target, argmax};
 use crate::optim::Optimizer;
 use crate::params::Params;
@@ -594,7 +594,10 @@ fn compute_gradients_into<B: Backend, M: Trainable, const N: usize>(
         k += m;
     }
     report.data_loss = data_sum / b as f32;
-    report.penalties.scale_kind(PenaltyKind::Activity, inv_b);
+    // Keras divides a batch's activity penalties by its size. The forward passes add activity
+    // penalties only, so all of the list is theirs here, the overflow too (a report without
+    // room for them: `StepReport<0>`).
+    report.penalties.scale(inv_b);
     match sq {
         Some(sq) => model.weight_penalties_sq::<B>(&mut report.penalties, sq),
         None => model.weight_penalties::<B>(true, &mut report.penalties),
@@ -1007,7 +1010,8 @@ pub fn evaluate_into<B: Backend, M: Trainable, const N: usize>(
             k += m;
         }
         let b = (end - start) as f32;
-        r.penalties.scale_kind(PenaltyKind::Activity, 1.0 / b);
+        // The activity penalties, all of the list so far (see `compute_gradients_into`).
+        r.penalties.scale(1.0 / b);
         model.weight_penalties::<B>(false, &mut r.penalties);
         r.data_loss = data_sum / b;
         r.total_loss = r.data_loss + r.penalties.total();

@@ -239,3 +239,55 @@ fn report_bits<const N: usize>(r: &EpochReport<N>) -> Vec<u64> {
     }
     v
 }
+
+/// A report with no room for named penalties (`EpochReport<0>`, as the firmware sizes it for a
+/// model without activity regularizers) keeps every penalty in its overflow; Keras divides a
+/// batch's activity penalties by the batch size, and the overflow must be divided too. With a
+/// single penalty the named and unnamed sums are the same additions (`0 + p`), so training and
+/// evaluation give the same bits either way — the named report's values are the ones the Keras
+/// golden files check.
+#[test]
+fn activity_penalties_in_the_overflow_are_divided_by_the_batch() {
+    let (x, y) = data();
+    let samples = Samples::new(&x, 4, Targets::Classes(&y)).unwrap();
+    let layers = (
+        Dense::<4, 5>::new(Activation::Tanh).activity_regularizer(Reg::l2(0.05)),
+        Dense::<5, 3>::new(Activation::Softmax),
+    );
+    let loss = Loss::SparseCategoricalCrossentropy { from_logits: false };
+    let net = Network::new(layers, 3).unwrap();
+    let (mut named, mut unnamed) = (net.clone(), net);
+    let mut opt_a = Sgd::new(0.1).unwrap();
+    let mut opt_b = Sgd::new(0.1).unwrap();
+    let mut ra: EpochReport = EpochReport::default();
+    let mut rb = EpochReport::<0>::default();
+    for e in 0..3 {
+        fit_epoch_into::<Portable, _, _, _>(
+            &mut named, &mut opt_a, loss, &samples, 7, None, &mut ra,
+        )
+        .unwrap();
+        fit_epoch_into::<Portable, _, _, _>(
+            &mut unnamed,
+            &mut opt_b,
+            loss,
+            &samples,
+            7,
+            None,
+            &mut rb,
+        )
+        .unwrap();
+        assert!(ra.penalties.total() > 0.0);
+        assert_eq!(
+            ra.penalties.total().to_bits(),
+            rb.penalties.total().to_bits(),
+            "epoch {e}"
+        );
+        assert_eq!(ra.loss.to_bits(), rb.loss.to_bits(), "epoch {e}");
+    }
+    assert_eq!(weights_hash(&named.params), weights_hash(&unnamed.params));
+    microfit_core::train::evaluate_into::<Portable, _, 12>(&mut named, loss, &samples, 8, &mut ra)
+        .unwrap();
+    microfit_core::train::evaluate_into::<Portable, _, 0>(&mut unnamed, loss, &samples, 8, &mut rb)
+        .unwrap();
+    assert_eq!(ra.loss.to_bits(), rb.loss.to_bits());
+}

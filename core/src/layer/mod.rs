@@ -282,15 +282,6 @@ impl Penalties {
         s + self.overflow
     }
 
-    /// Multiplies the entries of one kind by `k` (the training step divides the activity
-    /// entries by the batch size; the std runtime's batched step does the same).
-    #[inline(always)]
-    pub fn scale_kind(&mut self, kind: PenaltyKind, k: f32) {
-        for e in self.live_mut().iter_mut().filter(|e| e.kind == kind) {
-            e.value *= k;
-        }
-    }
-
     /// `self += other · w` entry by entry (epoch means).
     #[inline(always)]
     pub fn add_weighted(&mut self, other: &Penalties, w: f32) {
