@@ -481,7 +481,6 @@ pub fn update<B: Backend>(u: Update<'_>) {
 /// [`update`], returning `Σw²` of the updated weights: each new `w` squared into
 /// [`crate::kernels::reduce::sum_sq`]'s eight partial sums in the same order (element `i` into
 /// sum `i mod 8`, combined the same way), so the result has `sum_sq(w)`'s bits after the update.
-/// Adam's loop is bound by its square roots and divisions; the squares ride along.
 ///
 /// ```
 /// use microfit_core::backend::Portable;
@@ -497,7 +496,12 @@ pub fn update<B: Backend>(u: Update<'_>) {
 /// ```
 #[inline(always)]
 pub fn update_sq<B: Backend>(u: Update<'_>) -> f32 {
-    use crate::kernels::reduce::{LANES, SQ_BLOCK, add_sq, combine};
+    use crate::kernels::reduce::{LANES, add_sq, combine};
+    // The update, then the squares of the whole tensor into the partial sums, in element
+    // order. Not block by block (each block's squares right after its update, as it was):
+    // reading back, in pieces, the vectors just stored waits for the stores on some cores (AMD
+    // Zen 4, 2,048 weights: 1,080 ns block by block, 800 ns in two passes; the update alone
+    // 590 ns).
     let Update {
         w,
         g,
@@ -508,55 +512,18 @@ pub fn update_sq<B: Backend>(u: Update<'_>) -> f32 {
         one_minus_b2,
         epsilon,
     } = u;
-    let mut s = [0.0f32; LANES];
-    let n = w.len();
-    if g.len() != n || m.len() != n || v.len() != n {
-        // Not one tensor's worth of each: the plain update, then the sum.
-        let u = Update {
-            w: &mut *w,
-            g,
-            m,
-            v,
-            alpha,
-            one_minus_b1,
-            one_minus_b2,
-            epsilon,
-        };
-        update::<B>(u);
-        add_sq(&mut s, w);
-        return combine(&s);
-    }
-    // Block by block: the update (its loop as `update`'s, vectorized), then the block's
-    // squares into the partial sums, in element order.
-    let (wc, wt) = w.as_chunks_mut::<SQ_BLOCK>();
-    let (gc, gt) = g.as_chunks::<SQ_BLOCK>();
-    let (mc, mt) = m.as_chunks_mut::<SQ_BLOCK>();
-    let (vc, vt) = v.as_chunks_mut::<SQ_BLOCK>();
-    // The whole blocks (a constant length: unrolled), then the rest.
-    for (((w, g), m), v) in wc.iter_mut().zip(gc).zip(mc).zip(vc) {
-        update::<B>(Update {
-            w,
-            g,
-            m,
-            v,
-            alpha,
-            one_minus_b1,
-            one_minus_b2,
-            epsilon,
-        });
-        add_sq(&mut s, w);
-    }
     update::<B>(Update {
-        w: &mut *wt,
-        g: gt,
-        m: mt,
-        v: vt,
+        w: &mut *w,
+        g,
+        m,
+        v,
         alpha,
         one_minus_b1,
         one_minus_b2,
         epsilon,
     });
-    add_sq(&mut s, wt);
+    let mut s = [0.0f32; LANES];
+    add_sq(&mut s, w);
     combine(&s)
 }
 
