@@ -862,6 +862,7 @@ macro_rules! conv_layer_body {
     ($kind:literal, $kshape:expr) => {
         type Params = ConvParams<<Self as ConvKernelType>::Kernel, FILTERS>;
         type Cache<const T: usize> = WeightedCache<Self::Output, T>;
+        type Rng = $crate::rng::NoRng;
         const LAYERS: usize = 1;
 
         fn init(&self, p: &mut Self::Params, rng: &mut Rng) {

@@ -636,6 +636,7 @@ impl<const IN: usize, const OUT: usize, R: Regularizer> Layer for Dense<IN, OUT,
     type Output = [f32; OUT];
     type Params = DenseParams<IN, OUT>;
     type Cache<const T: usize> = WeightedCache<[f32; OUT], T>;
+    type Rng = crate::rng::NoRng;
     const LAYERS: usize = 1;
 
     fn init(&self, p: &mut Self::Params, rng: &mut Rng) {
