@@ -276,7 +276,7 @@ impl<'a> Samples<'a> {
     fn block_is_finite<B: Backend>(&self, a: usize, b: usize) -> bool {
         let finite = |v: &[f32], w: usize| {
             v.get(a.saturating_mul(w)..b.saturating_mul(w))
-                .is_some_and(B::all_finite)
+                .is_some_and(B::data_finite)
         };
         finite(self.x, self.n_in)
             && match self.targets {
@@ -495,10 +495,10 @@ fn check_row<B: Backend>(samples: &Samples<'_>, rows: Rows<'_>, k: usize) -> Res
         });
     }
     let bad_t = match samples.target(i) {
-        Target::Dense(t) => !B::all_finite(t),
+        Target::Dense(t) => !B::data_finite(t),
         Target::Class(_) => false,
     };
-    if bad_t || !B::all_finite(samples.input(i)) {
+    if bad_t || !B::data_finite(samples.input(i)) {
         return Err(Error::NonFiniteInput { sample: k as u32 });
     }
     Ok(())
