@@ -96,7 +96,7 @@ impl<L: Layer, const T: usize> Network<L, T> {
         if T == 0 {
             return Err(Error::InvalidHyperparameter {
                 name: "tile",
-                reason: "a tile holds at least one sample",
+                reason: crate::error::Reason::EmptyTile,
             });
         }
         layers.validate()?;
@@ -143,7 +143,7 @@ impl<L: Layer, const T: usize> Network<L, T> {
     pub fn predict_slice(&mut self, x: &[f32]) -> Result<&[f32], Error> {
         if x.len() != L::Input::LEN {
             return Err(Error::ShapeMismatch {
-                what: "input",
+                what: crate::error::ShapeOf::Input,
                 expected: L::Input::LEN as u32,
                 found: x.len() as u32,
             });

@@ -110,7 +110,7 @@ impl<'w, L: Layer> Predictor<'w, L> {
     pub fn predict_slice(&mut self, x: &[f32]) -> Result<&[f32], Error> {
         if x.len() != L::Input::LEN {
             return Err(Error::ShapeMismatch {
-                what: "input",
+                what: crate::error::ShapeOf::Input,
                 expected: L::Input::LEN as u32,
                 found: x.len() as u32,
             });
@@ -118,7 +118,7 @@ impl<'w, L: Layer> Predictor<'w, L> {
         let rows = L::Input::rows(x);
         let Some(row) = rows.first() else {
             return Err(Error::ShapeMismatch {
-                what: "input",
+                what: crate::error::ShapeOf::Input,
                 expected: L::Input::LEN as u32,
                 found: 0,
             });

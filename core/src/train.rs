@@ -159,7 +159,7 @@ impl<'a> Samples<'a> {
         };
         if n_in == 0 || n * n_in != x.len() {
             return Err(Error::ShapeMismatch {
-                what: "inputs",
+                what: crate::error::ShapeOf::Inputs,
                 expected: (n * if n_in == 0 { 1 } else { n_in }) as u32,
                 found: x.len() as u32,
             });
@@ -169,7 +169,7 @@ impl<'a> Samples<'a> {
             Targets::Dense { values, width } => {
                 if width == 0 || values.len() % width != 0 {
                     return Err(Error::ShapeMismatch {
-                        what: "targets",
+                        what: crate::error::ShapeOf::Targets,
                         expected: (n * width) as u32,
                         found: values.len() as u32,
                     });
@@ -179,7 +179,7 @@ impl<'a> Samples<'a> {
         };
         if tn != n {
             return Err(Error::ShapeMismatch {
-                what: "targets",
+                what: crate::error::ShapeOf::Targets,
                 expected: n as u32,
                 found: tn as u32,
             });
@@ -211,7 +211,7 @@ impl<'a> Samples<'a> {
     pub fn with_sample_weights(mut self, w: &'a [f32]) -> Result<Self, Error> {
         if w.len() != self.n {
             return Err(Error::ShapeMismatch {
-                what: "sample weights",
+                what: crate::error::ShapeOf::SampleWeights,
                 expected: self.n as u32,
                 found: w.len() as u32,
             });
@@ -219,7 +219,7 @@ impl<'a> Samples<'a> {
         if !w.iter().all(|v| v.is_finite() && *v >= 0.0) {
             return Err(Error::InvalidHyperparameter {
                 name: "sample_weight",
-                reason: "must be finite and >= 0",
+                reason: crate::error::Reason::NonNegative,
             });
         }
         self.weights = Some(w);
@@ -461,7 +461,7 @@ fn check_batch<B: Backend, M: Trainable>(
     }
     if samples.input_len() != model.input_len() {
         return Err(Error::ShapeMismatch {
-            what: "input",
+            what: crate::error::ShapeOf::Input,
             expected: model.input_len() as u32,
             found: samples.input_len() as u32,
         });
@@ -489,7 +489,7 @@ fn check_row<B: Backend>(samples: &Samples<'_>, rows: Rows<'_>, k: usize) -> Res
     let i = rows.get(k);
     if i >= samples.len() {
         return Err(Error::ShapeMismatch {
-            what: "sample index",
+            what: crate::error::ShapeOf::SampleIndex,
             expected: samples.len() as u32,
             found: i as u32,
         });

@@ -302,7 +302,7 @@ fn dropout_rate_is_validated() {
             Dropout::<[f32; 3]>::try_new(bad).err(),
             Some(Error::InvalidHyperparameter {
                 name: "rate",
-                reason: "must be in [0, 1)"
+                reason: microfit_core::error::Reason::UnitIntervalOpenTop
             }),
             "{bad}"
         );

@@ -285,7 +285,7 @@ pub const fn checked_geometry(d: Declared<'_>) -> ConvGeometry {
             .str(": invalid `")
             .str(name)
             .str("`: ")
-            .str(reason)
+            .str(reason.as_str())
             .panic(),
         Err(_) => ConstMsg::new().str(layer).str(": invalid shape").panic(),
     }

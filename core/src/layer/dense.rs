@@ -114,7 +114,7 @@ impl<R> DenseConfig<R> {
         if !self.trainable {
             return Err(Error::InvalidHyperparameter {
                 name: "trainable",
-                reason: "a typed layer is frozen with layer::frozen::Frozen, not trainable = false",
+                reason: crate::error::Reason::FrozenTyped,
             });
         }
         Ok(())

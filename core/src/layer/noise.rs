@@ -72,7 +72,7 @@ impl GaussianNoiseConfig {
         } else {
             Err(Error::InvalidHyperparameter {
                 name: "stddev",
-                reason: "must be in [0, 1]",
+                reason: crate::error::Reason::UnitInterval,
             })
         }
     }
