@@ -133,6 +133,18 @@ pub trait Backend: Sized + 'static {
         crate::regularizer::l2_add_grad(w, g, l2, scale);
     }
 
+    /// An L2 penalty and its gradient in one pass over `w`: `l2 · sum_sq(w)` and, for the
+    /// first `g.len()` values (all of them in a training step, none for the penalty alone),
+    /// `g += (l2 · (2w)) · 1` — the bits of [`crate::regularizer::L2`]'s
+    /// [`penalty_and_grad`](crate::regularizer::Regularizer::penalty_and_grad) with `scale`
+    /// 1, which a layer uses for any regularizer with a
+    /// [`sum_sq_factor`](crate::regularizer::Regularizer::sum_sq_factor).
+    #[inline(always)]
+    fn l2_pass(w: &[f32], g: &mut [f32], l2: f32) -> f32 {
+        use crate::regularizer::Regularizer;
+        crate::regularizer::L2 { l2 }.penalty_and_grad(w, 0, g, 1.0)
+    }
+
     /// True when no value is NaN or ±∞ ([`math::all_finite_inline`]).
     #[inline(always)]
     fn all_finite(v: &[f32]) -> bool {

@@ -390,9 +390,9 @@ pub struct L2 {
     pub l2: f32,
 }
 
-// `penalty` and `add_grad` are out of line: one copy of each for every layer and for the
-// evaluation, rather than an unrolled copy per call site (a firmware with L2 on two layers:
-// 2 KB of flash). `penalty` and the training step's `penalty_and_grad` are one pass
+// The loops are out of line (`add_grad`, `L2::blocks`): one copy of each for every layer and
+// for the evaluation, rather than an unrolled copy per call site (a firmware with L2 on two
+// layers: 2 KB of flash). `penalty` and the training step's `penalty_and_grad` are one pass
 // (`L2::pass`): a firmware links one loop over the weights, not two.
 impl Regularizer for L2 {
     #[inline]
@@ -423,38 +423,70 @@ impl L2 {
     /// first `g.len()` values of `w` (all of them in a training step, none for the penalty
     /// alone), `g += (l2·(2w))·scale`, [`Regularizer::add_grad`]'s bits: the penalty and its
     /// gradient in one pass over `w`, eight values at a time.
-    #[inline(never)]
+    ///
+    /// Inlined: the whole blocks go to one out-of-line loop ([`L2::blocks`]), and what a
+    /// tensor's length leaves over — a last partial block, gradients of a partial block — is
+    /// handled here, where a layer's constant sizes remove it (a firmware's Dense kernels of
+    /// 64 and 48 values link the block loop alone: issue 14's flash).
+    #[inline(always)]
     fn pass(&self, w: &[f32], g: &mut [f32], scale: f32) -> f32 {
         const LANES: usize = crate::kernels::reduce::LANES;
-        let grad = |gi: &mut f32, x: f32| *gi += (self.l2 * (x * 2.0)) * scale;
-        let mut s = [0.0f32; LANES];
         let (wc, wt) = w.as_chunks::<LANES>();
-        let mut g = g;
-        for c in wc {
+        // The blocks whose eight gradients are all wanted, then the gradients left.
+        let k = (g.len() / LANES).min(wc.len());
+        let (gk, g_rest) = match g.split_at_mut_checked(k * LANES) {
+            Some(parts) => parts,
+            None => (&mut [][..], &mut [][..]),
+        };
+        // The last partial block padded with zeros: a `+0` square leaves a lane's bits as
+        // they were (a lane is `+0`, a sum of squares or NaN, never `-0`).
+        let mut last = [0.0f32; LANES];
+        for (d, &x) in last.iter_mut().zip(wt) {
+            *d = x;
+        }
+        let last = (!wt.is_empty()).then_some(&last);
+        let p = self.blocks(wc, gk.as_chunks_mut::<LANES>().0, last, scale);
+        if !g_rest.is_empty()
+            && let Some(w_rest) = w.get(k * LANES..)
+            && !w_rest.is_empty()
+        {
+            self.add_grad(w_rest, 0, g_rest, scale);
+        }
+        p
+    }
+
+    /// [`L2::pass`] over whole blocks: the squares of `w`'s blocks and then of `last` into the
+    /// eight lanes, `g`'s blocks (the first `g.len()` of `w`'s) `+= (l2·(2w))·scale`;
+    /// `l2 ·` the lanes combined. One copy for every layer, the training and the evaluation.
+    #[inline(never)]
+    fn blocks(
+        &self,
+        w: &[[f32; 8]],
+        g: &mut [[f32; 8]],
+        last: Option<&[f32; 8]>,
+        scale: f32,
+    ) -> f32 {
+        let mut s = [0.0f32; 8];
+        let mut g = g.iter_mut();
+        for c in w {
+            // An empty opaque step: LLVM then keeps the loop rolled (a Cortex-M target unrolls
+            // a loop without calls; two copies of this body are 0.5 KB of flash).
+            core::hint::black_box(());
             for (a, &x) in s.iter_mut().zip(c) {
                 *a += x * x;
             }
-            let left = core::mem::take(&mut g);
-            if left.len() < LANES {
-                // Fewer gradients than values left: the last ones (out of line, as the tail's).
-                self.add_grad(c, 0, left, scale);
-            } else if let Some((gc, rest)) = left.split_at_mut_checked(LANES) {
+            if let Some(gc) = g.next() {
                 for (gi, &x) in gc.iter_mut().zip(c) {
-                    grad(gi, x);
+                    *gi += (self.l2 * (x * 2.0)) * scale;
                 }
-                g = rest;
             }
         }
-        for (a, &x) in s.iter_mut().zip(wt) {
-            *a += x * x;
+        if let Some(c) = last {
+            for (a, &x) in s.iter_mut().zip(c) {
+                *a += x * x;
+            }
         }
-        // The tail's gradients out of line ([`Regularizer::add_grad`]: the same bits), one
-        // copy for both tails rather than two unrolled ones here (the firmware's flash,
-        // issue 14).
-        if !g.is_empty() && !wt.is_empty() {
-            self.add_grad(wt, 0, g, scale);
-        }
-        self.l2 * (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])))
+        self.l2 * crate::kernels::reduce::combine(&s)
     }
 }
 

@@ -793,7 +793,22 @@ impl<const N: usize> EpochReport<N> {
         self.metrics.merge(&r.metrics);
         self.steps += 1;
     }
+    /// The means from the sums (out of line when there are penalties, as [`EpochReport::add`]).
     fn finish(&mut self) {
+        if N == 0 {
+            self.finish_means();
+        } else {
+            self.finish_outlined();
+        }
+    }
+
+    #[inline(never)]
+    fn finish_outlined(&mut self) {
+        self.finish_means();
+    }
+
+    #[inline(always)]
+    fn finish_means(&mut self) {
         let n = self.metrics.samples.max(1) as f32;
         self.loss /= n;
         self.data_loss /= n;

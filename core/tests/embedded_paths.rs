@@ -86,6 +86,41 @@ fn l2_one_pass_matches_the_definitions_for_any_lengths() {
     }
 }
 
+/// `Backend::l2_pass` (what a layer calls for a regularizer with a `sum_sq_factor`, e.g.
+/// `Reg::L2`) against the definitions: `l2 · sum_sq(w)` and `g_i += (l2·(2w_i))·1` for the
+/// values that have a gradient, bit for bit — whole blocks of eight, a partial one, none.
+#[test]
+fn backend_l2_pass_matches_the_definitions() {
+    use microfit_core::kernels::reduce::sum_sq;
+    let l2 = 7e-4f32;
+    for n in [0usize, 5, 8, 24, 29, 64] {
+        let w: Vec<f32> = (0..n).map(|i| ((i as f32) * 1.37).sin() * 4.0).collect();
+        let want_p = l2 * sum_sq(&w);
+        for m in [0usize, 8, n.saturating_sub(3), n] {
+            let mut g: Vec<f32> = (0..m).map(|i| 0.75 - i as f32 * 0.0625).collect();
+            let want_g: Vec<u32> = g
+                .iter()
+                .enumerate()
+                .map(|(i, &gi)| match w.get(i) {
+                    Some(&x) => (gi + (l2 * (x * 2.0)) * 1.0).to_bits(),
+                    None => gi.to_bits(),
+                })
+                .collect();
+            let p = Portable::l2_pass(&w, &mut g, l2);
+            assert_eq!(p.to_bits(), want_p.to_bits(), "penalty, n = {n}, m = {m}");
+            let got: Vec<u32> = g.iter().map(|v| v.to_bits()).collect();
+            assert_eq!(got, want_g, "gradients, n = {n}, m = {m}");
+            let mut g2: Vec<f32> = (0..m).map(|i| 0.75 - i as f32 * 0.0625).collect();
+            let q = Reg::l2(l2).penalty_and_grad(&w, 1, &mut g2, 1.0);
+            assert_eq!(
+                (q.to_bits(), g2),
+                (p.to_bits(), g),
+                "Reg::L2, n = {n}, m = {m}"
+            );
+        }
+    }
+}
+
 struct Mlp;
 impl ConstLayer for Mlp {
     type Layer = (Dense<4, 8, L2>, Dense<8, 3, L2>);

@@ -243,8 +243,88 @@ core::arch::global_asm!(
     ".size microfit_zero, . - microfit_zero",
 );
 
+// An L2 penalty and its gradient (`microfit_core::regularizer::L2`'s one pass, `Backend::l2_pass`)
+// over `blocks` blocks of eight values, eight per `vldmia`:
+//
+//   s[j] += w·w  (lane j = i mod 8);   g += (2w)·l2  when g is not null;
+//   result = l2 · (((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)))
+//
+// with the core's operations in its order (`vmla` is the chained multiply-accumulate: the
+// product rounded, then the sum, as Rust's `*` and `+`; `w + w` is `w · 2` exactly; the core's
+// `· 1` of the gradient's scale changes no bit), so the same bits as the core's
+// `L2::blocks`. Lanes in s0-s7, the block in s8-s15, the gradients in s16-s23, `l2` in s24.
+//
+// extern "C" fn(w: *const f32, blocks: u32, g: *mut f32 (or null), l2: f32) -> f32;
+// r0 = w, r1 = blocks, r2 = g, s0 = l2; result in s0.
+#[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+core::arch::global_asm!(
+    ".section .text.microfit_l2_pass,\"ax\",%progbits",
+    ".global microfit_l2_pass",
+    ".type microfit_l2_pass,%function",
+    ".p2align 2",
+    ".thumb",
+    ".fpu fpv4-sp-d16",
+    ".thumb_func",
+    "microfit_l2_pass:",
+    "vpush {{s16-s24}}",
+    "vmov.f32 s24, s0", // l2
+    "movs r3, #0",
+    "vmov s0, s1, r3, r3", // the lanes start at +0
+    "vmov s2, s3, r3, r3",
+    "vmov s4, s5, r3, r3",
+    "vmov s6, s7, r3, r3",
+    "cbz r1, 3f",
+    "1:",
+    "vldmia r0!, {{s8-s15}}", // w
+    "vmla.f32 s0, s8, s8",    // s[j] += w·w
+    "vmla.f32 s1, s9, s9",
+    "vmla.f32 s2, s10, s10",
+    "vmla.f32 s3, s11, s11",
+    "vmla.f32 s4, s12, s12",
+    "vmla.f32 s5, s13, s13",
+    "vmla.f32 s6, s14, s14",
+    "vmla.f32 s7, s15, s15",
+    "cbz r2, 2f",
+    "vldmia r2, {{s16-s23}}", // g
+    "vadd.f32 s8, s8, s8",    // 2w
+    "vadd.f32 s9, s9, s9",
+    "vadd.f32 s10, s10, s10",
+    "vadd.f32 s11, s11, s11",
+    "vadd.f32 s12, s12, s12",
+    "vadd.f32 s13, s13, s13",
+    "vadd.f32 s14, s14, s14",
+    "vadd.f32 s15, s15, s15",
+    "vmla.f32 s16, s8, s24", // g += (2w)·l2
+    "vmla.f32 s17, s9, s24",
+    "vmla.f32 s18, s10, s24",
+    "vmla.f32 s19, s11, s24",
+    "vmla.f32 s20, s12, s24",
+    "vmla.f32 s21, s13, s24",
+    "vmla.f32 s22, s14, s24",
+    "vmla.f32 s23, s15, s24",
+    "vstmia r2!, {{s16-s23}}",
+    "2:",
+    "subs r1, r1, #1",
+    "bne 1b",
+    "3:",
+    "vadd.f32 s0, s0, s1", // ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+    "vadd.f32 s2, s2, s3",
+    "vadd.f32 s4, s4, s5",
+    "vadd.f32 s6, s6, s7",
+    "vadd.f32 s0, s0, s2",
+    "vadd.f32 s4, s4, s6",
+    "vadd.f32 s0, s0, s4",
+    "vmul.f32 s0, s24, s0", // l2 · Σ
+    "vpop {{s16-s24}}",
+    "bx lr",
+    ".size microfit_l2_pass, . - microfit_l2_pass",
+);
+
 #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
 unsafe extern "C" {
+    /// The loop above: `blocks` blocks of eight values of `w`, and of `g` unless it is null.
+    fn microfit_l2_pass(w: *const f32, blocks: u32, g: *mut f32, l2: f32) -> f32;
+
     /// The loop above: `n` zeros from `v`.
     fn microfit_zero(v: *mut f32, n: u32);
 
@@ -318,6 +398,30 @@ impl microfit_core::backend::Backend for Chip {
         {
             microfit_core::math::all_finite_inline(v)
         }
+    }
+
+    /// On a Cortex-M4F, a tensor of whole blocks of eight (every Dense kernel of W1 and W2;
+    /// a layer's sizes are constants, so the test is made when the firmware is built) with
+    /// all its gradients or none goes through the loop in assembly above; anything else
+    /// through the core's (`L2`'s pass). The same bits either way.
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+    #[inline(always)]
+    fn l2_pass(w: &[f32], g: &mut [f32], l2: f32) -> f32 {
+        if !w.len().is_multiple_of(8) || (!g.is_empty() && g.len() < w.len()) {
+            use microfit_core::regularizer::Regularizer;
+            return microfit_core::regularizer::L2 { l2 }.penalty_and_grad(w, 0, g, 1.0);
+        }
+        let gp = if g.is_empty() {
+            core::ptr::null_mut()
+        } else {
+            g.as_mut_ptr()
+        };
+        // SAFETY: `w` is valid for its `w.len()` values, read in `w.len() / 8` whole blocks;
+        // `g`, when not null, is exclusively borrowed and holds at least `w.len()` values, of
+        // which the function reads and writes the first `w.len()`. It follows the AAPCS-VFP
+        // (saves the s16-s24 it uses; r0-r3, s0-s15 are the caller's to lose) and touches
+        // nothing else.
+        unsafe { microfit_l2_pass(w.as_ptr(), (w.len() / 8) as u32, gp, l2) }
     }
 
     #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]

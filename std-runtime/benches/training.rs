@@ -27,6 +27,29 @@ use microfit::model::VecParams;
 mod workloads;
 use workloads::*;
 
+/// A workload's typed network (tiles of 32) and run-time `Sequential`, each with its optimizer,
+/// both training on `Host` from the same initial weights.
+#[allow(clippy::type_complexity)]
+fn host_trainers<L, O, V>(
+    (layers, init, spec): (L, L::Params, microfit::model::ModelSpec),
+    opt: impl Fn(&L::Params) -> O,
+    vec_opt: impl Fn(&VecParams) -> V,
+) -> (
+    Trainer<Network<L, 32>, O, Host>,
+    Trainer<microfit::model::Sequential, V, Host>,
+)
+where
+    L: Layer,
+    O: Optimizer<L::Params>,
+    V: Optimizer<VecParams>,
+{
+    let net = Network::<L, 32>::with_params_tiled(layers, init.clone());
+    let typed = Trainer::<_, _, Host>::with_backend(net, opt(&init), LOSS);
+    let seq = sequential(spec, &init);
+    let vopt = vec_opt(&seq.params);
+    (typed, Trainer::<_, _, Host>::with_backend(seq, vopt, LOSS))
+}
+
 /// One step on the first batch: the typed tiled, run-time and per-sample ways.
 fn bench_steps<L, O, V>(
     c: &mut Criterion,
@@ -44,15 +67,12 @@ fn bench_steps<L, O, V>(
     let samples = data.samples();
     let mut g = c.benchmark_group("step");
     g.throughput(Throughput::Elements(batch as u64));
-    let net = Network::<L, 32>::with_params_tiled(layers.clone(), init.clone());
-    let mut tiled = Trainer::<_, _, Host>::with_backend(net, opt(&init), LOSS);
+    let (mut tiled, mut runtime) =
+        host_trainers((layers.clone(), init.clone(), spec), &opt, vec_opt);
     g.bench_function(format!("{name}/typed-tiled"), |b| {
         // The weights drift over the iterations; the cost of a step does not depend on them.
         b.iter(|| tiled.step(&samples, Rows::Range(0, batch)).unwrap())
     });
-    let seq = sequential(spec, &init);
-    let vopt = vec_opt(&seq.params);
-    let mut runtime = Trainer::<_, _, Host>::with_backend(seq, vopt, LOSS);
     g.bench_function(format!("{name}/runtime"), |b| {
         b.iter(|| runtime.step(&samples, Rows::Range(0, batch)).unwrap())
     });
@@ -79,7 +99,7 @@ fn steps(c: &mut Criterion) {
 fn bench_epoch<L, O, V>(
     c: &mut Criterion,
     name: &str,
-    (layers, init, spec): (L, L::Params, microfit::model::ModelSpec),
+    workload: (L, L::Params, microfit::model::ModelSpec),
     opt: impl Fn(&L::Params) -> O,
     vec_opt: impl Fn(&VecParams) -> V,
     data: &Data,
@@ -93,14 +113,10 @@ fn bench_epoch<L, O, V>(
     let mut g = c.benchmark_group("epoch");
     g.throughput(Throughput::Elements(samples.len() as u64));
     g.sample_size(20);
-    let net = Network::<L, 32>::with_params_tiled(layers, init.clone());
-    let mut typed = Trainer::<_, _, Host>::with_backend(net, opt(&init), LOSS);
+    let (mut typed, mut runtime) = host_trainers(workload, opt, vec_opt);
     g.bench_function(format!("{name}/typed"), |b| {
         b.iter(|| typed.fit_epoch(&samples, batch, None).unwrap())
     });
-    let seq = sequential(spec, &init);
-    let vopt = vec_opt(&seq.params);
-    let mut runtime = Trainer::<_, _, Host>::with_backend(seq, vopt, LOSS);
     g.bench_function(format!("{name}/runtime"), |b| {
         b.iter(|| runtime.fit_epoch(&samples, batch, None).unwrap())
     });

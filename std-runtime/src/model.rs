@@ -120,6 +120,28 @@ enum Built {
 }
 
 impl Built {
+    /// A layer whose kernel and bias penalties count: its config, output columns and the
+    /// indices of its kernel and bias tensors. `None` for layers without weights and for
+    /// frozen ones (Keras 3 drops a frozen layer's kernel and bias penalties).
+    fn penalised(&self) -> Option<(&DenseConfig<Reg>, usize, usize, usize)> {
+        let (cfg, cols, kernel, bias) = match self {
+            Built::Dense {
+                cfg,
+                n_out,
+                kernel,
+                bias,
+            } => (cfg, *n_out, *kernel, *bias),
+            Built::Conv {
+                cfg,
+                geom,
+                kernel,
+                bias,
+            } => (cfg, geom.filters(), *kernel, *bias),
+            Built::Pool { .. } | Built::Flatten { .. } | Built::Noise { .. } => return None,
+        };
+        cfg.trainable.then_some((cfg, cols, kernel, bias))
+    }
+
     fn out_len(&self) -> usize {
         match self {
             Built::Dense { n_out, .. } => *n_out,
@@ -794,25 +816,9 @@ impl Trainable for Sequential {
 
     fn weight_penalties<B: Backend>(&mut self, with_grads: bool, pen: &mut Penalties) {
         for (i, b) in self.built.iter().enumerate() {
-            let (cfg, cols, kernel, bias) = match b {
-                Built::Dense {
-                    cfg,
-                    n_out,
-                    kernel,
-                    bias,
-                } => (cfg, *n_out, *kernel, *bias),
-                Built::Conv {
-                    cfg,
-                    geom,
-                    kernel,
-                    bias,
-                } => (cfg, geom.filters(), *kernel, *bias),
-                Built::Pool { .. } | Built::Flatten { .. } | Built::Noise { .. } => continue,
-            };
-            // Keras 3 drops a frozen layer's kernel and bias penalties.
-            if !cfg.trainable {
+            let Some((cfg, cols, kernel, bias)) = b.penalised() else {
                 continue;
-            }
+            };
             let g = if with_grads {
                 Some(two_mut(&mut self.grads.tensors, kernel, bias))
             } else {
@@ -825,25 +831,9 @@ impl Trainable for Sequential {
 
     fn weight_penalties_sq<B: Backend>(&mut self, pen: &mut Penalties, sq: &mut SumSqs) {
         for (i, b) in self.built.iter().enumerate() {
-            let (cfg, cols, kernel, bias) = match b {
-                Built::Dense {
-                    cfg,
-                    n_out,
-                    kernel,
-                    bias,
-                } => (cfg, *n_out, *kernel, *bias),
-                Built::Conv {
-                    cfg,
-                    geom,
-                    kernel,
-                    bias,
-                } => (cfg, geom.filters(), *kernel, *bias),
-                Built::Pool { .. } | Built::Flatten { .. } | Built::Noise { .. } => continue,
-            };
-            // Keras 3 drops a frozen layer's kernel and bias penalties.
-            if !cfg.trainable {
+            let Some((cfg, cols, kernel, bias)) = b.penalised() else {
                 continue;
-            }
+            };
             // The bias is the kernel's next tensor (`Sequential::build`); otherwise no sums.
             if bias != kernel + 1 {
                 let g = Some(two_mut(&mut self.grads.tensors, kernel, bias));

@@ -567,6 +567,27 @@ pub fn patches(g: &ConvGeometry, x: &[f32], o0: usize, rows: usize, out: &mut [f
     }
 }
 
+/// Runs `$body` with the const `$L` set to a short run length `$len` (one monomorphised walk
+/// per length: a run of a known length is a few moves, not a loop — model C's 3×3 kernel on one
+/// channel has runs of 3), or to `0` (the length known at run time only) for any other.
+macro_rules! by_run_len {
+    ($len:expr, $L:ident => $body:expr) => {
+        by_run_len!(@arms $len, $L => $body; 1 2 3 4 5 6 7 8 9 12 16)
+    };
+    (@arms $len:expr, $L:ident => $body:expr; $($l:literal)*) => {
+        match $len {
+            $($l => {
+                const $L: usize = $l;
+                $body
+            })*
+            _ => {
+                const $L: usize = 0;
+                $body
+            }
+        }
+    };
+}
+
 /// [`patches`] over a tile of samples: `x` holds whole samples, and rows `r0..r0 + rows` of
 /// the tile's patch matrix (row `s · positions + o` is sample `s`, output position `o`) go to
 /// `out` from its start. Nothing is written when `out` is too short or `x` is not whole
@@ -580,29 +601,11 @@ pub fn tile_patches(g: &ConvGeometry, x: &[f32], r0: usize, rows: usize, out: &m
         return;
     }
     let shape = RunShape::new(g);
-    // One monomorphised walk per short run length: a run of a known length is a few moves,
-    // not a loop (model C's 3×3 kernel on one channel: runs of 3).
-    macro_rules! walk {
-        ($($l:literal)*) => {
-            match shape.len {
-                $($l => for_samples(g, r0, rows, |s, o, cnt, at| {
-                    if let (Some(xs), Some(out)) =
-                        (x.get(s * il..(s + 1) * il), out.get_mut(at * width..))
-                    {
-                        gather::<$l>(g, &shape, xs, o, cnt, out);
-                    }
-                }),)*
-                _ => for_samples(g, r0, rows, |s, o, cnt, at| {
-                    if let (Some(xs), Some(out)) =
-                        (x.get(s * il..(s + 1) * il), out.get_mut(at * width..))
-                    {
-                        gather::<0>(g, &shape, xs, o, cnt, out);
-                    }
-                }),
-            }
-        };
-    }
-    walk!(1 2 3 4 5 6 7 8 9 12 16);
+    by_run_len!(shape.len, L => for_samples(g, r0, rows, |s, o, cnt, at| {
+        if let (Some(xs), Some(out)) = (x.get(s * il..(s + 1) * il), out.get_mut(at * width..)) {
+            gather::<L>(g, &shape, xs, o, cnt, out);
+        }
+    }));
 }
 
 /// Splits rows `r0..r0 + rows` of a tile's patch matrix by sample: `f(sample, first position,
@@ -802,27 +805,11 @@ pub fn tile_add_patch_grads(g: &ConvGeometry, dp: &[f32], r0: usize, rows: usize
         return;
     }
     let shape = RunShape::new(g);
-    macro_rules! walk {
-        ($($l:literal)*) => {
-            match shape.len {
-                $($l => for_samples(g, r0, rows, |s, o, cnt, at| {
-                    if let (Some(d), Some(src)) =
-                        (dx.get_mut(s * il..(s + 1) * il), dp.get(at * width..))
-                    {
-                        scatter::<$l>(g, &shape, src, o, cnt, d);
-                    }
-                }),)*
-                _ => for_samples(g, r0, rows, |s, o, cnt, at| {
-                    if let (Some(d), Some(src)) =
-                        (dx.get_mut(s * il..(s + 1) * il), dp.get(at * width..))
-                    {
-                        scatter::<0>(g, &shape, src, o, cnt, d);
-                    }
-                }),
-            }
-        };
-    }
-    walk!(1 2 3 4 5 6 7 8 9 12 16);
+    by_run_len!(shape.len, L => for_samples(g, r0, rows, |s, o, cnt, at| {
+        if let (Some(d), Some(src)) = (dx.get_mut(s * il..(s + 1) * il), dp.get(at * width..)) {
+            scatter::<L>(g, &shape, src, o, cnt, d);
+        }
+    }));
 }
 
 /// [`add_patch_grads`] with runs of `L` floats (`0`: of `shape.len`, known at run time).

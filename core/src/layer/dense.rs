@@ -353,8 +353,24 @@ pub fn backward<B: Backend, R: Regularizer>(
 
 /// Weight penalties of a layer with a kernel and a bias (Dense, convolutions): kernel then
 /// bias, gradients added when `g` is given. `cols` is the kernel's last axis (outputs).
+/// [`weight_penalties_on`] on the portable backend (the same bits on every backend).
 #[inline(always)]
 pub fn weight_penalties<R: Regularizer>(
+    cfg: &DenseConfig<R>,
+    kernel: &[f32],
+    bias: &[f32],
+    g: Option<(&mut [f32], &mut [f32])>,
+    cols: usize,
+    layer: usize,
+    pen: &mut Penalties,
+) {
+    weight_penalties_on::<crate::backend::Portable, R>(cfg, kernel, bias, g, cols, layer, pen);
+}
+
+/// [`weight_penalties`] on the backend `B`: a regularizer of the form `f · Σw²`
+/// ([`Regularizer::sum_sq_factor`]) goes through [`Backend::l2_pass`] (the same bits).
+#[inline(always)]
+pub fn weight_penalties_on<B: Backend, R: Regularizer>(
     cfg: &DenseConfig<R>,
     kernel: &[f32],
     bias: &[f32],
@@ -368,20 +384,31 @@ pub fn weight_penalties<R: Regularizer>(
         None => (None, None),
     };
     if let Some(r) = &cfg.kernel_regularizer {
-        let value = match gk {
-            Some(gk) => r.penalty_and_grad(kernel, cols, gk, 1.0),
-            None => r.penalty(kernel, cols),
-        };
+        let value = penalty_and_grad::<B, R>(r, kernel, cols, gk);
         pen.add(layer, PenaltyKind::Kernel, value);
     }
     if cfg.use_bias
         && let Some(r) = &cfg.bias_regularizer
     {
-        let value = match gb {
-            Some(gb) => r.penalty_and_grad(bias, cols, gb, 1.0),
-            None => r.penalty(bias, cols),
-        };
+        let value = penalty_and_grad::<B, R>(r, bias, cols, gb);
         pen.add(layer, PenaltyKind::Bias, value);
+    }
+}
+
+/// `r`'s penalty of `w`, and its gradient added to `g` when given (`scale` 1): through
+/// [`Backend::l2_pass`] for a regularizer of the form `f · Σw²`
+/// ([`Regularizer::sum_sq_factor`]: the same bits), else `r`'s own.
+#[inline(always)]
+fn penalty_and_grad<B: Backend, R: Regularizer>(
+    r: &R,
+    w: &[f32],
+    cols: usize,
+    g: Option<&mut [f32]>,
+) -> f32 {
+    match (r.sum_sq_factor(), g) {
+        (Some(f), g) => B::l2_pass(w, g.unwrap_or_default(), f),
+        (None, Some(g)) => r.penalty_and_grad(w, cols, g, 1.0),
+        (None, None) => r.penalty(w, cols),
     }
 }
 
@@ -435,7 +462,7 @@ fn penalty_and_grad_sq<B: Backend, R: Regularizer>(
             return f * s;
         }
     }
-    r.penalty_and_grad(w, cols, g, 1.0)
+    penalty_and_grad::<B, R>(r, w, cols, Some(g))
 }
 
 /// The weights of a `Dense<IN, OUT>`: kernel `(IN, OUT)` and bias `(OUT)`.
@@ -706,7 +733,7 @@ impl<const IN: usize, const OUT: usize, R: Regularizer> Layer for Dense<IN, OUT,
             return;
         }
         let g = g.map(|g| (g.kernel.as_flattened_mut(), &mut g.bias[..]));
-        weight_penalties(
+        weight_penalties_on::<B, R>(
             &self.config,
             p.kernel.as_flattened(),
             &p.bias,

@@ -259,8 +259,22 @@ impl Penalties {
     }
 
     /// Sum of all penalties, in order.
+    ///
+    /// Out of line when there is room for entries: one copy for the training step, the
+    /// evaluation and the logs (a firmware's flash); a list with no room (`PenaltyList<0>`)
+    /// keeps its `0 + overflow` inline.
     #[inline(always)]
     pub fn total(&self) -> f32 {
+        if self.entries.is_empty() {
+            0.0 + self.overflow
+        } else {
+            self.sum()
+        }
+    }
+
+    /// [`Penalties::total`]: the entries from `+0` in order, then the overflow.
+    #[inline(never)]
+    fn sum(&self) -> f32 {
         let mut s = 0.0f32;
         for e in self.entries() {
             s += e.value;
