@@ -151,6 +151,15 @@ pub trait Backend: Sized + 'static {
         math::all_finite_inline(v)
     }
 
+    /// [`Backend::all_finite`] of a batch's inputs or dense targets (the training step's check
+    /// before any work; the gradients' check is `all_finite`): a backend whose data are
+    /// constants — a firmware's dataset in flash, checked when it was built — may answer
+    /// without a scan. The default scans.
+    #[inline(always)]
+    fn data_finite(v: &[f32]) -> bool {
+        Self::all_finite(v)
+    }
+
     /// `v[i] = 0` for every element (a training step's gradients, before its first sample).
     #[inline(always)]
     fn zero(v: &mut [f32]) {

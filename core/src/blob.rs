@@ -80,7 +80,7 @@
 //! ```
 
 use crate::activation::Activation;
-use crate::error::Error;
+use crate::error::{BlobFault, Error, ShapeOf};
 use crate::params::Params;
 
 /// The first four bytes of a blob.
@@ -354,7 +354,7 @@ pub fn crc32(bytes: &[u8]) -> u32 {
 }
 
 /// `found` is beyond the format's `limit` for `what` (a length that does not fit its field).
-fn too_big(what: &'static str, limit: u32, found: impl TryInto<u32>) -> Error {
+fn too_big(what: ShapeOf, limit: u32, found: impl TryInto<u32>) -> Error {
     Error::ShapeMismatch {
         what,
         expected: limit,
@@ -362,7 +362,7 @@ fn too_big(what: &'static str, limit: u32, found: impl TryInto<u32>) -> Error {
     }
 }
 
-fn u32_of(v: usize, what: &'static str) -> Result<u32, Error> {
+fn u32_of(v: usize, what: ShapeOf) -> Result<u32, Error> {
     u32::try_from(v).map_err(|_| too_big(what, u32::MAX, v))
 }
 
@@ -385,14 +385,15 @@ pub fn write<P: Params>(
         len: 0,
     };
     let layers = u16::try_from(spec.layers.len())
-        .map_err(|_| too_big("layer count", u16::MAX.into(), spec.layers.len()))?;
+        .map_err(|_| too_big(ShapeOf::LayerCount, u16::MAX.into(), spec.layers.len()))?;
     let rank = u8::try_from(spec.input_shape.len())
-        .map_err(|_| too_big("input rank", u8::MAX.into(), spec.input_shape.len()))?;
+        .map_err(|_| too_big(ShapeOf::InputRank, u8::MAX.into(), spec.input_shape.len()))?;
     let mut in_len: u64 = 1;
     for &d in spec.input_shape {
         in_len = in_len.saturating_mul(u64::from(d));
     }
-    let in_len = u32::try_from(in_len).map_err(|_| too_big("input length", u32::MAX, in_len))?;
+    let in_len =
+        u32::try_from(in_len).map_err(|_| too_big(ShapeOf::InputLength, u32::MAX, in_len))?;
     let out_len = spec.layers.last().map_or(in_len, |l| l.output_len);
     w.put(&MAGIC);
     w.put(&VERSION.to_le_bytes());
@@ -409,7 +410,7 @@ pub fn write<P: Params>(
         let spatial = u8::try_from(l.axes.len())
             .ok()
             .filter(|&s| s <= 3)
-            .ok_or(too_big("spatial axes", 3, l.axes.len()))?;
+            .ok_or(too_big(ShapeOf::SpatialAxes, 3, l.axes.len()))?;
         let (code, param) = activation_code(l.activation);
         let flags = u8::from(l.use_bias) | l.training.bits();
         w.put(&[l.kind as u8, code, flags, spatial]);
@@ -425,11 +426,11 @@ pub fn write<P: Params>(
             w.put(&l.channels.1.to_le_bytes());
         }
         let nt = u8::try_from(l.tensor_shapes.len())
-            .map_err(|_| too_big("tensors of a layer", u8::MAX.into(), l.tensor_shapes.len()))?;
+            .map_err(|_| too_big(ShapeOf::LayerTensors, u8::MAX.into(), l.tensor_shapes.len()))?;
         w.put(&[nt]);
         for s in l.tensor_shapes {
             let r = u8::try_from(s.len())
-                .map_err(|_| too_big("tensor rank", u8::MAX.into(), s.len()))?;
+                .map_err(|_| too_big(ShapeOf::TensorRank, u8::MAX.into(), s.len()))?;
             w.put(&[r]);
             let mut n: u64 = 1;
             for &d in *s {
@@ -439,7 +440,7 @@ pub fn write<P: Params>(
             let found = weights.tensor(tensor).len();
             if tensor >= weights.tensor_count() || n != found as u64 {
                 return Err(Error::ShapeMismatch {
-                    what: "weight tensor",
+                    what: ShapeOf::WeightTensor,
                     expected: u32::try_from(n).unwrap_or(u32::MAX),
                     found: found as u32,
                 });
@@ -449,14 +450,14 @@ pub fn write<P: Params>(
     }
     if tensor != weights.tensor_count() {
         return Err(Error::ShapeMismatch {
-            what: "weight tensors",
+            what: ShapeOf::WeightTensors,
             expected: tensor as u32,
             found: weights.tensor_count() as u32,
         });
     }
     for (s, what) in [
-        (spec.scaler_offset, "scaler offsets"),
-        (spec.scaler_scale, "scaler multipliers"),
+        (spec.scaler_offset, ShapeOf::ScalerOffsets),
+        (spec.scaler_scale, ShapeOf::ScalerMultipliers),
     ] {
         if s.len() != in_len as usize {
             return Err(Error::ShapeMismatch {
@@ -470,7 +471,7 @@ pub fn write<P: Params>(
     for v in spec.scaler_offset.iter().chain(spec.scaler_scale) {
         w.put(&v.to_le_bytes());
     }
-    w.put(&u32_of(weights.len(), "weight count")?.to_le_bytes());
+    w.put(&u32_of(weights.len(), ShapeOf::WeightCount)?.to_le_bytes());
     for i in 0..weights.tensor_count() {
         for v in weights.tensor(i) {
             w.put(&v.to_le_bytes());
@@ -501,8 +502,8 @@ pub fn write_to_slice<P: Params>(
     })?;
     if overflow {
         return Err(Error::ShapeMismatch {
-            what: "blob buffer",
-            expected: u32_of(n, "blob length")?,
+            what: ShapeOf::BlobBuffer,
+            expected: u32_of(n, ShapeOf::BlobLength)?,
             found: buf.len() as u32,
         });
     }
@@ -531,13 +532,13 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    fn corrupt(&self, reason: &'static str) -> Error {
+    fn corrupt(&self, reason: BlobFault) -> Error {
         Error::CorruptBlob {
             offset: self.pos as u32,
             reason,
         }
     }
-    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], Error> {
+    fn take(&mut self, n: usize, what: BlobFault) -> Result<&'a [u8], Error> {
         let s = self
             .pos
             .checked_add(n)
@@ -546,20 +547,20 @@ impl<'a> Reader<'a> {
         self.pos += n;
         Ok(s)
     }
-    fn u8(&mut self, what: &'static str) -> Result<u8, Error> {
+    fn u8(&mut self, what: BlobFault) -> Result<u8, Error> {
         Ok(self.take(1, what)?.first().copied().unwrap_or(0))
     }
-    fn u16(&mut self, what: &'static str) -> Result<u16, Error> {
+    fn u16(&mut self, what: BlobFault) -> Result<u16, Error> {
         let mut a = [0u8; 2];
         a.copy_from_slice(self.take(2, what)?);
         Ok(u16::from_le_bytes(a))
     }
-    fn u32(&mut self, what: &'static str) -> Result<u32, Error> {
+    fn u32(&mut self, what: BlobFault) -> Result<u32, Error> {
         let mut a = [0u8; 4];
         a.copy_from_slice(self.take(4, what)?);
         Ok(u32::from_le_bytes(a))
     }
-    fn f32(&mut self, what: &'static str) -> Result<f32, Error> {
+    fn f32(&mut self, what: BlobFault) -> Result<f32, Error> {
         Ok(f32::from_bits(self.u32(what)?))
     }
 }
@@ -599,7 +600,7 @@ impl LayerView<'_> {
         };
         let mut v = [0u32; 7];
         for x in &mut v {
-            *x = r.u32("axis").ok()?;
+            *x = r.u32(BlobFault::TruncatedLayerGeometry).ok()?;
         }
         Some(Axis {
             kernel: v[0],
@@ -619,10 +620,10 @@ impl LayerView<'_> {
         }
         let mut r = self.tensor_reader();
         for k in 0..=t {
-            let rank = r.u8("rank").ok()?;
+            let rank = r.u8(BlobFault::TruncatedTensorShape).ok()?;
             let mut n = 1u64;
             for _ in 0..rank {
-                n = n.saturating_mul(u64::from(r.u32("size").ok()?));
+                n = n.saturating_mul(u64::from(r.u32(BlobFault::TruncatedTensorShape).ok()?));
             }
             if k == t {
                 return Some((n, rank));
@@ -635,9 +636,9 @@ impl LayerView<'_> {
     pub fn tensor_dim(&self, t: usize, d: usize) -> Option<u32> {
         let mut r = self.tensor_reader();
         for k in 0..usize::from(self.tensors) {
-            let rank = usize::from(r.u8("rank").ok()?);
+            let rank = usize::from(r.u8(BlobFault::TruncatedTensorShape).ok()?);
             for i in 0..rank {
-                let v = r.u32("size").ok()?;
+                let v = r.u32(BlobFault::TruncatedTensorShape).ok()?;
                 if k == t && i == d {
                     return Some(v);
                 }
@@ -683,93 +684,93 @@ impl<'a> Blob<'a> {
             reason,
         };
         if bytes.get(..4) != Some(&MAGIC[..]) {
-            return Err(at(0, "not an MFW1 blob (magic)"));
+            return Err(at(0, BlobFault::Magic));
         }
         let mut r = Reader { b: bytes, pos: 4 };
-        let version = r.u16("truncated header")?;
+        let version = r.u16(BlobFault::TruncatedHeader)?;
         if version != VERSION {
-            return Err(at(4, "unsupported version"));
+            return Err(at(4, BlobFault::Version));
         }
         if bytes.len() < HEADER + 4 {
-            return Err(at(bytes.len(), "truncated header"));
+            return Err(at(bytes.len(), BlobFault::TruncatedHeader));
         }
         let (body, tail) = bytes.split_at(bytes.len() - 4);
         let mut crc = [0u8; 4];
         crc.copy_from_slice(tail);
         if crc32(body) != u32::from_le_bytes(crc) {
-            return Err(at(body.len(), "CRC32 mismatch"));
+            return Err(at(body.len(), BlobFault::Checksum));
         }
         let mut r = Reader { b: body, pos: 6 };
-        let layer_count = r.u16("truncated header")?;
-        let input_len = r.u32("truncated header")?;
-        let output_len = r.u32("truncated header")?;
-        let rank = r.u8("truncated header")?;
-        let task = r.u8("truncated header")?;
+        let layer_count = r.u16(BlobFault::TruncatedHeader)?;
+        let input_len = r.u32(BlobFault::TruncatedHeader)?;
+        let output_len = r.u32(BlobFault::TruncatedHeader)?;
+        let rank = r.u8(BlobFault::TruncatedHeader)?;
+        let task = r.u8(BlobFault::TruncatedHeader)?;
         if task > 1 {
-            return Err(r.corrupt("task is neither 0 nor 1"));
+            return Err(r.corrupt(BlobFault::Task));
         }
-        let n_classes = r.u16("truncated header")?;
+        let n_classes = r.u16(BlobFault::TruncatedHeader)?;
         let mut n: u64 = 1;
         for _ in 0..rank {
-            n = n.saturating_mul(u64::from(r.u32("truncated input shape")?));
+            n = n.saturating_mul(u64::from(r.u32(BlobFault::TruncatedInputShape)?));
         }
         if n != u64::from(input_len) {
-            return Err(r.corrupt("the input shape does not hold input_len values"));
+            return Err(r.corrupt(BlobFault::InputShapeLength));
         }
         let mut weights: u64 = 0;
         let mut last_out = input_len;
         for _ in 0..layer_count {
             // A bad byte of the record's head is named by its own offset.
             let head = r.pos;
-            let kind = r.u8("truncated layer record")?;
+            let kind = r.u8(BlobFault::TruncatedLayerRecord)?;
             if Kind::from_code(kind).is_none() {
-                return Err(at(head, "unknown layer kind"));
+                return Err(at(head, BlobFault::LayerKind));
             }
-            let act = r.u8("truncated layer record")?;
-            let flags = r.u8("truncated layer record")?;
-            let spatial = r.u8("truncated layer record")?;
-            let param = r.f32("truncated layer record")?;
+            let act = r.u8(BlobFault::TruncatedLayerRecord)?;
+            let flags = r.u8(BlobFault::TruncatedLayerRecord)?;
+            let spatial = r.u8(BlobFault::TruncatedLayerRecord)?;
+            let param = r.f32(BlobFault::TruncatedLayerRecord)?;
             if activation_from_code(act, param).is_none() {
-                return Err(at(head + 1, "unknown activation"));
+                return Err(at(head + 1, BlobFault::Activation));
             }
             if flags & !KNOWN_FLAGS != 0 {
-                return Err(at(head + 2, "unknown layer flags (bits 4 to 7)"));
+                return Err(at(head + 2, BlobFault::LayerFlags));
             }
             if spatial > 3 {
-                return Err(at(head + 3, "more than 3 spatial axes"));
+                return Err(at(head + 3, BlobFault::TooManyAxes));
             }
-            last_out = r.u32("truncated layer record")?;
+            last_out = r.u32(BlobFault::TruncatedLayerRecord)?;
             let axes = usize::from(spatial) * 28 + if spatial > 0 { 8 } else { 0 };
-            r.take(axes, "truncated layer geometry")?;
-            let nt = r.u8("truncated layer record")?;
+            r.take(axes, BlobFault::TruncatedLayerGeometry)?;
+            let nt = r.u8(BlobFault::TruncatedLayerRecord)?;
             for _ in 0..nt {
-                let rk = r.u8("truncated tensor shape")?;
+                let rk = r.u8(BlobFault::TruncatedTensorShape)?;
                 let mut len: u64 = 1;
                 for _ in 0..rk {
-                    len = len.saturating_mul(u64::from(r.u32("truncated tensor shape")?));
+                    len = len.saturating_mul(u64::from(r.u32(BlobFault::TruncatedTensorShape)?));
                 }
                 weights = weights.saturating_add(len);
             }
         }
         if last_out != output_len {
-            return Err(r.corrupt("the last layer's output length is not output_len"));
+            return Err(r.corrupt(BlobFault::OutputLength));
         }
         let scaler_at = r.pos;
-        if r.u32("truncated scaler")? != input_len {
-            return Err(r.corrupt("the scaler's length is not input_len"));
+        if r.u32(BlobFault::TruncatedScaler)? != input_len {
+            return Err(r.corrupt(BlobFault::ScalerLength));
         }
         let scaler = (input_len as usize)
             .checked_mul(8)
-            .ok_or(r.corrupt("truncated scaler"))?;
-        r.take(scaler, "truncated scaler")?;
-        let weight_count = r.u32("truncated weights")?;
+            .ok_or(r.corrupt(BlobFault::TruncatedScaler))?;
+        r.take(scaler, BlobFault::TruncatedScaler)?;
+        let weight_count = r.u32(BlobFault::TruncatedWeights)?;
         if u64::from(weight_count) != weights {
-            return Err(r.corrupt("the weight count disagrees with the tensor shapes"));
+            return Err(r.corrupt(BlobFault::WeightCount));
         }
         let weights_at = r.pos;
         let bytes_left = body.len() - weights_at;
         if (bytes_left / 4) as u64 != weights || !bytes_left.is_multiple_of(4) {
-            return Err(r.corrupt("the weights are not as long as their count"));
+            return Err(r.corrupt(BlobFault::WeightsLength));
         }
         Ok(Blob {
             body,
@@ -822,7 +823,7 @@ impl<'a> Blob<'a> {
             b: self.body,
             pos: HEADER,
         };
-        (0..self.rank).map_while(move |_| r.u32("").ok())
+        (0..self.rank).map_while(move |_| r.u32(BlobFault::TruncatedLayerRecord).ok())
     }
 
     /// The layer records, in order.
@@ -832,23 +833,29 @@ impl<'a> Blob<'a> {
             pos: HEADER + usize::from(self.rank) * 4,
         };
         (0..self.layer_count).map_while(move |_| {
-            let kind = Kind::from_code(r.u8("").ok()?)?;
-            let act = r.u8("").ok()?;
-            let flags = r.u8("").ok()?;
-            let spatial = r.u8("").ok()?;
-            let activation = activation_from_code(act, r.f32("").ok()?)?;
-            let output_len = r.u32("").ok()?;
+            let kind = Kind::from_code(r.u8(BlobFault::TruncatedLayerRecord).ok()?)?;
+            let act = r.u8(BlobFault::TruncatedLayerRecord).ok()?;
+            let flags = r.u8(BlobFault::TruncatedLayerRecord).ok()?;
+            let spatial = r.u8(BlobFault::TruncatedLayerRecord).ok()?;
+            let activation =
+                activation_from_code(act, r.f32(BlobFault::TruncatedLayerRecord).ok()?)?;
+            let output_len = r.u32(BlobFault::TruncatedLayerRecord).ok()?;
             let start = r.pos;
-            r.take(usize::from(spatial) * 28, "").ok()?;
+            r.take(usize::from(spatial) * 28, BlobFault::TruncatedLayerRecord)
+                .ok()?;
             let channels = if spatial > 0 {
-                (r.u32("").ok()?, r.u32("").ok()?)
+                (
+                    r.u32(BlobFault::TruncatedLayerRecord).ok()?,
+                    r.u32(BlobFault::TruncatedLayerRecord).ok()?,
+                )
             } else {
                 (0, 0)
             };
-            let tensors = r.u8("").ok()?;
+            let tensors = r.u8(BlobFault::TruncatedLayerRecord).ok()?;
             for _ in 0..tensors {
-                let rank = r.u8("").ok()?;
-                r.take(usize::from(rank) * 4, "").ok()?;
+                let rank = r.u8(BlobFault::TruncatedLayerRecord).ok()?;
+                r.take(usize::from(rank) * 4, BlobFault::TruncatedLayerRecord)
+                    .ok()?;
             }
             Some(LayerView {
                 kind,
@@ -875,7 +882,7 @@ impl<'a> Blob<'a> {
                 b: self.body,
                 pos: at + 4 * k,
             };
-            r.f32("").ok()
+            r.f32(BlobFault::TruncatedLayerRecord).ok()
         };
         Some((word(i)?, word(self.input_len() + i)?))
     }
@@ -917,7 +924,7 @@ impl<'a> Blob<'a> {
                 let found = params.tensor(t).len();
                 if t >= params.tensor_count() || n != found as u64 {
                     return Err(Error::ShapeMismatch {
-                        what: "weight tensor",
+                        what: ShapeOf::WeightTensor,
                         expected: found as u32,
                         found: u32::try_from(n).unwrap_or(u32::MAX),
                     });
@@ -927,7 +934,7 @@ impl<'a> Blob<'a> {
         }
         if t != params.tensor_count() {
             return Err(Error::ShapeMismatch {
-                what: "weight tensors",
+                what: ShapeOf::WeightTensors,
                 expected: params.tensor_count() as u32,
                 found: t as u32,
             });

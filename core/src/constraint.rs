@@ -268,7 +268,7 @@ impl Constraint {
         let axis = match *self {
             Constraint::MaxNorm { max_value, axis } => {
                 if !(max_value.is_finite() && max_value >= 0.0) {
-                    return bad("max_value", "must be finite and >= 0");
+                    return bad("max_value", crate::error::Reason::NonNegative);
                 }
                 axis
             }
@@ -279,13 +279,13 @@ impl Constraint {
                 axis,
             } => {
                 if !(min_value.is_finite() && min_value >= 0.0) {
-                    return bad("min_value", "must be finite and >= 0");
+                    return bad("min_value", crate::error::Reason::NonNegative);
                 }
                 if !(max_value.is_finite() && max_value >= min_value) {
-                    return bad("max_value", "must be finite and >= min_value");
+                    return bad("max_value", crate::error::Reason::AtLeastMinValue);
                 }
                 if !(0.0..=1.0).contains(&rate) {
-                    return bad("rate", "must be in [0, 1]");
+                    return bad("rate", crate::error::Reason::UnitInterval);
                 }
                 axis
             }
@@ -294,7 +294,7 @@ impl Constraint {
         };
         match axis.mask(rank) {
             Some(_) => Ok(()),
-            None => bad("axis", "names an axis the variable does not have"),
+            None => bad("axis", crate::error::Reason::NoSuchAxis),
         }
     }
 

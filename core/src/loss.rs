@@ -300,7 +300,7 @@ impl Loss {
         } else {
             Err(Error::InvalidHyperparameter {
                 name: "label_smoothing",
-                reason: "must be in [0, 1]",
+                reason: crate::error::Reason::UnitInterval,
             })
         }
     }
@@ -634,7 +634,7 @@ impl Loss {
                     })
                 } else if t.len() != n {
                     Err(Error::ShapeMismatch {
-                        what: "target",
+                        what: crate::error::ShapeOf::Target,
                         expected: n as u32,
                         found: t.len() as u32,
                     })

@@ -28,7 +28,7 @@ use crate::error::Error;
 use crate::layer::{BackwardCtx, ForwardCtx, Layer, LayerInfo, LossIo, Penalties};
 use crate::params::{Params, ZeroParams};
 use crate::regularizer::SumSqs;
-use crate::rng::Rng;
+use crate::rng::{Rng, RngSlot};
 use crate::tensor::{Tensor, Zeroed};
 use crate::train::Trainable;
 
@@ -36,8 +36,8 @@ use crate::train::Trainable;
 /// samples.
 ///
 /// Memory (`size_of`) is `2 · PARAMS · 4 B` (weights and gradients) `+ ACTIVATION_FLOATS · 4 B`
-/// plus the layer configurations and generator states; an optimizer adds
-/// `SLOTS · PARAMS · 4 B`.
+/// plus the layer configurations and generator states — the model's generator only when a
+/// layer draws random numbers ([`Layer::Rng`]); an optimizer adds `SLOTS · PARAMS · 4 B`.
 #[derive(Debug, Clone)]
 pub struct Network<L: Layer, const T: usize = 1> {
     /// The layers (configuration only).
@@ -47,7 +47,8 @@ pub struct Network<L: Layer, const T: usize = 1> {
     /// Gradient accumulators (same structure as the weights).
     pub grads: L::Params,
     cache: L::Cache<T>,
-    rng: Rng,
+    /// The model's generator after the weights' initialization, when a layer draws.
+    rng: L::Rng,
 }
 
 impl<L: Layer> Network<L> {
@@ -95,7 +96,7 @@ impl<L: Layer, const T: usize> Network<L, T> {
         if T == 0 {
             return Err(Error::InvalidHyperparameter {
                 name: "tile",
-                reason: "a tile holds at least one sample",
+                reason: crate::error::Reason::EmptyTile,
             });
         }
         layers.validate()?;
@@ -107,7 +108,7 @@ impl<L: Layer, const T: usize> Network<L, T> {
             params,
             grads: L::Params::zeroed(),
             cache: Zeroed::zeroed(),
-            rng,
+            rng: RngSlot::keep(rng),
         })
     }
 
@@ -118,7 +119,7 @@ impl<L: Layer, const T: usize> Network<L, T> {
             params,
             grads: L::Params::zeroed(),
             cache: Zeroed::zeroed(),
-            rng: Rng::new(0),
+            rng: RngSlot::keep(Rng::new(0)),
         }
     }
 
@@ -142,7 +143,7 @@ impl<L: Layer, const T: usize> Network<L, T> {
     pub fn predict_slice(&mut self, x: &[f32]) -> Result<&[f32], Error> {
         if x.len() != L::Input::LEN {
             return Err(Error::ShapeMismatch {
-                what: "input",
+                what: crate::error::ShapeOf::Input,
                 expected: L::Input::LEN as u32,
                 found: x.len() as u32,
             });
@@ -154,7 +155,7 @@ impl<L: Layer, const T: usize> Network<L, T> {
     fn infer<B: Backend>(&mut self, x: &[L::Input]) {
         let mut ctx = ForwardCtx {
             training: false,
-            rng: &mut self.rng,
+            rng: self.rng.get_mut(),
             layer: 0,
             penalties: None,
         };
@@ -167,8 +168,9 @@ impl<L: Layer, const T: usize> Network<L, T> {
         self.layers.describe(0, f);
     }
 
-    /// The model's generator (dropout layers split their streams from it).
-    pub fn rng(&self) -> &Rng {
+    /// The model's generator (dropout layers split their streams from it): a [`Rng`] when a
+    /// layer draws random numbers, else [`NoRng`](crate::rng::NoRng) ([`Layer::Rng`]).
+    pub fn rng(&self) -> &L::Rng {
         &self.rng
     }
 
@@ -235,7 +237,7 @@ impl<L: Layer, const T: usize> Trainable for Network<L, T> {
     fn forward_tile<B: Backend>(&mut self, x: &[f32], training: bool, pen: Option<&mut Penalties>) {
         let mut ctx = ForwardCtx {
             training,
-            rng: &mut self.rng,
+            rng: self.rng.get_mut(),
             layer: 0,
             penalties: pen,
         };

@@ -36,7 +36,6 @@ use crate::backend::{Backend, Portable};
 use crate::error::Error;
 use crate::layer::{ForwardCtx, Layer};
 use crate::loss::argmax;
-use crate::rng::Rng;
 use crate::tensor::{Tensor, Zeroed};
 
 /// Inference with borrowed weights (see the [module docs](self)).
@@ -44,7 +43,6 @@ pub struct Predictor<'w, L: Layer> {
     layers: L,
     params: &'w L::Params,
     cache: L::Cache<1>,
-    rng: Rng,
 }
 
 impl<L: Layer + core::fmt::Debug> core::fmt::Debug for Predictor<'_, L> {
@@ -65,7 +63,6 @@ impl<'w, L: Layer> Predictor<'w, L> {
             layers,
             params,
             cache: Zeroed::zeroed(),
-            rng: Rng::new(0),
         }
     }
 
@@ -83,8 +80,9 @@ impl<'w, L: Layer> Predictor<'w, L> {
     /// [`Predictor::predict`] on the backend `B` (e.g. a chip's): the same bits.
     pub fn predict_on<B: Backend>(&mut self, x: &L::Input) -> &L::Output {
         let mut ctx = ForwardCtx {
+            // Inference: no layer draws.
             training: false,
-            rng: &mut self.rng,
+            rng: None,
             layer: 0,
             penalties: None,
         };
@@ -112,7 +110,7 @@ impl<'w, L: Layer> Predictor<'w, L> {
     pub fn predict_slice(&mut self, x: &[f32]) -> Result<&[f32], Error> {
         if x.len() != L::Input::LEN {
             return Err(Error::ShapeMismatch {
-                what: "input",
+                what: crate::error::ShapeOf::Input,
                 expected: L::Input::LEN as u32,
                 found: x.len() as u32,
             });
@@ -120,7 +118,7 @@ impl<'w, L: Layer> Predictor<'w, L> {
         let rows = L::Input::rows(x);
         let Some(row) = rows.first() else {
             return Err(Error::ShapeMismatch {
-                what: "input",
+                what: crate::error::ShapeOf::Input,
                 expected: L::Input::LEN as u32,
                 found: 0,
             });

@@ -143,3 +143,71 @@ impl Rng {
         }
     }
 }
+
+/// What a network keeps for its layers' random draws: a [`Rng`], or nothing ([`NoRng`]).
+///
+/// Each layer names its slot ([`crate::Layer::Rng`]): `NoRng` for a layer that never draws
+/// (Dense, the convolutions, pooling, ...), `Rng` for a dropout or noise layer; a tuple keeps
+/// a generator when any of its members does ([`RngSlot::Join`]). A
+/// [`Network`](crate::Network) holds its layers' slot, so a model that never draws keeps no
+/// generator (16 bytes of a microcontroller's RAM, and the 8-byte alignment they bring).
+///
+/// ```
+/// use microfit_core::prelude::*;
+/// use microfit_core::rng::NoRng;
+/// type Mlp = (Dense<4, 8>, Dense<8, 2>);
+/// type WithDropout = (Dense<4, 8>, Dropout<[f32; 8]>, Dense<8, 2>);
+/// assert_eq!(core::mem::size_of::<<Mlp as Layer>::Rng>(), 0);
+/// let net = Network::<WithDropout>::new(
+///     (Dense::new(Activation::Relu), Dropout::new(0.5), Dense::new(Activation::Softmax)),
+///     3,
+/// )?;
+/// let _generator: &Rng = net.rng(); // split by the dropout layer the first time it draws
+/// let _nothing: &NoRng = Network::<Mlp>::new((Dense::new(Activation::Relu), Dense::new(Activation::Softmax)), 3)?.rng();
+/// # Ok::<(), microfit_core::Error>(())
+/// ```
+pub trait RngSlot: Clone + core::fmt::Debug {
+    /// The slot of a model holding both `Self`'s layers and `R`'s: a generator when either
+    /// keeps one.
+    type Join<R: RngSlot>: RngSlot;
+
+    /// The slot from the generator `rng` (the model's, after its layers' initialization):
+    /// kept, or dropped.
+    fn keep(rng: Rng) -> Self;
+
+    /// The generator, when the slot keeps one.
+    fn get_mut(&mut self) -> Option<&mut Rng>;
+}
+
+/// The slot of a model none of whose layers draws random numbers: no generator, no bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct NoRng;
+
+impl RngSlot for NoRng {
+    type Join<R: RngSlot> = R;
+
+    #[inline(always)]
+    fn keep(_rng: Rng) -> Self {
+        NoRng
+    }
+
+    #[inline(always)]
+    fn get_mut(&mut self) -> Option<&mut Rng> {
+        None
+    }
+}
+
+impl RngSlot for Rng {
+    type Join<R: RngSlot> = Rng;
+
+    #[inline(always)]
+    fn keep(rng: Rng) -> Self {
+        rng
+    }
+
+    #[inline(always)]
+    fn get_mut(&mut self) -> Option<&mut Rng> {
+        Some(self)
+    }
+}

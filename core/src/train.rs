@@ -159,7 +159,7 @@ impl<'a> Samples<'a> {
         };
         if n_in == 0 || n * n_in != x.len() {
             return Err(Error::ShapeMismatch {
-                what: "inputs",
+                what: crate::error::ShapeOf::Inputs,
                 expected: (n * if n_in == 0 { 1 } else { n_in }) as u32,
                 found: x.len() as u32,
             });
@@ -169,7 +169,7 @@ impl<'a> Samples<'a> {
             Targets::Dense { values, width } => {
                 if width == 0 || values.len() % width != 0 {
                     return Err(Error::ShapeMismatch {
-                        what: "targets",
+                        what: crate::error::ShapeOf::Targets,
                         expected: (n * width) as u32,
                         found: values.len() as u32,
                     });
@@ -179,7 +179,7 @@ impl<'a> Samples<'a> {
         };
         if tn != n {
             return Err(Error::ShapeMismatch {
-                what: "targets",
+                what: crate::error::ShapeOf::Targets,
                 expected: n as u32,
                 found: tn as u32,
             });
@@ -211,7 +211,7 @@ impl<'a> Samples<'a> {
     pub fn with_sample_weights(mut self, w: &'a [f32]) -> Result<Self, Error> {
         if w.len() != self.n {
             return Err(Error::ShapeMismatch {
-                what: "sample weights",
+                what: crate::error::ShapeOf::SampleWeights,
                 expected: self.n as u32,
                 found: w.len() as u32,
             });
@@ -219,7 +219,7 @@ impl<'a> Samples<'a> {
         if !w.iter().all(|v| v.is_finite() && *v >= 0.0) {
             return Err(Error::InvalidHyperparameter {
                 name: "sample_weight",
-                reason: "must be finite and >= 0",
+                reason: crate::error::Reason::NonNegative,
             });
         }
         self.weights = Some(w);
@@ -276,7 +276,7 @@ impl<'a> Samples<'a> {
     fn block_is_finite<B: Backend>(&self, a: usize, b: usize) -> bool {
         let finite = |v: &[f32], w: usize| {
             v.get(a.saturating_mul(w)..b.saturating_mul(w))
-                .is_some_and(B::all_finite)
+                .is_some_and(B::data_finite)
         };
         finite(self.x, self.n_in)
             && match self.targets {
@@ -461,7 +461,7 @@ fn check_batch<B: Backend, M: Trainable>(
     }
     if samples.input_len() != model.input_len() {
         return Err(Error::ShapeMismatch {
-            what: "input",
+            what: crate::error::ShapeOf::Input,
             expected: model.input_len() as u32,
             found: samples.input_len() as u32,
         });
@@ -489,16 +489,16 @@ fn check_row<B: Backend>(samples: &Samples<'_>, rows: Rows<'_>, k: usize) -> Res
     let i = rows.get(k);
     if i >= samples.len() {
         return Err(Error::ShapeMismatch {
-            what: "sample index",
+            what: crate::error::ShapeOf::SampleIndex,
             expected: samples.len() as u32,
             found: i as u32,
         });
     }
     let bad_t = match samples.target(i) {
-        Target::Dense(t) => !B::all_finite(t),
+        Target::Dense(t) => !B::data_finite(t),
         Target::Class(_) => false,
     };
-    if bad_t || !B::all_finite(samples.input(i)) {
+    if bad_t || !B::data_finite(samples.input(i)) {
         return Err(Error::NonFiniteInput { sample: k as u32 });
     }
     Ok(())

@@ -2,8 +2,8 @@
 //! Flatten → Dense 10 softmax) trained with Adam, as exact byte counts, derived by hand and
 //! checked against `size_of`.
 //!
-//! Derivation (x86-64 and 32-bit Arm alike: every field is `f32`, `u32`, `u64` or an enum of
-//! them; no padding appears):
+//! Derivation (x86-64 and 32-bit Arm alike: every field is `f32`, `u32` or an enum of them; no
+//! padding appears):
 //!
 //! | part | count | bytes |
 //! |---|---|---|
@@ -11,13 +11,13 @@
 //! | gradients (same structure) | 810 f32 | 3,240 |
 //! | per-sample activations (a tile of one): conv `z` 6·6·8 and output 288, pooled 72 (max pooling stores no argmax), flattened 72, dense `z` 10 and output 10 | 740 f32 | 2,960 |
 //! | the outputs' gradients in the backward pass: conv 288, pooled 72, flattened 72, dense 10 | 442 f32 | 1,768 |
-//! | model RNG (PCG32 state + stream) | 2 u64 | 16 |
+//! | model RNG: none, no layer draws random numbers (`<TinyCnn as Layer>::Rng` is `NoRng`; with a dropout layer, a PCG32 state + stream: 2 u64, 16 B) | | 0 |
 //! | layer configs: 2 × `DenseConfig<Reg>` (activation 8, 3 × `Option<Reg>` 12, 2 × initializer 8, `use_bias` 1, 2 × `Option<Constraint>` 16 → 93, padded to 96); pooling and flatten are zero-sized | | 192 |
-//! | **`Network<TinyCnn>`** | | **11,416** |
+//! | **`Network<TinyCnn>`** | | **11,400** |
 //! | Adam slots `m`, `v` | 2·810 f32 | 6,480 |
 //! | Adam config (62: lr schedule, betas, ε, weight decay, clipping, `exclude_from_weight_decay` 2 × `bool`; padded to 64) + iteration counter (4) + `1 - β` cache (2 betas' bits, 2 values: 16) | | 84 |
 //! | **`Adam<Params>`** | | **6,564** |
-//! | **model + optimizer** | | **17,980** |
+//! | **model + optimizer** | | **17,964** |
 //!
 //! Each layer keeps its outputs and their gradients in its cache (the tuple's cache is its
 //! members'), not on the stack of the backward pass: all of the training memory is in these
@@ -59,17 +59,16 @@ fn tiny_cnn_with_adam_exact_bytes() {
     assert_eq!(size_of::<P>(), 810 * 4);
     assert_eq!(size_of::<<TinyCnn as Layer>::Cache<1>>(), (740 + 442) * 4);
     assert_eq!(size_of::<Rng>(), 16);
+    assert_eq!(size_of::<<TinyCnn as Layer>::Rng>(), 0);
     assert_eq!(size_of::<DenseConfig<Reg>>(), 96);
     assert_eq!(size_of::<TinyCnn>(), 2 * 96);
     assert_eq!(size_of::<AdamConfig>(), 64);
 
-    // The model: weights + gradients + activations + output and its gradient + configs + RNG.
+    // The model: weights + gradients + activations + output and its gradient + configs (no
+    // RNG: no layer draws).
     let net = size_of::<Network<TinyCnn>>();
-    assert_eq!(
-        net,
-        2 * 810 * 4 + (730 + 432) * 4 + 2 * 10 * 4 + 2 * 96 + 16
-    );
-    assert_eq!(net, 11_416);
+    assert_eq!(net, 2 * 810 * 4 + (730 + 432) * 4 + 2 * 10 * 4 + 2 * 96);
+    assert_eq!(net, 11_400);
 
     // The optimizer: two slots, its config, the iteration counter and its `1 - β` cache
     // (two betas' bits and two values, so the double-precision `keras_one_minus` runs once).
@@ -77,7 +76,7 @@ fn tiny_cnn_with_adam_exact_bytes() {
     assert_eq!(adam, 2 * 810 * 4 + 64 + 4 + 16);
     assert_eq!(adam, 6_564);
 
-    assert_eq!(net + adam, 17_980);
+    assert_eq!(net + adam, 17_964);
     println!(
         "tiny CNN: Network {net} B + Adam {adam} B = {} B",
         net + adam

@@ -279,7 +279,7 @@ fn forward(
     let mut rng = Rng::new(0);
     let mut ctx = ForwardCtx {
         training: false,
-        rng: &mut rng,
+        rng: Some(&mut rng),
         layer: 0,
         penalties: None,
     };

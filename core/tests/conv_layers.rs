@@ -233,13 +233,13 @@ fn dropout_inverted_scaling_training_only() {
     let mut st = DropoutState::new();
     let mut model_rng = Rng::new(0);
     // Inference: the identity, no draws.
-    dropout::forward(&cfg, &mut st, &x, &mut y, false, &mut model_rng);
+    dropout::forward(&cfg, &mut st, &x, &mut y, false, Some(&mut model_rng));
     assert_eq!(y, x);
     let mut dx = vec![0.0f32; n];
     dropout::backward(&cfg, &st, &x, &mut dx);
     assert_eq!(dx, x);
     // Training: each value is 0 or x / (1 − rate); about 75 % are kept.
-    dropout::forward(&cfg, &mut st, &x, &mut y, true, &mut model_rng);
+    dropout::forward(&cfg, &mut st, &x, &mut y, true, Some(&mut model_rng));
     let scale = 1.0f32 / 0.75;
     let mut kept = 0;
     for (&a, &b) in x.iter().zip(&y) {
@@ -267,13 +267,20 @@ fn dropout_inverted_scaling_training_only() {
     // model's generator.
     let mut st2 = DropoutState::new();
     let mut y2 = vec![0.0f32; n];
-    dropout::forward(&cfg, &mut st2, &x, &mut y2, true, &mut Rng::new(12345));
+    dropout::forward(
+        &cfg,
+        &mut st2,
+        &x,
+        &mut y2,
+        true,
+        Some(&mut Rng::new(12345)),
+    );
     let mut st3 = DropoutState::new();
     let mut y3 = vec![0.0f32; n];
-    dropout::forward(&cfg, &mut st3, &x, &mut y3, true, &mut Rng::new(1));
+    dropout::forward(&cfg, &mut st3, &x, &mut y3, true, Some(&mut Rng::new(1)));
     assert_eq!(y2, y3);
     // A second call draws a new mask.
-    dropout::forward(&cfg, &mut st3, &x, &mut y3, true, &mut Rng::new(1));
+    dropout::forward(&cfg, &mut st3, &x, &mut y3, true, Some(&mut Rng::new(1)));
     assert_ne!(y2, y3);
     // Rate 0 is the identity in training too, without consuming random numbers.
     let zero = DropoutConfig {
@@ -281,7 +288,7 @@ fn dropout_inverted_scaling_training_only() {
         seed: None,
     };
     let before = model_rng.clone();
-    dropout::forward(&zero, &mut st, &x, &mut y, true, &mut model_rng);
+    dropout::forward(&zero, &mut st, &x, &mut y, true, Some(&mut model_rng));
     assert_eq!(y, x);
     assert_eq!(model_rng, before);
 }
@@ -295,7 +302,7 @@ fn dropout_rate_is_validated() {
             Dropout::<[f32; 3]>::try_new(bad).err(),
             Some(Error::InvalidHyperparameter {
                 name: "rate",
-                reason: "must be in [0, 1)"
+                reason: microfit_core::error::Reason::UnitIntervalOpenTop
             }),
             "{bad}"
         );
@@ -692,7 +699,7 @@ fn conv_products_have_the_direct_bits() {
                 let mut r = Rng::new(0);
                 let mut ctx = ForwardCtx {
                     training: true,
-                    rng: &mut r,
+                    rng: Some(&mut r),
                     layer: 0,
                     penalties: None,
                 };

@@ -24,11 +24,11 @@ fn w1_with_adam_training_ram_is_params_times_four_slots_plus_activations_plus_co
     let weights_grads_slots = 131 * 4 * 4; // weights, gradients, Adam m and v
     assert_eq!(weights_grads_slots, 2096);
     let activations = 57 * 4;
-    // The constant: layer configurations (activations, regularizers, initializers), the
-    // dropout RNG state, Adam's hyperparameters, its step counter and its cached `1 - β`
-    // (the betas' bits and the two values), the loss.
+    // The constant: layer configurations (activations, regularizers, initializers), Adam's
+    // hyperparameters, its step counter and its cached `1 - β` (the betas' bits and the two
+    // values), the loss. No generator: no layer of W1 draws random numbers.
+    assert_eq!(size_of::<<W1 as Layer>::Rng>(), 0);
     let constant = size_of::<W1>()
-        + size_of::<Rng>()
         + size_of::<AdamConfig>()
         + size_of::<u32>()
         + 4 * size_of::<u32>()

@@ -64,7 +64,7 @@ fn check_fraction(hits: usize, n: usize, p: f64) -> Result<(), String> {
 fn draw(
     x: &[f32],
     seed: u64,
-    fwd: impl Fn(&mut DropoutState, &[f32], &mut [f32], bool, &mut Rng),
+    fwd: impl Fn(&mut DropoutState, &[f32], &mut [f32], bool, Option<&mut Rng>),
 ) -> Vec<f32> {
     let mut y = vec![0.0f32; x.len()];
     fwd(
@@ -72,7 +72,7 @@ fn draw(
         x,
         &mut y,
         true,
-        &mut Rng::new(seed),
+        Some(&mut Rng::new(seed)),
     );
     y
 }
@@ -109,7 +109,7 @@ fn gaussian_noise_adds_a_normal_law_of_stddev() {
         &x[..8],
         &mut y,
         false,
-        &mut Rng::new(0),
+        Some(&mut Rng::new(0)),
     );
     assert_eq!(&y, &x[..8]);
 }
@@ -250,7 +250,7 @@ fn spatial_dropout_drops_whole_channels() {
             &x,
             &mut y,
             true,
-            &mut Rng::new(21),
+            Some(&mut Rng::new(21)),
         );
         assert!(spatial_law(&y, positions, channels, 0.4).is_err());
     }
@@ -270,7 +270,7 @@ fn typed_layers_in_a_network() {
     for _ in 0..20_000 {
         let mut ctx = ForwardCtx {
             training: true,
-            rng: &mut rng,
+            rng: Some(&mut rng),
             layer: 0,
             penalties: None,
         };

@@ -148,7 +148,7 @@ fn invalid_factors_are_rejected() {
     let err = |name| {
         Err(Error::InvalidHyperparameter {
             name,
-            reason: "must be finite and >= 0",
+            reason: microfit_core::error::Reason::NonNegative,
         })
     };
     for b in bad {

@@ -104,20 +104,31 @@ fn train(model: &mut State) -> Option<u32> {
         icount_mark();
         let done = train_epoch(model, &mut r);
         icount_mark();
-        if let Err(e) = done {
-            defmt::error!("epoch {=u32}: {}", epoch, e);
+        if let Err(e) = &done {
+            log_epoch_error(epoch, e);
             return None;
         }
         trained += r.metrics.samples;
         log_epoch(epoch, &r);
     }
+    log_trained(trained, model.opt.iterations(), wl::EPOCHS);
+    Some(trained)
+}
+
+/// The `trained` line: samples, optimizer steps and measured regions. Never inlined, as
+/// [`log_epoch`]: its formatting temporaries are then not in [`train`]'s frame.
+#[inline(never)]
+pub(crate) fn log_trained(samples: u32, steps: u32, regions: u32) {
     info!(
         "trained samples={=u32} steps={=u32} regions={=u32}",
-        trained,
-        model.opt.iterations(),
-        wl::EPOCHS
+        samples, steps, regions
     );
-    Some(trained)
+}
+
+/// A training error in epoch `epoch` (`epoch 3: ...`). Never inlined, as [`log_trained`].
+#[inline(never)]
+pub(crate) fn log_epoch_error(epoch: u32, e: &microfit_core::Error) {
+    defmt::error!("epoch {=u32}: {}", epoch, e);
 }
 
 /// The `epoch` line. Never inlined: its formatting temporaries then take stack only while it

@@ -370,17 +370,24 @@ impl microfit_core::backend::Backend for Chip {
         microfit_core::math::powf::powf_fast(x, y).unwrap_or(f32::NAN)
     }
 
-    /// True when no value is NaN or ±∞. The workload's inputs are a `static` in flash that
-    /// `build.rs` checked (`microfit-workload` refuses a non-finite value) and that never
-    /// changes: a slice of them is known finite without a scan (the training step's check of
-    /// every batch). Anything else is scanned, eight values per `vldmia` on a Cortex-M4F.
+    /// True when a batch's inputs (or dense targets) are all finite. The workload's inputs are
+    /// a `static` in flash that `build.rs` checked (`microfit-workload` refuses a non-finite
+    /// value) and that never changes: a slice of them is known finite without a scan (the
+    /// training step's check of every batch). Anything else is scanned (`all_finite`).
+    ///
+    /// Only here, not in `all_finite`: the gradients' check would compare their addresses with
+    /// the dataset's too, which the compiler cannot decide — it kept four flags in the epoch's
+    /// frame (16 B of W1's stack).
     #[inline(always)]
-    fn all_finite(v: &[f32]) -> bool {
+    fn data_finite(v: &[f32]) -> bool {
         let data = crate::workload::X.as_flattened().as_ptr_range();
         let p = v.as_ptr_range();
-        if p.start >= data.start && p.end <= data.end {
-            return true;
-        }
+        (p.start >= data.start && p.end <= data.end) || Self::all_finite(v)
+    }
+
+    /// True when no value is NaN or ±∞: eight values per `vldmia` on a Cortex-M4F.
+    #[inline(always)]
+    fn all_finite(v: &[f32]) -> bool {
         #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
         {
             // SAFETY: `v` is valid for `v.len()` values; the function reads exactly those,

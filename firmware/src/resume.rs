@@ -82,7 +82,7 @@ mod app {
     use embedded_hal::digital::OutputPin;
     use embedded_storage::nor_flash::NorFlash;
 
-    use crate::app::{log_epoch, log_result, start};
+    use crate::app::{log_epoch, log_epoch_error, log_result, log_trained, start};
     use crate::measure::{StackUsage, icount_mark};
     use crate::persist::Checkpoints;
     use crate::train::{Model, evaluate, train_epoch, weights_hash};
@@ -135,8 +135,8 @@ mod app {
             icount_mark();
             let done = train_epoch(state, &mut r);
             icount_mark();
-            if let Err(e) = done {
-                defmt::error!("epoch {=u32}: {}", epoch, e);
+            if let Err(e) = &done {
+                log_epoch_error(epoch, e);
                 return false;
             }
             trained += r.metrics.samples;
@@ -148,11 +148,10 @@ mod app {
             after_save(epoch);
         }
         let _ = led.set_low();
-        info!(
-            "trained samples={=u32} steps={=u32} regions={=u32}",
+        log_trained(
             trained,
             microfit_core::optim::Optimizer::iterations(&state.opt),
-            wl::EPOCHS - first
+            wl::EPOCHS - first,
         );
         let mut ev = EpochReport::<{ wl::PENALTIES }>::default();
         if let Err(e) = evaluate(state, &mut ev) {

@@ -56,7 +56,7 @@ impl Shuffled {
         let n = samples.len();
         if let Some(&i) = order.iter().find(|&&i| i as usize >= n) {
             return Err(Error::ShapeMismatch {
-                what: "sample index",
+                what: microfit_core::error::ShapeOf::SampleIndex,
                 expected: n as u32,
                 found: i,
             });
@@ -65,7 +65,7 @@ impl Shuffled {
         // rows long, so every `get` below is `Some`; `None` would be a bug, reported as the
         // row that is missing rather than a panic.
         let missing = |i: u32| Error::ShapeMismatch {
-            what: "sample row",
+            what: microfit_core::error::ShapeOf::SampleRow,
             expected: n as u32,
             found: i,
         };
@@ -183,7 +183,7 @@ mod tests {
         assert!(matches!(
             s.gather(&data, &[0, 3]),
             Err(Error::ShapeMismatch {
-                what: "sample index",
+                what: microfit_core::error::ShapeOf::SampleIndex,
                 expected: 3,
                 found: 3
             })

@@ -573,7 +573,7 @@ impl Trainable for Sequential {
         let n = (x.len() / self.in_len.max(1)).min(self.tile);
         let mut ctx = ForwardCtx {
             training,
-            rng: &mut self.rng,
+            rng: Some(&mut self.rng),
             layer: 0,
             penalties: pen,
         };
@@ -627,21 +627,48 @@ impl Trainable for Sequential {
                     let st = &mut self.dropout[i];
                     match noise {
                         NoiseKind::Dropout(c) => {
-                            dropout::forward(c, st, input, y, training, ctx.rng);
+                            dropout::forward(c, st, input, y, training, ctx.rng.as_deref_mut());
                         }
                         NoiseKind::GaussianNoise(c) => {
-                            noise::gaussian_noise_forward(c, st, input, y, training, ctx.rng);
+                            noise::gaussian_noise_forward(
+                                c,
+                                st,
+                                input,
+                                y,
+                                training,
+                                ctx.rng.as_deref_mut(),
+                            );
                         }
                         NoiseKind::GaussianDropout(c) => {
-                            noise::gaussian_dropout_forward(c, st, input, y, training, ctx.rng);
+                            noise::gaussian_dropout_forward(
+                                c,
+                                st,
+                                input,
+                                y,
+                                training,
+                                ctx.rng.as_deref_mut(),
+                            );
                         }
                         NoiseKind::AlphaDropout(c) => {
-                            noise::alpha_dropout_forward(c, st, input, y, training, ctx.rng);
+                            noise::alpha_dropout_forward(
+                                c,
+                                st,
+                                input,
+                                y,
+                                training,
+                                ctx.rng.as_deref_mut(),
+                            );
                         }
                         NoiseKind::Spatial(c, ch) => {
                             let shape = (*len, *ch);
                             noise::spatial_dropout_forward(
-                                c, shape, st, input, y, training, ctx.rng,
+                                c,
+                                shape,
+                                st,
+                                input,
+                                y,
+                                training,
+                                ctx.rng.as_deref_mut(),
                             );
                         }
                         NoiseKind::ActivityRegularization(r) => {

@@ -44,7 +44,7 @@
 //! order above). All slicing goes through `get`, so no input can make the kernels panic: a
 //! slice of the wrong length makes them write zeros (forward), or skip the affected part.
 
-use crate::error::Error;
+use crate::error::{Error, Reason};
 
 /// The largest number of spatial axes (Conv3D).
 pub const MAX_SPATIAL_DIMS: usize = 3;
@@ -167,7 +167,7 @@ pub struct ConvGeometry {
     filters: usize,
 }
 
-const fn bad(name: &'static str, reason: &'static str) -> Error {
+const fn bad(name: &'static str, reason: Reason) -> Error {
     Error::InvalidHyperparameter { name, reason }
 }
 
@@ -175,7 +175,7 @@ const fn bad(name: &'static str, reason: &'static str) -> Error {
 const fn mul(a: usize, b: usize, what: &'static str) -> Result<usize, Error> {
     match a.checked_mul(b) {
         Some(v) => Ok(v),
-        None => Err(bad(what, "size overflows usize")),
+        None => Err(bad(what, Reason::SizeOverflow)),
     }
 }
 
@@ -221,48 +221,45 @@ impl ConvGeometry {
     ) -> Result<Self, Error> {
         let n = input.len();
         if n == 0 || n > MAX_SPATIAL_DIMS {
-            return Err(bad("input_shape", "a convolution has 1 to 3 spatial axes"));
+            return Err(bad("input_shape", Reason::SpatialAxes));
         }
         if kernel.len() != n {
-            return Err(bad(kname, "needs one value per spatial axis"));
+            return Err(bad(kname, Reason::OnePerAxis));
         }
         if strides.len() != n {
-            return Err(bad("strides", "needs one value per spatial axis"));
+            return Err(bad("strides", Reason::OnePerAxis));
         }
         if dilation.len() != n {
-            return Err(bad("dilation_rate", "needs one value per spatial axis"));
+            return Err(bad("dilation_rate", Reason::OnePerAxis));
         }
         if in_channels == 0 {
-            return Err(bad("input_shape", "the channel count must be > 0"));
+            return Err(bad("input_shape", Reason::NoChannels));
         }
         if filters == 0 {
-            return Err(bad("filters", "must be > 0"));
+            return Err(bad("filters", Reason::AtLeastOne));
         }
         let mut any_stride = false;
         let mut any_dilation = false;
         let mut a = 0;
         while a < n {
             if input[a] == 0 {
-                return Err(bad("input_shape", "spatial sizes must be > 0"));
+                return Err(bad("input_shape", Reason::EmptySpatial));
             }
             if kernel[a] == 0 {
-                return Err(bad(kname, "must be > 0"));
+                return Err(bad(kname, Reason::AtLeastOne));
             }
             if strides[a] == 0 {
-                return Err(bad("strides", "must be > 0"));
+                return Err(bad("strides", Reason::AtLeastOne));
             }
             if dilation[a] == 0 {
-                return Err(bad("dilation_rate", "must be > 0"));
+                return Err(bad("dilation_rate", Reason::AtLeastOne));
             }
             any_stride |= strides[a] > 1;
             any_dilation |= dilation[a] > 1;
             a += 1;
         }
         if any_stride && any_dilation {
-            return Err(bad(
-                "dilation_rate",
-                "strides > 1 together with dilation_rate > 1 is not supported (as in Keras)",
-            ));
+            return Err(bad("dilation_rate", Reason::StridedDilation));
         }
         let mut g = ConvGeometry {
             dims: n,
@@ -282,7 +279,7 @@ impl ConvGeometry {
             let (nn, k, s, d) = (input[a], kernel[a], strides[a], dilation[a]);
             let out = conv_out(nn, k, s, d, padding);
             if out == 0 {
-                return Err(bad(kname, "the (dilated) kernel is larger than the input"));
+                return Err(bad(kname, Reason::KernelTooLarge));
             }
             let (before, after) = match padding {
                 Padding::Valid => (0, 0),

@@ -89,6 +89,7 @@ impl<C: ConstLayer> Layer for Const<C> {
     type Output = <C::Layer as Layer>::Output;
     type Params = <C::Layer as Layer>::Params;
     type Cache<const T: usize> = <C::Layer as Layer>::Cache<T>;
+    type Rng = <C::Layer as Layer>::Rng;
     const LAYERS: usize = <C::Layer as Layer>::LAYERS;
     const FROZEN: bool = <C::Layer as Layer>::FROZEN;
 

@@ -285,7 +285,7 @@ pub const fn checked_geometry(d: Declared<'_>) -> ConvGeometry {
             .str(": invalid `")
             .str(name)
             .str("`: ")
-            .str(reason)
+            .str(reason.as_str())
             .panic(),
         Err(_) => ConstMsg::new().str(layer).str(": invalid shape").panic(),
     }
@@ -862,6 +862,7 @@ macro_rules! conv_layer_body {
     ($kind:literal, $kshape:expr) => {
         type Params = ConvParams<<Self as ConvKernelType>::Kernel, FILTERS>;
         type Cache<const T: usize> = WeightedCache<Self::Output, T>;
+        type Rng = $crate::rng::NoRng;
         const LAYERS: usize = 1;
 
         fn init(&self, p: &mut Self::Params, rng: &mut Rng) {

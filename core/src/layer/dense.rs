@@ -114,7 +114,7 @@ impl<R> DenseConfig<R> {
         if !self.trainable {
             return Err(Error::InvalidHyperparameter {
                 name: "trainable",
-                reason: "a typed layer is frozen with layer::frozen::Frozen, not trainable = false",
+                reason: crate::error::Reason::FrozenTyped,
             });
         }
         Ok(())
@@ -663,6 +663,7 @@ impl<const IN: usize, const OUT: usize, R: Regularizer> Layer for Dense<IN, OUT,
     type Output = [f32; OUT];
     type Params = DenseParams<IN, OUT>;
     type Cache<const T: usize> = WeightedCache<[f32; OUT], T>;
+    type Rng = crate::rng::NoRng;
     const LAYERS: usize = 1;
 
     fn init(&self, p: &mut Self::Params, rng: &mut Rng) {

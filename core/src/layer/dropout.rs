@@ -107,22 +107,24 @@ impl DropoutState {
 
     /// The start of a forward pass: records whether the layer is `active` and, when it is,
     /// returns its own generator — seeded with `seed` when given, else split from the model's
-    /// generator `rng` the first time — after keeping a copy for [`DropoutState::replay`].
+    /// generator `rng` the first time (`Rng::new(0)` without one) — after keeping a copy for
+    /// [`DropoutState::replay`].
     #[inline]
     pub(crate) fn begin(
         &mut self,
         active: bool,
         seed: Option<u64>,
-        rng: &mut Rng,
+        rng: Option<&mut Rng>,
     ) -> Option<&mut Rng> {
         self.active = active;
         if !active {
             return None;
         }
         if !self.seeded {
-            self.own = match seed {
-                Some(seed) => Rng::new(seed),
-                None => rng.split(),
+            self.own = match (seed, rng) {
+                (Some(seed), _) => Rng::new(seed),
+                (None, Some(rng)) => rng.split(),
+                (None, None) => Rng::new(0),
             };
             self.seeded = true;
         }
@@ -155,7 +157,8 @@ impl Zeroed for DropoutState {
 /// with `rate > 0`, each value is kept with probability `1 − rate` and scaled by `1/(1 − rate)`,
 /// drawing one number per value in row-major order from the layer's own generator: seeded with
 /// `cfg.seed` when given, else split from the model's generator `rng` ([`Rng::split`]) the first
-/// time — so each dropout layer has its own stream and the masks do not depend on the tile size.
+/// time (`Rng::new(0)` when `rng` is `None`) — so each dropout layer has its own stream and the
+/// masks do not depend on the tile size.
 /// Otherwise a copy. `state` keeps the generator from before the draws for [`backward`].
 pub fn forward(
     cfg: &DropoutConfig,
@@ -163,7 +166,7 @@ pub fn forward(
     x: &[f32],
     y: &mut [f32],
     training: bool,
-    rng: &mut Rng,
+    rng: Option<&mut Rng>,
 ) {
     let Some(rng) = state.begin(training && cfg.rate > 0.0, cfg.seed, rng) else {
         for (yv, &xv) in y.iter_mut().zip(x) {
@@ -190,7 +193,7 @@ pub fn forward(
 /// let cfg = DropoutConfig { rate: 0.5, seed: None };
 /// let mut st = DropoutState::new();
 /// let mut y = [0.0; 8];
-/// forward(&cfg, &mut st, &[1.0; 8], &mut y, true, &mut Rng::new(4));
+/// forward(&cfg, &mut st, &[1.0; 8], &mut y, true, Some(&mut Rng::new(4)));
 /// let mut dx = [0.0; 8];
 /// backward(&cfg, &st, &[1.0; 8], &mut dx);
 /// assert_eq!(dx, y); // ∂(Σ y)/∂x is the mask times the scale, like y for x = 1

@@ -72,6 +72,7 @@ impl<T: Tensor, const N: usize> Layer for Flatten<T, N> {
     type Input = T;
     type Output = [f32; N];
     type Cache<const TILE: usize> = PlainCache<[f32; N], (), TILE>;
+    type Rng = crate::rng::NoRng;
     super::plain_layer_methods!("flatten");
 
     fn init(&self, _p: &mut (), _rng: &mut Rng) {

@@ -83,6 +83,7 @@ impl<L: Layer> Layer for Frozen<'_, L> {
     type Output = L::Output;
     type Params = ();
     type Cache<const T: usize> = L::Cache<T>;
+    type Rng = L::Rng;
     const LAYERS: usize = L::LAYERS;
     const FROZEN: bool = true;
 

@@ -44,7 +44,7 @@ use crate::activation::Activation;
 use crate::backend::Backend;
 use crate::params::ZeroParams;
 use crate::regularizer::{Regularizer, SumSqs};
-use crate::rng::Rng;
+use crate::rng::{Rng, RngSlot};
 use crate::tensor::{Tensor, Tile, Zeroed};
 
 /// Which penalty of a layer.
@@ -314,8 +314,10 @@ pub struct ForwardCtx<'a> {
     /// Training mode (dropout and noise active) or inference.
     pub training: bool,
     /// The model's generator: dropout layers take their own stream from it the first time
-    /// they draw ([`Rng::split`]).
-    pub rng: &'a mut Rng,
+    /// they draw ([`Rng::split`]). `None` for a model that keeps none (its layers never draw:
+    /// [`Layer::Rng`] is [`NoRng`](crate::rng::NoRng)) and in inference; a drawing layer
+    /// without its own seed then starts its stream at `Rng::new(0)`.
+    pub rng: Option<&'a mut Rng>,
     /// Index of the current layer in the model (set by tuples before each call).
     pub layer: usize,
     /// Where the activity penalties of the tile's samples are summed (undivided), when wanted
@@ -521,6 +523,10 @@ pub trait Layer {
     /// What the layer keeps for a tile of `T` samples: its [`Outputs`] and whatever backprop
     /// needs besides (pre-activations, a dropout layer's generator).
     type Cache<const T: usize>: Zeroed + Clone + core::fmt::Debug;
+    /// The generator a model of this layer keeps for it ([`RngSlot`]): [`Rng`] for a layer
+    /// that draws random numbers in training (dropout, noise), [`NoRng`](crate::rng::NoRng)
+    /// (no bytes) for one that never does; a tuple keeps one when a member does.
+    type Rng: RngSlot;
     /// Number of leaf layers (a tuple counts its members).
     const LAYERS: usize;
     /// True for a layer with no trainable weights that needs no backward pass when nothing

@@ -72,7 +72,7 @@ impl GaussianNoiseConfig {
         } else {
             Err(Error::InvalidHyperparameter {
                 name: "stddev",
-                reason: "must be in [0, 1]",
+                reason: crate::error::Reason::UnitInterval,
             })
         }
     }
@@ -95,7 +95,7 @@ pub fn gaussian_noise_forward(
     x: &[f32],
     y: &mut [f32],
     training: bool,
-    rng: &mut Rng,
+    rng: Option<&mut Rng>,
 ) {
     let Some(rng) = state.begin(training && cfg.stddev > 0.0, cfg.seed, rng) else {
         return copy(x, y);
@@ -120,7 +120,7 @@ pub fn gaussian_dropout_forward(
     x: &[f32],
     y: &mut [f32],
     training: bool,
-    rng: &mut Rng,
+    rng: Option<&mut Rng>,
 ) {
     let Some(rng) = state.begin(training && cfg.rate > 0.0, cfg.seed, rng) else {
         return copy(x, y);
@@ -179,7 +179,7 @@ pub fn alpha_dropout_forward(
     x: &[f32],
     y: &mut [f32],
     training: bool,
-    rng: &mut Rng,
+    rng: Option<&mut Rng>,
 ) {
     let Some(rng) = state.begin(training && cfg.rate > 0.0, cfg.seed, rng) else {
         return copy(x, y);
@@ -250,7 +250,7 @@ pub fn spatial_dropout_forward(
     x: &[f32],
     y: &mut [f32],
     training: bool,
-    rng: &mut Rng,
+    rng: Option<&mut Rng>,
 ) {
     let Some(rng) = state.begin(training && cfg.rate > 0.0, cfg.seed, rng) else {
         return copy(x, y);
@@ -359,6 +359,7 @@ macro_rules! noise_layer {
             type Input = T;
             type Output = T;
             type Cache<const TILE: usize> = PlainCache<T, $crate::layer::dropout::DropoutState, TILE>;
+            type Rng = Rng;
             super::plain_layer_methods!($kind);
 
             fn init(&self, _p: &mut (), _rng: &mut Rng) {}
@@ -377,7 +378,7 @@ macro_rules! noise_layer {
                     T::flat(x),
                     cache.out.y.flat_mut(),
                     ctx.training,
-                    ctx.rng,
+                    ctx.rng.as_deref_mut(),
                 );
             }
 
@@ -491,6 +492,7 @@ macro_rules! spatial_dropout_layer {
             type Input = $t;
             type Output = $t;
             type Cache<const TILE: usize> = PlainCache<$t, NoiseState, TILE>;
+            type Rng = Rng;
             super::plain_layer_methods!($kind);
 
             fn init(&self, _p: &mut (), _rng: &mut Rng) {}
@@ -510,7 +512,7 @@ macro_rules! spatial_dropout_layer {
                     <$t as Tensor>::flat(x),
                     cache.out.y.flat_mut(),
                     ctx.training,
-                    ctx.rng,
+                    ctx.rng.as_deref_mut(),
                 );
             }
 
@@ -611,6 +613,7 @@ impl<T: Tensor> Layer for ActivityRegularization<T> {
     type Input = T;
     type Output = T;
     type Cache<const TILE: usize> = PlainCache<T, (), TILE>;
+    type Rng = crate::rng::NoRng;
     super::plain_layer_methods!(@common "activity_regularization");
 
     fn init(&self, _p: &mut (), _rng: &mut Rng) {}

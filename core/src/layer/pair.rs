@@ -87,6 +87,7 @@ impl<const IN: usize, const H: usize, const OUT: usize, R: Regularizer> Layer
     type Output = [f32; OUT];
     type Params = <Pair<IN, H, OUT, R> as Layer>::Params;
     type Cache<const T: usize> = PairCache<H, OUT, T>;
+    type Rng = crate::rng::NoRng;
     const LAYERS: usize = 2;
 
     fn init(&self, p: &mut Self::Params, rng: &mut Rng) {

@@ -113,6 +113,7 @@ pub fn backward_rows<K: PoolKind>(g: &ConvGeometry, x: &[f32], dy: &[f32], dx: &
 macro_rules! pool_layer_body {
     ($rank:literal) => {
         type Cache<const T: usize> = PlainCache<Self::Output, (), T>;
+        type Rng = $crate::rng::NoRng;
         super::plain_layer_methods!(K::KINDS[$rank - 1]);
 
         fn init(&self, _p: &mut (), _rng: &mut Rng) {

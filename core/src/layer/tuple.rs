@@ -6,14 +6,16 @@
 //! error). Its cache is its members' caches, `(L0::Cache<T>, …, Ln::Cache<T>)`: member `i`
 //! reads its input from member `i − 1`'s outputs and writes its input gradient into member
 //! `i − 1`'s output gradients, so every intermediate activation and its gradient is kept once,
-//! in the model, and the memory is a compile-time number.
+//! in the model, and the memory is a compile-time number. Its generator slot
+//! ([`Layer::Rng`]) is its members' joined ([`RngSlot::Join`]): a generator when one of them
+//! draws, nothing otherwise.
 
 use super::{BackwardCtx, ForwardCtx, Layer, LayerInfo, LossIo, Penalties};
 use crate::activation::Activation;
 use crate::backend::Backend;
 use crate::params::Params;
 use crate::regularizer::SumSqs;
-use crate::rng::Rng;
+use crate::rng::{Rng, RngSlot};
 
 /// The index of the first leaf layer of member `i`, from the members' leaf counts.
 #[inline(always)]
@@ -40,6 +42,12 @@ const fn frozen_prefix(frozen: &[bool], i: usize) -> bool {
     true
 }
 
+/// The generator slot of members with the slots `$R, …` ([`RngSlot::Join`], from the last).
+macro_rules! rng_join {
+    ($R:ty) => { $R };
+    ($R:ty, $($rest:ty),+) => { <$R as RngSlot>::Join<rng_join!($($rest),+)> };
+}
+
 /// `Layer` for the tuple of the listed members: `[L0 0, …]` the members and their indices,
 /// `first`/`last` the first and last, `pairs` each member with the next, `rev` the same pairs
 /// from the last.
@@ -59,6 +67,7 @@ macro_rules! tuple_layer {
             type Output = $Z::Output;
             type Params = ($($L::Params,)+);
             type Cache<const T: usize> = ($($L::Cache<T>,)+);
+            type Rng = rng_join!($($L::Rng),+);
             const LAYERS: usize = 0 $(+ $L::LAYERS)+;
             const FROZEN: bool = true $(&& $L::FROZEN)+;
 

@@ -50,7 +50,7 @@ impl Clip {
         if self.clipnorm.is_some() && self.global_clipnorm.is_some() {
             return Err(Error::InvalidHyperparameter {
                 name: "clipnorm",
-                reason: "only one of clipnorm and global_clipnorm can be set",
+                reason: crate::error::Reason::TwoClipNorms,
             });
         }
         Ok(())

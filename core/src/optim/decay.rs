@@ -51,7 +51,7 @@ impl ExcludeFromWeightDecay {
             if p.contains(|c: char| ".^$*+?{}[]\\|()".contains(c)) {
                 return Err(Error::InvalidHyperparameter {
                     name: "exclude_from_weight_decay",
-                    reason: "var_names are matched as plain substrings: no regular expressions",
+                    reason: crate::error::Reason::PlainSubstrings,
                 });
             }
             e.kernel |= "kernel".contains(p);

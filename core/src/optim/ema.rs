@@ -71,13 +71,13 @@ impl EmaConfig {
         if !(0.0..=1.0).contains(&self.ema_momentum) {
             return Err(Error::InvalidHyperparameter {
                 name: "ema_momentum",
-                reason: "must be in [0, 1]",
+                reason: crate::error::Reason::UnitInterval,
             });
         }
         if self.ema_overwrite_frequency == Some(0) {
             return Err(Error::InvalidHyperparameter {
                 name: "ema_overwrite_frequency",
-                reason: "must be an integer >= 1 or None",
+                reason: crate::error::Reason::IntegerOrNone,
             });
         }
         Ok(())

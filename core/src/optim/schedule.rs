@@ -59,7 +59,7 @@ impl ExponentialDecay {
         if decay_steps == 0 {
             return Err(Error::InvalidHyperparameter {
                 name: "decay_steps",
-                reason: "must be > 0",
+                reason: crate::error::Reason::AtLeastOne,
             });
         }
         Ok(ExponentialDecay {

@@ -258,7 +258,7 @@ impl<P: Params> Momentum<P> {
         if !(0.0..=1.0).contains(&momentum) {
             return Err(Error::InvalidHyperparameter {
                 name: "momentum",
-                reason: "must be in [0, 1]",
+                reason: crate::error::Reason::UnitInterval,
             });
         }
         let _ = check_positive;

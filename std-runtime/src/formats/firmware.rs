@@ -108,7 +108,7 @@ impl From<microfit_core::Error> for BlobError {
         match e {
             microfit_core::Error::CorruptBlob { offset, reason } => BlobError {
                 offset: offset as usize,
-                reason: reason.into(),
+                reason: reason.to_string(),
             },
             other => BlobError::model(other),
         }

@@ -1968,7 +1968,7 @@ fn optimizer_class(
                 }
                 n => p.key(n),
             };
-            at.err(reason)
+            at.err(reason.as_str())
         }
         e => p.err(e.to_string()),
     })?;

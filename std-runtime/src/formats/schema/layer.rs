@@ -611,7 +611,7 @@ impl LayerSpec {
         };
         g.map(Some).map_err(|e| match e {
             microfit_core::Error::InvalidHyperparameter { name, reason } => {
-                spec_err(field(name), reason)
+                spec_err(field(name), reason.as_str())
             }
             e => spec_err(format!("layers[{i}]"), e.to_string()),
         })

@@ -48,7 +48,7 @@ pub(crate) fn spec_err(field: impl Into<String>, reason: impl Into<String>) -> S
 pub(crate) fn core_field(prefix: &str, e: microfit_core::Error) -> SpecError {
     match e {
         microfit_core::Error::InvalidHyperparameter { name, reason } => {
-            spec_err(format!("{prefix}.{name}"), reason)
+            spec_err(format!("{prefix}.{name}"), reason.as_str())
         }
         e => spec_err(prefix, e.to_string()),
     }
