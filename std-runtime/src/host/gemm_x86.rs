@@ -439,6 +439,72 @@ fn at_acc_small<const K: usize>(a: &[f32], b: &[f32], c: &mut [f32], (rows, m): 
     }
 }
 
+/// [`matmul_bt`] for `M <= SMALL_K` terms into `k <= 16·W` columns (`W` vectors), every term
+/// taken (the weights are finite: a zero `dz`'s term is `±0` and changes no sum): the `M`
+/// rows of `bᵀ` (columns of `b`) stay in registers, and each row of `c` is
+/// `(0 + a[r][0]·bᵀ[0]) + … + a[r][M-1]·bᵀ[M-1]` (a 10-class layer's input gradient).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
+fn bt_small<const M: usize, const W: usize>(
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    (rows, k): (usize, usize),
+) {
+    let lanes = lanes_of(k);
+    let Some(b) = b.get(..k * M) else {
+        return;
+    };
+    let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    let idx: [__m512i; W] = core::array::from_fn(|w| {
+        let at = _mm512_add_epi32(_mm512_set1_epi32(16 * w as i32), iota);
+        _mm512_mullo_epi32(at, _mm512_set1_epi32(M as i32))
+    });
+    // SAFETY: the lanes under `lanes[w]` read `b[i·M + j]` for `i < k`, `j < M`: inside `b`
+    // (`k·M` floats; the caller checked that `k·M` fits an `i32`).
+    let wt: [[__m512; W]; M] = core::array::from_fn(|j| {
+        core::array::from_fn(|w| unsafe {
+            _mm512_mask_i32gather_ps::<4>(
+                _mm512_setzero_ps(),
+                lanes[w],
+                idx[w],
+                b.as_ptr().wrapping_add(j),
+            )
+        })
+    });
+    for (x, z) in a.chunks_exact(M).zip(c.chunks_exact_mut(k)).take(rows) {
+        let Some(x) = x.first_chunk::<M>() else {
+            continue;
+        };
+        let mut s = [_mm512_setzero_ps(); W];
+        for j in 0..M {
+            let v = _mm512_set1_ps(x[j]);
+            for w in 0..W {
+                s[w] = _mm512_add_ps(s[w], _mm512_mul_ps(v, wt[j][w]));
+            }
+        }
+        for w in 0..W {
+            // SAFETY: the lanes under `lanes[w]` are `z[16w..][..16]` below `k` (`z` is a
+            // chunk of `k`).
+            unsafe { _mm512_mask_storeu_ps(z.as_mut_ptr().wrapping_add(16 * w), lanes[w], s[w]) };
+        }
+    }
+}
+
+/// [`bt_small`] with one vector per row of `c` (`k <= 16`).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
+fn bt_small1<const M: usize>(a: &[f32], b: &[f32], c: &mut [f32], rk: (usize, usize)) {
+    bt_small::<M, 1>(a, b, c, rk);
+}
+
+/// [`bt_small`] with two vectors per row of `c` (`k <= 32`).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
+fn bt_small2<const M: usize>(a: &[f32], b: &[f32], c: &mut [f32], rk: (usize, usize)) {
+    bt_small::<M, 2>(a, b, c, rk);
+}
+
 /// [`gemm::matmul`] (`c = a·b (+ bias)`) with the same bits.
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
 pub(super) fn matmul(mm: MatMul<'_>) {
@@ -524,6 +590,12 @@ pub(super) fn matmul_bt(mm: MatMulBt<'_>) {
         });
     }
     let rows = rows.min(c.len() / k).min(a.len() / m);
+    if (1..=SMALL_K).contains(&m) && k <= 16 {
+        return by_k!(m, bt_small1(a, b, c, (rows, k)));
+    }
+    if (1..=SMALL_K).contains(&m) && k <= NB {
+        return by_k!(m, bt_small2(a, b, c, (rows, k)));
+    }
     let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     let mut panel = Panel::new();
     for i0 in (0..k).step_by(NB) {
