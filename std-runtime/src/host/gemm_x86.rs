@@ -371,13 +371,13 @@ fn small(k: usize, m: usize) -> bool {
     (1..=SMALL_K).contains(&k) && (1..=16).contains(&m)
 }
 
-/// [`matmul`] for `K <= SMALL_K` terms into `m <= 16` columns, every term taken (the weights
-/// are finite: a zero input's term is `±0` and changes no sum): the `K` rows of `b` stay in
-/// registers, and each row of `c` is `(0 + a[r][0]·b[0]) + … + a[r][K-1]·b[K-1]`, then the
-/// bias.
+/// [`matmul`] for `H + K` terms (`H` is 0 or [`SMALL_K`], `K <= SMALL_K`) into `m <= 16`
+/// columns, every term taken (the weights are finite: a zero input's term is `±0` and changes
+/// no sum): the rows of `b` stay in registers (or, past 16 terms, partly in the stack frame),
+/// and each row of `c` is `(0 + a[r][0]·b[0]) + … + a[r][H+K-1]·b[H+K-1]`, then the bias.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
-fn matmul_small<const K: usize>(
+fn matmul_small<const H: usize, const K: usize>(
     a: &[f32],
     b: &[f32],
     bias: Option<&[f32]>,
@@ -390,13 +390,20 @@ fn matmul_small<const K: usize>(
         Some(v) => unsafe { _mm512_maskz_loadu_ps(lanes, v.as_ptr()) },
         None => _mm512_setzero_ps(),
     };
-    let w: [__m512; K] = core::array::from_fn(|i| load(b.get(i * m..).unwrap_or(&[])));
+    let head: [__m512; H] = core::array::from_fn(|i| load(b.get(i * m..).unwrap_or(&[])));
+    let w: [__m512; K] = core::array::from_fn(|i| load(b.get((H + i) * m..).unwrap_or(&[])));
     let bias = bias.map(load);
-    for (x, z) in a.chunks_exact(K).zip(c.chunks_exact_mut(m)).take(rows) {
-        let Some(x) = x.first_chunk::<K>() else {
+    for (x, z) in a.chunks_exact(H + K).zip(c.chunks_exact_mut(m)).take(rows) {
+        let (Some(x0), Some(x)) = (
+            x.first_chunk::<H>(),
+            x.get(H..).and_then(<[f32]>::first_chunk::<K>),
+        ) else {
             continue;
         };
         let mut s = _mm512_setzero_ps();
+        for i in 0..H {
+            s = _mm512_add_ps(s, _mm512_mul_ps(_mm512_set1_ps(x0[i]), head[i]));
+        }
         for i in 0..K {
             s = _mm512_add_ps(s, _mm512_mul_ps(_mm512_set1_ps(x[i]), w[i]));
         }
@@ -406,6 +413,32 @@ fn matmul_small<const K: usize>(
         // SAFETY: the lanes under `lanes` are `z[..m]` (`z` is a chunk of `m`).
         unsafe { _mm512_mask_storeu_ps(z.as_mut_ptr(), lanes, s) };
     }
+}
+
+/// [`matmul_small`] for `K <= SMALL_K` terms.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
+fn matmul_small1<const K: usize>(
+    a: &[f32],
+    b: &[f32],
+    bias: Option<&[f32]>,
+    c: &mut [f32],
+    rm: (usize, usize),
+) {
+    matmul_small::<0, K>(a, b, bias, c, rm);
+}
+
+/// [`matmul_small`] for `SMALL_K + K` terms (a 10-class layer on 32 hidden units).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
+fn matmul_small2<const K: usize>(
+    a: &[f32],
+    b: &[f32],
+    bias: Option<&[f32]>,
+    c: &mut [f32],
+    rm: (usize, usize),
+) {
+    matmul_small::<SMALL_K, K>(a, b, bias, c, rm);
 }
 
 /// [`matmul_at_acc`] for the `K <= SMALL_K` rows `f0..f0 + K` of `c` of `m <= 16` columns
@@ -543,7 +576,10 @@ pub(super) fn matmul(mm: MatMul<'_>) {
     }
     let rows = rows.min(c.len() / m).min(a.len() / k);
     if small(k, m) {
-        return by_k!(k, matmul_small(a, b, bias, c, (rows, m)));
+        return by_k!(k, matmul_small1(a, b, bias, c, (rows, m)));
+    }
+    if k > SMALL_K && small(k - SMALL_K, m) {
+        return by_k!(k - SMALL_K, matmul_small2(a, b, bias, c, (rows, m)));
     }
     let mut panel = Panel::new();
     for j0 in (0..m).step_by(NB) {
