@@ -358,8 +358,9 @@ fn run_group<const CONTIG: bool>(
     }
 }
 
-/// Most rows of `b` ([`matmul`]) or of `c` ([`matmul_at_acc`]) a small product keeps in
-/// registers.
+/// Most rows of `b` ([`matmul`]) or of `c` ([`matmul_at_acc`]), or terms of [`matmul_bt`], a
+/// small product keeps in registers (`matmul` and `matmul_at_acc` take up to twice as many:
+/// the rest beside them, or a second pass).
 const SMALL_K: usize = 16;
 
 /// Whether a product of `k` terms into `m` columns takes the small-shape kernels: a lane is
