@@ -151,7 +151,8 @@ pub fn check(ker: Kernels, (n, k, m): (usize, usize, usize), seed: u64, special:
 }
 
 /// Sizes below, at and above the kernels' blocks (4 rows, 16 and 32 columns, 64 steps, 32
-/// samples, 256 features), with ordinary and very sparse data.
+/// samples, 256 features; 16 and 32 terms or rows kept in registers), with ordinary and very
+/// sparse data.
 pub fn all_sizes(ker: Kernels, n: usize, seed: u64, special: bool) {
     for (k, m) in [
         (1, 1),
@@ -160,6 +161,9 @@ pub fn all_sizes(ker: Kernels, n: usize, seed: u64, special: bool) {
         (16, 3),
         (9, 8),
         (32, 10),
+        (17, 16),
+        (31, 12),
+        (24, 1),
         (64, 32),
         (63, 31),
         (65, 33),

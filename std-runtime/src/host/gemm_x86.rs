@@ -358,8 +358,9 @@ fn run_group<const CONTIG: bool>(
     }
 }
 
-/// Most rows of `b` ([`matmul`]) or of `c` ([`matmul_at_acc`]) a small product keeps in
-/// registers.
+/// Most rows of `b` ([`matmul`]) or of `c` ([`matmul_at_acc`]), or terms of [`matmul_bt`], a
+/// small product keeps in registers (`matmul` and `matmul_at_acc` take up to twice as many:
+/// the rest beside them, or a second pass).
 const SMALL_K: usize = 16;
 
 /// Whether a product of `k` terms into `m` columns takes the small-shape kernels: a lane is
@@ -371,13 +372,13 @@ fn small(k: usize, m: usize) -> bool {
     (1..=SMALL_K).contains(&k) && (1..=16).contains(&m)
 }
 
-/// [`matmul`] for `K <= SMALL_K` terms into `m <= 16` columns, every term taken (the weights
-/// are finite: a zero input's term is `±0` and changes no sum): the `K` rows of `b` stay in
-/// registers, and each row of `c` is `(0 + a[r][0]·b[0]) + … + a[r][K-1]·b[K-1]`, then the
-/// bias.
+/// [`matmul`] for `H + K` terms (`H` is 0 or [`SMALL_K`], `K <= SMALL_K`) into `m <= 16`
+/// columns, every term taken (the weights are finite: a zero input's term is `±0` and changes
+/// no sum): the rows of `b` stay in registers (or, past 16 terms, partly in the stack frame),
+/// and each row of `c` is `(0 + a[r][0]·b[0]) + … + a[r][H+K-1]·b[H+K-1]`, then the bias.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
-fn matmul_small<const K: usize>(
+fn matmul_small<const H: usize, const K: usize>(
     a: &[f32],
     b: &[f32],
     bias: Option<&[f32]>,
@@ -390,13 +391,20 @@ fn matmul_small<const K: usize>(
         Some(v) => unsafe { _mm512_maskz_loadu_ps(lanes, v.as_ptr()) },
         None => _mm512_setzero_ps(),
     };
-    let w: [__m512; K] = core::array::from_fn(|i| load(b.get(i * m..).unwrap_or(&[])));
+    let head: [__m512; H] = core::array::from_fn(|i| load(b.get(i * m..).unwrap_or(&[])));
+    let w: [__m512; K] = core::array::from_fn(|i| load(b.get((H + i) * m..).unwrap_or(&[])));
     let bias = bias.map(load);
-    for (x, z) in a.chunks_exact(K).zip(c.chunks_exact_mut(m)).take(rows) {
-        let Some(x) = x.first_chunk::<K>() else {
+    for (x, z) in a.chunks_exact(H + K).zip(c.chunks_exact_mut(m)).take(rows) {
+        let (Some(x0), Some(x)) = (
+            x.first_chunk::<H>(),
+            x.get(H..).and_then(<[f32]>::first_chunk::<K>),
+        ) else {
             continue;
         };
         let mut s = _mm512_setzero_ps();
+        for i in 0..H {
+            s = _mm512_add_ps(s, _mm512_mul_ps(_mm512_set1_ps(x0[i]), head[i]));
+        }
         for i in 0..K {
             s = _mm512_add_ps(s, _mm512_mul_ps(_mm512_set1_ps(x[i]), w[i]));
         }
@@ -408,23 +416,57 @@ fn matmul_small<const K: usize>(
     }
 }
 
-/// [`matmul_at_acc`] for `K <= SMALL_K` rows of `c` of `m <= 16` columns, every term taken
-/// (every `dz` finite, no accumulator `-0`: a zero input's term is `±0` and changes no sum):
-/// the `K` rows of `c` stay in registers while the samples run in order, each adding
-/// `a[r][i]·b[r]` to row `i`.
+/// [`matmul_small`] for `K <= SMALL_K` terms.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
-fn at_acc_small<const K: usize>(a: &[f32], b: &[f32], c: &mut [f32], (rows, m): (usize, usize)) {
+fn matmul_small1<const K: usize>(
+    a: &[f32],
+    b: &[f32],
+    bias: Option<&[f32]>,
+    c: &mut [f32],
+    rm: (usize, usize),
+) {
+    matmul_small::<0, K>(a, b, bias, c, rm);
+}
+
+/// [`matmul_small`] for `SMALL_K + K` terms (a 10-class layer on 32 hidden units).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
+fn matmul_small2<const K: usize>(
+    a: &[f32],
+    b: &[f32],
+    bias: Option<&[f32]>,
+    c: &mut [f32],
+    rm: (usize, usize),
+) {
+    matmul_small::<SMALL_K, K>(a, b, bias, c, rm);
+}
+
+/// [`matmul_at_acc`] for the `K <= SMALL_K` rows `f0..f0 + K` of `c` of `m <= 16` columns
+/// (`a`'s rows are `lda` long), every term taken (every `dz` finite, no accumulator `-0`: a
+/// zero input's term is `±0` and changes no sum): those rows of `c` stay in registers while
+/// the samples run in order, each adding `a[r][i]·b[r]` to row `i`. A layer of up to
+/// `2·SMALL_K` inputs takes two such passes (a 10-class layer on 32 hidden units: 1,024
+/// multiply-adds, less than the zero-skipping driver's masks, sort and panel cost).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
+fn at_acc_small<const K: usize>(
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    (rows, m): (usize, usize),
+    (lda, f0): (usize, usize),
+) {
     let lanes = first(m);
-    let Some(c) = c.get_mut(..K * m) else {
+    let Some(c) = c.get_mut(f0 * m..(f0 + K) * m) else {
         return;
     };
     // SAFETY: the lanes under `lanes` are `c[i·m..][..m]`, inside `c` (`K·m` floats).
     let mut acc: [__m512; K] = core::array::from_fn(|i| unsafe {
         _mm512_maskz_loadu_ps(lanes, c.as_ptr().wrapping_add(i * m))
     });
-    for (x, d) in a.chunks_exact(K).zip(b.chunks_exact(m)).take(rows) {
-        let Some(x) = x.first_chunk::<K>() else {
+    for (x, d) in a.chunks(lda).zip(b.chunks_exact(m)).take(rows) {
+        let Some(x) = x.get(f0..).and_then(<[f32]>::first_chunk::<K>) else {
             continue;
         };
         // SAFETY: the lanes under `lanes` are `d[..m]` (`d` is a chunk of `m`).
@@ -437,6 +479,72 @@ fn at_acc_small<const K: usize>(a: &[f32], b: &[f32], c: &mut [f32], (rows, m): 
         // SAFETY: as for the loads.
         unsafe { _mm512_mask_storeu_ps(c.as_mut_ptr().wrapping_add(i * m), lanes, *v) };
     }
+}
+
+/// [`matmul_bt`] for `M <= SMALL_K` terms into `k <= 16·W` columns (`W` vectors), every term
+/// taken (the weights are finite: a zero `dz`'s term is `±0` and changes no sum): the `M`
+/// rows of `bᵀ` (columns of `b`) stay in registers, and each row of `c` is
+/// `(0 + a[r][0]·bᵀ[0]) + … + a[r][M-1]·bᵀ[M-1]` (a 10-class layer's input gradient).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
+fn bt_small<const M: usize, const W: usize>(
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    (rows, k): (usize, usize),
+) {
+    let lanes = lanes_of(k);
+    let Some(b) = b.get(..k * M) else {
+        return;
+    };
+    let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    let idx: [__m512i; W] = core::array::from_fn(|w| {
+        let at = _mm512_add_epi32(_mm512_set1_epi32(16 * w as i32), iota);
+        _mm512_mullo_epi32(at, _mm512_set1_epi32(M as i32))
+    });
+    // SAFETY: the lanes under `lanes[w]` read `b[i·M + j]` for `i < k`, `j < M`: inside `b`
+    // (`k·M` floats; the caller checked that `k·M` fits an `i32`).
+    let wt: [[__m512; W]; M] = core::array::from_fn(|j| {
+        core::array::from_fn(|w| unsafe {
+            _mm512_mask_i32gather_ps::<4>(
+                _mm512_setzero_ps(),
+                lanes[w],
+                idx[w],
+                b.as_ptr().wrapping_add(j),
+            )
+        })
+    });
+    for (x, z) in a.chunks_exact(M).zip(c.chunks_exact_mut(k)).take(rows) {
+        let Some(x) = x.first_chunk::<M>() else {
+            continue;
+        };
+        let mut s = [_mm512_setzero_ps(); W];
+        for j in 0..M {
+            let v = _mm512_set1_ps(x[j]);
+            for w in 0..W {
+                s[w] = _mm512_add_ps(s[w], _mm512_mul_ps(v, wt[j][w]));
+            }
+        }
+        for w in 0..W {
+            // SAFETY: the lanes under `lanes[w]` are `z[16w..][..16]` below `k` (`z` is a
+            // chunk of `k`).
+            unsafe { _mm512_mask_storeu_ps(z.as_mut_ptr().wrapping_add(16 * w), lanes[w], s[w]) };
+        }
+    }
+}
+
+/// [`bt_small`] with one vector per row of `c` (`k <= 16`).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
+fn bt_small1<const M: usize>(a: &[f32], b: &[f32], c: &mut [f32], rk: (usize, usize)) {
+    bt_small::<M, 1>(a, b, c, rk);
+}
+
+/// [`bt_small`] with two vectors per row of `c` (`k <= 32`).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
+fn bt_small2<const M: usize>(a: &[f32], b: &[f32], c: &mut [f32], rk: (usize, usize)) {
+    bt_small::<M, 2>(a, b, c, rk);
 }
 
 /// [`gemm::matmul`] (`c = a·b (+ bias)`) with the same bits.
@@ -469,7 +577,10 @@ pub(super) fn matmul(mm: MatMul<'_>) {
     }
     let rows = rows.min(c.len() / m).min(a.len() / k);
     if small(k, m) {
-        return by_k!(k, matmul_small(a, b, bias, c, (rows, m)));
+        return by_k!(k, matmul_small1(a, b, bias, c, (rows, m)));
+    }
+    if k > SMALL_K && small(k - SMALL_K, m) {
+        return by_k!(k - SMALL_K, matmul_small2(a, b, bias, c, (rows, m)));
     }
     let mut panel = Panel::new();
     for j0 in (0..m).step_by(NB) {
@@ -524,6 +635,12 @@ pub(super) fn matmul_bt(mm: MatMulBt<'_>) {
         });
     }
     let rows = rows.min(c.len() / k).min(a.len() / m);
+    if (1..=SMALL_K).contains(&m) && k <= 16 {
+        return by_k!(m, bt_small1(a, b, c, (rows, k)));
+    }
+    if (1..=SMALL_K).contains(&m) && k <= NB {
+        return by_k!(m, bt_small2(a, b, c, (rows, k)));
+    }
     let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     let mut panel = Panel::new();
     for i0 in (0..k).step_by(NB) {
@@ -647,8 +764,12 @@ pub(super) fn matmul_at_acc(mm: MatMulAtAcc<'_>) {
         });
     }
     let rows = rows_in;
-    if small(k, m) {
-        return by_k!(k, at_acc_small(a, b, c, (rows, m)));
+    if (1..=2 * SMALL_K).contains(&k) && (1..=16).contains(&m) {
+        // `c`'s rows in registers, at most `SMALL_K` at a time.
+        for f0 in (0..k).step_by(SMALL_K) {
+            by_k!(k - f0, at_acc_small(a, b, c, (rows, m), (k, f0)));
+        }
+        return;
     }
     let mut panel = Panel::new();
     let mut bits = [0u32; FB];
