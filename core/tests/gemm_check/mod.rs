@@ -151,8 +151,8 @@ pub fn check(ker: Kernels, (n, k, m): (usize, usize, usize), seed: u64, special:
 }
 
 /// Sizes below, at and above the kernels' blocks (4 rows, 16 and 32 columns, 64 steps, 32
-/// samples, 256 features; 16 and 32 terms or rows kept in registers), with ordinary and very
-/// sparse data.
+/// samples, 256 features; 16 and 32 terms or rows kept in registers), with dense, ordinary and
+/// very sparse data.
 pub fn all_sizes(ker: Kernels, n: usize, seed: u64, special: bool) {
     for (k, m) in [
         (1, 1),
@@ -173,7 +173,8 @@ pub fn all_sizes(ker: Kernels, n: usize, seed: u64, special: bool) {
         (130, 17),
         (300, 33),
     ] {
-        for zeros in [6, 14] {
+        // Dense (standardized columns), ordinary and very sparse data.
+        for zeros in [0, 6, 14] {
             check(ker, (n, k, m), seed ^ zeros, special, zeros);
         }
     }
